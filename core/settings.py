@@ -1,0 +1,203 @@
+"""castmeter settings: one validated object built from a TOML file and the environment.
+
+Precedence (highest first): environment variables, the TOML file, defaults.
+An invalid value raises :class:`ConfigError` naming the key, before anything starts.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+DEFAULT_DB_URL = "sqlite:///data/castmeter.db"
+DEFAULT_CONFIG_PATHS = (Path("castmeter.toml"),)
+
+# Environment variables that override the file (documented in castmeter.example.toml).
+ENV_DB_URL = "CASTMETER_DB_URL"
+ENV_CONFIG = "CASTMETER_CONFIG"
+ENV_LIVEKIT_URL = "LIVEKIT_URL"
+ENV_LIVEKIT_KEY = "LIVEKIT_API_KEY"
+ENV_LIVEKIT_SECRET = "LIVEKIT_API_SECRET"
+ENV_PROMETHEUS_URL = "PROMETHEUS_URL"
+
+
+class ConfigError(Exception):
+    """An invalid configuration; the message names the offending key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Strict):
+    url: str = DEFAULT_DB_URL
+    busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        if not (value.startswith("sqlite") or value.startswith("postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+
+class LiveKitSource(_Strict):
+    """One LiveKit server or LiveKit Cloud project polled through its Twirp API."""
+
+    name: str = Field(min_length=1, max_length=100)
+    url: str
+    api_key: str = Field(min_length=1)
+    api_secret: SecretStr
+    # Egress/ingress listing needs Redis on self-hosted servers; a refusal is tolerated anyway.
+    poll_egress: bool = True
+    poll_ingress: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must start with http://, https://, ws:// or wss://")
+        return value.rstrip("/")
+
+
+class PrometheusSource(_Strict):
+    """A Prometheus server that scrapes the LiveKit nodes (and node_exporter)."""
+
+    name: str = Field(min_length=1, max_length=100)
+    url: str
+    # The rate() window used for counters; must cover at least two scrapes.
+    rate_window: str = Field(default="1m", pattern=r"^[0-9]+[smh]$")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class CollectorSettings(_Strict):
+    interval_s: float = Field(default=15.0, gt=0.1, le=3600)
+    http_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_backoff_s: float = Field(default=300.0, gt=0, le=86_400)
+    max_concurrent_requests: int = Field(default=32, ge=1, le=1024)
+    rollup_every_s: float = Field(default=60.0, gt=0, le=86_400)
+
+
+class WebhookSettings(_Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=8788, ge=1, le=65535)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+
+
+class RetentionSettings(_Strict):
+    raw_days: float = Field(default=7, gt=0, le=3650)
+    minute_days: float = Field(default=35, gt=0, le=3650)
+    hour_days: float = Field(default=400, gt=0, le=36500)
+
+
+class DashboardSettings(_Strict):
+    timezone: str = "UTC"
+    stale_after_s: float = Field(default=120.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class Settings(_Strict):
+    database: DatabaseSettings = DatabaseSettings()
+    collectors: CollectorSettings = CollectorSettings()
+    livekit: list[LiveKitSource] = []
+    prometheus: list[PrometheusSource] = []
+    webhooks: WebhookSettings = WebhookSettings()
+    retention: RetentionSettings = RetentionSettings()
+    dashboard: DashboardSettings = DashboardSettings()
+    # Where the settings came from, for messages ("defaults" or a file path).
+    origin: str = "defaults"
+    mode: Literal["configured", "demo"] = "configured"
+
+    @field_validator("livekit", "prometheus")
+    @classmethod
+    def _unique_names(cls, value: list[Any]) -> list[Any]:
+        names = [source.name for source in value]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"source names must be unique, repeated: {', '.join(duplicates)}")
+        return value
+
+    @property
+    def has_sources(self) -> bool:
+        return bool(self.livekit or self.prometheus)
+
+
+def _format_validation_error(error: ValidationError, origin: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(root)"
+        # Never echo the offending value: it may be a secret.
+        lines.append(f"{key}: {item['msg']}")
+    return f"invalid configuration in {origin}: " + "; ".join(lines)
+
+
+def _apply_env(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    data = dict(data)
+    if env.get(ENV_DB_URL):
+        data["database"] = {**data.get("database", {}), "url": env[ENV_DB_URL]}
+    lk_env = {
+        "url": env.get(ENV_LIVEKIT_URL),
+        "api_key": env.get(ENV_LIVEKIT_KEY),
+        "api_secret": env.get(ENV_LIVEKIT_SECRET),
+    }
+    if any(lk_env.values()):
+        sources = [dict(s) for s in data.get("livekit", [])]
+        first = sources[0] if sources else {"name": "livekit"}
+        first.update({k: v for k, v in lk_env.items() if v})
+        data["livekit"] = [first, *sources[1:]]
+    if env.get(ENV_PROMETHEUS_URL):
+        sources = [dict(s) for s in data.get("prometheus", [])]
+        first = sources[0] if sources else {"name": "prometheus"}
+        first["url"] = env[ENV_PROMETHEUS_URL]
+        data["prometheus"] = [first, *sources[1:]]
+    return data
+
+
+def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Build the settings from ``path`` (or $CASTMETER_CONFIG, or ./castmeter.toml) and env."""
+    env = dict(os.environ) if env is None else env
+    origin = "defaults"
+    data: dict[str, Any] = {}
+    candidate = Path(path) if path else (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    if candidate is None:
+        candidate = next((p for p in DEFAULT_CONFIG_PATHS if p.exists()), None)
+    elif not candidate.exists():
+        raise ConfigError(f"config file not found: {candidate}")
+    if candidate is not None:
+        origin = str(candidate)
+        try:
+            data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML in {origin}: {exc}") from exc
+    data = _apply_env(data, env)
+    data["origin"] = origin
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, origin)) from None
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret in the settings, for redaction of logs and output."""
+    return [s.api_secret.get_secret_value() for s in settings.livekit if s.api_secret]

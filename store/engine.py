@@ -1,0 +1,85 @@
+"""Engines for SQLite (WAL, busy timeout) and PostgreSQL, and schema migration on start."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_path(url: str) -> str | None:
+    database = make_url(url).database
+    return database if database and database != ":memory:" else None
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = 5000, read_only: bool = False) -> Engine:
+    """An engine for ``url``. SQLite gets WAL and a busy timeout; ``read_only`` opens it
+    with ``mode=ro`` so a page can never write. PostgreSQL read-only sessions use
+    ``default_transaction_read_only`` (a read-only role is the stronger guarantee)."""
+    kwargs: dict[str, Any] = {"future": True}
+    if is_sqlite(url):
+        path = _sqlite_path(url)
+        if path and not read_only:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if read_only and path:
+            uri = f"file:{Path(path).resolve()}?mode=ro"
+
+            def _connect() -> sqlite3.Connection:
+                return sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000, check_same_thread=False)
+
+            engine = create_engine("sqlite://", creator=_connect, poolclass=NullPool, **kwargs)
+        else:
+            engine = create_engine(
+                url,
+                connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+                **kwargs,
+            )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            if not read_only:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+
+    connect_args: dict[str, Any] = {"connect_timeout": max(1, busy_timeout_ms // 1000)}
+    if read_only:
+        connect_args["options"] = "-c default_transaction_read_only=on"
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision (idempotent, safe on every start)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def open_store(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
+    """A read-write engine with the schema migrated: what collectors and the CLI use."""
+    engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
+    migrate(engine)
+    return engine

@@ -1,0 +1,302 @@
+"""castmeter's database schema (SQLAlchemy 2 Core), the single source for Alembic migrations.
+
+Conventions:
+- every time is an integer Unix timestamp in seconds, in columns named ``*_ts`` (or ``ts``);
+- rates carry their unit in the name (``bytes_out_per_s``, ``cpu_pct``);
+- every table written by a collector has a natural key, so writes are upserts and a re-run
+  of a tick or a backfill never duplicates a row.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# ---------------------------------------------------------------------------------------------
+# Sources and their health
+# ---------------------------------------------------------------------------------------------
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    # livekit | prometheus | webhook | billing:<provider>
+    Column("kind", String(40), nullable=False),
+    # The URL without credentials; never a secret.
+    Column("url", Text, nullable=False, default=""),
+    Column("created_ts", BigInteger, nullable=False),
+)
+
+source_health = Table(
+    "source_health",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("status", String(20), nullable=False),  # ok | failing | partial
+    Column("last_attempt_ts", BigInteger, nullable=False),
+    Column("last_success_ts", BigInteger),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("next_attempt_ts", BigInteger),
+    # Gap report: when a failing stretch started (null while healthy).
+    Column("failing_since_ts", BigInteger),
+)
+
+collector_gaps = Table(
+    "collector_gaps",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("start_ts", BigInteger, primary_key=True),
+    Column("end_ts", BigInteger),
+    Column("reason", Text),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Inventory and sessions
+# ---------------------------------------------------------------------------------------------
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("node_id", String(200), primary_key=True),
+    Column("node_type", String(40), nullable=False, default="SERVER"),
+    Column("first_seen_ts", BigInteger, nullable=False),
+    Column("last_seen_ts", BigInteger, nullable=False),
+)
+
+room_sessions = Table(
+    "room_sessions",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("room_sid", String(200), primary_key=True),
+    Column("room_name", Text, nullable=False),
+    # The channel a room belongs to (the room name unless a mapping says otherwise).
+    Column("channel", Text, nullable=False),
+    Column("started_ts", BigInteger, nullable=False),
+    Column("ended_ts", BigInteger),
+    Column("last_seen_ts", BigInteger, nullable=False),
+    Column("max_participants", Integer, nullable=False, default=0),
+    Column("max_listeners", Integer, nullable=False, default=0),
+)
+Index("ix_room_sessions_started", room_sessions.c.started_ts)
+Index("ix_room_sessions_open", room_sessions.c.ended_ts)
+
+participant_sessions = Table(
+    "participant_sessions",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("participant_sid", String(200), primary_key=True),
+    Column("room_sid", String(200), nullable=False),
+    Column("identity", Text, nullable=False),
+    Column("name", Text, nullable=False, default=""),
+    # ParticipantInfo.Kind name: STANDARD, INGRESS, EGRESS, SIP, AGENT, ...
+    Column("kind", String(20), nullable=False, default="STANDARD"),
+    Column("is_publisher", Boolean, nullable=False, default=False),
+    Column("joined_ts", BigInteger, nullable=False),
+    Column("left_ts", BigInteger),
+    Column("last_seen_ts", BigInteger, nullable=False),
+    # Where the session was learned: poll | webhook | backfill (webhook times are exact).
+    Column("origin", String(10), nullable=False, default="poll"),
+)
+Index("ix_participant_sessions_room", participant_sessions.c.source_id, participant_sessions.c.room_sid)
+Index("ix_participant_sessions_joined", participant_sessions.c.joined_ts)
+
+egress_status = Table(
+    "egress_status",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("egress_id", String(200), primary_key=True),
+    Column("room_sid", String(200)),
+    Column("room_name", Text),
+    Column("kind", String(40), nullable=False, default=""),  # room_composite, track, ...
+    Column("status", String(40), nullable=False),  # EGRESS_ACTIVE, ...
+    Column("started_ts", BigInteger),
+    Column("ended_ts", BigInteger),
+    Column("updated_ts", BigInteger),
+    Column("last_seen_ts", BigInteger, nullable=False),
+    Column("error", Text),
+)
+
+ingress_status = Table(
+    "ingress_status",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("ingress_id", String(200), primary_key=True),
+    Column("name", Text),
+    Column("room_name", Text),
+    Column("input_type", String(20), nullable=False, default=""),  # RTMP_INPUT, WHIP_INPUT, URL_INPUT
+    Column("status", String(40), nullable=False),  # ENDPOINT_INACTIVE, PUBLISHING, ...
+    Column("started_ts", BigInteger),
+    Column("ended_ts", BigInteger),
+    Column("last_seen_ts", BigInteger, nullable=False),
+    Column("error", Text),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Samples (raw) and rollups
+# ---------------------------------------------------------------------------------------------
+
+room_samples = Table(
+    "room_samples",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("room_sid", String(200), primary_key=True),
+    Column("ts", BigInteger, primary_key=True),
+    Column("participants", Integer, nullable=False),
+    Column("publishers", Integer, nullable=False),
+    Column("listeners", Integer, nullable=False),
+)
+Index("ix_room_samples_ts", room_samples.c.ts)
+
+NODE_METRICS: tuple[str, ...] = (
+    "cpu_pct",
+    "memory_bytes",
+    "memory_pct",
+    "bytes_in_per_s",
+    "bytes_out_per_s",
+    "packets_in_per_s",
+    "packets_out_per_s",
+    "packet_loss_pct",
+    "jitter_p95_ms",
+    "rtt_p95_ms",
+    "nack_per_s",
+    "pli_per_s",
+    "rooms",
+    "participants",
+    "tracks_published",
+    "tracks_subscribed",
+    "join_success_ratio",
+    "api_requests_per_s",
+    "api_errors_per_s",
+    "quality_score",
+)
+
+node_samples = Table(
+    "node_samples",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("node_id", String(200), primary_key=True),
+    Column("ts", BigInteger, primary_key=True),
+    *(Column(name, Float) for name in NODE_METRICS),
+)
+Index("ix_node_samples_ts", node_samples.c.ts)
+
+
+def _room_rollup(name: str) -> Table:
+    table = Table(
+        name,
+        metadata,
+        Column("source_id", Integer, primary_key=True),
+        Column("room_sid", String(200), primary_key=True),
+        Column("bucket_ts", BigInteger, primary_key=True),
+        Column("samples", Integer, nullable=False),
+        Column("participants_avg", Float, nullable=False),
+        Column("participants_max", Integer, nullable=False),
+        Column("publishers_avg", Float, nullable=False),
+        Column("publishers_max", Integer, nullable=False),
+        Column("listeners_avg", Float, nullable=False),
+        Column("listeners_max", Integer, nullable=False),
+    )
+    Index(f"ix_{name}_bucket", table.c.bucket_ts)
+    return table
+
+
+def _node_rollup(name: str) -> Table:
+    columns = [Column("samples", Integer, nullable=False)]
+    for metric in NODE_METRICS:
+        columns.append(Column(f"{metric}_avg", Float))
+        columns.append(Column(f"{metric}_max", Float))
+    table = Table(
+        name,
+        metadata,
+        Column("source_id", Integer, primary_key=True),
+        Column("node_id", String(200), primary_key=True),
+        Column("bucket_ts", BigInteger, primary_key=True),
+        *columns,
+    )
+    Index(f"ix_{name}_bucket", table.c.bucket_ts)
+    return table
+
+
+room_samples_1m = _room_rollup("room_samples_1m")
+room_samples_1h = _room_rollup("room_samples_1h")
+node_samples_1m = _node_rollup("node_samples_1m")
+node_samples_1h = _node_rollup("node_samples_1h")
+
+# Incremental rollups: how far each rollup is complete (exclusive upper bound, Unix s).
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("done_until_ts", BigInteger, nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Webhook events (exact session times) — filled by collectors/webhooks.py
+# ---------------------------------------------------------------------------------------------
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("source_id", Integer, nullable=False),
+    Column("event", String(60), nullable=False),
+    Column("created_ts", BigInteger, nullable=False),
+    Column("received_ts", BigInteger, nullable=False),
+    Column("room_sid", String(200)),
+    Column("room_name", Text),
+    Column("participant_sid", String(200)),
+    Column("participant_identity", Text),
+    Column("body_json", Text, nullable=False),
+)
+Index("ix_webhook_events_created", webhook_events.c.created_ts)
+
+# Counters of refused webhook requests etc., by name (never the request itself).
+collector_counters = Table(
+    "collector_counters",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("value", BigInteger, nullable=False, default=0),
+    Column("updated_ts", BigInteger, nullable=False),
+)
+
+__all__ = [
+    "NODE_METRICS",
+    "collector_counters",
+    "collector_gaps",
+    "egress_status",
+    "ingress_status",
+    "metadata",
+    "node_samples",
+    "node_samples_1h",
+    "node_samples_1m",
+    "nodes",
+    "participant_sessions",
+    "room_samples",
+    "room_samples_1h",
+    "room_samples_1m",
+    "room_sessions",
+    "rollup_state",
+    "source_health",
+    "sources",
+    "webhook_events",
+]

@@ -1,0 +1,55 @@
+"""Idempotent bulk writes: INSERT ... ON CONFLICT for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table, func
+from sqlalchemy.dialects import postgresql, sqlite
+
+# SQLite allows 32766 bound parameters per statement; PostgreSQL 65535. Stay well below.
+_MAX_PARAMS = 30_000
+
+
+def _insert(connection: Connection, table: Table) -> Any:
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def upsert(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    update: Iterable[str] | None = None,
+    keep_existing: Iterable[str] = (),
+) -> int:
+    """Insert ``rows``; on a primary-key conflict update the columns in ``update``
+    (default: every non-key column present in the rows). Columns in ``keep_existing`` keep
+    their stored value when it is not null (``COALESCE(stored, new)``), e.g. a first-seen time.
+    Returns the number of rows written."""
+    if not rows:
+        return 0
+    key_columns = [c.name for c in table.primary_key.columns]
+    present = list(rows[0].keys())
+    update_columns = [c for c in (update if update is not None else present) if c not in key_columns]
+    keep = set(keep_existing)
+    per_statement = max(1, _MAX_PARAMS // max(1, len(present)))
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        statement = _insert(connection, table).values(list(chunk))
+        if update_columns:
+            excluded = statement.excluded
+            values: dict[str, Any] = {}
+            for name in update_columns:
+                if name in keep:
+                    values[name] = func.coalesce(table.c[name], excluded[name])
+                else:
+                    values[name] = excluded[name]
+            statement = statement.on_conflict_do_update(index_elements=key_columns, set_=values)
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=key_columns)
+        connection.execute(statement)
+    return len(rows)
