@@ -71,6 +71,10 @@ class PrometheusSource(_Strict):
     url: str
     # The rate() window used for counters; must cover at least two scrapes.
     rate_window: str = Field(default="1m", pattern=r"^[0-9]+[smh]$")
+    # Used for CPU % / memory % only when neither node_exporter nor the Go runtime's
+    # go_sched_gomaxprocs_threads tells a node's size.
+    node_cpu_cores: float | None = Field(default=None, gt=0, le=4096)
+    node_memory_bytes: float | None = Field(default=None, gt=0)
 
     @field_validator("url")
     @classmethod
@@ -117,6 +121,125 @@ class DashboardSettings(_Strict):
         return value
 
 
+
+# --- billing (issue 8): provider usage/billing APIs, each enabled only when its section is present ---
+
+
+def _base_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+class _BillingProvider(_Strict):
+    # Proxies, regions and tests point this elsewhere; the default is the real endpoint.
+    api_base_url: str
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _base_url(value)
+
+    def secrets(self) -> list[str]:
+        return [
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr) and value.get_secret_value()
+        ]
+
+
+class LiveKitCloudBilling(_BillingProvider):
+    """LiveKit Cloud Analytics API (Scale plan or higher): sessions list and session details."""
+
+    api_base_url: str = "https://cloud-api.livekit.io"
+    project_id: str = Field(min_length=1)  # p_…, from the dashboard URL
+    api_key: str = Field(min_length=1)
+    api_secret: SecretStr
+    page_size: int = Field(default=100, ge=1, le=1000)
+
+
+class AgoraBilling(_BillingProvider):
+    """Agora usage API (/dev/v3/usage), HTTP Basic with the Customer ID and Customer Secret."""
+
+    api_base_url: str = "https://api.agora.io"
+    customer_id: str = Field(min_length=1)
+    customer_secret: SecretStr
+    project_ids: list[str] = Field(min_length=1)
+    business: list[str] = ["default"]
+
+
+class CloudflareBilling(_BillingProvider):
+    """Cloudflare GraphQL Analytics (Stream minutes viewed, Realtime bytes) and Stream storage."""
+
+    api_base_url: str = "https://api.cloudflare.com/client/v4"
+    account_id: str = Field(min_length=1)
+    api_token: SecretStr
+    stream: bool = True
+    realtime: bool = True
+
+
+class AwsBilling(_BillingProvider):
+    """AWS Cost Explorer (Amazon IVS money by usage type) and CloudWatch AWS/IVS metrics."""
+
+    api_base_url: str = "https://ce.us-east-1.amazonaws.com"  # Cost Explorer
+    cloudwatch_url: str = ""  # empty: https://monitoring.<region>.amazonaws.com
+    region: str = "us-east-1"
+    access_key_id: str = Field(min_length=1)
+    secret_access_key: SecretStr
+    session_token: SecretStr | None = None
+    service_name: str = "Amazon Interactive Video Service"
+    channel_arns: list[str] = []  # empty: discovered with ListMetrics
+
+    @field_validator("cloudwatch_url")
+    @classmethod
+    def _optional_url(cls, value: str) -> str:
+        return _base_url(value) if value else value
+
+    def secrets(self) -> list[str]:
+        values = [self.secret_access_key.get_secret_value()]
+        if self.session_token is not None:
+            values.append(self.session_token.get_secret_value())
+        return [v for v in values if v]
+
+
+class HetznerBilling(_BillingProvider):
+    """Hetzner Cloud API: /v1/servers (traffic) and /v1/pricing (EUR, converted at eur_usd)."""
+
+    api_base_url: str = "https://api.hetzner.cloud/v1"
+    api_token: SecretStr
+    # ECB reference rate of 2026-05-27 (pricing.md §6.1); set your own.
+    eur_usd: float = Field(default=1.1637, gt=0, le=10)
+
+
+class BillingSettings(_Strict):
+    livekit_cloud: LiveKitCloudBilling | None = None
+    agora: AgoraBilling | None = None
+    cloudflare: CloudflareBilling | None = None
+    aws: AwsBilling | None = None
+    hetzner: HetznerBilling | None = None
+    interval_h: float = Field(default=24.0, gt=0, le=24 * 31)
+    # Days re-fetched on every run: providers correct past days late.
+    lookback_days: int = Field(default=3, ge=1, le=90)
+    # First run with no --since: how far back to backfill.
+    backfill_days: int = Field(default=30, ge=1, le=400)
+    http_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    max_backoff_s: float = Field(default=120.0, gt=0, le=3600)
+    # The Billing page warns when billed and modeled money differ by more than this share.
+    variance_warn_share: float = Field(default=0.10, ge=0, le=10)
+
+    def configured(self) -> dict[str, _BillingProvider]:
+        """The providers whose credentials are configured, by provider id."""
+        candidates: dict[str, _BillingProvider | None] = {
+            "livekit_cloud": self.livekit_cloud,
+            "agora": self.agora,
+            "cloudflare": self.cloudflare,
+            "aws": self.aws,
+            "hetzner": self.hetzner,
+        }
+        return {name: provider for name, provider in candidates.items() if provider is not None}
+
+
 class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     collectors: CollectorSettings = CollectorSettings()
@@ -125,6 +248,7 @@ class Settings(_Strict):
     webhooks: WebhookSettings = WebhookSettings()
     retention: RetentionSettings = RetentionSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    billing: BillingSettings = BillingSettings()
     # Where the settings came from, for messages ("defaults" or a file path).
     origin: str = "defaults"
     mode: Literal["configured", "demo"] = "configured"
@@ -200,4 +324,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
 
 def secret_values(settings: Settings) -> list[str]:
     """Every secret in the settings, for redaction of logs and output."""
-    return [s.api_secret.get_secret_value() for s in settings.livekit if s.api_secret]
+    values = [s.api_secret.get_secret_value() for s in settings.livekit if s.api_secret]
+    for provider in settings.billing.configured().values():
+        values.extend(provider.secrets())
+    return values

@@ -67,7 +67,7 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, read_only: bool = Fals
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision (idempotent, safe on every start)."""
+    """Bring the schema to every Alembic head (idempotent, safe on every start)."""
     from alembic import command
     from alembic.config import Config
 
@@ -75,7 +75,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")  # feature branches from 0001 may coexist
 
 
 def open_store(url: str, *, busy_timeout_ms: int = 5000) -> Engine:

@@ -300,3 +300,42 @@ __all__ = [
     "sources",
     "webhook_events",
 ]
+
+# --- billing (issue 8) ---
+# What the providers' usage/billing APIs report, normalized (collectors/billing/). A re-fetch of
+# a day replaces that provider's rows for that day and metric, so late corrections never double.
+
+billing_usage = Table(
+    "billing_usage",
+    metadata,
+    Column("provider", String(40), primary_key=True),  # livekit_cloud | agora | cloudflare | aws | hetzner
+    Column("day_ts", BigInteger, primary_key=True),  # UTC midnight of the usage day
+    Column("metric", String(80), primary_key=True),  # e.g. connection_min, downstream_gb
+    # sha1 of the canonical dimensions JSON: part of the key without indexing long text.
+    Column("dims_key", String(40), primary_key=True),
+    # The endpoint family the row came from; a re-fetch replaces (provider, day, part) whole,
+    # so a usage type that a correction removed disappears too.
+    Column("part", String(40), nullable=False),
+    Column("dimensions_json", Text, nullable=False, default="{}"),
+    Column("unit", String(20), nullable=False),
+    Column("quantity", Float, nullable=False),
+    # Money as the provider states it (null when its API gives none), and its USD value.
+    Column("amount", Float),
+    Column("currency", String(3)),
+    Column("usd", Float),
+    Column("fetched_ts", BigInteger, nullable=False),
+)
+Index("ix_billing_usage_day", billing_usage.c.day_ts)
+
+# One row per provider, day and fetched part: lets reconciliation tell "no usage" from "not fetched"
+# and a partial day (fetched before it ended) from a complete one.
+billing_fetches = Table(
+    "billing_fetches",
+    metadata,
+    Column("provider", String(40), primary_key=True),
+    Column("day_ts", BigInteger, primary_key=True),
+    Column("part", String(40), primary_key=True),  # the endpoint family, e.g. sessions, usage, cost
+    Column("fetched_ts", BigInteger, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("complete", Boolean, nullable=False),  # the day had ended when it was fetched
+)

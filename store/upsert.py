@@ -18,6 +18,28 @@ def _insert(connection: Connection, table: Table) -> Any:
     return sqlite.insert(table)
 
 
+def _merge_duplicates(
+    rows: Sequence[Mapping[str, Any]], key_columns: list[str], update_columns: list[str], keep: set[str]
+) -> Sequence[Mapping[str, Any]]:
+    """Fold rows that repeat a key into one, as if they had been upserted one after another.
+    PostgreSQL refuses a statement that touches the same row twice ("ON CONFLICT DO UPDATE
+    command cannot affect row a second time"); SQLite would silently take one of them."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        key = tuple(row.get(name) for name in key_columns)
+        if any(part is None for part in key):  # server-generated key: cannot collide
+            merged[(id(row),)] = dict(row)
+            continue
+        previous = merged.get(key)
+        if previous is None:
+            merged[key] = dict(row)
+            continue
+        for name in update_columns:
+            if name in row and not (name in keep and previous.get(name) is not None):
+                previous[name] = row[name]
+    return rows if len(merged) == len(rows) else list(merged.values())
+
+
 def upsert(
     connection: Connection,
     table: Table,
@@ -29,13 +51,15 @@ def upsert(
     """Insert ``rows``; on a primary-key conflict update the columns in ``update``
     (default: every non-key column present in the rows). Columns in ``keep_existing`` keep
     their stored value when it is not null (``COALESCE(stored, new)``), e.g. a first-seen time.
-    Returns the number of rows written."""
+    Rows repeating a key within ``rows`` are folded first (later values win, as if written
+    one after another). Returns the number of distinct rows written."""
     if not rows:
         return 0
     key_columns = [c.name for c in table.primary_key.columns]
     present = list(rows[0].keys())
     update_columns = [c for c in (update if update is not None else present) if c not in key_columns]
     keep = set(keep_existing)
+    rows = _merge_duplicates(rows, key_columns, update_columns, keep)
     per_statement = max(1, _MAX_PARAMS // max(1, len(present)))
     for start in range(0, len(rows), per_statement):
         chunk = rows[start : start + per_statement]

@@ -1,0 +1,58 @@
+# castmeter — `make run` starts the dashboard (demo fleet when nothing is configured),
+# `make test` runs lint, type checks and the whole test suite.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.requirements.stamp
+# What the linters and type checker look at (only the paths that exist).
+CODE_DIRS := pages analytics collectors core store simulator tests bench scripts
+CODE := $(wildcard app.py) $(foreach d,$(CODE_DIRS),$(if $(wildcard $(d)/*.py $(d)/*/*.py),$(d)))
+PYTEST_ARGS ?=
+
+.PHONY: help venv deps run test lint typecheck pytest bench clean
+
+help:
+	@echo "make run        start castmeter (demo fleet unless castmeter.toml / LIVEKIT_URL / PROMETHEUS_URL)"
+	@echo "make test       ruff + mypy + pytest (installs missing system packages and the venv first)"
+	@echo "make lint | typecheck | pytest | bench | deps | venv | clean"
+
+# The venv is rebuilt only when a requirements file changes (stamp file).
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+deps:
+	@bash scripts/install-deps.sh
+
+run: venv
+	@bash scripts/run.sh
+
+lint: venv
+	$(BIN)/ruff check $(CODE)
+
+typecheck: venv
+	$(BIN)/mypy $(CODE)
+
+pytest: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# All three run even when one fails, so CI always shows the pytest summary; any failure fails.
+test: deps venv
+	@status=0; \
+	echo "== ruff"; $(BIN)/ruff check $(CODE) || status=1; \
+	echo "== mypy"; $(BIN)/mypy $(CODE) || status=1; \
+	echo "== pytest"; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=1; \
+	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi; \
+	exit $$status
+
+bench: venv
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache bench/out tests/artifacts
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print -exec rm -rf {} +

@@ -1,0 +1,227 @@
+"""The usage ledger: what a fleet used (measured) or would use (a planner scenario).
+
+One row per UTC day × channel with explicit-unit columns; the cost engine prices its monthly
+totals. Measured usage (analytics/usage.py) and planned usage (:func:`ledger_from_scenario`)
+are the same type, so there is one cost engine.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+DAY_S = 86_400
+# A month of usage, for scaling a measured period to a monthly bill.
+MONTH_DAYS = 30.0
+
+# Summed per day × channel; scaled to a month when priced.
+FLOW_COLUMNS: tuple[str, ...] = (
+    "publisher_minutes",  # connection minutes, each connection rounded up (as LiveKit meters)
+    "listener_minutes",
+    "publisher_minutes_unrounded",
+    "listener_minutes_unrounded",
+    "stream_minutes",  # minutes a channel was live (a room open with a publisher)
+    "downstream_gb",  # server → clients
+    "upstream_gb",  # clients → server
+    "egress_minutes",
+    "ingress_minutes",
+    "recording_minutes",
+)
+# Maxima per day × channel (concurrent counts).
+PEAK_COLUMNS: tuple[str, ...] = ("peak_streams", "peak_listeners", "peak_publishers")
+COLUMNS: tuple[str, ...] = ("day_ts", "channel", *FLOW_COLUMNS, *PEAK_COLUMNS)
+
+VideoTier = Literal["none", "hd", "fullhd"]
+VIDEO_TIERS: tuple[str, ...] = ("none", "hd", "fullhd")
+# Typical encoder bitrates used when only the tier is known (assumptions, not prices).
+VIDEO_KBPS: dict[str, float] = {"none": 0.0, "hd": 2500.0, "fullhd": 4500.0}
+Region = Literal["eu", "na", "apac", "india", "anz", "sa", "kr"]
+REGIONS: tuple[str, ...] = ("eu", "na", "apac", "india", "anz", "sa", "kr")
+
+
+def empty_frame() -> pd.DataFrame:
+    frame = pd.DataFrame({name: pd.Series(dtype="float64") for name in COLUMNS})
+    frame["day_ts"] = frame["day_ts"].astype("int64")
+    frame["channel"] = frame["channel"].astype("object")
+    return frame
+
+
+@dataclass(frozen=True)
+class UsageLedger:
+    """Usage per day × channel (``frame``, columns :data:`COLUMNS`) plus what prices it needs."""
+
+    frame: pd.DataFrame
+    period_start_ts: int
+    period_end_ts: int
+    audio_kbps: float
+    video: VideoTier = "none"
+    region: Region = "eu"
+    # Fleet-wide simultaneous peaks (not the sum of per-channel peaks).
+    fleet_peak_streams: float = 0.0
+    fleet_peak_listeners: float = 0.0
+    fleet_peak_publishers: float = 0.0
+    fleet_peak_egress: float = 0.0
+    # Multiplier from the ledger's period to one billing month (1.0 for a scenario).
+    month_scale: float = 1.0
+    origin: Literal["measured", "scenario"] = "measured"
+
+    @property
+    def period_days(self) -> float:
+        return max(0.0, (self.period_end_ts - self.period_start_ts) / DAY_S)
+
+    @property
+    def video_kbps(self) -> float:
+        return VIDEO_KBPS[self.video]
+
+    @property
+    def is_empty(self) -> bool:
+        return self.frame.empty or float(self.frame["publisher_minutes"].sum() + self.frame["listener_minutes"].sum()) == 0
+
+    def totals(self) -> dict[str, float]:
+        """Flow totals over the period (not scaled) and fleet peaks."""
+        sums = {name: float(self.frame[name].sum()) if not self.frame.empty else 0.0 for name in FLOW_COLUMNS}
+        sums.update(
+            peak_streams=self.fleet_peak_streams,
+            peak_listeners=self.fleet_peak_listeners,
+            peak_publishers=self.fleet_peak_publishers,
+            peak_egress=self.fleet_peak_egress,
+        )
+        return sums
+
+    def monthly_totals(self) -> dict[str, float]:
+        """Flow totals scaled to one billing month; peaks unchanged."""
+        totals = self.totals()
+        for name in FLOW_COLUMNS:
+            totals[name] *= self.month_scale
+        return totals
+
+    def scaled(self, month_scale: float) -> UsageLedger:
+        return replace(self, month_scale=month_scale)
+
+    def by_channel(self) -> pd.DataFrame:
+        """Flow totals per channel over the period (unscaled)."""
+        if self.frame.empty:
+            return pd.DataFrame(columns=["channel", *FLOW_COLUMNS])
+        return self.frame.groupby("channel", as_index=False)[list(FLOW_COLUMNS)].sum()
+
+    def usage_summary(self) -> dict[str, object]:
+        """The ``usage`` object of the JSON interface (monthly totals, rounded for display)."""
+        monthly = self.monthly_totals()
+        return {
+            "origin": self.origin,
+            "period_start_ts": self.period_start_ts,
+            "period_end_ts": self.period_end_ts,
+            "period_days": round(self.period_days, 4),
+            "month_scale": round(self.month_scale, 6),
+            "audio_kbps": self.audio_kbps,
+            "video": self.video,
+            "region": self.region,
+            "channels": int(self.frame["channel"].nunique()) if not self.frame.empty else 0,
+            **{f"monthly_{name}": round(value, 4) for name, value in monthly.items()},
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios (the planner and the seed presets)
+# ---------------------------------------------------------------------------------------------
+
+
+class Scenario(BaseModel):
+    """A what-if: ``streams`` concurrent broadcasts, each live ``hours_per_day``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = ""
+    description: str = ""
+    streams: float = Field(ge=0)
+    hours_per_day: float = Field(ge=0, le=24)
+    days_per_month: float = Field(default=30, ge=0, le=31)
+    listeners_per_stream: float = Field(ge=0)
+    publishers_per_stream: float = Field(default=1, ge=0)
+    audio_kbps: float = Field(default=128, gt=0, le=2000)
+    video: VideoTier = "none"
+    recording: bool = False
+    region: Region = "eu"
+
+
+class ScenarioError(ValueError):
+    """An invalid scenario file; the message names the key."""
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"cannot read scenario {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario {path}: expected a mapping of keys")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for item in exc.errors():
+            key = ".".join(str(part) for part in item["loc"]) or "(root)"
+            message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+            problems.append(f"{key}: {message}")
+        raise ScenarioError(f"invalid scenario {path}: " + "; ".join(problems)) from None
+
+
+def gb_per_minute(kbps: float | np.ndarray) -> float | np.ndarray:
+    """GB (10^9 bytes) one stream of ``kbps`` moves in a minute."""
+    return kbps * 1000.0 / 8.0 * 60.0 / 1e9
+
+
+def ledger_from_scenario(scenario: Scenario, *, start_ts: int = 0) -> UsageLedger:
+    """The ledger a scenario implies: one row per day for the channel ``all streams``.
+    Each listener receives every publisher's track; each publisher every other publisher's."""
+    days = max(1, math.ceil(scenario.days_per_month))
+    # Spread the month evenly over the days (days_per_month may be fractional).
+    day_share = scenario.days_per_month / days
+    live_min = scenario.streams * scenario.hours_per_day * 60.0 * day_share
+    publisher_min = live_min * scenario.publishers_per_stream
+    listener_min = live_min * scenario.listeners_per_stream
+    kbps = scenario.audio_kbps + VIDEO_KBPS[scenario.video]
+    downtrack_min = listener_min * scenario.publishers_per_stream + publisher_min * max(
+        0.0, scenario.publishers_per_stream - 1
+    )
+    recording_min = live_min if scenario.recording else 0.0
+    row = {
+        "channel": "all streams",
+        # A connection lasts the whole broadcast, so rounding up adds nothing measurable.
+        "publisher_minutes": publisher_min,
+        "listener_minutes": listener_min,
+        "publisher_minutes_unrounded": publisher_min,
+        "listener_minutes_unrounded": listener_min,
+        "stream_minutes": live_min,
+        "downstream_gb": float(gb_per_minute(kbps)) * downtrack_min,
+        "upstream_gb": float(gb_per_minute(kbps)) * publisher_min,
+        "egress_minutes": recording_min,
+        "ingress_minutes": 0.0,
+        "recording_minutes": recording_min,
+        "peak_streams": scenario.streams,
+        "peak_listeners": scenario.streams * scenario.listeners_per_stream,
+        "peak_publishers": scenario.streams * scenario.publishers_per_stream,
+    }
+    frame = pd.DataFrame([{**row, "day_ts": start_ts + day * DAY_S} for day in range(days)])[list(COLUMNS)]
+    live = scenario.streams > 0 and scenario.hours_per_day > 0
+    return UsageLedger(
+        frame=frame,
+        period_start_ts=start_ts,
+        period_end_ts=start_ts + days * DAY_S,
+        audio_kbps=scenario.audio_kbps,
+        video=scenario.video,
+        region=scenario.region,
+        fleet_peak_streams=scenario.streams if live else 0.0,
+        fleet_peak_listeners=scenario.streams * scenario.listeners_per_stream if live else 0.0,
+        fleet_peak_publishers=scenario.streams * scenario.publishers_per_stream if live else 0.0,
+        fleet_peak_egress=scenario.streams if live and scenario.recording else 0.0,
+        month_scale=1.0,
+        origin="scenario",
+    )

@@ -1,0 +1,179 @@
+"""What every price model shares: monthly usage as arrays (one row per scenario), the result
+type, and graduated-tier arithmetic. Everything is vectorized over rows with numpy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Protocol
+
+import numpy as np
+
+from analytics.ledger import REGIONS, VIDEO_KBPS, VIDEO_TIERS, UsageLedger, gb_per_minute
+from analytics.prices import Catalogue
+
+FloatArray = np.ndarray
+
+
+@dataclass(frozen=True)
+class UsageArrays:
+    """Monthly usage, one element per row (a measured month or one planner scenario)."""
+
+    publisher_min: FloatArray  # connection minutes, rounded up per connection
+    listener_min: FloatArray
+    publisher_min_unrounded: FloatArray
+    listener_min_unrounded: FloatArray
+    stream_min: FloatArray
+    downstream_gb: FloatArray
+    upstream_gb: FloatArray
+    egress_min: FloatArray
+    ingress_min: FloatArray
+    recording_min: FloatArray
+    peak_streams: FloatArray
+    peak_listeners: FloatArray
+    peak_publishers: FloatArray
+    peak_egress: FloatArray
+    audio_kbps: FloatArray
+    video_kbps: FloatArray
+    video_tier: FloatArray  # index into VIDEO_TIERS: 0 none, 1 hd, 2 fullhd
+    region: FloatArray  # index into REGIONS
+
+    def __len__(self) -> int:
+        return int(self.publisher_min.shape[0])
+
+    @property
+    def publishers_per_stream(self) -> FloatArray:
+        return np.divide(
+            self.peak_publishers, self.peak_streams, out=np.zeros_like(self.peak_streams), where=self.peak_streams > 0
+        )
+
+    @property
+    def peak_downtracks(self) -> FloatArray:
+        """Simultaneous subscribed tracks on the SFU: listeners × publishers + publishers × others."""
+        per_stream = self.publishers_per_stream
+        return self.peak_listeners * per_stream + self.peak_publishers * np.maximum(per_stream - 1.0, 0.0)
+
+    @classmethod
+    def from_ledger(cls, ledger: UsageLedger) -> UsageArrays:
+        monthly = ledger.monthly_totals()
+
+        def one(value: float) -> FloatArray:
+            return np.array([float(value)], dtype=np.float64)
+
+        return cls(
+            publisher_min=one(monthly["publisher_minutes"]),
+            listener_min=one(monthly["listener_minutes"]),
+            publisher_min_unrounded=one(monthly["publisher_minutes_unrounded"]),
+            listener_min_unrounded=one(monthly["listener_minutes_unrounded"]),
+            stream_min=one(monthly["stream_minutes"]),
+            downstream_gb=one(monthly["downstream_gb"]),
+            upstream_gb=one(monthly["upstream_gb"]),
+            egress_min=one(monthly["egress_minutes"]),
+            ingress_min=one(monthly["ingress_minutes"]),
+            recording_min=one(monthly["recording_minutes"]),
+            peak_streams=one(monthly["peak_streams"]),
+            peak_listeners=one(monthly["peak_listeners"]),
+            peak_publishers=one(monthly["peak_publishers"]),
+            peak_egress=one(monthly["peak_egress"]),
+            audio_kbps=one(ledger.audio_kbps),
+            video_kbps=one(ledger.video_kbps),
+            video_tier=one(VIDEO_TIERS.index(ledger.video)),
+            region=one(REGIONS.index(ledger.region)),
+        )
+
+    @classmethod
+    def from_scenarios(
+        cls,
+        *,
+        streams: FloatArray,
+        hours_per_day: FloatArray,
+        days_per_month: FloatArray,
+        listeners_per_stream: FloatArray,
+        publishers_per_stream: FloatArray,
+        audio_kbps: FloatArray,
+        video_tier: FloatArray,
+        recording: FloatArray,
+        region: FloatArray,
+    ) -> UsageArrays:
+        """Vectorized twin of :func:`analytics.ledger.ledger_from_scenario` (same arithmetic)."""
+        f = np.asarray
+        streams, hours, days = f(streams, float), f(hours_per_day, float), f(days_per_month, float)
+        listeners, pubs = f(listeners_per_stream, float), f(publishers_per_stream, float)
+        tier = f(video_tier, float)
+        video_kbps = np.choose(tier.astype(int), [VIDEO_KBPS[name] for name in VIDEO_TIERS]).astype(float)
+        kbps = f(audio_kbps, float) + video_kbps
+        live_min = streams * hours * 60.0 * days
+        publisher_min = live_min * pubs
+        listener_min = live_min * listeners
+        downtrack_min = listener_min * pubs + publisher_min * np.maximum(pubs - 1.0, 0.0)
+        recording_min = live_min * (f(recording, float) > 0)
+        live = (streams > 0) & (hours > 0) & (days > 0)
+        return cls(
+            publisher_min=publisher_min,
+            listener_min=listener_min,
+            publisher_min_unrounded=publisher_min,
+            listener_min_unrounded=listener_min,
+            stream_min=live_min,
+            downstream_gb=gb_per_minute(kbps) * downtrack_min,
+            upstream_gb=gb_per_minute(kbps) * publisher_min,
+            egress_min=recording_min,
+            ingress_min=np.zeros_like(live_min),
+            recording_min=recording_min,
+            peak_streams=np.where(live, streams, 0.0),
+            peak_listeners=np.where(live, streams * listeners, 0.0),
+            peak_publishers=np.where(live, streams * pubs, 0.0),
+            peak_egress=np.where(live & (f(recording, float) > 0), streams, 0.0),
+            audio_kbps=f(audio_kbps, float) * np.ones_like(live_min),
+            video_kbps=video_kbps * np.ones_like(live_min),
+            video_tier=tier * np.ones_like(live_min),
+            region=f(region, float) * np.ones_like(live_min),
+        )
+
+    def take(self, index: int) -> UsageArrays:
+        return UsageArrays(**{f.name: getattr(self, f.name)[index : index + 1] for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str
+    unit: str
+    quantity: FloatArray
+    usd: FloatArray
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    model_id: str
+    total_usd: FloatArray
+    items: Sequence[Item]
+    # Notes for one row (plan picked, servers, caveats); built lazily so a grid stays cheap.
+    notes_for: Callable[[int], list[str]] = field(default=lambda _row: [])
+
+
+class PriceModel(Protocol):
+    """Prices monthly usage arrays under one provider's model."""
+
+    model_id: str
+
+    def __call__(self, usage: UsageArrays, catalogue: Catalogue) -> ModelResult: ...
+
+
+def graduated(quantity: FloatArray, bounds: Sequence[float], prices: Sequence[float]) -> FloatArray:
+    """Cost of ``quantity`` priced by bands: ``prices[i]`` applies between ``bounds[i-1]`` and
+    ``bounds[i]`` (``bounds`` are cumulative upper limits; the last price has no limit)."""
+    total = np.zeros_like(quantity, dtype=np.float64)
+    lower = 0.0
+    for index, price in enumerate(prices):
+        upper = bounds[index] if index < len(bounds) else np.inf
+        total += np.clip(quantity - lower, 0.0, upper - lower) * price
+        lower = upper
+    return total
+
+
+def ceil_to(values: FloatArray, step: float) -> FloatArray:
+    """Round up to a multiple of ``step`` (tolerant of float noise just above a multiple)."""
+    return np.ceil(np.round(values / step, 9)) * step
+
+
+def eur(catalogue: Catalogue) -> float:
+    return catalogue["self_hosted.fx.eur_usd"]

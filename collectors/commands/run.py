@@ -1,0 +1,49 @@
+"""`collectors run`: poll every configured source on its interval until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+
+from collectors.commands.common import add_config_arguments, settings_from
+from collectors.runner import Collector
+from core.settings import ConfigError
+from store.engine import open_store
+
+HELP = "poll every configured LiveKit and Prometheus source into the database"
+log = logging.getLogger("collectors")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--once", action="store_true", help="run one tick of every source and exit")
+
+
+async def _main(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if not settings.has_sources:
+        raise ConfigError(
+            f"no [[livekit]] or [[prometheus]] source configured ({settings.origin}); "
+            "see castmeter.example.toml, or run `python -m collectors demo`"
+        )
+    engine = open_store(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    collector = Collector(settings, engine)
+    if args.once:
+        report = await collector.tick(force=True)
+        print(json.dumps({"ts": report.ts, "polled": report.polled, "rows": report.rows,
+                          "duration_s": round(report.duration_s, 3)}))
+        return 0
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await collector.run_forever(stop)
+    log.info("stopped")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_main(args))

@@ -1,0 +1,240 @@
+"""LiveKit room poller on the official ``livekit-api`` client.
+
+One poll = ListRooms, then ListParticipants for every room (bounded concurrency), then
+ListEgress and ListIngress. Egress/ingress are optional: a self-hosted server without Redis
+refuses them ("egress not connected (redis required)"), which makes the poll *partial*,
+never failed. The result is a plain :class:`RoomSnapshot`; writing it is sessions.py's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import aiohttp
+from livekit import api
+from livekit.protocol import egress as egress_pb
+from livekit.protocol import ingress as ingress_pb
+from livekit.protocol import models as models_pb
+
+from core.settings import LiveKitSource
+
+log = logging.getLogger(__name__)
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class ParticipantRow:
+    participant_sid: str
+    room_sid: str
+    identity: str
+    name: str
+    kind: str
+    is_publisher: bool
+    joined_ts: int
+
+
+@dataclass(frozen=True)
+class RoomRow:
+    room_sid: str
+    room_name: str
+    created_ts: int
+    num_participants: int
+    num_publishers: int
+
+
+@dataclass(frozen=True)
+class EgressRow:
+    egress_id: str
+    room_sid: str
+    room_name: str
+    kind: str
+    status: str
+    started_ts: int | None
+    ended_ts: int | None
+    updated_ts: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class IngressRow:
+    ingress_id: str
+    name: str
+    room_name: str
+    input_type: str
+    status: str
+    started_ts: int | None
+    ended_ts: int | None
+    error: str | None
+
+
+@dataclass
+class RoomSnapshot:
+    """Everything one poll of one LiveKit source saw, at ``ts``."""
+
+    ts: int
+    rooms: list[RoomRow] = field(default_factory=list)
+    participants: list[ParticipantRow] = field(default_factory=list)
+    egress: list[EgressRow] | None = None  # None: not available this poll
+    ingress: list[IngressRow] | None = None
+    # Rooms whose participant list could not be read (they ended between the calls, or failed).
+    rooms_without_participants: set[str] = field(default_factory=set)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _ns_to_s(value: int) -> int | None:
+    return int(value // NS_PER_S) if value else None
+
+
+def _participant_kind(info: models_pb.ParticipantInfo) -> str:
+    return str(models_pb.ParticipantInfo.Kind.Name(info.kind))
+
+
+def listeners_of(participants: list[ParticipantRow]) -> int:
+    """Listeners = connected people who do not publish (egress/ingress/agents are not people)."""
+    return sum(1 for p in participants if not p.is_publisher and p.kind in ("STANDARD", "SIP"))
+
+
+def _egress_kind(info: egress_pb.EgressInfo) -> str:
+    request = info.WhichOneof("request")
+    return request or ""
+
+
+def _egress_row(info: egress_pb.EgressInfo) -> EgressRow:
+    return EgressRow(
+        egress_id=info.egress_id,
+        room_sid=info.room_id,
+        room_name=info.room_name,
+        kind=_egress_kind(info),
+        status=str(egress_pb.EgressStatus.Name(info.status)),
+        started_ts=_ns_to_s(info.started_at),
+        ended_ts=_ns_to_s(info.ended_at),
+        updated_ts=_ns_to_s(info.updated_at),
+        error=info.error or None,
+    )
+
+
+def _ingress_row(info: ingress_pb.IngressInfo) -> IngressRow:
+    state = info.state
+    return IngressRow(
+        ingress_id=info.ingress_id,
+        name=info.name,
+        room_name=info.room_name,
+        input_type=str(ingress_pb.IngressInput.Name(info.input_type)),
+        status=str(ingress_pb.IngressState.Status.Name(state.status)),
+        started_ts=_ns_to_s(state.started_at),
+        ended_ts=_ns_to_s(state.ended_at),
+        error=state.error or None,
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short description of an API failure, without credentials."""
+    if isinstance(exc, api.TwirpError):
+        hint = " (check api_key/api_secret)" if exc.status in (401, 403) else ""
+        return f"HTTP {exc.status} {exc.code}: {exc.message}{hint}"
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect: {exc.os_error}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+class RoomPoller:
+    """Polls one LiveKit server or Cloud project."""
+
+    def __init__(self, source: LiveKitSource, *, timeout_s: float = 10.0, max_concurrency: int = 32) -> None:
+        self.source = source
+        self.timeout_s = timeout_s
+        self.max_concurrency = max_concurrency
+        self._egress_refused_logged = False
+        self._ingress_refused_logged = False
+
+    async def poll(self, now_ts: int) -> RoomSnapshot:
+        """One complete poll. Raises when the rooms themselves cannot be listed."""
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        connector = aiohttp.TCPConnector(limit=self.max_concurrency)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            lkapi = api.LiveKitAPI(
+                self.source.url,
+                self.source.api_key,
+                self.source.api_secret.get_secret_value(),
+                session=session,
+                timeout=timeout,
+                failover=False,
+            )
+            snapshot = RoomSnapshot(ts=now_ts)
+            rooms = (await lkapi.room.list_rooms(api.ListRoomsRequest())).rooms
+            snapshot.rooms = [
+                RoomRow(r.sid, r.name, int(r.creation_time), int(r.num_participants), int(r.num_publishers))
+                for r in rooms
+            ]
+            semaphore = asyncio.Semaphore(self.max_concurrency)
+
+            async def participants_of(room: RoomRow) -> None:
+                async with semaphore:
+                    try:
+                        response = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room.room_name))
+                    except api.TwirpError as exc:
+                        # not_found: the room ended between ListRooms and now.
+                        snapshot.rooms_without_participants.add(room.room_sid)
+                        if exc.code != "not_found":
+                            snapshot.warnings.append(f"participants of a room: {describe_error(exc)}")
+                        return
+                for info in response.participants:
+                    snapshot.participants.append(
+                        ParticipantRow(
+                            participant_sid=info.sid,
+                            room_sid=room.room_sid,
+                            identity=info.identity,
+                            name=info.name,
+                            kind=_participant_kind(info),
+                            is_publisher=bool(info.is_publisher),
+                            joined_ts=int(info.joined_at) or now_ts,
+                        )
+                    )
+
+            await asyncio.gather(*(participants_of(room) for room in snapshot.rooms))
+            if self.source.poll_egress:
+                snapshot.egress = await self._list_egress(lkapi, snapshot)
+            if self.source.poll_ingress:
+                snapshot.ingress = await self._list_ingress(lkapi, snapshot)
+            return snapshot
+
+    async def _list_egress(self, lkapi: api.LiveKitAPI, snapshot: RoomSnapshot) -> list[EgressRow] | None:
+        try:
+            items: list[EgressRow] = []
+            page_token: api.TokenPagination | None = None
+            for _ in range(100):  # bounded paging; OSS servers ignore the token
+                request = api.ListEgressRequest(active=True)
+                if page_token is not None:
+                    request.page_token.CopyFrom(page_token)
+                response = await lkapi.egress.list_egress(request)
+                items.extend(_egress_row(info) for info in response.items)
+                if not response.next_page_token.token or response.next_page_token == page_token:
+                    break
+                page_token = response.next_page_token
+            self._egress_refused_logged = False
+            return items
+        except Exception as exc:
+            message = f"ListEgress unavailable: {describe_error(exc)}"
+            snapshot.warnings.append(message)
+            if not self._egress_refused_logged:
+                log.warning("%s: %s (rooms are still collected)", self.source.name, message)
+                self._egress_refused_logged = True
+            return None
+
+    async def _list_ingress(self, lkapi: api.LiveKitAPI, snapshot: RoomSnapshot) -> list[IngressRow] | None:
+        try:
+            response = await lkapi.ingress.list_ingress(api.ListIngressRequest())
+            self._ingress_refused_logged = False
+            return [_ingress_row(info) for info in response.items]
+        except Exception as exc:
+            message = f"ListIngress unavailable: {describe_error(exc)}"
+            snapshot.warnings.append(message)
+            if not self._ingress_refused_logged:
+                log.warning("%s: %s (rooms are still collected)", self.source.name, message)
+                self._ingress_refused_logged = True
+            return None

@@ -1,0 +1,260 @@
+"""LiveKit webhook receiver: verify, refuse and count, or store exactly once.
+
+LiveKit POSTs ``protojson(WebhookEvent)`` with ``Authorization: <JWT>`` (no "Bearer"),
+signed with one of the server's API keys; the JWT's ``sha256`` claim is base64(SHA-256(body))
+and it expires after 5 minutes (reference/livekit.md §6). We verify with the official
+``livekit.api.WebhookReceiver``. Every refusal is answered without touching the event log and
+is counted in ``collector_counters``:
+
+=====================================  ======  ==============================================
+counter                                status  when
+=====================================  ======  ==============================================
+webhook_refused_oversized              413     Content-Length or the bytes read exceed the max
+webhook_refused_unsigned               401     no Authorization header
+webhook_refused_forged                 401     bad signature, unknown key, malformed token,
+                                               or a token without a body hash
+webhook_refused_stale                  401     expired (or not yet valid) token
+webhook_refused_body_mismatch          401     a valid token for a different body
+webhook_refused_not_json               400     signed, but the body is not a WebhookEvent JSON
+webhook_refused_no_id                  400     signed JSON without an event id
+webhook_accepted / webhook_duplicate   200     stored / already stored (re-delivery)
+=====================================  ======  ==============================================
+
+Served by ``python -m collectors run`` when ``[webhooks] enabled = true``; the keys are the
+``api_key``/``api_secret`` pairs of the configured ``[[livekit]]`` sources, and an event is
+stored under the source whose key signed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jwt
+from aiohttp import web
+from google.protobuf.json_format import ParseError
+from livekit import api
+from livekit.protocol import webhook as webhook_pb
+from sqlalchemy import Engine
+
+from collectors.webhook_sessions import (
+    RoomConnectionMinutes,
+    bump_counter,
+    read_counters,
+    reconcile_connection_minutes,
+    store_event,
+)
+from core.logs import register_secret
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_READ_CHUNK_BYTES = 64 * 1024
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    keys: Mapping[str, str]  # api_key -> api_secret
+    source_ids: Mapping[str, int]  # api_key -> sources.id
+    max_body_bytes: int
+
+
+ENGINE_KEY = web.AppKey("engine", Engine)
+CONFIG_KEY = web.AppKey("webhook_config", WebhookConfig)
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+async def _count(engine: Engine, name: str) -> None:
+    try:
+        await asyncio.to_thread(bump_counter, engine, name)
+    except Exception as exc:  # counting must never turn a refusal into a 500
+        log.warning("could not count %s: %s", name, exc)
+
+
+async def _read_bounded(request: web.Request, max_body_bytes: int) -> bytes:
+    """The body, refusing before reading when Content-Length is too big and while reading
+    when a chunked (or lying) sender goes past the limit."""
+    if request.content_length is not None and request.content_length > max_body_bytes:
+        raise Refused(413, "oversized")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.content.iter_chunked(_READ_CHUNK_BYTES):
+        total += len(chunk)
+        if total > max_body_bytes:
+            raise Refused(413, "oversized")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _verify(config: WebhookConfig, body: bytes, auth_header: str) -> tuple[str, webhook_pb.WebhookEvent, str]:
+    """(api_key, event, body text) for a correctly signed body; raises Refused otherwise."""
+    token = auth_header.strip()
+    if token.lower().startswith("bearer "):  # LiveKit sends none; tolerate a proxy adding one
+        token = token[7:].strip()
+    if not token:
+        raise Refused(401, "unsigned")
+    try:
+        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss", "")
+    except jwt.PyJWTError as exc:
+        raise Refused(401, "forged") from exc
+    secret = config.keys.get(str(issuer))
+    if secret is None:
+        raise Refused(401, "forged")
+    verifier = api.TokenVerifier(str(issuer), secret)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        _check_token(verifier, token)  # a forged request is a 401 whatever its body
+        raise Refused(400, "not_json") from None
+    try:
+        event = api.WebhookReceiver(verifier).receive(text, token)
+    except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
+        raise Refused(401, "stale") from exc
+    except jwt.PyJWTError as exc:
+        raise Refused(401, "forged") from exc
+    except ParseError as exc:
+        raise Refused(400, "not_json") from exc
+    except Exception as exc:
+        # WebhookReceiver raises a bare Exception for these two cases.
+        if "hash mismatch" in str(exc):
+            raise Refused(401, "body_mismatch") from exc
+        if "sha256" in str(exc):
+            raise Refused(401, "forged") from exc
+        raise Refused(400, "not_json") from exc
+    if not event.id:
+        raise Refused(400, "no_id")
+    return str(issuer), event, text
+
+
+def _check_token(verifier: api.TokenVerifier, token: str) -> None:
+    try:
+        verifier.verify(token)
+    except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
+        raise Refused(401, "stale") from exc
+    except jwt.PyJWTError as exc:
+        raise Refused(401, "forged") from exc
+
+
+async def _handle(request: web.Request) -> web.Response:
+    engine = request.app[ENGINE_KEY]
+    config = request.app[CONFIG_KEY]
+    try:
+        auth_header = request.headers.get("Authorization", "")
+        if not auth_header.strip():
+            # Still refuse an oversized body as oversized: the cheaper check first.
+            if request.content_length is not None and request.content_length > config.max_body_bytes:
+                raise Refused(413, "oversized")
+            raise Refused(401, "unsigned")
+        body = await _read_bounded(request, config.max_body_bytes)
+        api_key, event, text = _verify(config, body, auth_header)
+    except Refused as refusal:
+        await _count(engine, f"webhook_refused_{refusal.reason}")
+        log.info("webhook refused (%s) from %s", refusal.reason, request.remote)
+        response = web.Response(status=refusal.status, text=f"refused: {refusal.reason}\n")
+        if refusal.status == 413:
+            response.force_close()  # do not drain an oversized body on this connection
+        return response
+    source_id = config.source_ids[api_key]
+    stored = await asyncio.to_thread(store_event, engine, event, text, source_id, int(time.time()))
+    await _count(engine, "webhook_accepted" if stored else "webhook_duplicate")
+    return web.Response(status=200, text="ok\n" if stored else "duplicate\n")
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+def make_webhook_app(
+    engine: Engine,
+    keys: Mapping[str, str],
+    max_body_bytes: int,
+    source_id: int | Mapping[str, int],
+) -> web.Application:
+    """The aiohttp app: POST on any path receives webhooks; GET /healthz answers ok.
+    ``source_id`` is one id for every key, or a mapping api_key -> id."""
+    if not keys:
+        raise ValueError("webhooks need at least one api_key/api_secret (a [[livekit]] source)")
+    source_ids = dict(source_id) if isinstance(source_id, Mapping) else dict.fromkeys(keys, int(source_id))
+    missing = sorted(set(keys) - set(source_ids))
+    if missing:
+        raise ValueError(f"no source id for api key(s): {', '.join(missing)}")
+    for secret in keys.values():
+        register_secret(secret)
+    # aiohttp's own limit is a backstop above ours, so our check (and counter) runs first.
+    app = web.Application(client_max_size=max_body_bytes + _READ_CHUNK_BYTES)
+    app[ENGINE_KEY] = engine
+    app[CONFIG_KEY] = WebhookConfig(dict(keys), source_ids, max_body_bytes)
+    app.router.add_get("/healthz", _health)
+    app.router.add_post("/{tail:.*}", _handle)
+    return app
+
+
+def webhook_keys_and_sources(settings: Settings, engine: Engine) -> tuple[dict[str, str], dict[str, int]]:
+    """api_key -> secret and api_key -> source id, from the configured [[livekit]] sources."""
+    from collectors.health import ensure_source
+
+    keys: dict[str, str] = {}
+    source_ids: dict[str, int] = {}
+    for source in settings.livekit:
+        if source.api_key in keys:
+            continue  # the first source with a key owns its events
+        keys[source.api_key] = source.api_secret.get_secret_value()
+        source_ids[source.api_key] = ensure_source(engine, source.name, "livekit", source.url)
+    return keys, source_ids
+
+
+class WebhookServer:
+    """The receiver as a start/stop object (port 0 binds a free port; see ``.port``)."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> int:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        addresses = self._runner.addresses
+        if addresses:
+            self.port = int(addresses[0][1])
+        log.info("webhook receiver listening on http://%s:%d/", self.host, self.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+async def serve_webhooks(settings: Settings, engine: Engine, stop: asyncio.Event | None = None) -> None:
+    """Run the receiver configured by ``settings.webhooks`` until ``stop`` is set (or cancelled)."""
+    keys, source_ids = await asyncio.to_thread(webhook_keys_and_sources, settings, engine)
+    app = make_webhook_app(engine, keys, settings.webhooks.max_body_bytes, source_ids)
+    server = WebhookServer(app, settings.webhooks.host, settings.webhooks.port)
+    await server.start()
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await server.stop()
+
+
+__all__ = [
+    "RoomConnectionMinutes",
+    "WebhookServer",
+    "make_webhook_app",
+    "read_counters",
+    "reconcile_connection_minutes",
+    "serve_webhooks",
+    "webhook_keys_and_sources",
+]

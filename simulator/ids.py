@@ -1,0 +1,49 @@
+"""LiveKit-looking ids (``RM_``, ``PA_``, ``EG_``, ``IN_``, ``ND_``, ``TR_`` + 12 characters),
+made deterministically from random integers or from a stable hash."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+_ALPHABET = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype="S1")
+ID_CHARS = 12
+
+
+def random_suffixes(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` random 12-character base-62 strings (vectorized: no per-id Python work)."""
+    values = rng.integers(0, 2**62, size=n, dtype=np.int64).astype(np.uint64)
+    digits = np.empty((n, ID_CHARS), dtype=np.uint64)
+    for position in range(ID_CHARS):
+        digits[:, position] = values % np.uint64(62)
+        values = values // np.uint64(62)
+    chars = _ALPHABET[digits.astype(np.intp)]
+    return np.ascontiguousarray(chars).view(f"S{ID_CHARS}").ravel().astype(str)
+
+
+def prefixed(prefix: str, suffixes: np.ndarray) -> np.ndarray:
+    return np.char.add(prefix, suffixes).astype(object)
+
+
+def stable_id(prefix: str, *parts: object) -> str:
+    """A deterministic id from ``parts`` (used for nodes, ingresses and channel keys)."""
+    digest = hashlib.sha256("|".join(str(part) for part in parts).encode()).digest()
+    value = int.from_bytes(digest[:8], "big")
+    chars = []
+    for _ in range(ID_CHARS):
+        value, digit = divmod(value, 62)
+        chars.append(_ALPHABET[digit].decode())
+    return prefix + "".join(chars)
+
+
+def channel_key(scenario: str, channel: int) -> str:
+    """The stable id of a channel, like the seed's ``channel-0jfvb5vb`` (8 lower-case chars)."""
+    digest = hashlib.sha256(f"{scenario}|channel|{channel}".encode()).digest()
+    value = int.from_bytes(digest[:8], "big")
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    chars = []
+    for _ in range(8):
+        value, digit = divmod(value, 36)
+        chars.append(alphabet[digit])
+    return "".join(chars)

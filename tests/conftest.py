@@ -1,0 +1,103 @@
+"""Shared fixtures: real components from tests/realparts.py (see its docstring)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from tests import realparts
+from tests.realparts import PostgresServer, PrometheusHandle, require
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A running PostgreSQL server for the whole session (skip/fail when unavailable)."""
+    try:
+        server = PostgresServer.start()
+    except (FileNotFoundError, RuntimeError, OSError) as exc:
+        require(False, f"PostgreSQL: {exc}")
+        raise  # unreachable: require() skips or fails
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh empty database shared by the session."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """URL of a fresh empty database for one test, dropped afterwards."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    """A read-write engine (no migrations) on a fresh database for one test."""
+    from store.engine import make_engine
+
+    engine = make_engine(pg_url)
+    yield engine
+    engine.dispose()
+
+
+PrometheusFactory = Callable[..., PrometheusHandle]
+
+
+@pytest.fixture
+def prometheus_server(tmp_path: Path) -> Iterator[PrometheusFactory]:
+    """Factory: ``start(scrape_targets, scrape_interval="1s", extra_config=None, rule_files=None)``
+    starts a real Prometheus in tmp_path; all are killed at teardown."""
+    require(realparts.prometheus_path() is not None, "prometheus binary (apt package prometheus)")
+    handles: list[PrometheusHandle] = []
+
+    def start(
+        scrape_targets: Sequence[str],
+        scrape_interval: str = "1s",
+        extra_config: dict[str, Any] | None = None,
+        rule_files: Sequence[str | Path] | None = None,
+    ) -> PrometheusHandle:
+        workdir = tmp_path / f"prometheus-{len(handles)}"
+        handle = realparts.start_prometheus(workdir, scrape_targets, scrape_interval, extra_config, rule_files)
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    path = realparts.promtool_path()
+    require(path is not None, "promtool (apt package prometheus)")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def livekit_server_bin() -> Path:
+    path = realparts.livekit_server_binary()
+    require(path is not None, f"livekit-server {realparts.LIVEKIT_SERVER_VERSION} (scripts/build-livekit-server.sh)")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    path = realparts.chromium_path()
+    require(path is not None, "chromium (apt package chromium)")
+    assert path is not None
+    return path

@@ -1,0 +1,147 @@
+"""The pages' only way to the store: settings, a cached READ-ONLY engine, and cached readers
+around analytics.monitoring (every cache has a ttl).
+
+Readers take the database URL as their first argument so the cache is keyed by database,
+and window ends are rounded by the caller (see ui.sidebar) so reruns within a few seconds
+share one cache entry.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine, inspect
+from sqlalchemy.engine import make_url
+
+from analytics import monitoring
+from core.settings import ConfigError, Settings, load_settings
+from store.engine import is_sqlite, make_engine
+
+LIVE_TTL_S = 15
+HISTORY_TTL_S = 60
+INVENTORY_TTL_S = 30
+STORE_STATE_TTL_S = 5  # short: the first `make run` creates the database while the app waits
+
+
+@st.cache_resource(ttl=60, show_spinner=False)
+def _settings_cached(_env_key: tuple[str, str]) -> Settings:
+    return load_settings()
+
+
+def settings() -> Settings:
+    """The validated settings (re-read at most every minute; keyed by the env overrides)."""
+    env_key = (os.environ.get("CASTMETER_CONFIG", ""), os.environ.get("CASTMETER_DB_URL", ""))
+    return _settings_cached(env_key)
+
+
+def settings_error() -> ConfigError | None:
+    try:
+        settings()
+    except ConfigError as exc:
+        return exc
+    return None
+
+
+def db_url() -> str:
+    return settings().database.url
+
+
+@st.cache_resource(ttl=3600, show_spinner=False)
+def engine(url: str) -> Engine:
+    """A read-only engine: pages can never write to the store."""
+    return make_engine(url, busy_timeout_ms=settings().database.busy_timeout_ms, read_only=True)
+
+
+@dataclass(frozen=True)
+class StoreState:
+    ok: bool
+    problem: str  # "" | "missing" | "no_schema" | "unreachable"
+    detail: str = ""
+
+
+@st.cache_data(ttl=STORE_STATE_TTL_S, show_spinner=False)
+def store_state(url: str) -> StoreState:
+    """Whether the store exists and has castmeter's schema (a fresh install has neither)."""
+    if is_sqlite(url):
+        database = make_url(url).database
+        if database and database != ":memory:" and not Path(database).exists():
+            return StoreState(False, "missing", database)
+    try:
+        with engine(url).connect() as connection:
+            if not inspect(connection).has_table("room_sessions"):
+                return StoreState(False, "no_schema")
+    except Exception as exc:  # any driver error means the same to the operator: cannot read
+        return StoreState(False, "unreachable", type(exc).__name__)
+    return StoreState(True, "")
+
+
+@st.cache_data(ttl=INVENTORY_TTL_S, show_spinner=False)
+def sources(url: str) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        return monitoring.list_sources(connection)
+
+
+@st.cache_data(ttl=INVENTORY_TTL_S, show_spinner=False)
+def has_any_data(url: str) -> bool:
+    with engine(url).connect() as connection:
+        return monitoring.has_any_data(connection)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def newest_sample_ts(url: str, source_id: int | None) -> int | None:
+    with engine(url).connect() as connection:
+        return monitoring.newest_sample_ts(connection, source_id)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def headline(url: str, start_ts: int, end_ts: int, source_id: int | None) -> monitoring.Headline:
+    with engine(url).connect() as connection:
+        return monitoring.headline(connection, start_ts, end_ts, source_id)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def busiest_channels(url: str, end_ts: int, source_id: int | None, limit: int = 10) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        return monitoring.busiest_channels(connection, end_ts, source_id, limit)
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def fleet_series(url: str, start_ts: int, end_ts: int, source_id: int | None) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        return monitoring.fleet_series(connection, start_ts, end_ts, source_id)
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def listeners_by_channel(url: str, start_ts: int, end_ts: int, source_id: int | None) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        return monitoring.listeners_by_channel(connection, start_ts, end_ts, source_id)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def streams(
+    url: str, start_ts: int, end_ts: int, source_id: int | None, search: str, status: str
+) -> monitoring.StreamList:
+    with engine(url).connect() as connection:
+        return monitoring.streams(connection, start_ts, end_ts, source_id, search, status)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def stream_detail(url: str, source_id: int, room_sid: str, now_ts: int) -> monitoring.StreamDetail | None:
+    with engine(url).connect() as connection:
+        return monitoring.stream_detail(connection, source_id, room_sid, now_ts)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def nodes_table(url: str, start_ts: int, end_ts: int, source_id: int | None) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        return monitoring.nodes_table(connection, start_ts, end_ts, source_id)
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def node_series(url: str, source_id: int, node_id: str, start_ts: int, end_ts: int) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        return monitoring.node_series(connection, source_id, node_id, start_ts, end_ts)

@@ -1,0 +1,35 @@
+"""Numbers for people, and safe display of untrusted text (room names, errors)."""
+
+from __future__ import annotations
+
+import math
+
+MAX_SHOWN_CHARS = 120
+
+
+def shorten(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
+    """At most ``limit`` characters, with an ellipsis and the full length when cut.
+    Only for plain-text display (st.text, option labels, chart legends)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text):,} chars)"
+
+
+def format_count(value: float | int | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{round(value):,}"
+
+
+def format_mbps(value_mbps: float | None) -> str:
+    if value_mbps is None or math.isnan(value_mbps):
+        return "—"
+    if value_mbps >= 1000:
+        return f"{value_mbps / 1000:,.2f} Gbit/s"
+    return f"{value_mbps:,.1f} Mbit/s"
+
+
+def format_usd(value_usd: float | None) -> str:
+    if value_usd is None or math.isnan(value_usd):
+        return "—"
+    return f"${value_usd:,.2f}"
