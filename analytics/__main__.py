@@ -7,7 +7,7 @@ import sys
 from core.cli import main
 
 # Each name is a module in analytics/commands/ exposing HELP, add_arguments() and run().
-COMMANDS: list[str] = []
+COMMANDS: list[str] = ["alerts", "billing"]
 
 if __name__ == "__main__":
     sys.exit(main("analytics", "analytics.commands", COMMANDS))

@@ -597,6 +597,7 @@ def nodes_table(connection: Connection, start_ts: int, end_ts: int, source_id: i
     Columns: source_id, node_id, up, last_seen_ts, every NODE_METRICS column (now),
     cpu_peak_pct, api_error_pct, join_success_pct, out_mbps, in_mbps,
     headroom_70_pp / headroom_80_pp (percentage points below the threshold at the peak),
+    cpu_status (ok | over 70 % | over 80 % | down),
     participants_to_70 / participants_to_80 (more participants before the threshold,
     assuming CPU grows linearly with participants)."""
     n = schema.nodes.c
@@ -639,6 +640,11 @@ def nodes_table(connection: Connection, start_ts: int, end_ts: int, source_id: i
         cpu_now = frame["cpu_pct"].where(frame["cpu_pct"] > 0)
         extra = frame["participants"] * (threshold / cpu_now) - frame["participants"]
         frame[f"participants_to_{label}"] = extra.clip(lower=0).round()
+    frame["cpu_status"] = "ok"
+    frame.loc[frame["cpu_peak_pct"] >= CPU_THRESHOLDS_PCT[0], "cpu_status"] = f"over {CPU_THRESHOLDS_PCT[0]:g} %"
+    frame.loc[frame["cpu_peak_pct"] >= CPU_THRESHOLDS_PCT[1], "cpu_status"] = f"over {CPU_THRESHOLDS_PCT[1]:g} %"
+    frame.loc[~frame["up"], "cpu_status"] = "down"
+    # Down nodes first (they need attention), then the busiest.
     return frame.sort_values(["up", "cpu_peak_pct"], ascending=[True, False]).reset_index(drop=True)
 
 

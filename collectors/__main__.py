@@ -7,7 +7,7 @@ import sys
 from core.cli import main
 
 # Each name is a module in collectors/commands/ exposing HELP, add_arguments() and run().
-COMMANDS: list[str] = ["run", "demo"]
+COMMANDS: list[str] = ["run", "demo", "billing"]
 
 if __name__ == "__main__":
     sys.exit(main("collectors", "collectors.commands", COMMANDS))

@@ -85,8 +85,12 @@ def backfill(
     minute_days: float = 7,
     raw_hours: float = 6,
     progress: Progress | None = None,
+    node_source_id: int | None = None,
 ) -> BackfillReport:
-    """Write ``days`` of history of ``model`` (a simulator.model.FleetModel) ending at ``end_ts``."""
+    """Write ``days`` of history of ``model`` (a simulator.model.FleetModel) ending at ``end_ts``.
+    Sessions and room samples belong to ``source_id`` (the LiveKit API source); nodes and node
+    samples to ``node_source_id`` (the Prometheus source that scrapes them), by default the same."""
+    node_source = source_id if node_source_id is None else node_source_id
     started = time.perf_counter()
     report_progress: Progress = progress or (lambda stage, fraction: None)
     start_ts = int(end_ts - days * DAY_S)
@@ -99,7 +103,7 @@ def backfill(
 
     rows["nodes"] = _write(
         engine, schema.nodes,
-        history.nodes.assign(first_seen_ts=start_ts, last_seen_ts=end_ts), source_id, report_progress, "nodes",
+        history.nodes.assign(first_seen_ts=start_ts, last_seen_ts=end_ts), node_source, report_progress, "nodes",
     )
     peaks = history.room_samples.groupby("room_sid")[["participants", "listeners"]].max()
     room_sessions = history.room_sessions.assign(
@@ -128,7 +132,7 @@ def backfill(
     rows["node_samples_1h"] = _write(
         engine, schema.node_samples_1h,
         _rollup(history.node_samples, "node_id", node_fields, HOUR_S, MINUTE_S),
-        source_id, report_progress, "hourly node rollups",
+        node_source, report_progress, "hourly node rollups",
     )
     minute_from = end_ts - int(minute_days * DAY_S)
     recent_rooms = history.room_samples[history.room_samples["ts"] >= minute_from]
@@ -139,13 +143,13 @@ def backfill(
     )
     rows["node_samples_1m"] = _write(
         engine, schema.node_samples_1m, _rollup(recent_nodes, "node_id", node_fields, MINUTE_S, MINUTE_S),
-        source_id, report_progress, "minute node rollups",
+        node_source, report_progress, "minute node rollups",
     )
     raw_from = end_ts - int(raw_hours * HOUR_S)
     raw = model.history(raw_from - raw_from % MINUTE_S, end_ts, step_s=15)
     rows["room_samples"] = _write(engine, schema.room_samples, raw.room_samples, source_id, report_progress,
                                   "raw room samples")
-    rows["node_samples"] = _write(engine, schema.node_samples, raw.node_samples, source_id, report_progress,
+    rows["node_samples"] = _write(engine, schema.node_samples, raw.node_samples, node_source, report_progress,
                                   "raw node samples")
     # Only the raw window needs re-aggregating; older buckets were written directly above.
     refresh_rollups(engine, end_ts, since_ts=raw_from)

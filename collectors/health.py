@@ -32,6 +32,7 @@ def ensure_source(engine: Engine, name: str, kind: str, url: str) -> int:
             schema.sources,
             [{"name": name, "kind": kind, "url": url, "created_ts": now_ts}],
             update=["kind", "url"],
+            conflict=["name"],
         )
     with engine.connect() as connection:
         source_id = connection.execute(select(schema.sources.c.id).where(schema.sources.c.name == name)).scalar_one()

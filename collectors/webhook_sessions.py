@@ -106,8 +106,13 @@ def store_event(
         "body_json": body,
     }
     with engine.begin() as connection:
-        statement = _insert(connection, table).values(row).on_conflict_do_nothing(index_elements=["event_id"])
-        if connection.execute(statement).rowcount == 0:
+        statement = (
+            _insert(connection, table)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(table.c.event_id)  # rowcount is unreliable for DO NOTHING across drivers
+        )
+        if connection.execute(statement).first() is None:
             return False
         _apply_to_sessions(connection, event, source_id, created_ts)
     return True

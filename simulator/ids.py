@@ -13,11 +13,24 @@ ID_CHARS = 12
 
 def random_suffixes(rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` random 12-character base-62 strings (vectorized: no per-id Python work)."""
-    values = rng.integers(0, 2**62, size=n, dtype=np.int64).astype(np.uint64)
+    return suffixes_from_ints(rng.integers(0, 2**62, size=n, dtype=np.int64))
+
+
+def suffixes_from_ints(raw: np.ndarray) -> np.ndarray:
+    """12-character base-62 strings from non-negative 64-bit integers."""
+    low = np.asarray(raw, dtype=np.int64).astype(np.uint64)
+    # 62**12 > 2**64: take 6 digits from the value and 6 from a mixed copy of it.
+    with np.errstate(over="ignore"):
+        high = low * np.uint64(0x9E3779B97F4A7C15)
+        high ^= high >> np.uint64(29)
+    n = len(low)
     digits = np.empty((n, ID_CHARS), dtype=np.uint64)
-    for position in range(ID_CHARS):
-        digits[:, position] = values % np.uint64(62)
-        values = values // np.uint64(62)
+    half = ID_CHARS // 2
+    for position in range(half):
+        digits[:, position] = low % np.uint64(62)
+        low = low // np.uint64(62)
+        digits[:, half + position] = high % np.uint64(62)
+        high = high // np.uint64(62)
     chars = _ALPHABET[digits.astype(np.intp)]
     return np.ascontiguousarray(chars).view(f"S{ID_CHARS}").ravel().astype(str)
 
@@ -29,7 +42,7 @@ def prefixed(prefix: str, suffixes: np.ndarray) -> np.ndarray:
 def stable_id(prefix: str, *parts: object) -> str:
     """A deterministic id from ``parts`` (used for nodes, ingresses and channel keys)."""
     digest = hashlib.sha256("|".join(str(part) for part in parts).encode()).digest()
-    value = int.from_bytes(digest[:8], "big")
+    value = int.from_bytes(digest[:16], "big")
     chars = []
     for _ in range(ID_CHARS):
         value, digit = divmod(value, 62)

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 
-# SQLite allows 32766 bound parameters per statement; PostgreSQL 65535. Stay well below.
-_MAX_PARAMS = 30_000
+# Rows handed to the driver per call: bounds memory for huge backfills.
+_ROWS_PER_CALL = 20_000
 
 
 def _insert(connection: Connection, table: Table) -> Any:
@@ -47,33 +47,35 @@ def upsert(
     *,
     update: Iterable[str] | None = None,
     keep_existing: Iterable[str] = (),
+    conflict: Sequence[str] | None = None,
 ) -> int:
     """Insert ``rows``; on a primary-key conflict update the columns in ``update``
     (default: every non-key column present in the rows). Columns in ``keep_existing`` keep
     their stored value when it is not null (``COALESCE(stored, new)``), e.g. a first-seen time.
     Rows repeating a key within ``rows`` are folded first (later values win, as if written
-    one after another). Returns the number of distinct rows written."""
+    one after another). ``conflict`` names the unique columns to match on (default: the
+    primary key). Returns the number of distinct rows written."""
     if not rows:
         return 0
-    key_columns = [c.name for c in table.primary_key.columns]
+    key_columns = list(conflict) if conflict else [c.name for c in table.primary_key.columns]
     present = list(rows[0].keys())
     update_columns = [c for c in (update if update is not None else present) if c not in key_columns]
     keep = set(keep_existing)
     rows = _merge_duplicates(rows, key_columns, update_columns, keep)
-    per_statement = max(1, _MAX_PARAMS // max(1, len(present)))
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        statement = _insert(connection, table).values(list(chunk))
-        if update_columns:
-            excluded = statement.excluded
-            values: dict[str, Any] = {}
-            for name in update_columns:
-                if name in keep:
-                    values[name] = func.coalesce(table.c[name], excluded[name])
-                else:
-                    values[name] = excluded[name]
-            statement = statement.on_conflict_do_update(index_elements=key_columns, set_=values)
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=key_columns)
-        connection.execute(statement)
+    statement = _insert(connection, table)
+    if update_columns:
+        excluded = statement.excluded
+        values: dict[str, Any] = {}
+        for name in update_columns:
+            if name in keep:
+                values[name] = func.coalesce(table.c[name], excluded[name])
+            else:
+                values[name] = excluded[name]
+        statement = statement.on_conflict_do_update(index_elements=key_columns, set_=values)
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=key_columns)
+    # executemany: SQLAlchemy batches it ("insertmanyvalues") within each driver's parameter
+    # limit; an order of magnitude faster than compiling one multi-row VALUES per chunk.
+    for start in range(0, len(rows), _ROWS_PER_CALL):
+        connection.execute(statement, [dict(row) for row in rows[start : start + _ROWS_PER_CALL]])
     return len(rows)

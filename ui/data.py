@@ -85,7 +85,7 @@ def sources(url: str) -> pd.DataFrame:
         return monitoring.list_sources(connection)
 
 
-@st.cache_data(ttl=INVENTORY_TTL_S, show_spinner=False)
+@st.cache_data(ttl=STORE_STATE_TTL_S, show_spinner=False)
 def has_any_data(url: str) -> bool:
     with engine(url).connect() as connection:
         return monitoring.has_any_data(connection)

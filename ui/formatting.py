@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 MAX_SHOWN_CHARS = 120
 
@@ -33,3 +34,12 @@ def format_usd(value_usd: float | None) -> str:
     if value_usd is None or math.isnan(value_usd):
         return "—"
     return f"${value_usd:,.2f}"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
+def escape_markdown(text: str) -> str:
+    """Backslash-escape all ASCII punctuation (valid CommonMark) so untrusted text inside an
+    st.error/st.warning body shows literally: no links, images, emphasis or HTML."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("\n", " "))

@@ -40,3 +40,10 @@ def format_duration(seconds: float | int | None) -> str:
     if minutes:
         return f"{minutes} min {secs:02d} s"
     return f"{secs} s"
+
+
+def to_local_text(seconds: pd.Series, timezone: str) -> pd.Series:
+    """Unix seconds → ``YYYY-MM-DD HH:MM:SS`` in ``timezone`` ("" where missing); text sorts
+    like time and reads the same in the table and in its CSV."""
+    local = to_local(seconds, timezone)
+    return local.dt.strftime("%Y-%m-%d %H:%M:%S").fillna("")

@@ -96,7 +96,7 @@ METRICS: dict[str, MetricSpec] = {
             promql='sum by (node_id) (rate(livekit_node_twirp_request_status{{status=~"5.."}}[{window}]))',
         ),
         MetricSpec(
-            "node_down", "Node down (no samples)", "0/1", 0, 1, ("node", "fleet"), "node_samples.ts",
+            "node_down", "Node down (no samples)", "", 0, 1, ("node", "fleet"), "node_samples.ts",
             derivation="absence", fleet_aggregate="sum",
             promql='1 - max by (instance) (up{{job="{livekit_job}"}})', target_label="instance",
         ),

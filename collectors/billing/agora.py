@@ -104,5 +104,7 @@ class AgoraCollector:
                 seconds = as_number(usage.get(field_name))
                 if seconds is None:
                     continue
-                rows.append(BillingRow(PROVIDER, day, metric, "min", seconds / 60.0, None, {**dims, "tier": tier}))
+                rows.append(
+                    BillingRow(PROVIDER, day, metric, "min", seconds / 60.0, None, {**dims, "tier": tier})
+                )
         return rows

@@ -128,8 +128,11 @@ class Fetched:
 
 
 class BillingCollector(Protocol):
-    provider: str
-    parts: Sequence[Part]
+    @property
+    def provider(self) -> str: ...
+
+    @property
+    def parts(self) -> Sequence[Part]: ...
 
     def fetch_part(self, part: str, start: date, end: date, now_ts: int) -> Fetched:
         """Rows for the days in [start, end] (inclusive) the API could answer for, or for the
@@ -332,15 +335,21 @@ class HttpClient:
         except _Retryable as exc:
             attempts = self.policy.max_attempts
             if exc.malformed:
-                raise BillingResponseError(self.provider, f"{exc.reason} from {path} ({attempts} attempts)") from None
-            raise BillingError(self.provider, f"{exc.reason} from {path}, gave up after {attempts} attempts") from None
+                raise BillingResponseError(
+                    self.provider, f"{exc.reason} from {path} ({attempts} attempts)"
+                ) from None
+            raise BillingError(
+                self.provider, f"{exc.reason} from {path}, gave up after {attempts} attempts"
+            ) from None
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after_s is not None:
             return min(exc.retry_after_s, self.policy.max_backoff_s)
         fallback = wait_exponential_jitter(
-            initial=self.policy.backoff_initial_s, max=self.policy.max_backoff_s, jitter=self.policy.backoff_initial_s
+            initial=self.policy.backoff_initial_s,
+            max=self.policy.max_backoff_s,
+            jitter=self.policy.backoff_initial_s,
         )
         return float(fallback(state))
 
@@ -356,10 +365,14 @@ class HttpClient:
             wait_s,
         )
 
-    def _once(self, method: str, url: str, path: str, params: Mapping[str, Any] | None, json_body: Any) -> Any:
+    def _once(
+        self, method: str, url: str, path: str, params: Mapping[str, Any] | None, json_body: Any
+    ) -> Any:
         self.requests_made += 1
         try:
-            response = self._session.request(method, url, params=params, json=json_body, timeout=self.timeout_s)
+            response = self._session.request(
+                method, url, params=params, json=json_body, timeout=self.timeout_s
+            )
         except requests.Timeout:
             raise _Retryable(f"timed out after {self.timeout_s:g} s") from None
         except requests.ConnectionError as exc:
@@ -375,7 +388,9 @@ class HttpClient:
         if status >= 500:
             raise _Retryable(f"HTTP {status}", _retry_after_s(response.headers.get("Retry-After")))
         if status != 200:
-            raise BillingError(self.provider, f"HTTP {status} from {path}: {self.clean(_error_text(response))}")
+            raise BillingError(
+                self.provider, f"HTTP {status} from {path}: {self.clean(_error_text(response))}"
+            )
         try:
             return json.loads(response.content)
         except ValueError:

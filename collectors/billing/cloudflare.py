@@ -59,7 +59,9 @@ query($accountTag: string!, $start: Date!, $end: Date!, $limit: uint64!) {
 class CloudflareCollector:
     provider = PROVIDER
 
-    def __init__(self, config: CloudflareBilling, *, timeout_s: float = 30.0, policy: RetryPolicy | None = None):
+    def __init__(
+        self, config: CloudflareBilling, *, timeout_s: float = 30.0, policy: RetryPolicy | None = None
+    ):
         self.config = config
         token = config.api_token.get_secret_value()
         self.http = HttpClient(
@@ -90,8 +92,8 @@ class CloudflareCollector:
             return Fetched([], [])
         if part == "stream_minutes":
             groups = self._groups("streamMinutesViewedAdaptiveGroups", STREAM_QUERY, start, end)
-            rows = [self._stream_row(group) for group in groups]
-            return Fetched(merge_rows([r for r in rows if r is not None]), days_between(start, end))
+            stream_rows = [row for row in map(self._stream_row, groups) if row is not None]
+            return Fetched(merge_rows(stream_rows), days_between(start, end))
         if part == "realtime":
             rows = []
             for dataset, product in REALTIME_DATASETS.items():
@@ -121,7 +123,9 @@ class CloudflareCollector:
         if len(groups) >= self.group_limit:
             # The limit is the page: split the window until each half fits (a day at most).
             if first == last or depth > 12:
-                log.warning("%s: %s for %s hit the %d-group limit", PROVIDER, dataset, first, self.group_limit)
+                log.warning(
+                    "%s: %s for %s hit the %d-group limit", PROVIDER, dataset, first, self.group_limit
+                )
                 return groups
             middle = first + timedelta(days=(last - first).days // 2)
             return self._window(dataset, query, first, middle, depth + 1) + self._window(
@@ -135,8 +139,14 @@ class CloudflareCollector:
             message = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
             lowered = message.lower()
             if "authoriz" in lowered or "authenticat" in lowered:
-                raise BillingAuthError(PROVIDER, f"GraphQL refused {dataset}: check the key (token needs Account Analytics read)")
-            if "unknown field" in lowered or "cannot query field" in lowered or "does not have access" in lowered:
+                raise BillingAuthError(
+                    PROVIDER, f"GraphQL refused {dataset}: check the key (token needs Account Analytics read)"
+                )
+            if (
+                "unknown field" in lowered
+                or "cannot query field" in lowered
+                or "does not have access" in lowered
+            ):
                 raise PartUnavailable(PROVIDER, f"{dataset} is not available on this account")
             raise BillingError(PROVIDER, f"GraphQL error for {dataset}: {self.http.clean(message)}")
         accounts = require(PROVIDER, body, "data", "viewer", "accounts")
@@ -163,7 +173,9 @@ class CloudflareCollector:
             log.warning("%s: skipped a Stream group without a date or minutesViewed", PROVIDER)
             return None
         dims = group["dimensions"]
-        return BillingRow(PROVIDER, day, "minutes_delivered", "min", minutes, None, {"uid": str(dims.get("uid") or "")})
+        return BillingRow(
+            PROVIDER, day, "minutes_delivered", "min", minutes, None, {"uid": str(dims.get("uid") or "")}
+        )
 
     def _realtime_rows(self, group: dict[str, Any], product: str) -> list[BillingRow]:
         day = self._day(group)
@@ -175,7 +187,17 @@ class CloudflareCollector:
         for field_name, direction in (("egressBytes", "egress"), ("ingressBytes", "ingress")):
             value = as_number(total.get(field_name))
             if value is not None:
-                rows.append(BillingRow(PROVIDER, day, f"realtime_{direction}_gb", "GB", value / BYTES_PER_GB, None, {"product": product}))
+                rows.append(
+                    BillingRow(
+                        PROVIDER,
+                        day,
+                        f"realtime_{direction}_gb",
+                        "GB",
+                        value / BYTES_PER_GB,
+                        None,
+                        {"product": product},
+                    )
+                )
         return rows
 
     # -- Stream storage (snapshot) --------------------------------------------------------------
@@ -185,7 +207,9 @@ class CloudflareCollector:
         if isinstance(body, dict) and body.get("success") is False:
             errors = body.get("errors") or []
             message = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
-            raise BillingError(PROVIDER, f"storage-usage failed: {self.http.clean(message) or 'no reason given'}")
+            raise BillingError(
+                PROVIDER, f"storage-usage failed: {self.http.clean(message) or 'no reason given'}"
+            )
         result = require(PROVIDER, body, "result")
         minutes = as_number(result.get("totalStorageMinutes")) if isinstance(result, dict) else None
         if minutes is None:

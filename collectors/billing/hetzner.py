@@ -105,7 +105,11 @@ class HetznerCollector:
         return table
 
     def _server_rows(
-        self, server: dict[str, Any], prices: dict[tuple[str, str], dict[str, float]], today: date, now_ts: int
+        self,
+        server: dict[str, Any],
+        prices: dict[tuple[str, str], dict[str, float]],
+        today: date,
+        now_ts: int,
     ) -> list[BillingRow]:
         name = str(server.get("name") or server.get("id") or "")
         type_name = str((server.get("server_type") or {}).get("name") or "")
@@ -135,9 +139,15 @@ class HetznerCollector:
             overage_eur: float | None = None
             if included is not None and "per_tb" in price:
                 overage_eur = max(0.0, outgoing - included) / BYTES_PER_TB * price["per_tb"]
-            rows.append(_money_row(today, "traffic_out_gb_mtd", "GB", outgoing / BYTES_PER_GB, overage_eur, rate, dims))
+            rows.append(
+                _money_row(
+                    today, "traffic_out_gb_mtd", "GB", outgoing / BYTES_PER_GB, overage_eur, rate, dims
+                )
+            )
         if included is not None:
-            rows.append(BillingRow(PROVIDER, today, "traffic_included_gb", "GB", included / BYTES_PER_GB, None, dims))
+            rows.append(
+                BillingRow(PROVIDER, today, "traffic_included_gb", "GB", included / BYTES_PER_GB, None, dims)
+            )
         return rows
 
 

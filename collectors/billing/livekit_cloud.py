@@ -70,7 +70,9 @@ class LiveKitCloudCollector:
     provider = PROVIDER
     parts = (Part("sessions"),)
 
-    def __init__(self, config: LiveKitCloudBilling, *, timeout_s: float = 30.0, policy: RetryPolicy | None = None):
+    def __init__(
+        self, config: LiveKitCloudBilling, *, timeout_s: float = 30.0, policy: RetryPolicy | None = None
+    ):
         self.config = config
         secret = config.api_secret.get_secret_value()
         token = analytics_token(config.api_key, secret, int(time.time()))
@@ -138,7 +140,9 @@ class LiveKitCloudCollector:
             down_bytes = as_number(_first(listed, "bandwidthOut", "bandwidth_out"))
         if down_bytes is not None:
             # Data is billed in 0.01 GB increments on the monthly total, not per session.
-            rows.append(BillingRow(PROVIDER, day, "downstream_gb", "GB", down_bytes / BYTES_PER_GB, None, dims))
+            rows.append(
+                BillingRow(PROVIDER, day, "downstream_gb", "GB", down_bytes / BYTES_PER_GB, None, dims)
+            )
         up_bytes = as_number(_first(listed, "bandwidthIn", "bandwidth_in"))
         if up_bytes is not None:
             rows.append(BillingRow(PROVIDER, day, "upstream_gb", "GB", up_bytes / BYTES_PER_GB, None, dims))

@@ -1,0 +1,143 @@
+"""Where a rule's samples come from: the store (raw samples, older history from the 1-min
+rollup) or a CSV file ``ts,target,value`` in the metric's own unit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, func, select
+
+from analytics.alerts.rules import Rule, RuleError
+from analytics.alerts.spend import spend_run_rate_frame
+from store import schema
+
+COLUMNS = ["ts", "target", "value"]
+
+
+def empty_series() -> pd.DataFrame:
+    return pd.DataFrame({"ts": pd.Series(dtype="int64"), "target": pd.Series(dtype=object), "value": pd.Series(dtype=float)})
+
+
+def counter_to_rate(frame: pd.DataFrame) -> pd.DataFrame:
+    """Raw counter samples → per-second rates between consecutive samples of each target.
+
+    A decrease is a counter reset (a restarted process counts from zero), so the increase
+    over that interval is the new value itself, as Prometheus's rate() assumes."""
+    frame = frame.sort_values(["target", "ts"], kind="stable").reset_index(drop=True)
+    same = frame["target"].eq(frame["target"].shift())
+    delta_value = frame["value"].diff()
+    delta_ts = frame["ts"].diff()
+    increase = np.where(delta_value < 0, frame["value"], delta_value)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = increase / delta_ts.to_numpy(dtype=float)
+    out = frame.assign(value=rate)[same & (delta_ts > 0)]
+    return out.reset_index(drop=True)
+
+
+def read_series_csv(path: str | Path, rule: Rule | None = None) -> pd.DataFrame:
+    """A CSV with columns ts (Unix s or ISO time), target, value."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise RuleError(f"series file {path}: cannot read ({exc})") from None
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise RuleError(f"series file {path}: missing column(s) {', '.join(missing)} (need ts,target,value)")
+    if frame.empty:
+        return empty_series()
+    if pd.api.types.is_numeric_dtype(frame["ts"]):
+        ts = frame["ts"].astype("int64")
+    else:
+        try:
+            ts = (pd.to_datetime(frame["ts"], utc=True).astype("int64") // 1_000_000_000).astype("int64")
+        except (ValueError, TypeError) as exc:
+            raise RuleError(f"series file {path}: column ts: {exc}") from None
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    result = pd.DataFrame({"ts": ts, "target": frame["target"].astype(str), "value": values.astype(float)})
+    result = result.dropna(subset=["value"])
+    if rule is not None and rule.input == "counter":
+        result = counter_to_rate(result)
+    return result.reset_index(drop=True)
+
+
+def _node_frame(connection: Connection, rule: Rule, since_ts: int, until_ts: int) -> pd.DataFrame:
+    spec = rule.spec
+    column = spec.source.split(".", 1)[1]
+    raw = schema.node_samples
+    minute = schema.node_samples_1m
+    absence = spec.derivation == "absence"
+    raw_value = raw.c.ts if absence else raw.c[column]
+    query = select(raw.c.ts, raw.c.node_id, raw_value).where(raw.c.ts >= since_ts, raw.c.ts <= until_ts)
+    if not absence:
+        query = query.where(raw_value.is_not(None))
+    frame = pd.DataFrame(connection.execute(query).all(), columns=COLUMNS)
+    # History older than the raw retention: the 1-min rollup's mean.
+    oldest_raw = connection.execute(select(func.min(raw.c.ts))).scalar()
+    if oldest_raw is None or oldest_raw > since_ts:
+        limit = until_ts if oldest_raw is None else min(until_ts, int(oldest_raw) - 1)
+        minute_value = minute.c.bucket_ts if absence else minute.c[f"{column}_avg"]
+        older = select(minute.c.bucket_ts, minute.c.node_id, minute_value).where(
+            minute.c.bucket_ts >= since_ts, minute.c.bucket_ts <= limit
+        )
+        if not absence:
+            older = older.where(minute_value.is_not(None))
+        old_frame = pd.DataFrame(connection.execute(older).all(), columns=COLUMNS)
+        if not old_frame.empty:
+            frame = pd.concat([old_frame, frame], ignore_index=True) if not frame.empty else old_frame
+    if frame.empty:
+        return empty_series()
+    frame["ts"] = frame["ts"].astype("int64")
+    values = frame["value"].astype(float)
+    if absence:
+        frame["value"] = 1.0
+    elif spec.offset is not None:
+        frame["value"] = spec.offset - spec.scale * values
+    else:
+        frame["value"] = spec.scale * values
+    return frame
+
+
+def _room_frame(connection: Connection, since_ts: int, until_ts: int) -> pd.DataFrame:
+    samples = schema.room_samples
+    sessions = schema.room_sessions
+    # A stream is a room name: successive sessions of the same room form one series.
+    target = func.coalesce(sessions.c.room_name, samples.c.room_sid)
+    query = (
+        select(samples.c.ts, target, samples.c.listeners)
+        .select_from(
+            samples.outerjoin(
+                sessions,
+                (sessions.c.source_id == samples.c.source_id) & (sessions.c.room_sid == samples.c.room_sid),
+            )
+        )
+        .where(samples.c.ts >= since_ts, samples.c.ts <= until_ts)
+    )
+    frame = pd.DataFrame(connection.execute(query).all(), columns=COLUMNS)
+    if frame.empty:
+        return empty_series()
+    frame["ts"] = frame["ts"].astype("int64")
+    frame["value"] = frame["value"].astype(float)
+    # Two rooms with the same name at once (or two sources): their listeners add up.
+    return frame.groupby(["ts", "target"], as_index=False)["value"].sum()
+
+
+def load_store_series(engine: Engine | Connection, rule: Rule, since_ts: int, until_ts: int) -> pd.DataFrame:
+    """The samples ``rule`` needs between ``since_ts`` and ``until_ts`` (metric units)."""
+    if isinstance(engine, Connection):
+        return _load(engine, rule, since_ts, until_ts)
+    with engine.connect() as connection:
+        return _load(connection, rule, since_ts, until_ts)
+
+
+def _load(connection: Connection, rule: Rule, since_ts: int, until_ts: int) -> pd.DataFrame:
+    source = rule.spec.source
+    if source.startswith("node_samples."):
+        return _node_frame(connection, rule, since_ts, until_ts)
+    if source == "room_samples.listeners":
+        return _room_frame(connection, since_ts, until_ts)
+    if source == "spend":
+        assert rule.budget_usd_per_month is not None  # validated
+        return spend_run_rate_frame(connection, since_ts, until_ts, rule.budget_usd_per_month, rule.usd_per_gb_out)
+    raise ValueError(f"unknown source {source!r}")

@@ -1,0 +1,95 @@
+"""Suggest a threshold for a target number of alerts per week, by replaying candidates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics.alerts.backtest import WEEK_S, Grid, evaluate_episodes, grid_values, split_frame
+from analytics.alerts.rules import Rule, RuleSet
+
+_CANDIDATES = 256
+_MAX_STEPS = 12
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    rule: str
+    target_alerts_per_week: float
+    threshold: float | None  # None: no threshold in the data's range meets the target
+    recovery: float | None
+    alerts_per_week: float
+    tried: tuple[tuple[float, float], ...]  # (threshold, alerts/week) evaluated on the way
+    note: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "rule": self.rule,
+            "target_alerts_per_week": self.target_alerts_per_week,
+            "threshold": self.threshold,
+            "recovery": self.recovery,
+            "alerts_per_week": round(self.alerts_per_week, 3),
+            "tried": [[round(t, 6), round(a, 3)] for t, a in self.tried],
+            "note": self.note,
+        }
+
+
+def _alerts_per_week(values: dict[str, np.ndarray], rule: Rule, grid: Grid) -> float:
+    count = sum(evaluate_episodes(v, rule, grid.interval_s).start.size for v in values.values())
+    range_s = grid.steps * grid.interval_s
+    return count * WEEK_S / range_s if range_s else 0.0
+
+
+def suggest_threshold(
+    frame: pd.DataFrame,
+    rule: Rule,
+    ruleset: RuleSet,
+    target_alerts_per_week: float,
+    *,
+    start_ts: int | None = None,
+    end_ts: int | None = None,
+) -> Suggestion:
+    """The most sensitive threshold (keeping ``for``, keep-firing and the hysteresis gap) that
+    would have fired at most ``target_alerts_per_week`` on this history.
+
+    Alerts per week fall (almost) monotonically as the threshold moves away from the data, so
+    a bisection over the data's own quantiles needs about a dozen replays."""
+    series = split_frame(frame)
+    start = start_ts if start_ts is not None else (int(frame["ts"].min()) if len(frame) else 0)
+    end = end_ts if end_ts is not None else (int(frame["ts"].max()) if len(frame) else start)
+    grid = Grid.covering(start, end, ruleset.evaluation_interval_s)
+    values = grid_values(series, rule, grid, ruleset.lookback_s)
+    finite = np.concatenate([v[np.isfinite(v)] for v in values.values()]) if values else np.empty(0)
+    spec = rule.spec
+    if finite.size == 0:
+        return Suggestion(rule.name, target_alerts_per_week, None, None, 0.0, (), "no data in range")
+    upward = rule.comparison.startswith(">")
+    levels = np.linspace(0.0, 1.0, _CANDIDATES)
+    candidates = np.unique(np.clip(np.quantile(finite, levels), spec.low, spec.high))
+    # Ordered from most sensitive to least: for '>' that is ascending thresholds.
+    ordered = candidates if upward else candidates[::-1]
+    tried: list[tuple[float, float]] = []
+    low, high = 0, ordered.size - 1
+    best: tuple[float, float] | None = None
+    for _ in range(_MAX_STEPS):
+        if low > high:
+            break
+        middle = (low + high) // 2
+        candidate = rule.with_threshold(float(ordered[middle]))
+        rate = _alerts_per_week(values, candidate, grid)
+        tried.append((candidate.threshold, rate))
+        if rate <= target_alerts_per_week:
+            best = (candidate.threshold, rate)
+            high = middle - 1
+        else:
+            low = middle + 1
+    if best is None:
+        # Even the most extreme observed value fires too often: beyond the data is silent.
+        return Suggestion(
+            rule.name, target_alerts_per_week, None, None, tried[-1][1] if tried else 0.0, tuple(tried),
+            "every threshold within the observed values fires more often than the target",
+        )  # fmt: skip
+    chosen = rule.with_threshold(best[0])
+    return Suggestion(rule.name, target_alerts_per_week, best[0], chosen.recovery, best[1], tuple(tried))

@@ -1,0 +1,58 @@
+"""`python -m analytics billing [--since 30d] --json` — reconcile provider bills with the model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, date, datetime
+
+from analytics.reconcile import parse_since, reconcile
+from core.settings import ConfigError, load_settings
+from store.engine import make_engine, migrate
+
+HELP = "reconcile what providers billed (python -m collectors billing) with the cost model"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since", default="30d", help="first day: Nd (days back) or YYYY-MM-DD (default 30d)"
+    )
+    parser.add_argument("--until", help="last day, YYYY-MM-DD (default today, UTC)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--db", metavar="URL", help="database URL (default: from the settings)")
+    parser.add_argument("--config", metavar="FILE", help="settings file")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    today = datetime.now(tz=UTC).date()
+    try:
+        since = parse_since(args.since, today)
+        until = date.fromisoformat(args.until) if args.until else today
+    except ValueError:
+        raise ConfigError("--since/--until: expected Nd or YYYY-MM-DD") from None
+    if until < since:
+        raise ConfigError("--until is before --since")
+    engine = make_engine(args.db or settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+    try:
+        migrate(engine)  # the billing tables may not exist yet on an older store
+        result = reconcile(engine, since, until, warn_share=settings.billing.variance_warn_share)
+    finally:
+        engine.dispose()
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2, sort_keys=True))
+        return 0
+    if result.is_empty:
+        print("no billing data: configure [billing.<provider>] and run `python -m collectors billing --once`")
+        return 0
+    for note in result.notes:
+        print(f"note: {note}")
+    for row in result.monthly.itertuples(index=False):
+        usd = "n/a" if row.billed_usd is None else f"${row.billed_usd:,.2f} ({row.billed_usd_source})"
+        model = "n/a" if row.modeled_usd is None else f"${row.modeled_usd:,.2f}"
+        flag = "  ⚠" if row.warn else ""
+        print(f"{row.provider} {row.month} {row.measure}: billed {row.billed:,.2f} {row.unit}, "
+              f"modeled {'n/a' if row.modeled is None else f'{row.modeled:,.2f}'}; money {usd} vs {model}{flag}")  # fmt: skip
+        for cause in row.causes:
+            print(f"    - {cause}")
+    return 0

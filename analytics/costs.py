@@ -1,0 +1,238 @@
+"""The cost engine: price a usage ledger (or a grid of scenarios) under every provider model.
+
+Model ids are part of the JSON interface (``python -m analytics plan/costs --json``).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.ledger import DAY_S, REGIONS, VIDEO_TIERS, Scenario, UsageLedger
+from analytics.pricing_models import agora, amazon_ivs, cloudflare_stream, hybrids, livekit_cloud, self_hosted
+from analytics.pricing_models.base import ModelResult, UsageArrays
+from analytics.prices import Catalogue
+
+PriceFn = Callable[[UsageArrays, Catalogue], ModelResult]
+
+MODELS: dict[str, PriceFn] = {
+    livekit_cloud.MODEL_ID: livekit_cloud.price,
+    self_hosted.MODEL_ID: self_hosted.price,
+    agora.MODEL_ID: agora.price,
+    cloudflare_stream.MODEL_ID: cloudflare_stream.price,
+    amazon_ivs.MODEL_ID: amazon_ivs.price,
+    hybrids.LIVEKIT_HLS_ID: hybrids.price_livekit_hls,
+    hybrids.AGORA_CLOUDFLARE_ID: hybrids.price_agora_cloudflare,
+}
+MODEL_IDS: tuple[str, ...] = tuple(MODELS)
+MODEL_LABELS: dict[str, str] = {
+    "livekit_cloud": "LiveKit Cloud",
+    "livekit_self_hosted": "LiveKit self-hosted",
+    "agora": "Agora",
+    "cloudflare_stream": "Cloudflare Stream",
+    "amazon_ivs": "Amazon IVS",
+    "hybrid_livekit_hls": "LiveKit + HLS (R2)",
+    "hybrid_agora_cloudflare": "Agora + Cloudflare Stream",
+}
+
+
+@dataclass(frozen=True)
+class ProviderCost:
+    id: str
+    monthly_usd: float
+    items: list[dict[str, Any]]
+    notes: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, "monthly_usd": self.monthly_usd, "items": self.items, "notes": self.notes}
+
+
+def price_usage(usage: UsageArrays, catalogue: Catalogue, models: Sequence[str] = MODEL_IDS) -> dict[str, ModelResult]:
+    """Every model over every row of ``usage`` (vectorized)."""
+    return {model_id: MODELS[model_id](usage, catalogue) for model_id in models}
+
+
+def _round(value: float, digits: int = 4) -> float:
+    return float(round(float(value), digits))
+
+
+def provider_costs(usage: UsageArrays, catalogue: Catalogue, row: int = 0) -> list[ProviderCost]:
+    """The itemized costs of one row, in the JSON interface's shape."""
+    results = price_usage(usage, catalogue)
+    return [
+        ProviderCost(
+            id=model_id,
+            monthly_usd=_round(result.total_usd[row], 2),
+            items=[
+                {"name": item.name, "quantity": _round(item.quantity[row]), "unit": item.unit, "usd": _round(item.usd[row], 4)}
+                for item in result.items
+            ],
+            notes=result.notes_for(row),
+        )
+        for model_id, result in results.items()
+    ]
+
+
+def price_ledger(ledger: UsageLedger, catalogue: Catalogue) -> list[ProviderCost]:
+    return provider_costs(UsageArrays.from_ledger(ledger), catalogue)
+
+
+def costs_json(ledger: UsageLedger, catalogue: Catalogue) -> dict[str, Any]:
+    """``{"usage": {...}, "providers": [{"id", "monthly_usd", "items", "notes"}]}``."""
+    return {"usage": ledger.usage_summary(), "providers": [p.as_json() for p in price_ledger(ledger, catalogue)]}
+
+
+def totals_frame(costs: Sequence[ProviderCost]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"model": c.id, "label": MODEL_LABELS[c.id], "monthly_usd": c.monthly_usd} for c in costs]
+    ).sort_values("monthly_usd", kind="stable", ignore_index=True)
+
+
+def items_frame(costs: Sequence[ProviderCost]) -> pd.DataFrame:
+    """Long frame (model, label, item, quantity, unit, usd) for stacked bars."""
+    rows = [
+        {"model": c.id, "label": MODEL_LABELS[c.id], "item": item["name"], "quantity": item["quantity"],
+         "unit": item["unit"], "usd": item["usd"]}
+        for c in costs
+        for item in c.items
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "label", "item", "quantity", "unit", "usd"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Grids of scenarios (planner, break-even chart, bench)
+# ---------------------------------------------------------------------------------------------
+
+SCENARIO_COLUMNS = (
+    "streams", "hours_per_day", "days_per_month", "listeners_per_stream", "publishers_per_stream",
+    "audio_kbps", "video", "recording", "region",
+)  # fmt: skip
+
+
+def usage_from_scenario_frame(scenarios: pd.DataFrame) -> UsageArrays:
+    """Vectorized usage for a frame with :data:`SCENARIO_COLUMNS` (video/region as names)."""
+    video = scenarios["video"].map({name: i for i, name in enumerate(VIDEO_TIERS)}).to_numpy(dtype=float)
+    region = scenarios["region"].map({name: i for i, name in enumerate(REGIONS)}).to_numpy(dtype=float)
+    if np.isnan(video).any() or np.isnan(region).any():
+        raise ValueError(f"video must be one of {VIDEO_TIERS} and region one of {REGIONS}")
+    return UsageArrays.from_scenarios(
+        streams=scenarios["streams"].to_numpy(dtype=float),
+        hours_per_day=scenarios["hours_per_day"].to_numpy(dtype=float),
+        days_per_month=scenarios["days_per_month"].to_numpy(dtype=float),
+        listeners_per_stream=scenarios["listeners_per_stream"].to_numpy(dtype=float),
+        publishers_per_stream=scenarios["publishers_per_stream"].to_numpy(dtype=float),
+        audio_kbps=scenarios["audio_kbps"].to_numpy(dtype=float),
+        video_tier=video,
+        recording=scenarios["recording"].to_numpy(dtype=float),
+        region=region,
+    )
+
+
+def price_grid(scenarios: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
+    """Monthly USD per model (one column per model id) for every scenario row."""
+    results = price_usage(usage_from_scenario_frame(scenarios), catalogue)
+    return pd.DataFrame({model_id: result.total_usd for model_id, result in results.items()}, index=scenarios.index)
+
+
+def break_even_frame(base: Scenario, listeners: Sequence[float], catalogue: Catalogue) -> pd.DataFrame:
+    """Monthly cost per model as listeners per stream vary (the seeds' scalability tables).
+    Long frame: listeners_per_stream, model, label, monthly_usd."""
+    grid = pd.DataFrame([{**base.model_dump(include=set(SCENARIO_COLUMNS)), "listeners_per_stream": value} for value in listeners])
+    priced = price_grid(grid, catalogue)
+    priced["listeners_per_stream"] = grid["listeners_per_stream"].to_numpy()
+    long = priced.melt(id_vars="listeners_per_stream", var_name="model", value_name="monthly_usd")
+    long["label"] = long["model"].map(MODEL_LABELS)
+    return long
+
+
+# ---------------------------------------------------------------------------------------------
+# Measured usage views: month-to-date, unit costs, per channel
+# ---------------------------------------------------------------------------------------------
+
+
+def month_bounds(now_ts: int) -> tuple[int, int]:
+    """[start, end) of the UTC calendar month containing ``now_ts``."""
+    now = dt.datetime.fromtimestamp(now_ts, dt.UTC)
+    start = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC)
+    days = calendar.monthrange(now.year, now.month)[1]
+    return int(start.timestamp()), int(start.timestamp()) + days * DAY_S
+
+
+def month_to_date_frame(ledger_mtd: UsageLedger, now_ts: int, catalogue: Catalogue) -> pd.DataFrame:
+    """Per model: the bill so far (usage to date as this month's usage) and the projection to
+    month end (usage to date scaled by month length / elapsed)."""
+    start_ts, end_ts = month_bounds(now_ts)
+    elapsed = max(now_ts - start_ts, 1)
+    so_far = {c.id: c.monthly_usd for c in price_ledger(ledger_mtd.scaled(1.0), catalogue)}
+    projected = {c.id: c.monthly_usd for c in price_ledger(ledger_mtd.scaled((end_ts - start_ts) / elapsed), catalogue)}
+    return pd.DataFrame(
+        [{"model": m, "label": MODEL_LABELS[m], "month_to_date_usd": so_far[m], "projected_month_usd": projected[m]} for m in MODEL_IDS]
+    )
+
+
+def unit_costs_frame(ledger: UsageLedger, costs: Sequence[ProviderCost]) -> pd.DataFrame:
+    """Cost per listener-hour and per 1,000 listener-hours for each model."""
+    hours = ledger.monthly_totals()["listener_minutes_unrounded"] / 60.0
+    rows = []
+    for c in costs:
+        per_hour = c.monthly_usd / hours if hours > 0 else float("nan")
+        rows.append({"model": c.id, "label": MODEL_LABELS[c.id], "monthly_usd": c.monthly_usd,
+                     "listener_hours": hours, "usd_per_listener_hour": per_hour,
+                     "usd_per_1000_listener_hours": per_hour * 1000.0})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def cost_by_channel(ledger: UsageLedger, costs: Sequence[ProviderCost], catalogue: Catalogue) -> pd.DataFrame:
+    """Each model's monthly cost shared out to channels by connection minutes. For self-hosted,
+    the share of capacity no channel used (average vs provisioned down-tracks) is a row
+    ``(idle capacity)``. Long frame: channel, model, label, usd."""
+    channels = ledger.by_channel()
+    if channels.empty:
+        return pd.DataFrame(columns=["channel", "model", "label", "usd"])
+    weight = (channels["publisher_minutes"] + channels["listener_minutes"]).to_numpy(dtype=float)
+    share = weight / weight.sum() if weight.sum() > 0 else np.full(len(weight), 1.0 / len(weight))
+    idle_fraction = self_hosted_idle_fraction(ledger, catalogue)
+    frames = []
+    for c in costs:
+        used = 1.0 - idle_fraction if c.id == self_hosted.MODEL_ID else 1.0
+        frames.append(pd.DataFrame({"channel": channels["channel"], "model": c.id, "usd": c.monthly_usd * used * share}))
+        if c.id == self_hosted.MODEL_ID:
+            frames.append(pd.DataFrame({"channel": ["(idle capacity)"], "model": [c.id], "usd": [c.monthly_usd * idle_fraction]}))
+    frame = pd.concat(frames, ignore_index=True)
+    frame["label"] = frame["model"].map(MODEL_LABELS)
+    return frame
+
+
+def self_hosted_idle_fraction(ledger: UsageLedger, catalogue: Catalogue) -> float:
+    """1 − average down-tracks / provisioned capacity of the self-hosted servers."""
+    usage = UsageArrays.from_ledger(ledger)
+    result = self_hosted.price(usage, catalogue)
+    servers = float(result.items[0].quantity[0])
+    if servers <= 0 or ledger.period_days <= 0:
+        return 0.0
+    cloud, dedicated = self_hosted.server_specs(catalogue)
+    spec = cloud if result.items[0].usd[0] <= servers * cloud.monthly_usd + 1e-9 else dedicated
+    cap = "self_hosted.capacity."
+    per_dt = catalogue[cap + ("cores_per_video_downtrack" if ledger.video != "none" else "cores_per_audio_downtrack")]
+    capacity = servers * spec.vcpus * catalogue[cap + "target_utilization"] / per_dt
+    totals = ledger.totals()
+    per_stream = usage.publishers_per_stream[0] or 1.0
+    average_dt = totals["listener_minutes_unrounded"] * per_stream / (ledger.period_days * 1440.0)
+    return float(np.clip(1.0 - average_dt / capacity, 0.0, 1.0))
+
+
+def scenario_costs_json(scenario: Scenario, catalogue: Catalogue) -> dict[str, Any]:
+    from analytics.ledger import ledger_from_scenario
+
+    return costs_json(ledger_from_scenario(scenario), catalogue)
+
+
+def apply_overrides_note(catalogue: Catalogue) -> Mapping[str, float]:
+    """Overridden rate ids and their values (for reports)."""
+    return {rate_id: catalogue[rate_id] for rate_id in catalogue if catalogue.rate(rate_id).overridden}

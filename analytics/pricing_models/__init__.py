@@ -1,0 +1,1 @@
+"""One module per provider price model; each exposes ``price(usage, catalogue) -> ModelResult``."""

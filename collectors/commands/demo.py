@@ -1,0 +1,140 @@
+"""`collectors demo`: backfill simulated history, then run the simulator and the collectors live.
+
+The simulator speaks LiveKit's real Twirp API and Prometheus exposition, so the live part runs
+the same pollers as a real fleet. When the Debian ``prometheus`` binary is present, a real
+Prometheus scrapes the simulated nodes; otherwise node samples come straight from the model
+(and the log says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+
+from collectors.backfill import backfill
+from collectors.commands.common import add_config_arguments, settings_from
+from collectors.demo_prometheus import DemoPrometheus, prometheus_binary
+from collectors.health import ensure_source
+from collectors.runner import Collector
+from core.settings import LiveKitSource, PrometheusSource, Settings
+from store.engine import open_store
+
+HELP = "backfill N days of a simulated fleet, then run the simulator and collectors live"
+log = logging.getLogger("collectors.demo")
+
+DEMO_LIVEKIT = "demo-livekit"
+DEMO_PROMETHEUS = "demo-prometheus"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--days", type=float, default=30, help="days of history to backfill (default 30)")
+    parser.add_argument("--scenario", default="platform-500",
+                        help="dj-radio | tours | live-shopping | platform-500 (default)")
+    parser.add_argument("--nodes", type=int, default=None, help="simulated nodes (default: the scenario's)")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
+    parser.add_argument("--api-port", type=int, default=7880)
+    parser.add_argument("--metrics-port", type=int, default=6789)
+    parser.add_argument("--prometheus-port", type=int, default=9090)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backfill-only", action="store_true", help="stop after the backfill")
+    parser.add_argument("--ready-file", default="data/demo.ready",
+                        help="written when the backfill is done (scripts wait for it)")
+
+
+def _bar(stage: str, fraction: float) -> None:
+    if not sys.stderr.isatty():
+        if fraction >= 1.0:
+            log.info("backfill: %s done", stage)
+        return
+    width = 30
+    filled = int(width * fraction)
+    sys.stderr.write(f"\r  {stage:<24} [{'#' * filled}{'.' * (width - filled)}] {fraction:4.0%}")
+    if fraction >= 1.0:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def _demo_settings(base: Settings, args: argparse.Namespace, api_secret: str, with_prometheus: bool) -> Settings:
+    livekit = LiveKitSource(
+        name=DEMO_LIVEKIT, url=f"http://127.0.0.1:{args.api_port}", api_key="demo", api_secret=api_secret,  # type: ignore[arg-type]
+    )
+    prometheus = [
+        PrometheusSource(name=DEMO_PROMETHEUS, url=f"http://127.0.0.1:{args.prometheus_port}", rate_window="1m")
+    ] if with_prometheus else []
+    return base.model_copy(update={"livekit": [livekit], "prometheus": prometheus, "mode": "demo"})
+
+
+async def _main(args: argparse.Namespace) -> int:
+    from simulator.model import FleetModel
+    from simulator.server import SimulatorServer
+
+    base = settings_from(args)
+    engine = open_store(base.database.url, busy_timeout_ms=base.database.busy_timeout_ms)
+    model = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
+    api_secret = secrets.token_urlsafe(32)
+    use_prometheus = prometheus_binary() is not None
+    settings = _demo_settings(base, args, api_secret, use_prometheus)
+    livekit_id = ensure_source(engine, DEMO_LIVEKIT, "livekit", settings.livekit[0].url)
+    node_source_id = (
+        ensure_source(engine, DEMO_PROMETHEUS, "prometheus", settings.prometheus[0].url) if use_prometheus
+        else livekit_id
+    )
+    ready = Path(args.ready_file)
+    ready.unlink(missing_ok=True)
+    if args.days > 0:
+        log.info("backfilling %.0f days of %s into %s", args.days, args.scenario, base.database.url.split("@")[-1])
+        report = backfill(engine, model, livekit_id, end_ts=int(time.time()), days=args.days,
+                          progress=_bar, node_source_id=node_source_id)
+        log.info("backfill done in %.1f s: %s", report.duration_s,
+                 ", ".join(f"{k}={v}" for k, v in report.rows.items()))
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.write_text(str(int(time.time())))
+    if args.backfill_only:
+        return 0
+
+    simulator = SimulatorServer(
+        model, host="127.0.0.1", api_port=args.api_port, metrics_port=args.metrics_port,
+        api_key="demo", api_secret=api_secret, speed=args.speed,
+    )
+    await simulator.start()
+    prometheus: DemoPrometheus | None = None
+    hooks = []
+    if use_prometheus:
+        prometheus = DemoPrometheus(
+            port=args.prometheus_port,
+            targets=[f"127.0.0.1:{port}" for port in simulator.metrics_ports],
+            workdir=Path(base.database.url.split("///")[-1]).parent / "prometheus"
+            if base.database.url.startswith("sqlite") else Path("data/prometheus"),
+        )
+        prometheus.start()
+    else:
+        log.warning("no `prometheus` binary found: node samples come straight from the simulator's model "
+                    "(install Debian's prometheus package to scrape the simulated nodes for real)")
+        from collectors.model_nodes import model_node_hook
+
+        hooks.append(model_node_hook(model, node_source_id))
+    collector = Collector(settings, engine, hooks=hooks)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("demo fleet live: LiveKit API http://127.0.0.1:%d, metrics from port %d; Ctrl-C stops",
+             args.api_port, args.metrics_port)
+    try:
+        await collector.run_forever(stop)
+    finally:
+        await simulator.stop()
+        if prometheus is not None:
+            prometheus.stop()
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_main(args))

@@ -1,0 +1,133 @@
+"""Nodes: per-node load and quality, headroom against 70 % / 80 % CPU, one node in detail."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from analytics.monitoring import CPU_THRESHOLDS_PCT
+from ui import data, empty, params
+from ui.formatting import format_count
+from ui.page import start
+from ui.sidebar import ViewState
+from ui.timefmt import to_local, to_local_text, with_zone
+
+_KEY_NODE = "nodes_node"
+
+
+def table_frame(nodes: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    def number(column: str, digits: int = 1) -> pd.Series:
+        return pd.to_numeric(nodes[column], errors="coerce").round(digits)
+
+    return pd.DataFrame(
+        {
+            "Node": nodes["node_id"].astype(str),
+            "CPU status": nodes["cpu_status"].astype(str),
+            "CPU %": number("cpu_pct"),
+            "CPU peak %": number("cpu_peak_pct"),
+            "Headroom to 70 % (pp)": number("headroom_70_pp"),
+            "Headroom to 80 % (pp)": number("headroom_80_pp"),
+            "+Participants to 70 %": number("participants_to_70", 0),
+            "+Participants to 80 %": number("participants_to_80", 0),
+            "Participants": number("participants", 0),
+            "Memory %": number("memory_pct"),
+            "Out Mbit/s": number("out_mbps"),
+            "In Mbit/s": number("in_mbps"),
+            "Packets out/s": number("packets_out_per_s", 0),
+            "Packets in/s": number("packets_in_per_s", 0),
+            "Packet loss %": number("packet_loss_pct", 2),
+            "Jitter p95 ms": number("jitter_p95_ms"),
+            "RTT p95 ms": number("rtt_p95_ms"),
+            "Quality score": number("quality_score", 2),
+            "Join success %": number("join_success_pct", 2),
+            "API error %": number("api_error_pct", 2),
+            with_zone("Last seen", timezone): to_local_text(nodes["last_seen_ts"], timezone),
+        }
+    )
+
+
+def _line(frame: pd.DataFrame, columns: list[str], title: str, y_label: str, timezone: str) -> go.Figure:
+    figure = px.line(
+        frame,
+        x="time",
+        y=columns,
+        title=title,
+        labels={"time": with_zone("Time", timezone), "value": y_label, "variable": ""},
+    )
+    figure.update_layout(margin={"l": 0, "r": 0, "t": 40, "b": 0}, height=280)
+    return figure
+
+
+def node_detail(view: ViewState, source_id: int, node_id: str) -> None:
+    start_ts, end_ts = view.window()
+    series = data.node_series(data.db_url(), source_id, node_id, start_ts, end_ts)
+    st.subheader("Node detail")
+    st.text(f"Node: {node_id}")
+    if series.empty:
+        empty.nothing_in_window("samples for this node", view)
+        return
+    frame = series.assign(
+        time=to_local(series["bucket_ts"], view.timezone),
+        out_mbps=series["bytes_out_per_s"] * 8 / 1e6,
+        in_mbps=series["bytes_in_per_s"] * 8 / 1e6,
+        join_success_pct=series["join_success_ratio"] * 100,
+    ).rename(columns={"cpu_pct": "CPU % (avg)", "cpu_pct_max": "CPU % (max)"})
+    cpu = _line(frame, ["CPU % (avg)", "CPU % (max)"], "CPU", "%", view.timezone)
+    for threshold in CPU_THRESHOLDS_PCT:
+        cpu.add_hline(y=threshold, line_dash="dot", annotation_text=f"{threshold:g} %")
+    charts = [
+        cpu,
+        _line(frame, ["memory_pct"], "Memory", "%", view.timezone),
+        _line(frame, ["out_mbps", "in_mbps"], "Bandwidth", "Mbit/s", view.timezone),
+        _line(frame, ["packets_out_per_s", "packets_in_per_s"], "Packets", "packets/s", view.timezone),
+        _line(frame, ["packet_loss_pct"], "Packet loss", "%", view.timezone),
+        _line(frame, ["jitter_p95_ms", "rtt_p95_ms"], "Jitter and RTT (p95)", "ms", view.timezone),
+        _line(frame, ["quality_score"], "Quality score", "score", view.timezone),
+        _line(frame, ["join_success_pct"], "Join success", "%", view.timezone),
+        _line(frame, ["api_errors_per_s", "api_requests_per_s"], "API requests and errors", "per s", view.timezone),
+        _line(frame, ["participants", "rooms"], "Participants and rooms", "count", view.timezone),
+    ]
+    for index in range(0, len(charts), 2):
+        for offset, (column, figure) in enumerate(zip(st.columns(2), charts[index : index + 2], strict=False)):
+            with column:
+                st.plotly_chart(figure, key=f"node_chart_{index + offset}")
+    # Slot for the capacity planner's headroom forecast (planner issue): it will draw
+    # "when does this node reach 70 % / 80 % CPU" here, below the measured history.
+
+
+def page(view: ViewState) -> None:
+    empty.banners(view)
+    start_ts, end_ts = view.window()
+    nodes = data.nodes_table(data.db_url(), start_ts, end_ts, view.source_id)
+    if nodes.empty:
+        empty.nothing_in_window("nodes", view)
+        st.caption("Node metrics come from Prometheus: add a `[[prometheus]]` source that scrapes your LiveKit nodes.")
+        return
+    up = int(nodes["up"].sum())
+    hot = int((nodes["cpu_status"].str.startswith("over")).sum())
+    columns = st.columns(3)
+    columns[0].metric("Nodes up", f"{up} / {len(nodes)}", border=True)
+    columns[1].metric("Over 70 % CPU (peak)", format_count(hot), border=True)
+    columns[2].metric("Participants on nodes", format_count(nodes["participants"].sum()), border=True)
+    st.dataframe(table_frame(nodes, view.timezone), hide_index=True, key="nodes_table")
+    st.caption(
+        "Headroom: percentage points between the window's peak CPU and 70 % / 80 %. "
+        "+Participants: how many more the node takes before the threshold, if CPU grows linearly with participants."
+    )
+
+    keys = [params.keyed_id(int(row.source_id), str(row.node_id)) for row in nodes.itertuples()]
+    wanted = params.read("node")
+    if _KEY_NODE not in st.session_state:
+        st.session_state[_KEY_NODE] = wanted if wanted in keys else keys[0]
+    if st.session_state[_KEY_NODE] not in keys:
+        st.session_state[_KEY_NODE] = keys[0]
+    selected = st.selectbox("Node detail", keys, key=_KEY_NODE, format_func=lambda key: key.partition(":")[2])
+    params.write({"node": selected})
+    parsed = params.split_keyed_id(selected)
+    if parsed is not None:
+        node_detail(view, *parsed)
+
+
+page(start("Nodes"))

@@ -1,0 +1,139 @@
+"""Overview: what is live right now and how it moved (headline figures refresh every 15 s)."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from typing import Any
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from ui import data, empty
+from ui.formatting import format_count, format_mbps, format_usd, shorten
+from ui.page import start
+from ui.sidebar import ViewState
+from ui.timefmt import format_ts, to_local, with_zone
+
+CHARTS_REFRESH_S = 60
+
+
+def estimated_cost_per_hour(view: ViewState, start_ts: int, end_ts: int) -> tuple[float | None, str]:
+    """(USD per hour, note) from the cost engine (analytics/costs.py) when it is installed and
+    offers ``estimate_cost_per_hour_usd(connection, start_ts, end_ts, source_id)``; otherwise
+    (None, why). The only place the Overview touches costs."""
+    try:
+        costs: Any = importlib.import_module("analytics.costs")
+        estimate = costs.estimate_cost_per_hour_usd
+    except (ImportError, AttributeError):
+        return None, "Cost per hour appears once the cost engine (analytics/costs.py) is installed."
+    try:
+        with data.engine(data.db_url()).connect() as connection:
+            value = estimate(connection, start_ts, end_ts, view.source_id)
+    except Exception as exc:  # the cost engine must never take the live overview down
+        return None, f"Cost estimate unavailable ({type(exc).__name__})."
+    return (float(value), "") if value is not None else (None, "No cost estimate for this window.")
+
+
+def headline_figures(view: ViewState) -> None:
+    start_ts, end_ts = view.window()
+    url = data.db_url()
+    figures = data.headline(url, start_ts, end_ts, view.source_id)
+    empty.banners(view)
+    cost_usd, cost_note = estimated_cost_per_hour(view, start_ts, end_ts)
+    columns = st.columns(6)
+    columns[0].metric("Live streams", format_count(figures.live_streams), border=True)
+    columns[1].metric("Listeners", format_count(figures.listeners), border=True)
+    columns[2].metric("Publishers", format_count(figures.publishers), border=True)
+    columns[3].metric("Nodes up", f"{figures.nodes_up} / {figures.nodes_total}", border=True)
+    columns[4].metric("Outgoing bandwidth", format_mbps(figures.outgoing_mbps), border=True)
+    columns[5].metric(
+        "Est. cost per hour", format_usd(cost_usd), border=True, help=cost_note or "From the cost engine."
+    )
+    as_of = format_ts(figures.as_of_ts, view.timezone) if figures.as_of_ts else "no samples in this window"
+    refresh = f" · refreshes every {view.refresh_every_s} s" if view.live else " · live refresh off"
+    st.caption(f"As of {as_of}{refresh}" + (f" · {cost_note}" if cost_note else ""))
+
+
+def charts(view: ViewState) -> None:
+    start_ts, end_ts = view.window()
+    url = data.db_url()
+    by_channel = data.listeners_by_channel(url, start_ts, end_ts, view.source_id)
+    fleet = data.fleet_series(url, start_ts, end_ts, view.source_id)
+    if fleet.empty:
+        empty.nothing_in_window("samples", view)
+        return
+    time_label = with_zone("Time", view.timezone)
+    left, right = st.columns([3, 2])
+    with left:
+        st.subheader("Listeners by channel")
+        frame = by_channel.assign(
+            time=to_local(by_channel["bucket_ts"], view.timezone),
+            channel=by_channel["channel"].map(lambda name: shorten(str(name), 40)),
+        )
+        figure = px.area(
+            frame,
+            x="time",
+            y="listeners",
+            color="channel",
+            labels={"time": time_label, "listeners": "Listeners", "channel": "Channel"},
+        )
+        figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend_title_text="Channel", height=360)
+        st.plotly_chart(figure, key="listeners_by_channel")
+    with right:
+        st.subheader("Live streams")
+        streams_frame = fleet.assign(time=to_local(fleet["bucket_ts"], view.timezone))
+        figure = px.line(
+            streams_frame, x="time", y="live_streams", labels={"time": time_label, "live_streams": "Live streams"}
+        )
+        figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=360)
+        st.plotly_chart(figure, key="live_streams")
+
+
+def busiest_now(view: ViewState) -> None:
+    _, end_ts = view.window()
+    busiest = data.busiest_channels(data.db_url(), end_ts, view.source_id)
+    st.subheader("Busiest channels now")
+    if busiest.empty:
+        st.caption("No stream is live right now.")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Channel": busiest["channel"].astype(str),
+                "Live streams": busiest["live_streams"].astype(int),
+                "Listeners": busiest["listeners"].astype(int),
+                "Publishers": busiest["publishers"].astype(int),
+            }
+        ),
+        hide_index=True,
+        key="busiest_channels",
+    )
+
+
+view = start("Overview")
+if not data.has_any_data(data.db_url()):
+    empty.no_data("streams or nodes")
+    st.stop()
+
+
+@st.fragment(run_every=view.refresh_every_s)
+def _live_headline() -> None:
+    headline_figures(view)
+
+
+@st.fragment(run_every=CHARTS_REFRESH_S if view.live else None)
+def _live_charts() -> None:
+    charts(view)
+
+
+@st.fragment(run_every=view.refresh_every_s)
+def _live_busiest() -> None:
+    busiest_now(view)
+
+
+_live_headline()
+_live_charts()
+_live_busiest()
+st.caption(f"Rendered {format_ts(int(time.time()), view.timezone)} · {view.range_label}")

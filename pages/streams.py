@@ -1,0 +1,195 @@
+"""Streams: every room/channel in the window, searchable, with a drill-down per stream."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from analytics.monitoring import STREAM_STATUSES, StreamDetail
+from ui import data, empty, params
+from ui.formatting import format_count, shorten
+from ui.page import start
+from ui.sidebar import ViewState
+from ui.timefmt import format_duration, format_ts, to_local, to_local_text, with_zone
+
+_KEY_SEARCH, _KEY_STATUS, _KEY_STREAM = "streams_q", "streams_status", "streams_stream"
+
+
+def table_frame(rows: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """What the table shows, and exactly what its CSV contains."""
+    return pd.DataFrame(
+        {
+            "Channel": rows["channel"].astype(str),
+            "Room": rows["room_name"].astype(str),
+            "Status": rows["status"].astype(str),
+            with_zone("Started", timezone): to_local_text(rows["started_ts"], timezone),
+            with_zone("Ended", timezone): to_local_text(rows["ended_ts"], timezone),
+            "Duration (min)": (pd.to_numeric(rows["duration_s"]).clip(lower=0) / 60).round(1),
+            "Peak listeners": rows["max_listeners"].astype(int),
+            "Peak participants": rows["max_participants"].astype(int),
+            "Source": rows["source"].fillna("").astype(str),
+            "Room SID": rows["room_sid"].astype(str),
+        }
+    )
+
+
+def stream_label(row: pd.Series, timezone: str) -> str:
+    return f"{shorten(str(row['room_name']), 60)} · {row['status']} · started {format_ts(row['started_ts'], timezone)}"
+
+
+def show_detail(detail: StreamDetail, timezone: str) -> None:
+    st.subheader("Stream detail")
+    # Room names are untrusted: plain text only, shortened (the table and CSV keep it whole).
+    st.text(f"Room: {shorten(detail.room_name, 200)}")
+    if detail.channel != detail.room_name:
+        st.text(f"Channel: {shorten(detail.channel, 200)}")
+    ended = format_ts(detail.ended_ts, timezone) if detail.ended_ts else "still live"
+    st.caption(
+        f"Started {format_ts(detail.started_ts, timezone)} · ended {ended} · "
+        f"lasted {format_duration(detail.until_ts - detail.started_ts)}"
+    )
+    columns = st.columns(6)
+    columns[0].metric("Peak listeners", format_count(detail.peak_listeners), border=True)
+    columns[1].metric("Avg listeners", f"{detail.avg_listeners:,.1f}", border=True)
+    columns[2].metric("Publishers", format_count(detail.publishers), border=True)
+    columns[3].metric(
+        "Connection minutes",
+        format_count(detail.connection_minutes),
+        border=True,
+        help="Σ ceil(duration / 60) over every participant connection (LiveKit's metering).",
+    )
+    columns[4].metric("Listener minutes", format_count(detail.listener_minutes), border=True)
+    columns[5].metric(
+        "Downstream GB (est.)",
+        f"{detail.downstream_gb:,.2f}",
+        border=True,
+        help=f"Listener minutes × {detail.listener_kbps:g} kbps (audio), in GB of 10⁹ bytes.",
+    )
+
+    if detail.curve.empty:
+        st.caption("No samples for this stream yet.")
+    else:
+        curve = detail.curve.assign(time=to_local(detail.curve["bucket_ts"], timezone))
+        figure = px.line(
+            curve,
+            x="time",
+            y=["listeners", "publishers"],
+            labels={"time": with_zone("Time", timezone), "value": "Count", "variable": ""},
+        )
+        figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=300)
+        st.plotly_chart(figure, key="stream_curve")
+
+    st.markdown("**Participants**")
+    participants = detail.participants
+    if participants.empty:
+        st.caption("No participant sessions recorded for this stream.")
+    else:
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Identity": participants["identity"].astype(str),
+                    "Name": participants["name"].fillna("").astype(str),
+                    "Kind": participants["kind"].astype(str),
+                    "Publisher": participants["is_publisher"].astype(bool),
+                    with_zone("Joined", timezone): to_local_text(participants["joined_ts"], timezone),
+                    with_zone("Left", timezone): to_local_text(participants["left_ts"], timezone),
+                    "Connection minutes": participants["connection_min"].astype(int),
+                    "Times from": participants["origin"].astype(str),
+                }
+            ),
+            hide_index=True,
+            key="participants",
+        )
+        if detail.participants_total > len(participants):
+            st.caption(f"Showing the first {len(participants):,} of {detail.participants_total:,} connections.")
+
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Egress (HLS / recording)**")
+        if detail.egress.empty:
+            st.caption("No egress for this stream.")
+        else:
+            st.dataframe(_status_frame(detail.egress, "egress_id", timezone), hide_index=True, key="egress")
+    with right:
+        st.markdown("**Ingress (RTMP / WHIP / URL)**")
+        if detail.ingress.empty:
+            st.caption("No ingress for this stream.")
+        else:
+            st.dataframe(_status_frame(detail.ingress, "ingress_id", timezone), hide_index=True, key="ingress")
+
+
+def _status_frame(rows: pd.DataFrame, id_column: str, timezone: str) -> pd.DataFrame:
+    frame = pd.DataFrame({"ID": rows[id_column].astype(str)})
+    for column, title in (("kind", "Kind"), ("input_type", "Input"), ("name", "Name")):
+        if column in rows:
+            frame[title] = rows[column].fillna("").astype(str)
+    frame["Status"] = rows["status"].astype(str)
+    frame[with_zone("Started", timezone)] = to_local_text(rows["started_ts"], timezone)
+    frame[with_zone("Ended", timezone)] = to_local_text(rows["ended_ts"], timezone)
+    frame["Error"] = rows["error"].fillna("").astype(str)
+    return frame
+
+
+def page(view: ViewState) -> None:
+    url = data.db_url()
+    start_ts, end_ts = view.window()
+    if key := params.read("q"):
+        st.session_state.setdefault(_KEY_SEARCH, key)
+    st.session_state.setdefault(_KEY_STATUS, params.read("status") or "all")
+
+    left, right = st.columns([3, 1])
+    search = left.text_input("Search room or channel", key=_KEY_SEARCH, max_chars=params.MAX_SEARCH_CHARS)
+    status = right.selectbox("Status", STREAM_STATUSES, key=_KEY_STATUS, format_func=str.capitalize)
+    listing = data.streams(url, start_ts, end_ts, view.source_id, search, status)
+    rows = listing.rows
+
+    selected: str | None = None
+    if rows.empty:
+        if search or status != "all":
+            st.info("No stream matches these filters.", icon=":material/filter_alt_off:")
+        else:
+            empty.nothing_in_window("streams", view)
+    else:
+        shown = table_frame(rows, view.timezone)
+        st.caption(
+            f"{len(shown):,} streams ({(rows['status'] == 'live').sum():,} live) in {view.range_label.lower()}"
+            + (" — showing the newest only; narrow the search or the range." if listing.truncated else "")
+        )
+        st.dataframe(shown, hide_index=True, key="streams_table")
+        st.download_button(
+            "Download CSV",
+            shown.to_csv(index=False).encode("utf-8"),
+            file_name=f"castmeter-streams-{time.strftime('%Y%m%d-%H%M%S')}.csv",
+            mime="text/csv",
+            icon=":material/download:",
+        )
+        keys = [params.keyed_id(int(row.source_id), str(row.room_sid)) for row in rows.itertuples()]
+        labels = {key: stream_label(row, view.timezone) for key, (_, row) in zip(keys, rows.iterrows(), strict=True)}
+        wanted = params.read("stream")
+        if _KEY_STREAM not in st.session_state and wanted in labels:
+            st.session_state[_KEY_STREAM] = wanted
+        if st.session_state.get(_KEY_STREAM) not in labels:
+            st.session_state[_KEY_STREAM] = None
+        selected = st.selectbox(
+            "Drill down into a stream",
+            keys,
+            key=_KEY_STREAM,
+            index=None,
+            placeholder="Pick a stream…",
+            format_func=lambda key: labels[key],
+        )
+    params.write({"q": search or None, "status": None if status == "all" else status, "stream": selected})
+
+    parsed = params.split_keyed_id(selected)
+    if parsed is not None:
+        detail = data.stream_detail(url, parsed[0], parsed[1], end_ts)
+        if detail is None:
+            st.warning("That stream is no longer in the store.")
+        else:
+            show_detail(detail, view.timezone)
+
+
+page(start("Streams"))

@@ -1,0 +1,66 @@
+"""Fixtures for the page tests: a populated, an empty and a missing store, with settings
+pointing at them through the environment (as `streamlit run` would see them)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from store.engine import open_store
+from tests.pages.fixture_store import build_fixture
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PAGE_TIMEZONE = "Europe/Berlin"
+
+
+def page_path(name: str) -> str:
+    return str(REPO_ROOT / "pages" / f"{name}.py")
+
+
+@pytest.fixture
+def page_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Point castmeter at ``url`` with a config file that sets a non-UTC display zone."""
+    config = tmp_path / "castmeter.toml"
+    config.write_text(f'[dashboard]\ntimezone = "{PAGE_TIMEZONE}"\nstale_after_s = 120\n')
+    monkeypatch.setenv("CASTMETER_CONFIG", str(config))
+    monkeypatch.delenv("CASTMETER_PASSWORD_HASH", raising=False)
+
+    def use(url: str) -> None:
+        monkeypatch.setenv("CASTMETER_DB_URL", url)
+
+    return use
+
+
+@pytest.fixture
+def populated_store(tmp_path: Path, page_env: Callable[[str], None]) -> dict[str, Any]:
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    facts = build_fixture(url, int(time.time()))
+    page_env(url)
+    return facts
+
+
+@pytest.fixture
+def stale_store(tmp_path: Path, page_env: Callable[[str], None]) -> dict[str, Any]:
+    url = f"sqlite:///{tmp_path / 'stale.db'}"
+    facts = build_fixture(url, int(time.time()) - 3 * 3600)
+    page_env(url)
+    return facts
+
+
+@pytest.fixture
+def empty_store(tmp_path: Path, page_env: Callable[[str], None]) -> str:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_store(url).dispose()
+    page_env(url)
+    return url
+
+
+@pytest.fixture
+def missing_store(tmp_path: Path, page_env: Callable[[str], None]) -> str:
+    url = f"sqlite:///{tmp_path / 'never-created.db'}"
+    page_env(url)
+    return url

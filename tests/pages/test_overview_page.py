@@ -1,0 +1,80 @@
+"""The Overview page on a populated, stale, empty and missing store (AppTest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+from tests.pages.conftest import PAGE_TIMEZONE, page_path
+
+TIMEOUT_S = 30
+
+
+def run_overview(query: dict[str, str] | None = None) -> AppTest:
+    app = AppTest.from_file(page_path("overview"), default_timeout=TIMEOUT_S)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def metrics(app: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in app.metric}
+
+
+def test_overview_shows_the_live_fleet(populated_store: dict[str, Any]) -> None:
+    app = run_overview()
+    shown = metrics(app)
+    assert shown["Live streams"] == str(populated_store["live_streams"])
+    assert shown["Listeners"] == f"{populated_store['listeners_now']:,}"
+    assert shown["Publishers"] == str(populated_store["publishers_now"])
+    assert shown["Nodes up"] == f"{populated_store['nodes_up']} / {populated_store['nodes_total']}"
+    assert shown["Outgoing bandwidth"] == f"{populated_store['bytes_out_per_s'] * 8 / 1e6:.1f} Mbit/s"
+    assert "Est. cost per hour" in shown
+    assert len(app.get("plotly_chart")) == 2  # listeners by channel, live streams
+    busiest = app.dataframe[0].value
+    assert busiest.iloc[0]["Channel"] == populated_store["busiest_channel"]
+    assert busiest["Listeners"].sum() == populated_store["listeners_now"]
+    captions = " ".join(caption.value for caption in app.caption)
+    assert PAGE_TIMEZONE in captions and "refreshes every 15 s" in captions
+
+
+def test_overview_banner_names_the_failing_source(populated_store: dict[str, Any]) -> None:
+    app = run_overview()
+    errors = [error.value for error in app.error]
+    assert len(errors) == 1
+    assert "backup" in errors[0] and "failing" in errors[0]
+    # The error text is escaped: its angle brackets cannot become HTML.
+    assert "\\<127\\.0\\.0\\.1\\:7881\\>" in errors[0]
+    assert not app.warning  # fresh data: no stale banner
+
+
+def test_overview_warns_when_data_is_stale(stale_store: dict[str, Any]) -> None:
+    app = run_overview({"range": "24h"})
+    warnings = [warning.value for warning in app.warning]
+    assert any("stale" in text for text in warnings), warnings
+    # Figures are the last picture the collectors took, not zeros.
+    assert metrics(app)["Live streams"] == str(stale_store["live_streams"])
+
+
+def test_overview_filters_by_source(populated_store: dict[str, Any]) -> None:
+    app = run_overview({"source": "prom"})
+    shown = metrics(app)
+    assert shown["Live streams"] == "0"  # rooms belong to "main"
+    assert shown["Nodes up"] == "2 / 3"
+    assert not app.error  # the failing source is another one
+
+
+def test_overview_on_an_empty_store_says_what_to_do(empty_store: str) -> None:
+    app = run_overview()
+    assert not app.metric
+    text = " ".join(info.value for info in app.info)
+    assert "No streams or nodes yet" in text and "make run" in text and "castmeter.toml" in text
+
+
+def test_overview_without_a_database_says_what_to_do(missing_store: str) -> None:
+    app = run_overview()
+    text = " ".join(info.value for info in app.info)
+    assert "No castmeter database yet" in text and "make run" in text
