@@ -18,6 +18,8 @@ PAGES = [
     st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
     st.Page("pages/streams.py", title="Streams", icon=":material/podcasts:"),
     st.Page("pages/nodes.py", title="Nodes", icon=":material/dns:"),
+    st.Page("pages/billing.py", title="Billing", icon=":material/receipt_long:"),
+    st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:"),
 ]
 
 page = st.navigation(PAGES)

@@ -105,15 +105,12 @@ def modeled_from_cost_engine(engine: Engine, start_ts: int, end_ts: int) -> Mode
     scaling: the period is priced as it stands, like a bill to date). None when the usage
     ledger or the cost engine is not available."""
     try:
-        from analytics import usage
         from analytics.costs import price_ledger
         from analytics.prices.catalogue import load_catalogue
+        from analytics.usage import measured_ledger
     except ImportError:
         return None
-    build = getattr(usage, "measured_ledger", None)
-    if build is None:
-        return None
-    ledger = build(engine, start_ts=start_ts, end_ts=end_ts).scaled(1.0)
+    ledger = measured_ledger(engine, start_ts, end_ts).scaled(1.0)
     frame = ledger.frame
     daily = (
         frame.drop(columns=["channel"]).groupby("day_ts", as_index=False).sum() if not frame.empty else frame
@@ -494,3 +491,31 @@ def parse_since(value: str, today: date) -> date:
     if text.endswith("d") and text[:-1].isdigit():
         return today - timedelta(days=max(1, int(text[:-1])) - 1)
     return date.fromisoformat(text)
+
+
+def collector_status(engine: Engine) -> pd.DataFrame:
+    """Every billing collector that has run: provider, status, last attempt/success, last error."""
+    sources, health = schema.sources, schema.source_health
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                sources.c.name, sources.c.url, health.c.status, health.c.last_attempt_ts, health.c.last_success_ts,
+                health.c.consecutive_failures, health.c.last_error,
+            )
+            .join(health, health.c.source_id == sources.c.id, isouter=True)
+            .where(sources.c.kind.like("billing:%"))
+        ).mappings().all()  # fmt: skip
+    frame = pd.DataFrame(
+        [dict(r) for r in rows],
+        columns=[
+            "name",
+            "url",
+            "status",
+            "last_attempt_ts",
+            "last_success_ts",
+            "consecutive_failures",
+            "last_error",
+        ],
+    )
+    frame.insert(0, "provider", frame["name"].str.removeprefix("billing:"))
+    return frame.drop(columns=["name"])

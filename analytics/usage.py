@@ -9,7 +9,7 @@ All aggregation is in SQL (GROUP BY day, channel); pandas only joins the few gro
 - downstream/upstream GB: node bytes_out/in_per_s averages × bucket seconds from the 1 h
   rollup (1 min for ranges up to two days; raw samples when no rollup exists yet), shared
   out to channels by listener minutes because nodes are not per channel;
-- peaks: room rollups summed per bucket (per channel, and fleet-wide).
+- peaks: room rollups, the largest room per channel and day; fleet-wide, rooms summed per bucket.
 A session is assigned to the UTC day it started in (or the window start when it began earlier).
 """
 
@@ -61,21 +61,34 @@ def _sessions(engine: Engine, since_ts: int, until_ts: int, source_id: int | Non
     minutes = _ceil_minutes(seconds)
     exact = _greatest(seconds, 0) / 60.0
     publisher = p.c.is_publisher.is_(True)
-    query = (
+    # Group per room first (streams in index order), then join the few groups to their channel.
+    per_room = (
         select(
+            p.c.source_id,
+            p.c.room_sid,
             day.label("day_ts"),
-            r.c.channel,
             func.sum(case((publisher, minutes), else_=0)).label("publisher_minutes"),
             func.sum(case((publisher, literal(0)), else_=minutes)).label("listener_minutes"),
             func.sum(case((publisher, exact), else_=0.0)).label("publisher_minutes_unrounded"),
             func.sum(case((publisher, literal(0.0)), else_=exact)).label("listener_minutes_unrounded"),
         )
-        .select_from(p.join(r, and_(p.c.source_id == r.c.source_id, p.c.room_sid == r.c.room_sid)))
         .where(overlaps, p.c.kind.not_in(NOT_CONNECTION_KINDS))
-        .group_by(day, r.c.channel)
+        .group_by(p.c.source_id, p.c.room_sid, day)
     )
     if source_id is not None:
-        query = query.where(p.c.source_id == source_id)
+        per_room = per_room.where(p.c.source_id == source_id)
+    sub = per_room.subquery()
+    query = (
+        select(
+            sub.c.day_ts,
+            r.c.channel,
+            *(func.sum(sub.c[name]).label(name) for name in (
+                "publisher_minutes", "listener_minutes", "publisher_minutes_unrounded", "listener_minutes_unrounded"
+            )),
+        )
+        .select_from(sub.join(r, and_(sub.c.source_id == r.c.source_id, sub.c.room_sid == r.c.room_sid)))
+        .group_by(sub.c.day_ts, r.c.channel)
+    )  # fmt: skip
     return _read(engine, query)
 
 
@@ -181,46 +194,51 @@ def _traffic(engine: Engine, since_ts: int, until_ts: int, source_id: int | None
 
 
 def _peaks(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Per channel and day: the largest room's peak (a channel is one room at a time; rooms of
+    one channel that overlap are undercounted). Fleet: the rooms summed per bucket."""
     use_hour = until_ts - since_ts > MINUTE_ROLLUP_MAX_S
     table = schema.room_samples_1h if use_hour else schema.room_samples_1m
     r = schema.room_sessions
+    in_window = [table.c.bucket_ts >= since_ts, table.c.bucket_ts < until_ts]
+    if source_id is not None:
+        in_window.append(table.c.source_id == source_id)
     live = case((table.c.publishers_max > 0, 1), else_=0)
-    per_bucket = (
+    day = _day(table.c.bucket_ts)
+    per_room = (
         select(
-            table.c.bucket_ts,
+            table.c.source_id,
+            table.c.room_sid,
+            day.label("day_ts"),
+            func.max(live).label("streams"),
+            func.max(table.c.listeners_max).label("listeners"),
+            func.max(table.c.publishers_max).label("publishers"),
+        )
+        .where(*in_window)
+        .group_by(table.c.source_id, table.c.room_sid, day)
+        .subquery()
+    )
+    by_channel = (
+        select(
+            per_room.c.day_ts,
             r.c.channel,
+            func.max(per_room.c.streams).label("peak_streams"),
+            func.max(per_room.c.listeners).label("peak_listeners"),
+            func.max(per_room.c.publishers).label("peak_publishers"),
+        )
+        .select_from(per_room.join(r, and_(per_room.c.source_id == r.c.source_id, per_room.c.room_sid == r.c.room_sid)))
+        .group_by(per_room.c.day_ts, r.c.channel)
+    )
+    fleet_bucket = (
+        select(
             func.sum(live).label("streams"),
             func.sum(table.c.listeners_max).label("listeners"),
             func.sum(table.c.publishers_max).label("publishers"),
         )
-        .select_from(table.join(r, and_(table.c.source_id == r.c.source_id, table.c.room_sid == r.c.room_sid)))
-        .where(table.c.bucket_ts >= since_ts, table.c.bucket_ts < until_ts)
-        .group_by(table.c.bucket_ts, r.c.channel)
-    )
-    if source_id is not None:
-        per_bucket = per_bucket.where(table.c.source_id == source_id)
-    sub = per_bucket.subquery()
-    day = _day(sub.c.bucket_ts)
-    by_channel = select(
-        day.label("day_ts"),
-        sub.c.channel,
-        func.max(sub.c.streams).label("peak_streams"),
-        func.max(sub.c.listeners).label("peak_listeners"),
-        func.max(sub.c.publishers).label("peak_publishers"),
-    ).group_by(day, sub.c.channel)
-    fleet_bucket = (
-        select(
-            sub.c.bucket_ts,
-            func.sum(sub.c.streams).label("streams"),
-            func.sum(sub.c.listeners).label("listeners"),
-            func.sum(sub.c.publishers).label("publishers"),
-        )
-        .group_by(sub.c.bucket_ts)
+        .where(*in_window)
+        .group_by(table.c.bucket_ts)
         .subquery()
     )
-    fleet = select(
-        func.max(fleet_bucket.c.streams), func.max(fleet_bucket.c.listeners), func.max(fleet_bucket.c.publishers)
-    )
+    fleet = select(func.max(fleet_bucket.c.streams), func.max(fleet_bucket.c.listeners), func.max(fleet_bucket.c.publishers))
     with engine.connect() as connection:
         row = connection.execute(fleet).one()
     peaks = {name: float(value or 0) for name, value in zip(("streams", "listeners", "publishers"), row, strict=True)}

@@ -3,7 +3,7 @@
 Tiers written, fitted to what the pages read and to the retention defaults:
 - sessions (room, participant, egress, ingress) for the whole range;
 - 1-hour rollups for the whole range, aggregated from the model's 1-minute history;
-- 1-minute rollups for the most recent ``minute_days``;
+- 1-minute rollups for the most recent ``minute_days`` (pages read hourly beyond 3 days);
 - raw 15 s samples for the most recent ``raw_hours``.
 Every write is an upsert on its natural key, so re-running a backfill duplicates nothing.
 """
@@ -21,13 +21,13 @@ from sqlalchemy import Engine, Table
 
 from store import schema
 from store.rollups import DAY_S, HOUR_S, MINUTE_S, refresh_rollups
-from store.upsert import upsert
+from store.bulk import bulk_upsert
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
 
-_CHUNK_ROWS = 50_000
+_CHUNK_ROWS = 200_000
 _ROOM_FIELDS = ("participants", "publishers", "listeners")
 
 
@@ -39,24 +39,14 @@ class BackfillReport:
     duration_s: float
 
 
-def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
-    """Plain Python values (no numpy scalars, NaN -> None) for the database driver."""
-    subset = frame[columns].astype(object)
-    subset = subset.where(pd.notna(subset), None)
-    return subset.to_dict("records")  # type: ignore[return-value]
-
-
 def _write(engine: Engine, table: Table, frame: pd.DataFrame, source_id: int, progress: Progress, stage: str) -> int:
     if frame.empty:
         return 0
     frame = frame.assign(source_id=source_id)
-    columns = [c.name for c in table.columns if c.name in frame.columns]
     total = len(frame)
     for start in range(0, total, _CHUNK_ROWS):
-        chunk = _records(frame.iloc[start : start + _CHUNK_ROWS], columns)
-        with engine.begin() as connection:
-            upsert(connection, table, chunk)
-        progress(stage, min(1.0, (start + len(chunk)) / total))
+        bulk_upsert(engine, table, frame.iloc[start : start + _CHUNK_ROWS])
+        progress(stage, min(1.0, (start + _CHUNK_ROWS) / total))
     return total
 
 
@@ -82,7 +72,7 @@ def backfill(
     *,
     end_ts: int,
     days: float,
-    minute_days: float = 7,
+    minute_days: float = 3,
     raw_hours: float = 6,
     progress: Progress | None = None,
     node_source_id: int | None = None,

@@ -240,6 +240,28 @@ class BillingSettings(_Strict):
         return {name: provider for name, provider in candidates.items() if provider is not None}
 
 
+class AlertSettings(_Strict):
+    """Live alerting (collectors/alerting.py, issue 7)."""
+
+    enabled: bool = True
+    rules_file: str = "rules/castmeter.rules.example.yaml"
+    # How often rules are evaluated; the rules file's evaluation_interval is used when unset.
+    eval_interval_s: float | None = Field(default=None, gt=0, le=3600)
+    webhook_url: str | None = None  # generic JSON receiver
+    slack_webhook_url: SecretStr | None = None  # Slack-compatible incoming webhook (a secret)
+    notify_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    notify_attempts: int = Field(default=5, ge=1, le=50)
+    notify_max_backoff_s: float = Field(default=60.0, gt=0, le=3600)
+    notify_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     collectors: CollectorSettings = CollectorSettings()
@@ -249,6 +271,7 @@ class Settings(_Strict):
     retention: RetentionSettings = RetentionSettings()
     dashboard: DashboardSettings = DashboardSettings()
     billing: BillingSettings = BillingSettings()
+    alerts: AlertSettings = AlertSettings()
     # Where the settings came from, for messages ("defaults" or a file path).
     origin: str = "defaults"
     mode: Literal["configured", "demo"] = "configured"

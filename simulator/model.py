@@ -15,6 +15,7 @@ Definitions used everywhere:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections import OrderedDict
@@ -25,6 +26,7 @@ import pandas as pd
 
 from simulator import ids
 from simulator.load import node_metrics
+from store.schema import NODE_METRICS
 from simulator.scenarios import KIND_EGRESS, KIND_INGRESS, KIND_STANDARD, ScenarioSpec, get_scenario
 
 DAY_S = 86_400
@@ -40,7 +42,6 @@ PARTICIPANT_COLUMNS = [
 EGRESS_COLUMNS = ["egress_id", "room_sid", "room_name", "kind", "status", "started_ts", "ended_ts", "error"]
 INGRESS_COLUMNS = ["ingress_id", "name", "room_name", "input_type", "status", "started_ts", "ended_ts"]
 
-_KIND_CODES = {KIND_STANDARD: 0, KIND_INGRESS: 1, KIND_EGRESS: 2}
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,23 @@ class DayPlan:
     participants: pd.DataFrame
     egress: pd.DataFrame
     ingress: pd.DataFrame
+    # Internal numeric views for fast masks: r_node (node index per room), p_room (room row per
+    # participant), p_kind (0 STANDARD, 1 INGRESS, 2 EGRESS).
+    arrays: dict[str, np.ndarray] = field(repr=False, compare=False, default_factory=dict)
+
+
+def _obj(values: object) -> pd.Series:
+    """A Series of Python strings (object dtype): avoids pandas' Arrow string conversion,
+    which costs more than everything else when building millions of rows."""
+    return pd.Series(np.asarray(values, dtype=object), dtype=object, copy=False)
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    for column in columns:
+        if column.endswith("_ts"):
+            frame[column] = frame[column].astype(np.int64)
+    return frame
 
 
 @dataclass(frozen=True)
@@ -139,12 +157,16 @@ class FleetModel:
         self.popularity = spec.listeners_mean * constants.lognormal(-(sigma**2) / 2, sigma, spec.channels)
         if spec.listener_mode == "group":
             self.popularity[:] = spec.listeners_mean
-        self._p_cum = np.cumsum(spec.broadcasts_per_day_p) / sum(spec.broadcasts_per_day_p)
+        self._kmax = len(spec.broadcasts_per_day_p) - 1
+        self._p_cum_list = (np.cumsum(spec.broadcasts_per_day_p) / sum(spec.broadcasts_per_day_p)).tolist()
         first_min, last_min = int(spec.start_window_h[0] * 60), int(spec.start_window_h[1] * 60)
         minutes = np.arange(first_min, last_min)
         weights = np.asarray(spec.start_curve, dtype=np.float64)[(minutes // 60) % 24]
-        self._start_minutes = minutes
-        self._start_cdf = np.cumsum(weights) / weights.sum()
+        self._start_minutes_list = minutes.tolist()
+        self._start_cdf_list = (np.cumsum(weights) / weights.sum()).tolist()
+        self._log_broadcast_median = math.log(spec.broadcast_median_s)
+        self._last_start_s = int(spec.start_window_h[1] * 3600)
+        self._ends_by_s = int(min(spec.ends_by_h, 24 + spec.start_window_h[0]) * 3600) - DEPARTURE_S
         # Listener curve per minute of the day, interpolated between hour centres.
         hours = (np.arange(1440) + 0.5) / 60.0
         centres = np.arange(24) + 0.5
@@ -171,253 +193,243 @@ class FleetModel:
             self._plans.move_to_end(day_index)
         return plan
 
-    def _broadcast_times(self, rng: np.random.Generator, day0: int) -> tuple[np.ndarray, np.ndarray]:
+    def _place(self, u: np.ndarray, z: np.ndarray, day0: int) -> tuple[list[int], list[int]]:
+        """Broadcast (start, end) of one channel-day from its uniforms ``u`` and normals ``z``:
+        a count, start times from the start curve, log-normal durations, then placed one
+        after the other so one room name is never live twice."""
         spec = self.spec
-        n = min(int(np.searchsorted(self._p_cum, rng.random(), side="right")), len(self._p_cum) - 1)
+        kmax = self._kmax
+        n = min(bisect.bisect_right(self._p_cum_list, float(u[0])), kmax)
         if n == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        picks = np.searchsorted(self._start_cdf, rng.random(n))
-        starts = np.sort(self._start_minutes[picks] * 60 + rng.integers(0, 60, n))
-        durations = np.clip(
-            rng.lognormal(math.log(spec.broadcast_median_s), spec.broadcast_sigma, n),
-            spec.broadcast_min_s,
-            spec.broadcast_max_s,
+            return [], []
+        last = len(self._start_minutes_list) - 1
+        starts = sorted(
+            self._start_minutes_list[min(bisect.bisect_left(self._start_cdf_list, float(u[1 + i])), last)] * 60
+            + int(u[1 + kmax + i] * 60)
+            for i in range(n)
         )
-        last_start = int(spec.start_window_h[1] * 3600)
-        ends_by = int(min(spec.ends_by_h, 24 + spec.start_window_h[0]) * 3600) - DEPARTURE_S
         out_s: list[int] = []
         out_e: list[int] = []
         free_from = -(10**9)
-        for start, duration in zip(starts.tolist(), durations.tolist(), strict=True):
-            start = max(int(start), free_from)
-            if start >= last_start:
+        for i, start in enumerate(starts):
+            duration = math.exp(self._log_broadcast_median + spec.broadcast_sigma * float(z[i]))
+            duration = min(max(duration, spec.broadcast_min_s), spec.broadcast_max_s)
+            start = max(start, free_from)
+            if start >= self._last_start_s:
                 break
-            end = min(start + int(duration), ends_by)
+            end = min(start + int(duration), self._ends_by_s)
             if end - start < spec.broadcast_min_s / 2:
                 break
             out_s.append(day0 + start)
             out_e.append(day0 + end)
             free_from = end + DEPARTURE_S + int(spec.gap_min_s)
-        return np.asarray(out_s, np.int64), np.asarray(out_e, np.int64)
-
-    def _listeners(
-        self, rng: np.random.Generator, channel: int, starts: np.ndarray, ends: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(join, left, broadcast index) of the listener sessions of one channel-day."""
-        spec = self.spec
-        durations = (ends - starts).astype(np.float64)
-        if spec.listener_mode == "group":
-            lo, hi = spec.group_size
-            counts = rng.integers(lo, hi + 1, len(starts))
-            b = np.repeat(np.arange(len(starts)), counts)
-            join = starts[b] + np.minimum(rng.exponential(180.0, len(b)), 900.0).astype(np.int64)
-            left = ends[b] - np.minimum(rng.exponential(60.0, len(b)), 600.0).astype(np.int64)
-            early = rng.random(len(b)) < spec.group_dropout_p
-            span = np.maximum(left - join, 0)
-            left = np.where(early, join + (rng.random(len(b)) * span).astype(np.int64), left)
-        else:
-            day_factor = rng.lognormal(-(spec.listeners_day_sigma**2) / 2, spec.listeners_day_sigma)
-            rate_max = self.popularity[channel] * day_factor * self._curve_max / self._listen_mean_s
-            counts = rng.poisson(rate_max * durations)
-            b = np.repeat(np.arange(len(starts)), counts)
-            t = starts[b] + rng.random(len(b)) * durations[b]
-            minute = ((t.astype(np.int64) % DAY_S) // 60).astype(np.intp)
-            keep = rng.random(len(b)) * self._curve_max < self._curve_by_minute[minute]
-            b, t = b[keep], t[keep]
-            join = t.astype(np.int64)
-            listen = rng.lognormal(math.log(spec.listener_session_median_s), spec.listener_session_sigma, len(b))
-            left = join + np.maximum(listen, MIN_LISTEN_S).astype(np.int64)
-        left = np.minimum(left, ends[b])
-        keep = left > join
-        return join[keep], left[keep], b[keep]
+        return out_s, out_e
 
     def _build_day(self, day_index: int) -> DayPlan:
+        """One RNG per (seed, channel, day) draws everything random for that channel-day;
+        the arithmetic is then done once, vectorized, for the whole day."""
         spec = self.spec
         day0 = day_index * DAY_S
-        r_chan: list[np.ndarray] = []
-        r_start: list[np.ndarray] = []
-        r_end: list[np.ndarray] = []
-        r_raw: list[np.ndarray] = []
-        pub_raw: list[np.ndarray] = []
-        pub_ingress: list[np.ndarray] = []
-        eg_raw: list[np.ndarray] = []
-        eg_start: list[np.ndarray] = []
-        eg_end: list[np.ndarray] = []
-        eg_failed: list[np.ndarray] = []
-        l_room: list[np.ndarray] = []
-        l_join: list[np.ndarray] = []
-        l_left: list[np.ndarray] = []
-        l_raw: list[np.ndarray] = []
-        l_user: list[np.ndarray] = []
-        n_rooms = 0
+        kmax = self._kmax
+        group = spec.listener_mode == "group"
+        head = 1 + 5 * kmax
+        b_chan: list[int] = []
+        b_start: list[int] = []
+        b_end: list[int] = []
+        b_u: list[np.ndarray] = []  # per broadcast: ingress, egress failure, egress cut
+        b_raw: list[np.ndarray] = []  # per broadcast: room, publisher, egress ids
+        c_count: list[np.ndarray] = []
+        c_u: list[np.ndarray] = []
+        c_z: list[np.ndarray] = []
+        c_raw: list[np.ndarray] = []
+        lo, hi = spec.group_size
         for channel in range(spec.channels):
             rng = np.random.default_rng([self.seed, channel, day_index])
-            starts, ends = self._broadcast_times(rng, day0)
+            u = rng.random(head)
+            z = rng.standard_normal(kmax + 1)
+            starts, ends = self._place(u, z, day0)
             nb = len(starts)
             if nb == 0:
                 continue
-            r_chan.append(np.full(nb, channel))
-            r_start.append(starts)
-            r_end.append(ends + DEPARTURE_S)
-            raw = rng.integers(0, 2**62, 3 * nb, dtype=np.int64)
-            r_raw.append(raw[:nb])
-            pub_raw.append(raw[nb : 2 * nb])
-            pub_ingress.append(rng.random(nb) < spec.ingress_share)
-            if spec.egress_output:
-                failed = rng.random(nb) < spec.egress_failure_p
-                e_start = starts + EGRESS_DELAY_S
-                cut = e_start + (rng.random(nb) * (ends - e_start)).astype(np.int64)
-                eg_raw.append(raw[2 * nb :])
-                eg_start.append(e_start)
-                eg_end.append(np.where(failed, np.maximum(cut, e_start + 1), ends))
-                eg_failed.append(failed)
-            join, left, b = self._listeners(rng, channel, starts, ends)
-            l_room.append(b + n_rooms)
-            l_join.append(join)
-            l_left.append(left)
-            l_raw.append(rng.integers(0, 2**62, len(join), dtype=np.int64))
-            offset, stride = rng.integers(0, LISTENER_POOL), 2 * rng.integers(0, LISTENER_POOL // 2) + 1
-            l_user.append((offset + np.arange(len(join), dtype=np.int64) * stride) % LISTENER_POOL)
-            n_rooms += nb
+            b_chan.extend([channel] * nb)
+            b_start.extend(starts)
+            b_end.extend(ends)
+            b_u.append(u[1 + 2 * kmax : 1 + 5 * kmax].reshape(3, kmax)[:, :nb].T)
+            b_raw.append(rng.integers(0, 2**62, (nb, 3), dtype=np.int64))
+            if group:
+                counts = rng.integers(lo, hi + 1, nb)
+            else:
+                day_factor = math.exp(spec.listeners_day_sigma * float(z[kmax]) - spec.listeners_day_sigma**2 / 2)
+                rate = float(self.popularity[channel]) * day_factor * self._curve_max / self._listen_mean_s
+                counts = rng.poisson(rate * (np.asarray(ends) - np.asarray(starts)))
+            total = int(counts.sum())
+            c_count.append(counts)
+            c_u.append(rng.random((total, 4 if group else 2)))
+            c_z.append(rng.standard_normal(total))
+            c_raw.append(rng.integers(0, 2**62, total, dtype=np.int64))
+        n_b = len(b_start)
+        width = 4 if group else 2
         return self._assemble_day(
-            day_index, n_rooms, r_chan, r_start, r_end, r_raw, pub_raw, pub_ingress,
-            eg_raw, eg_start, eg_end, eg_failed, l_room, l_join, l_left, l_raw, l_user,
-        )  # fmt: skip
+            day_index,
+            chan=np.asarray(b_chan, dtype=np.intp),
+            starts=np.asarray(b_start, dtype=np.int64),
+            pub_ends=np.asarray(b_end, dtype=np.int64),
+            b_u=np.concatenate(b_u) if n_b else np.empty((0, 3)),
+            b_raw=np.concatenate(b_raw) if n_b else np.empty((0, 3), np.int64),
+            counts=np.concatenate(c_count).astype(np.int64) if n_b else np.empty(0, np.int64),
+            c_u=np.concatenate(c_u) if n_b else np.empty((0, width)),
+            c_z=np.concatenate(c_z) if n_b else np.empty(0),
+            c_raw=np.concatenate(c_raw) if n_b else np.empty(0, np.int64),
+        )
+
+    def _listener_sessions(
+        self, starts: np.ndarray, ends: np.ndarray, counts: np.ndarray, u: np.ndarray, z: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(join, left, broadcast index, kept-candidate mask) of the listener sessions."""
+        spec = self.spec
+        b = np.repeat(np.arange(len(starts)), counts)
+        durations = ends - starts
+        if spec.listener_mode == "group":
+            join = starts[b] + np.minimum(-180.0 * np.log1p(-u[:, 0]), 900.0).astype(np.int64)
+            left = ends[b] - np.minimum(-60.0 * np.log1p(-u[:, 1]), 600.0).astype(np.int64)
+            early = u[:, 2] < spec.group_dropout_p
+            left = np.where(early, join + (u[:, 3] * np.maximum(left - join, 0)).astype(np.int64), left)
+            keep = np.ones(len(b), dtype=bool)
+        else:
+            t = starts[b] + u[:, 0] * durations[b]
+            minute = ((t.astype(np.int64) % DAY_S) // 60).astype(np.intp)
+            keep = u[:, 1] * self._curve_max < self._curve_by_minute[minute]
+            join = t.astype(np.int64)
+            listen = np.exp(math.log(spec.listener_session_median_s) + spec.listener_session_sigma * z)
+            left = join + np.maximum(listen, MIN_LISTEN_S).astype(np.int64)
+        left = np.minimum(left, ends[b])
+        keep &= left > join
+        return join[keep], left[keep], b[keep], keep
 
     def _assemble_day(
         self,
         day_index: int,
-        n_rooms: int,
-        r_chan: list[np.ndarray],
-        r_start: list[np.ndarray],
-        r_end: list[np.ndarray],
-        r_raw: list[np.ndarray],
-        pub_raw: list[np.ndarray],
-        pub_ingress: list[np.ndarray],
-        eg_raw: list[np.ndarray],
-        eg_start: list[np.ndarray],
-        eg_end: list[np.ndarray],
-        eg_failed: list[np.ndarray],
-        l_room: list[np.ndarray],
-        l_join: list[np.ndarray],
-        l_left: list[np.ndarray],
-        l_raw: list[np.ndarray],
-        l_user: list[np.ndarray],
+        *,
+        chan: np.ndarray,
+        starts: np.ndarray,
+        pub_ends: np.ndarray,
+        b_u: np.ndarray,
+        b_raw: np.ndarray,
+        counts: np.ndarray,
+        c_u: np.ndarray,
+        c_z: np.ndarray,
+        c_raw: np.ndarray,
     ) -> DayPlan:
         spec = self.spec
-
-        def cat(parts: list[np.ndarray], dtype: type = np.int64) -> np.ndarray:
-            return np.concatenate(parts).astype(dtype) if parts else np.empty(0, dtype)
-
-        chan = cat(r_chan, np.intp)
-        starts, ends = cat(r_start), cat(r_end)
-        room_sids = ids.prefixed("RM_", ids.suffixes_from_ints(cat(r_raw)))
-        names = np.asarray(self.room_names, dtype=object)[chan]
+        n_b = len(starts)
+        ends = pub_ends + DEPARTURE_S
+        room_raw = b_raw[:, 0]
+        room_sids = ids.prefixed("RM_", ids.suffixes_from_ints(room_raw))
+        names = _obj(np.asarray(self.room_names, dtype=object)[chan])
         keys = np.asarray(self.channel_keys, dtype=object)[chan]
+        node = self.channel_node[chan]
         rooms = pd.DataFrame(
             {
-                "room_sid": room_sids,
+                "room_sid": _obj(room_sids),
                 "room_name": names,
                 "channel": names,
-                "node_id": np.asarray(self.node_ids, dtype=object)[self.channel_node[chan]],
+                "node_id": _obj(np.asarray(self.node_ids, dtype=object)[node]),
                 "started_ts": starts,
                 "ended_ts": ends,
             },
             columns=ROOM_COLUMNS,
         )
-        # Publishers: one per broadcast, for the whole broadcast.
-        via_ingress = cat(pub_ingress, bool)
-        pub_ends = ends - DEPARTURE_S
+        # Publishers: one per broadcast, for the whole broadcast; some through the RTMP ingress.
+        via_ingress = b_u[:, 0] < spec.ingress_share
         title = spec.publisher_prefix.rstrip("-").title()
-        publishers = pd.DataFrame(
-            {
-                "participant_sid": ids.prefixed("PA_", ids.suffixes_from_ints(cat(pub_raw))),
-                "room_sid": room_sids,
-                "identity": np.where(via_ingress, "obs-" + keys, spec.publisher_prefix + keys),
-                "name": np.where(via_ingress, "OBS " + keys, title + " " + keys),
-                "kind": np.where(via_ingress, KIND_INGRESS, KIND_STANDARD),
-                "is_publisher": True,
-                "joined_ts": starts,
-                "left_ts": pub_ends,
-            }
-        )
-        frames = [publishers]
+        pub_identity = np.where(via_ingress, "obs-" + keys, spec.publisher_prefix + keys) if n_b else keys
+        pub_name = np.where(via_ingress, "OBS " + keys, title + " " + keys) if n_b else keys
+        pub_kind = np.where(via_ingress, KIND_INGRESS, KIND_STANDARD).astype(object)
         # Listeners.
-        l_rooms = cat(l_room, np.intp)
-        users = cat(l_user)
-        listeners = pd.DataFrame(
-            {
-                "participant_sid": ids.prefixed("PA_", ids.suffixes_from_ints(cat(l_raw))),
-                "room_sid": room_sids[l_rooms] if len(l_rooms) else np.empty(0, object),
-                "identity": np.char.add(spec.listener_prefix, np.char.zfill(users.astype(str), 6)).astype(object),
-                "name": "",
-                "kind": KIND_STANDARD,
-                "is_publisher": False,
-                "joined_ts": cat(l_join),
-                "left_ts": cat(l_left),
-            }
-        )
-        frames.append(listeners)
-        # Egress: a room-composite recorder joins as a hidden EGRESS participant.
+        join, left, b, _kept = self._listener_sessions(starts, pub_ends, counts, c_u, c_z)
+        first = np.concatenate([[0], np.cumsum(counts)])[:-1]
+        position = np.flatnonzero(_kept) - first[b] if len(b) else np.empty(0, np.int64)
+        offset = room_raw % LISTENER_POOL
+        stride = 2 * ((room_raw >> 20) % (LISTENER_POOL // 2)) + 1
+        users = (offset[b] + position * stride[b]) % LISTENER_POOL
+        n_l = len(join)
+        identity_l = np.char.add(spec.listener_prefix, np.char.zfill(users.astype(str), 6)) if n_l else np.empty(0)
+        parts_sid = [ids.prefixed("PA_", ids.suffixes_from_ints(b_raw[:, 1])), ids.prefixed("PA_", ids.suffixes_from_ints(c_raw[_kept]))]
+        parts_room = [np.arange(n_b), b]
+        parts_identity = [pub_identity, identity_l]
+        parts_name = [pub_name, np.full(n_l, "", dtype=object)]
+        parts_kind = [pub_kind, np.full(n_l, KIND_STANDARD, dtype=object)]
+        parts_pub = [np.ones(n_b, bool), np.zeros(n_l, bool)]
+        parts_join = [starts, join]
+        parts_left = [pub_ends, left]
+        # Egress: a room-composite recorder per broadcast, a hidden EGRESS participant.
         if spec.egress_output:
-            egress_ids = ids.prefixed("EG_", ids.suffixes_from_ints(cat(eg_raw)))
-            failed = cat(eg_failed, bool)
-            e_start, e_end = cat(eg_start), cat(eg_end)
+            egress_ids = ids.prefixed("EG_", ids.suffixes_from_ints(b_raw[:, 2]))
+            failed = b_u[:, 1] < spec.egress_failure_p
+            e_start = starts + EGRESS_DELAY_S
+            cut = np.maximum(e_start + (b_u[:, 2] * (pub_ends - e_start)).astype(np.int64), e_start + 1)
+            e_end = np.where(failed, np.minimum(cut, pub_ends), pub_ends)
             egress = pd.DataFrame(
                 {
-                    "egress_id": egress_ids,
-                    "room_sid": room_sids,
+                    "egress_id": _obj(egress_ids),
+                    "room_sid": _obj(room_sids),
                     "room_name": names,
-                    "kind": "room_composite",
-                    "status": np.where(failed, "EGRESS_FAILED", "EGRESS_COMPLETE"),
+                    "kind": _obj(np.full(n_b, "room_composite", dtype=object)),
+                    "status": _obj(np.where(failed, "EGRESS_FAILED", "EGRESS_COMPLETE").astype(object)),
                     "started_ts": e_start,
                     "ended_ts": e_end,
-                    "error": np.where(failed, "pipeline frozen", ""),
+                    "error": _obj(np.where(failed, "pipeline frozen", "").astype(object)),
                 },
                 columns=EGRESS_COLUMNS,
             )
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "participant_sid": ids.prefixed("PA_", ids.suffixes_from_ints(cat(eg_raw) ^ 0x5A5A5A5A)),
-                        "room_sid": room_sids,
-                        "identity": egress_ids,
-                        "name": "",
-                        "kind": KIND_EGRESS,
-                        "is_publisher": False,
-                        "joined_ts": e_start,
-                        "left_ts": e_end,
-                    }
-                )
-            )
+            parts_sid.append(ids.prefixed("PA_", ids.suffixes_from_ints(b_raw[:, 2] ^ 0x5A5A5A5A)))
+            parts_room.append(np.arange(n_b))
+            parts_identity.append(egress_ids)
+            parts_name.append(np.full(n_b, "", dtype=object))
+            parts_kind.append(np.full(n_b, KIND_EGRESS, dtype=object))
+            parts_pub.append(np.zeros(n_b, bool))
+            parts_join.append(e_start)
+            parts_left.append(e_end)
         else:
-            egress = pd.DataFrame({c: pd.Series(dtype=object) for c in EGRESS_COLUMNS})
-            egress["started_ts"] = egress["started_ts"].astype(np.int64)
-            egress["ended_ts"] = egress["ended_ts"].astype(np.int64)
+            egress = _empty(EGRESS_COLUMNS)
         if self.ingress_ids:
-            ingress_ids = np.asarray(self.ingress_ids, dtype=object)[chan][via_ingress]
             ingress = pd.DataFrame(
                 {
-                    "ingress_id": ingress_ids,
-                    "name": "OBS " + keys[via_ingress] if len(ingress_ids) else np.empty(0, object),
-                    "room_name": names[via_ingress],
-                    "input_type": "RTMP_INPUT",
-                    # final state of a reusable RTMP ingress once the stream stopped
-                    "status": "ENDPOINT_INACTIVE",
+                    "ingress_id": _obj(np.asarray(self.ingress_ids, dtype=object)[chan][via_ingress]),
+                    "name": _obj(("OBS " + keys[via_ingress]) if n_b else keys),
+                    "room_name": _obj(names.to_numpy()[via_ingress]),
+                    "input_type": _obj(np.full(int(via_ingress.sum()), "RTMP_INPUT", dtype=object)),
+                    # the state of a reusable RTMP ingress once its stream stopped
+                    "status": _obj(np.full(int(via_ingress.sum()), "ENDPOINT_INACTIVE", dtype=object)),
                     "started_ts": starts[via_ingress],
                     "ended_ts": pub_ends[via_ingress],
                 },
                 columns=INGRESS_COLUMNS,
             )
         else:
-            ingress = pd.DataFrame({c: pd.Series(dtype=object) for c in INGRESS_COLUMNS})
-            ingress["started_ts"] = ingress["started_ts"].astype(np.int64)
-            ingress["ended_ts"] = ingress["ended_ts"].astype(np.int64)
-        participants = pd.concat(frames, ignore_index=True)[PARTICIPANT_COLUMNS]
-        participants["is_publisher"] = participants["is_publisher"].astype(bool)
-        participants["joined_ts"] = participants["joined_ts"].astype(np.int64)
-        participants["left_ts"] = participants["left_ts"].astype(np.int64)
-        return DayPlan(day_index, rooms, participants, egress, ingress)
+            ingress = _empty(INGRESS_COLUMNS)
+        p_room = np.concatenate(parts_room).astype(np.intp)
+        kind = np.concatenate(parts_kind)
+        participants = pd.DataFrame(
+            {
+                "participant_sid": _obj(np.concatenate(parts_sid)),
+                "room_sid": _obj(room_sids[p_room] if n_b else np.empty(0, object)),
+                "identity": _obj(np.concatenate([np.asarray(x, dtype=object) for x in parts_identity])),
+                "name": _obj(np.concatenate([np.asarray(x, dtype=object) for x in parts_name])),
+                "kind": _obj(kind),
+                "is_publisher": np.concatenate(parts_pub),
+                "joined_ts": np.concatenate(parts_join).astype(np.int64),
+                "left_ts": np.concatenate(parts_left).astype(np.int64),
+            },
+            columns=PARTICIPANT_COLUMNS,
+        )
+        arrays = {
+            "r_node": node.astype(np.intp),
+            "p_room": p_room,
+            "p_kind": np.select([kind == KIND_INGRESS, kind == KIND_EGRESS], [1, 2], 0).astype(np.int8),
+        }
+        return DayPlan(day_index, rooms, participants, egress, ingress, arrays)
+
 
     # -----------------------------------------------------------------------------------------
     # Sessions over several days
@@ -429,7 +441,7 @@ class FleetModel:
         participants = pd.concat([p.participants for p in plans], ignore_index=True)
         egress = pd.concat([p.egress for p in plans], ignore_index=True)
         ingress = pd.concat([p.ingress for p in plans], ignore_index=True)
-        node_index = {node: i for i, node in enumerate(self.node_ids)}
+        room_offsets = np.concatenate([[0], np.cumsum([len(p.rooms) for p in plans])])[:-1]
         return _Sessions(
             rooms=rooms,
             participants=participants,
@@ -437,11 +449,13 @@ class FleetModel:
             ingress=ingress,
             r_start=rooms["started_ts"].to_numpy(np.int64),
             r_end=rooms["ended_ts"].to_numpy(np.int64),
-            r_node=rooms["node_id"].map(node_index).to_numpy(np.intp),
+            r_node=np.concatenate([p.arrays["r_node"] for p in plans]).astype(np.intp),
             p_join=participants["joined_ts"].to_numpy(np.int64),
             p_left=participants["left_ts"].to_numpy(np.int64),
-            p_room=pd.Index(rooms["room_sid"]).get_indexer(participants["room_sid"]).astype(np.intp),
-            p_kind=participants["kind"].map(_KIND_CODES).to_numpy(np.int8),
+            p_room=np.concatenate(
+                [p.arrays["p_room"] + offset for p, offset in zip(plans, room_offsets, strict=True)]
+            ).astype(np.intp),
+            p_kind=np.concatenate([p.arrays["p_kind"] for p in plans]).astype(np.int8),
             p_pub=participants["is_publisher"].to_numpy(bool),
         )
 
@@ -713,8 +727,6 @@ class FleetModel:
         }
         node = np.tile(np.arange(m), n_samples)
         ts_grid = start_ts + np.repeat(np.arange(n_samples, dtype=np.int64), m) * step_s
-        from store.schema import NODE_METRICS
-
         metrics = self._node_frame(ts_grid.astype(np.float64), node, sums)
         node_samples = pd.DataFrame({"ts": ts_grid, "node_id": pd.Categorical.from_codes(node, self.node_ids)})
         for name in NODE_METRICS:

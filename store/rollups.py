@@ -8,8 +8,10 @@ buckets it touches, so it is idempotent: running it twice changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, case, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.settings import RetentionSettings
@@ -43,10 +45,10 @@ ROLLUPS: tuple[Rollup, ...] = (
 _ROOM_FIELDS = ("participants", "publishers", "listeners")
 
 
-def _aggregates(rollup: Rollup) -> list[ColumnElement[object]]:
+def _aggregates(rollup: Rollup) -> list[ColumnElement[Any]]:
     src = rollup.source.c
     fields = _ROOM_FIELDS if rollup.key == "room_sid" else schema.NODE_METRICS
-    columns: list[ColumnElement[object]] = []
+    columns: list[ColumnElement[Any]] = []
     if rollup.from_raw:
         columns.append(func.count().label("samples"))
         for name in fields:
@@ -63,6 +65,10 @@ def _aggregates(rollup: Rollup) -> list[ColumnElement[object]]:
             columns.append(weighted.label(f"{name}_avg"))
             columns.append(func.max(src[f"{name}_max"]).label(f"{name}_max"))
     return columns
+
+
+def _dialect_insert(connection: Connection, table: Table) -> Any:
+    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _time_column(rollup: Rollup) -> ColumnElement[int]:
@@ -94,13 +100,23 @@ def _refresh_one(connection: Connection, rollup: Rollup, now_ts: int, since_ts: 
         # Group by the expression, not the label: the 1 h source has its own bucket_ts column.
         .group_by(src["source_id"], src[rollup.key], bucket_expr)
     )
-    rows = [dict(row._mapping) for row in connection.execute(query)]
-    if rollup.key == "room_sid":
-        for row in rows:
-            for name in _ROOM_FIELDS:
-                row[f"{name}_max"] = int(row[f"{name}_max"] or 0)
-                row[f"{name}_avg"] = float(row[f"{name}_avg"] or 0.0)
-    written = upsert(connection, rollup.target, rows)
+    # One INSERT .. SELECT .. ON CONFLICT: the aggregation never leaves the database.
+    # (SQLite needs the SELECT's WHERE clause to parse ON CONFLICT after a SELECT; it has one.)
+    names = ["source_id", rollup.key, "bucket_ts", *(c.name for c in _aggregates(rollup))]
+    insert = _dialect_insert(connection, rollup.target).from_select(names, query)
+    keys = ["source_id", rollup.key, "bucket_ts"]
+    statement = insert.on_conflict_do_update(
+        index_elements=keys, set_={name: insert.excluded[name] for name in names if name not in keys}
+    )
+    connection.execute(statement)
+    # psycopg reports no rowcount for INSERT .. SELECT here; count the buckets in range instead.
+    target = rollup.target.c
+    written = int(
+        connection.execute(
+            select(func.count()).select_from(rollup.target).where(target.bucket_ts >= low - low % rollup.bucket_s,
+                                                                  target.bucket_ts < high)
+        ).scalar_one()
+    )
     complete_until = now_ts - now_ts % rollup.bucket_s
     upsert(connection, state, [{"name": rollup.name, "done_until_ts": max(complete_until, low)}])
     return written

@@ -339,3 +339,41 @@ billing_fetches = Table(
     Column("rows", Integer, nullable=False),
     Column("complete", Boolean, nullable=False),  # the day had ended when it was fetched
 )
+
+# --- alerts (issue 7) ---
+# Live alert evaluation (collectors/alerting.py): the current state of every (rule, target)
+# and the history of its transitions. Owned by the alerting feature; migration 0002_alerts.
+
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("rule", String(100), primary_key=True),
+    # node id, stream (room name) or "fleet"
+    Column("target", String(200), primary_key=True),
+    Column("state", String(10), nullable=False),  # normal | pending | firing
+    Column("severity", String(10), nullable=False, default="warning"),
+    Column("active_since_ts", BigInteger),  # when it went pending (Prometheus ActiveAt)
+    Column("fired_ts", BigInteger),
+    # When the condition first failed while firing (keep_firing_for clock), else null.
+    Column("keep_firing_since_ts", BigInteger),
+    Column("last_value", Float),
+    Column("last_eval_ts", BigInteger, nullable=False),
+)
+
+alert_history = Table(
+    "alert_history",
+    metadata,
+    Column("rule", String(100), primary_key=True),
+    Column("target", String(200), primary_key=True),
+    Column("ts", BigInteger, primary_key=True),
+    Column("to_state", String(10), primary_key=True),  # pending | firing | resolved | normal
+    Column("from_state", String(10), nullable=False),
+    Column("severity", String(10), nullable=False, default="warning"),
+    Column("value", Float),
+    Column("threshold", Float, nullable=False),
+    # For resolved: when the episode started firing (its duration is ts - fired_ts).
+    Column("fired_ts", BigInteger),
+)
+Index("ix_alert_history_ts", alert_history.c.ts)
+
+__all__ += ["alert_history", "alert_state"]

@@ -28,7 +28,7 @@ STORE_STATE_TTL_S = 5  # short: the first `make run` creates the database while 
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
-def _settings_cached(_env_key: tuple[str, str]) -> Settings:
+def _settings_cached(env_key: tuple[str, str]) -> Settings:
     return load_settings()
 
 

@@ -31,7 +31,7 @@ class Replay:
 
 
 def parse_since_s(text: str) -> int:
-    seconds = parse_duration_s(text, "--since") if text[-1:] != "w" else 7 * 86_400 * int(text[:-1])
+    seconds = parse_duration_s(text, "--since", max_s=10 * 365 * 86_400)
     if seconds <= 0:
         raise RuleError("--since: must be longer than 0s")
     return seconds

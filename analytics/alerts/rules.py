@@ -63,7 +63,7 @@ class RuleError(ValueError):
     """An invalid rules file; the message names the rule and the field."""
 
 
-def parse_duration_s(value: Any, where: str) -> int:
+def parse_duration_s(value: Any, where: str, max_s: int = MAX_DURATION_S) -> int:
     """``"5m"``, ``"1h30m"``, ``"90s"`` or a number of seconds → integer seconds."""
     if isinstance(value, bool):
         raise RuleError(f"{where}: expected a duration like 5m, got {value!r}")
@@ -79,8 +79,8 @@ def parse_duration_s(value: Any, where: str) -> int:
         raise RuleError(f"{where}: expected a duration like 5m, got {value!r}")
     if not math.isfinite(seconds) or seconds < 0 or seconds != int(seconds):
         raise RuleError(f"{where}: {value!r} must be a whole, non-negative number of seconds")
-    if seconds > MAX_DURATION_S:
-        raise RuleError(f"{where}: {value!r} is longer than the 7 d maximum")
+    if seconds > max_s:
+        raise RuleError(f"{where}: {value!r} is longer than the {format_duration(max_s)} maximum")
     return int(seconds)
 
 

@@ -10,8 +10,9 @@ import pandas as pd
 from analytics.alerts.backtest import WEEK_S, Grid, evaluate_episodes, grid_values, split_frame
 from analytics.alerts.rules import Rule, RuleSet
 
-_CANDIDATES = 256
-_MAX_STEPS = 12
+# Every observed value is a candidate up to this many; beyond, dense quantiles.
+_MAX_EXACT_CANDIDATES = 200_000
+_QUANTILE_LEVELS = 8192
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def suggest_threshold(
     would have fired at most ``target_alerts_per_week`` on this history.
 
     Alerts per week fall (almost) monotonically as the threshold moves away from the data, so
-    a bisection over the data's own quantiles needs about a dozen replays."""
+    a bisection over the observed values (or dense quantiles) needs log2(n) replays."""
     series = split_frame(frame)
     start = start_ts if start_ts is not None else (int(frame["ts"].min()) if len(frame) else 0)
     end = end_ts if end_ts is not None else (int(frame["ts"].max()) if len(frame) else start)
@@ -66,16 +67,17 @@ def suggest_threshold(
     if finite.size == 0:
         return Suggestion(rule.name, target_alerts_per_week, None, None, 0.0, (), "no data in range")
     upward = rule.comparison.startswith(">")
-    levels = np.linspace(0.0, 1.0, _CANDIDATES)
-    candidates = np.unique(np.clip(np.quantile(finite, levels), spec.low, spec.high))
+    if finite.size <= _MAX_EXACT_CANDIDATES:
+        candidates = np.unique(np.clip(finite, spec.low, spec.high))
+    else:
+        levels = np.linspace(0.0, 1.0, _QUANTILE_LEVELS)
+        candidates = np.unique(np.clip(np.quantile(finite, levels), spec.low, spec.high))
     # Ordered from most sensitive to least: for '>' that is ascending thresholds.
     ordered = candidates if upward else candidates[::-1]
     tried: list[tuple[float, float]] = []
     low, high = 0, ordered.size - 1
     best: tuple[float, float] | None = None
-    for _ in range(_MAX_STEPS):
-        if low > high:
-            break
+    while low <= high:  # bisection: about log2(candidates) replays
         middle = (low + high) // 2
         candidate = rule.with_threshold(float(ordered[middle]))
         rate = _alerts_per_week(values, candidate, grid)

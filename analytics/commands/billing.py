@@ -47,12 +47,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for note in result.notes:
         print(f"note: {note}")
-    for row in result.monthly.itertuples(index=False):
-        usd = "n/a" if row.billed_usd is None else f"${row.billed_usd:,.2f} ({row.billed_usd_source})"
-        model = "n/a" if row.modeled_usd is None else f"${row.modeled_usd:,.2f}"
-        flag = "  ⚠" if row.warn else ""
-        print(f"{row.provider} {row.month} {row.measure}: billed {row.billed:,.2f} {row.unit}, "
-              f"modeled {'n/a' if row.modeled is None else f'{row.modeled:,.2f}'}; money {usd} vs {model}{flag}")  # fmt: skip
-        for cause in row.causes:
+    for row in result.to_json()["monthly"]:
+        usd = (
+            "n/a" if row["billed_usd"] is None else f"${row['billed_usd']:,.2f} ({row['billed_usd_source']})"
+        )
+        model_usd = "n/a" if row["modeled_usd"] is None else f"${row['modeled_usd']:,.2f}"
+        modeled = "n/a" if row["modeled"] is None else f"{row['modeled']:,.2f}"
+        flag = "  (over the warning share)" if row["warn"] else ""
+        print(
+            f"{row['provider']} {row['month']} {row['measure']}: billed {row['billed']:,.2f} {row['unit']}, "
+            f"modeled {modeled}; money {usd} vs {model_usd}{flag}"
+        )
+        for cause in row["causes"]:
             print(f"    - {cause}")
     return 0

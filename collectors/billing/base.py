@@ -347,7 +347,7 @@ class HttpClient:
         if isinstance(exc, _Retryable) and exc.retry_after_s is not None:
             return min(exc.retry_after_s, self.policy.max_backoff_s)
         fallback = wait_exponential_jitter(
-            initial=self.policy.backoff_initial_s,
+            multiplier=self.policy.backoff_initial_s,
             max=self.policy.max_backoff_s,
             jitter=self.policy.backoff_initial_s,
         )

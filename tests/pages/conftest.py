@@ -15,6 +15,7 @@ from tests.pages.fixture_store import build_fixture
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAGE_TIMEZONE = "Europe/Berlin"
+STALE_AFTER_S = 1800
 
 
 def page_path(name: str) -> str:
@@ -25,7 +26,8 @@ def page_path(name: str) -> str:
 def page_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     """Point castmeter at ``url`` with a config file that sets a non-UTC display zone."""
     config = tmp_path / "castmeter.toml"
-    config.write_text(f'[dashboard]\ntimezone = "{PAGE_TIMEZONE}"\nstale_after_s = 120\n')
+    # A generous stale limit: the shared fixture store is built once per session.
+    config.write_text(f'[dashboard]\ntimezone = "{PAGE_TIMEZONE}"\nstale_after_s = {STALE_AFTER_S}\n')
     monkeypatch.setenv("CASTMETER_CONFIG", str(config))
     monkeypatch.delenv("CASTMETER_PASSWORD_HASH", raising=False)
 
@@ -35,16 +37,23 @@ def page_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str],
     return use
 
 
+@pytest.fixture(scope="session")
+def _fleet_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'fleet.db'}"
+    return url, build_fixture(url, int(time.time()))
+
+
 @pytest.fixture
-def populated_store(tmp_path: Path, page_env: Callable[[str], None]) -> dict[str, Any]:
-    url = f"sqlite:///{tmp_path / 'fleet.db'}"
-    facts = build_fixture(url, int(time.time()))
+def populated_store(_fleet_db: tuple[str, dict[str, Any]], page_env: Callable[[str], None]) -> dict[str, Any]:
+    """The fixture fleet (shared by the session; pages only read it)."""
+    url, facts = _fleet_db
     page_env(url)
     return facts
 
 
 @pytest.fixture
 def stale_store(tmp_path: Path, page_env: Callable[[str], None]) -> dict[str, Any]:
+    """The fixture fleet as the collectors left it 3 hours ago."""
     url = f"sqlite:///{tmp_path / 'stale.db'}"
     facts = build_fixture(url, int(time.time()) - 3 * 3600)
     page_env(url)

@@ -1,0 +1,442 @@
+"""Live alerting: evaluate enabled rules each collector tick, keep state and history in the
+store, notify webhooks on changes without ever blocking collection.
+
+``AlertEvaluator(engine, rules, notifiers).evaluate(now_ts)`` is called by the collectors
+runner each tick. Per (rule, target) it runs the same state machine as the backtest
+(analytics/alerts/backtest.py): Normal → Pending → Firing → Resolved, with ``for``,
+``keep_firing_for`` and the recovery threshold. Notifications go through a bounded queue to a
+background thread that retries with exponential backoff (tenacity); a receiver that keeps
+failing is counted in ``collector_counters`` (``alerts.notify.<receiver>.failed``) and logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import requests
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from analytics.alerts.backtest import Grid, grid_values, split_frame
+from analytics.alerts.rules import Rule, RuleSet, format_duration
+from analytics.alerts.series import load_store_series
+from core.logs import register_secret
+from store import schema
+from store.upsert import upsert
+
+log = logging.getLogger(__name__)
+
+NORMAL, PENDING, FIRING, RESOLVED = "normal", "pending", "firing", "resolved"
+# node_down: nodes seen this recently are expected to report.
+KNOWN_NODE_S = 86_400
+
+
+@dataclass(frozen=True)
+class Transition:
+    rule: str
+    target: str
+    from_state: str
+    to_state: str  # pending | firing | resolved | normal (a pending alert dropped)
+    ts: int
+    value: float | None
+    threshold: float
+    severity: str
+    metric: str
+    comparison: str
+    recovery: float | None = None
+    fired_ts: int | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def notify(self) -> bool:
+        return self.to_state in (FIRING, RESOLVED)
+
+    def payload(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["labels"] = dict(self.labels)
+        data["status"] = self.to_state
+        data["version"] = "castmeter.alert.v1"
+        if self.to_state == RESOLVED and self.fired_ts is not None:
+            data["duration_s"] = self.ts - self.fired_ts
+        data["summary"] = self.summary()
+        return data
+
+    def summary(self) -> str:
+        value = "no data" if self.value is None else f"{self.value:.4g}"
+        if self.to_state == RESOLVED:
+            lasted = f" after {format_duration(self.ts - self.fired_ts)}" if self.fired_ts is not None else ""
+            return f"RESOLVED {self.rule} on {self.target}{lasted} ({self.metric} now {value})"
+        return (
+            f"{self.to_state.upper()} {self.rule} on {self.target}: {self.metric} {value} "
+            f"{self.comparison} {self.threshold:g} [{self.severity}]"
+        )
+
+
+@dataclass
+class _State:
+    state: str = NORMAL
+    active_since_ts: int | None = None
+    fired_ts: int | None = None
+    keep_firing_since_ts: int | None = None
+
+
+def step(current: _State, value: float, rule: Rule, now_ts: int) -> tuple[_State, list[tuple[str, str]]]:
+    """One evaluation of one (rule, target): the new state and the transitions (from, to).
+
+    Same semantics as the backtest and Prometheus (see analytics/alerts/backtest.py)."""
+    state = _State(current.state, current.active_since_ts, current.fired_ts, current.keep_firing_since_ts)
+    values = np.array([value], dtype=float)
+    active = state.state in (PENDING, FIRING)
+    holds = bool(rule.compare(values, rule.threshold)[0]) or (
+        active and bool(rule.compare(values, rule.recovery_threshold)[0])
+    )
+    changes: list[tuple[str, str]] = []
+    if holds:
+        if not active:
+            state = _State(PENDING, now_ts)
+        state.keep_firing_since_ts = None
+        assert state.active_since_ts is not None
+        if state.state == PENDING and now_ts - state.active_since_ts >= rule.for_s:
+            state.state, state.fired_ts = FIRING, now_ts
+        if state.state != current.state:
+            changes.append((current.state, state.state))
+        return state, changes
+    if state.state == FIRING and rule.keep_firing_for_s > 0:
+        if state.keep_firing_since_ts is None:
+            state.keep_firing_since_ts = now_ts
+        if now_ts - state.keep_firing_since_ts < rule.keep_firing_for_s:
+            return state, changes
+    if state.state == FIRING:
+        changes.append((FIRING, RESOLVED))
+    elif state.state == PENDING:
+        changes.append((PENDING, NORMAL))
+    return _State(NORMAL, fired_ts=state.fired_ts if state.state == FIRING else None), changes
+
+
+# ---------------------------------------------------------------------------------------------
+# Notifications
+# ---------------------------------------------------------------------------------------------
+
+
+class NotifyError(Exception):
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class Notifier(Protocol):
+    name: str
+
+    def send(self, transition: Transition) -> None:
+        """Deliver one notification; raise NotifyError on failure."""
+
+
+def _post_json(url: str, body: Mapping[str, Any], timeout_s: float, receiver: str) -> None:
+    try:
+        response = requests.post(url, data=json.dumps(body), headers={"Content-Type": "application/json"},
+                                 timeout=timeout_s)  # fmt: skip
+    except requests.RequestException as exc:
+        raise NotifyError(f"{receiver}: {type(exc).__name__}", retry=True) from None
+    if response.status_code >= 300:
+        # 429 and 5xx are worth retrying; other 4xx will not get better.
+        retry = response.status_code == 429 or response.status_code >= 500
+        raise NotifyError(f"{receiver}: HTTP {response.status_code}", retry=retry)
+
+
+@dataclass
+class WebhookNotifier:
+    """A generic JSON webhook: POSTs :meth:`Transition.payload`."""
+
+    url: str
+    timeout_s: float = 10.0
+    name: str = "webhook"
+
+    def send(self, transition: Transition) -> None:
+        _post_json(self.url, transition.payload(), self.timeout_s, self.name)
+
+
+@dataclass
+class SlackNotifier:
+    """A Slack-compatible incoming webhook (``{"text": ...}``; Mattermost and others accept it)."""
+
+    url: str
+    timeout_s: float = 10.0
+    name: str = "slack"
+
+    def __post_init__(self) -> None:
+        register_secret(self.url)  # the URL is the credential
+
+    def send(self, transition: Transition) -> None:
+        icon = {FIRING: ":rotating_light:", RESOLVED: ":white_check_mark:"}.get(transition.to_state, ":bell:")
+        _post_json(self.url, {"text": f"{icon} {transition.summary()}"}, self.timeout_s, self.name)
+
+
+def increment_counter(connection: Connection, name: str, by: int, now_ts: int) -> None:
+    table = schema.collector_counters
+    insert = postgresql.insert(table) if connection.dialect.name == "postgresql" else sqlite.insert(table)
+    statement = insert.values(name=name, value=by, updated_ts=now_ts)
+    statement = statement.on_conflict_do_update(
+        index_elements=["name"], set_={"value": table.c.value + by, "updated_ts": now_ts}
+    )
+    connection.execute(statement)
+
+
+class Dispatcher:
+    """A bounded queue drained by one background thread; ``submit`` never blocks or raises."""
+
+    def __init__(
+        self,
+        engine: Engine | None,
+        notifiers: Sequence[Notifier],
+        *,
+        attempts: int = 5,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
+        queue_size: int = 1000,
+    ) -> None:
+        self.engine = engine
+        self.notifiers = list(notifiers)
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self._queue: queue.Queue[tuple[Notifier, Transition] | None] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.sent = 0
+        self.failed = 0
+        self.dropped = 0
+
+    def submit(self, transition: Transition) -> None:
+        if not self.notifiers:
+            return
+        self._ensure_thread()
+        for notifier in self.notifiers:
+            try:
+                self._queue.put_nowait((notifier, transition))
+            except queue.Full:
+                self.dropped += 1
+                self._count("alerts.notify.dropped")
+                log.warning("alert notification queue full; dropped %s for %s", transition.rule, notifier.name)
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="alert-notify", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                self._deliver(*item)
+            finally:
+                self._queue.task_done()
+
+    def _deliver(self, notifier: Notifier, transition: Transition) -> None:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.backoff_s, max=self.max_backoff_s),
+            retry=retry_if_exception(lambda exc: isinstance(exc, NotifyError) and exc.retry),
+            reraise=True,
+        )
+        try:
+            retrying(notifier.send, transition)
+        except Exception as exc:  # a receiver must never take the collector down
+            self.failed += 1
+            self._count(f"alerts.notify.{notifier.name}.failed")
+            log.warning("alert notification to %s failed: %s", notifier.name, exc)
+            return
+        self.sent += 1
+        self._count(f"alerts.notify.{notifier.name}.sent")
+
+    def _count(self, name: str) -> None:
+        if self.engine is None:
+            return
+        try:
+            with self.engine.begin() as connection:
+                increment_counter(connection, name, 1, int(time.time()))
+        except Exception as exc:  # counting is best effort
+            log.warning("could not count %s: %s", name, exc)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until every queued notification was handled (for tests and shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._queue.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return self._queue.unfinished_tasks == 0
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=timeout_s)
+            except queue.Full:
+                return
+            self._thread.join(timeout_s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+
+
+def _latest_per_node(connection: Connection, now_ts: int) -> Any:
+    """node_down: each recently known node's newest sample (one row per node)."""
+    import pandas as pd
+
+    table = schema.node_samples
+    query = (
+        select(func.max(table.c.ts), table.c.node_id)
+        .where(table.c.ts >= now_ts - KNOWN_NODE_S, table.c.ts <= now_ts)
+        .group_by(table.c.node_id)
+    )
+    frame = pd.DataFrame(connection.execute(query).all(), columns=["ts", "target"])
+    frame["value"] = 1.0
+    return frame
+
+
+def current_values(connection: Connection, rule: Rule, ruleset: RuleSet, now_ts: int) -> dict[str, float]:
+    """Each target's value at ``now_ts`` exactly as the backtest computes it (NaN = no data)."""
+    interval = ruleset.evaluation_interval_s
+    history_s = ruleset.lookback_s + (rule.window_s if rule.spec.derivation == "drop_pct" else 0)
+    steps = math.ceil(history_s / interval) + 1
+    grid = Grid(now_ts - (steps - 1) * interval, interval, steps)
+    if rule.spec.derivation == "absence":
+        frame = _latest_per_node(connection, now_ts)
+    else:
+        frame = load_store_series(connection, rule, grid.start_ts - ruleset.lookback_s, now_ts)
+    values = grid_values(split_frame(frame), rule, grid, ruleset.lookback_s)
+    return {target: float(series[-1]) for target, series in values.items()}
+
+
+class AlertEvaluator:
+    def __init__(
+        self,
+        engine: Engine,
+        rules: RuleSet,
+        notifiers: Sequence[Notifier] = (),
+        *,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        self.engine = engine
+        self.rules = rules
+        self.dispatcher = dispatcher or Dispatcher(engine, notifiers)
+
+    def _stored_states(self, connection: Connection) -> dict[tuple[str, str], _State]:
+        table = schema.alert_state
+        rows = connection.execute(
+            select(table.c.rule, table.c.target, table.c.state, table.c.active_since_ts, table.c.fired_ts,
+                   table.c.keep_firing_since_ts)  # fmt: skip
+        ).all()
+        return {(r[0], r[1]): _State(r[2], r[3], r[4], r[5]) for r in rows}
+
+    def evaluate(self, now_ts: int) -> list[Transition]:
+        """Evaluate every enabled rule at ``now_ts``; store state and history; queue notifications."""
+        transitions: list[Transition] = []
+        with self.engine.begin() as connection:
+            stored = self._stored_states(connection)
+            for rule in self.rules.enabled():
+                try:
+                    values = current_values(connection, rule, self.rules, now_ts)
+                except Exception:
+                    log.exception("alert rule %s could not be evaluated", rule.name)
+                    increment_counter(connection, "alerts.eval.failed", 1, now_ts)
+                    continue
+                active_targets = [t for (name, t), s in stored.items() if name == rule.name and s.state != NORMAL]
+                state_rows: list[dict[str, Any]] = []
+                for target in sorted(set(values) | set(active_targets)):
+                    value = values.get(target, math.nan)
+                    previous = stored.get((rule.name, target), _State())
+                    new, changes = step(previous, value, rule, now_ts)
+                    state_rows.append(
+                        {
+                            "rule": rule.name,
+                            "target": target,
+                            "state": new.state,
+                            "severity": rule.severity,
+                            "active_since_ts": new.active_since_ts,
+                            "fired_ts": new.fired_ts if new.state == FIRING else None,
+                            "keep_firing_since_ts": new.keep_firing_since_ts,
+                            "last_value": None if math.isnan(value) else value,
+                            "last_eval_ts": now_ts,
+                        }
+                    )
+                    # for: 0 goes straight from normal to firing: report one transition.
+                    if len(changes) == 1 or not changes:
+                        pairs = changes
+                    else:
+                        pairs = [(changes[0][0], changes[-1][1])]
+                    for from_state, to_state in pairs:
+                        transitions.append(
+                            Transition(
+                                rule=rule.name, target=target, from_state=from_state, to_state=to_state,
+                                ts=now_ts, value=None if math.isnan(value) else value,
+                                threshold=rule.threshold, severity=rule.severity, metric=rule.metric,
+                                comparison=rule.comparison, recovery=rule.recovery,
+                                fired_ts=new.fired_ts if to_state in (FIRING, RESOLVED) else None,
+                                labels=dict(rule.labels),
+                            )
+                        )  # fmt: skip
+                upsert(connection, schema.alert_state, state_rows)
+            upsert(
+                connection,
+                schema.alert_history,
+                [
+                    {
+                        "rule": t.rule, "target": t.target, "ts": t.ts, "to_state": t.to_state,
+                        "from_state": t.from_state, "severity": t.severity, "value": t.value,
+                        "threshold": t.threshold, "fired_ts": t.fired_ts,
+                    }
+                    for t in transitions
+                ],
+            )  # fmt: skip
+        for transition in transitions:
+            if transition.notify:
+                self.dispatcher.submit(transition)
+        return transitions
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        self.dispatcher.close(timeout_s)
+
+
+def notifiers_from_settings(settings: Any) -> list[Notifier]:
+    """Receivers configured in ``[alerts]`` (core.settings.AlertSettings)."""
+    alerts = settings.alerts
+    result: list[Notifier] = []
+    if alerts.webhook_url:
+        result.append(WebhookNotifier(alerts.webhook_url, alerts.notify_timeout_s))
+    if alerts.slack_webhook_url is not None:
+        result.append(SlackNotifier(alerts.slack_webhook_url.get_secret_value(), alerts.notify_timeout_s))
+    return result
+
+
+def evaluator_from_settings(engine: Engine, settings: Any) -> AlertEvaluator | None:
+    """The runner's entry point: None when alerting is disabled. A bad rules file raises
+    RuleError (the runner should report it as a configuration error)."""
+    from analytics.alerts.rules import load_rules
+
+    alerts = settings.alerts
+    if not alerts.enabled:
+        return None
+    rules = load_rules(alerts.rules_file)
+    dispatcher = Dispatcher(
+        engine,
+        notifiers_from_settings(settings),
+        attempts=alerts.notify_attempts,
+        max_backoff_s=alerts.notify_max_backoff_s,
+        queue_size=alerts.notify_queue_size,
+    )
+    return AlertEvaluator(engine, rules, dispatcher=dispatcher)

@@ -1,0 +1,242 @@
+"""Alerts: active alerts, their history, and the threshold review — replay the rules on the
+stored history, two candidate thresholds side by side, a suggestion, and rule editing."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from analytics.alerts import history as alert_tables
+from analytics.alerts.backtest import BacktestResult
+from analytics.alerts.replay import Replay, replay_rule
+from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules, parse_rules_yaml
+from analytics.alerts.series import load_store_series
+from analytics.alerts.spend import RUN_RATE_NOTE
+from analytics.alerts.timeline import busiest_targets, target_episodes, timeline_frame
+from ui import data
+from ui.formatting import escape_markdown
+from ui.page import start
+from ui.sidebar import ViewState
+from ui.timefmt import format_duration, to_local, to_local_text, with_zone
+
+_KEY_YAML = "alerts_rules_yaml"
+_KEY_RULE = "alerts_rule"
+_KEY_TARGET = "alerts_target"
+_KEY_PER_WEEK = "alerts_per_week"
+TTL_S = 60
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _active(url: str) -> pd.DataFrame:
+    with data.engine(url).connect() as connection:
+        return alert_tables.active_alerts(connection)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def _history(url: str, start_ts: int, end_ts: int) -> pd.DataFrame:
+    with data.engine(url).connect() as connection:
+        return alert_tables.alert_history(connection, start_ts, end_ts)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner="Replaying the rule on the stored history…")
+def _replay(url: str, rules_yaml: str, rule_name: str, start_ts: int, end_ts: int, candidates: tuple[float, ...],
+            per_week: float) -> Replay:  # fmt: skip
+    ruleset = parse_rules_yaml(rules_yaml)
+    rule = ruleset.get(rule_name)
+    frame = load_store_series(data.engine(url), rule, start_ts, end_ts)
+    return replay_rule(rule, ruleset, frame, start_ts, end_ts, target_per_week=per_week,
+                       candidates=candidates, keep_values=True)  # fmt: skip
+
+
+def _default_rules_yaml() -> tuple[str, str | None]:
+    path = data.settings().alerts.rules_file
+    try:
+        return load_rules(path).to_yaml(), None
+    except RuleError as exc:
+        return "evaluation_interval: 15s\nlookback: 1m\nrules: []\n", str(exc)
+
+
+def active_section(view: ViewState) -> None:
+    st.subheader("Active alerts")
+    active = _active(data.db_url())
+    if active.empty:
+        st.success("No alert is pending or firing.", icon=":material/check_circle:")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "State": active["state"].astype(str),
+                "Rule": active["rule"].astype(str),
+                "Target": active["target"].astype(str),
+                "Severity": active["severity"].astype(str),
+                "Value": pd.to_numeric(active["last_value"], errors="coerce").round(3),
+                with_zone("Active since", view.timezone): to_local_text(active["active_since_ts"], view.timezone),
+                with_zone("Firing since", view.timezone): to_local_text(active["fired_ts"], view.timezone),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def history_section(view: ViewState) -> None:
+    st.subheader("History")
+    start_ts, end_ts = view.window()
+    changes = _history(data.db_url(), start_ts, end_ts)
+    if changes.empty:
+        st.info(f"No alert changed state in {view.range_label.lower()}.", icon=":material/history:")
+        return
+    st.dataframe(
+        pd.DataFrame(
+            {
+                with_zone("Time", view.timezone): to_local_text(changes["ts"], view.timezone),
+                "Rule": changes["rule"].astype(str),
+                "Target": changes["target"].astype(str),
+                "Change": changes["from_state"].astype(str) + " → " + changes["to_state"].astype(str),
+                "Value": pd.to_numeric(changes["value"], errors="coerce").round(3),
+                "Threshold": changes["threshold"],
+                "Lasted": changes["duration_s"].map(format_duration),
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
+def rules_editor() -> RuleSet | None:
+    """The rules as YAML, editable; returns the validated rules or None (error shown)."""
+    if _KEY_YAML not in st.session_state:
+        text, problem = _default_rules_yaml()
+        st.session_state[_KEY_YAML] = text
+        if problem:
+            st.warning(f"Rules file not loaded: {escape_markdown(problem)}", icon=":material/warning:")
+    with st.expander("Edit rules (YAML)", expanded=False):
+        st.text_area("Rules", key=_KEY_YAML, height=360, help="Validated on every change; nothing is saved "
+                     "on the server — download the file and point `[alerts] rules_file` at it.")  # fmt: skip
+        st.download_button("Download rules", st.session_state[_KEY_YAML], file_name="castmeter.rules.yaml",
+                           mime="application/yaml")  # fmt: skip
+    try:
+        return parse_rules_yaml(st.session_state[_KEY_YAML])
+    except RuleError as exc:
+        st.error(f"Invalid rules: {escape_markdown(str(exc))}", icon=":material/error:")
+        return None
+
+
+def _result_metrics(result: BacktestResult, label: str) -> None:
+    summary = result.summary()
+    st.markdown(f"**{label}: {result.rule.comparison} {result.rule.threshold:g} {result.rule.spec.unit}**")
+    first, second = st.columns(2)
+    first.metric(f"Episodes ({label})", summary["episodes"])
+    second.metric(f"Alerts per week ({label})", f"{summary['alerts_per_week']:.1f}")
+    first.metric(f"Time in alert ({label})", f"{summary['time_in_alert_pct']:.2f} %")
+    second.metric(f"Flapping ({label})", summary["flapping"])
+
+
+def timeline_chart(result: BacktestResult, target: str, timezone: str) -> go.Figure:
+    rule = result.rule
+    line = timeline_frame(result, target)
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=to_local(line["ts"], timezone), y=line["value"], mode="lines",
+                                name=f"{rule.spec.title} ({rule.spec.unit})", connectgaps=False))  # fmt: skip
+    figure.add_hline(y=rule.threshold, line_color="firebrick", line_dash="dash",
+                     annotation_text=f"threshold {rule.threshold:g}")  # fmt: skip
+    if rule.recovery is not None:
+        figure.add_hline(y=rule.recovery, line_color="seagreen", line_dash="dot",
+                         annotation_text=f"recovery {rule.recovery:g}")  # fmt: skip
+    episodes = target_episodes(result, target)
+    starts, ends = to_local(episodes["start_ts"], timezone), to_local(episodes["end_ts"], timezone)
+    for begin, end in zip(starts, ends, strict=True):
+        figure.add_vrect(x0=begin, x1=end, fillcolor="firebrick", opacity=0.18, line_width=0)
+    figure.update_layout(
+        title=f"{rule.name} on {target}: {len(episodes)} firing episode(s) shaded",
+        xaxis_title=with_zone("Time", timezone),
+        yaxis_title=rule.spec.unit,
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        height=320,
+    )
+    return figure
+
+
+def episodes_table(result: BacktestResult, timezone: str) -> pd.DataFrame:
+    episodes = result.episodes
+    return pd.DataFrame(
+        {
+            "Target": episodes["target"].astype(str),
+            with_zone("Fired", timezone): to_local_text(episodes["start_ts"], timezone),
+            with_zone("Resolved", timezone): to_local_text(episodes["end_ts"], timezone).where(~episodes["open"].astype(bool), "still firing"),
+            "Duration": episodes["duration_s"].map(format_duration),
+            "Flapping": episodes["flapping"].astype(bool),
+        }
+    )  # fmt: skip
+
+
+def backtest_section(view: ViewState) -> None:
+    st.subheader("Threshold review")
+    st.caption("Replays a rule on the stored history of the selected time range with Prometheus's semantics "
+               "(for, keep_firing_for, gaps = no data), plus a recovery threshold.")  # fmt: skip
+    ruleset = rules_editor()
+    if ruleset is None:
+        return
+    if not ruleset.rules:
+        st.info("No rules yet: add one in the editor above.", icon=":material/rule:")
+        return
+    names = [rule.name for rule in ruleset.rules]
+    if st.session_state.get(_KEY_RULE) not in names:
+        st.session_state[_KEY_RULE] = names[0]
+    chosen, per_week_column = st.columns([2, 1])
+    rule_name = chosen.selectbox("Rule", names, key=_KEY_RULE)
+    per_week = per_week_column.number_input("Target alerts per week", min_value=0.0, max_value=10_000.0,
+                                            value=2.0, step=1.0, key=_KEY_PER_WEEK)  # fmt: skip
+    rule: Rule = ruleset.get(rule_name)
+    a_column, b_column = st.columns(2)
+    candidate_a = a_column.number_input("Candidate A", value=float(rule.threshold), key=f"alerts_a_{rule_name}")
+    candidate_b = b_column.number_input(
+        "Candidate B", value=float(rule.threshold) * (0.9 if rule.comparison.startswith(">") else 1.1) or 1.0,
+        key=f"alerts_b_{rule_name}",
+    )
+    start_ts, end_ts = view.window()
+    replay = _replay(data.db_url(), ruleset.to_yaml(), rule_name, start_ts, end_ts,
+                     (float(candidate_a), float(candidate_b)), float(per_week))  # fmt: skip
+    if rule.metric == "spend_run_rate_pct":
+        st.caption(RUN_RATE_NOTE)
+    if replay.frame.empty:
+        st.info(f"No samples for {rule.spec.title.lower()} in {view.range_label.lower()}: pick a longer range.",
+                icon=":material/filter_alt_off:")  # fmt: skip
+        return
+    suggestion = replay.suggestion
+    if suggestion is not None and suggestion.threshold is not None:
+        st.success(
+            f"Suggested threshold for at most {per_week:g} alert(s) per week: "
+            f"{rule.comparison} {suggestion.threshold:g} {rule.spec.unit} "
+            f"({suggestion.alerts_per_week:.1f} per week on this history).",
+            icon=":material/tips_and_updates:",
+        )
+    elif suggestion is not None:
+        st.warning(f"No threshold suggestion: {suggestion.note}.", icon=":material/warning:")
+    columns = st.columns(2)
+    for column, label, result in zip(columns, ("A", "B"), replay.candidates, strict=True):
+        with column:
+            _result_metrics(result, label)
+    targets = busiest_targets(replay.candidates[0])
+    if st.session_state.get(_KEY_TARGET) not in targets:
+        st.session_state[_KEY_TARGET] = targets[0]
+    target = st.selectbox("Target", targets, key=_KEY_TARGET)
+    chart_columns = st.columns(2)
+    for column, result in zip(chart_columns, replay.candidates, strict=True):
+        column.plotly_chart(timeline_chart(result, target, view.timezone), width="stretch")
+    st.markdown("**Episodes at candidate A**")
+    if replay.candidates[0].episodes.empty:
+        st.info("Candidate A would not have fired in this range.", icon=":material/notifications_off:")
+    else:
+        st.dataframe(episodes_table(replay.candidates[0], view.timezone), hide_index=True, width="stretch")
+
+
+def main() -> None:
+    view = start("Alerts")
+    active_section(view)
+    history_section(view)
+    backtest_section(view)
+
+
+main()

@@ -1,0 +1,65 @@
+"""``python -m simulator --scenario NAME`` — a fake LiveKit fleet on the real wire protocols."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from core.logs import setup_logging
+from simulator.model import FleetModel
+from simulator.scenarios import SCENARIOS
+from simulator.server import DEV_API_KEY, DEV_API_SECRET, FleetServer
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="simulator", description=__doc__)
+    parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    parser.add_argument("--api-port", type=int, default=7880, help="Twirp API port (0 = any free port)")
+    parser.add_argument("--metrics-port", type=int, default=6789,
+                        help="node i serves Prometheus metrics on this port + i (0 = free ports)")  # fmt: skip
+    parser.add_argument("--nodes", type=int, default=None, help="number of nodes (default: the scenario's)")
+    parser.add_argument("--speed", type=float, default=1.0, help="run the fleet this many times faster")
+    parser.add_argument("--api-key", default=DEV_API_KEY)
+    parser.add_argument("--api-secret", default=DEV_API_SECRET)
+    parser.add_argument("--no-redis", action="store_true", help="answer ListEgress/ListIngress like a server without Redis")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    if args.speed <= 0:
+        parser.error("--speed must be > 0")
+    if args.nodes is not None and args.nodes < 1:
+        parser.error("--nodes must be >= 1")
+    if args.seed < 0:
+        parser.error("--seed must be >= 0")
+    return args
+
+
+async def _run(args: argparse.Namespace) -> None:
+    model = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
+    server = FleetServer(
+        model, args.host, args.api_port, args.metrics_port, args.api_key, args.api_secret, args.speed, args.no_redis
+    )
+    await server.start()
+    # One machine-readable line for whoever started us (tests, `collectors demo`).
+    print(f"READY api={server.api_url} metrics={','.join(server.metrics_targets)}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""Per-node Prometheus exposition with livekit-server's metric names, types and labels.
+
+Each simulated node has its own ``CollectorRegistry`` with one custom collector. Counters and
+histograms integrate the model's per-second rates over wall-clock time (lazily, on scrape, in
+steps of at most ``STEP_S``), so ``rate()`` in Prometheus gives back the model's rates at the
+current simulated time whatever ``--speed`` is. Gauges show the model's value now.
+
+prometheus_client writes the ``# HELP``/``# TYPE`` lines of every counter as ``<name>_total``;
+livekit-server (client_golang) exposes some counters without that suffix
+(``livekit_packet_bytes``, ``livekit_node_twirp_request_status``), so ``render`` renames
+those two header lines back; the samples themselves are written by prometheus_client.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+
+import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from simulator import load
+from simulator.clock import LiveFleet
+
+STEP_S = 1.0  # integration step (wall-clock seconds)
+MAX_STEPS = 60  # after a long pause, integrate coarsely rather than stall a scrape
+STATS_INTERVAL_S = 10.0  # one quality observation per track per interval (LiveKit's stats tick)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+COUNTERS_WITHOUT_TOTAL = ("livekit_packet_bytes", "livekit_node_twirp_request_status")
+
+LOSS_BUCKETS = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0, 5.0, 10.0, 40.0, 100.0)
+JITTER_US_BUCKETS = (1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 5e5, 1e6)
+RTT_MS_BUCKETS = (50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
+QUALITY_BUCKETS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5)
+QUALITY_SD = 0.15
+
+# Join funnel per successful join (livekit_participant_join_total{state,warp}).
+_JOIN_FUNNEL: tuple[tuple[str, str, float], ...] = (
+    ("signal_connected", "", 1.0 + load.JOIN_FAILURE_SHARE),
+    ("signal_failed", "", 0.002),
+    ("rtc_init", "false", 1.0 + load.JOIN_FAILURE_SHARE),
+    ("rtc_connected", "false", 1.0),
+    ("rtc_active", "false", 1.0),
+    ("rtc_success", "false", 1.0),
+    ("rtc_failure", "false", load.JOIN_FAILURE_SHARE),
+)
+BACKGROUND_API = ("RoomService", "UpdateParticipant")
+
+
+def _normal_cdf(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
+    return np.asarray([0.5 * (1.0 + math.erf((v - mean) / (sd * math.sqrt(2.0)))) for v in x])
+
+
+def _lognormal_cdf(x: tuple[float, ...], median: float, sigma: float) -> np.ndarray:
+    return np.asarray(
+        [0.0 if v <= 0 else 0.5 * (1.0 + math.erf((math.log(v) - math.log(median)) / (sigma * math.sqrt(2)))) for v in x]
+    )
+
+
+class _Histogram:
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.buckets = np.zeros(len(bounds))
+        self.count = 0.0
+        self.sum = 0.0
+
+    def observe_lognormal(self, n: float, median: float, sigma: float) -> None:
+        if n <= 0:
+            return
+        self.buckets += n * _lognormal_cdf(self.bounds, median, sigma)
+        self.count += n
+        self.sum += n * median * math.exp(sigma**2 / 2)
+
+    def observe_normal(self, n: float, mean: float, sd: float, clip: tuple[float, float]) -> None:
+        if n <= 0:
+            return
+        cdf = _normal_cdf(np.asarray(self.bounds), mean, sd)
+        cdf[np.asarray(self.bounds) >= clip[1]] = 1.0
+        self.buckets += n * cdf
+        self.count += n
+        self.sum += n * mean
+
+
+class FleetMetrics:
+    """The integrated state of every node's counters; shared by the per-node collectors."""
+
+    def __init__(self, fleet: LiveFleet) -> None:
+        self.fleet = fleet
+        self.model = fleet.model
+        self._lock = threading.Lock()
+        self._last_real = time.time()
+        self._last_sim = fleet.to_sim(self._last_real)
+        n = self.model.n_nodes
+        self.counters: list[dict[tuple[str, tuple[tuple[str, str], ...]], float]] = [defaultdict(float) for _ in range(n)]
+        self.histograms: list[dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram]] = [{} for _ in range(n)]
+        self.cpu_seconds = np.zeros(n)
+        self.api_requests: list[dict[tuple[str, str, str, str], float]] = [defaultdict(float) for _ in range(n)]
+        media = [("MICROPHONE", "AUDIO")] + ([("CAMERA", "VIDEO")] if self.model.has_video else [])
+        self.track_labels = media
+
+    # -- integration ---------------------------------------------------------------------------
+
+    def record_request(self, service: str, method: str, http_status: int, code: str, node: int = 0) -> None:
+        """One API request served by the simulator (counted on ``node``)."""
+        status = str(http_status) if http_status < 400 else f"{http_status // 100}xx"
+        with self._lock:
+            self.api_requests[node][(service, method, status, code)] += 1.0
+
+    def advance(self, now_real: float | None = None) -> float:
+        """Integrate every counter up to ``now_real`` (default: now); returns that time."""
+        now_real = time.time() if now_real is None else now_real
+        with self._lock:
+            elapsed = now_real - self._last_real
+            if elapsed <= 0:
+                return self._last_real
+            steps = min(max(1, math.ceil(elapsed / STEP_S)), MAX_STEPS)
+            h = elapsed / steps
+            for i in range(steps):
+                t0 = self._last_real + i * h
+                t1 = t0 + h
+                sim0, sim1 = self.fleet.to_sim(t0), self.fleet.to_sim(t1)
+                self._integrate(self.fleet.to_sim(t0 + h / 2), sim0, sim1, h)
+            self._last_real = now_real
+            self._last_sim = self.fleet.to_sim(now_real)
+            return now_real
+
+    def _inc(self, node: int, name: str, labels: dict[str, str], value: float) -> None:
+        self.counters[node][(name, tuple(sorted(labels.items())))] += value
+
+    def _hist(self, node: int, name: str, labels: dict[str, str], bounds: tuple[float, ...]) -> _Histogram:
+        key = (name, tuple(sorted(labels.items())))
+        hist = self.histograms[node].get(key)
+        if hist is None:
+            hist = self.histograms[node][key] = _Histogram(bounds)
+        return hist
+
+    def _integrate(self, sim_mid: float, sim0: float, sim1: float, h: float) -> None:
+        nodes = self.model.node_load(sim_mid)
+        # Joins per simulated second, applied per wall-clock second (see module doc).
+        joins = self.model.joins_between(sim0, sim1) / max(sim1 - sim0, 1e-9) * h
+        for i, row in enumerate(nodes.itertuples(index=False)):
+            loss = float(row.packet_loss_pct) / 100.0
+            for direction, bytes_rate, packets_rate in (
+                ("incoming", row.bytes_in_per_s, row.packets_in_per_s),
+                ("outgoing", row.bytes_out_per_s, row.packets_out_per_s),
+            ):
+                for transmission, share in (("initial", 1.0 - loss), ("retransmit", loss)):
+                    labels = {"direction": direction, "transmission": transmission, "country": ""}
+                    self._inc(i, "livekit_packet_total", labels, float(packets_rate) * share * h)
+                    self._inc(i, "livekit_packet_bytes", labels, float(bytes_rate) * share * h)
+            self._inc(i, "livekit_nack_total", {"direction": "outgoing", "country": ""}, float(row.nack_per_s) * h)
+            self._inc(i, "livekit_nack_total", {"direction": "incoming", "country": ""},
+                      0.5 * float(row.packets_in_per_s) * loss * h)  # fmt: skip
+            self._inc(i, "livekit_pli_total", {"direction": "outgoing", "country": ""}, float(row.pli_per_s) * h)
+            self._inc(i, "livekit_pli_total", {"direction": "incoming", "country": ""}, 0.0)
+            for state, warp, share in _JOIN_FUNNEL:
+                self._inc(i, "livekit_participant_join_total", {"state": state, "warp": warp}, joins[i] * share)
+            requests = float(row.api_requests_per_s) * h
+            service, method = BACKGROUND_API
+            self.api_requests[i][(service, method, "200", "")] += requests * (1 - load.API_ERROR_SHARE)
+            self.api_requests[i][(service, method, "5xx", "internal")] += requests * load.API_ERROR_SHARE
+            self.cpu_seconds[i] += float(row.cpu_cores) * h
+            self._observe_quality(i, row, h)
+
+    def _observe_quality(self, i: int, row: object, h: float) -> None:
+        r = row
+        loss_median = load.median_from_p95(float(r.packet_loss_pct), load.LOSS_SIGMA)  # type: ignore[attr-defined]
+        jitter_median_us = load.median_from_p95(float(r.jitter_p95_ms), load.JITTER_SIGMA) * 1000  # type: ignore[attr-defined]
+        rtt_median = load.median_from_p95(float(r.rtt_p95_ms), load.RTT_SIGMA)  # type: ignore[attr-defined]
+        for source, kind in self.track_labels:
+            suffix = kind.lower()
+            for direction, tracks in (
+                ("incoming", float(getattr(r, f"tracks_published_{suffix}"))),
+                ("outgoing", float(getattr(r, f"tracks_subscribed_{suffix}"))),
+            ):
+                n = tracks / STATS_INTERVAL_S * h
+                labels = {"direction": direction, "source": source, "type": kind, "country": ""}
+                self._hist(i, "livekit_packet_loss_percent", labels, LOSS_BUCKETS).observe_lognormal(
+                    n, loss_median, load.LOSS_SIGMA
+                )
+                self._hist(i, "livekit_jitter_us", labels, JITTER_US_BUCKETS).observe_lognormal(
+                    n, jitter_median_us, load.JITTER_SIGMA
+                )
+                self._hist(i, "livekit_rtt_ms", labels, RTT_MS_BUCKETS).observe_lognormal(
+                    n, rtt_median, load.RTT_SIGMA
+                )
+        participants = float(r.participants)  # type: ignore[attr-defined]
+        self._hist(i, "livekit_quality_score", {}, QUALITY_BUCKETS).observe_normal(
+            participants / STATS_INTERVAL_S * h, float(r.quality_score), QUALITY_SD, (1.0, 4.5)  # type: ignore[attr-defined]
+        )
+
+
+_HELP = {
+    "livekit_room_total": "rooms currently open",
+    "livekit_participant_total": "participants currently connected",
+    "livekit_track_published_total": "tracks currently published",
+    "livekit_track_subscribed_total": "tracks currently subscribed",
+    "livekit_connection_total": "open connections",
+    "livekit_packet_total": "packets",
+    "livekit_packet_bytes": "bytes",
+    "livekit_nack_total": "NACKs",
+    "livekit_pli_total": "PLIs",
+    "livekit_participant_join_total": "participant join funnel",
+    "livekit_node_twirp_request_status": "Twirp API requests",
+    "livekit_packet_loss_percent": "packet loss percent",
+    "livekit_jitter_us": "jitter in microseconds",
+    "livekit_rtt_ms": "round-trip time in milliseconds",
+    "livekit_quality_score": "connection quality score",
+}
+
+
+class NodeCollector(Collector):
+    """All metric families of one simulated node."""
+
+    def __init__(self, metrics: FleetMetrics, node: int) -> None:
+        self.metrics = metrics
+        self.node = node
+        self.const = {"node_id": metrics.model.node_ids[node], "node_type": "SERVER"}
+
+    def _counter(self, exposed: str) -> Metric:
+        # prometheus_client counters carry the name without "_total" (samples get it back).
+        return Metric(exposed.removesuffix("_total"), _HELP[exposed], "counter")
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
+        m.advance()
+        node = self.node
+        row = m.model.node_load(m.fleet.sim_now()).iloc[node]
+        const_names = sorted(self.const)
+        const_values = [self.const[k] for k in const_names]
+
+        def gauge(name: str, value: float, **labels: str) -> GaugeMetricFamily:
+            family = GaugeMetricFamily(name, _HELP[name], labels=[*const_names, *labels])
+            family.add_metric([*const_values, *labels.values()], value)
+            return family
+
+        yield gauge("livekit_room_total", float(row["rooms"]))
+        yield gauge("livekit_participant_total", float(row["participants"]))
+        for gauge_name, prefix in (
+            ("livekit_track_published_total", "tracks_published"),
+            ("livekit_track_subscribed_total", "tracks_subscribed"),
+        ):
+            family = GaugeMetricFamily(gauge_name, _HELP[gauge_name], labels=[*const_names, "kind"])
+            for _source, kind in m.track_labels:
+                family.add_metric([*const_values, kind], float(row[f"{prefix}_{kind.lower()}"]))
+            yield family
+        family = GaugeMetricFamily("livekit_connection_total", _HELP["livekit_connection_total"], labels=[*const_names, "kind"])
+        family.add_metric([*const_values, "incoming"], round(float(row["participants"]) * load.TURN_SHARE))
+        family.add_metric([*const_values, "outgoing"], 0.0)
+        yield family
+
+        with m._lock:
+            counters = dict(m.counters[node])
+            histograms = {key: (h.bounds, h.buckets.copy(), h.count, h.sum) for key, h in m.histograms[node].items()}
+            api = dict(m.api_requests[node])
+            cpu_seconds = float(m.cpu_seconds[node])
+
+        families: dict[str, Metric] = {}
+        for (name, labels), value in sorted(counters.items()):
+            family = families.get(name)
+            if family is None:
+                family = families[name] = self._counter(name)
+            family.add_sample(name, {**self.const, **dict(labels)}, value)
+        yield from families.values()
+
+        twirp = self._counter("livekit_node_twirp_request_status")
+        for (service, method, status, code), value in sorted(api.items()):
+            labels = {**self.const, "service": service, "method": method, "status": status, "code": code}
+            twirp.add_sample("livekit_node_twirp_request_status", labels, value)
+        yield twirp
+
+        hist_families: dict[str, HistogramMetricFamily] = {}
+        for (name, labels), (bounds, buckets, count, total) in sorted(histograms.items()):
+            label_names = [*const_names, *(k for k, _ in labels)]
+            family_h = hist_families.get(name)
+            if family_h is None:
+                family_h = hist_families[name] = HistogramMetricFamily(name, _HELP[name], labels=label_names)
+            points = [(_le(b), float(v)) for b, v in zip(bounds, buckets, strict=True)] + [("+Inf", count)]
+            family_h.add_metric([*const_values, *(v for _, v in labels)], points, total)
+        yield from hist_families.values()
+
+        # Process metrics carry no node_id: Prometheus' `instance` label is the only link.
+        cpu = Metric("process_cpu_seconds", "Total user and system CPU time spent in seconds.", "counter")
+        cpu.add_sample("process_cpu_seconds_total", {}, cpu_seconds)
+        yield cpu
+        rss = GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.")
+        rss.add_metric([], float(row["memory_bytes"]))
+        yield rss
+
+
+def _le(bound: float) -> str:
+    return str(float(bound)) if bound != math.inf else "+Inf"
+
+
+def node_registries(metrics: FleetMetrics) -> list[CollectorRegistry]:
+    registries = []
+    for node in range(metrics.model.n_nodes):
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(NodeCollector(metrics, node))
+        registries.append(registry)
+    return registries
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """Prometheus text 0.0.4, with client_golang's names for counters that lack ``_total``."""
+    text = generate_latest(registry)
+    for name in COUNTERS_WITHOUT_TOTAL:
+        wrong = f"{name}_total".encode()
+        text = text.replace(b"# HELP " + wrong + b" ", b"# HELP " + name.encode() + b" ")
+        text = text.replace(b"# TYPE " + wrong + b" counter", b"# TYPE " + name.encode() + b" counter")
+    return text

@@ -1,0 +1,96 @@
+"""`python -m analytics plan` and `costs`: JSON shape, errors, measured usage from a store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from analytics.costs import MODEL_IDS, costs_json, month_to_date_frame
+from analytics.ledger import FLOW_COLUMNS, Scenario, ledger_from_scenario
+from analytics.pricing_models.base import UsageArrays
+from analytics.prices import load_catalogue
+from store import schema
+from store.engine import open_store
+from store.upsert import upsert
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "analytics", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False, env={"PATH": "/usr/bin:/bin", "CASTMETER_CONFIG": ""})  # fmt: skip
+
+
+def test_plan_json_shape() -> None:
+    result = run_cli("plan", "--scenario", "analytics/scenarios/dj-radio.yaml", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"usage", "providers"}
+    assert [p["id"] for p in data["providers"]] == list(MODEL_IDS)
+    for provider in data["providers"]:
+        assert set(provider) == {"id", "monthly_usd", "items", "notes"}
+        for item in provider["items"]:
+            assert set(item) == {"name", "quantity", "unit", "usd"}
+    assert data["usage"]["monthly_listener_minutes"] == 720_000
+
+
+def test_plan_unknown_key_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("streams: 1\nhours_per_day: 2\nlisteners_per_stream: 3\nlistners: 4\n")
+    result = run_cli("plan", "--scenario", str(path), "--json")
+    assert result.returncode == 2
+    assert "listners: unknown key" in result.stderr
+
+
+def test_costs_from_store(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    now = int(time.time())
+    engine = open_store(url)
+    with engine.begin() as c:
+        upsert(c, schema.room_sessions, [{"source_id": 1, "room_sid": "RM_1", "room_name": "radio", "channel": "radio",
+               "started_ts": now - 7200, "ended_ts": now - 3600, "last_seen_ts": now - 3600}])  # fmt: skip
+        upsert(c, schema.participant_sessions, [
+            {"source_id": 1, "participant_sid": f"PA_{i}", "room_sid": "RM_1", "identity": f"u{i}", "kind": "STANDARD",
+             "is_publisher": i == 0, "joined_ts": now - 7200, "left_ts": now - 3600, "last_seen_ts": now - 3600}
+            for i in range(5)
+        ])  # fmt: skip
+    engine.dispose()
+    result = run_cli("costs", "--since", "30d", "--json", "--db", url)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["usage"]["origin"] == "measured"
+    assert data["usage"]["monthly_listener_minutes"] == pytest.approx(240)
+    assert {p["id"] for p in data["providers"]} == set(MODEL_IDS)
+
+
+def test_costs_bad_since_exits_2() -> None:
+    assert run_cli("costs", "--since", "thirty", "--db", "sqlite:///:memory:").returncode == 2
+
+
+def test_scenario_ledger_and_vectorized_scenarios_agree() -> None:
+    scenario = Scenario(streams=7, hours_per_day=3.5, days_per_month=30, listeners_per_stream=12.5,
+                        publishers_per_stream=2, audio_kbps=96, video="hd", recording=True, region="sa")  # fmt: skip
+    from_ledger = UsageArrays.from_ledger(ledger_from_scenario(scenario))
+    vectorized = UsageArrays.from_scenarios(
+        streams=np.array([7.0]), hours_per_day=np.array([3.5]), days_per_month=np.array([30.0]),
+        listeners_per_stream=np.array([12.5]), publishers_per_stream=np.array([2.0]), audio_kbps=np.array([96.0]),
+        video_tier=np.array([1.0]), recording=np.array([1.0]), region=np.array([5.0]),
+    )  # fmt: skip
+    for name in UsageArrays.__dataclass_fields__:
+        assert getattr(from_ledger, name)[0] == pytest.approx(getattr(vectorized, name)[0]), name
+
+
+def test_month_to_date_projection_scales_usage() -> None:
+    ledger = ledger_from_scenario(Scenario(streams=1, hours_per_day=4, days_per_month=10, listeners_per_stream=100))
+    now_ts = 1_793_491_200 + 10 * 86_400  # 2026-11-11 00:00 UTC: 10 of 30 days elapsed
+    frame = month_to_date_frame(ledger, now_ts, load_catalogue()).set_index("model")
+    assert frame.loc["cloudflare_stream", "month_to_date_usd"] == pytest.approx(240)
+    assert frame.loc["cloudflare_stream", "projected_month_usd"] == pytest.approx(720)
+    assert all(name in ledger.frame for name in FLOW_COLUMNS)
+    assert costs_json(ledger, load_catalogue())["usage"]["monthly_listener_minutes"] == 240_000

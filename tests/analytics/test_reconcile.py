@@ -1,0 +1,154 @@
+"""Reconciliation on a fixture store: billed rows (as the collectors store them) against a
+modeled source, and once against the real usage ledger + cost engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from analytics.reconcile import Modeled, parse_since, reconcile
+from collectors.billing.base import BillingRow
+from collectors.billing.persist import replace_days
+from store import schema
+from store.engine import open_store
+from store.upsert import upsert
+
+D1, D2 = dt.date(2026, 11, 2), dt.date(2026, 11, 3)
+T1 = int(dt.datetime(2026, 11, 2, tzinfo=dt.UTC).timestamp())
+DAY = 86_400
+FETCHED = T1 + 3 * DAY  # both days complete when fetched
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = open_store(f"sqlite:///{tmp_path / 'r.db'}")
+    yield engine
+    engine.dispose()
+
+
+def store_billed(engine: Engine) -> None:
+    rows = {
+        "livekit_cloud": [
+            BillingRow("livekit_cloud", D1, "connection_min", "min", 1000, None, {"room": "radio"}),
+            BillingRow("livekit_cloud", D1, "downstream_gb", "GB", 10.004, None, {"room": "radio"}),
+            BillingRow("livekit_cloud", D2, "connection_min", "min", 500, None, {"room": "radio"}),
+        ],
+        "agora": [
+            BillingRow("agora", D1, "audio_min", "min", 9000, None, {}),
+            BillingRow("agora", D2, "audio_min", "min", 3000.5, None, {}),
+            BillingRow("agora", D2, "video_hd_min", "min", 100, None, {}),
+        ],
+        "aws": [
+            BillingRow("aws", D1, "ivs_usage", "Hours", 20, 1.44, {"usage_type": "Output-HD"}),
+            BillingRow("aws", D1, "delivered_min", "min", 1200, None, {"channel": "c"}),
+        ],
+    }
+    for provider, provider_rows in rows.items():
+        replace_days(engine, provider, "main", [D1, D2], provider_rows, FETCHED)
+    # Hetzner: two month-to-date snapshots; the later one is the month's figure.
+    for day, gb, usd in ((D1, 100.0, 5.0), (D2, 150.0, 6.0)):
+        replace_days(engine, "hetzner", "servers", [day],
+                     [BillingRow("hetzner", day, "traffic_out_gb_mtd", "GB", gb, usd, {"server": "s1"}, amount=usd, currency="EUR")],
+                     FETCHED)  # fmt: skip
+
+
+def fake_modeled(_engine: Engine, start_ts: int, end_ts: int) -> Modeled:
+    daily = pd.DataFrame(
+        {
+            "day_ts": [T1, T1 + DAY],
+            "publisher_minutes": [100.0, 50.0],
+            "listener_minutes": [880.0, 450.0],
+            "downstream_gb": [10.0, 5.0],
+        }
+    )
+    return Modeled(daily=daily, usd_by_model={"livekit_cloud": 50.0, "agora": 2.0, "amazon_ivs": 1.2, "livekit_self_hosted": 6.0},
+                   rounding_min=12.0)  # fmt: skip
+
+
+def test_daily_and_monthly_variance_with_money_sources_and_causes(engine: Engine) -> None:
+    store_billed(engine)
+    with engine.begin() as conn:  # a 2-hour collector gap in the period
+        upsert(conn, schema.sources, [{"id": 1, "name": "main", "kind": "livekit", "url": "", "created_ts": T1}])
+        upsert(conn, schema.collector_gaps, [{"source_id": 1, "start_ts": T1 + 3600, "end_ts": T1 + 3 * 3600, "reason": "down"}])
+    result = reconcile(engine, D1, D2, warn_share=0.05, modeled_source=fake_modeled)
+    assert result.providers == ["livekit_cloud", "agora", "aws", "hetzner"]
+
+    daily = result.daily.set_index(["provider", "day", "measure"])
+    lk = daily.loc[("livekit_cloud", "2026-11-02", "connection_min")]
+    assert (lk["billed"], lk["modeled"]) == (1000.0, 980.0)
+    assert lk["variance_share"] == pytest.approx(20 / 980)
+    assert daily.loc[("agora", "2026-11-03", "minutes")]["billed"] == pytest.approx(3100.5)
+
+    monthly = {(r["provider"], r["measure"]): r for r in result.to_json()["monthly"]}
+    conn_min = monthly[("livekit_cloud", "connection_min")]
+    assert conn_min["billed"] == 1500 and conn_min["modeled"] == 1480
+    # 1,500 min and 10.01 GB fit the free Build plan.
+    assert conn_min["billed_usd_source"] == "catalogue" and conn_min["billed_usd"] == 0.0
+    assert any(c.startswith("rounding per connection") for c in conn_min["causes"])
+    assert any(c.startswith("sampling gaps: 2.0 h") for c in conn_min["causes"])
+    agora = monthly[("agora", "minutes")]
+    # 12,001 audio min − 10,000 free = 2,001 at $0.99/1000, plus 100 HD at $3.99/1000.
+    assert agora["billed_usd"] == pytest.approx(2001 * 0.99 / 1000 + 100 * 3.99 / 1000)
+    assert any("free minutes" in c for c in agora["causes"])
+    aws = monthly[("aws", "delivered_min")]
+    assert aws["billed_usd_source"] == "api" and aws["billed_usd"] == pytest.approx(1.44)
+    assert aws["variance_usd"] == pytest.approx(0.24) and aws["warn"]
+    hetzner = monthly[("hetzner", "traffic_out_gb")]
+    assert hetzner["billed"] == 150.0 and hetzner["billed_usd"] == 6.0  # the latest snapshot, not the sum
+    assert hetzner["variance_usd_share"] == 0.0
+
+
+def test_partial_and_missing_days_are_named(engine: Engine) -> None:
+    rows = [BillingRow("agora", D1, "audio_min", "min", 10, None, {})]
+    replace_days(engine, "agora", "usage", [D1], rows, T1 + 3600)  # fetched before D1 ended
+    result = reconcile(engine, D1, D2, modeled_source=fake_modeled)
+    causes = result.monthly.iloc[0]["causes"]
+    assert any(c.startswith("partial days: billing for 2026-11-02") for c in causes)
+
+
+def test_empty_store_and_missing_model(engine: Engine) -> None:
+    empty = reconcile(engine, D1, D2, modeled_source=fake_modeled)
+    assert empty.is_empty and empty.to_json()["monthly"] == []
+    store_billed(engine)
+    unmodeled = reconcile(engine, D1, D2, modeled_source=lambda *_: None)
+    assert unmodeled.notes and unmodeled.monthly["modeled"].isna().all()
+    assert unmodeled.monthly["warn"].eq(False).all()
+
+
+def test_months_are_split(engine: Engine) -> None:
+    replace_days(engine, "agora", "usage", [dt.date(2026, 10, 31)], [BillingRow("agora", dt.date(2026, 10, 31), "audio_min", "min", 5, None, {})], FETCHED)
+    store_billed(engine)
+    result = reconcile(engine, dt.date(2026, 10, 30), D2, modeled_source=fake_modeled)
+    months = sorted(set(result.monthly[result.monthly["provider"] == "agora"]["month"]))
+    assert months == ["2026-10", "2026-11"]
+
+
+def test_with_the_real_usage_ledger_and_cost_engine(engine: Engine) -> None:
+    with engine.begin() as c:
+        upsert(c, schema.sources, [{"id": 1, "name": "main", "kind": "livekit", "url": "", "created_ts": T1}])
+        upsert(c, schema.room_sessions, [{"source_id": 1, "room_sid": "RM_1", "room_name": "radio", "channel": "radio",
+                                           "started_ts": T1, "ended_ts": T1 + 7200, "last_seen_ts": T1 + 7200,
+                                           "max_participants": 2, "max_listeners": 1}])  # fmt: skip
+        upsert(c, schema.participant_sessions, [
+            {"source_id": 1, "participant_sid": sid, "room_sid": "RM_1", "identity": sid, "name": sid, "kind": "STANDARD",
+             "is_publisher": pub, "joined_ts": T1 + start, "left_ts": T1 + end, "last_seen_ts": T1 + end, "origin": "webhook"}
+            for sid, pub, start, end in (("dj", True, 0, 3600), ("l1", False, 10, 80))
+        ])  # fmt: skip
+    replace_days(engine, "livekit_cloud", "sessions", [D1], [BillingRow("livekit_cloud", D1, "connection_min", "min", 62, None, {"room": "radio"})], FETCHED)
+    result = reconcile(engine, D1, D1)
+    row = result.to_json()["monthly"][0]
+    assert row["modeled"] == 62.0  # 60 + 2 (70 s rounded up): the bill matches the model
+    assert row["variance_share"] == 0.0 and row["modeled_usd"] is not None
+
+
+def test_parse_since() -> None:
+    today = dt.date(2026, 11, 21)
+    assert parse_since("30d", today) == dt.date(2026, 10, 23)
+    assert parse_since("2026-11-01", today) == dt.date(2026, 11, 1)
+    with pytest.raises(ValueError):
+        parse_since("soon", today)

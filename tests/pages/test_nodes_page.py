@@ -1,0 +1,53 @@
+"""The Nodes page: per-node table with headroom, one node's detail (AppTest)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+from tests.pages.conftest import PAGE_TIMEZONE, page_path
+
+TIMEOUT_S = 30
+
+
+def run_nodes(query: dict[str, str] | None = None) -> AppTest:
+    app = AppTest.from_file(page_path("nodes"), default_timeout=TIMEOUT_S)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def test_nodes_table_shows_load_quality_and_headroom(populated_store: dict[str, Any]) -> None:
+    app = run_nodes()
+    shown = {metric.label: metric.value for metric in app.metric}
+    assert shown["Nodes up"] == "2 / 3"
+    table = app.dataframe[0].value.set_index("Node")
+    assert list(table.index) == ["node-c", "node-b", "node-a"]  # down first, then by peak CPU
+    assert table.loc["node-c", "CPU status"] == "down"
+    node_a = table.loc["node-a"]
+    assert 35 <= node_a["CPU %"] <= 45
+    assert node_a["Headroom to 70 % (pp)"] == 70 - node_a["CPU peak %"]
+    assert node_a["API error %"] == 1.0  # 0.1 errors/s of 10 requests/s
+    assert node_a["Join success %"] == 99.5
+    assert node_a["Out Mbit/s"] == 40.0
+    assert f"Last seen ({PAGE_TIMEZONE})" in table.columns
+    for column in ("Packets out/s", "Packet loss %", "Jitter p95 ms", "RTT p95 ms", "Quality score", "Memory %"):
+        assert column in table.columns
+
+
+def test_node_detail_follows_the_url(populated_store: dict[str, Any]) -> None:
+    app = run_nodes({"node": "2:node-b"})
+    assert app.selectbox(key="nodes_node").value == "2:node-b"
+    assert any(text.value == "Node: node-b" for text in app.text)
+    assert len(app.get("plotly_chart")) == 10
+    assert app.query_params["node"] == "2:node-b"
+
+
+def test_nodes_on_an_empty_store(empty_store: str) -> None:
+    app = run_nodes()
+    assert not app.dataframe
+    assert any("No nodes" in info.value for info in app.info)
+    assert any("[[prometheus]]" in caption.value for caption in app.caption)
