@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from analytics.ledger import DAY_S, REGIONS, VIDEO_TIERS, Scenario, UsageLedger
+from analytics.prices import Catalogue
 from analytics.pricing_models import agora, amazon_ivs, cloudflare_stream, hybrids, livekit_cloud, self_hosted
 from analytics.pricing_models.base import ModelResult, UsageArrays
-from analytics.prices import Catalogue
 
 PriceFn = Callable[[UsageArrays, Catalogue], ModelResult]
 
@@ -53,7 +53,9 @@ class ProviderCost:
         return {"id": self.id, "monthly_usd": self.monthly_usd, "items": self.items, "notes": self.notes}
 
 
-def price_usage(usage: UsageArrays, catalogue: Catalogue, models: Sequence[str] = MODEL_IDS) -> dict[str, ModelResult]:
+def price_usage(
+    usage: UsageArrays, catalogue: Catalogue, models: Sequence[str] = MODEL_IDS
+) -> dict[str, ModelResult]:
     """Every model over every row of ``usage`` (vectorized)."""
     return {model_id: MODELS[model_id](usage, catalogue) for model_id in models}
 
@@ -70,7 +72,12 @@ def provider_costs(usage: UsageArrays, catalogue: Catalogue, row: int = 0) -> li
             id=model_id,
             monthly_usd=_round(result.total_usd[row], 2),
             items=[
-                {"name": item.name, "quantity": _round(item.quantity[row]), "unit": item.unit, "usd": _round(item.usd[row], 4)}
+                {
+                    "name": item.name,
+                    "quantity": _round(item.quantity[row]),
+                    "unit": item.unit,
+                    "usd": _round(item.usd[row], 4),
+                }
                 for item in result.items
             ],
             notes=result.notes_for(row),
@@ -85,7 +92,10 @@ def price_ledger(ledger: UsageLedger, catalogue: Catalogue) -> list[ProviderCost
 
 def costs_json(ledger: UsageLedger, catalogue: Catalogue) -> dict[str, Any]:
     """``{"usage": {...}, "providers": [{"id", "monthly_usd", "items", "notes"}]}``."""
-    return {"usage": ledger.usage_summary(), "providers": [p.as_json() for p in price_ledger(ledger, catalogue)]}
+    return {
+        "usage": ledger.usage_summary(),
+        "providers": [p.as_json() for p in price_ledger(ledger, catalogue)],
+    }
 
 
 def totals_frame(costs: Sequence[ProviderCost]) -> pd.DataFrame:
@@ -137,13 +147,20 @@ def usage_from_scenario_frame(scenarios: pd.DataFrame) -> UsageArrays:
 def price_grid(scenarios: pd.DataFrame, catalogue: Catalogue) -> pd.DataFrame:
     """Monthly USD per model (one column per model id) for every scenario row."""
     results = price_usage(usage_from_scenario_frame(scenarios), catalogue)
-    return pd.DataFrame({model_id: result.total_usd for model_id, result in results.items()}, index=scenarios.index)
+    return pd.DataFrame(
+        {model_id: result.total_usd for model_id, result in results.items()}, index=scenarios.index
+    )
 
 
 def break_even_frame(base: Scenario, listeners: Sequence[float], catalogue: Catalogue) -> pd.DataFrame:
     """Monthly cost per model as listeners per stream vary (the seeds' scalability tables).
     Long frame: listeners_per_stream, model, label, monthly_usd."""
-    grid = pd.DataFrame([{**base.model_dump(include=set(SCENARIO_COLUMNS)), "listeners_per_stream": value} for value in listeners])
+    grid = pd.DataFrame(
+        [
+            {**base.model_dump(include=set(SCENARIO_COLUMNS)), "listeners_per_stream": value}
+            for value in listeners
+        ]
+    )
     priced = price_grid(grid, catalogue)
     priced["listeners_per_stream"] = grid["listeners_per_stream"].to_numpy()
     long = priced.melt(id_vars="listeners_per_stream", var_name="model", value_name="monthly_usd")
@@ -170,9 +187,19 @@ def month_to_date_frame(ledger_mtd: UsageLedger, now_ts: int, catalogue: Catalog
     start_ts, end_ts = month_bounds(now_ts)
     elapsed = max(now_ts - start_ts, 1)
     so_far = {c.id: c.monthly_usd for c in price_ledger(ledger_mtd.scaled(1.0), catalogue)}
-    projected = {c.id: c.monthly_usd for c in price_ledger(ledger_mtd.scaled((end_ts - start_ts) / elapsed), catalogue)}
+    projected = {
+        c.id: c.monthly_usd for c in price_ledger(ledger_mtd.scaled((end_ts - start_ts) / elapsed), catalogue)
+    }
     return pd.DataFrame(
-        [{"model": m, "label": MODEL_LABELS[m], "month_to_date_usd": so_far[m], "projected_month_usd": projected[m]} for m in MODEL_IDS]
+        [
+            {
+                "model": m,
+                "label": MODEL_LABELS[m],
+                "month_to_date_usd": so_far[m],
+                "projected_month_usd": projected[m],
+            }
+            for m in MODEL_IDS
+        ]
     )
 
 
@@ -201,9 +228,15 @@ def cost_by_channel(ledger: UsageLedger, costs: Sequence[ProviderCost], catalogu
     frames = []
     for c in costs:
         used = 1.0 - idle_fraction if c.id == self_hosted.MODEL_ID else 1.0
-        frames.append(pd.DataFrame({"channel": channels["channel"], "model": c.id, "usd": c.monthly_usd * used * share}))
+        frames.append(
+            pd.DataFrame({"channel": channels["channel"], "model": c.id, "usd": c.monthly_usd * used * share})
+        )
         if c.id == self_hosted.MODEL_ID:
-            frames.append(pd.DataFrame({"channel": ["(idle capacity)"], "model": [c.id], "usd": [c.monthly_usd * idle_fraction]}))
+            frames.append(
+                pd.DataFrame(
+                    {"channel": ["(idle capacity)"], "model": [c.id], "usd": [c.monthly_usd * idle_fraction]}
+                )
+            )
     frame = pd.concat(frames, ignore_index=True)
     frame["label"] = frame["model"].map(MODEL_LABELS)
     return frame
@@ -219,7 +252,9 @@ def self_hosted_idle_fraction(ledger: UsageLedger, catalogue: Catalogue) -> floa
     cloud, dedicated = self_hosted.server_specs(catalogue)
     spec = cloud if result.items[0].usd[0] <= servers * cloud.monthly_usd + 1e-9 else dedicated
     cap = "self_hosted.capacity."
-    per_dt = catalogue[cap + ("cores_per_video_downtrack" if ledger.video != "none" else "cores_per_audio_downtrack")]
+    per_dt = catalogue[
+        cap + ("cores_per_video_downtrack" if ledger.video != "none" else "cores_per_audio_downtrack")
+    ]
     capacity = servers * spec.vcpus * catalogue[cap + "target_utilization"] / per_dt
     totals = ledger.totals()
     per_stream = usage.publishers_per_stream[0] or 1.0
@@ -236,3 +271,43 @@ def scenario_costs_json(scenario: Scenario, catalogue: Catalogue) -> dict[str, A
 def apply_overrides_note(catalogue: Catalogue) -> Mapping[str, float]:
     """Overridden rate ids and their values (for reports)."""
     return {rate_id: catalogue[rate_id] for rate_id in catalogue if catalogue.rate(rate_id).overridden}
+
+
+# The model that stands for "what we run now" when no setting says otherwise.
+CURRENT_MODEL = "livekit_cloud"
+HOURS_PER_MONTH = 30 * 24.0
+
+
+def estimate_cost_per_hour_usd(
+    bind: Any, start_ts: int, end_ts: int, source_id: int | None, *, model_id: str = CURRENT_MODEL,
+    catalogue: Catalogue | None = None,
+) -> float | None:  # fmt: skip
+    """The window's usage rate priced for a month under ``model_id``, per hour (the Overview's
+    "cost per hour"). None when the window has no usage."""
+    from analytics.prices import load_catalogue
+    from analytics.usage import measured_ledger
+
+    if end_ts <= start_ts:
+        return None
+    ledger = measured_ledger(bind, start_ts, end_ts, source_id)
+    if ledger.is_empty:
+        return None
+    result = MODELS[model_id](UsageArrays.from_ledger(ledger), catalogue or load_catalogue())
+    return float(result.total_usd[0]) / HOURS_PER_MONTH
+
+
+def scenario_from_ledger(ledger: UsageLedger) -> Scenario:
+    """The steady scenario closest to measured usage (for the break-even chart): peak streams,
+    their average live hours per day, and the measured listeners per stream."""
+    totals = ledger.totals()
+    days = max(ledger.period_days, 1e-9)
+    streams = max(ledger.fleet_peak_streams, 1.0)
+    hours = min(24.0, totals["stream_minutes"] / 60.0 / days / streams) if totals["stream_minutes"] else 1.0
+    live_min = max(totals["stream_minutes"], 1e-9)
+    publishers = totals["publisher_minutes_unrounded"] / live_min if totals["stream_minutes"] else 1.0
+    return Scenario(
+        name="measured", streams=streams, hours_per_day=hours, days_per_month=30,
+        listeners_per_stream=totals["listener_minutes_unrounded"] / live_min if totals["stream_minutes"] else 0.0,
+        publishers_per_stream=max(publishers, 1.0), audio_kbps=ledger.audio_kbps, video=ledger.video,
+        recording=totals["recording_minutes"] > 0, region=ledger.region,
+    )  # fmt: skip

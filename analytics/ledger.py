@@ -82,7 +82,10 @@ class UsageLedger:
 
     @property
     def is_empty(self) -> bool:
-        return self.frame.empty or float(self.frame["publisher_minutes"].sum() + self.frame["listener_minutes"].sum()) == 0
+        return (
+            self.frame.empty
+            or float(self.frame["publisher_minutes"].sum() + self.frame["listener_minutes"].sum()) == 0
+        )
 
     def totals(self) -> dict[str, float]:
         """Flow totals over the period (not scaled) and fleet peaks."""

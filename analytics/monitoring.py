@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, Select, Subquery, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, Select, Subquery, and_, case, func, literal, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from store import schema
@@ -105,7 +105,8 @@ def _per_room_buckets(
     """One row per (room, step bucket): the room's average listeners/publishers/participants.
     Summing these across rooms gives the fleet's concurrent figures per bucket."""
     t = _room_tier(tier)
-    bucket = (t.time - t.time % tier.step_s).label("bucket_ts")
+    bucket_expr = t.time - t.time % _step(tier)
+    bucket = bucket_expr.label("bucket_ts")
     query = select(
         t.source_id.label("source_id"),
         t.room_sid.label("room_sid"),
@@ -119,7 +120,13 @@ def _per_room_buckets(
         query = query.where(t.source_id == source_id)
     if room_sid is not None:
         query = query.where(t.room_sid == room_sid)
-    return query.group_by(t.source_id, t.room_sid, t.time - t.time % tier.step_s).subquery("per_room")
+    return query.group_by(t.source_id, t.room_sid, bucket_expr).subquery("per_room")
+
+
+def _step(tier: Tier) -> ColumnElement[int]:
+    """The step as an inline SQL integer: PostgreSQL only matches a GROUP BY expression to
+    the selected one when they are textually equal, and two bind parameters are not."""
+    return literal_column(str(int(tier.step_s)))
 
 
 def _frame(connection: Connection, query: Select[tuple[object, ...]] | Select[object]) -> pd.DataFrame:
@@ -676,7 +683,7 @@ def node_series(
     tier = pick_tier(start_ts, end_ts)
     table, time_col, columns = _node_tier_columns(tier)
     tc = table.c  # type: ignore[attr-defined]
-    bucket = time_col - time_col % tier.step_s
+    bucket = time_col - time_col % _step(tier)
     query = (
         select(
             bucket.label("bucket_ts"),

@@ -12,12 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from analytics.costs import price_grid
 from analytics.ledger import Scenario, gb_per_minute
-from analytics.pricing_models import self_hosted
 from analytics.prices import Catalogue
-
-import pandas as pd
+from analytics.pricing_models import self_hosted
 
 DEFAULT_TOLERANCE = 0.10
 SEEDS = {
@@ -72,107 +72,484 @@ def _per_hour(model: str, buyers: float) -> Callable[[Catalogue], float]:
 
 def _sfu_capacity_downtracks(c: Catalogue) -> float:
     cloud, _ = self_hosted.server_specs(c)
-    return cloud.vcpus * c["self_hosted.capacity.target_utilization"] / c["self_hosted.capacity.cores_per_audio_downtrack"]
+    return (
+        cloud.vcpus
+        * c["self_hosted.capacity.target_utilization"]
+        / c["self_hosted.capacity.cores_per_audio_downtrack"]
+    )
 
 
 INF = math.inf
 CLAIMS: tuple[Claim, ...] = (
     # ---- Seed 000 ------------------------------------------------------------------------
-    Claim("000", "Usage pattern", "Bandwidth per listener-hour ~60-90 MB at 128-192 kbps (checked at 128 kbps)",
-          60, 90, "MB/h", lambda c: float(gb_per_minute(128.0)) * 60 * 1000, "128 kbps × 3600 s / 8", 0.05),
-    Claim("000", "Cost projection, LiveKit Cloud", "10 listeners, 4 h/day: $50-100/month", 50, 100, "USD/month",
-          _dj(10), "cheapest eligible plan, 1 DJ + 10 listeners, 128 kbps, 30 days"),
-    Claim("000", "Cost projection, LiveKit Cloud", "50 listeners, 4 h/day: $100-200/month", 100, 200, "USD/month",
-          _dj(50), "same, 50 listeners"),
-    Claim("000", "Cost projection, LiveKit Cloud", "100 listeners, 4 h/day: $200-400/month", 200, 400, "USD/month",
-          _dj(100), "same, 100 listeners"),
-    Claim("000", "Cost projection, LiveKit Cloud", "500 listeners, 4 h/day: $500+ (Scale plan)", 500, INF, "USD/month",
-          _dj(500), "same, 500 listeners (open-ended claim)"),
-    Claim("000", "Cost projection, LiveKit Cloud", "1000+ listeners, 4 h/day: $1000+", 1000, INF, "USD/month",
-          _dj(1000), "same, 1,000 listeners (open-ended claim)"),
-    Claim("000", "Option 1: Cloudflare Stream", "100 listeners, 4 h/day: ~$20-40/month", 20, 40, "USD/month",
-          lambda c: _usd("cloudflare_stream", c, listeners_per_stream=100),
-          "720,000 minutes delivered × $1/1,000 (storage only if recorded)"),
-    Claim("000", "Option 1: Cloudflare Stream", "...vs $200+ on LiveKit (100 listeners)", 200, INF, "USD/month",
-          _dj(100), "LiveKit Cloud, 100 listeners"),
-    Claim("000", "Option 3: Amazon IVS", "~$0.20/hour for video output", 0.20, 0.20, "USD/viewer-hour",
-          lambda c: c["amazon_ivs.hd.na_eu.t1_usd"], "HD output, North America/Europe, first 10,000 h"),
-    Claim("000", "Option 4: hybrid", "~$20-50/month total at any scale (1 channel, 100 listeners)", 20, 50, "USD/month",
-          lambda c: _usd("hybrid_livekit_hls", c, listeners_per_stream=100), "self-hosted LiveKit + 1 HLS egress + R2"),
-    Claim("000", "Option 4: hybrid", "~$20-50/month total at any scale (500 channels × 10 listeners)", 20, 50,
-          "USD/month", lambda c: _usd("hybrid_livekit_hls", c, **_P500),
-          "500 HLS egress jobs need egress workers; R2 reads uncached"),
-    Claim("000", "Cost analysis at scale", "Broadcaster minutes 500 × 40 h × 4 weeks = 4.8M/month", 4.8e6, 4.8e6,
-          "min/month", lambda c: 500 * 40 * 4 * 60.0, "arithmetic (a month is 4.33 weeks: 5.2M)", 0.001),
-    Claim("000", "Cost analysis at scale", "Scale plan overage for 50M+ minutes: ~$290,000/month", 290_000, 290_000,
-          "USD/month", lambda c: _usd("livekit_cloud", c, **_P500),
-          "Scale: $500 + (52.8M − 1.5M) min × $0.0004 + data over 3 TB × $0.10"),
-    Claim("000", "Self-hosted at scale", "500 streams need ~50-100 CPU cores", 50, 100, "cores",
-          lambda c: 500 * 10 * c["self_hosted.capacity.cores_per_audio_downtrack"],
-          "5,000 audio down-tracks × derived cores per down-track [U]"),
-    Claim("000", "Self-hosted at scale", "Bandwidth ~500 Mbps - 2 Gbps", 500, 2000, "Mbit/s",
-          lambda c: 500 * 10 * 128 / 1000.0, "5,000 listeners × 128 kbps"),
-    Claim("000", "Cost projection at scale", "50 streams: 1× Hetzner AX52 ~$100/mo", 100, 100, "USD/month",
-          lambda c: _eur(c, "self_hosted.hetzner.ax52.monthly_eur"), "AX52 at €89.60 (reseller) × ECB rate"),
-    Claim("000", "Cost projection at scale", "200 streams: 2× Hetzner AX52 ~$200/mo", 200, 200, "USD/month",
-          lambda c: 2 * _eur(c, "self_hosted.hetzner.ax52.monthly_eur"), "2 × AX52"),
-    Claim("000", "Cost projection at scale", "500 streams + egress workers ~$600/mo", 600, 600, "USD/month",
-          lambda c: _usd("hybrid_livekit_hls", c, **_P500), "hybrid: SFU + one audio HLS egress (1 CPU) per stream + R2"),
-    Claim("000", "Recommendation", "LiveKit Cloud at 500 broadcasters: $200,000+/month", 200_000, INF, "USD/month",
-          lambda c: _usd("livekit_cloud", c, **_P500), "Scale list rates (Enterprise is custom)"),
-    Claim("000", "Phase 1", "Hetzner AX52 ~$85/mo", 85, 85, "USD/month",
-          lambda c: _eur(c, "self_hosted.hetzner.ax52.monthly_eur"), "€89.60 reseller offer (list price not found [U])"),
-    Claim("000", "Start simple", "Hetzner CX22 single VPS ~$10-20/mo", 10, 20, "USD/month",
-          lambda c: _eur(c, "self_hosted.hetzner.cx23.monthly_eur"), "CX22 was replaced by CX23 (about €3.99)"),
+    Claim(
+        "000",
+        "Usage pattern",
+        "Bandwidth per listener-hour ~60-90 MB at 128-192 kbps (checked at 128 kbps)",
+        60,
+        90,
+        "MB/h",
+        lambda c: float(gb_per_minute(128.0)) * 60 * 1000,
+        "128 kbps × 3600 s / 8",
+        0.05,
+    ),
+    Claim(
+        "000",
+        "Cost projection, LiveKit Cloud",
+        "10 listeners, 4 h/day: $50-100/month",
+        50,
+        100,
+        "USD/month",
+        _dj(10),
+        "cheapest eligible plan, 1 DJ + 10 listeners, 128 kbps, 30 days",
+    ),
+    Claim(
+        "000",
+        "Cost projection, LiveKit Cloud",
+        "50 listeners, 4 h/day: $100-200/month",
+        100,
+        200,
+        "USD/month",
+        _dj(50),
+        "same, 50 listeners",
+    ),
+    Claim(
+        "000",
+        "Cost projection, LiveKit Cloud",
+        "100 listeners, 4 h/day: $200-400/month",
+        200,
+        400,
+        "USD/month",
+        _dj(100),
+        "same, 100 listeners",
+    ),
+    Claim(
+        "000",
+        "Cost projection, LiveKit Cloud",
+        "500 listeners, 4 h/day: $500+ (Scale plan)",
+        500,
+        INF,
+        "USD/month",
+        _dj(500),
+        "same, 500 listeners (open-ended claim)",
+    ),
+    Claim(
+        "000",
+        "Cost projection, LiveKit Cloud",
+        "1000+ listeners, 4 h/day: $1000+",
+        1000,
+        INF,
+        "USD/month",
+        _dj(1000),
+        "same, 1,000 listeners (open-ended claim)",
+    ),
+    Claim(
+        "000",
+        "Option 1: Cloudflare Stream",
+        "100 listeners, 4 h/day: ~$20-40/month",
+        20,
+        40,
+        "USD/month",
+        lambda c: _usd("cloudflare_stream", c, listeners_per_stream=100),
+        "720,000 minutes delivered × $1/1,000 (storage only if recorded)",
+    ),
+    Claim(
+        "000",
+        "Option 1: Cloudflare Stream",
+        "...vs $200+ on LiveKit (100 listeners)",
+        200,
+        INF,
+        "USD/month",
+        _dj(100),
+        "LiveKit Cloud, 100 listeners",
+    ),
+    Claim(
+        "000",
+        "Option 3: Amazon IVS",
+        "~$0.20/hour for video output",
+        0.20,
+        0.20,
+        "USD/viewer-hour",
+        lambda c: c["amazon_ivs.hd.na_eu.t1_usd"],
+        "HD output, North America/Europe, first 10,000 h",
+    ),
+    Claim(
+        "000",
+        "Option 4: hybrid",
+        "~$20-50/month total at any scale (1 channel, 100 listeners)",
+        20,
+        50,
+        "USD/month",
+        lambda c: _usd("hybrid_livekit_hls", c, listeners_per_stream=100),
+        "self-hosted LiveKit + 1 HLS egress + R2",
+    ),
+    Claim(
+        "000",
+        "Option 4: hybrid",
+        "~$20-50/month total at any scale (500 channels × 10 listeners)",
+        20,
+        50,
+        "USD/month",
+        lambda c: _usd("hybrid_livekit_hls", c, **_P500),
+        "500 HLS egress jobs need egress workers; R2 reads uncached",
+    ),
+    Claim(
+        "000",
+        "Cost analysis at scale",
+        "Broadcaster minutes 500 × 40 h × 4 weeks = 4.8M/month",
+        4.8e6,
+        4.8e6,
+        "min/month",
+        lambda c: 500 * 40 * 4 * 60.0,
+        "arithmetic (a month is 4.33 weeks: 5.2M)",
+        0.001,
+    ),
+    Claim(
+        "000",
+        "Cost analysis at scale",
+        "Scale plan overage for 50M+ minutes: ~$290,000/month",
+        290_000,
+        290_000,
+        "USD/month",
+        lambda c: _usd("livekit_cloud", c, **_P500),
+        "Scale: $500 + (52.8M − 1.5M) min × $0.0004 + data over 3 TB × $0.10",
+    ),
+    Claim(
+        "000",
+        "Self-hosted at scale",
+        "500 streams need ~50-100 CPU cores",
+        50,
+        100,
+        "cores",
+        lambda c: 500 * 10 * c["self_hosted.capacity.cores_per_audio_downtrack"],
+        "5,000 audio down-tracks × derived cores per down-track [U]",
+    ),
+    Claim(
+        "000",
+        "Self-hosted at scale",
+        "Bandwidth ~500 Mbps - 2 Gbps",
+        500,
+        2000,
+        "Mbit/s",
+        lambda c: 500 * 10 * 128 / 1000.0,
+        "5,000 listeners × 128 kbps",
+    ),
+    Claim(
+        "000",
+        "Cost projection at scale",
+        "50 streams: 1× Hetzner AX52 ~$100/mo",
+        100,
+        100,
+        "USD/month",
+        lambda c: _eur(c, "self_hosted.hetzner.ax52.monthly_eur"),
+        "AX52 at €89.60 (reseller) × ECB rate",
+    ),
+    Claim(
+        "000",
+        "Cost projection at scale",
+        "200 streams: 2× Hetzner AX52 ~$200/mo",
+        200,
+        200,
+        "USD/month",
+        lambda c: 2 * _eur(c, "self_hosted.hetzner.ax52.monthly_eur"),
+        "2 × AX52",
+    ),
+    Claim(
+        "000",
+        "Cost projection at scale",
+        "500 streams + egress workers ~$600/mo",
+        600,
+        600,
+        "USD/month",
+        lambda c: _usd("hybrid_livekit_hls", c, **_P500),
+        "hybrid: SFU + one audio HLS egress (1 CPU) per stream + R2",
+    ),
+    Claim(
+        "000",
+        "Recommendation",
+        "LiveKit Cloud at 500 broadcasters: $200,000+/month",
+        200_000,
+        INF,
+        "USD/month",
+        lambda c: _usd("livekit_cloud", c, **_P500),
+        "Scale list rates (Enterprise is custom)",
+    ),
+    Claim(
+        "000",
+        "Phase 1",
+        "Hetzner AX52 ~$85/mo",
+        85,
+        85,
+        "USD/month",
+        lambda c: _eur(c, "self_hosted.hetzner.ax52.monthly_eur"),
+        "€89.60 reseller offer (list price not found [U])",
+    ),
+    Claim(
+        "000",
+        "Start simple",
+        "Hetzner CX22 single VPS ~$10-20/mo",
+        10,
+        20,
+        "USD/month",
+        lambda c: _eur(c, "self_hosted.hetzner.cx23.monthly_eur"),
+        "CX22 was replaced by CX23 (about €3.99)",
+    ),
     # ---- Seed 002 ------------------------------------------------------------------------
-    Claim("002", "Why Hetzner", "CX32 (4 vCPU, 8 GB) at $7.59/month", 7.59, 7.59, "USD/month",
-          lambda c: _eur(c, "self_hosted.hetzner.cx33.monthly_eur"), "CX33 (CX32's successor) €6.49 × ECB rate", 0.05),
-    Claim("002", "Bottlenecks", "Each tour room (25 listeners): ~23 MBps out", 23, 23, "MB/s",
-          lambda c: 25 * 7.7 / 1000.0, "25 listeners × 7.7 KB/s; 23 MB/s is the benchmark's 3,000-subscriber figure"),
-    Claim("002", "Concurrent tours", "4 vCPU handles ~40-50 concurrent tours", 40, 50, "tours",
-          lambda c: _sfu_capacity_downtracks(c) / 25.0, "CX33 capacity at 70% CPU / 25 down-tracks per tour [U]"),
-    Claim("002", "Monthly capacity", "320 tours/day (40 concurrent × 8 hours)", 320, 320, "tours/day",
-          lambda c: 40 * 8 / 2.5, "2-3 h tours: 40 × 8 h / 2.5 h; 320 is tour-hours"),
-    Claim("002", "Monthly capacity", "Limited by the 20 TB monthly bandwidth", 20, INF, "TB/month",
-          lambda c: _usd_traffic_tb(), "40 tours × 25 × 7.7 KB/s × 8 h × 30 days (the limit binds only at ≥ 20 TB)"),
-    Claim("002", "Why Hetzner", "A CX32 is sufficient: $7.59/month for 40 tours × 25 listeners", 7.59, 7.59,
-          "USD/month", lambda c: _usd("livekit_self_hosted", c, streams=40, hours_per_day=8, listeners_per_stream=25,
-                                      audio_kbps=61.6), "self-hosted model for the tours scenario", 0.05),
+    Claim(
+        "002",
+        "Why Hetzner",
+        "CX32 (4 vCPU, 8 GB) at $7.59/month",
+        7.59,
+        7.59,
+        "USD/month",
+        lambda c: _eur(c, "self_hosted.hetzner.cx33.monthly_eur"),
+        "CX33 (CX32's successor) €6.49 × ECB rate",
+        0.05,
+    ),
+    Claim(
+        "002",
+        "Bottlenecks",
+        "Each tour room (25 listeners): ~23 MBps out",
+        23,
+        23,
+        "MB/s",
+        lambda c: 25 * 7.7 / 1000.0,
+        "25 listeners × 7.7 KB/s; 23 MB/s is the benchmark's 3,000-subscriber figure",
+    ),
+    Claim(
+        "002",
+        "Concurrent tours",
+        "4 vCPU handles ~40-50 concurrent tours",
+        40,
+        50,
+        "tours",
+        lambda c: _sfu_capacity_downtracks(c) / 25.0,
+        "CX33 capacity at 70% CPU / 25 down-tracks per tour [U]",
+    ),
+    Claim(
+        "002",
+        "Monthly capacity",
+        "320 tours/day (40 concurrent × 8 hours)",
+        320,
+        320,
+        "tours/day",
+        lambda c: 40 * 8 / 2.5,
+        "2-3 h tours: 40 × 8 h / 2.5 h; 320 is tour-hours",
+    ),
+    Claim(
+        "002",
+        "Monthly capacity",
+        "Limited by the 20 TB monthly bandwidth",
+        20,
+        INF,
+        "TB/month",
+        lambda c: _usd_traffic_tb(),
+        "40 tours × 25 × 7.7 KB/s × 8 h × 30 days (the limit binds only at ≥ 20 TB)",
+    ),
+    Claim(
+        "002",
+        "Why Hetzner",
+        "A CX32 is sufficient: $7.59/month for 40 tours × 25 listeners",
+        7.59,
+        7.59,
+        "USD/month",
+        lambda c: _usd(
+            "livekit_self_hosted", c, streams=40, hours_per_day=8, listeners_per_stream=25, audio_kbps=61.6
+        ),
+        "self-hosted model for the tours scenario",
+        0.05,
+    ),
     # ---- Seed 003 ------------------------------------------------------------------------
-    Claim("003", "Agora only", "Seller: $0.06 per stream hour", 0.06, 0.06, "USD/h",
-          lambda c: c["agora.host.audio_per_1000_usd"] * 60 / 1000, "a single host receives no video: audio rate"),
-    Claim("003", "Agora only", "200 buyers: 200 × $0.06 = $12.00 per hour", 12, 12, "USD/h",
-          lambda c: 200 * c["agora.audience.hd_per_1000_usd"] * 60 / 1000, "buyers watch 720p: HD audience rate"),
-    Claim("003", "Agora only", "Monthly (30 h): $361.80", 361.80, 361.80, "USD/month",
-          lambda c: _usd("agora", c, **_SHOP), "agora model: HD audience, free minutes, volume bands"),
-    Claim("003", "Cloud Recording", "Agora Cloud Recording: $0.09 per hour", 0.09, 0.09, "USD/h",
-          lambda c: c["agora.recording.hd_per_1000_usd"] * 60 / 1000, "720p recording bills the HD rate, not audio"),
-    Claim("003", "Cloud Recording", "Cloudflare Stream (RTMP → HLS): $0.30 per hour", 0.30, 0.30, "USD/h",
-          lambda c: 0.0, "ingest and encoding are free; $5/1,000 min is storage, only when recorded"),
-    Claim("003", "Cloud Recording", "CDN bandwidth (200 viewers @ 720p): $0.60 per hour", 0.60, 0.60, "USD/h",
-          lambda c: 200 * 60 * c["cloudflare.stream.delivery_per_1000_min_usd"] / 1000,
-          "Stream bills minutes delivered: 12,000 min/h × $1/1,000"),
-    Claim("003", "Cloud Recording", "Total ~$1.05 per hour", 1.05, 1.05, "USD/h", _per_hour("hybrid_agora_cloudflare", 200),
-          "hybrid model / 30 h"),
-    Claim("003", "Cloud Recording", "Monthly total ~$36.50 (incl. $5 Eco dyno)", 36.50, 36.50, "USD/month",
-          lambda c: _usd("hybrid_agora_cloudflare", c, **_SHOP) + 5.0, "hybrid model + $5 dyno (dyno price not in catalogue)"),
-    Claim("003", "Scalability", "10 buyers, Agora only: $0.66/hour", 0.66, 0.66, "USD/h", _per_hour("agora", 10), "agora model / 30 h"),
-    Claim("003", "Scalability", "200 buyers, Agora only: $12.06/hour", 12.06, 12.06, "USD/h", _per_hour("agora", 200), "agora model / 30 h"),
-    Claim("003", "Scalability", "1,000 buyers, Agora only: $60.06/hour", 60.06, 60.06, "USD/h", _per_hour("agora", 1000), "agora model / 30 h"),
-    Claim("003", "Scalability", "10 buyers, hybrid: $1.05/hour", 1.05, 1.05, "USD/h", _per_hour("hybrid_agora_cloudflare", 10), "hybrid model / 30 h"),
-    Claim("003", "Scalability", "1,000 buyers, hybrid: $1.20/hour", 1.20, 1.20, "USD/h", _per_hour("hybrid_agora_cloudflare", 1000), "hybrid model / 30 h"),
-    Claim("003", "Option B", "Seller (Agora) $1.80/month for 30 h", 1.80, 1.80, "USD/month",
-          lambda c: 30 * 60 * c["agora.host.audio_per_1000_usd"] / 1000, "1,800 host min × $0.99/1,000 (before free minutes)"),
-    Claim("003", "Option B", "Cloudflare Stream $9.00 + CDN $18.00 for 30 h × 200 buyers", 27, 27, "USD/month",
-          lambda c: _usd("cloudflare_stream", c, **_SHOP), "360,000 minutes delivered × $1/1,000"),
-    Claim("003", "Success metrics", "Agora: ~$1,000-3,000 per 1,000 viewer-hours", 1000, 3000, "USD/1000 viewer-h",
-          lambda c: 1000 * 60 * c["agora.audience.hd_per_1000_usd"] / 1000, "HD audience list rate"),
-    Claim("003", "Success metrics", "HLS/CDN: ~$50-200 per 1,000 viewer-hours", 50, 200, "USD/1000 viewer-h",
-          lambda c: 1000 * 60 * c["cloudflare.stream.delivery_per_1000_min_usd"] / 1000, "Cloudflare Stream delivery"),
-    Claim("003", "External integrations", "Cloudflare Stream: ~$5 per 1,000 minutes streamed", 5, 5, "USD/1000 viewer-min",
-          lambda c: c["cloudflare.stream.delivery_per_1000_min_usd"], "delivery is $1/1,000 viewer-min; $5 is storage"),
-    Claim("003", "External integrations", "AWS IVS: ~$0.40/hour (input)", 0.40, 0.40, "USD/input-h",
-          lambda c: c["amazon_ivs.input.advanced_hd_per_hour_usd"], "Advanced HD input; IVS has no per-GB fee"),
+    Claim(
+        "003",
+        "Agora only",
+        "Seller: $0.06 per stream hour",
+        0.06,
+        0.06,
+        "USD/h",
+        lambda c: c["agora.host.audio_per_1000_usd"] * 60 / 1000,
+        "a single host receives no video: audio rate",
+    ),
+    Claim(
+        "003",
+        "Agora only",
+        "200 buyers: 200 × $0.06 = $12.00 per hour",
+        12,
+        12,
+        "USD/h",
+        lambda c: 200 * c["agora.audience.hd_per_1000_usd"] * 60 / 1000,
+        "buyers watch 720p: HD audience rate",
+    ),
+    Claim(
+        "003",
+        "Agora only",
+        "Monthly (30 h): $361.80",
+        361.80,
+        361.80,
+        "USD/month",
+        lambda c: _usd("agora", c, **_SHOP),
+        "agora model: HD audience, free minutes, volume bands",
+    ),
+    Claim(
+        "003",
+        "Cloud Recording",
+        "Agora Cloud Recording: $0.09 per hour",
+        0.09,
+        0.09,
+        "USD/h",
+        lambda c: c["agora.recording.hd_per_1000_usd"] * 60 / 1000,
+        "720p recording bills the HD rate, not audio",
+    ),
+    Claim(
+        "003",
+        "Cloud Recording",
+        "Cloudflare Stream (RTMP → HLS): $0.30 per hour",
+        0.30,
+        0.30,
+        "USD/h",
+        lambda c: 0.0,
+        "ingest and encoding are free; $5/1,000 min is storage, only when recorded",
+    ),
+    Claim(
+        "003",
+        "Cloud Recording",
+        "CDN bandwidth (200 viewers @ 720p): $0.60 per hour",
+        0.60,
+        0.60,
+        "USD/h",
+        lambda c: 200 * 60 * c["cloudflare.stream.delivery_per_1000_min_usd"] / 1000,
+        "Stream bills minutes delivered: 12,000 min/h × $1/1,000",
+    ),
+    Claim(
+        "003",
+        "Cloud Recording",
+        "Total ~$1.05 per hour",
+        1.05,
+        1.05,
+        "USD/h",
+        _per_hour("hybrid_agora_cloudflare", 200),
+        "hybrid model / 30 h",
+    ),
+    Claim(
+        "003",
+        "Cloud Recording",
+        "Monthly total ~$36.50 (incl. $5 Eco dyno)",
+        36.50,
+        36.50,
+        "USD/month",
+        lambda c: _usd("hybrid_agora_cloudflare", c, **_SHOP) + 5.0,
+        "hybrid model + $5 dyno (dyno price not in catalogue)",
+    ),
+    Claim(
+        "003",
+        "Scalability",
+        "10 buyers, Agora only: $0.66/hour",
+        0.66,
+        0.66,
+        "USD/h",
+        _per_hour("agora", 10),
+        "agora model / 30 h",
+    ),
+    Claim(
+        "003",
+        "Scalability",
+        "200 buyers, Agora only: $12.06/hour",
+        12.06,
+        12.06,
+        "USD/h",
+        _per_hour("agora", 200),
+        "agora model / 30 h",
+    ),
+    Claim(
+        "003",
+        "Scalability",
+        "1,000 buyers, Agora only: $60.06/hour",
+        60.06,
+        60.06,
+        "USD/h",
+        _per_hour("agora", 1000),
+        "agora model / 30 h",
+    ),
+    Claim(
+        "003",
+        "Scalability",
+        "10 buyers, hybrid: $1.05/hour",
+        1.05,
+        1.05,
+        "USD/h",
+        _per_hour("hybrid_agora_cloudflare", 10),
+        "hybrid model / 30 h",
+    ),
+    Claim(
+        "003",
+        "Scalability",
+        "1,000 buyers, hybrid: $1.20/hour",
+        1.20,
+        1.20,
+        "USD/h",
+        _per_hour("hybrid_agora_cloudflare", 1000),
+        "hybrid model / 30 h",
+    ),
+    Claim(
+        "003",
+        "Option B",
+        "Seller (Agora) $1.80/month for 30 h",
+        1.80,
+        1.80,
+        "USD/month",
+        lambda c: 30 * 60 * c["agora.host.audio_per_1000_usd"] / 1000,
+        "1,800 host min × $0.99/1,000 (before free minutes)",
+    ),
+    Claim(
+        "003",
+        "Option B",
+        "Cloudflare Stream $9.00 + CDN $18.00 for 30 h × 200 buyers",
+        27,
+        27,
+        "USD/month",
+        lambda c: _usd("cloudflare_stream", c, **_SHOP),
+        "360,000 minutes delivered × $1/1,000",
+    ),
+    Claim(
+        "003",
+        "Success metrics",
+        "Agora: ~$1,000-3,000 per 1,000 viewer-hours",
+        1000,
+        3000,
+        "USD/1000 viewer-h",
+        lambda c: 1000 * 60 * c["agora.audience.hd_per_1000_usd"] / 1000,
+        "HD audience list rate",
+    ),
+    Claim(
+        "003",
+        "Success metrics",
+        "HLS/CDN: ~$50-200 per 1,000 viewer-hours",
+        50,
+        200,
+        "USD/1000 viewer-h",
+        lambda c: 1000 * 60 * c["cloudflare.stream.delivery_per_1000_min_usd"] / 1000,
+        "Cloudflare Stream delivery",
+    ),
+    Claim(
+        "003",
+        "External integrations",
+        "Cloudflare Stream: ~$5 per 1,000 minutes streamed",
+        5,
+        5,
+        "USD/1000 viewer-min",
+        lambda c: c["cloudflare.stream.delivery_per_1000_min_usd"],
+        "delivery is $1/1,000 viewer-min; $5 is storage",
+    ),
+    Claim(
+        "003",
+        "External integrations",
+        "AWS IVS: ~$0.40/hour (input)",
+        0.40,
+        0.40,
+        "USD/input-h",
+        lambda c: c["amazon_ivs.input.advanced_hd_per_hour_usd"],
+        "Advanced HD input; IVS has no per-GB fee",
+    ),
 )
 
 
@@ -180,13 +557,17 @@ def _usd_traffic_tb() -> float:
     return 40 * 25 * 7.7e3 * 8 * 3600 * 30 / 1e12
 
 
+def evaluate(catalogue: Catalogue, claims: Sequence[Claim] = CLAIMS) -> list[tuple[Claim, float]]:
+    """Each claim with our figure."""
+    return [(claim, float(claim.ours(catalogue))) for claim in claims]
+
+
 def check(catalogue: Catalogue, claims: Sequence[Claim] = CLAIMS) -> pd.DataFrame:
-    rows = []
-    for claim in claims:
-        ours = float(claim.ours(catalogue))
-        rows.append({"seed": claim.seed, "where": claim.where, "claim": claim.text, "claimed_lo": claim.lo,
-                     "claimed_hi": claim.hi, "unit": claim.unit, "ours": ours, "holds": claim.holds(ours),
-                     "how": claim.how, "tolerance": claim.tolerance})  # fmt: skip
+    rows = [
+        {"seed": claim.seed, "where": claim.where, "claim": claim.text, "claimed_lo": claim.lo, "claimed_hi": claim.hi,
+         "unit": claim.unit, "ours": ours, "holds": claim.holds(ours), "how": claim.how, "tolerance": claim.tolerance}
+        for claim, ours in evaluate(catalogue, claims)
+    ]  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -201,7 +582,8 @@ def _fmt(value: float) -> str:
 
 
 def render_markdown(catalogue: Catalogue) -> str:
-    frame = check(catalogue)
+    results = evaluate(catalogue)
+    holding = sum(claim.holds(ours) for claim, ours in results)
     overridden = [rate_id for rate_id in catalogue if catalogue.rate(rate_id).overridden]
     lines = [
         "# Seed check",
@@ -212,17 +594,21 @@ def render_markdown(catalogue: Catalogue) -> str:
         "A claim holds when our figure lies inside the claimed range widened by the tolerance. "
         "Figures marked [U] in the catalogue are unverified; see each rate's note.",
         "",
-        f"**{int(frame['holds'].sum())} of {len(frame)} claims hold.**",
+        f"**{holding} of {len(results)} claims hold.**",
     ]
     if overridden:
         lines += ["", "Overridden rates: " + ", ".join(f"`{r}`" for r in overridden)]
     for seed, title in SEEDS.items():
-        part = frame[frame["seed"] == seed]
         lines += ["", f"## Seed {title}", "", "| Where | Claim | Claimed | Ours | Unit | Holds | How we computed it |",
                   "|---|---|---|---|---|---|---|"]  # fmt: skip
-        for row in part.itertuples():
-            claimed = _fmt(row.claimed_lo) if row.claimed_lo == row.claimed_hi else f"{_fmt(row.claimed_lo)}–{_fmt(row.claimed_hi)}"
-            verdict = "yes" if row.holds else ("**no** (ours lower)" if row.ours < row.claimed_lo else "**no** (ours higher)")
-            lines.append(f"| {row.where} | {row.claim} | {claimed} | {_fmt(row.ours)} | {row.unit} | {verdict} "
-                         f"(±{row.tolerance:.0%}) | {row.how} |")  # fmt: skip
+        for claim, ours in results:
+            if claim.seed != seed:
+                continue
+            claimed = _fmt(claim.lo) if claim.lo == claim.hi else f"{_fmt(claim.lo)}–{_fmt(claim.hi)}"
+            if claim.holds(ours):
+                verdict = "yes"
+            else:
+                verdict = "**no** (ours lower)" if ours < claim.lo else "**no** (ours higher)"
+            lines.append(f"| {claim.where} | {claim.text} | {claimed} | {_fmt(ours)} | {claim.unit} | {verdict} "
+                         f"(±{claim.tolerance:.0%}) | {claim.how} |")  # fmt: skip
     return "\n".join(lines) + "\n"

@@ -15,16 +15,31 @@ A session is assigned to the UTC day it started in (or the window start when it 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_, case, func, literal, select
+from sqlalchemy import Connection, Engine, and_, case, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from analytics.ledger import COLUMNS, DAY_S, FLOW_COLUMNS, MONTH_DAYS, PEAK_COLUMNS, Region, UsageLedger, VideoTier, empty_frame
+from analytics.ledger import (
+    COLUMNS,
+    DAY_S,
+    FLOW_COLUMNS,
+    MONTH_DAYS,
+    PEAK_COLUMNS,
+    Region,
+    UsageLedger,
+    VideoTier,
+    empty_frame,
+)
 from store import schema
 
 NOT_CONNECTION_KINDS = ("EGRESS", "INGRESS", "SIP")
 MINUTE_ROLLUP_MAX_S = 2 * DAY_S
+# Readers accept an engine or an open connection (pages pass their own).
+Bind = Engine | Connection
 
 
 def _greatest(a: ColumnElement[int], b: ColumnElement[int] | int) -> ColumnElement[int]:
@@ -54,7 +69,7 @@ def _interval_query(
     return clipped_end - clipped_start, _day(clipped_start), and_(start < until_ts, end > since_ts)
 
 
-def _sessions(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
+def _sessions(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
     p, r = schema.participant_sessions, schema.room_sessions
     end = func.coalesce(p.c.left_ts, p.c.last_seen_ts)
     seconds, day, overlaps = _interval_query(p.c.joined_ts, end, since_ts, until_ts)
@@ -92,11 +107,15 @@ def _sessions(engine: Engine, since_ts: int, until_ts: int, source_id: int | Non
     return _read(engine, query)
 
 
-def _rooms(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
+def _rooms(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
     r = schema.room_sessions
-    seconds, day, overlaps = _interval_query(r.c.started_ts, func.coalesce(r.c.ended_ts, r.c.last_seen_ts), since_ts, until_ts)
+    seconds, day, overlaps = _interval_query(
+        r.c.started_ts, func.coalesce(r.c.ended_ts, r.c.last_seen_ts), since_ts, until_ts
+    )
     query = (
-        select(day.label("day_ts"), r.c.channel, func.sum(_greatest(seconds, 0) / 60.0).label("stream_minutes"))
+        select(
+            day.label("day_ts"), r.c.channel, func.sum(_greatest(seconds, 0) / 60.0).label("stream_minutes")
+        )
         .where(overlaps)
         .group_by(day, r.c.channel)
     )
@@ -105,20 +124,24 @@ def _rooms(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) 
     return _read(engine, query)
 
 
-def _egress(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) -> tuple[pd.DataFrame, float]:
+def _egress(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> tuple[pd.DataFrame, float]:
     e, r = schema.egress_status, schema.room_sessions
     end = func.coalesce(e.c.ended_ts, e.c.updated_ts, e.c.last_seen_ts)
     seconds, day, overlaps = _interval_query(e.c.started_ts, end, since_ts, until_ts)
     channel = func.coalesce(r.c.channel, e.c.room_name, literal("(unknown)"))
     query = (
-        select(day.label("day_ts"), channel.label("channel"), func.sum(_ceil_minutes(seconds)).label("egress_minutes"))
+        select(
+            day.label("day_ts"),
+            channel.label("channel"),
+            func.sum(_ceil_minutes(seconds)).label("egress_minutes"),
+        )
         .select_from(e.outerjoin(r, and_(e.c.source_id == r.c.source_id, e.c.room_sid == r.c.room_sid)))
         .where(overlaps, e.c.started_ts.is_not(None))
         .group_by(day, channel)
     )
-    spans = select(_greatest(e.c.started_ts, since_ts).label("start"), _least(end, until_ts).label("end")).where(
-        overlaps, e.c.started_ts.is_not(None)
-    )
+    spans = select(
+        _greatest(e.c.started_ts, since_ts).label("start"), _least(end, until_ts).label("end")
+    ).where(overlaps, e.c.started_ts.is_not(None))
     if source_id is not None:
         query = query.where(e.c.source_id == source_id)
         spans = spans.where(e.c.source_id == source_id)
@@ -137,13 +160,17 @@ def _peak_overlap(spans: pd.DataFrame) -> float:
     return float(np.cumsum(deltas[order]).max())
 
 
-def _ingress(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
+def _ingress(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
     i = schema.ingress_status
     end = func.coalesce(i.c.ended_ts, i.c.last_seen_ts)
     seconds, day, overlaps = _interval_query(i.c.started_ts, end, since_ts, until_ts)
     channel = func.coalesce(i.c.room_name, literal("(unknown)"))
     query = (
-        select(day.label("day_ts"), channel.label("channel"), func.sum(_ceil_minutes(seconds)).label("ingress_minutes"))
+        select(
+            day.label("day_ts"),
+            channel.label("channel"),
+            func.sum(_ceil_minutes(seconds)).label("ingress_minutes"),
+        )
         .where(overlaps, i.c.started_ts.is_not(None))
         .group_by(day, channel)
     )
@@ -152,17 +179,25 @@ def _ingress(engine: Engine, since_ts: int, until_ts: int, source_id: int | None
     return _read(engine, query)
 
 
-def _traffic(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
+def _traffic(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
     """Fleet GB per day, from the coarsest rollup that covers the range."""
     use_hour = until_ts - since_ts > MINUTE_ROLLUP_MAX_S
-    tables = [(schema.node_samples_1h, 3600), (schema.node_samples_1m, 60)] if use_hour else [(schema.node_samples_1m, 60), (schema.node_samples_1h, 3600)]
+    tables = (
+        [(schema.node_samples_1h, 3600), (schema.node_samples_1m, 60)]
+        if use_hour
+        else [(schema.node_samples_1m, 60), (schema.node_samples_1h, 3600)]
+    )
     for table, bucket_s in tables:
         day = _day(table.c.bucket_ts)
         query = (
             select(
                 day.label("day_ts"),
-                (func.sum(func.coalesce(table.c.bytes_out_per_s_avg, 0.0)) * bucket_s / 1e9).label("downstream_gb"),
-                (func.sum(func.coalesce(table.c.bytes_in_per_s_avg, 0.0)) * bucket_s / 1e9).label("upstream_gb"),
+                (func.sum(func.coalesce(table.c.bytes_out_per_s_avg, 0.0)) * bucket_s / 1e9).label(
+                    "downstream_gb"
+                ),
+                (func.sum(func.coalesce(table.c.bytes_in_per_s_avg, 0.0)) * bucket_s / 1e9).label(
+                    "upstream_gb"
+                ),
             )
             .where(table.c.bucket_ts >= since_ts, table.c.bucket_ts < until_ts)
             .group_by(day)
@@ -178,8 +213,13 @@ def _traffic(engine: Engine, since_ts: int, until_ts: int, source_id: int | None
     per_node = (
         select(
             day.label("day_ts"),
-            (func.avg(func.coalesce(raw.c.bytes_out_per_s, 0.0)) * (func.max(raw.c.ts) - func.min(raw.c.ts))).label("out_bytes"),
-            (func.avg(func.coalesce(raw.c.bytes_in_per_s, 0.0)) * (func.max(raw.c.ts) - func.min(raw.c.ts))).label("in_bytes"),
+            (
+                func.avg(func.coalesce(raw.c.bytes_out_per_s, 0.0))
+                * (func.max(raw.c.ts) - func.min(raw.c.ts))
+            ).label("out_bytes"),
+            (
+                func.avg(func.coalesce(raw.c.bytes_in_per_s, 0.0)) * (func.max(raw.c.ts) - func.min(raw.c.ts))
+            ).label("in_bytes"),
         )
         .where(raw.c.ts >= since_ts, raw.c.ts < until_ts)
         .group_by(day, raw.c.source_id, raw.c.node_id)
@@ -188,12 +228,16 @@ def _traffic(engine: Engine, since_ts: int, until_ts: int, source_id: int | None
         per_node = per_node.where(raw.c.source_id == source_id)
     sub = per_node.subquery()
     query = select(
-        sub.c.day_ts, (func.sum(sub.c.out_bytes) / 1e9).label("downstream_gb"), (func.sum(sub.c.in_bytes) / 1e9).label("upstream_gb")
+        sub.c.day_ts,
+        (func.sum(sub.c.out_bytes) / 1e9).label("downstream_gb"),
+        (func.sum(sub.c.in_bytes) / 1e9).label("upstream_gb"),
     ).group_by(sub.c.day_ts)
     return _read(engine, query)
 
 
-def _peaks(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) -> tuple[pd.DataFrame, dict[str, float]]:
+def _peaks(
+    engine: Bind, since_ts: int, until_ts: int, source_id: int | None
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """Per channel and day: the largest room's peak (a channel is one room at a time; rooms of
     one channel that overlap are undercounted). Fleet: the rooms summed per bucket."""
     use_hour = until_ts - since_ts > MINUTE_ROLLUP_MAX_S
@@ -225,7 +269,9 @@ def _peaks(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) 
             func.max(per_room.c.listeners).label("peak_listeners"),
             func.max(per_room.c.publishers).label("peak_publishers"),
         )
-        .select_from(per_room.join(r, and_(per_room.c.source_id == r.c.source_id, per_room.c.room_sid == r.c.room_sid)))
+        .select_from(
+            per_room.join(r, and_(per_room.c.source_id == r.c.source_id, per_room.c.room_sid == r.c.room_sid))
+        )
         .group_by(per_room.c.day_ts, r.c.channel)
     )
     fleet_bucket = (
@@ -238,21 +284,42 @@ def _peaks(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) 
         .group_by(table.c.bucket_ts)
         .subquery()
     )
-    fleet = select(func.max(fleet_bucket.c.streams), func.max(fleet_bucket.c.listeners), func.max(fleet_bucket.c.publishers))
-    with engine.connect() as connection:
+    fleet = select(
+        func.max(fleet_bucket.c.streams),
+        func.max(fleet_bucket.c.listeners),
+        func.max(fleet_bucket.c.publishers),
+    )
+    with _connected(engine) as connection:
         row = connection.execute(fleet).one()
-    peaks = {name: float(value or 0) for name, value in zip(("streams", "listeners", "publishers"), row, strict=True)}
+    peaks = {
+        name: float(value or 0)
+        for name, value in zip(("streams", "listeners", "publishers"), row, strict=True)
+    }
     return _read(engine, by_channel), peaks
 
 
-def _read(engine: Engine, query: object) -> pd.DataFrame:
-    with engine.connect() as connection:
+@contextmanager
+def _connected(bind: Bind) -> Iterator[Connection]:
+    """A connection from an engine, or the caller's own connection as is."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.connect() as connection:
+            yield connection
+
+
+def _read(engine: Bind, query: object) -> pd.DataFrame:
+    with _connected(engine) as connection:
         result = connection.execute(query)  # type: ignore[call-overload]
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        names = list(result.keys())
+        rows = result.fetchall()
+    # Column-wise construction: far cheaper than letting pandas inspect every Row object.
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    return pd.DataFrame({name: list(values) for name, values in zip(names, columns, strict=True)})
 
 
 def measured_ledger(
-    engine: Engine,
+    engine: Bind,
     since_ts: int,
     until_ts: int,
     source_id: int | None = None,
@@ -279,7 +346,9 @@ def measured_ledger(
             part = part.assign(day_ts=part["day_ts"].astype("int64"), channel=part["channel"].astype(str))
             frame = frame.merge(part, on=keys, how="outer")
     for name in (*FLOW_COLUMNS, *PEAK_COLUMNS):
-        frame[name] = pd.to_numeric(frame[name], errors="coerce").fillna(0.0).astype(float) if name in frame else 0.0
+        frame[name] = (
+            pd.to_numeric(frame[name], errors="coerce").fillna(0.0).astype(float) if name in frame else 0.0
+        )
     traffic = _traffic(engine, since_ts, until_ts, source_id)
     frame = _share_traffic(frame, traffic)
     frame = frame[list(COLUMNS)].sort_values(keys, ignore_index=True)
@@ -309,13 +378,20 @@ def _share_traffic(frame: pd.DataFrame, traffic: pd.DataFrame) -> pd.DataFrame:
     if traffic.empty:
         return frame
     traffic = traffic.assign(day_ts=traffic["day_ts"].astype("int64"))
-    for column, weight_column in (("downstream_gb", "listener_minutes"), ("upstream_gb", "publisher_minutes")):
+    for column, weight_column in (
+        ("downstream_gb", "listener_minutes"),
+        ("upstream_gb", "publisher_minutes"),
+    ):
         day_weight = frame.groupby("day_ts")[weight_column].transform("sum")
         share = np.where(day_weight > 0, frame[weight_column] / day_weight.where(day_weight > 0, 1.0), 0.0)
         day_gb = frame["day_ts"].map(traffic.set_index("day_ts")[column]).fillna(0.0)
         frame[column] = day_gb.to_numpy() * share
     attributed = frame.groupby("day_ts")[["downstream_gb", "upstream_gb"]].sum()
-    rest = traffic.set_index("day_ts")[["downstream_gb", "upstream_gb"]].astype(float).sub(attributed, fill_value=0.0)
+    rest = (
+        traffic.set_index("day_ts")[["downstream_gb", "upstream_gb"]]
+        .astype(float)
+        .sub(attributed, fill_value=0.0)
+    )
     rest = rest[(rest["downstream_gb"] > 1e-9) | (rest["upstream_gb"] > 1e-9)].reset_index()
     if not rest.empty:
         rest["channel"] = "(unattributed)"

@@ -12,9 +12,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.costs import MODEL_IDS, price_grid  # noqa: E402
-from analytics.ledger import REGIONS, VIDEO_TIERS  # noqa: E402
-from analytics.prices import load_catalogue  # noqa: E402
+from analytics.costs import MODEL_IDS, price_grid
+from analytics.ledger import REGIONS, VIDEO_TIERS
+from analytics.prices import load_catalogue
 
 
 def grid(rows: int, seed: int = 5) -> pd.DataFrame:

@@ -83,9 +83,13 @@ def read_server(server: lk.LiveKitServer) -> dict[str, float]:
         "participants": total("livekit_participant_total"),
         "subscribed_tracks": total("livekit_track_subscribed_total"),
         "published_tracks": total("livekit_track_published_total"),
-        "bytes_out": float(sum(
-            v for labels, v in samples.get("livekit_packet_bytes_total", []) if labels.get("direction") == "outgoing"
-        )),
+        "bytes_out": float(
+            sum(
+                v
+                for labels, v in samples.get("livekit_packet_bytes_total", [])
+                if labels.get("direction") == "outgoing"
+            )
+        ),
     }
 
 

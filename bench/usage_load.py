@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.usage import measured_ledger  # noqa: E402
-from store import schema  # noqa: E402
-from store.engine import make_engine, open_store  # noqa: E402
-from store.upsert import upsert  # noqa: E402
+from analytics.usage import measured_ledger
+from store import schema
+from store.engine import make_engine, open_store
+from store.upsert import upsert
 
 DAY = 86_400
 START = 1_793_491_200  # 2026-11-01 00:00 UTC
@@ -33,19 +33,57 @@ def build(path: Path) -> None:
             for ch in range(CHANNELS):
                 sid = f"RM_{day}_{ch}"
                 start = t0 + (ch % 20) * 3600
-                rooms.append({"source_id": 1, "room_sid": sid, "room_name": f"ch{ch}", "channel": f"ch{ch}",
-                              "started_ts": start, "ended_ts": start + 4 * 3600, "last_seen_ts": start + 4 * 3600})
+                rooms.append(
+                    {
+                        "source_id": 1,
+                        "room_sid": sid,
+                        "room_name": f"ch{ch}",
+                        "channel": f"ch{ch}",
+                        "started_ts": start,
+                        "ended_ts": start + 4 * 3600,
+                        "last_seen_ts": start + 4 * 3600,
+                    }
+                )
                 for i in range(LISTENERS + 1):
-                    people.append({"source_id": 1, "participant_sid": f"PA_{day}_{ch}_{i}", "room_sid": sid,
-                                   "identity": f"u{i}", "is_publisher": i == 0, "joined_ts": start + i * 7,
-                                   "left_ts": start + 4 * 3600 - i * 11, "last_seen_ts": start + 4 * 3600})
+                    people.append(
+                        {
+                            "source_id": 1,
+                            "participant_sid": f"PA_{day}_{ch}_{i}",
+                            "room_sid": sid,
+                            "identity": f"u{i}",
+                            "is_publisher": i == 0,
+                            "joined_ts": start + i * 7,
+                            "left_ts": start + 4 * 3600 - i * 11,
+                            "last_seen_ts": start + 4 * 3600,
+                        }
+                    )
                 for hour in range(4):
-                    room_rollups.append({"source_id": 1, "room_sid": sid, "bucket_ts": start + hour * 3600, "samples": 240,
-                                         "participants_avg": 11.0, "participants_max": 11, "publishers_avg": 1.0,
-                                         "publishers_max": 1, "listeners_avg": 10.0, "listeners_max": LISTENERS})
+                    room_rollups.append(
+                        {
+                            "source_id": 1,
+                            "room_sid": sid,
+                            "bucket_ts": start + hour * 3600,
+                            "samples": 240,
+                            "participants_avg": 11.0,
+                            "participants_max": 11,
+                            "publishers_avg": 1.0,
+                            "publishers_max": 1,
+                            "listeners_avg": 10.0,
+                            "listeners_max": LISTENERS,
+                        }
+                    )
             for hour in range(24):
-                node_rollups.append({**node_cols, "source_id": 1, "node_id": "n1", "bucket_ts": t0 + hour * 3600,
-                                     "samples": 240, "bytes_out_per_s_avg": 3.2e6, "bytes_in_per_s_avg": 3.2e5})
+                node_rollups.append(
+                    {
+                        **node_cols,
+                        "source_id": 1,
+                        "node_id": "n1",
+                        "bucket_ts": t0 + hour * 3600,
+                        "samples": 240,
+                        "bytes_out_per_s_avg": 3.2e6,
+                        "bytes_in_per_s_avg": 3.2e5,
+                    }
+                )
             upsert(c, schema.room_sessions, rooms)
             upsert(c, schema.participant_sessions, people)
             upsert(c, schema.room_samples_1h, room_rollups)

@@ -143,8 +143,9 @@ class Notifier(Protocol):
 
 def _post_json(url: str, body: Mapping[str, Any], timeout_s: float, receiver: str) -> None:
     try:
-        response = requests.post(url, data=json.dumps(body), headers={"Content-Type": "application/json"},
-                                 timeout=timeout_s)  # fmt: skip
+        response = requests.post(
+            url, data=json.dumps(body), headers={"Content-Type": "application/json"}, timeout=timeout_s
+        )
     except requests.RequestException as exc:
         raise NotifyError(f"{receiver}: {type(exc).__name__}", retry=True) from None
     if response.status_code >= 300:
@@ -226,7 +227,9 @@ class Dispatcher:
             except queue.Full:
                 self.dropped += 1
                 self._count("alerts.notify.dropped")
-                log.warning("alert notification queue full; dropped %s for %s", transition.rule, notifier.name)
+                log.warning(
+                    "alert notification queue full; dropped %s for %s", transition.rule, notifier.name
+                )
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -317,7 +320,7 @@ def current_values(connection: Connection, rule: Rule, ruleset: RuleSet, now_ts:
     if rule.spec.derivation == "absence":
         frame = _latest_per_node(connection, now_ts)
     else:
-        frame = load_store_series(connection, rule, grid.start_ts - ruleset.lookback_s, now_ts)
+        frame = load_store_series(connection, rule, grid.start_ts - ruleset.lookback_s, now_ts, ruleset.lookback_s)
     values = grid_values(split_frame(frame), rule, grid, ruleset.lookback_s)
     return {target: float(series[-1]) for target, series in values.items()}
 
@@ -338,8 +341,14 @@ class AlertEvaluator:
     def _stored_states(self, connection: Connection) -> dict[tuple[str, str], _State]:
         table = schema.alert_state
         rows = connection.execute(
-            select(table.c.rule, table.c.target, table.c.state, table.c.active_since_ts, table.c.fired_ts,
-                   table.c.keep_firing_since_ts)  # fmt: skip
+            select(
+                table.c.rule,
+                table.c.target,
+                table.c.state,
+                table.c.active_since_ts,
+                table.c.fired_ts,
+                table.c.keep_firing_since_ts,
+            )
         ).all()
         return {(r[0], r[1]): _State(r[2], r[3], r[4], r[5]) for r in rows}
 
@@ -355,7 +364,9 @@ class AlertEvaluator:
                     log.exception("alert rule %s could not be evaluated", rule.name)
                     increment_counter(connection, "alerts.eval.failed", 1, now_ts)
                     continue
-                active_targets = [t for (name, t), s in stored.items() if name == rule.name and s.state != NORMAL]
+                active_targets = [
+                    t for (name, t), s in stored.items() if name == rule.name and s.state != NORMAL
+                ]
                 state_rows: list[dict[str, Any]] = []
                 for target in sorted(set(values) | set(active_targets)):
                     value = values.get(target, math.nan)
@@ -382,27 +393,40 @@ class AlertEvaluator:
                     for from_state, to_state in pairs:
                         transitions.append(
                             Transition(
-                                rule=rule.name, target=target, from_state=from_state, to_state=to_state,
-                                ts=now_ts, value=None if math.isnan(value) else value,
-                                threshold=rule.threshold, severity=rule.severity, metric=rule.metric,
-                                comparison=rule.comparison, recovery=rule.recovery,
+                                rule=rule.name,
+                                target=target,
+                                from_state=from_state,
+                                to_state=to_state,
+                                ts=now_ts,
+                                value=None if math.isnan(value) else value,
+                                threshold=rule.threshold,
+                                severity=rule.severity,
+                                metric=rule.metric,
+                                comparison=rule.comparison,
+                                recovery=rule.recovery,
                                 fired_ts=new.fired_ts if to_state in (FIRING, RESOLVED) else None,
                                 labels=dict(rule.labels),
                             )
-                        )  # fmt: skip
+                        )
                 upsert(connection, schema.alert_state, state_rows)
             upsert(
                 connection,
                 schema.alert_history,
                 [
                     {
-                        "rule": t.rule, "target": t.target, "ts": t.ts, "to_state": t.to_state,
-                        "from_state": t.from_state, "severity": t.severity, "value": t.value,
-                        "threshold": t.threshold, "fired_ts": t.fired_ts,
+                        "rule": t.rule,
+                        "target": t.target,
+                        "ts": t.ts,
+                        "to_state": t.to_state,
+                        "from_state": t.from_state,
+                        "severity": t.severity,
+                        "value": t.value,
+                        "threshold": t.threshold,
+                        "fired_ts": t.fired_ts,
                     }
                     for t in transitions
                 ],
-            )  # fmt: skip
+            )
         for transition in transitions:
             if transition.notify:
                 self.dispatcher.submit(transition)

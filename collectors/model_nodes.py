@@ -16,7 +16,8 @@ def model_node_hook(model: Any, source_id: int) -> TickHook:
     def hook(engine: Engine, now_ts: int) -> None:
         snapshot = model.snapshot(now_ts)
         nodes = NodeSnapshot(ts=now_ts)
-        for node_id, load in snapshot.nodes.items():
+        for load in snapshot.nodes.to_dict("records"):
+            node_id = str(load["node_id"])
             nodes.node_types[node_id] = "SERVER"
             nodes.values[node_id] = {m: _get(load, m) for m in schema.NODE_METRICS}
         store_node_snapshot(engine, source_id, nodes)
@@ -26,4 +27,7 @@ def model_node_hook(model: Any, source_id: int) -> TickHook:
 
 def _get(load: Any, name: str) -> float | None:
     value = load.get(name) if isinstance(load, dict) else getattr(load, name, None)
-    return None if value is None else float(value)
+    if value is None:
+        return None
+    number = float(value)
+    return None if number != number else number  # NaN: the metric had no observations

@@ -100,7 +100,7 @@ class SessionTracker:
                 "channel": channel_of(room.room_name),
                 "started_ts": room.created_ts or now_ts,
                 "ended_ts": None,
-                "last_seen_ts": now_ts,
+                "last_seen_ts": max(now_ts, room.created_ts),
                 "max_participants": max_participants,
                 "max_listeners": max_listeners,
             })
@@ -123,7 +123,8 @@ class SessionTracker:
                 "is_publisher": p.is_publisher,
                 "joined_ts": p.joined_ts,
                 "left_ts": None,
-                "last_seen_ts": now_ts,
+                # The server's clock may run ahead of ours: a session is never seen before it began.
+                "last_seen_ts": max(now_ts, p.joined_ts),
                 "origin": "poll",
             }
             for p in snapshot.participants

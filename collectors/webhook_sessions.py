@@ -58,7 +58,10 @@ def bump_counter(engine: Engine, name: str, by: int = 1, now_ts: int | None = No
         statement = _insert(connection, table).values(name=name, value=by, updated_ts=now_ts)
         statement = statement.on_conflict_do_update(
             index_elements=["name"],
-            set_={"value": table.c.value + statement.excluded.value, "updated_ts": statement.excluded.updated_ts},
+            set_={
+                "value": table.c.value + statement.excluded.value,
+                "updated_ts": statement.excluded.updated_ts,
+            },
         )
         connection.execute(statement)
 
@@ -118,7 +121,9 @@ def store_event(
     return True
 
 
-def _apply_to_sessions(connection: Connection, event: webhook_pb.WebhookEvent, source_id: int, created_ts: int) -> None:
+def _apply_to_sessions(
+    connection: Connection, event: webhook_pb.WebhookEvent, source_id: int, created_ts: int
+) -> None:
     name = event.event
     if event.room.sid and (name in ROOM_EVENTS or name in JOIN_EVENTS or name in LEAVE_EVENTS):
         _upsert_room(connection, event, source_id, created_ts)
@@ -133,7 +138,9 @@ def _apply_to_sessions(connection: Connection, event: webhook_pb.WebhookEvent, s
         )
 
 
-def _upsert_room(connection: Connection, event: webhook_pb.WebhookEvent, source_id: int, created_ts: int) -> None:
+def _upsert_room(
+    connection: Connection, event: webhook_pb.WebhookEvent, source_id: int, created_ts: int
+) -> None:
     room = event.room
     table = schema.room_sessions
     started_ts = _seconds(room.creation_time) or created_ts
@@ -169,7 +176,9 @@ def _upsert_participant(
 ) -> None:
     info = event.participant
     table = schema.participant_sessions
-    joined_ts = _seconds(info.joined_at) or (int(info.joined_at_ms) // 1000 if info.joined_at_ms else created_ts)
+    joined_ts = _seconds(info.joined_at) or (
+        int(info.joined_at_ms) // 1000 if info.joined_at_ms else created_ts
+    )
     leaving = event.event in LEAVE_EVENTS
     values = {
         "source_id": source_id,
@@ -238,7 +247,10 @@ def reconcile_connection_minutes(engine: Engine, since_ts: int, until_ts: int) -
     """Per-room connection minutes in [since_ts, until_ts) from webhooks, stored sessions and polls.
     A connection still open at ``until_ts`` counts up to ``until_ts``."""
     events, parts, samples, rooms = (
-        schema.webhook_events, schema.participant_sessions, schema.room_samples, schema.room_sessions
+        schema.webhook_events,
+        schema.participant_sessions,
+        schema.room_samples,
+        schema.room_sessions,
     )
     names: dict[tuple[int, str], str] = {}
     webhook_spans: dict[tuple[int, str], dict[str, list[int | None]]] = defaultdict(dict)

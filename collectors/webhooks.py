@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 _READ_CHUNK_BYTES = 64 * 1024
 
+
 @dataclass(frozen=True)
 class WebhookConfig:
     keys: Mapping[str, str]  # api_key -> api_secret

@@ -44,5 +44,5 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "aiohttp.access", "alembic.runtime.migration"):
+    for noisy in ("urllib3", "aiohttp.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -40,13 +40,28 @@ def _history(url: str, start_ts: int, end_ts: int) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner="Replaying the rule on the stored history…")
-def _replay(url: str, rules_yaml: str, rule_name: str, start_ts: int, end_ts: int, candidates: tuple[float, ...],
-            per_week: float) -> Replay:  # fmt: skip
+def _replay(
+    url: str,
+    rules_yaml: str,
+    rule_name: str,
+    start_ts: int,
+    end_ts: int,
+    candidates: tuple[float, ...],
+    per_week: float,
+) -> Replay:
     ruleset = parse_rules_yaml(rules_yaml)
     rule = ruleset.get(rule_name)
-    frame = load_store_series(data.engine(url), rule, start_ts, end_ts)
-    return replay_rule(rule, ruleset, frame, start_ts, end_ts, target_per_week=per_week,
-                       candidates=candidates, keep_values=True)  # fmt: skip
+    frame = load_store_series(data.engine(url), rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s)
+    return replay_rule(
+        rule,
+        ruleset,
+        frame,
+        start_ts,
+        end_ts,
+        target_per_week=per_week,
+        candidates=candidates,
+        keep_values=True,
+    )
 
 
 def _default_rules_yaml() -> tuple[str, str | None]:
@@ -71,7 +86,9 @@ def active_section(view: ViewState) -> None:
                 "Target": active["target"].astype(str),
                 "Severity": active["severity"].astype(str),
                 "Value": pd.to_numeric(active["last_value"], errors="coerce").round(3),
-                with_zone("Active since", view.timezone): to_local_text(active["active_since_ts"], view.timezone),
+                with_zone("Active since", view.timezone): to_local_text(
+                    active["active_since_ts"], view.timezone
+                ),
                 with_zone("Firing since", view.timezone): to_local_text(active["fired_ts"], view.timezone),
             }
         ),
@@ -112,10 +129,19 @@ def rules_editor() -> RuleSet | None:
         if problem:
             st.warning(f"Rules file not loaded: {escape_markdown(problem)}", icon=":material/warning:")
     with st.expander("Edit rules (YAML)", expanded=False):
-        st.text_area("Rules", key=_KEY_YAML, height=360, help="Validated on every change; nothing is saved "
-                     "on the server — download the file and point `[alerts] rules_file` at it.")  # fmt: skip
-        st.download_button("Download rules", st.session_state[_KEY_YAML], file_name="castmeter.rules.yaml",
-                           mime="application/yaml")  # fmt: skip
+        st.text_area(
+            "Rules",
+            key=_KEY_YAML,
+            height=360,
+            help="Validated on every change; nothing is saved "
+            "on the server — download the file and point `[alerts] rules_file` at it.",
+        )
+        st.download_button(
+            "Download rules",
+            st.session_state[_KEY_YAML],
+            file_name="castmeter.rules.yaml",
+            mime="application/yaml",
+        )
     try:
         return parse_rules_yaml(st.session_state[_KEY_YAML])
     except RuleError as exc:
@@ -137,13 +163,28 @@ def timeline_chart(result: BacktestResult, target: str, timezone: str) -> go.Fig
     rule = result.rule
     line = timeline_frame(result, target)
     figure = go.Figure()
-    figure.add_trace(go.Scatter(x=to_local(line["ts"], timezone), y=line["value"], mode="lines",
-                                name=f"{rule.spec.title} ({rule.spec.unit})", connectgaps=False))  # fmt: skip
-    figure.add_hline(y=rule.threshold, line_color="firebrick", line_dash="dash",
-                     annotation_text=f"threshold {rule.threshold:g}")  # fmt: skip
+    figure.add_trace(
+        go.Scatter(
+            x=to_local(line["ts"], timezone),
+            y=line["value"],
+            mode="lines",
+            name=f"{rule.spec.title} ({rule.spec.unit})",
+            connectgaps=False,
+        )
+    )
+    figure.add_hline(
+        y=rule.threshold,
+        line_color="firebrick",
+        line_dash="dash",
+        annotation_text=f"threshold {rule.threshold:g}",
+    )
     if rule.recovery is not None:
-        figure.add_hline(y=rule.recovery, line_color="seagreen", line_dash="dot",
-                         annotation_text=f"recovery {rule.recovery:g}")  # fmt: skip
+        figure.add_hline(
+            y=rule.recovery,
+            line_color="seagreen",
+            line_dash="dot",
+            annotation_text=f"recovery {rule.recovery:g}",
+        )
     episodes = target_episodes(result, target)
     starts, ends = to_local(episodes["start_ts"], timezone), to_local(episodes["end_ts"], timezone)
     for begin, end in zip(starts, ends, strict=True):
@@ -164,17 +205,21 @@ def episodes_table(result: BacktestResult, timezone: str) -> pd.DataFrame:
         {
             "Target": episodes["target"].astype(str),
             with_zone("Fired", timezone): to_local_text(episodes["start_ts"], timezone),
-            with_zone("Resolved", timezone): to_local_text(episodes["end_ts"], timezone).where(~episodes["open"].astype(bool), "still firing"),
+            with_zone("Resolved", timezone): to_local_text(episodes["end_ts"], timezone).where(
+                ~episodes["open"].astype(bool), "still firing"
+            ),
             "Duration": episodes["duration_s"].map(format_duration),
             "Flapping": episodes["flapping"].astype(bool),
         }
-    )  # fmt: skip
+    )
 
 
 def backtest_section(view: ViewState) -> None:
     st.subheader("Threshold review")
-    st.caption("Replays a rule on the stored history of the selected time range with Prometheus's semantics "
-               "(for, keep_firing_for, gaps = no data), plus a recovery threshold.")  # fmt: skip
+    st.caption(
+        "Replays a rule on the stored history of the selected time range with Prometheus's semantics "
+        "(for, keep_firing_for, gaps = no data), plus a recovery threshold."
+    )
     ruleset = rules_editor()
     if ruleset is None:
         return
@@ -186,23 +231,36 @@ def backtest_section(view: ViewState) -> None:
         st.session_state[_KEY_RULE] = names[0]
     chosen, per_week_column = st.columns([2, 1])
     rule_name = chosen.selectbox("Rule", names, key=_KEY_RULE)
-    per_week = per_week_column.number_input("Target alerts per week", min_value=0.0, max_value=10_000.0,
-                                            value=2.0, step=1.0, key=_KEY_PER_WEEK)  # fmt: skip
+    per_week = per_week_column.number_input(
+        "Target alerts per week", min_value=0.0, max_value=10_000.0, value=2.0, step=1.0, key=_KEY_PER_WEEK
+    )
     rule: Rule = ruleset.get(rule_name)
     a_column, b_column = st.columns(2)
-    candidate_a = a_column.number_input("Candidate A", value=float(rule.threshold), key=f"alerts_a_{rule_name}")
+    candidate_a = a_column.number_input(
+        "Candidate A", value=float(rule.threshold), key=f"alerts_a_{rule_name}"
+    )
     candidate_b = b_column.number_input(
-        "Candidate B", value=float(rule.threshold) * (0.9 if rule.comparison.startswith(">") else 1.1) or 1.0,
+        "Candidate B",
+        value=float(rule.threshold) * (0.9 if rule.comparison.startswith(">") else 1.1) or 1.0,
         key=f"alerts_b_{rule_name}",
     )
     start_ts, end_ts = view.window()
-    replay = _replay(data.db_url(), ruleset.to_yaml(), rule_name, start_ts, end_ts,
-                     (float(candidate_a), float(candidate_b)), float(per_week))  # fmt: skip
+    replay = _replay(
+        data.db_url(),
+        ruleset.to_yaml(),
+        rule_name,
+        start_ts,
+        end_ts,
+        (float(candidate_a), float(candidate_b)),
+        float(per_week),
+    )
     if rule.metric == "spend_run_rate_pct":
         st.caption(RUN_RATE_NOTE)
     if replay.frame.empty:
-        st.info(f"No samples for {rule.spec.title.lower()} in {view.range_label.lower()}: pick a longer range.",
-                icon=":material/filter_alt_off:")  # fmt: skip
+        st.info(
+            f"No samples for {rule.spec.title.lower()} in {view.range_label.lower()}: pick a longer range.",
+            icon=":material/filter_alt_off:",
+        )
         return
     suggestion = replay.suggestion
     if suggestion is not None and suggestion.threshold is not None:

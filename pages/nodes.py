@@ -15,6 +15,24 @@ from ui.sidebar import ViewState
 from ui.timefmt import to_local, to_local_text, with_zone
 
 _KEY_NODE = "nodes_node"
+SERIES_LABELS = {
+    "cpu_pct": "CPU % (avg)",
+    "cpu_pct_max": "CPU % (max)",
+    "memory_pct": "Memory %",
+    "out_mbps": "Out",
+    "in_mbps": "In",
+    "packets_out_per_s": "Packets out",
+    "packets_in_per_s": "Packets in",
+    "packet_loss_pct": "Packet loss %",
+    "jitter_p95_ms": "Jitter p95",
+    "rtt_p95_ms": "RTT p95",
+    "quality_score": "Quality score",
+    "join_success_pct": "Join success %",
+    "api_requests_per_s": "API requests",
+    "api_errors_per_s": "API errors",
+    "participants": "Participants",
+    "rooms": "Rooms",
+}
 
 
 def table_frame(nodes: pd.DataFrame, timezone: str) -> pd.DataFrame:
@@ -73,21 +91,22 @@ def node_detail(view: ViewState, source_id: int, node_id: str) -> None:
         out_mbps=series["bytes_out_per_s"] * 8 / 1e6,
         in_mbps=series["bytes_in_per_s"] * 8 / 1e6,
         join_success_pct=series["join_success_ratio"] * 100,
-    ).rename(columns={"cpu_pct": "CPU % (avg)", "cpu_pct_max": "CPU % (max)"})
-    cpu = _line(frame, ["CPU % (avg)", "CPU % (max)"], "CPU", "%", view.timezone)
+    ).rename(columns=SERIES_LABELS)
+    tz = view.timezone
+    cpu = _line(frame, ["CPU % (avg)", "CPU % (max)"], "CPU", "%", tz)
     for threshold in CPU_THRESHOLDS_PCT:
         cpu.add_hline(y=threshold, line_dash="dot", annotation_text=f"{threshold:g} %")
     charts = [
         cpu,
-        _line(frame, ["memory_pct"], "Memory", "%", view.timezone),
-        _line(frame, ["out_mbps", "in_mbps"], "Bandwidth", "Mbit/s", view.timezone),
-        _line(frame, ["packets_out_per_s", "packets_in_per_s"], "Packets", "packets/s", view.timezone),
-        _line(frame, ["packet_loss_pct"], "Packet loss", "%", view.timezone),
-        _line(frame, ["jitter_p95_ms", "rtt_p95_ms"], "Jitter and RTT (p95)", "ms", view.timezone),
-        _line(frame, ["quality_score"], "Quality score", "score", view.timezone),
-        _line(frame, ["join_success_pct"], "Join success", "%", view.timezone),
-        _line(frame, ["api_errors_per_s", "api_requests_per_s"], "API requests and errors", "per s", view.timezone),
-        _line(frame, ["participants", "rooms"], "Participants and rooms", "count", view.timezone),
+        _line(frame, ["Memory %"], "Memory", "%", tz),
+        _line(frame, ["Out", "In"], "Bandwidth", "Mbit/s", tz),
+        _line(frame, ["Packets out", "Packets in"], "Packets", "packets/s", tz),
+        _line(frame, ["Packet loss %"], "Packet loss", "%", tz),
+        _line(frame, ["Jitter p95", "RTT p95"], "Jitter and RTT (p95)", "ms", tz),
+        _line(frame, ["Quality score"], "Quality score", "score", tz),
+        _line(frame, ["Join success %"], "Join success", "%", tz),
+        _line(frame, ["API requests", "API errors"], "API requests and errors", "per s", tz),
+        _line(frame, ["Participants", "Rooms"], "Participants and rooms", "count", tz),
     ]
     for index in range(0, len(charts), 2):
         for offset, (column, figure) in enumerate(zip(st.columns(2), charts[index : index + 2], strict=False)):

@@ -11,29 +11,31 @@ import plotly.express as px
 import streamlit as st
 
 from ui import data, empty
-from ui.formatting import format_count, format_mbps, format_usd, shorten
+from ui.formatting import format_count, format_rate, format_usd, plotly_text, shorten
 from ui.page import start
 from ui.sidebar import ViewState
 from ui.timefmt import format_ts, to_local, with_zone
 
 CHARTS_REFRESH_S = 60
+COST_TTL_S = 300  # pricing a window is heavier than reading it; the rate moves slowly
 
 
-def estimated_cost_per_hour(view: ViewState, start_ts: int, end_ts: int) -> tuple[float | None, str]:
-    """(USD per hour, note) from the cost engine (analytics/costs.py) when it is installed and
-    offers ``estimate_cost_per_hour_usd(connection, start_ts, end_ts, source_id)``; otherwise
-    (None, why). The only place the Overview touches costs."""
+@st.cache_data(ttl=COST_TTL_S, show_spinner=False)
+def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int | None) -> tuple[float | None, str]:
+    """(USD per hour, note) from the cost engine's ``estimate_cost_per_hour_usd(connection,
+    start_ts, end_ts, source_id)`` when analytics/costs.py is installed; otherwise (None, why).
+    The only place the Overview touches costs."""
     try:
         costs: Any = importlib.import_module("analytics.costs")
         estimate = costs.estimate_cost_per_hour_usd
     except (ImportError, AttributeError):
         return None, "Cost per hour appears once the cost engine (analytics/costs.py) is installed."
     try:
-        with data.engine(data.db_url()).connect() as connection:
-            value = estimate(connection, start_ts, end_ts, view.source_id)
+        with data.engine(url).connect() as connection:
+            value = estimate(connection, start_ts, end_ts, source_id)
     except Exception as exc:  # the cost engine must never take the live overview down
         return None, f"Cost estimate unavailable ({type(exc).__name__})."
-    return (float(value), "") if value is not None else (None, "No cost estimate for this window.")
+    return (float(value), "") if value is not None else (None, "No usage to price in this window.")
 
 
 def headline_figures(view: ViewState) -> None:
@@ -41,15 +43,19 @@ def headline_figures(view: ViewState) -> None:
     url = data.db_url()
     figures = data.headline(url, start_ts, end_ts, view.source_id)
     empty.banners(view)
-    cost_usd, cost_note = estimated_cost_per_hour(view, start_ts, end_ts)
+    cost_usd, cost_note = estimated_cost_per_hour(url, start_ts, end_ts, view.source_id)
     columns = st.columns(6)
     columns[0].metric("Live streams", format_count(figures.live_streams), border=True)
     columns[1].metric("Listeners", format_count(figures.listeners), border=True)
     columns[2].metric("Publishers", format_count(figures.publishers), border=True)
     columns[3].metric("Nodes up", f"{figures.nodes_up} / {figures.nodes_total}", border=True)
-    columns[4].metric("Outgoing bandwidth", format_mbps(figures.outgoing_mbps), border=True)
+    bandwidth_value, bandwidth_unit = format_rate(figures.outgoing_mbps)
+    columns[4].metric(f"Outgoing {bandwidth_unit}", bandwidth_value, border=True, help="Sum over the nodes up.")
     columns[5].metric(
-        "Est. cost per hour", format_usd(cost_usd), border=True, help=cost_note or "From the cost engine."
+        "Est. cost per hour",
+        format_usd(cost_usd),
+        border=True,
+        help=cost_note or "The window's usage priced by the cost engine (current setup), per hour.",
     )
     as_of = format_ts(figures.as_of_ts, view.timezone) if figures.as_of_ts else "no samples in this window"
     refresh = f" · refreshes every {view.refresh_every_s} s" if view.live else " · live refresh off"
@@ -70,7 +76,7 @@ def charts(view: ViewState) -> None:
         st.subheader("Listeners by channel")
         frame = by_channel.assign(
             time=to_local(by_channel["bucket_ts"], view.timezone),
-            channel=by_channel["channel"].map(lambda name: shorten(str(name), 40)),
+            channel=by_channel["channel"].map(lambda name: plotly_text(shorten(str(name), 40))),
         )
         figure = px.area(
             frame,

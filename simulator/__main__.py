@@ -23,7 +23,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--speed", type=float, default=1.0, help="run the fleet this many times faster")
     parser.add_argument("--api-key", default=DEV_API_KEY)
     parser.add_argument("--api-secret", default=DEV_API_SECRET)
-    parser.add_argument("--no-redis", action="store_true", help="answer ListEgress/ListIngress like a server without Redis")
+    parser.add_argument(
+        "--no-redis", action="store_true", help="answer ListEgress/ListIngress like a server without Redis"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -40,7 +42,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 async def _run(args: argparse.Namespace) -> None:
     model = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
     server = FleetServer(
-        model, args.host, args.api_port, args.metrics_port, args.api_key, args.api_secret, args.speed, args.no_redis
+        model,
+        args.host,
+        args.api_port,
+        args.metrics_port,
+        args.api_key,
+        args.api_secret,
+        args.speed,
+        args.no_redis,
     )
     await server.start()
     # One machine-readable line for whoever started us (tests, `collectors demo`).

@@ -118,11 +118,15 @@ def node_metrics(
     packet_loss_pct = np.maximum(0.005, 0.04 * (1.0 + 0.3 * n(4)) + 8.0 * overload**2)
     jitter_p95_ms = np.maximum(0.5, 6.0 * (1.0 + 0.1 * n(5)) + 40.0 * overload)
     rtt_p95_ms = np.maximum(5.0, 70.0 * (1.0 + 0.08 * n(6)) + 200.0 * overload)
-    bytes_in_per_s = (pub_audio * spec.audio_kbps + pub_video * spec.video_in_kbps) * 125.0 * (1 + RTCP_OVERHEAD)
+    bytes_in_per_s = (
+        (pub_audio * spec.audio_kbps + pub_video * spec.video_in_kbps) * 125.0 * (1 + RTCP_OVERHEAD)
+    )
     bytes_out_per_s = (
         (sub_audio * spec.audio_kbps + sub_video * spec.video_out_kbps) * 125.0 * (1 + DOWNSTREAM_OVERHEAD)
     )
-    packets_in_per_s = pub_audio * AUDIO_PACKETS_PER_S + pub_video * spec.video_in_kbps * 125.0 / VIDEO_PACKET_BYTES
+    packets_in_per_s = (
+        pub_audio * AUDIO_PACKETS_PER_S + pub_video * spec.video_in_kbps * 125.0 / VIDEO_PACKET_BYTES
+    )
     packets_out_per_s = (
         sub_audio * AUDIO_PACKETS_PER_S + sub_video * spec.video_out_kbps * 125.0 / VIDEO_PACKET_BYTES
     )
@@ -130,7 +134,9 @@ def node_metrics(
     pli_per_s = 0.01 * sub_video + 0.05 * pub_video
     join_success_ratio = np.clip(1.0 - JOIN_FAILURE_SHARE * (1.0 + 0.2 * n(7)), 0.9, 1.0)
     # Background API traffic from the platform's own backend (room metadata, mutes, ...).
-    api_requests_per_s = np.maximum(0.0, 0.2 + 0.02 * rooms + 0.001 * participants) * (1.0 + 0.1 * np.abs(n(8)))
+    api_requests_per_s = np.maximum(0.0, 0.2 + 0.02 * rooms + 0.001 * participants) * (
+        1.0 + 0.1 * np.abs(n(8))
+    )
     api_errors_per_s = API_ERROR_SHARE * api_requests_per_s
     quality_score = np.clip(4.45 - 0.3 * packet_loss_pct - 0.004 * jitter_p95_ms + 0.02 * n(9), 1.0, 4.5)
     return {
@@ -161,16 +167,6 @@ def node_metrics(
         "tracks_subscribed_video": sub_video,
         "cpu_cores": cpu_pct / 100.0 * spec.node_vcpus,
     }
-
-
-def lognormal_cdf(x: np.ndarray, median: float, sigma: float) -> np.ndarray:
-    """P(X <= x) for a log-normal with the given median and sigma (vectorized, x >= 0)."""
-    x = np.asarray(x, dtype=np.float64)
-    out = np.zeros_like(x)
-    positive = x > 0
-    z = (np.log(x[positive]) - math.log(median)) / (sigma * math.sqrt(2.0))
-    out[positive] = 0.5 * (1.0 + np.vectorize(math.erf)(z)) if z.size else out[positive]
-    return out
 
 
 def median_from_p95(p95: float, sigma: float) -> float:

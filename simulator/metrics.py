@@ -23,6 +23,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from simulator import load
 from simulator.clock import LiveFleet
@@ -59,7 +60,12 @@ def _normal_cdf(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
 
 def _lognormal_cdf(x: tuple[float, ...], median: float, sigma: float) -> np.ndarray:
     return np.asarray(
-        [0.0 if v <= 0 else 0.5 * (1.0 + math.erf((math.log(v) - math.log(median)) / (sigma * math.sqrt(2)))) for v in x]
+        [
+            0.0
+            if v <= 0
+            else 0.5 * (1.0 + math.erf((math.log(v) - math.log(median)) / (sigma * math.sqrt(2))))
+            for v in x
+        ]
     )
 
 
@@ -87,6 +93,16 @@ class _Histogram:
         self.sum += n * mean
 
 
+class _Row(dict[str, float]):
+    """One node's metrics at one instant, with attribute access."""
+
+    def __getattr__(self, name: str) -> float:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
 class FleetMetrics:
     """The integrated state of every node's counters; shared by the per-node collectors."""
 
@@ -97,10 +113,16 @@ class FleetMetrics:
         self._last_real = time.time()
         self._last_sim = fleet.to_sim(self._last_real)
         n = self.model.n_nodes
-        self.counters: list[dict[tuple[str, tuple[tuple[str, str], ...]], float]] = [defaultdict(float) for _ in range(n)]
-        self.histograms: list[dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram]] = [{} for _ in range(n)]
+        self.counters: list[dict[tuple[str, tuple[tuple[str, str], ...]], float]] = [
+            defaultdict(float) for _ in range(n)
+        ]
+        self.histograms: list[dict[tuple[str, tuple[tuple[str, str], ...]], _Histogram]] = [
+            {} for _ in range(n)
+        ]
         self.cpu_seconds = np.zeros(n)
-        self.api_requests: list[dict[tuple[str, str, str, str], float]] = [defaultdict(float) for _ in range(n)]
+        self.api_requests: list[dict[tuple[str, str, str, str], float]] = [
+            defaultdict(float) for _ in range(n)
+        ]
         media = [("MICROPHONE", "AUDIO")] + ([("CAMERA", "VIDEO")] if self.model.has_video else [])
         self.track_labels = media
 
@@ -141,10 +163,14 @@ class FleetMetrics:
         return hist
 
     def _integrate(self, sim_mid: float, sim0: float, sim1: float, h: float) -> None:
-        nodes = self.model.node_load(sim_mid)
+        frame = self.model.node_load(sim_mid)
+        columns = {
+            name: frame[name].to_numpy(dtype=np.float64) for name in frame.columns if name != "node_id"
+        }
         # Joins per simulated second, applied per wall-clock second (see module doc).
         joins = self.model.joins_between(sim0, sim1) / max(sim1 - sim0, 1e-9) * h
-        for i, row in enumerate(nodes.itertuples(index=False)):
+        for i in range(self.model.n_nodes):
+            row = _Row({name: float(values[i]) for name, values in columns.items()})
             loss = float(row.packet_loss_pct) / 100.0
             for direction, bytes_rate, packets_rate in (
                 ("incoming", row.bytes_in_per_s, row.packets_in_per_s),
@@ -154,13 +180,19 @@ class FleetMetrics:
                     labels = {"direction": direction, "transmission": transmission, "country": ""}
                     self._inc(i, "livekit_packet_total", labels, float(packets_rate) * share * h)
                     self._inc(i, "livekit_packet_bytes", labels, float(bytes_rate) * share * h)
-            self._inc(i, "livekit_nack_total", {"direction": "outgoing", "country": ""}, float(row.nack_per_s) * h)
+            self._inc(
+                i, "livekit_nack_total", {"direction": "outgoing", "country": ""}, float(row.nack_per_s) * h
+            )
             self._inc(i, "livekit_nack_total", {"direction": "incoming", "country": ""},
                       0.5 * float(row.packets_in_per_s) * loss * h)  # fmt: skip
-            self._inc(i, "livekit_pli_total", {"direction": "outgoing", "country": ""}, float(row.pli_per_s) * h)
+            self._inc(
+                i, "livekit_pli_total", {"direction": "outgoing", "country": ""}, float(row.pli_per_s) * h
+            )
             self._inc(i, "livekit_pli_total", {"direction": "incoming", "country": ""}, 0.0)
             for state, warp, share in _JOIN_FUNNEL:
-                self._inc(i, "livekit_participant_join_total", {"state": state, "warp": warp}, joins[i] * share)
+                self._inc(
+                    i, "livekit_participant_join_total", {"state": state, "warp": warp}, joins[i] * share
+                )
             requests = float(row.api_requests_per_s) * h
             service, method = BACKGROUND_API
             self.api_requests[i][(service, method, "200", "")] += requests * (1 - load.API_ERROR_SHARE)
@@ -168,16 +200,15 @@ class FleetMetrics:
             self.cpu_seconds[i] += float(row.cpu_cores) * h
             self._observe_quality(i, row, h)
 
-    def _observe_quality(self, i: int, row: object, h: float) -> None:
-        r = row
-        loss_median = load.median_from_p95(float(r.packet_loss_pct), load.LOSS_SIGMA)  # type: ignore[attr-defined]
-        jitter_median_us = load.median_from_p95(float(r.jitter_p95_ms), load.JITTER_SIGMA) * 1000  # type: ignore[attr-defined]
-        rtt_median = load.median_from_p95(float(r.rtt_p95_ms), load.RTT_SIGMA)  # type: ignore[attr-defined]
+    def _observe_quality(self, i: int, r: _Row, h: float) -> None:
+        loss_median = load.median_from_p95(r.packet_loss_pct, load.LOSS_SIGMA)
+        jitter_median_us = load.median_from_p95(r.jitter_p95_ms, load.JITTER_SIGMA) * 1000
+        rtt_median = load.median_from_p95(r.rtt_p95_ms, load.RTT_SIGMA)
         for source, kind in self.track_labels:
             suffix = kind.lower()
             for direction, tracks in (
-                ("incoming", float(getattr(r, f"tracks_published_{suffix}"))),
-                ("outgoing", float(getattr(r, f"tracks_subscribed_{suffix}"))),
+                ("incoming", r[f"tracks_published_{suffix}"]),
+                ("outgoing", r[f"tracks_subscribed_{suffix}"]),
             ):
                 n = tracks / STATS_INTERVAL_S * h
                 labels = {"direction": direction, "source": source, "type": kind, "country": ""}
@@ -190,9 +221,8 @@ class FleetMetrics:
                 self._hist(i, "livekit_rtt_ms", labels, RTT_MS_BUCKETS).observe_lognormal(
                     n, rtt_median, load.RTT_SIGMA
                 )
-        participants = float(r.participants)  # type: ignore[attr-defined]
         self._hist(i, "livekit_quality_score", {}, QUALITY_BUCKETS).observe_normal(
-            participants / STATS_INTERVAL_S * h, float(r.quality_score), QUALITY_SD, (1.0, 4.5)  # type: ignore[attr-defined]
+            r.participants / STATS_INTERVAL_S * h, r.quality_score, QUALITY_SD, (1.0, 4.5)
         )
 
 
@@ -231,7 +261,12 @@ class NodeCollector(Collector):
         m = self.metrics
         m.advance()
         node = self.node
-        row = m.model.node_load(m.fleet.sim_now()).iloc[node]
+        frame = m.model.node_load(m.fleet.sim_now())
+        row = {
+            name: float(frame[name].to_numpy(dtype=np.float64)[node])
+            for name in frame.columns
+            if name != "node_id"
+        }
         const_names = sorted(self.const)
         const_values = [self.const[k] for k in const_names]
 
@@ -250,39 +285,49 @@ class NodeCollector(Collector):
             for _source, kind in m.track_labels:
                 family.add_metric([*const_values, kind], float(row[f"{prefix}_{kind.lower()}"]))
             yield family
-        family = GaugeMetricFamily("livekit_connection_total", _HELP["livekit_connection_total"], labels=[*const_names, "kind"])
-        family.add_metric([*const_values, "incoming"], round(float(row["participants"]) * load.TURN_SHARE))
-        family.add_metric([*const_values, "outgoing"], 0.0)
-        yield family
+        connections = GaugeMetricFamily(
+            "livekit_connection_total", _HELP["livekit_connection_total"], labels=[*const_names, "kind"]
+        )
+        connections.add_metric([*const_values, "incoming"], round(row["participants"] * load.TURN_SHARE))
+        connections.add_metric([*const_values, "outgoing"], 0.0)
+        yield connections
 
         with m._lock:
             counters = dict(m.counters[node])
-            histograms = {key: (h.bounds, h.buckets.copy(), h.count, h.sum) for key, h in m.histograms[node].items()}
+            histograms = {
+                key: (h.bounds, h.buckets.copy(), h.count, h.sum) for key, h in m.histograms[node].items()
+            }
             api = dict(m.api_requests[node])
             cpu_seconds = float(m.cpu_seconds[node])
 
         families: dict[str, Metric] = {}
-        for (name, labels), value in sorted(counters.items()):
-            family = families.get(name)
-            if family is None:
-                family = families[name] = self._counter(name)
-            family.add_sample(name, {**self.const, **dict(labels)}, value)
+        for (name, label_pairs), value in sorted(counters.items()):
+            counter = families.get(name)
+            if counter is None:
+                counter = families[name] = self._counter(name)
+            counter.add_sample(name, {**self.const, **dict(label_pairs)}, value)
         yield from families.values()
 
         twirp = self._counter("livekit_node_twirp_request_status")
         for (service, method, status, code), value in sorted(api.items()):
-            labels = {**self.const, "service": service, "method": method, "status": status, "code": code}
-            twirp.add_sample("livekit_node_twirp_request_status", labels, value)
+            request_labels = {
+                **self.const,
+                "service": service,
+                "method": method,
+                "status": status,
+                "code": code,
+            }
+            twirp.add_sample("livekit_node_twirp_request_status", request_labels, value)
         yield twirp
 
         hist_families: dict[str, HistogramMetricFamily] = {}
-        for (name, labels), (bounds, buckets, count, total) in sorted(histograms.items()):
-            label_names = [*const_names, *(k for k, _ in labels)]
+        for (name, hist_labels), (bounds, buckets, count, total) in sorted(histograms.items()):
+            label_names = [*const_names, *(k for k, _ in hist_labels)]
             family_h = hist_families.get(name)
             if family_h is None:
                 family_h = hist_families[name] = HistogramMetricFamily(name, _HELP[name], labels=label_names)
             points = [(_le(b), float(v)) for b, v in zip(bounds, buckets, strict=True)] + [("+Inf", count)]
-            family_h.add_metric([*const_values, *(v for _, v in labels)], points, total)
+            family_h.add_metric([*const_values, *(v for _, v in hist_labels)], points, total)
         yield from hist_families.values()
 
         # Process metrics carry no node_id: Prometheus' `instance` label is the only link.
@@ -292,10 +337,14 @@ class NodeCollector(Collector):
         rss = GaugeMetricFamily("process_resident_memory_bytes", "Resident memory size in bytes.")
         rss.add_metric([], float(row["memory_bytes"]))
         yield rss
+        # client_golang's Go collector: the CPUs the process may use (the real server exposes it).
+        procs = GaugeMetricFamily("go_sched_gomaxprocs_threads", "The current runtime.GOMAXPROCS setting.")
+        procs.add_metric([], float(self.metrics.model.spec.node_vcpus))
+        yield procs
 
 
 def _le(bound: float) -> str:
-    return str(float(bound)) if bound != math.inf else "+Inf"
+    return floatToGoString(bound)
 
 
 def node_registries(metrics: FleetMetrics) -> list[CollectorRegistry]:

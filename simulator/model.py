@@ -26,8 +26,8 @@ import pandas as pd
 
 from simulator import ids
 from simulator.load import node_metrics
-from store.schema import NODE_METRICS
 from simulator.scenarios import KIND_EGRESS, KIND_INGRESS, KIND_STANDARD, ScenarioSpec, get_scenario
+from store.schema import NODE_METRICS
 
 DAY_S = 86_400
 DEPARTURE_S = 20  # a room closes this long after its publisher leaves (departure_timeout)
@@ -41,7 +41,6 @@ PARTICIPANT_COLUMNS = [
 ]  # fmt: skip
 EGRESS_COLUMNS = ["egress_id", "room_sid", "room_name", "kind", "status", "started_ts", "ended_ts", "error"]
 INGRESS_COLUMNS = ["ingress_id", "name", "room_name", "input_type", "status", "started_ts", "ended_ts"]
-
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,9 @@ class FleetModel:
         self.channel_node = np.arange(spec.channels) % self.n_nodes
         self.has_video = spec.video_in_kbps > 0
         self.ingress_ids: list[str] = (
-            [ids.stable_id("IN_", scenario, self.seed, c) for c in range(spec.channels)] if spec.ingress_share > 0 else []
+            [ids.stable_id("IN_", scenario, self.seed, c) for c in range(spec.channels)]
+            if spec.ingress_share > 0
+            else []
         )
         constants = np.random.default_rng([self.seed, 2**31 - 1])
         sigma = spec.listeners_popularity_sigma
@@ -204,7 +205,8 @@ class FleetModel:
             return [], []
         last = len(self._start_minutes_list) - 1
         starts = sorted(
-            self._start_minutes_list[min(bisect.bisect_left(self._start_cdf_list, float(u[1 + i])), last)] * 60
+            self._start_minutes_list[min(bisect.bisect_left(self._start_cdf_list, float(u[1 + i])), last)]
+            * 60
             + int(u[1 + kmax + i] * 60)
             for i in range(n)
         )
@@ -259,7 +261,9 @@ class FleetModel:
             if group:
                 counts = rng.integers(lo, hi + 1, nb)
             else:
-                day_factor = math.exp(spec.listeners_day_sigma * float(z[kmax]) - spec.listeners_day_sigma**2 / 2)
+                day_factor = math.exp(
+                    spec.listeners_day_sigma * float(z[kmax]) - spec.listeners_day_sigma**2 / 2
+                )
                 rate = float(self.popularity[channel]) * day_factor * self._curve_max / self._listen_mean_s
                 counts = rng.poisson(rate * (np.asarray(ends) - np.asarray(starts)))
             total = int(counts.sum())
@@ -353,8 +357,13 @@ class FleetModel:
         stride = 2 * ((room_raw >> 20) % (LISTENER_POOL // 2)) + 1
         users = (offset[b] + position * stride[b]) % LISTENER_POOL
         n_l = len(join)
-        identity_l = np.char.add(spec.listener_prefix, np.char.zfill(users.astype(str), 6)) if n_l else np.empty(0)
-        parts_sid = [ids.prefixed("PA_", ids.suffixes_from_ints(b_raw[:, 1])), ids.prefixed("PA_", ids.suffixes_from_ints(c_raw[_kept]))]
+        identity_l = (
+            np.char.add(spec.listener_prefix, np.char.zfill(users.astype(str), 6)) if n_l else np.empty(0)
+        )
+        parts_sid = [
+            ids.prefixed("PA_", ids.suffixes_from_ints(b_raw[:, 1])),
+            ids.prefixed("PA_", ids.suffixes_from_ints(c_raw[_kept])),
+        ]
         parts_room = [np.arange(n_b), b]
         parts_identity = [pub_identity, identity_l]
         parts_name = [pub_name, np.full(n_l, "", dtype=object)]
@@ -429,7 +438,6 @@ class FleetModel:
             "p_kind": np.select([kind == KIND_INGRESS, kind == KIND_EGRESS], [1, 2], 0).astype(np.int8),
         }
         return DayPlan(day_index, rooms, participants, egress, ingress, arrays)
-
 
     # -----------------------------------------------------------------------------------------
     # Sessions over several days
@@ -518,7 +526,9 @@ class FleetModel:
         }
         return live_r, live_p, counts
 
-    def _node_sums(self, w: _Sessions, live_r: np.ndarray, counts: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _node_sums(
+        self, w: _Sessions, live_r: np.ndarray, counts: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
         pa, pv, sa, sv = self._room_tracks(counts["listeners"], counts["publishers"], counts["egress"])
         node = w.r_node[live_r]
         m = self.n_nodes
@@ -542,7 +552,9 @@ class FleetModel:
             return cached.nodes
         w = self._window(int(ts // DAY_S))
         live_r, _live_p, counts = self._live_counts(w, ts)
-        frame = self._node_frame(np.full(self.n_nodes, float(ts)), np.arange(self.n_nodes), self._node_sums(w, live_r, counts))
+        frame = self._node_frame(
+            np.full(self.n_nodes, float(ts)), np.arange(self.n_nodes), self._node_sums(w, live_r, counts)
+        )
         frame.insert(0, "node_id", self.node_ids)
         return frame
 
@@ -554,10 +566,11 @@ class FleetModel:
         return np.bincount(node, minlength=self.n_nodes).astype(np.float64)
 
     def _build_snapshot(self, ts: float) -> Snapshot:
-        spec = self.spec
         w = self._window(int(ts // DAY_S))
         live_r, live_p, counts = self._live_counts(w, ts)
-        rooms = w.rooms.loc[live_r, ["room_sid", "room_name", "channel", "node_id", "started_ts"]].reset_index(drop=True)
+        rooms = w.rooms.loc[
+            live_r, ["room_sid", "room_name", "channel", "node_id", "started_ts"]
+        ].reset_index(drop=True)
         rooms["num_participants"] = counts["participants"][live_r]
         rooms["num_publishers"] = counts["publishers"][live_r]
         rooms["listeners"] = counts["listeners"][live_r]
@@ -572,13 +585,14 @@ class FleetModel:
             np.full(self.n_nodes, ts), np.arange(self.n_nodes), self._node_sums(w, live_r, counts)
         )
         nodes.insert(0, "node_id", self.node_ids)
-        by_room = {str(k): v for k, v in participants.groupby("room_sid", sort=False).indices.items()}
+        by_room = {
+            str(k): np.asarray(v) for k, v in participants.groupby("room_sid", sort=False).indices.items()
+        }
         by_participant = (
-            {str(k): v for k, v in tracks.groupby("participant_sid", sort=False).indices.items()}
+            {str(k): np.asarray(v) for k, v in tracks.groupby("participant_sid", sort=False).indices.items()}
             if len(tracks)
             else {}
         )
-        del spec
         return Snapshot(ts, rooms, participants, tracks, egress, ingress, nodes, by_room, by_participant)
 
     def _tracks(self, participants: pd.DataFrame) -> pd.DataFrame:
@@ -642,7 +656,9 @@ class FleetModel:
                 "participant_identity": ["obs-" + key for key in self.channel_keys],
             }
         )
-        past = sessions.loc[sessions["started_ts"].to_numpy(np.int64) <= ts, ["ingress_id", "started_ts", "ended_ts"]]
+        past = sessions.loc[
+            sessions["started_ts"].to_numpy(np.int64) <= ts, ["ingress_id", "started_ts", "ended_ts"]
+        ]
         latest = past.sort_values("started_ts").drop_duplicates("ingress_id", keep="last")
         out = base.merge(latest, on="ingress_id", how="left")
         started = out["started_ts"].astype("Int64")
@@ -691,7 +707,9 @@ class FleetModel:
         kinds, pubs = w.p_kind[ok], w.p_pub[ok]
 
         def open_count(mask: np.ndarray) -> np.ndarray:
-            delta = np.bincount(row_j[mask], minlength=total + 1) - np.bincount(row_l[mask], minlength=total + 1)
+            delta = np.bincount(row_j[mask], minlength=total + 1) - np.bincount(
+                row_l[mask], minlength=total + 1
+            )
             return np.cumsum(delta)[:total]
 
         listeners = open_count((kinds == 0) & ~pubs)
@@ -728,7 +746,9 @@ class FleetModel:
         node = np.tile(np.arange(m), n_samples)
         ts_grid = start_ts + np.repeat(np.arange(n_samples, dtype=np.int64), m) * step_s
         metrics = self._node_frame(ts_grid.astype(np.float64), node, sums)
-        node_samples = pd.DataFrame({"ts": ts_grid, "node_id": pd.Categorical.from_codes(node, self.node_ids)})
+        node_samples = pd.DataFrame(
+            {"ts": ts_grid, "node_id": pd.Categorical.from_codes(node, categories=pd.Index(self.node_ids))}
+        )
         for name in NODE_METRICS:
             node_samples[name] = metrics[name].to_numpy()
 

@@ -68,6 +68,9 @@ _EVENING_STARTS = (0.2, 0.1, 0.05, 0.05, 0.05, 0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0
 _RADIO_AUDIENCE = (0.45, 0.35, 0.3, 0.3, 0.3, 0.35, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95,
                    1.0, 1.0, 0.95, 1.0, 1.1, 1.25, 1.45, 1.6, 1.65, 1.5, 1.1, 0.7)  # fmt: skip
 
+_PLATFORM_AUDIENCE = (0.35, 0.3, 0.25, 0.25, 0.25, 0.3, 0.4, 0.55, 0.65, 0.7, 0.75, 0.8,
+                      0.85, 0.85, 0.85, 0.9, 1.05, 1.3, 1.6, 1.85, 1.9, 1.7, 1.2, 0.6)  # fmt: skip
+
 SCENARIOS: dict[str, ScenarioSpec] = {
     # seed 000 "Current Setup Summary": a DJ radio on `channel-<id>` rooms, one DJ publishing
     # 128-192 kbps audio, listeners coming and going, HLS egress to R2, OBS via RTMP ingress.
@@ -194,8 +197,7 @@ SCENARIOS: dict[str, ScenarioSpec] = {
         listeners_mean=12.5,
         listeners_popularity_sigma=0.9,
         listeners_day_sigma=0.25,
-        listener_curve=(0.35, 0.3, 0.25, 0.25, 0.25, 0.3, 0.4, 0.55, 0.65, 0.7, 0.75, 0.8,
-                        0.85, 0.85, 0.85, 0.9, 1.05, 1.3, 1.6, 1.85, 1.9, 1.7, 1.2, 0.6),  # fmt: skip
+        listener_curve=_PLATFORM_AUDIENCE,
         listener_session_median_s=25 * 60,
         listener_session_sigma=1.0,
         audio_kbps=96.0,

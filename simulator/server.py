@@ -54,7 +54,11 @@ class FleetServer:
         self.fleet = LiveFleet(model, speed, sim_start=sim_start)
         self.metrics = FleetMetrics(self.fleet)
         self.api = TwirpApi(
-            self.fleet, {api_key: api_secret}, no_redis=no_redis, observer=self.metrics.record_request, rtmp_host=host
+            self.fleet,
+            {api_key: api_secret},
+            no_redis=no_redis,
+            observer=self.metrics.record_request,
+            rtmp_host=host,
         )
         self._runners: list[web.AppRunner] = []
         self.api_port = 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ RequestObserver = Callable[[str, str, int, str], None]
 
 
 def _ns(seconds: float) -> int:
-    return int(round(seconds * 1e9))
+    return round(seconds * 1e9)
 
 
 def _present(value: Any) -> bool:
@@ -96,13 +96,13 @@ class TwirpApi:
         info = models_pb.ParticipantInfo(
             sid=row.participant_sid,
             identity=row.identity,
-            state=models_pb.ParticipantInfo.State.Value(row.state),
+            state=str(row.state),  # enum fields take their names
             joined_at=int(joined),
             joined_at_ms=int(joined * 1000),
             name=row.name,
             version=1,
             is_publisher=bool(row.is_publisher),
-            kind=models_pb.ParticipantInfo.Kind.Value(row.kind),
+            kind=str(row.kind),
             permission=models_pb.ParticipantPermission(
                 can_subscribe=True,
                 can_publish=bool(row.is_publisher),
@@ -116,13 +116,13 @@ class TwirpApi:
             for track in snap.tracks.iloc[positions].itertuples(index=False):
                 info.tracks.append(
                     models_pb.TrackInfo(
-                        sid=track.track_sid,
-                        type=models_pb.TrackType.Value(track.type),
-                        name=track.name,
-                        width=int(track.width),
-                        height=int(track.height),
-                        source=models_pb.TrackSource.Value(track.source),
-                        mime_type=track.mime_type,
+                        sid=str(track.track_sid),
+                        type=str(track.type),
+                        name=str(track.name),
+                        width=int(str(track.width)),
+                        height=int(str(track.height)),
+                        source=str(track.source),
+                        mime_type=str(track.mime_type),
                     )
                 )
         return info
@@ -137,7 +137,7 @@ class TwirpApi:
             room_id=row.room_sid,
             room_name=row.room_name,
             source_type=egress_pb.EgressSourceType.EGRESS_SOURCE_TYPE_WEB,
-            status=egress_pb.EgressStatus.Value(row.status),
+            status=str(row.status),
             started_at=_ns(started),
             ended_at=_ns(ended) if ended is not None else 0,
             updated_at=_ns(ended if ended is not None else now),
@@ -165,13 +165,13 @@ class TwirpApi:
                     started_at=_ns(started),
                     ended_at=_ns(ended) if ended is not None else 0,
                     duration=duration_ns,
-                    status=egress_pb.StreamInfo.Status.Value("ACTIVE" if ended is None else "FINISHED"),
+                    status="ACTIVE" if ended is None else "FINISHED",
                 )
             )
         return info
 
     def _ingress(self, row: Any, room_sids: Mapping[str, str]) -> ingress_pb.IngressInfo:
-        state = ingress_pb.IngressState(status=ingress_pb.IngressState.Status.Value(row.status))
+        state = ingress_pb.IngressState(status=str(row.status))
         if _present(row.started_ts):
             state.started_at = _ns(self.fleet.to_real(float(row.started_ts)))
             state.updated_at = state.started_at
@@ -189,7 +189,7 @@ class TwirpApi:
             name=row.name,
             stream_key=f"sk_{row.ingress_id[3:]}",
             url=f"rtmp://{self.rtmp_host}:1935/x",
-            input_type=ingress_pb.IngressInput.Value(row.input_type),
+            input_type=str(row.input_type),
             room_name=row.room_name,
             participant_identity=row.participant_identity,
             participant_name=row.name,
@@ -228,7 +228,9 @@ class TwirpApi:
             participants=[self._participant(snap, row) for row in participants.itertuples(index=False)]
         )
 
-    def get_participant(self, req: room_pb.RoomParticipantIdentity, grants: Grants) -> models_pb.ParticipantInfo:
+    def get_participant(
+        self, req: room_pb.RoomParticipantIdentity, grants: Grants
+    ) -> models_pb.ParticipantInfo:
         if not grants.can_admin(req.room):
             raise TwirpError("unauthenticated", "permissions denied")
         snap, participants = self._room_participants(req.room)
@@ -249,9 +251,13 @@ class TwirpApi:
             items = items[items["egress_id"] == req.egress_id]
         if req.active:
             items = items[items["status"] == "EGRESS_ACTIVE"]
-        return egress_pb.ListEgressResponse(items=[self._egress(row) for row in items.itertuples(index=False)])
+        return egress_pb.ListEgressResponse(
+            items=[self._egress(row) for row in items.itertuples(index=False)]
+        )
 
-    def list_ingress(self, req: ingress_pb.ListIngressRequest, grants: Grants) -> ingress_pb.ListIngressResponse:
+    def list_ingress(
+        self, req: ingress_pb.ListIngressRequest, grants: Grants
+    ) -> ingress_pb.ListIngressResponse:
         if not grants.can_admin_ingress():
             raise TwirpError("unauthenticated", "permissions denied")
         if self.no_redis:
@@ -274,8 +280,14 @@ class TwirpApi:
     def routes(self) -> dict[tuple[str, str], tuple[type[Message], Callable[[Any, Grants], Message]]]:
         return {
             ("livekit.RoomService", "ListRooms"): (room_pb.ListRoomsRequest, self.list_rooms),
-            ("livekit.RoomService", "ListParticipants"): (room_pb.ListParticipantsRequest, self.list_participants),
-            ("livekit.RoomService", "GetParticipant"): (room_pb.RoomParticipantIdentity, self.get_participant),
+            ("livekit.RoomService", "ListParticipants"): (
+                room_pb.ListParticipantsRequest,
+                self.list_participants,
+            ),
+            ("livekit.RoomService", "GetParticipant"): (
+                room_pb.RoomParticipantIdentity,
+                self.get_participant,
+            ),
             ("livekit.Egress", "ListEgress"): (egress_pb.ListEgressRequest, self.list_egress),
             ("livekit.Ingress", "ListIngress"): (ingress_pb.ListIngressRequest, self.list_ingress),
         }
@@ -316,7 +328,9 @@ class TwirpApi:
         service: str,
         method: str,
     ) -> web.Response:
-        grants = grants_for(request.headers.get("Authorization"), request.query.get("access_token"), self.keys)
+        grants = grants_for(
+            request.headers.get("Authorization"), request.query.get("access_token"), self.keys
+        )
         route = routes.get((service, method))
         if route is None:
             raise TwirpError("bad_route", f"no handler for path {request.path!r}")
@@ -336,10 +350,10 @@ class TwirpApi:
         reply = handler(message, grants)
         if content_type == "application/json":
             text = json_format.MessageToJson(
-                reply, preserving_proto_field_name=True, always_print_fields_with_no_presence=True, indent=None
+                reply,
+                preserving_proto_field_name=True,
+                always_print_fields_with_no_presence=True,
+                indent=None,
             )
             return web.Response(body=text.encode(), content_type="application/json")
         return web.Response(body=reply.SerializeToString(), content_type="application/protobuf")
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

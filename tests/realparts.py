@@ -9,7 +9,7 @@ API (import from ``tests.realparts``; fixtures live in ``tests/conftest.py``):
 - ``require(condition, what)`` — skip (locally) or fail (CI) unless ``condition``.
 - ``free_port() -> int`` — a free TCP port on 127.0.0.1.
 - ``PostgresServer`` — a throwaway cluster (or ``CASTMETER_TEST_PG_URL``);
-  ``.create_database() -> url``, ``.drop_database(url)``, ``.admin_url``.
+  ``.create_database(template=None) -> url``, ``.drop_database(url)``, ``.admin_url``.
 - ``PrometheusHandle`` — ``.url``, ``.stop()``, ``.reload()``, ``.config_path``, ``.storage_path``;
   started by ``start_prometheus(workdir, scrape_targets, ...)``.
 - ``prometheus_path()``, ``promtool_path()``, ``node_exporter_path()``, ``chromium_path()``
@@ -280,12 +280,20 @@ class PostgresServer:
         ) as connection:
             connection.execute(statement)
 
-    def create_database(self) -> str:
-        """A fresh empty database; returns its SQLAlchemy URL."""
+    def create_database(self, template: str | None = None) -> str:
+        """A fresh database (empty, or a copy of the database ``template`` — a URL or a name,
+        which must have no open connections); returns its SQLAlchemy URL."""
         from psycopg import sql
+        from sqlalchemy.engine import make_url
 
         name = f"test_{uuid.uuid4().hex[:16]}"
-        self._admin_execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template:
+            source = make_url(template).database if "://" in template else template
+            statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(source or "")
+            )
+        self._admin_execute(statement)
         self._databases.append(name)
         return _with_database(self.admin_url, name)
 

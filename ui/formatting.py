@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import re
 
@@ -22,12 +23,13 @@ def format_count(value: float | int | None) -> str:
     return f"{round(value):,}"
 
 
-def format_mbps(value_mbps: float | None) -> str:
+def format_rate(value_mbps: float | None) -> tuple[str, str]:
+    """(number, unit) for a bit rate, so a narrow metric can carry the unit in its label."""
     if value_mbps is None or math.isnan(value_mbps):
-        return "—"
+        return "—", "Mbit/s"
     if value_mbps >= 1000:
-        return f"{value_mbps / 1000:,.2f} Gbit/s"
-    return f"{value_mbps:,.1f} Mbit/s"
+        return f"{value_mbps / 1000:,.2f}", "Gbit/s"
+    return f"{value_mbps:,.1f}", "Mbit/s"
 
 
 def format_usd(value_usd: float | None) -> str:
@@ -43,3 +45,9 @@ def escape_markdown(text: str) -> str:
     """Backslash-escape all ASCII punctuation (valid CommonMark) so untrusted text inside an
     st.error/st.warning body shows literally: no links, images, emphasis or HTML."""
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text.replace("\n", " "))
+
+
+def plotly_text(text: str) -> str:
+    """Untrusted text for plotly labels/legends: plotly renders a subset of HTML there
+    (<b>, <i>, <br>, <a href>), so escape it to show the characters literally."""
+    return html.escape(text, quote=False)

@@ -20,6 +20,7 @@ Everything per sample is numpy; the only Python loop runs once per firing episod
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,21 +68,36 @@ class Episodes:
     near_misses: int  # pending alerts dropped before they fired
 
 
-def sample_values_on_grid(ts: np.ndarray, values: np.ndarray, grid: Grid, lookback_s: int) -> np.ndarray:
-    """The latest sample at or before each evaluation time, NaN when older than the lookback."""
-    times = grid.times()
-    if ts.size == 0:
+def sample_values_on_grid(
+    ts: np.ndarray, values: np.ndarray, grid: Grid, lookback_s: int, valid_s: np.ndarray | None = None
+) -> np.ndarray:
+    """The latest sample at or before each evaluation time, NaN when older than the lookback
+    (or than the sample's own ``valid_s``: a rollup bucket counts for its whole bucket).
+
+    ``ts`` must be sorted. O(n): each sample is placed at the first evaluation that can see
+    it, the last one per evaluation wins, and later evaluations carry it forward."""
+    if ts.size == 0 or grid.steps == 0:
         return np.full(grid.steps, np.nan)
-    index = np.searchsorted(ts, times, side="right") - 1
-    clipped = np.clip(index, 0, None)
-    fresh = (index >= 0) & (times - ts[clipped] < lookback_s)
-    return np.where(fresh, values[clipped], np.nan)
+    interval = grid.interval_s
+    slot = np.clip(-(-(ts - grid.start_ts) // interval), 0, None)
+    last_of_slot = np.empty(ts.size, dtype=bool)
+    np.not_equal(slot[1:], slot[:-1], out=last_of_slot[:-1])
+    last_of_slot[-1] = True
+    last_of_slot &= slot < grid.steps
+    latest = np.full(grid.steps, -1, dtype=np.int64)
+    latest[slot[last_of_slot]] = np.flatnonzero(last_of_slot)
+    np.maximum.accumulate(latest, out=latest)
+    seen = latest >= 0
+    index = np.where(seen, latest, 0)
+    limit = lookback_s if valid_s is None else valid_s[index]
+    fresh = seen & (grid.times() - ts[index] < limit)
+    return np.where(fresh, values[index], np.nan)
 
 
-def presence_on_grid(ts: np.ndarray, grid: Grid, lookback_s: int) -> np.ndarray:
+def presence_on_grid(ts: np.ndarray, grid: Grid, lookback_s: int, valid_s: np.ndarray | None = None) -> np.ndarray:
     """1.0 where a target has no sample within the lookback (node down), else 0.0,
     from its first sample on (before that the target did not exist yet)."""
-    present = sample_values_on_grid(ts, np.ones(ts.size), grid, lookback_s)
+    present = sample_values_on_grid(ts, np.ones(ts.size), grid, lookback_s, valid_s)
     down = np.where(np.isnan(present), 1.0, 0.0)
     if ts.size:
         down[grid.times() < ts[0]] = np.nan
@@ -113,8 +129,15 @@ def _aggregate(stack: np.ndarray, how: str) -> np.ndarray:
     return np.where(count > 0, result, np.nan)
 
 
-def split_frame(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """A ``ts,target,value`` frame → per target sorted (ts, value) arrays."""
+@dataclass(frozen=True)
+class TargetSeries:
+    ts: np.ndarray  # sorted Unix s
+    values: np.ndarray
+    valid_s: np.ndarray | None = None  # per-sample validity (rollups); None = the lookback
+
+
+def split_frame(frame: pd.DataFrame) -> dict[str, TargetSeries]:
+    """A ``ts,target,value[,valid_s]`` frame → per target sorted arrays."""
     if frame.empty:
         return {}
     codes, uniques = pd.factorize(frame["target"], sort=True)
@@ -122,24 +145,26 @@ def split_frame(frame: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]
     values = frame["value"].to_numpy(dtype=float)
     order = np.lexsort((ts, codes))
     codes, ts, values = codes[order], ts[order], values[order]
+    valid = frame["valid_s"].to_numpy(dtype=np.int64)[order] if "valid_s" in frame.columns else None
     bounds = np.flatnonzero(np.diff(codes)) + 1
     starts = np.concatenate(([0], bounds))
     ends = np.concatenate((bounds, [codes.size]))
-    return {str(uniques[codes[s]]): (ts[s:e], values[s:e]) for s, e in zip(starts, ends, strict=True)}
+    return {
+        str(uniques[codes[s]]): TargetSeries(ts[s:e], values[s:e], None if valid is None else valid[s:e])
+        for s, e in zip(starts, ends, strict=True)
+    }
 
 
-def grid_values(
-    series: Mapping[str, tuple[np.ndarray, np.ndarray]], rule: Rule, grid: Grid, lookback_s: int
-) -> dict[str, np.ndarray]:
+def grid_values(series: Mapping[str, TargetSeries], rule: Rule, grid: Grid, lookback_s: int) -> dict[str, np.ndarray]:
     """The value each target's rule sees at every evaluation time (fleet → one target)."""
     spec = rule.spec
     window_steps = math.ceil(rule.window_s / grid.interval_s)
     per_target: dict[str, np.ndarray] = {}
-    for target, (ts, values) in series.items():
+    for target, one in series.items():
         if spec.derivation == "absence":
-            per_target[target] = presence_on_grid(ts, grid, lookback_s)
+            per_target[target] = presence_on_grid(one.ts, grid, lookback_s, one.valid_s)
         else:
-            per_target[target] = sample_values_on_grid(ts, values, grid, lookback_s)
+            per_target[target] = sample_values_on_grid(one.ts, one.values, grid, lookback_s, one.valid_s)
     if rule.scope == "fleet":
         stack = np.vstack(list(per_target.values())) if per_target else np.empty((0, grid.steps))
         fleet = _aggregate(stack, spec.fleet_aggregate)
@@ -151,34 +176,41 @@ def grid_values(
     return per_target
 
 
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and exclusive end indices of the runs of True in ``mask``."""
+    edges = np.diff(mask.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
 def evaluate_episodes(values: np.ndarray, rule: Rule, interval_s: int) -> Episodes:
     """Firing episodes of one target's grid values (see the module docstring)."""
     steps = values.size
     enter = rule.compare(values, rule.threshold)
     stay = rule.compare(values, rule.recovery_threshold) | enter
-    index = np.arange(steps)
-    previous_stay = np.concatenate(([False], stay[:-1]))
     # Schmitt trigger: inside a run where the recovery condition holds, the alert exists from
-    # the first point that met the threshold to the end of the run.
-    last_stay_start = np.maximum.accumulate(np.where(stay & ~previous_stay, index, -1)) if steps else index
-    last_enter = np.maximum.accumulate(np.where(enter, index, -1)) if steps else index
-    cond = stay & (last_enter >= last_stay_start) & (last_enter >= 0)
-    edges = np.diff(np.concatenate(([0], cond.astype(np.int8), [0])))
-    run_starts = np.flatnonzero(edges == 1)
-    run_ends = np.flatnonzero(edges == -1)
+    # the first point that met the threshold to the end of the run. Work on runs, not points.
+    stay_starts, stay_ends = _runs(stay)
+    enter_index = np.flatnonzero(enter)
+    if enter_index.size == 0 or stay_starts.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Episodes(empty, empty, empty, 0)
+    position = np.searchsorted(enter_index, stay_starts)
+    first_enter = enter_index[np.clip(position, 0, enter_index.size - 1)]
+    has_enter = (position < enter_index.size) & (first_enter < stay_ends)
+    run_starts, run_ends = first_enter[has_enter], stay_ends[has_enter]
     for_steps = math.ceil(rule.for_s / interval_s)
     keep_steps = math.ceil(rule.keep_firing_for_s / interval_s)
     fired = run_ends - run_starts > for_steps
     if keep_steps == 0:
-        start = run_starts[fired] + for_steps
-        return Episodes(start, run_ends[fired], run_starts[fired], int((~fired).sum()))
+        return Episodes(
+            run_starts[fired] + for_steps, run_ends[fired], run_starts[fired], int((~fired).sum())
+        )
 
     # keep_firing_for: after a firing run ends the alert stays active for keep_steps
-    # evaluations; any point meeting the recovery condition in that time continues it.
-    next_next_stay = np.where(stay, index, steps)
-    next_stay = np.minimum.accumulate(next_next_stay[::-1])[::-1]
-    is_run_last = stay & ~np.concatenate((stay[1:], [False]))
-    run_end_at = np.minimum.accumulate(np.where(is_run_last, index + 1, steps)[::-1])[::-1]
+    # evaluations; a point meeting the recovery condition in that time (the start of the
+    # next stay run) continues it to the end of that run.
+    next_starts = stay_starts.tolist()
+    next_ends = stay_ends.tolist()
     starts: list[int] = []
     ends: list[int] = []
     cond_starts: list[int] = []
@@ -189,9 +221,9 @@ def evaluate_episodes(values: np.ndarray, rule: Rule, interval_s: int) -> Episod
         segment_end = run_end
         while segment_end < steps:
             resolve_at = segment_end + keep_steps  # the evaluation that resolves it
-            resume = int(next_stay[segment_end])
-            if resume <= resolve_at and resume < steps:
-                segment_end = int(run_end_at[resume])
+            following = bisect_left(next_starts, segment_end)
+            if following < len(next_starts) and next_starts[following] <= resolve_at:
+                segment_end = next_ends[following]
                 continue
             segment_end = min(resolve_at, steps)
             break
@@ -201,9 +233,11 @@ def evaluate_episodes(values: np.ndarray, rule: Rule, interval_s: int) -> Episod
         cursor = segment_end
     episode_starts = np.asarray(cond_starts, dtype=np.int64)
     episode_ends = np.asarray(ends, dtype=np.int64)
-    missed_starts = run_starts[~fired]
-    position = np.searchsorted(episode_starts, missed_starts, side="right") - 1
-    inside = (position >= 0) & (missed_starts < episode_ends[np.clip(position, 0, None)]) if missed_starts.size and episode_starts.size else np.zeros(missed_starts.size, dtype=bool)
+    missed = run_starts[~fired]
+    inside = np.zeros(missed.size, dtype=bool)
+    if missed.size and episode_starts.size:
+        owner = np.searchsorted(episode_starts, missed, side="right") - 1
+        inside = (owner >= 0) & (missed < episode_ends[np.clip(owner, 0, None)])
     return Episodes(np.asarray(starts, dtype=np.int64), episode_ends, episode_starts, int((~inside).sum()))
 
 
@@ -284,7 +318,7 @@ _TARGET_COLUMNS = ["target", "episodes", "firing_s", "time_in_alert_pct", "flapp
 
 
 def backtest_series(
-    series: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    series: Mapping[str, TargetSeries],
     rule: Rule,
     grid: Grid,
     lookback_s: int,
@@ -292,7 +326,7 @@ def backtest_series(
     refire_window_s: int = DEFAULT_REFIRE_WINDOW_S,
     keep_values: bool = False,
 ) -> BacktestResult:
-    """Backtest ``rule`` over per-target sorted (ts, value) arrays on ``grid``."""
+    """Backtest ``rule`` over per-target sorted series on ``grid``."""
     values_by_target = grid_values(series, rule, grid, lookback_s)
     interval = grid.interval_s
     short_s = max(rule.for_s, 2 * interval)

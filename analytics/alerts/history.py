@@ -7,8 +7,27 @@ from sqlalchemy import Connection, inspect, select
 
 from store import schema
 
-ACTIVE_COLUMNS = ["rule", "target", "state", "severity", "active_since_ts", "fired_ts", "last_value", "last_eval_ts"]
-HISTORY_COLUMNS = ["ts", "rule", "target", "from_state", "to_state", "severity", "value", "threshold", "fired_ts"]
+ACTIVE_COLUMNS = [
+    "rule",
+    "target",
+    "state",
+    "severity",
+    "active_since_ts",
+    "fired_ts",
+    "last_value",
+    "last_eval_ts",
+]
+HISTORY_COLUMNS = [
+    "ts",
+    "rule",
+    "target",
+    "from_state",
+    "to_state",
+    "severity",
+    "value",
+    "threshold",
+    "fired_ts",
+]
 
 
 def _has_alert_tables(connection: Connection) -> bool:

@@ -88,7 +88,7 @@ def alert_expr(rule: Rule) -> str:
     return f"({fire}) or ({hold})"
 
 
-def annotations(rule: Rule) -> dict[str, str]:
+def alert_annotations(rule: Rule) -> dict[str, str]:
     """Static annotations (no $value), so generated unit tests can state them exactly."""
     spec = rule.spec
     recovery = "" if rule.recovery is None else f", recovers at {_number(rule.recovery)}"
@@ -96,7 +96,8 @@ def annotations(rule: Rule) -> dict[str, str]:
     summary = f"{spec.title} {rule.comparison} {_number(rule.threshold)} {spec.unit} on {where}"
     return {
         "summary": summary,
-        "description": rule.description or f"{spec.title} {rule.comparison} {_number(rule.threshold)} {spec.unit}"
+        "description": rule.description
+        or f"{spec.title} {rule.comparison} {_number(rule.threshold)} {spec.unit}"
         f" for {format_duration(rule.for_s)}{recovery}",
     }
 
@@ -105,7 +106,9 @@ def alert_labels(rule: Rule) -> dict[str, str]:
     return {"severity": rule.severity, **{k: str(v) for k, v in rule.labels.items()}}
 
 
-def export_rules(ruleset: RuleSet, options: ExportOptions | None = None, *, include_disabled: bool = False) -> Export:
+def export_rules(
+    ruleset: RuleSet, options: ExportOptions | None = None, *, include_disabled: bool = False
+) -> Export:
     options = options or ExportOptions()
     selected = ruleset.rules if include_disabled else ruleset.enabled()
     skipped: list[tuple[str, str]] = []
@@ -118,7 +121,11 @@ def export_rules(ruleset: RuleSet, options: ExportOptions | None = None, *, incl
             exported.append(rule)
     recordings: list[tuple[str, str]] = []
     for rule in exported:
-        needed = [(rule.metric, "node")] if rule.scope == "node" else [(rule.metric, "node"), (rule.metric, "fleet")]
+        needed = (
+            [(rule.metric, "node")]
+            if rule.scope == "node"
+            else [(rule.metric, "node"), (rule.metric, "fleet")]
+        )
         for pair in needed:
             if pair not in recordings:
                 recordings.append(pair)
@@ -133,7 +140,7 @@ def export_rules(ruleset: RuleSet, options: ExportOptions | None = None, *, incl
         if rule.keep_firing_for_s:
             entry["keep_firing_for"] = format_duration(rule.keep_firing_for_s)
         entry["labels"] = alert_labels(rule)
-        entry["annotations"] = annotations(rule)
+        entry["annotations"] = alert_annotations(rule)
         rules.append(entry)
     document: dict[str, Any] = {
         "groups": [

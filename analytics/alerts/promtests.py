@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 
 from analytics.alerts.backtest import evaluate_episodes, firing_mask
-from analytics.alerts.promql import alert_labels, annotations, recorded_name, target_label
+from analytics.alerts.promql import alert_annotations, alert_labels, recorded_name, target_label
 from analytics.alerts.rules import Rule, RuleSet, format_duration
 
 # Each case is bounded so a generated file stays small and promtool stays fast.
@@ -82,7 +82,7 @@ def _expected(rule: Rule, target: str) -> dict[str, Any]:
         labels[label] = target
     rendered = {
         key: value.replace(f"{{{{ $labels.{label} }}}}", target) if label else value
-        for key, value in annotations(rule).items()
+        for key, value in alert_annotations(rule).items()
     }
     return {"exp_labels": labels, "exp_annotations": rendered}
 
@@ -102,12 +102,16 @@ def build_test_case(case: Case, interval_s: int) -> dict[str, Any]:
     return {
         "name": f"{rule.name} on {case.target}",
         "interval": format_duration(interval_s),
-        "input_series": [{"series": _series_selector(rule, case.target), "values": series_notation(case.values)}],
+        "input_series": [
+            {"series": _series_selector(rule, case.target), "values": series_notation(case.values)}
+        ],
         "alert_rule_test": checks,
     }
 
 
-def promtool_test_document(ruleset: RuleSet, rule_files: Sequence[str], cases: Sequence[Case]) -> dict[str, Any]:
+def promtool_test_document(
+    ruleset: RuleSet, rule_files: Sequence[str], cases: Sequence[Case]
+) -> dict[str, Any]:
     return {
         "rule_files": list(rule_files),
         "evaluation_interval": format_duration(ruleset.evaluation_interval_s),
@@ -119,7 +123,9 @@ def promtool_test_yaml(ruleset: RuleSet, rule_files: Sequence[str], cases: Seque
     return yaml.safe_dump(promtool_test_document(ruleset, rule_files, cases), sort_keys=False, width=100_000)
 
 
-def window_around_first_episode(values: np.ndarray, rule: Rule, interval_s: int, max_steps: int) -> np.ndarray:
+def window_around_first_episode(
+    values: np.ndarray, rule: Rule, interval_s: int, max_steps: int
+) -> np.ndarray:
     """A window of at most ``max_steps`` grid values that starts with the alert inactive and
     shows the first firing (or the start of the history when nothing fired)."""
     if values.size <= max_steps:

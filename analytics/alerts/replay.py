@@ -38,7 +38,13 @@ def parse_since_s(text: str) -> int:
 
 
 def load_frame(
-    rule: Rule, *, engine: Engine | None, series_csv: str | Path | None, since_s: int, until_ts: int | None
+    rule: Rule,
+    *,
+    engine: Engine | None,
+    series_csv: str | Path | None,
+    since_s: int,
+    until_ts: int | None,
+    lookback_s: int = 60,
 ) -> tuple[pd.DataFrame, int, int]:
     """The samples for ``rule`` and the replayed range ``[start_ts, end_ts]``."""
     if series_csv is not None:
@@ -49,7 +55,7 @@ def load_frame(
     assert engine is not None
     end_ts = until_ts if until_ts is not None else int(pd.Timestamp.now(tz="UTC").timestamp())
     start_ts = end_ts - since_s
-    return load_store_series(engine, rule, start_ts, end_ts), start_ts, end_ts
+    return load_store_series(engine, rule, start_ts - lookback_s, end_ts, lookback_s), start_ts, end_ts
 
 
 def replay_rule(
@@ -66,9 +72,13 @@ def replay_rule(
     result = backtest(frame, rule, ruleset, start_ts=start_ts, end_ts=end_ts, keep_values=keep_values)
     replay = Replay(rule, frame, start_ts, end_ts, result)
     if target_per_week is not None:
-        replay.suggestion = suggest_threshold(frame, rule, ruleset, target_per_week, start_ts=start_ts, end_ts=end_ts)
+        replay.suggestion = suggest_threshold(
+            frame, rule, ruleset, target_per_week, start_ts=start_ts, end_ts=end_ts
+        )
     replay.candidates = [
-        backtest(frame, rule.with_threshold(t), ruleset, start_ts=start_ts, end_ts=end_ts, keep_values=keep_values)
+        backtest(
+            frame, rule.with_threshold(t), ruleset, start_ts=start_ts, end_ts=end_ts, keep_values=keep_values
+        )
         for t in candidates
     ]
     return replay
@@ -83,7 +93,9 @@ def replay_json(replay: Replay, *, with_episodes: bool = True) -> dict[str, Any]
     return data
 
 
-def promtool_cases(replays: Sequence[Replay], ruleset: RuleSet, *, max_steps: int, max_targets: int) -> list[Case]:
+def promtool_cases(
+    replays: Sequence[Replay], ruleset: RuleSet, *, max_steps: int, max_targets: int
+) -> list[Case]:
     """Test cases from replayed data: per exportable rule, its first targets' windows."""
     cases: list[Case] = []
     for replay in replays:
@@ -100,7 +112,9 @@ def promtool_cases(replays: Sequence[Replay], ruleset: RuleSet, *, max_steps: in
     return cases
 
 
-def write_promtool_tests(path: str | Path, rules_path: str | Path, ruleset: RuleSet, cases: Sequence[Case]) -> None:
+def write_promtool_tests(
+    path: str | Path, rules_path: str | Path, ruleset: RuleSet, cases: Sequence[Case]
+) -> None:
     path = Path(path)
     # promtool resolves rule_files relative to the test file.
     relative = os.path.relpath(Path(rules_path).resolve(), path.resolve().parent)

@@ -46,10 +46,23 @@ _DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 # Labels the alert sets itself; a rule may not override them.
 _RESERVED_LABELS = {"alertname", "alertstate", "severity", "node_id", "instance", "room", "__name__"}
 _RULE_KEYS = {
-    "name", "metric", "comparison", "threshold", "recovery", "for", "keep_firing_for", "scope",
-    "severity", "labels", "enabled", "description", "input", "window", "budget_usd_per_month",
+    "name",
+    "metric",
+    "comparison",
+    "threshold",
+    "recovery",
+    "for",
+    "keep_firing_for",
+    "scope",
+    "severity",
+    "labels",
+    "enabled",
+    "description",
+    "input",
+    "window",
+    "budget_usd_per_month",
     "usd_per_gb_out",
-}  # fmt: skip
+}
 
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
     ">": operator.gt,
@@ -258,7 +271,9 @@ def parse_rule(raw: Any, index: int) -> Rule:
             )
     scope = _choice(raw, "scope", where, SCOPES, "node")
     if scope not in spec.scopes:
-        raise RuleError(f"{where} field 'scope': {spec.name} supports {', '.join(spec.scopes)}, not {scope!r}")
+        raise RuleError(
+            f"{where} field 'scope': {spec.name} supports {', '.join(spec.scopes)}, not {scope!r}"
+        )
     labels = raw.get("labels") or {}
     if not isinstance(labels, Mapping):
         raise RuleError(f"{where} field 'labels': expected a mapping of label: value")
@@ -292,7 +307,7 @@ def parse_rule(raw: Any, index: int) -> Rule:
         recovery=recovery,
         for_s=parse_duration_s(raw.get("for", 0), f"{where} field 'for'"),
         keep_firing_for_s=parse_duration_s(raw.get("keep_firing_for", 0), f"{where} field 'keep_firing_for'"),
-        scope=scope,  # type: ignore[arg-type]
+        scope=scope,
         severity=_choice(raw, "severity", where, SEVERITIES, "warning"),  # type: ignore[arg-type]
         labels={str(k): str(v) for k, v in labels.items()},
         enabled=enabled,
@@ -311,7 +326,9 @@ def parse_rules(data: Any) -> RuleSet:
     unknown = sorted(set(data) - {"evaluation_interval", "lookback", "rules"})
     if unknown:
         raise RuleError(f"rules file: unknown key(s) {', '.join(map(repr, unknown))}")
-    interval_s = parse_duration_s(data.get("evaluation_interval", "15s"), "rules file field 'evaluation_interval'")
+    interval_s = parse_duration_s(
+        data.get("evaluation_interval", "15s"), "rules file field 'evaluation_interval'"
+    )
     if not 1 <= interval_s <= 3600:
         raise RuleError("rules file field 'evaluation_interval': must be between 1s and 1h")
     lookback_s = parse_duration_s(data.get("lookback", "1m"), "rules file field 'lookback'")

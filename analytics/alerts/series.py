@@ -17,7 +17,9 @@ COLUMNS = ["ts", "target", "value"]
 
 
 def empty_series() -> pd.DataFrame:
-    return pd.DataFrame({"ts": pd.Series(dtype="int64"), "target": pd.Series(dtype=object), "value": pd.Series(dtype=float)})
+    return pd.DataFrame(
+        {"ts": pd.Series(dtype="int64"), "target": pd.Series(dtype=object), "value": pd.Series(dtype=float)}
+    )
 
 
 def counter_to_rate(frame: pd.DataFrame) -> pd.DataFrame:
@@ -51,7 +53,9 @@ def read_series_csv(path: str | Path, rule: Rule | None = None) -> pd.DataFrame:
         ts = frame["ts"].astype("int64")
     else:
         try:
-            ts = (pd.to_datetime(frame["ts"], utc=True).astype("int64") // 1_000_000_000).astype("int64")
+            moments = pd.to_datetime(frame["ts"], utc=True)
+            # Whatever resolution pandas picked (s, us, ns): count whole seconds since the epoch.
+            ts = ((moments - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).astype("int64")
         except (ValueError, TypeError) as exc:
             raise RuleError(f"series file {path}: column ts: {exc}") from None
     values = pd.to_numeric(frame["value"], errors="coerce")
@@ -62,32 +66,42 @@ def read_series_csv(path: str | Path, rule: Rule | None = None) -> pd.DataFrame:
     return result.reset_index(drop=True)
 
 
-def _node_frame(connection: Connection, rule: Rule, since_ts: int, until_ts: int) -> pd.DataFrame:
+# Tiers from finest to coarsest: history older than a tier's oldest row comes from the next.
+_NODE_TIERS = (
+    (schema.node_samples, "ts", "", 0),
+    (schema.node_samples_1m, "bucket_ts", "_avg", 60),
+    (schema.node_samples_1h, "bucket_ts", "_avg", 3600),
+)
+
+
+def _node_frame(connection: Connection, rule: Rule, since_ts: int, until_ts: int, lookback_s: int) -> pd.DataFrame:
+    """Raw samples, with older history from the 1-min and then the 1-h rollup means (coarser:
+    a rollup row counts as present for its whole bucket plus the lookback)."""
     spec = rule.spec
     column = spec.source.split(".", 1)[1]
-    raw = schema.node_samples
-    minute = schema.node_samples_1m
     absence = spec.derivation == "absence"
-    raw_value = raw.c.ts if absence else raw.c[column]
-    query = select(raw.c.ts, raw.c.node_id, raw_value).where(raw.c.ts >= since_ts, raw.c.ts <= until_ts)
-    if not absence:
-        query = query.where(raw_value.is_not(None))
-    frame = pd.DataFrame(connection.execute(query).all(), columns=COLUMNS)
-    # History older than the raw retention: the 1-min rollup's mean.
-    oldest_raw = connection.execute(select(func.min(raw.c.ts))).scalar()
-    if oldest_raw is None or oldest_raw > since_ts:
-        limit = until_ts if oldest_raw is None else min(until_ts, int(oldest_raw) - 1)
-        minute_value = minute.c.bucket_ts if absence else minute.c[f"{column}_avg"]
-        older = select(minute.c.bucket_ts, minute.c.node_id, minute_value).where(
-            minute.c.bucket_ts >= since_ts, minute.c.bucket_ts <= limit
-        )
+    parts: list[pd.DataFrame] = []
+    limit = until_ts
+    for table, time_name, suffix, bucket_s in _NODE_TIERS:
+        if limit < since_ts:
+            break
+        time_column = table.c[time_name]
+        value = time_column if absence else table.c[f"{column}{suffix}"]
+        query = select(time_column, table.c.node_id, value).where(time_column >= since_ts, time_column <= limit)
         if not absence:
-            older = older.where(minute_value.is_not(None))
-        old_frame = pd.DataFrame(connection.execute(older).all(), columns=COLUMNS)
-        if not old_frame.empty:
-            frame = pd.concat([old_frame, frame], ignore_index=True) if not frame.empty else old_frame
-    if frame.empty:
+            query = query.where(value.is_not(None))
+        part = pd.DataFrame(connection.execute(query).all(), columns=COLUMNS)
+        if not part.empty:
+            part["valid_s"] = bucket_s + lookback_s
+            parts.append(part)
+        oldest = connection.execute(select(func.min(time_column))).scalar()
+        if oldest is not None and int(oldest) <= since_ts:
+            break  # this tier covers the whole range
+        if oldest is not None:
+            limit = min(limit, int(oldest) - 1)
+    if not parts:
         return empty_series()
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
     frame["ts"] = frame["ts"].astype("int64")
     values = frame["value"].astype(float)
     if absence:
@@ -120,24 +134,30 @@ def _room_frame(connection: Connection, since_ts: int, until_ts: int) -> pd.Data
     frame["ts"] = frame["ts"].astype("int64")
     frame["value"] = frame["value"].astype(float)
     # Two rooms with the same name at once (or two sources): their listeners add up.
-    return frame.groupby(["ts", "target"], as_index=False)["value"].sum()
+    summed: pd.DataFrame = frame.groupby(["ts", "target"], as_index=False).agg(value=("value", "sum"))
+    return summed
 
 
-def load_store_series(engine: Engine | Connection, rule: Rule, since_ts: int, until_ts: int) -> pd.DataFrame:
-    """The samples ``rule`` needs between ``since_ts`` and ``until_ts`` (metric units)."""
+def load_store_series(
+    engine: Engine | Connection, rule: Rule, since_ts: int, until_ts: int, lookback_s: int = 60
+) -> pd.DataFrame:
+    """The samples ``rule`` needs between ``since_ts`` and ``until_ts`` (metric units);
+    rollup rows carry ``valid_s``, how long each counts as present."""
     if isinstance(engine, Connection):
-        return _load(engine, rule, since_ts, until_ts)
+        return _load(engine, rule, since_ts, until_ts, lookback_s)
     with engine.connect() as connection:
-        return _load(connection, rule, since_ts, until_ts)
+        return _load(connection, rule, since_ts, until_ts, lookback_s)
 
 
-def _load(connection: Connection, rule: Rule, since_ts: int, until_ts: int) -> pd.DataFrame:
+def _load(connection: Connection, rule: Rule, since_ts: int, until_ts: int, lookback_s: int) -> pd.DataFrame:
     source = rule.spec.source
     if source.startswith("node_samples."):
-        return _node_frame(connection, rule, since_ts, until_ts)
+        return _node_frame(connection, rule, since_ts, until_ts, lookback_s)
     if source == "room_samples.listeners":
         return _room_frame(connection, since_ts, until_ts)
     if source == "spend":
         assert rule.budget_usd_per_month is not None  # validated
-        return spend_run_rate_frame(connection, since_ts, until_ts, rule.budget_usd_per_month, rule.usd_per_gb_out)
+        return spend_run_rate_frame(
+            connection, since_ts, until_ts, rule.budget_usd_per_month, rule.usd_per_gb_out
+        )
     raise ValueError(f"unknown source {source!r}")

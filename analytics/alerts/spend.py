@@ -33,7 +33,9 @@ def spend_run_rate_frame(
     # Per node mean over the bucket, summed over nodes: the fleet's bytes/s in that bucket.
     per_node = (
         select(bucket, node.c.node_id, func.avg(node.c.bytes_out_per_s).label("bytes_per_s"))
-        .where(node.c.ts >= since_ts - _TRAILING_S, node.c.ts <= until_ts, node.c.bytes_out_per_s.is_not(None))
+        .where(
+            node.c.ts >= since_ts - _TRAILING_S, node.c.ts <= until_ts, node.c.bytes_out_per_s.is_not(None)
+        )
         .group_by(bucket, node.c.node_id)
         .subquery()
     )
@@ -50,8 +52,13 @@ def spend_run_rate_frame(
     trailing = series.rolling(f"{_TRAILING_S}s", min_periods=1).mean()
     usd_per_month = trailing * 3600 * HOURS_PER_MONTH / 1e9 * usd_per_gb_out
     frame = pd.DataFrame(
-        {"ts": rows["ts"].to_numpy(), "target": "fleet", "value": 100.0 * usd_per_month.to_numpy() / budget_usd_per_month}
+        {
+            "ts": rows["ts"].to_numpy(),
+            "target": "fleet",
+            "value": 100.0 * usd_per_month.to_numpy() / budget_usd_per_month,
+        }
     )
     # Stamp each bucket at its end so a sample is never used before it happened.
     frame["ts"] = frame["ts"] + _BUCKET_S - 1
+    frame["valid_s"] = 2 * _BUCKET_S  # present until the next bucket is due, with slack
     return frame[(frame["ts"] >= since_ts) & (frame["ts"] <= until_ts + _BUCKET_S)].reset_index(drop=True)

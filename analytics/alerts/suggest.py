@@ -90,8 +90,13 @@ def suggest_threshold(
     if best is None:
         # Even the most extreme observed value fires too often: beyond the data is silent.
         return Suggestion(
-            rule.name, target_alerts_per_week, None, None, tried[-1][1] if tried else 0.0, tuple(tried),
+            rule.name,
+            target_alerts_per_week,
+            None,
+            None,
+            tried[-1][1] if tried else 0.0,
+            tuple(tried),
             "every threshold within the observed values fires more often than the target",
-        )  # fmt: skip
+        )
     chosen = rule.with_threshold(best[0])
     return Suggestion(rule.name, target_alerts_per_week, best[0], chosen.recovery, best[1], tuple(tried))

@@ -25,7 +25,9 @@ def timeline_frame(result: BacktestResult, target: str, max_points: int = DEFAUL
     shaped = values[:usable].reshape(-1, bucket)
     with np.errstate(all="ignore"):
         all_missing = np.isnan(shaped).all(axis=1)
-        filled = np.where(np.isnan(shaped), -np.inf if result.rule.comparison.startswith(">") else np.inf, shaped)
+        filled = np.where(
+            np.isnan(shaped), -np.inf if result.rule.comparison.startswith(">") else np.inf, shaped
+        )
         extreme = filled.max(axis=1) if result.rule.comparison.startswith(">") else filled.min(axis=1)
     thinned = np.where(all_missing, np.nan, extreme)
     return pd.DataFrame({"ts": times[:usable:bucket], "value": thinned})

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from analytics.prices import Catalogue, CatalogueError, load_catalogue
+from analytics.prices import Catalogue, CatalogueError, catalogue_from_settings
 from core.settings import ConfigError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
@@ -21,17 +20,9 @@ def parse_duration_s(text: str) -> int:
     return int(float(match.group(1)) * _UNIT_S[match.group(2)])
 
 
-def price_overrides(settings: Any) -> Mapping[str, float]:
-    """``[prices.overrides]`` from the settings when the settings carry a ``prices`` table."""
-    prices = getattr(settings, "prices", None)
-    overrides = getattr(prices, "overrides", None) if prices is not None else None
-    if overrides is None and isinstance(prices, Mapping):
-        overrides = prices.get("overrides")
-    return dict(overrides or {})
-
-
 def catalogue_for(settings: Any | None) -> Catalogue:
+    """The catalogue with the settings' overrides; a bad override is a config error (exit 2)."""
     try:
-        return load_catalogue(price_overrides(settings) if settings is not None else None)
+        return catalogue_from_settings(settings)
     except CatalogueError as exc:
         raise ConfigError(str(exc)) from None

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from analytics.alerts.promql import ExportOptions, export_rules
 from analytics.alerts.replay import (
     Replay,
@@ -37,16 +39,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     backtest = sub.add_parser("backtest", parents=[common], help="replay rules on stored history or a CSV")
     backtest.add_argument("--json", action="store_true", help="print JSON")
-    backtest.add_argument("--target-per-week", type=float, default=None, help="suggest a threshold for this many alerts/week")
-    backtest.add_argument("--candidates", default="", help="comma-separated thresholds to compare side by side")
+    backtest.add_argument(
+        "--target-per-week", type=float, default=None, help="suggest a threshold for this many alerts/week"
+    )
+    backtest.add_argument(
+        "--candidates", default="", help="comma-separated thresholds to compare side by side"
+    )
     backtest.add_argument("--no-episodes", action="store_true", help="summaries only")
 
     export = sub.add_parser("export", parents=[common], help="write Prometheus alerting rules")
     export.add_argument("--format", choices=["prometheus"], default="prometheus")
     export.add_argument("--output", "-o", default=None, help="rules file to write (default: stdout)")
-    export.add_argument("--tests", default=None, help="also write a `promtool test rules` file (needs --output)")
+    export.add_argument(
+        "--tests", default=None, help="also write a `promtool test rules` file (needs --output)"
+    )
     export.add_argument("--rate-window", default="1m", help="rate() window for counters")
-    export.add_argument("--livekit-job", default="livekit", help="job label of the LiveKit scrape (node down)")
+    export.add_argument(
+        "--livekit-job", default="livekit", help="job label of the LiveKit scrape (node down)"
+    )
     export.add_argument("--max-steps", type=int, default=480, help="evaluations per generated test case")
     export.add_argument("--max-targets", type=int, default=2, help="targets per rule in generated tests")
     export.add_argument("--include-disabled", action="store_true")
@@ -61,7 +71,7 @@ def _selected(ruleset: RuleSet, names: list[str], *, include_disabled: bool) -> 
     return list(ruleset.rules if include_disabled else ruleset.enabled())
 
 
-def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _engine(args: argparse.Namespace) -> Engine:
     from core.settings import load_settings
     from store.engine import make_engine
 
@@ -69,20 +79,33 @@ def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return make_engine(url, read_only=True)
 
 
-def _replays(args: argparse.Namespace, ruleset: RuleSet, rules: list[Rule], *, target_per_week: float | None = None,
-             candidates: list[float] | None = None) -> list[Replay]:  # fmt: skip
+def _replays(
+    args: argparse.Namespace,
+    ruleset: RuleSet,
+    rules: list[Rule],
+    *,
+    target_per_week: float | None = None,
+    candidates: list[float] | None = None,
+) -> list[Replay]:
     since_s = parse_since_s(args.since)
     engine = None if args.series else _engine(args)
     replays = []
     try:
         for rule in rules:
             frame, start_ts, end_ts = load_frame(
-                rule, engine=engine, series_csv=args.series, since_s=since_s, until_ts=args.until
+                rule, engine=engine, series_csv=args.series, since_s=since_s, until_ts=args.until, lookback_s=ruleset.lookback_s
             )
             replays.append(
-                replay_rule(rule, ruleset, frame, start_ts, end_ts, target_per_week=target_per_week,
-                            candidates=candidates or [])
-            )  # fmt: skip
+                replay_rule(
+                    rule,
+                    ruleset,
+                    frame,
+                    start_ts,
+                    end_ts,
+                    target_per_week=target_per_week,
+                    candidates=candidates or [],
+                )
+            )
     finally:
         if engine is not None:
             engine.dispose()
@@ -113,7 +136,9 @@ def _run_backtest(args: argparse.Namespace, ruleset: RuleSet) -> int:
             f"{s['time_in_alert_pct']:>7.3f}% in alert  {s['flapping']:>4} flapping  {s['targets']:>4} targets"
         )
         if replay.suggestion is not None and replay.suggestion.threshold is not None:
-            print(f"  suggested threshold {replay.suggestion.threshold:g} → {replay.suggestion.alerts_per_week:.2f}/week")
+            print(
+                f"  suggested threshold {replay.suggestion.threshold:g} → {replay.suggestion.alerts_per_week:.2f}/week"
+            )
         for candidate in replay.candidates:
             c = candidate.summary()
             print(f"  at {c['threshold']:g}: {c['episodes']} episodes, {c['alerts_per_week']:.2f}/week")
@@ -130,8 +155,11 @@ def _json_default(value: object) -> object:
 
 def _run_export(args: argparse.Namespace, ruleset: RuleSet) -> int:
     if args.rule:
-        ruleset = RuleSet(tuple(_selected(ruleset, args.rule, include_disabled=True)), ruleset.evaluation_interval_s,
-                          ruleset.lookback_s)  # fmt: skip
+        ruleset = RuleSet(
+            tuple(_selected(ruleset, args.rule, include_disabled=True)),
+            ruleset.evaluation_interval_s,
+            ruleset.lookback_s,
+        )
     options = ExportOptions(rate_window=args.rate_window, livekit_job=args.livekit_job)
     exported = export_rules(ruleset, options, include_disabled=args.include_disabled or bool(args.rule))
     for name, reason in exported.skipped:

@@ -17,12 +17,16 @@ HELP = "price the measured usage in the store under every provider model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", default="30d", help="window length back from now: 30d, 12h, 2w (default 30d)")
+    parser.add_argument(
+        "--since", default="30d", help="window length back from now: 30d, 12h, 2w (default 30d)"
+    )
     parser.add_argument("--until-ts", type=int, default=None, help="window end, Unix seconds (default: now)")
     parser.add_argument("--db", help="database URL (default: [database].url from the config)")
     parser.add_argument("--config", help="castmeter.toml")
     parser.add_argument("--source-id", type=int, default=None, help="only this source")
-    parser.add_argument("--audio-kbps", type=float, default=128.0, help="audio bitrate for models that need it")
+    parser.add_argument(
+        "--audio-kbps", type=float, default=128.0, help="audio bitrate for models that need it"
+    )
     parser.add_argument("--video", choices=VIDEO_TIERS, default="none")
     parser.add_argument("--region", choices=REGIONS, default="eu")
     parser.add_argument("--json", action="store_true", help="print JSON (default: a table)")
@@ -36,7 +40,13 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(args.db or settings.database.url, read_only=True)
     try:
         ledger = measured_ledger(
-            engine, since_ts, until_ts, args.source_id, audio_kbps=args.audio_kbps, video=args.video, region=args.region
+            engine,
+            since_ts,
+            until_ts,
+            args.source_id,
+            audio_kbps=args.audio_kbps,
+            video=args.video,
+            region=args.region,
         )
     finally:
         engine.dispose()

@@ -120,3 +120,17 @@ def load_catalogue(
             update={"value": float(value), "overridden": True, "list_value": base.value}
         )
     return Catalogue(rates=rates, today=today or dt.date.today())
+
+
+def price_overrides(settings: object) -> dict[str, float]:
+    """``[prices.overrides]`` from the settings, when they carry a ``prices`` table (either a
+    model with an ``overrides`` mapping or a plain mapping)."""
+    prices = getattr(settings, "prices", None)
+    overrides = getattr(prices, "overrides", None) if prices is not None else None
+    if overrides is None and isinstance(prices, Mapping):
+        overrides = prices.get("overrides")
+    return dict(overrides or {})
+
+
+def catalogue_from_settings(settings: object | None, *, today: dt.date | None = None) -> Catalogue:
+    return load_catalogue(price_overrides(settings) if settings is not None else None, today=today)

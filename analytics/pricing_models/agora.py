@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays
 from analytics.prices import Catalogue
+from analytics.pricing_models.base import Item, ModelResult, UsageArrays
 
 MODEL_ID = "agora"
 TIER_KEYS: tuple[str, ...] = ("audio", "hd", "fullhd")
@@ -29,11 +29,18 @@ def tier_rate(catalogue: Catalogue, prefix: str, tier: np.ndarray) -> np.ndarray
 def volume_bands(catalogue: Catalogue) -> tuple[list[float], list[float]]:
     v = f"{MODEL_ID}.volume."
     bounds = [catalogue[v + "tier1_min"], catalogue[v + "tier2_min"], catalogue[v + "tier3_min"]]
-    discounts = [0.0, catalogue[v + "tier1_discount"], catalogue[v + "tier2_discount"], catalogue[v + "tier3_discount"]]
+    discounts = [
+        0.0,
+        catalogue[v + "tier1_discount"],
+        catalogue[v + "tier2_discount"],
+        catalogue[v + "tier3_discount"],
+    ]
     return bounds, discounts
 
 
-def _discounted_length(start: np.ndarray, end: np.ndarray, bounds: Sequence[float], discounts: Sequence[float]) -> np.ndarray:
+def _discounted_length(
+    start: np.ndarray, end: np.ndarray, bounds: Sequence[float], discounts: Sequence[float]
+) -> np.ndarray:
     """∫ (1 − discount(x)) dx over [start, end] of the month's minute positions."""
     total = np.zeros_like(start)
     lower = 0.0
@@ -101,7 +108,10 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         Item("Cloud Recording", "min", usage.recording_min, recording_usd),
     ]
     s = f"{MODEL_ID}.standard."
-    ratios = np.choose(usage.video_tier.astype(int), [catalogue[s + "audio_ratio"], catalogue[s + "hd_ratio"], catalogue[s + "fullhd_ratio"]])
+    ratios = np.choose(
+        usage.video_tier.astype(int),
+        [catalogue[s + "audio_ratio"], catalogue[s + "hd_ratio"], catalogue[s + "fullhd_ratio"]],
+    )
     host_ratio = np.where(hosts_video, ratios, catalogue[s + "audio_ratio"])
     standard_min = audience * ratios + hosts * host_ratio
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, graduated
 from analytics.prices import Catalogue
+from analytics.pricing_models.base import Item, ModelResult, UsageArrays, graduated
 
 MODEL_ID = "amazon_ivs"
 # analytics.ledger.REGIONS → IVS billing region keys in the catalogue.
@@ -20,7 +20,12 @@ def _ladder(catalogue: Catalogue, region_key: str) -> list[float]:
 def hd_hours_usd(hours: np.ndarray, region: np.ndarray, catalogue: Catalogue) -> np.ndarray:
     """HD output (or real-time participant) hours on the graduated ladder of each row's region."""
     t = f"{MODEL_ID}.tier."
-    bounds = [catalogue[t + "t1_hours"], catalogue[t + "t2_hours"], catalogue[t + "t3_hours"], catalogue[t + "t4_hours"]]
+    bounds = [
+        catalogue[t + "t1_hours"],
+        catalogue[t + "t2_hours"],
+        catalogue[t + "t3_hours"],
+        catalogue[t + "t4_hours"],
+    ]
     total = np.zeros_like(hours)
     for index, key in enumerate(BILLING_REGIONS):
         mask = region.astype(int) == index
@@ -31,9 +36,13 @@ def hd_hours_usd(hours: np.ndarray, region: np.ndarray, catalogue: Catalogue) ->
 
 def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     o = f"{MODEL_ID}.output."
-    factor = np.choose(usage.video_tier.astype(int), [catalogue[o + "audio_factor"], 1.0, catalogue[o + "fullhd_factor"]])
+    factor = np.choose(
+        usage.video_tier.astype(int), [catalogue[o + "audio_factor"], 1.0, catalogue[o + "fullhd_factor"]]
+    )
     input_rate = np.where(
-        usage.video_tier > 0, catalogue[f"{MODEL_ID}.input.advanced_hd_per_hour_usd"], catalogue[f"{MODEL_ID}.input.basic_per_hour_usd"]
+        usage.video_tier > 0,
+        catalogue[f"{MODEL_ID}.input.advanced_hd_per_hour_usd"],
+        catalogue[f"{MODEL_ID}.input.basic_per_hour_usd"],
     )
     input_hours = usage.stream_min / 60.0
     output_hours = usage.listener_min_unrounded / 60.0

@@ -44,7 +44,10 @@ class UsageArrays:
     @property
     def publishers_per_stream(self) -> FloatArray:
         return np.divide(
-            self.peak_publishers, self.peak_streams, out=np.zeros_like(self.peak_streams), where=self.peak_streams > 0
+            self.peak_publishers,
+            self.peak_streams,
+            out=np.zeros_like(self.peak_streams),
+            where=self.peak_streams > 0,
         )
 
     @property

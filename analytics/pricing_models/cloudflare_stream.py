@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays
 from analytics.prices import Catalogue
+from analytics.pricing_models.base import Item, ModelResult, UsageArrays
 
 MODEL_ID = "cloudflare_stream"
 
@@ -26,7 +26,12 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     blocks = storage_blocks(usage.recording_min)
     items = [
         Item("minutes delivered", "min", delivered, delivery_usd(delivered, catalogue)),
-        Item("minutes stored (1,000-min blocks)", "block", blocks, blocks * catalogue["cloudflare.stream.storage_per_1000_min_usd"]),
+        Item(
+            "minutes stored (1,000-min blocks)",
+            "block",
+            blocks,
+            blocks * catalogue["cloudflare.stream.storage_per_1000_min_usd"],
+        ),
         Item("live input and encoding", "min", usage.stream_min, np.zeros(n)),
     ]
     total = items[0].usd + items[1].usd

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from analytics.ledger import gb_per_minute
+from analytics.prices import Catalogue
 from analytics.pricing_models import agora, cloudflare_stream, self_hosted
 from analytics.pricing_models.base import Item, ModelResult, UsageArrays, eur
-from analytics.prices import Catalogue
 
 LIVEKIT_HLS_ID = "hybrid_livekit_hls"
 AGORA_CLOUDFLARE_ID = "hybrid_agora_cloudflare"
@@ -26,9 +26,15 @@ def price_livekit_hls(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     # The SFU only serves publishers and one egress recorder per stream.
     per_stream = usage.publishers_per_stream
     downtracks = usage.peak_publishers * np.maximum(per_stream - 1.0, 0.0) + usage.peak_streams * per_stream
-    cores = np.where(usage.video_tier > 0, catalogue[cap + "cores_per_video_downtrack"], catalogue[cap + "cores_per_audio_downtrack"])
+    cores = np.where(
+        usage.video_tier > 0,
+        catalogue[cap + "cores_per_video_downtrack"],
+        catalogue[cap + "cores_per_audio_downtrack"],
+    )
     mbps = downtracks * (usage.audio_kbps + usage.video_kbps) / 1000.0
-    servers = self_hosted.servers_needed(downtracks, mbps, cores, cloud_spec, catalogue[cap + "target_utilization"])
+    servers = self_hosted.servers_needed(
+        downtracks, mbps, cores, cloud_spec, catalogue[cap + "target_utilization"]
+    )
     server_usd = servers * cloud_spec.monthly_usd
     workers = self_hosted.egress_workers(usage, catalogue, cloud_spec.vcpus, usage.peak_streams)
     workers_usd = workers * cloud_spec.monthly_usd
@@ -38,10 +44,19 @@ def price_livekit_hls(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     # Each segment is one write plus a playlist rewrite; each listener reads both (no CDN cache hit).
     writes_m = usage.stream_min * 60.0 / segment_s * 2.0 / 1e6
     reads_m = usage.listener_min_unrounded * 60.0 / segment_s * 2.0 / 1e6
-    writes_usd = np.maximum(writes_m - catalogue[cf + "r2.free_class_a_million"], 0.0) * catalogue[cf + "r2.class_a_per_million_usd"]
-    reads_usd = np.maximum(reads_m - catalogue[cf + "r2.free_class_b_million"], 0.0) * catalogue[cf + "r2.class_b_per_million_usd"]
+    writes_usd = (
+        np.maximum(writes_m - catalogue[cf + "r2.free_class_a_million"], 0.0)
+        * catalogue[cf + "r2.class_a_per_million_usd"]
+    )
+    reads_usd = (
+        np.maximum(reads_m - catalogue[cf + "r2.free_class_b_million"], 0.0)
+        * catalogue[cf + "r2.class_b_per_million_usd"]
+    )
     stored_gb = usage.recording_min * gb_per_minute(usage.audio_kbps + usage.video_kbps)
-    storage_usd = np.maximum(stored_gb - catalogue[cf + "r2.free_storage_gb"], 0.0) * catalogue[cf + "r2.storage_per_gb_month_usd"]
+    storage_usd = (
+        np.maximum(stored_gb - catalogue[cf + "r2.free_storage_gb"], 0.0)
+        * catalogue[cf + "r2.storage_per_gb_month_usd"]
+    )
     listener_gb = usage.listener_min_unrounded * gb_per_minute(usage.audio_kbps + usage.video_kbps)
     items = [
         Item("LiveKit node for publishers (CX33)", "server-month", servers, server_usd),
@@ -50,7 +65,12 @@ def price_livekit_hls(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         Item("R2 Class A writes (segments, playlists)", "million", writes_m, writes_usd),
         Item("R2 Class B reads (uncached)", "million", reads_m, reads_usd),
         Item("R2 storage (recordings)", "GB-month", stored_gb, storage_usd),
-        Item("R2/CDN egress to listeners", "GB", listener_gb, listener_gb * catalogue[cf + "r2.egress_per_gb_usd"]),
+        Item(
+            "R2/CDN egress to listeners",
+            "GB",
+            listener_gb,
+            listener_gb * catalogue[cf + "r2.egress_per_gb_usd"],
+        ),
     ]
     total = server_usd + workers_usd + redis_usd + writes_usd + reads_usd + storage_usd
 
@@ -82,11 +102,19 @@ def price_agora_cloudflare(usage: UsageArrays, catalogue: Catalogue) -> ModelRes
     single = usage.publishers_per_stream <= 1.0
     single_rate = np.choose(
         usage.video_tier.astype(int),
-        [catalogue[mp + "single_audio_per_1000_usd"], catalogue[mp + "single_hd_per_1000_usd"], catalogue[mp + "multi_fullhd_per_1000_usd"]],
+        [
+            catalogue[mp + "single_audio_per_1000_usd"],
+            catalogue[mp + "single_hd_per_1000_usd"],
+            catalogue[mp + "multi_fullhd_per_1000_usd"],
+        ],
     )
     multi_rate = np.choose(
         usage.video_tier.astype(int),
-        [catalogue[mp + "multi_audio_per_1000_usd"], catalogue[mp + "multi_hd_per_1000_usd"], catalogue[mp + "multi_fullhd_per_1000_usd"]],
+        [
+            catalogue[mp + "multi_audio_per_1000_usd"],
+            catalogue[mp + "multi_hd_per_1000_usd"],
+            catalogue[mp + "multi_fullhd_per_1000_usd"],
+        ],
     )
     transcode_usd = usage.stream_min * np.where(single, single_rate, multi_rate) / 1000.0
     delivered = usage.listener_min_unrounded

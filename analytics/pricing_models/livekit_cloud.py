@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, ceil_to
 from analytics.prices import Catalogue
+from analytics.pricing_models.base import Item, ModelResult, UsageArrays, ceil_to
 
 MODEL_ID = "livekit_cloud"
 PLANS: tuple[str, ...] = ("build", "ship", "scale")
@@ -29,7 +29,9 @@ def _plan_terms(usage: UsageArrays, catalogue: Catalogue, plan: str) -> dict[str
     }
     if plan == "build":
         # Hard cap; the transcode quota is shared by ingress and composite egress.
-        transcode = np.maximum(usage.egress_min + usage.ingress_min - catalogue[q + "included_egress_min"], 0.0)
+        transcode = np.maximum(
+            usage.egress_min + usage.ingress_min - catalogue[q + "included_egress_min"], 0.0
+        )
         terms["eligible"] = fits & (terms["over_min"] == 0) & (terms["over_gb"] == 0) & (transcode == 0)
         for name in ("cost_min", "cost_gb", "cost_egress"):
             terms[name] = np.zeros(n)
@@ -52,7 +54,7 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     terms = [_plan_terms(usage, catalogue, plan) for plan in PLANS]
     totals = np.stack([t["total"] for t in terms], axis=1)
     eligible = np.stack([t["eligible"] for t in terms], axis=1)
-    none_eligible = ~eligible.any(axis=1)
+    none_eligible = np.asarray(~eligible.any(axis=1), dtype=bool)
     # Over Scale's concurrency limit means Enterprise (custom); price it at Scale list rates.
     eligible[none_eligible, 2] = True
     picked = np.argmin(np.where(eligible, totals, np.inf), axis=1)
@@ -85,7 +87,9 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
                 "priced here at Scale list rates"
             )
         if usage.egress_min[row] > 0 and plan != "build":
-            notes.append("egress priced at the track-egress rate; the transcode (HLS/composite) rate is unknown [U]")
+            notes.append(
+                "egress priced at the track-egress rate; the transcode (HLS/composite) rate is unknown [U]"
+            )
         if usage.ingress_min[row] > 0 and plan != "build":
             notes.append("ingress transcode minutes not priced: rate unknown [U]")
         return notes

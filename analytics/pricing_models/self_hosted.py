@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, eur, graduated
 from analytics.prices import Catalogue
+from analytics.pricing_models.base import Item, ModelResult, UsageArrays, eur, graduated
 
 MODEL_ID = "livekit_self_hosted"
 
@@ -65,10 +65,16 @@ def servers_needed(
     return np.where(live, np.maximum(np.maximum(by_cpu, by_port), 1.0), 0.0)
 
 
-def egress_workers(usage: UsageArrays, catalogue: Catalogue, vcpus: float, concurrent_jobs: np.ndarray) -> np.ndarray:
+def egress_workers(
+    usage: UsageArrays, catalogue: Catalogue, vcpus: float, concurrent_jobs: np.ndarray
+) -> np.ndarray:
     cap = "self_hosted.capacity."
-    cpus_per_job = np.where(usage.video_tier > 0, catalogue[cap + "egress_cpus_video"], catalogue[cap + "egress_cpus_audio"])
-    return np.ceil(np.round(concurrent_jobs * cpus_per_job / (vcpus * catalogue[cap + "egress_max_utilization"]), 9))
+    cpus_per_job = np.where(
+        usage.video_tier > 0, catalogue[cap + "egress_cpus_video"], catalogue[cap + "egress_cpus_audio"]
+    )
+    return np.ceil(
+        np.round(concurrent_jobs * cpus_per_job / (vcpus * catalogue[cap + "egress_max_utilization"]), 9)
+    )
 
 
 def aws_egress_usd(gb: np.ndarray, catalogue: Catalogue) -> np.ndarray:
@@ -84,12 +90,16 @@ def aws_egress_usd(gb: np.ndarray, catalogue: Catalogue) -> np.ndarray:
 def price(
     usage: UsageArrays,
     catalogue: Catalogue,
-    servers_fn: Callable[[np.ndarray, np.ndarray, np.ndarray, ServerSpec, float], np.ndarray] = servers_needed,
+    servers_fn: Callable[
+        [np.ndarray, np.ndarray, np.ndarray, ServerSpec, float], np.ndarray
+    ] = servers_needed,
 ) -> ModelResult:
     cap = "self_hosted.capacity."
     fx = eur(catalogue)
     cores_per_dt = np.where(
-        usage.video_tier > 0, catalogue[cap + "cores_per_video_downtrack"], catalogue[cap + "cores_per_audio_downtrack"]
+        usage.video_tier > 0,
+        catalogue[cap + "cores_per_video_downtrack"],
+        catalogue[cap + "cores_per_audio_downtrack"],
     )
     downtracks = usage.peak_downtracks
     peak_mbps = downtracks * (usage.audio_kbps + usage.video_kbps) / 1000.0
@@ -98,10 +108,16 @@ def price(
     options = []
     for spec in server_specs(catalogue):
         servers = servers_fn(downtracks, peak_mbps, cores_per_dt, spec, utilization)
-        included = servers * spec.included_traffic_tb if np.isfinite(spec.included_traffic_tb) else np.full_like(servers, np.inf)
+        included = (
+            servers * spec.included_traffic_tb
+            if np.isfinite(spec.included_traffic_tb)
+            else np.full_like(servers, np.inf)
+        )
         overage_tb = np.maximum(traffic_tb - included, 0.0)
         overage_tb = np.where(np.isfinite(overage_tb), overage_tb, 0.0)
-        options.append((spec, servers, overage_tb, servers * spec.monthly_usd + overage_tb * spec.overage_per_tb_usd))
+        options.append(
+            (spec, servers, overage_tb, servers * spec.monthly_usd + overage_tb * spec.overage_per_tb_usd)
+        )
     cloud, dedicated = options
     use_cloud = cloud[3] <= dedicated[3]
     servers = np.where(use_cloud, cloud[1], dedicated[1])
@@ -129,7 +145,7 @@ def price(
             f"{downtracks[row]:,.0f} down-tracks ({peak_mbps[row]:,.0f} Mbit/s); "
             f"about {capacity:,.0f} down-tracks per server at {utilization:.0%} CPU",
             "capacity per down-track is derived from LiveKit's published benchmark [U]; measure your own",
-            f"the same traffic on AWS EC2 would add ${aws_egress_usd(usage.downstream_gb[row:row + 1], catalogue)[0]:,.2f}"
+            f"the same traffic on AWS EC2 would add ${aws_egress_usd(usage.downstream_gb[row : row + 1], catalogue)[0]:,.2f}"
             " in data transfer out (instance prices not in the catalogue)",
         ]
         return notes

@@ -73,7 +73,7 @@ def _demo_settings(base: Settings, args: argparse.Namespace, api_secret: str, wi
 
 async def _main(args: argparse.Namespace) -> int:
     from simulator.model import FleetModel
-    from simulator.server import SimulatorServer
+    from simulator.server import FleetServer
 
     base = settings_from(args)
     engine = open_store(base.database.url, busy_timeout_ms=base.database.busy_timeout_ms)
@@ -99,7 +99,7 @@ async def _main(args: argparse.Namespace) -> int:
     if args.backfill_only:
         return 0
 
-    simulator = SimulatorServer(
+    simulator = FleetServer(
         model, host="127.0.0.1", api_port=args.api_port, metrics_port=args.metrics_port,
         api_key="demo", api_secret=api_secret, speed=args.speed,
     )
@@ -109,7 +109,7 @@ async def _main(args: argparse.Namespace) -> int:
     if use_prometheus:
         prometheus = DemoPrometheus(
             port=args.prometheus_port,
-            targets=[f"127.0.0.1:{port}" for port in simulator.metrics_ports],
+            targets=simulator.metrics_targets,
             workdir=Path(base.database.url.split("///")[-1]).parent / "prometheus"
             if base.database.url.startswith("sqlite") else Path("data/prometheus"),
         )

@@ -40,7 +40,14 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    webhook_task = None
+    if settings.webhooks.enabled:
+        from collectors.webhooks import serve_webhooks
+
+        webhook_task = asyncio.create_task(serve_webhooks(settings, engine, stop))
     await collector.run_forever(stop)
+    if webhook_task is not None:
+        await webhook_task
     log.info("stopped")
     return 0
 

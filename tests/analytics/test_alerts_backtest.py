@@ -15,7 +15,7 @@ from analytics.alerts.series import counter_to_rate
 from analytics.alerts.suggest import suggest_threshold
 from collectors.alerting import FIRING, _State, step
 
-I = 15  # evaluation interval, s
+STEP_S = 15  # evaluation interval, s
 
 
 def rule(**kw: object) -> Rule:
@@ -27,7 +27,7 @@ def rule(**kw: object) -> Rule:
 def fired(values: list[float], r: Rule) -> list[int]:
     """Indices where the alert is firing."""
     array = np.array(values, dtype=float)
-    return np.flatnonzero(firing_mask(evaluate_episodes(array, r, I), array.size)).tolist()
+    return np.flatnonzero(firing_mask(evaluate_episodes(array, r, STEP_S), array.size)).tolist()
 
 
 def test_pending_fires_after_for_and_drops_when_short() -> None:
@@ -35,7 +35,7 @@ def test_pending_fires_after_for_and_drops_when_short() -> None:
     # 3 points above: created at 1, fires at 3 (t - active >= 30 s), resolves at 4.
     assert fired([0, 90, 90, 90, 0], r) == [3]
     # Only 2 points above: pending, never fires (a near miss).
-    episodes = evaluate_episodes(np.array([0, 90, 90, 0, 0.0]), r, I)
+    episodes = evaluate_episodes(np.array([0, 90, 90, 0, 0.0]), r, STEP_S)
     assert episodes.start.size == 0 and episodes.near_misses == 1
 
 
@@ -52,7 +52,7 @@ def test_keep_firing_for_holds_then_resolves() -> None:
     r = rule(keep_firing_for_s=30)
     # fires at 0; condition fails at 1; kept at 1, 2; resolved at 3 (30 s since it failed).
     assert fired([90, 0, 0, 0, 0], r) == [0, 1, 2]
-    ep = evaluate_episodes(np.array([90, 0, 0, 0, 0.0]), r, I)
+    ep = evaluate_episodes(np.array([90, 0, 0, 0, 0.0]), r, STEP_S)
     assert ep.end.tolist() == [3]
 
 
@@ -87,7 +87,7 @@ def test_less_than_comparison_with_recovery() -> None:
 
 
 def test_gap_resolves_alert_like_a_stale_series() -> None:
-    rs = RuleSet((rule(),), evaluation_interval_s=I, lookback_s=30)
+    rs = RuleSet((rule(),), evaluation_interval_s=STEP_S, lookback_s=30)
     ts = np.array([0, 15, 30, 45, 120, 135])  # no samples between 45 and 120
     frame = pd.DataFrame({"ts": ts, "target": "n1", "value": [90.0] * 6})
     result = backtest(frame, rs.rules[0], rs, start_ts=0, end_ts=150)
@@ -97,7 +97,7 @@ def test_gap_resolves_alert_like_a_stale_series() -> None:
 
 
 def test_short_gap_within_lookback_is_bridged() -> None:
-    rs = RuleSet((rule(),), evaluation_interval_s=I, lookback_s=60)
+    rs = RuleSet((rule(),), evaluation_interval_s=STEP_S, lookback_s=60)
     frame = pd.DataFrame({"ts": [0, 15, 60, 75], "target": "n1", "value": [90.0] * 4})
     assert backtest(frame, rs.rules[0], rs, start_ts=0, end_ts=75).count == 1
 
@@ -110,7 +110,7 @@ def test_counter_resets_become_rates_not_negative_spikes() -> None:
     # 30/15 = 2/s; after the reset at 45 the increase is the new value (15) → 1/s.
     assert rates == [2.0, 2.0, 1.0, 2.0]
     r = Rule("Errors", "api_5xx_per_s", ">", 1.5, input="counter")
-    rs = RuleSet((r,), evaluation_interval_s=I, lookback_s=30)
+    rs = RuleSet((r,), evaluation_interval_s=STEP_S, lookback_s=30)
     result = backtest(counter_to_rate(frame), r, rs, start_ts=15, end_ts=60)
     # The reset interval dips below 1.5: two episodes, no negative rate anywhere.
     assert result.count == 2 and min(rates) > 0
@@ -118,9 +118,9 @@ def test_counter_resets_become_rates_not_negative_spikes() -> None:
 
 def test_flapping_short_episodes_and_refires() -> None:
     r = rule(for_s=0)
-    rs = RuleSet((r,), evaluation_interval_s=I, lookback_s=30)
+    rs = RuleSet((r,), evaluation_interval_s=STEP_S, lookback_s=30)
     values = [90, 0, 90, 0] + [0] * 100 + [90] * 10 + [0]
-    frame = pd.DataFrame({"ts": np.arange(len(values)) * I, "target": "n1", "value": values})
+    frame = pd.DataFrame({"ts": np.arange(len(values)) * STEP_S, "target": "n1", "value": values})
     result = backtest(frame, r, rs)
     assert result.count == 3
     assert result.episodes["refire"].tolist() == [False, True, False]
@@ -137,7 +137,7 @@ def test_per_target_and_fleet_scope() -> None:
     b = pd.DataFrame({"ts": ts, "target": "b", "value": 50.0})
     frame = pd.concat([a, b])
     node_rule = rule()
-    rs = RuleSet((node_rule,), evaluation_interval_s=I, lookback_s=30)
+    rs = RuleSet((node_rule,), evaluation_interval_s=STEP_S, lookback_s=30)
     node = backtest(frame, node_rule, rs)
     assert node.per_target.set_index("target")["episodes"].to_dict() == {"a": 1, "b": 0}
     fleet = backtest(frame, rule(scope="fleet"), rs)  # mean 70 → below 80
@@ -146,7 +146,7 @@ def test_per_target_and_fleet_scope() -> None:
 
 def test_node_down_from_missing_samples() -> None:
     r = Rule("Down", "node_down", ">=", 1.0, for_s=30)
-    rs = RuleSet((r,), evaluation_interval_s=I, lookback_s=30)
+    rs = RuleSet((r,), evaluation_interval_s=STEP_S, lookback_s=30)
     ts = np.concatenate([np.arange(0, 150, 15), np.arange(300, 450, 15)])
     frame = pd.DataFrame({"ts": ts, "target": "n1", "value": 1.0})
     result = backtest(frame, r, rs, start_ts=0, end_ts=435)
@@ -191,11 +191,11 @@ def test_live_step_matches_backtest(seed: int) -> None:
     )
     values = 75 + 12 * rng.standard_normal(300)
     values[rng.random(300) < 0.05] = np.nan
-    expected = firing_mask(evaluate_episodes(values, r, I), values.size)
+    expected = firing_mask(evaluate_episodes(values, r, STEP_S), values.size)
     state = _State()
     live = []
     for k, value in enumerate(values):
-        state, _ = step(state, float(value), r, k * I)
+        state, _ = step(state, float(value), r, k * STEP_S)
         live.append(state.state == FIRING)
     assert live == expected.tolist()
 

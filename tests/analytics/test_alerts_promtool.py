@@ -23,7 +23,9 @@ EXAMPLE = REPO_ROOT / "rules" / "castmeter.rules.example.yaml"
 
 
 def run_promtool(promtool: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(promtool), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [str(promtool), *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_example_export_passes_promtool_check(promtool: Path, tmp_path: Path) -> None:
@@ -33,8 +35,14 @@ def test_example_export_passes_promtool_check(promtool: Path, tmp_path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SpendOverBudget" in dict(exported.skipped) and "ListenersDrop" in dict(exported.skipped)
     # Real metric names only (reference/livekit.md §1).
-    for name in ("node_cpu_seconds_total", "node_memory_MemAvailable_bytes", "livekit_node_twirp_request_status",
-                 "livekit_participant_join_total", "livekit_packet_loss_percent_bucket", "up{"):  # fmt: skip
+    for name in (
+        "node_cpu_seconds_total",
+        "node_memory_MemAvailable_bytes",
+        "livekit_node_twirp_request_status",
+        "livekit_participant_join_total",
+        "livekit_packet_loss_percent_bucket",
+        "up{",
+    ):
         assert name in exported.text
 
 
@@ -44,11 +52,29 @@ def _generated_rules() -> RuleSet:
         Rule("Pending", "cpu_pct", ">", 80.0, for_s=45),
         Rule("Keep", "memory_pct", ">=", 80.0, keep_firing_for_s=45),
         Rule("Hyst", "packet_loss_p95_pct", ">", 80.0, recovery=70.0, for_s=30),
-        Rule("HystKeep", "rtt_p95_ms", ">", 80.0, recovery=65.0, for_s=15, keep_firing_for_s=30, labels={"team": "ops"}),
+        Rule(
+            "HystKeep",
+            "rtt_p95_ms",
+            ">",
+            80.0,
+            recovery=65.0,
+            for_s=15,
+            keep_firing_for_s=30,
+            labels={"team": "ops"},
+        ),
         Rule("Below", "join_failure_pct", "<", 70.0, recovery=80.0, for_s=15, keep_firing_for_s=15),
-        Rule("FleetHyst", "api_5xx_per_s", ">", 80.0, recovery=72.5, for_s=30, scope="fleet", severity="critical"),
+        Rule(
+            "FleetHyst",
+            "api_5xx_per_s",
+            ">",
+            80.0,
+            recovery=72.5,
+            for_s=30,
+            scope="fleet",
+            severity="critical",
+        ),
         Rule("Down", "node_down", ">=", 1.0, for_s=30),
-    )  # fmt: skip
+    )
     return RuleSet(rules, evaluation_interval_s=15, lookback_s=30)
 
 
@@ -85,7 +111,10 @@ def test_backtest_matches_promtool_on_generated_series(promtool: Path, tmp_path:
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
 
     # Control: one wrong expectation must make promtool fail, so the check has teeth.
-    control = {**document, "tests": [next(t for t in document["tests"] if any(c["exp_alerts"] for c in t["alert_rule_test"]))]}
+    control = {
+        **document,
+        "tests": [next(t for t in document["tests"] if any(c["exp_alerts"] for c in t["alert_rule_test"]))],
+    }
     flipped = next(c for c in control["tests"][0]["alert_rule_test"] if c["exp_alerts"])
     flipped["exp_alerts"] = []
     (tmp_path / "wrong.yml").write_text(yaml.safe_dump(control, sort_keys=False, width=100_000))
@@ -97,21 +126,48 @@ def test_series_notation() -> None:
     assert series_notation(values) == "_x2 1x2 2.5 stale _x2 3"
 
 
-def test_cli_export_with_generated_tests(promtool: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_export_with_generated_tests(
+    promtool: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rng = np.random.default_rng(3)
     ts = np.arange(1_700_000_000, 1_700_000_000 + 6 * 3600, 15)
     frames = [
-        pd.DataFrame({"ts": ts, "target": f"10.0.0.{n}:9100", "value": 70 + 15 * np.sin(ts / 900 + n) + rng.normal(0, 2, ts.size)})
+        pd.DataFrame(
+            {
+                "ts": ts,
+                "target": f"10.0.0.{n}:9100",
+                "value": 70 + 15 * np.sin(ts / 900 + n) + rng.normal(0, 2, ts.size),
+            }
+        )
         for n in range(2)
-    ]  # fmt: skip
+    ]
     csv = tmp_path / "cpu.csv"
     pd.concat(frames).to_csv(csv, index=False)
     rules_out, tests_out = tmp_path / "out" / "rules.yml", tmp_path / "out" / "tests.yml"
     rules_out.parent.mkdir()
-    code = main("analytics", "analytics.commands", ["alerts"], [
-        "alerts", "export", "--rules", str(EXAMPLE), "--rule", "HighCPU", "--format", "prometheus",
-        "--output", str(rules_out), "--tests", str(tests_out), "--series", str(csv), "--since", "6h",
-    ])  # fmt: skip
+    code = main(
+        "analytics",
+        "analytics.commands",
+        ["alerts"],
+        [
+            "alerts",
+            "export",
+            "--rules",
+            str(EXAMPLE),
+            "--rule",
+            "HighCPU",
+            "--format",
+            "prometheus",
+            "--output",
+            str(rules_out),
+            "--tests",
+            str(tests_out),
+            "--series",
+            str(csv),
+            "--since",
+            "6h",
+        ],
+    )
     assert code == 0
     document = yaml.safe_load(tests_out.read_text())
     assert len(document["tests"]) == 2

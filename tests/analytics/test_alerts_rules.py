@@ -22,7 +22,13 @@ EXAMPLE = REPO_ROOT / "rules" / "castmeter.rules.example.yaml"
 def test_example_has_the_seed_defaults() -> None:
     ruleset = load_rules(EXAMPLE)
     cpu, memory = ruleset.get("HighCPU"), ruleset.get("HighMemory")
-    assert (cpu.metric, cpu.comparison, cpu.threshold, cpu.recovery, cpu.for_s) == ("cpu_pct", ">", 80, 75, 300)
+    assert (cpu.metric, cpu.comparison, cpu.threshold, cpu.recovery, cpu.for_s) == (
+        "cpu_pct",
+        ">",
+        80,
+        75,
+        300,
+    )
     assert (memory.metric, memory.threshold) == ("memory_pct", 85)
     assert {r.metric for r in ruleset.rules} >= {"api_5xx_per_s", "node_down", "spend_run_rate_pct"}
     assert ruleset.evaluation_interval_s == 15 and ruleset.lookback_s == 60
@@ -80,15 +86,41 @@ def test_cli_backtest_on_the_store(tmp_path: Path, capsys: pytest.CaptureFixture
     ts = np.arange(now - 86_400, now, 15)
     cpu = np.where((ts % 7200) < 1200, 95.0, 40.0)  # 20 min of 95 % every 2 h
     with engine.begin() as connection:
-        connection.execute(insert(schema.node_samples), [
-            {"source_id": 1, "node_id": node, "ts": int(t), "cpu_pct": float(c), "memory_pct": 50.0}
-            for node in ("ND_a", "ND_b") for t, c in zip(ts, cpu, strict=True)
-        ])  # fmt: skip
+        connection.execute(
+            insert(schema.node_samples),
+            [
+                {"source_id": 1, "node_id": node, "ts": int(t), "cpu_pct": float(c), "memory_pct": 50.0}
+                for node in ("ND_a", "ND_b")
+                for t, c in zip(ts, cpu, strict=True)
+            ],
+        )
     engine.dispose()
-    code = main("analytics", "analytics.commands", ["alerts"], [
-        "alerts", "backtest", "--rules", str(EXAMPLE), "--db", url, "--since", "1d", "--until", str(now),
-        "--rule", "HighCPU", "--rule", "HighMemory", "--target-per-week", "10", "--candidates", "90,99", "--json",
-    ])  # fmt: skip
+    code = main(
+        "analytics",
+        "analytics.commands",
+        ["alerts"],
+        [
+            "alerts",
+            "backtest",
+            "--rules",
+            str(EXAMPLE),
+            "--db",
+            url,
+            "--since",
+            "1d",
+            "--until",
+            str(now),
+            "--rule",
+            "HighCPU",
+            "--rule",
+            "HighMemory",
+            "--target-per-week",
+            "10",
+            "--candidates",
+            "90,99",
+            "--json",
+        ],
+    )
     assert code == 0
     document = json.loads(capsys.readouterr().out)
     cpu_result, memory_result = document["rules"]
@@ -105,7 +137,11 @@ def test_cli_backtest_reports_invalid_rules(tmp_path: Path, capsys: pytest.Captu
     rules.write_text("rules:\n  - {name: X, metric: cpu_pct, threshold: 150}\n")
     csv = tmp_path / "s.csv"
     pd.DataFrame({"ts": [0], "target": ["a"], "value": [1.0]}).to_csv(csv, index=False)
-    code = main("analytics", "analytics.commands", ["alerts"],
-                ["alerts", "backtest", "--rules", str(rules), "--series", str(csv), "--json"])  # fmt: skip
+    code = main(
+        "analytics",
+        "analytics.commands",
+        ["alerts"],
+        ["alerts", "backtest", "--rules", str(rules), "--series", str(csv), "--json"],
+    )
     assert code == 2
     assert "rule 'X' field 'threshold': 150 is outside 0–100" in capsys.readouterr().err

@@ -10,9 +10,9 @@ import pytest
 
 from analytics.costs import MODEL_IDS, price_usage
 from analytics.ledger import REGIONS
+from analytics.prices import load_catalogue
 from analytics.pricing_models import agora, amazon_ivs, cloudflare_stream, hybrids, livekit_cloud, self_hosted
 from analytics.pricing_models.base import UsageArrays
-from analytics.prices import load_catalogue
 
 CAT = load_catalogue()
 
@@ -63,12 +63,16 @@ def test_ship_overage_minutes_and_data() -> None:
 
 
 def test_data_is_rounded_up_to_a_hundredth_of_a_gb() -> None:
-    quantity, usd = item(livekit_cloud, usage(listener_min=6000, downstream_gb=250.001), "downstream data over plan")
+    quantity, usd = item(
+        livekit_cloud, usage(listener_min=6000, downstream_gb=250.001), "downstream data over plan"
+    )
     assert quantity == pytest.approx(0.01)
     assert usd == pytest.approx(0.0012)
 
 
-@pytest.mark.parametrize(("minutes", "expected"), [(1_000_000, 475.0), (1_050_000, 500.0), (1_100_000, 500.0)])
+@pytest.mark.parametrize(
+    ("minutes", "expected"), [(1_000_000, 475.0), (1_050_000, 500.0), (1_100_000, 500.0)]
+)
 def test_ship_to_scale_boundary(minutes: float, expected: float) -> None:
     assert total(livekit_cloud, usage(listener_min=minutes, peak_listeners=100)) == pytest.approx(expected)
 
@@ -147,7 +151,13 @@ def test_servers_needed_by_cpu_and_port() -> None:
 
 
 def test_self_hosted_two_cloud_nodes_redis_and_traffic_overage() -> None:
-    u = usage(listener_min=51_428_571, downstream_gb=49_371.43, peak_streams=500, peak_listeners=5000, peak_publishers=500)
+    u = usage(
+        listener_min=51_428_571,
+        downstream_gb=49_371.43,
+        peak_streams=500,
+        peak_listeners=5000,
+        peak_publishers=500,
+    )
     fx = CAT["self_hosted.fx.eur_usd"]
     overage_tb = 49.37143 - 2 * 21.990232555520
     expected = (2 * 6.49 + 3.99 + overage_tb * 1.0) * fx
@@ -168,7 +178,14 @@ def test_self_hosted_server_count_function_is_replaceable() -> None:
 
 
 def test_hybrid_livekit_hls_one_channel() -> None:
-    u = usage(listener_min=720_000, publisher_min=7_200, stream_min=7_200, peak_streams=1, peak_listeners=100, peak_publishers=1)
+    u = usage(
+        listener_min=720_000,
+        publisher_min=7_200,
+        stream_min=7_200,
+        peak_streams=1,
+        peak_listeners=100,
+        peak_publishers=1,
+    )
     server = 6.49 * CAT["self_hosted.fx.eur_usd"]
     reads_m = 720_000 * 60 / 6 * 2 / 1e6  # 14.4 M, 10 M free
     assert float(hybrids.price_livekit_hls(u, CAT).total_usd[0]) == pytest.approx(
@@ -184,7 +201,14 @@ def test_hybrid_agora_cloudflare_media_push() -> None:
 
 
 def test_every_model_returns_items_and_notes() -> None:
-    u = usage(listener_min=1000, publisher_min=100, stream_min=100, peak_streams=1, peak_listeners=10, peak_publishers=1)
+    u = usage(
+        listener_min=1000,
+        publisher_min=100,
+        stream_min=100,
+        peak_streams=1,
+        peak_listeners=10,
+        peak_publishers=1,
+    )
     results = price_usage(u, CAT)
     assert list(results) == list(MODEL_IDS)
     for result in results.values():

@@ -13,8 +13,8 @@ import pytest
 
 from analytics.costs import MODEL_IDS, costs_json, month_to_date_frame
 from analytics.ledger import FLOW_COLUMNS, Scenario, ledger_from_scenario
-from analytics.pricing_models.base import UsageArrays
 from analytics.prices import load_catalogue
+from analytics.pricing_models.base import UsageArrays
 from store import schema
 from store.engine import open_store
 from store.upsert import upsert
@@ -87,10 +87,34 @@ def test_scenario_ledger_and_vectorized_scenarios_agree() -> None:
 
 
 def test_month_to_date_projection_scales_usage() -> None:
-    ledger = ledger_from_scenario(Scenario(streams=1, hours_per_day=4, days_per_month=10, listeners_per_stream=100))
+    ledger = ledger_from_scenario(
+        Scenario(streams=1, hours_per_day=4, days_per_month=10, listeners_per_stream=100)
+    )
     now_ts = 1_793_491_200 + 10 * 86_400  # 2026-11-11 00:00 UTC: 10 of 30 days elapsed
     frame = month_to_date_frame(ledger, now_ts, load_catalogue()).set_index("model")
     assert frame.loc["cloudflare_stream", "month_to_date_usd"] == pytest.approx(240)
     assert frame.loc["cloudflare_stream", "projected_month_usd"] == pytest.approx(720)
     assert all(name in ledger.frame for name in FLOW_COLUMNS)
     assert costs_json(ledger, load_catalogue())["usage"]["monthly_listener_minutes"] == 240_000
+
+
+def test_estimate_cost_per_hour_from_a_connection(tmp_path: Path) -> None:
+    from analytics.costs import estimate_cost_per_hour_usd
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    start = 1_793_491_200
+    engine = open_store(url)
+    with engine.begin() as c:
+        upsert(c, schema.room_sessions, [{"source_id": 1, "room_sid": "RM_1", "room_name": "r", "channel": "r",
+               "started_ts": start, "ended_ts": start + 86_400, "last_seen_ts": start + 86_400}])  # fmt: skip
+        upsert(c, schema.participant_sessions, [
+            {"source_id": 1, "participant_sid": f"PA_{i}", "room_sid": "RM_1", "identity": f"u{i}", "kind": "STANDARD",
+             "is_publisher": False, "joined_ts": start, "left_ts": start + 86_400, "last_seen_ts": start + 86_400}
+            for i in range(10)
+        ])  # fmt: skip
+    with engine.connect() as connection:
+        per_hour = estimate_cost_per_hour_usd(connection, start, start + 86_400, None)
+        assert estimate_cost_per_hour_usd(connection, start + 2 * 86_400, start + 3 * 86_400, None) is None
+    engine.dispose()
+    # 10 listeners all month = 432,000 connection min: Ship, 50 + 282,000 × 0.0005 = $191 per 720 h
+    assert per_hour == pytest.approx((50 + 282_000 * 0.0005) / 720)

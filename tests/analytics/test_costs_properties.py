@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.costs import MODEL_IDS, price_grid
+from analytics.prices import load_catalogue
 from analytics.pricing_models import livekit_cloud
 from analytics.pricing_models.base import UsageArrays
-from analytics.prices import load_catalogue
 
 CAT = load_catalogue()
 
@@ -54,11 +54,18 @@ flows = st.floats(0, 5e7, allow_nan=False)
     ingress_min=st.floats(0, 1e3), peak=st.floats(0, 8000),
 )  # fmt: skip
 def test_livekit_picks_the_cheapest_eligible_plan(
-    publisher_min: float, listener_min: float, downstream_gb: float, egress_min: float, ingress_min: float, peak: float
+    publisher_min: float,
+    listener_min: float,
+    downstream_gb: float,
+    egress_min: float,
+    ingress_min: float,
+    peak: float,
 ) -> None:
     values = {"publisher_min": publisher_min, "listener_min": listener_min, "downstream_gb": downstream_gb,
               "egress_min": egress_min, "ingress_min": ingress_min, "peak_listeners": peak}  # fmt: skip
-    usage = UsageArrays(**{name: np.array([values.get(name, 0.0)]) for name in UsageArrays.__dataclass_fields__})
+    usage = UsageArrays(
+        **{name: np.array([values.get(name, 0.0)]) for name in UsageArrays.__dataclass_fields__}
+    )
     chosen = float(livekit_cloud.price(usage, CAT).total_usd[0])
     costs, eligible = livekit_cloud.plan_costs(usage, CAT)
     if eligible[0].any():

@@ -59,5 +59,5 @@ def test_invalid_price_file_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text(
         "provider: x\nrates:\n  a: {value: 1, unit: USD, effective: 2026-01-01, confidence: Q, source: http://x}\n"
     )
-    with pytest.raises(CatalogueError, match="bad.yaml"):
+    with pytest.raises(CatalogueError, match=r"bad\.yaml"):
         load_catalogue(directory=tmp_path)

@@ -13,18 +13,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_known_verdicts() -> None:
-    frame = check(load_catalogue()).set_index("claim")
+    frame = check(load_catalogue()).set_index("claim").to_dict("index")
     # Seed 003 prices 720p buyers at the audio rate: HD audience is $1.99/1,000 min.
-    assert not frame.loc["200 buyers: 200 × $0.06 = $12.00 per hour", "holds"]
-    assert round(frame.loc["200 buyers: 200 × $0.06 = $12.00 per hour", "ours"], 2) == 23.88
-    assert frame.loc["Seller: $0.06 per stream hour", "holds"]
+    assert not frame["200 buyers: 200 × $0.06 = $12.00 per hour"]["holds"]
+    assert round(frame["200 buyers: 200 × $0.06 = $12.00 per hour"]["ours"], 2) == 23.88
+    assert frame["Seller: $0.06 per stream hour"]["holds"]
     # Seed 000's $290,000 Scale overage is an order of magnitude too high.
-    assert frame.loc["Scale plan overage for 50M+ minutes: ~$290,000/month", "ours"] < 30_000
+    assert frame["Scale plan overage for 50M+ minutes: ~$290,000/month"]["ours"] < 30_000
 
 
 def test_overrides_change_our_figures() -> None:
     base = check(load_catalogue()).set_index("claim")["ours"]
-    cheap = check(load_catalogue({"cloudflare.stream.delivery_per_1000_min_usd": 0.05})).set_index("claim")["ours"]
+    cheap = check(load_catalogue({"cloudflare.stream.delivery_per_1000_min_usd": 0.05})).set_index("claim")[
+        "ours"
+    ]
     claim = "100 listeners, 4 h/day: ~$20-40/month"
     assert cheap[claim] == base[claim] * 0.05
 

@@ -77,11 +77,15 @@ def store(db_url: str) -> Iterator[Engine]:
             {"source_id": 1, "ingress_id": "IN_1", "name": "obs", "room_name": "radio", "input_type": "RTMP_INPUT",
              "status": "COMPLETE", "started_ts": D0 + H, "ended_ts": D0 + H + 1800, "last_seen_ts": D0 + H + 1800},
         ])  # fmt: skip
-        upsert(c, schema.room_samples_1h, [
-            _room_rollup("RM_1", D0 + H, 2, 1),
-            _room_rollup("RM_1", D0 + 2 * H, 3, 1),
-            _room_rollup("RM_2", D0 + DAY, 1, 1),
-        ])
+        upsert(
+            c,
+            schema.room_samples_1h,
+            [
+                _room_rollup("RM_1", D0 + H, 2, 1),
+                _room_rollup("RM_1", D0 + 2 * H, 3, 1),
+                _room_rollup("RM_2", D0 + DAY, 1, 1),
+            ],
+        )
         node_row = {f"{m}_{agg}": None for m in schema.NODE_METRICS for agg in ("avg", "max")}
         upsert(c, schema.node_samples_1h, [
             {**node_row, "source_id": 1, "node_id": "n1", "bucket_ts": D0 + H, "samples": 240,
@@ -95,20 +99,20 @@ def store(db_url: str) -> Iterator[Engine]:
 
 def test_connection_minutes_rounded_per_session_and_clipped(store: Engine) -> None:
     ledger = measured_ledger(store, D0, D0 + 3 * DAY)
-    frame = ledger.frame.set_index(["day_ts", "channel"])
-    radio = frame.loc[(D0, "radio")]
+    frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
+    radio = frame[(D0, "radio")]
     assert radio["publisher_minutes"] == 120
     assert radio["listener_minutes"] == 2 + 10 + 1
     assert radio["listener_minutes_unrounded"] == pytest.approx(70 / 60 + 10 + 0.5)
-    talk = frame.loc[(D0 + DAY, "talk")]
+    talk = frame[(D0 + DAY, "talk")]
     assert talk["publisher_minutes"] == 2
     assert talk["listener_minutes"] == 60
 
 
 def test_stream_egress_ingress_minutes(store: Engine) -> None:
     ledger = measured_ledger(store, D0, D0 + 3 * DAY)
-    frame = ledger.frame.set_index(["day_ts", "channel"])
-    radio = frame.loc[(D0, "radio")]
+    frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
+    radio = frame[(D0, "radio")]
     assert radio["stream_minutes"] == pytest.approx(180)  # clipped to the window start
     assert radio["egress_minutes"] == 120
     assert radio["recording_minutes"] == 120
@@ -118,18 +122,18 @@ def test_stream_egress_ingress_minutes(store: Engine) -> None:
 
 def test_traffic_from_hour_rollup_shared_by_listener_minutes(store: Engine) -> None:
     ledger = measured_ledger(store, D0, D0 + 3 * DAY)
-    frame = ledger.frame.set_index(["day_ts", "channel"])
-    assert frame.loc[(D0, "radio"), "downstream_gb"] == pytest.approx(3.6)
-    assert frame.loc[(D0, "radio"), "upstream_gb"] == pytest.approx(0.36)
-    assert frame.loc[(D0 + DAY, "talk"), "downstream_gb"] == pytest.approx(1.8)
+    frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
+    assert frame[(D0, "radio")]["downstream_gb"] == pytest.approx(3.6)
+    assert frame[(D0, "radio")]["upstream_gb"] == pytest.approx(0.36)
+    assert frame[(D0 + DAY, "talk")]["downstream_gb"] == pytest.approx(1.8)
     assert ledger.totals()["downstream_gb"] == pytest.approx(5.4)
 
 
 def test_peaks_per_channel_and_fleet(store: Engine) -> None:
     ledger = measured_ledger(store, D0, D0 + 3 * DAY)
-    frame = ledger.frame.set_index(["day_ts", "channel"])
-    assert frame.loc[(D0, "radio"), "peak_listeners"] == 3
-    assert frame.loc[(D0, "radio"), "peak_streams"] == 1
+    frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
+    assert frame[(D0, "radio")]["peak_listeners"] == 3
+    assert frame[(D0, "radio")]["peak_streams"] == 1
     assert ledger.fleet_peak_listeners == 3
     assert ledger.fleet_peak_publishers == 1
 

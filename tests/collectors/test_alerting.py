@@ -43,7 +43,18 @@ def counters(engine: Engine) -> dict[str, int]:
 
 
 RULES = RuleSet(
-    (Rule("HighCPU", "cpu_pct", ">", 80.0, recovery=70.0, for_s=30, keep_firing_for_s=15, labels={"team": "ops"}),),
+    (
+        Rule(
+            "HighCPU",
+            "cpu_pct",
+            ">",
+            80.0,
+            recovery=70.0,
+            for_s=30,
+            keep_firing_for_s=15,
+            labels={"team": "ops"},
+        ),
+    ),
     evaluation_interval_s=15,
     lookback_s=30,
 )
@@ -61,7 +72,11 @@ def test_transitions_state_and_history(engine: Engine) -> None:
     assert seen == [(1, "normal", "pending"), (3, "pending", "firing"), (6, "firing", "resolved")]
     with engine.connect() as connection:
         state = connection.execute(select(schema.alert_state)).mappings().one()
-        history = connection.execute(select(schema.alert_history).order_by(schema.alert_history.c.ts)).mappings().all()
+        history = (
+            connection.execute(select(schema.alert_history).order_by(schema.alert_history.c.ts))
+            .mappings()
+            .all()
+        )
     assert state["state"] == "normal" and state["last_value"] == 60
     assert [h["to_state"] for h in history] == ["pending", "firing", "resolved"]
     assert history[-1]["fired_ts"] == START + 45
@@ -79,8 +94,21 @@ def test_no_data_resolves_and_missing_target_is_resolved(engine: Engine) -> None
 
 
 def _transition(to_state: str = "firing") -> Transition:
-    return Transition("HighCPU", "ND_a", "pending", to_state, START, 91.5, 80.0, "warning", "cpu_pct", ">",
-                      recovery=70.0, fired_ts=START - 60, labels={"team": "ops"})  # fmt: skip
+    return Transition(
+        "HighCPU",
+        "ND_a",
+        "pending",
+        to_state,
+        START,
+        91.5,
+        80.0,
+        "warning",
+        "cpu_pct",
+        ">",
+        recovery=70.0,
+        fired_ts=START - 60,
+        labels={"team": "ops"},
+    )
 
 
 def test_webhook_and_slack_delivery(httpserver: HTTPServer, engine: Engine) -> None:
@@ -93,17 +121,27 @@ def test_webhook_and_slack_delivery(httpserver: HTTPServer, engine: Engine) -> N
     dispatcher.submit(_transition("resolved"))
     assert dispatcher.wait_idle(10)
     dispatcher.close()
-    bodies = {path: [json.loads(r.get_data()) for r, _ in httpserver.log if r.path == path] for path in ("/hook", "/slack")}
+    bodies = {
+        path: [json.loads(r.get_data()) for r, _ in httpserver.log if r.path == path]
+        for path in ("/hook", "/slack")
+    }
     assert [b["status"] for b in bodies["/hook"]] == ["firing", "resolved"]
     first = bodies["/hook"][0]
-    assert (first["rule"], first["target"], first["value"], first["labels"]) == ("HighCPU", "ND_a", 91.5, {"team": "ops"})
+    assert (first["rule"], first["target"], first["value"], first["labels"]) == (
+        "HighCPU",
+        "ND_a",
+        91.5,
+        {"team": "ops"},
+    )
     assert bodies["/hook"][1]["duration_s"] == 60
     assert "FIRING HighCPU on ND_a" in bodies["/slack"][0]["text"]
     assert "RESOLVED HighCPU on ND_a after 1m" in bodies["/slack"][1]["text"]
     assert counters(engine) == {"alerts.notify.webhook.sent": 2, "alerts.notify.slack.sent": 2}
 
 
-def test_failing_receiver_is_retried_then_counted_never_raised(httpserver: HTTPServer, engine: Engine) -> None:
+def test_failing_receiver_is_retried_then_counted_never_raised(
+    httpserver: HTTPServer, engine: Engine
+) -> None:
     calls: list[float] = []
 
     def flaky(request: Request) -> Response:

@@ -132,9 +132,15 @@ def test_valid_event_is_verified_by_the_official_receiver_and_stored_once(store:
     events = _events(store)
     assert len(events) == 1
     stored = events[0]
-    assert (stored["event"], stored["source_id"], stored["created_ts"]) == ("participant_joined", SOURCE_ID, T0 + 5)
+    assert (stored["event"], stored["source_id"], stored["created_ts"]) == (
+        "participant_joined",
+        SOURCE_ID,
+        T0 + 5,
+    )
     assert (stored["room_sid"], stored["participant_sid"], stored["participant_identity"]) == (
-        "RM_radio", "PA_dj", "dj"
+        "RM_radio",
+        "PA_dj",
+        "dj",
     )
     assert stored["body_json"] == body.decode()  # the verified bytes, unchanged
     assert read_counters(store) == {"webhook_accepted": 1, "webhook_duplicate": 2}
@@ -177,20 +183,48 @@ REFUSALS: list[tuple[str, Callable[[bytes], tuple[bytes, str | None]], int, str]
     ("wrong secret", lambda b: (b, _sign(b, secret=OTHER_SECRET)), 401, "webhook_refused_forged"),
     ("unknown key", lambda b: (b, _sign(b, key="APIunknown")), 401, "webhook_refused_forged"),
     ("not a jwt", lambda b: (b, "not-a-token"), 401, "webhook_refused_forged"),
-    ("alg none", lambda b: (b, jwt.encode({"iss": KEY, "exp": int(time.time()) + 60,
-                                           "sha256": base64.b64encode(hashlib.sha256(b).digest()).decode()},
-                                          key=None, algorithm="none")), 401, "webhook_refused_forged"),
+    (
+        "alg none",
+        lambda b: (
+            b,
+            jwt.encode(
+                {
+                    "iss": KEY,
+                    "exp": int(time.time()) + 60,
+                    "sha256": base64.b64encode(hashlib.sha256(b).digest()).decode(),
+                },
+                key=None,
+                algorithm="none",
+            ),
+        ),
+        401,
+        "webhook_refused_forged",
+    ),
     ("no body hash claim", lambda b: (b, _sign(b, sha256="")), 401, "webhook_refused_forged"),
-    ("body hash mismatch", lambda b: (b.replace(b"EV_", b"EX_"), _sign(b)), 401, "webhook_refused_body_mismatch"),
+    (
+        "body hash mismatch",
+        lambda b: (b.replace(b"EV_", b"EX_"), _sign(b)),
+        401,
+        "webhook_refused_body_mismatch",
+    ),
     ("expired token", lambda b: (b, _sign(b, now=int(time.time()) - 3600)), 401, "webhook_refused_stale"),
     ("not yet valid", lambda b: (b, _sign(b, now=int(time.time()) + 3600)), 401, "webhook_refused_stale"),
     ("signed non-json", lambda b: (b"<xml/>", _sign(b"<xml/>")), 400, "webhook_refused_not_json"),
     ("signed non-utf8", lambda b: (b"\xff\xfe", _sign(b"\xff\xfe")), 400, "webhook_refused_not_json"),
     ("signed json array", lambda b: (b"[1]", _sign(b"[1]")), 400, "webhook_refused_not_json"),
-    ("signed json without id", lambda b: (b'{"event":"room_started"}', _sign(b'{"event":"room_started"}')), 400,
-     "webhook_refused_no_id"),
+    (
+        "signed json without id",
+        lambda b: (b'{"event":"room_started"}', _sign(b'{"event":"room_started"}')),
+        400,
+        "webhook_refused_no_id",
+    ),
     ("unsigned non-json", lambda b: (b"<xml/>", None), 401, "webhook_refused_unsigned"),
-    ("forged non-utf8", lambda b: (b"\xff", _sign(b"\xff", secret=OTHER_SECRET)), 401, "webhook_refused_forged"),
+    (
+        "forged non-utf8",
+        lambda b: (b"\xff", _sign(b"\xff", secret=OTHER_SECRET)),
+        401,
+        "webhook_refused_forged",
+    ),
 ]
 
 
@@ -266,12 +300,31 @@ def _deliver(engine: Engine, bodies: list[bytes]) -> list[int]:
 def test_sessions_get_exact_times_and_minutes(store: Engine) -> None:
     bodies = [
         _event("room_started", "EV_1", T0, num_participants=0),
-        _event("participant_joined", "EV_2", T0 + 2, participant=("PA_dj", "dj", T0 + 2), publisher=True,
-               num_participants=1, num_publishers=1),
-        _event("participant_joined", "EV_3", T0 + 10, participant=("PA_l1", "l1", T0 + 10),
-               num_participants=2, num_publishers=1),
-        _event("participant_joined", "EV_4", T0 + 20, participant=("PA_l2", "l2", T0 + 20),
-               num_participants=3, num_publishers=1),
+        _event(
+            "participant_joined",
+            "EV_2",
+            T0 + 2,
+            participant=("PA_dj", "dj", T0 + 2),
+            publisher=True,
+            num_participants=1,
+            num_publishers=1,
+        ),
+        _event(
+            "participant_joined",
+            "EV_3",
+            T0 + 10,
+            participant=("PA_l1", "l1", T0 + 10),
+            num_participants=2,
+            num_publishers=1,
+        ),
+        _event(
+            "participant_joined",
+            "EV_4",
+            T0 + 20,
+            participant=("PA_l2", "l2", T0 + 20),
+            num_participants=3,
+            num_publishers=1,
+        ),
         _event("participant_left", "EV_5", T0 + 10 + 90, participant=("PA_l1", "l1", T0 + 10)),
         _event("participant_connection_aborted", "EV_6", T0 + 20 + 30, participant=("PA_l2", "l2", T0 + 20)),
         _event("participant_left", "EV_7", T0 + 302, participant=("PA_dj", "dj", T0 + 2), publisher=True),
@@ -321,13 +374,17 @@ def test_webhook_times_win_over_polled_estimates_in_either_order(store: Engine) 
     tracker.apply(_poll(T0 + 15, both))
     tracker.apply(_poll(T0 + 30, both))
     # Webhook first: PA_l2 leaves at T0+40; the next poll must not move that end.
-    assert _deliver(store, [_event("participant_left", "EV_l2", T0 + 40, participant=("PA_l2", "l2", T0 + 5))])
+    assert _deliver(
+        store, [_event("participant_left", "EV_l2", T0 + 40, participant=("PA_l2", "l2", T0 + 5))]
+    )
     tracker.apply(_poll(T0 + 45, [("PA_l1", T0 + 10)]))
     tracker.apply(_poll(T0 + 75, [("PA_l1", T0 + 10)]))
     # Poll first: PA_l1 is gone at T0+105 (estimate: last seen T0+75); the webhook comes late.
     tracker.apply(_poll(T0 + 105, []))
     assert _participants(store)["PA_l1"]["left_ts"] == T0 + 75
-    assert _deliver(store, [_event("participant_left", "EV_l1", T0 + 100, participant=("PA_l1", "l1", T0 + 10))])
+    assert _deliver(
+        store, [_event("participant_left", "EV_l1", T0 + 100, participant=("PA_l1", "l1", T0 + 10))]
+    )
     parts = _participants(store)
     assert {sid: (p["joined_ts"], p["left_ts"], p["origin"]) for sid, p in parts.items()} == {
         "PA_l1": (T0 + 10, T0 + 100, "webhook"),

@@ -67,7 +67,12 @@ class LiveKitServer:
 
     def token(self, identity: str, room: str, *, publish: bool) -> str:
         grants = api.VideoGrants(room_join=True, room=room, can_publish=publish, can_subscribe=True)
-        return api.AccessToken(self.api_key, self.api_secret).with_identity(identity).with_grants(grants).to_jwt()
+        return (
+            api.AccessToken(self.api_key, self.api_secret)
+            .with_identity(identity)
+            .with_grants(grants)
+            .to_jwt()
+        )
 
     def metrics_text(self) -> str:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
@@ -197,7 +202,9 @@ class Participant:
         total = 0
         for item in stats.publisher_stats:
             if item.HasField("outbound_rtp") and item.outbound_rtp.stream.kind == "audio":
-                total += int(item.outbound_rtp.sent.bytes_sent) + int(item.outbound_rtp.outbound.header_bytes_sent)
+                total += int(item.outbound_rtp.sent.bytes_sent) + int(
+                    item.outbound_rtp.outbound.header_bytes_sent
+                )
         return total
 
     async def leave(self) -> None:
@@ -229,16 +236,21 @@ async def join(
         participant.subscribed += 1
 
     await asyncio.wait_for(
-        room.connect(server.ws_url, server.token(identity, room_name, publish=publish)), timeout=connect_timeout_s
+        room.connect(server.ws_url, server.token(identity, room_name, publish=publish)),
+        timeout=connect_timeout_s,
     )
     if publish:
         source = rtc.AudioSource(SAMPLE_RATE_HZ, 1)
         track = rtc.LocalAudioTrack.create_audio_track("tone", source)
         options = rtc.TrackPublishOptions()
         options.source = rtc.TrackSource.SOURCE_MICROPHONE
-        await asyncio.wait_for(room.local_participant.publish_track(track, options), timeout=connect_timeout_s)
+        await asyncio.wait_for(
+            room.local_participant.publish_track(track, options), timeout=connect_timeout_s
+        )
         participant.source = source
-        participant.tone_task = asyncio.create_task(_send_tone(source, frequency_hz, participant._stop, max_tone_s))
+        participant.tone_task = asyncio.create_task(
+            _send_tone(source, frequency_hz, participant._stop, max_tone_s)
+        )
     return participant
 
 

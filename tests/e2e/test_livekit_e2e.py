@@ -82,7 +82,9 @@ class Recorded:
     finished_ts: int = 0
 
 
-def _twirp_json(server: lk.LiveKitServer, service: str, method: str, grants: api.VideoGrants) -> tuple[int, str]:
+def _twirp_json(
+    server: lk.LiveKitServer, service: str, method: str, grants: api.VideoGrants
+) -> tuple[int, str]:
     """POST a Twirp call as JSON and return the raw (status, body): what the SDK hides."""
     token = api.AccessToken(server.api_key, server.api_secret).with_grants(grants).to_jwt()
     request = urllib.request.Request(
@@ -110,7 +112,9 @@ async def _events_of(engine: Engine, event: str, room_name: str | None = None) -
     return await asyncio.to_thread(query)
 
 
-async def _wait_events(engine: Engine, event: str, count: int, room_name: str | None, timeout_s: float) -> None:
+async def _wait_events(
+    engine: Engine, event: str, count: int, room_name: str | None, timeout_s: float
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if len(await _events_of(engine, event, room_name)) >= count:
@@ -133,7 +137,9 @@ def _room_samples_at(engine: Engine, ts: int) -> dict[str, tuple[int, int, int]]
     with engine.connect() as connection:
         rows = connection.execute(
             select(rooms.c.room_name, samples.c.participants, samples.c.publishers, samples.c.listeners)
-            .join(rooms, (rooms.c.source_id == samples.c.source_id) & (rooms.c.room_sid == samples.c.room_sid))
+            .join(
+                rooms, (rooms.c.source_id == samples.c.source_id) & (rooms.c.room_sid == samples.c.room_sid)
+            )
             .where(samples.c.ts == ts)
         ).all()
     return {row.room_name: (row.participants, row.publishers, row.listeners) for row in rows}
@@ -151,9 +157,10 @@ async def _scenario(binary: Path, workdir: Path) -> Recorded:
         lk.start_livekit_server, binary, workdir / "livekit", [f"http://127.0.0.1:{webhook_port}/livekit"]
     )
     exporter_binary = realparts.node_exporter_path()
-    realparts.require(exporter_binary is not None, "prometheus-node-exporter (apt package)")
-    assert exporter_binary is not None
-    exporter, exporter_target = await asyncio.to_thread(lk.start_node_exporter, exporter_binary, workdir / "ne")
+    assert exporter_binary is not None  # checked by the fixture
+    exporter, exporter_target = await asyncio.to_thread(
+        lk.start_node_exporter, exporter_binary, workdir / "ne"
+    )
     prometheus = await asyncio.to_thread(
         realparts.start_prometheus, workdir / "prometheus", [server.metrics_target, exporter_target], "1s"
     )
@@ -190,10 +197,14 @@ rate_window = "10s"
         participants += [dj, guide]
         channel_listeners = [await lk.join(server, CHANNEL, f"listener-{i}", publish=False)
                              for i in range(CHANNEL_LISTENERS)]  # fmt: skip
-        tour_listeners = [await lk.join(server, TOUR, f"visitor-{i}", publish=False) for i in range(TOUR_LISTENERS)]
+        tour_listeners = [
+            await lk.join(server, TOUR, f"visitor-{i}", publish=False) for i in range(TOUR_LISTENERS)
+        ]
         participants += channel_listeners + tour_listeners
         await lk.wait_until(
-            lambda: all(p.subscribed >= 1 for p in channel_listeners + tour_listeners), 30, "every listener subscribed"
+            lambda: all(p.subscribed >= 1 for p in channel_listeners + tour_listeners),
+            30,
+            "every listener subscribed",
         )
         await asyncio.sleep(3)  # let the encoders settle
 
@@ -212,7 +223,9 @@ rate_window = "10s"
         sent_after = {p.room_name: await p.sent_rtp_bytes() for p in (dj, guide)}
         in_after, out_after = await asyncio.to_thread(counters)
         elapsed = time.monotonic() - t_before
-        recorded.publisher_bps = {room: (sent_after[room] - sent_before[room]) / elapsed for room in sent_before}
+        recorded.publisher_bps = {
+            room: (sent_after[room] - sent_before[room]) / elapsed for room in sent_before
+        }
         recorded.server_in_bps = (in_after - in_before) / elapsed
         recorded.server_out_bps = (out_after - out_before) / elapsed
 
@@ -247,7 +260,10 @@ rate_window = "10s"
             "not-the-secret-of-this-livekit-server-at-all", algorithm="HS256",
         )  # fmt: skip
         request = urllib.request.Request(
-            f"http://127.0.0.1:{webhook_port}/livekit", data=body, headers={"Authorization": forged}, method="POST"
+            f"http://127.0.0.1:{webhook_port}/livekit",
+            data=body,
+            headers={"Authorization": forged},
+            method="POST",
         )
         try:
             await asyncio.to_thread(urllib.request.urlopen, request, None, 5)
@@ -297,6 +313,7 @@ rate_window = "10s"
 @pytest.fixture(scope="module")
 def recorded(livekit_server_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     realparts.require(realparts.prometheus_path() is not None, "prometheus binary (apt package prometheus)")
+    realparts.require(realparts.node_exporter_path() is not None, "prometheus-node-exporter (apt package)")
     workdir = tmp_path_factory.mktemp("e2e")
     result = asyncio.run(_scenario(livekit_server_bin, workdir))
     print(json.dumps({
@@ -385,7 +402,9 @@ def test_webhooks_were_verified_and_stored_and_a_forgery_refused(recorded: Recor
     counters = read_counters(recorded.engine)
     assert counters["webhook_accepted"] == len(events)
     assert counters["webhook_refused_forged"] == 1
-    assert not any(name.startswith("webhook_refused_") and name != "webhook_refused_forged" for name in counters)
+    assert not any(
+        name.startswith("webhook_refused_") and name != "webhook_refused_forged" for name in counters
+    )
 
 
 def test_connection_minutes_from_webhooks_and_polling_reconcile(recorded: Recorded) -> None:
@@ -435,10 +454,16 @@ def test_the_real_server_exposes_every_metric_the_collectors_query(recorded: Rec
 def test_egress_and_ingress_without_redis_are_refused_not_fatal(recorded: Recorded) -> None:
     status, body = recorded.egress_http
     assert status == 500, recorded.egress_http
-    assert json.loads(body) == {"code": "internal", "msg": "twirp error unknown: egress not connected (redis required)"}
+    assert json.loads(body) == {
+        "code": "internal",
+        "msg": "twirp error unknown: egress not connected (redis required)",
+    }
     status, body = recorded.ingress_http
     assert status == 500, recorded.ingress_http
-    assert json.loads(body) == {"code": "internal", "msg": "twirp error unknown: ingress not connected (redis required)"}
+    assert json.loads(body) == {
+        "code": "internal",
+        "msg": "twirp error unknown: ingress not connected (redis required)",
+    }
     assert recorded.ticks[0].polled[SOURCE_NAME] == "partial"
 
 
@@ -461,4 +486,3 @@ def test_streams_page_shows_the_rooms(recorded: Recorded, monkeypatch: pytest.Mo
     assert not app.exception, [e.value for e in app.exception]
     shown = " ".join(str(frame.value.to_dict()) for frame in app.dataframe)
     assert CHANNEL in shown and TOUR in shown, shown[:2000]
-

@@ -61,18 +61,44 @@ def test_alerts_page_populated(configured: str) -> None:
     ts = np.arange(now - 5 * 3600, now, 15)
     cpu = np.where((ts // 1800) % 2 == 0, 92.0, 40.0)  # 30 min hot, 30 min cool
     with engine.begin() as connection:
-        connection.execute(insert(schema.node_samples), [
-            {"source_id": 1, "node_id": "ND_hot", "ts": int(t), "cpu_pct": float(c), "memory_pct": 50.0}
-            for t, c in zip(ts, cpu, strict=True)
-        ])  # fmt: skip
-        connection.execute(insert(schema.alert_state), [{
-            "rule": "HighCPU", "target": "ND_hot", "state": "firing", "severity": "warning",
-            "active_since_ts": now - 600, "fired_ts": now - 300, "last_value": 92.0, "last_eval_ts": now,
-        }])  # fmt: skip
-        connection.execute(insert(schema.alert_history), [
-            {"rule": "HighCPU", "target": "ND_hot", "ts": now - 2000, "to_state": "resolved", "from_state": "firing",
-             "severity": "warning", "value": 40.0, "threshold": 80.0, "fired_ts": now - 2600},
-        ])  # fmt: skip
+        connection.execute(
+            insert(schema.node_samples),
+            [
+                {"source_id": 1, "node_id": "ND_hot", "ts": int(t), "cpu_pct": float(c), "memory_pct": 50.0}
+                for t, c in zip(ts, cpu, strict=True)
+            ],
+        )
+        connection.execute(
+            insert(schema.alert_state),
+            [
+                {
+                    "rule": "HighCPU",
+                    "target": "ND_hot",
+                    "state": "firing",
+                    "severity": "warning",
+                    "active_since_ts": now - 600,
+                    "fired_ts": now - 300,
+                    "last_value": 92.0,
+                    "last_eval_ts": now,
+                }
+            ],
+        )
+        connection.execute(
+            insert(schema.alert_history),
+            [
+                {
+                    "rule": "HighCPU",
+                    "target": "ND_hot",
+                    "ts": now - 2000,
+                    "to_state": "resolved",
+                    "from_state": "firing",
+                    "severity": "warning",
+                    "value": 40.0,
+                    "threshold": 80.0,
+                    "fired_ts": now - 2600,
+                },
+            ],
+        )
     engine.dispose()
     app = run_page()
     active, history = app.dataframe[0].value, app.dataframe[1].value

@@ -31,7 +31,7 @@ def test_overview_shows_the_live_fleet(populated_store: dict[str, Any]) -> None:
     assert shown["Listeners"] == f"{populated_store['listeners_now']:,}"
     assert shown["Publishers"] == str(populated_store["publishers_now"])
     assert shown["Nodes up"] == f"{populated_store['nodes_up']} / {populated_store['nodes_total']}"
-    assert shown["Outgoing bandwidth"] == f"{populated_store['bytes_out_per_s'] * 8 / 1e6:.1f} Mbit/s"
+    assert shown["Outgoing Mbit/s"] == f"{populated_store['bytes_out_per_s'] * 8 / 1e6:.1f}"
     assert "Est. cost per hour" in shown
     assert len(app.get("plotly_chart")) == 2  # listeners by channel, live streams
     busiest = app.dataframe[0].value

@@ -35,7 +35,14 @@ def test_same_seed_same_sessions_other_seed_differs(scenario: str) -> None:
 def test_day_plan_shapes_and_ids(scenario: str) -> None:
     model = FleetModel(scenario)
     plan = model.day(DAY)
-    assert list(plan.rooms.columns) == ["room_sid", "room_name", "channel", "node_id", "started_ts", "ended_ts"]
+    assert list(plan.rooms.columns) == [
+        "room_sid",
+        "room_name",
+        "channel",
+        "node_id",
+        "started_ts",
+        "ended_ts",
+    ]
     assert list(plan.participants.columns) == [
         "participant_sid", "room_sid", "identity", "name", "kind", "is_publisher", "joined_ts", "left_ts",
     ]  # fmt: skip
@@ -78,7 +85,9 @@ def test_snapshot_counts_equal_open_sessions(scenario: str) -> None:
         got.sort_index(), listeners.reindex(got.index, fill_value=0).sort_index(), check_names=False
     )
     non_egress = parts[parts["kind"] != "EGRESS"].groupby("room_sid").size()
-    assert (snap.rooms.set_index("room_sid")["num_participants"] == non_egress.reindex(got.index, fill_value=0)).all()
+    assert (
+        snap.rooms.set_index("room_sid")["num_participants"] == non_egress.reindex(got.index, fill_value=0)
+    ).all()
     assert snap.rooms["listeners"].sum() > 0
     # node totals are the sums of their rooms
     per_node = snap.rooms.groupby("node_id")["num_participants"].sum()
@@ -129,14 +138,18 @@ def test_history_matches_sessions_and_snapshots() -> None:
     n_steps = (end - start) // 300
     assert len(history.node_samples) == n_steps * model.n_nodes
     assert list(history.nodes.columns) == ["node_id", "node_type"]
-    assert (history.room_sessions["started_ts"] < end).all() and (history.room_sessions["ended_ts"] > start).all()
+    assert (history.room_sessions["started_ts"] < end).all() and (
+        history.room_sessions["ended_ts"] > start
+    ).all()
 
 
 def test_platform500_matches_the_seed_scale() -> None:
     """seed 000: 500 x 40 h/week -> ~120 concurrent streams; ~10 listeners/stream; ~5,000 at peak."""
     model = FleetModel("platform-500")
     history = model.history(DAY * DAY_S, (DAY + 2) * DAY_S, step_s=300)
-    per_ts = history.room_samples.groupby("ts").agg(rooms=("listeners", "size"), listeners=("listeners", "sum"))
+    per_ts = history.room_samples.groupby("ts").agg(
+        rooms=("listeners", "size"), listeners=("listeners", "sum")
+    )
     assert 90 <= per_ts["rooms"].mean() <= 150
     assert 7 <= history.room_samples["listeners"].mean() <= 14
     assert 3_500 <= per_ts["listeners"].max() <= 7_000

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -16,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from simulator.model import DAY_S, FleetModel
 from simulator.server import FleetServer
+from tests.realparts import REPO_ROOT
 
 KEY, SECRET = "testkey", "testsecret-0123456789-0123456789-abcdef"
 T = TypeVar("T")
@@ -52,19 +56,29 @@ def test_lists_match_the_model() -> None:
                 for room in rooms:
                     assert room.num_participants == by_sid.loc[room.sid, "num_participants"]
                     assert room.num_publishers == 1
-                    assert room.creation_time == int(server.fleet.to_real(by_sid.loc[room.sid, "started_ts"]))
+                    started_ts = int(snap.rooms.loc[snap.rooms["room_sid"] == room.sid, "started_ts"].iloc[0])
+                    assert room.creation_time == int(server.fleet.to_real(started_ts))
                     assert room.creation_time_ms // 1000 == room.creation_time
                 busiest = max(rooms, key=lambda r: r.num_participants)
-                people = (await lk.room.list_participants(api.ListParticipantsRequest(room=busiest.name))).participants
+                people = (
+                    await lk.room.list_participants(api.ListParticipantsRequest(room=busiest.name))
+                ).participants
                 # num_participants leaves out the EGRESS recorder; the list includes it
-                assert len([p for p in people if p.kind != api.ParticipantInfo.Kind.EGRESS]) == busiest.num_participants
+                assert (
+                    len([p for p in people if p.kind != api.ParticipantInfo.Kind.EGRESS])
+                    == busiest.num_participants
+                )
                 publishers = [p for p in people if p.is_publisher]
                 assert len(publishers) == 1 and publishers[0].tracks[0].mime_type == "audio/opus"
                 assert publishers[0].tracks[0].source == api.TrackSource.MICROPHONE
-                listener = next(p for p in people if not p.is_publisher and p.kind == api.ParticipantInfo.Kind.STANDARD)
+                listener = next(
+                    p for p in people if not p.is_publisher and p.kind == api.ParticipantInfo.Kind.STANDARD
+                )
                 assert listener.state == api.ParticipantInfo.State.ACTIVE and not listener.tracks
                 assert listener.joined_at <= server.fleet.to_real(EVENING) + 1
-                one = await lk.room.get_participant(api.RoomParticipantIdentity(room=busiest.name, identity=listener.identity))
+                one = await lk.room.get_participant(
+                    api.RoomParticipantIdentity(room=busiest.name, identity=listener.identity)
+                )
                 assert one.sid == listener.sid
                 egress = (await lk.egress.list_egress(api.ListEgressRequest())).items
                 live = [e for e in egress if e.status == api.EgressStatus.EGRESS_ACTIVE]
@@ -76,7 +90,9 @@ def test_lists_match_the_model() -> None:
                 assert len(only_active) == len(live)
                 ingress = (await lk.ingress.list_ingress(api.ListIngressRequest())).items
                 assert len(ingress) == server.model.spec.channels
-                publishing = [i for i in ingress if i.state.status == api.IngressState.Status.ENDPOINT_PUBLISHING]
+                publishing = [
+                    i for i in ingress if i.state.status == api.IngressState.Status.ENDPOINT_PUBLISHING
+                ]
                 ingress_publishers = snap.participants[snap.participants["kind"] == "INGRESS"]
                 assert len(publishing) == len(ingress_publishers)
                 assert all(i.input_type == api.IngressInput.RTMP_INPUT for i in ingress)
@@ -96,7 +112,10 @@ def test_auth_errors_like_livekit_server() -> None:
                     await lk.room.list_rooms(api.ListRoomsRequest())
                 assert unknown_key.value.status == 401
             room_name = str(server.fleet.snapshot().rooms["room_name"].iloc[0])
-            for grants in (api.VideoGrants(room_list=True), api.VideoGrants(room_admin=True, room="some-other-room")):
+            for grants in (
+                api.VideoGrants(room_list=True),
+                api.VideoGrants(room_admin=True, room="some-other-room"),
+            ):
                 token = api.AccessToken(KEY, SECRET).with_grants(grants).to_jwt()
                 async with api.LiveKitAPI(server.api_url, token=token) as lk:
                     with pytest.raises(api.TwirpError) as denied:
@@ -131,15 +150,19 @@ def test_auth_errors_like_livekit_server() -> None:
 
 def test_no_redis_breaks_egress_but_not_rooms() -> None:
     async def scenario() -> None:
-        async with running("dj-radio", no_redis=True) as server:
-            async with api.LiveKitAPI(server.api_url, KEY, SECRET) as lk:
-                assert len((await lk.room.list_rooms(api.ListRoomsRequest())).rooms) > 0
-                for call in (lambda: lk.egress.list_egress(api.ListEgressRequest()),
-                             lambda: lk.ingress.list_ingress(api.ListIngressRequest())):  # fmt: skip
-                    with pytest.raises(api.TwirpError) as err:
-                        await call()
-                    assert (err.value.status, err.value.code) == (500, "internal")
-                    assert err.value.message == "egress not connected (redis required)"
+        async with (
+            running("dj-radio", no_redis=True) as server,
+            api.LiveKitAPI(server.api_url, KEY, SECRET) as lk,
+        ):
+            assert len((await lk.room.list_rooms(api.ListRoomsRequest())).rooms) > 0
+            for call in (
+                lambda: lk.egress.list_egress(api.ListEgressRequest()),
+                lambda: lk.ingress.list_ingress(api.ListIngressRequest()),
+            ):
+                with pytest.raises(api.TwirpError) as err:
+                    await call()
+                assert (err.value.status, err.value.code) == (500, "internal")
+                assert err.value.message == "egress not connected (redis required)"
 
     run(scenario)
 
@@ -147,7 +170,11 @@ def test_no_redis_breaks_egress_but_not_rooms() -> None:
 def test_json_requests() -> None:
     async def scenario() -> None:
         async with running("platform-500") as server:
-            token = api.AccessToken(KEY, SECRET).with_grants(api.VideoGrants(room_list=True, room_record=True)).to_jwt()
+            token = (
+                api.AccessToken(KEY, SECRET)
+                .with_grants(api.VideoGrants(room_list=True, room_record=True))
+                .to_jwt()
+            )
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             async with aiohttp.ClientSession() as http:
                 async with http.post(f"{server.api_url}/twirp/livekit.RoomService/ListRooms", data=b"{}",
@@ -157,7 +184,9 @@ def test_json_requests() -> None:
                 rooms = body["rooms"]
                 assert len(rooms) == len(server.fleet.snapshot().rooms) > 100
                 first = rooms[0]
-                assert isinstance(first["creation_time"], str) and first["creation_time"].isdigit()  # int64 as string
+                assert (
+                    isinstance(first["creation_time"], str) and first["creation_time"].isdigit()
+                )  # int64 as string
                 assert "metadata" in first and first["metadata"] == ""  # EmitUnpopulated
                 assert "num_participants" in first  # proto field names
                 name = first["name"]
@@ -184,13 +213,19 @@ EXPECTED_FAMILIES = {
     "livekit_track_subscribed_total": ("gauge", {"livekit_track_subscribed_total"}, {"kind"}),
     "livekit_connection_total": ("gauge", {"livekit_connection_total"}, {"kind"}),
     "livekit_packet": ("counter", {"livekit_packet_total"}, {"direction", "transmission", "country"}),
-    "livekit_packet_bytes": ("counter", {"livekit_packet_bytes_total"}, {"direction", "transmission", "country"}),
+    "livekit_packet_bytes": (
+        "counter",
+        {"livekit_packet_bytes_total"},
+        {"direction", "transmission", "country"},
+    ),
     "livekit_nack": ("counter", {"livekit_nack_total"}, {"direction", "country"}),
     "livekit_pli": ("counter", {"livekit_pli_total"}, {"direction", "country"}),
     "livekit_participant_join": ("counter", {"livekit_participant_join_total"}, {"state", "warp"}),
     "livekit_node_twirp_request_status": (
-        "counter", {"livekit_node_twirp_request_status_total"}, {"service", "method", "status", "code"},
-    ),  # fmt: skip
+        "counter",
+        {"livekit_node_twirp_request_status_total"},
+        {"service", "method", "status", "code"},
+    ),
     "livekit_packet_loss_percent": ("histogram", None, {"direction", "source", "type", "country"}),
     "livekit_jitter_us": ("histogram", None, {"direction", "source", "type", "country"}),
     "livekit_rtt_ms": ("histogram", None, {"direction", "source", "type", "country"}),
@@ -224,9 +259,13 @@ def test_metrics_exposition() -> None:
                         assert resp.headers["Content-Type"].startswith("text/plain; version=0.0.4")
                         texts.append(await resp.text())
             for node, text in enumerate(texts[:2]):
-                type_lines = {line[len("# TYPE ") :] for line in text.splitlines() if line.startswith("# TYPE ")}
+                type_lines = {
+                    line[len("# TYPE ") :] for line in text.splitlines() if line.startswith("# TYPE ")
+                }
                 assert type_lines == EXPECTED_TYPE_LINES
-                raw_names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and line[0] != "#"}
+                raw_names = {
+                    line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and line[0] != "#"
+                }
                 assert "livekit_packet_bytes" in raw_names and "livekit_packet_bytes_total" not in raw_names
                 assert "livekit_node_twirp_request_status" in raw_names
                 assert not any(name.endswith("_created") for name in raw_names)
@@ -246,14 +285,15 @@ def test_metrics_exposition() -> None:
                         assert sample.labels["node_id"] == node_id and sample.labels["node_type"] == "SERVER"
                         extra = set(sample.labels) - {"node_id", "node_type", "le"}
                         assert extra == labels, name
-                assert families["livekit_room_total"].samples[0].value == server.model.node_load(
-                    server.fleet.sim_now()
-                )["rooms"].iloc[node]
+                assert (
+                    families["livekit_room_total"].samples[0].value
+                    == server.model.node_load(server.fleet.sim_now())["rooms"].iloc[node]
+                )
             twirp = {
-                (s.labels["method"], s.labels["status"], s.labels["code"]): s.value
-                for s in text_string_to_metric_families(texts[0])
-                if s.name == "livekit_node_twirp_request_status"
-                for s in s.samples
+                (sample.labels["method"], sample.labels["status"], sample.labels["code"]): sample.value
+                for family in text_string_to_metric_families(texts[0])
+                if family.name == "livekit_node_twirp_request_status"
+                for sample in family.samples
             }
             assert twirp[("ListRooms", "200", "")] == 1.0
             assert twirp[("ListParticipants", "4xx", "not_found")] == 1.0
@@ -285,3 +325,58 @@ def _outgoing_bytes(metrics: Any, node: int) -> float:
         for (name, labels), value in metrics.counters[node].items()
         if name == "livekit_packet_bytes" and dict(labels)["direction"] == "outgoing"
     )
+
+
+def test_speed_runs_the_fleet_faster_with_wall_clock_timestamps() -> None:
+    async def scenario() -> None:
+        async with running("dj-radio", speed=60.0) as server:
+            fleet = server.fleet
+            sim0 = fleet.sim_now()
+            await asyncio.sleep(1.0)
+            assert 55 <= fleet.sim_now() - sim0 <= 90  # one wall-clock second = a simulated minute
+            async with api.LiveKitAPI(server.api_url, KEY, SECRET) as lk:
+                rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
+            snap = fleet.snapshot()
+            assert rooms
+            started = snap.rooms.set_index("room_sid")["started_ts"]
+            for room in rooms:
+                # real = start + (sim - sim_start) / speed: an hour-old room looks a minute old
+                expected = fleet.start_real + (int(started.loc[room.sid]) - EVENING) / 60.0
+                assert abs(room.creation_time_ms / 1000 - expected) < 0.01
+                assert room.creation_time <= time.time()
+
+    run(scenario)
+
+
+def test_cli_starts_and_serves(tmp_path: Any) -> None:
+    command = [sys.executable, "-m", "simulator", "--scenario", "tours", "--api-port", "0", "--metrics-port", "0",
+               "--api-key", KEY, "--api-secret", SECRET, "--speed", "5"]  # fmt: skip
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 30
+        ready = ""
+        while time.monotonic() < deadline and not ready:
+            line = process.stdout.readline()
+            if not line and process.poll() is not None:
+                break
+            if line.startswith("READY "):
+                ready = line
+        assert ready, "simulator did not print READY"
+        fields = dict(part.split("=", 1) for part in ready.split()[1:])
+        api_url, metrics_target = fields["api"], fields["metrics"]
+
+        async def scenario() -> None:
+            async with api.LiveKitAPI(api_url, KEY, SECRET) as lk:
+                rooms = (await lk.room.list_rooms(api.ListRoomsRequest())).rooms
+                assert all(room.name.startswith("tour-") for room in rooms)
+            async with aiohttp.ClientSession() as http, http.get(f"http://{metrics_target}/metrics") as resp:
+                assert resp.status == 200
+                assert "livekit_room_total{" in await resp.text()
+
+        run(scenario)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

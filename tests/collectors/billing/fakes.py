@@ -81,7 +81,9 @@ LK_DETAILS = {
 }  # fmt: skip
 
 
-def serve_livekit(server: HTTPServer, sessions: list[dict[str, Any]] | None = None, details: dict[str, Any] | None = None) -> None:
+def serve_livekit(
+    server: HTTPServer, sessions: list[dict[str, Any]] | None = None, details: dict[str, Any] | None = None
+) -> None:
     sessions = LK_SESSIONS if sessions is None else sessions
     details = LK_DETAILS if details is None else details
     base = f"/api/project/{LK_PROJECT}/sessions"
@@ -116,7 +118,9 @@ def serve_agora(server: HTTPServer, usages: dict[str, dict[str, int]] | None = N
             return json_response({"message": "invalid credentials"}, 401)
         first, last = request.args["from_date"], request.args["to_date"]
         entries = [
-            {"date": f"{day}T00:00:00.000Z", "usage": usage} for day, usage in sorted(usages.items()) if first <= day <= last
+            {"date": f"{day}T00:00:00.000Z", "usage": usage}
+            for day, usage in sorted(usages.items())
+            if first <= day <= last
         ]
         meta = {"durationAudioAll": {"en": "Audio", "unit": "second"}}
         return json_response({"meta": meta, "usages": entries})
@@ -133,7 +137,12 @@ CF_STREAM = [
     {"dimensions": {"date": "2026-11-19", "uid": "vid1"}, "sum": {"minutesViewed": 1000}},
     {"dimensions": {"date": "2026-11-19", "uid": "vid2"}, "sum": {"minutesViewed": 66}},
 ]
-CF_SFU = [{"dimensions": {"date": "2026-11-19"}, "sum": {"egressBytes": 5_000_000_000, "ingressBytes": 1_000_000_000}}]
+CF_SFU = [
+    {
+        "dimensions": {"date": "2026-11-19"},
+        "sum": {"egressBytes": 5_000_000_000, "ingressBytes": 1_000_000_000},
+    }
+]
 CF_TURN = [{"dimensions": {"date": "2026-11-19"}, "sum": {"egressBytes": 250_000_000, "ingressBytes": 0}}]
 
 
@@ -160,7 +169,9 @@ def serve_cloudflare(
         if "streamMinutesViewedAdaptiveGroups" in query:
             account = {"streamMinutesViewedAdaptiveGroups": window(stream)}
         elif not realtime:
-            return json_response({"data": None, "errors": [{"message": "unknown field \"callsUsageAdaptiveGroups\""}]})
+            return json_response(
+                {"data": None, "errors": [{"message": 'unknown field "callsUsageAdaptiveGroups"'}]}
+            )
         elif "callsTurnUsageAdaptiveGroups" in query:
             account = {"callsTurnUsageAdaptiveGroups": window(CF_TURN)}
         else:
@@ -209,11 +220,15 @@ def serve_hetzner(server: HTTPServer, servers: list[dict[str, Any]] | None = Non
 
     def servers_handler(request: Request) -> Response:
         if request.headers.get("Authorization") != f"Bearer {HZ_TOKEN}":
-            return json_response({"error": {"code": "unauthorized", "message": "unable to authenticate"}}, 401)
+            return json_response(
+                {"error": {"code": "unauthorized", "message": "unable to authenticate"}}, 401
+            )
         page = int(request.args.get("page", 1))
         chunk = servers[page - 1 : page]  # one server per page: exercises paging
         next_page = page + 1 if page < len(servers) else None
-        return json_response({"servers": chunk, "meta": {"pagination": {"page": page, "next_page": next_page}}})
+        return json_response(
+            {"servers": chunk, "meta": {"pagination": {"page": page, "next_page": next_page}}}
+        )
 
     server.expect_request("/servers").respond_with_handler(servers_handler)
     server.expect_request("/pricing").respond_with_json(HZ_PRICING)
@@ -244,13 +259,24 @@ def aws_handler(ce_pages: list[dict[str, Any]] | None = None) -> Callable[[Reque
         if target == "AWSInsightsIndexService.GetCostAndUsage":
             # Two pages: one result per page.
             index = int(body.get("NextPageToken") or 0)
-            page: dict[str, Any] = {"ResultsByTime": ce_results[index : index + 1], "DimensionValueAttributes": []}
+            page: dict[str, Any] = {
+                "ResultsByTime": ce_results[index : index + 1],
+                "DimensionValueAttributes": [],
+            }
             if index + 1 < len(ce_results):
                 page["NextPageToken"] = str(index + 1)
             return Response(json.dumps(page), headers=headers, content_type="application/x-amz-json-1.1")
         if target == "GraniteServiceVersion20100801.ListMetrics":
-            metrics = [{"Namespace": "AWS/IVS", "MetricName": "LiveDeliveredTime", "Dimensions": [{"Name": "Channel", "Value": IVS_CHANNEL}]}]
-            return Response(json.dumps({"Metrics": metrics}), headers=headers, content_type="application/x-amz-json-1.0")
+            metrics = [
+                {
+                    "Namespace": "AWS/IVS",
+                    "MetricName": "LiveDeliveredTime",
+                    "Dimensions": [{"Name": "Channel", "Value": IVS_CHANNEL}],
+                }
+            ]
+            return Response(
+                json.dumps({"Metrics": metrics}), headers=headers, content_type="application/x-amz-json-1.0"
+            )
         if target == "GraniteServiceVersion20100801.GetMetricData":
             results = []
             for query in body["MetricDataQueries"]:

@@ -18,7 +18,9 @@ from tests.collectors.billing.fakes import NOW_TS, TODAY, assert_golden
 START = date(2026, 11, 18)
 
 
-def collector(base_url: str = "https://ce.us-east-1.amazonaws.com", cloudwatch_url: str = "", **extra: object) -> AwsCollector:
+def collector(
+    base_url: str = "https://ce.us-east-1.amazonaws.com", cloudwatch_url: str = "", **extra: object
+) -> AwsCollector:
     config = AwsBilling(
         api_base_url=base_url, cloudwatch_url=cloudwatch_url, access_key_id="AKIDTEST",
         secret_access_key=SecretStr(fakes.AWS_SECRET), **extra,  # type: ignore[arg-type]
@@ -36,8 +38,12 @@ def test_cost_explorer_request_and_paging_with_stubber() -> None:
         "GroupBy": [{"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
     }
     with Stubber(aws.ce) as stub:
-        stub.add_response("get_cost_and_usage", {"ResultsByTime": fakes.CE_RESULTS[:1], "NextPageToken": "p2"}, expected)
-        stub.add_response("get_cost_and_usage", {"ResultsByTime": fakes.CE_RESULTS[1:]}, {**expected, "NextPageToken": "p2"})
+        stub.add_response(
+            "get_cost_and_usage", {"ResultsByTime": fakes.CE_RESULTS[:1], "NextPageToken": "p2"}, expected
+        )
+        stub.add_response(
+            "get_cost_and_usage", {"ResultsByTime": fakes.CE_RESULTS[1:]}, {**expected, "NextPageToken": "p2"}
+        )
         fetched = aws.fetch_part("cost", START, TODAY, NOW_TS)
         stub.assert_no_pending_responses()
     assert_golden("aws_cost", fetched.rows)
@@ -67,7 +73,11 @@ def test_access_denied_is_an_auth_error_without_the_secret() -> None:
         stub.add_client_error("get_cost_and_usage", "AccessDeniedException", "not allowed", 400)
         with pytest.raises(BillingAuthError) as info:
             aws.fetch_part("cost", START, TODAY, NOW_TS)
-    assert "aws" in str(info.value) and "check the key" in str(info.value) and fakes.AWS_SECRET not in str(info.value)
+    assert (
+        "aws" in str(info.value)
+        and "check the key" in str(info.value)
+        and fakes.AWS_SECRET not in str(info.value)
+    )
 
 
 def test_throttling_after_retries_is_a_billing_error() -> None:

@@ -29,8 +29,12 @@ def client(server: HTTPServer, policy: RetryPolicy, timeout_s: float = 5.0) -> H
     )  # fmt: skip
 
 
-def test_429_honours_retry_after_then_resumes(httpserver: HTTPServer, policy: RetryPolicy, sleeps: list[float]) -> None:
-    httpserver.expect_ordered_request("/x").respond_with_json({"e": 1}, status=429, headers={"Retry-After": "7"})
+def test_429_honours_retry_after_then_resumes(
+    httpserver: HTTPServer, policy: RetryPolicy, sleeps: list[float]
+) -> None:
+    httpserver.expect_ordered_request("/x").respond_with_json(
+        {"e": 1}, status=429, headers={"Retry-After": "7"}
+    )
     httpserver.expect_ordered_request("/x").respond_with_json({"ok": True})
     assert client(httpserver, policy).get_json("/x") == {"ok": True}
     assert sleeps == [7.0]
@@ -72,7 +76,9 @@ def test_other_4xx_is_reported_with_secret_redacted(httpserver: HTTPServer, poli
 
 
 def test_truncated_json_is_retried_then_reported(httpserver: HTTPServer, policy: RetryPolicy) -> None:
-    httpserver.expect_request("/x").respond_with_data('{"sessions": [{"a": 1', content_type="application/json")
+    httpserver.expect_request("/x").respond_with_data(
+        '{"sessions": [{"a": 1', content_type="application/json"
+    )
     with pytest.raises(BillingResponseError, match="malformed or truncated JSON"):
         client(httpserver, policy).get_json("/x")
     assert len(httpserver.log) == 3

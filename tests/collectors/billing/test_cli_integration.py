@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import func, select
 
@@ -55,12 +56,22 @@ api_token = "{fakes.HZ_TOKEN}"
 
 
 def run_cli(module: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CASTMETER_", "LIVEKIT_", "PROMETHEUS_", "AWS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CASTMETER_", "LIVEKIT_", "PROMETHEUS_", "AWS_"))
+    }
     return subprocess.run(
-        [sys.executable, "-m", module, *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
+@pytest.mark.slow
 def test_collect_then_reconcile_end_to_end(httpserver: HTTPServer, tmp_path: Path) -> None:
     fakes.serve_livekit(httpserver)
     fakes.serve_agora(httpserver)
@@ -71,7 +82,18 @@ def test_collect_then_reconcile_end_to_end(httpserver: HTTPServer, tmp_path: Pat
     config.write_text(config_text(httpserver.url_for("").rstrip("/")))
     db_url = f"sqlite:///{tmp_path / 'e2e.db'}"
 
-    collected = run_cli("collectors", "billing", "--once", "--since", "2026-11-18", "--db", db_url, "--config", str(config), "--json")
+    collected = run_cli(
+        "collectors",
+        "billing",
+        "--once",
+        "--since",
+        "2026-11-18",
+        "--db",
+        db_url,
+        "--config",
+        str(config),
+        "--json",
+    )
     assert collected.returncode == 0, collected.stderr
     summary = json.loads(collected.stdout)
     assert {name: p["status"] for name, p in summary["providers"].items()} == dict.fromkeys(
@@ -82,21 +104,29 @@ def test_collect_then_reconcile_end_to_end(httpserver: HTTPServer, tmp_path: Pat
 
     engine = make_engine(db_url)
     with engine.connect() as conn:
-        counts = dict(
+        counts: dict[str, int] = dict(
             conn.execute(
-                select(schema.billing_usage.c.provider, func.count()).group_by(schema.billing_usage.c.provider)
+                select(schema.billing_usage.c.provider, func.count()).group_by(
+                    schema.billing_usage.c.provider
+                )
             ).all()
         )
     assert set(counts) == {"livekit_cloud", "agora", "cloudflare", "aws", "hetzner"}
 
     # A second run stores the same rows: nothing doubled.
-    again = run_cli("collectors", "billing", "--once", "--since", "2026-11-18", "--db", db_url, "--config", str(config))
+    again = run_cli(
+        "collectors", "billing", "--once", "--since", "2026-11-18", "--db", db_url, "--config", str(config)
+    )
     assert again.returncode == 0, again.stderr
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(schema.billing_usage)).scalar() == sum(counts.values())
+        assert conn.execute(select(func.count()).select_from(schema.billing_usage)).scalar() == sum(
+            counts.values()
+        )
     engine.dispose()
 
-    reconciled = run_cli("analytics", "billing", "--since", "2026-11-18", "--json", "--db", db_url, "--config", str(config))
+    reconciled = run_cli(
+        "analytics", "billing", "--since", "2026-11-18", "--json", "--db", db_url, "--config", str(config)
+    )
     assert reconciled.returncode == 0, reconciled.stderr
     report = json.loads(reconciled.stdout)
     assert report["providers"] == ["livekit_cloud", "agora", "cloudflare", "aws", "hetzner"]
@@ -112,5 +142,7 @@ def test_collect_then_reconcile_end_to_end(httpserver: HTTPServer, tmp_path: Pat
 def test_without_providers_the_command_explains(tmp_path: Path) -> None:
     config = tmp_path / "castmeter.toml"
     config.write_text("")
-    result = run_cli("collectors", "billing", "--once", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'x.db'}")
+    result = run_cli(
+        "collectors", "billing", "--once", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'x.db'}"
+    )
     assert result.returncode == 0 and "no billing provider configured" in result.stderr

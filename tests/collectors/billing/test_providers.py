@@ -30,24 +30,33 @@ def livekit(server: HTTPServer, policy: RetryPolicy) -> LiveKitCloudCollector:
 
 def agora(server: HTTPServer, policy: RetryPolicy, secret: str = fakes.AGORA_SECRET) -> AgoraCollector:
     config = AgoraBilling(
-        api_base_url=server.url_for(""), customer_id=fakes.AGORA_ID, customer_secret=SecretStr(secret), project_ids=["proj1"]
+        api_base_url=server.url_for(""),
+        customer_id=fakes.AGORA_ID,
+        customer_secret=SecretStr(secret),
+        project_ids=["proj1"],
     )
     return AgoraCollector(config, policy=policy)
 
 
 def cloudflare(server: HTTPServer, policy: RetryPolicy) -> CloudflareCollector:
-    config = CloudflareBilling(api_base_url=server.url_for(""), account_id=fakes.CF_ACCOUNT, api_token=SecretStr(fakes.CF_TOKEN))
+    config = CloudflareBilling(
+        api_base_url=server.url_for(""), account_id=fakes.CF_ACCOUNT, api_token=SecretStr(fakes.CF_TOKEN)
+    )
     return CloudflareCollector(config, policy=policy)
 
 
 def hetzner(server: HTTPServer, policy: RetryPolicy, token: str = fakes.HZ_TOKEN) -> HetznerCollector:
-    return HetznerCollector(HetznerBilling(api_base_url=server.url_for(""), api_token=SecretStr(token)), policy=policy)
+    return HetznerCollector(
+        HetznerBilling(api_base_url=server.url_for(""), api_token=SecretStr(token)), policy=policy
+    )
 
 
 # -- LiveKit Cloud ----------------------------------------------------------------------------
 
 
-def test_livekit_pages_sessions_and_rounds_each_connection(httpserver: HTTPServer, policy: RetryPolicy) -> None:
+def test_livekit_pages_sessions_and_rounds_each_connection(
+    httpserver: HTTPServer, policy: RetryPolicy
+) -> None:
     fakes.serve_livekit(httpserver)
     fetched = livekit(httpserver, policy).fetch_part("sessions", START, TODAY, NOW_TS)
     assert fetched.days == [START, date(2026, 11, 19), TODAY]
@@ -67,7 +76,11 @@ def test_livekit_scale_plan_refusal_is_named(httpserver: HTTPServer, policy: Ret
     )
     with pytest.raises(BillingAuthError) as info:
         livekit(httpserver, policy).fetch_part("sessions", START, TODAY, NOW_TS)
-    assert "livekit_cloud" in str(info.value) and "Scale plan" in str(info.value) and "check the key" in str(info.value)
+    assert (
+        "livekit_cloud" in str(info.value)
+        and "Scale plan" in str(info.value)
+        and "check the key" in str(info.value)
+    )
     assert fakes.LK_SECRET not in str(info.value)
 
 
@@ -95,7 +108,9 @@ def test_agora_seconds_become_minutes_per_tier(httpserver: HTTPServer, policy: R
     assert request.args["business"] == "default" and request.args["project_id"] == "proj1"
 
 
-def test_agora_long_range_is_split_and_empty_period_is_fine(httpserver: HTTPServer, policy: RetryPolicy) -> None:
+def test_agora_long_range_is_split_and_empty_period_is_fine(
+    httpserver: HTTPServer, policy: RetryPolicy
+) -> None:
     fakes.serve_agora(httpserver, usages={})
     fetched = agora(httpserver, policy).fetch_part("usage", TODAY - timedelta(days=69), TODAY, NOW_TS)
     assert fetched.rows == [] and len(fetched.days) == 70
@@ -104,7 +119,7 @@ def test_agora_long_range_is_split_and_empty_period_is_fine(httpserver: HTTPServ
 
 def test_agora_wrong_secret(httpserver: HTTPServer, policy: RetryPolicy) -> None:
     fakes.serve_agora(httpserver)
-    with pytest.raises(BillingAuthError, match="agora: HTTP 401.*check the key") as info:
+    with pytest.raises(BillingAuthError, match=r"agora: HTTP 401.*check the key") as info:
         agora(httpserver, policy, secret="wrong-secret-value").fetch_part("usage", START, TODAY, NOW_TS)
     assert "wrong-secret-value" not in str(info.value)
 
@@ -130,16 +145,22 @@ def test_cloudflare_all_parts_golden(httpserver: HTTPServer, policy: RetryPolicy
     assert_golden("cloudflare", rows)
 
 
-def test_cloudflare_queries_at_most_31_days_and_not_past_retention(httpserver: HTTPServer, policy: RetryPolicy) -> None:
+def test_cloudflare_queries_at_most_31_days_and_not_past_retention(
+    httpserver: HTTPServer, policy: RetryPolicy
+) -> None:
     received = fakes.serve_cloudflare(httpserver)
-    fetched = cloudflare(httpserver, policy).fetch_part("stream_minutes", TODAY - timedelta(days=200), TODAY, NOW_TS)
+    fetched = cloudflare(httpserver, policy).fetch_part(
+        "stream_minutes", TODAY - timedelta(days=200), TODAY, NOW_TS
+    )
     assert len(fetched.days) == 90  # retention: older days are not touched
     windows = [(date.fromisoformat(v["start"]), date.fromisoformat(v["end"])) for v in received]
     assert all(0 < (end - start).days <= 31 for start, end in windows)
     assert windows[0][0] == TODAY - timedelta(days=89) and windows[-1][1] == TODAY + timedelta(days=1)
 
 
-def test_cloudflare_splits_a_window_that_hits_the_group_limit(httpserver: HTTPServer, policy: RetryPolicy) -> None:
+def test_cloudflare_splits_a_window_that_hits_the_group_limit(
+    httpserver: HTTPServer, policy: RetryPolicy
+) -> None:
     fakes.serve_cloudflare(httpserver)
     collector = cloudflare(httpserver, policy)
     collector.group_limit = 2  # three groups in the window: must split to get them all
@@ -147,7 +168,9 @@ def test_cloudflare_splits_a_window_that_hits_the_group_limit(httpserver: HTTPSe
     assert sum(r.quantity for r in fetched.rows) == 2234 + 1000 + 66
 
 
-def test_cloudflare_realtime_unavailable_is_skipped_not_failed(httpserver: HTTPServer, policy: RetryPolicy) -> None:
+def test_cloudflare_realtime_unavailable_is_skipped_not_failed(
+    httpserver: HTTPServer, policy: RetryPolicy
+) -> None:
     fakes.serve_cloudflare(httpserver, realtime=False)
     with pytest.raises(PartUnavailable):
         cloudflare(httpserver, policy).fetch_part("realtime", START, TODAY, NOW_TS)
@@ -157,7 +180,7 @@ def test_cloudflare_graphql_auth_error(httpserver: HTTPServer, policy: RetryPoli
     httpserver.expect_request("/graphql").respond_with_json(
         {"data": None, "errors": [{"message": "not authorized for that account"}]}
     )
-    with pytest.raises(BillingAuthError, match="cloudflare: .*check the key"):
+    with pytest.raises(BillingAuthError, match=r"cloudflare: .*check the key"):
         cloudflare(httpserver, policy).fetch_part("stream_minutes", START, TODAY, NOW_TS)
 
 

@@ -13,7 +13,7 @@ from collectors.billing.agora import AgoraCollector
 from collectors.billing.base import RetryPolicy
 from collectors.billing.cloudflare import CloudflareCollector
 from collectors.billing.runner import BillingScheduler, default_start, run_billing_once
-from core.settings import AgoraBilling, CloudflareBilling, Settings
+from core.settings import CloudflareBilling, Settings
 from store import schema
 from tests.collectors.billing import fakes
 from tests.collectors.billing.fakes import NOW_TS, TODAY
@@ -46,11 +46,15 @@ def stored(engine: Engine, provider: str = "agora") -> dict[tuple[str, str], flo
 
 def health(engine: Engine, provider: str) -> dict[str, object]:
     with engine.connect() as conn:
-        row = conn.execute(
-            select(schema.source_health, schema.sources.c.kind)
-            .join(schema.sources, schema.sources.c.id == schema.source_health.c.source_id)
-            .where(schema.sources.c.name == f"billing:{provider}")
-        ).mappings().one()
+        row = (
+            conn.execute(
+                select(schema.source_health, schema.sources.c.kind)
+                .join(schema.sources, schema.sources.c.id == schema.source_health.c.source_id)
+                .where(schema.sources.c.name == f"billing:{provider}")
+            )
+            .mappings()
+            .one()
+        )
     return dict(row)
 
 
@@ -76,7 +80,11 @@ def test_rerun_is_idempotent_and_a_correction_replaces_the_day(
     assert ("2026-11-19", "video_fullhd_min") not in after
     assert after[("2026-11-18", "audio_min")] == before[("2026-11-18", "audio_min")]
     status = health(engine, "agora")
-    assert status["status"] == "ok" and status["kind"] == "billing:agora" and status["last_success_ts"] == NOW_TS + 86_400
+    assert (
+        status["status"] == "ok"
+        and status["kind"] == "billing:agora"
+        and status["last_success_ts"] == NOW_TS + 86_400
+    )
 
 
 def test_a_failure_keeps_what_was_stored_and_is_recorded(
@@ -88,7 +96,9 @@ def test_a_failure_keeps_what_was_stored_and_is_recorded(
     before = stored(engine)
     httpserver.clear()
     httpserver.expect_request("/dev/v3/usage").respond_with_data("Service Unavailable", status=503)
-    summary = run_billing_once(settings, engine, START, now_ts=NOW_TS + 60, collectors=[agora(settings, policy)])
+    summary = run_billing_once(
+        settings, engine, START, now_ts=NOW_TS + 60, collectors=[agora(settings, policy)]
+    )
     assert summary["providers"]["agora"]["status"] == "failing"
     assert "HTTP 503" in summary["providers"]["agora"]["error"]
     assert stored(engine) == before
@@ -103,11 +113,19 @@ def test_one_failing_part_is_partial_and_unavailable_part_is_skipped(
 ) -> None:
     # Stream minutes as documented, storage-usage broken (truncated JSON; registered first, so it
     # wins), Realtime not on the account.
-    httpserver.expect_request(f"/accounts/{fakes.CF_ACCOUNT}/stream/storage-usage").respond_with_data('{"result": {', content_type="application/json")
+    httpserver.expect_request(f"/accounts/{fakes.CF_ACCOUNT}/stream/storage-usage").respond_with_data(
+        '{"result": {', content_type="application/json"
+    )
     fakes.serve_cloudflare(httpserver, realtime=False)
-    config = CloudflareBilling(api_base_url=httpserver.url_for(""), account_id=fakes.CF_ACCOUNT, api_token=SecretStr(fakes.CF_TOKEN))
-    settings = Settings.model_validate({"billing": {"cloudflare": config.model_dump(mode="json") | {"api_token": fakes.CF_TOKEN}}})
-    summary = run_billing_once(settings, engine, START, now_ts=NOW_TS, collectors=[CloudflareCollector(config, policy=policy)])
+    config = CloudflareBilling(
+        api_base_url=httpserver.url_for(""), account_id=fakes.CF_ACCOUNT, api_token=SecretStr(fakes.CF_TOKEN)
+    )
+    settings = Settings.model_validate(
+        {"billing": {"cloudflare": config.model_dump(mode="json") | {"api_token": fakes.CF_TOKEN}}}
+    )
+    summary = run_billing_once(
+        settings, engine, START, now_ts=NOW_TS, collectors=[CloudflareCollector(config, policy=policy)]
+    )
     result = summary["providers"]["cloudflare"]
     assert result["status"] == "partial"
     assert "skipped" in result["parts"]["realtime"] and "error" in result["parts"]["stream_storage"]

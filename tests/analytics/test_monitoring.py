@@ -1,0 +1,177 @@
+"""analytics.monitoring on the fixture fleet: figures, tiers, SQL aggregation, metering."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from analytics import monitoring
+from store.engine import make_engine
+from tests.pages.fixture_store import CHANNELS, HOSTILE_NAMES, NODE_IDS, build_fixture, room_sid
+
+NOW_TS = int(time.time())
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, dict[str, Any]]]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('monitoring') / 'fleet.db'}"
+    facts = build_fixture(url, NOW_TS)
+    engine = make_engine(url, read_only=True)
+    yield engine, facts
+    engine.dispose()
+
+
+@pytest.mark.parametrize("span_s", [60, 3600, 6 * 3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400, 30 * 86_400, 400 * 86_400])
+def test_tier_keeps_series_under_the_point_limit(span_s: int) -> None:
+    tier = monitoring.pick_tier(NOW_TS - span_s, NOW_TS)
+    assert span_s / tier.step_s <= monitoring.MAX_POINTS
+    expected = "raw" if span_s <= 12 * 3600 else "1m" if span_s <= 3 * 86_400 else "1h"
+    assert tier.name == expected
+    assert tier.step_s % max(1, tier.bucket_s) == 0  # whole rollup buckets per point
+
+
+def test_headline_is_the_newest_picture(fleet: tuple[Engine, dict[str, Any]]) -> None:
+    engine, facts = fleet
+    with engine.connect() as connection:
+        figures = monitoring.headline(connection, NOW_TS - 3600, NOW_TS + 1)
+        only_nodes = monitoring.headline(connection, NOW_TS - 3600, NOW_TS + 1, source_id=2)
+    assert figures.as_of_ts == facts["last_tick_ts"]
+    assert figures.live_streams == facts["live_streams"]
+    assert figures.listeners == facts["listeners_now"]
+    assert figures.publishers == facts["publishers_now"]
+    assert (figures.nodes_up, figures.nodes_total) == (facts["nodes_up"], facts["nodes_total"])
+    assert figures.bytes_out_per_s == pytest.approx(facts["bytes_out_per_s"])
+    assert only_nodes.live_streams == 0 and only_nodes.nodes_up == 2
+
+
+def test_headline_of_an_earlier_window_is_that_window_s_last_picture(fleet: tuple[Engine, dict[str, Any]]) -> None:
+    engine, _facts = fleet
+    yesterday_end = NOW_TS - 86_400 + 3600
+    with engine.connect() as connection:
+        figures = monitoring.headline(connection, yesterday_end - 600, yesterday_end + 30)
+    assert figures.as_of_ts == yesterday_end - 60  # the last sample before the sessions ended
+    assert (figures.live_streams, figures.listeners) == (len(CHANNELS), 2 * len(CHANNELS))
+    assert figures.nodes_up == 0  # no node reported then
+
+
+def test_listeners_by_channel_keeps_top_n_plus_other(fleet: tuple[Engine, dict[str, Any]]) -> None:
+    engine, _facts = fleet
+    with engine.connect() as connection:
+        by_channel = monitoring.listeners_by_channel(connection, NOW_TS - 3600, NOW_TS + 1, top_n=3)
+        fleet_series = monitoring.fleet_series(connection, NOW_TS - 3600, NOW_TS + 1)
+    assert list(dict.fromkeys(by_channel["channel"])) == [*CHANNELS[:3], monitoring.OTHER_CHANNELS]
+    per_bucket = by_channel.groupby("bucket_ts")["listeners"].sum()
+    totals = fleet_series.set_index("bucket_ts")["listeners"]
+    assert per_bucket.to_dict() == pytest.approx(totals.to_dict())
+    assert set(fleet_series["live_streams"]) == {len(CHANNELS)}
+
+
+def _statements(engine: Engine) -> list[str]:
+    captured: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: captured.append(args[2]))
+    return captured
+
+
+def test_month_view_reads_hourly_rollups_and_aggregates_in_sql(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    build_fixture(url, NOW_TS)
+    engine = make_engine(url, read_only=True)
+    statements = _statements(engine)
+    with engine.connect() as connection:
+        by_channel = monitoring.listeners_by_channel(connection, NOW_TS - 30 * 86_400, NOW_TS)
+        fleet_series = monitoring.fleet_series(connection, NOW_TS - 30 * 86_400, NOW_TS)
+    engine.dispose()
+    sql = " ".join(statements)
+    assert "room_samples_1h" in sql and "GROUP BY" in sql
+    assert "FROM room_samples " not in sql and "FROM room_samples_1m" not in sql
+    assert len(fleet_series) <= 30 * 24
+    assert len(by_channel) <= 30 * 24 * 9
+
+
+def test_stream_search_is_literal_and_case_insensitive(fleet: tuple[Engine, dict[str, Any]]) -> None:
+    engine, _facts = fleet
+    with engine.connect() as connection:
+        found = monitoring.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, search="O'REILLY")
+        wildcard = monitoring.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, search="%")
+        live_only = monitoring.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, status="live")
+        limited = monitoring.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, limit=5)
+    assert set(found.rows["room_name"]) == {HOSTILE_NAMES[0]}
+    assert len(found.rows) == 2  # today's live session and yesterday's
+    assert wildcard.rows.empty
+    assert set(live_only.rows["status"]) == {"live"} and len(live_only.rows) == len(CHANNELS)
+    assert len(limited.rows) == 5 and limited.truncated
+
+
+def test_stream_detail_meters_each_connection_in_whole_minutes(fleet: tuple[Engine, dict[str, Any]]) -> None:
+    engine, _facts = fleet
+    with engine.connect() as connection:
+        detail = monitoring.stream_detail(connection, 1, room_sid(0), NOW_TS)
+        missing = monitoring.stream_detail(connection, 1, "RM_nope", NOW_TS)
+    assert missing is None
+    assert detail is not None
+    assert detail.connection_minutes == 120 + 2 + 2 + 1
+    assert list(detail.participants["connection_min"]) == [120, 2, 2, 1]
+    assert detail.publishers == 1 and detail.participants_total == 4
+    assert 95 <= detail.peak_listeners <= 105
+    assert 95 <= detail.avg_listeners <= 105
+    assert detail.listener_minutes == pytest.approx(detail.avg_listeners * (detail.until_ts - detail.started_ts) / 60)
+    expected_gb = detail.listener_minutes * 60 * monitoring.DEFAULT_LISTENER_KBPS * 1000 / 8 / 1e9
+    assert detail.downstream_gb == pytest.approx(expected_gb)
+    assert list(detail.egress["status"]) == ["EGRESS_ACTIVE"]
+    assert list(detail.ingress["input_type"]) == ["RTMP_INPUT"]
+
+
+def test_nodes_table_headroom_and_rates(fleet: tuple[Engine, dict[str, Any]]) -> None:
+    engine, _facts = fleet
+    with engine.connect() as connection:
+        nodes = monitoring.nodes_table(connection, NOW_TS - 3600 * 2, NOW_TS + 1).set_index("node_id")
+        series = monitoring.node_series(connection, 2, "node-a", NOW_TS - 86_400, NOW_TS + 1)
+    assert set(nodes.index) == set(NODE_IDS)
+    assert not nodes.loc["node-c", "up"] and nodes.loc["node-c", "cpu_status"] == "down"
+    node_b = nodes.loc["node-b"]
+    assert node_b["headroom_70_pp"] == pytest.approx(70 - node_b["cpu_peak_pct"])
+    assert node_b["headroom_80_pp"] == pytest.approx(80 - node_b["cpu_peak_pct"])
+    expected_extra = node_b["participants"] * 70 / node_b["cpu_pct"] - node_b["participants"]
+    assert node_b["participants_to_70"] == pytest.approx(round(expected_extra))
+    assert node_b["api_error_pct"] == pytest.approx(1.0)
+    assert node_b["out_mbps"] == pytest.approx(48.0)
+    assert 0 < len(series) <= monitoring.MAX_POINTS
+    assert {"cpu_pct", "cpu_pct_max", "rtt_p95_ms", "quality_score"} <= set(series.columns)
+
+
+def test_empty_store_gives_empty_answers(tmp_path: Path) -> None:
+    from store.engine import open_store
+
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_store(url).dispose()
+    engine = make_engine(url, read_only=True)
+    with engine.connect() as connection:
+        assert not monitoring.has_any_data(connection)
+        assert monitoring.headline(connection, NOW_TS - 3600, NOW_TS).live_streams == 0
+        assert monitoring.listeners_by_channel(connection, NOW_TS - 3600, NOW_TS).empty
+        assert monitoring.busiest_channels(connection, NOW_TS).empty
+        assert monitoring.streams(connection, NOW_TS - 3600, NOW_TS).rows.empty
+        assert monitoring.nodes_table(connection, NOW_TS - 3600, NOW_TS).empty
+        assert monitoring.failing_sources(connection).empty
+    engine.dispose()
+
+
+def test_the_same_queries_run_on_postgresql(pg_url: str) -> None:
+    facts = build_fixture(pg_url, NOW_TS)
+    engine = make_engine(pg_url, read_only=True)
+    try:
+        with engine.connect() as connection:
+            figures = monitoring.headline(connection, NOW_TS - 3600, NOW_TS + 1)
+            assert figures.listeners == facts["listeners_now"]
+            assert not monitoring.listeners_by_channel(connection, NOW_TS - 30 * 86_400, NOW_TS + 1).empty
+            detail = monitoring.stream_detail(connection, 1, room_sid(0), NOW_TS)
+            assert detail is not None and detail.connection_minutes == 125
+            assert len(monitoring.streams(connection, NOW_TS - 86_400 * 2, NOW_TS + 1, search="o'reilly").rows) == 2
+            assert len(monitoring.nodes_table(connection, NOW_TS - 7200, NOW_TS + 1)) == 3
+    finally:
+        engine.dispose()
