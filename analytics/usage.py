@@ -73,7 +73,8 @@ def _sessions(engine: Bind, since_ts: int, until_ts: int, source_id: int | None)
     p, r = schema.participant_sessions, schema.room_sessions
     end = func.coalesce(p.c.left_ts, p.c.last_seen_ts)
     seconds, day, overlaps = _interval_query(p.c.joined_ts, end, since_ts, until_ts)
-    minutes = _ceil_minutes(seconds)
+    # At least one minute per connection, like collectors/sessions.py (a sub-poll session is real).
+    minutes = _greatest(_ceil_minutes(seconds), 1)
     exact = _greatest(seconds, 0) / 60.0
     publisher = p.c.is_publisher.is_(True)
     # Group per room first (streams in index order), then join the few groups to their channel.

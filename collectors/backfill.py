@@ -20,8 +20,8 @@ import pandas as pd
 from sqlalchemy import Engine, Table
 
 from store import schema
-from store.rollups import DAY_S, HOUR_S, MINUTE_S, refresh_rollups
 from store.bulk import bulk_upsert
+from store.rollups import DAY_S, HOUR_S, MINUTE_S, refresh_rollups
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ LiveKit API, a worker thread per Prometheus query batch); writes happen after ea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -161,10 +162,8 @@ class Collector:
                 + [job.health.next_attempt_ts for job in self.prometheus_jobs]
                 + [time.time() + interval]
             )
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.05, next_due - time.time()))
-            except TimeoutError:
-                pass
 
 
 async def run_once(settings: Settings, engine: Engine) -> TickReport:

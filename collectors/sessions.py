@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, select, update
 
@@ -60,12 +61,12 @@ class SessionTracker:
                 self.open_rooms[row.room_sid] = _OpenRoom(
                     row.room_name, row.max_participants, row.max_listeners, row.last_seen_ts
                 )
-            for row in connection.execute(
+            for participant in connection.execute(
                 select(parts.c.participant_sid, parts.c.room_sid).where(
                     parts.c.source_id == self.source_id, parts.c.left_ts.is_(None)
                 )
             ):
-                self.open_participants[row.participant_sid] = row.room_sid
+                self.open_participants[participant.participant_sid] = participant.room_sid
 
     def apply(self, snapshot: RoomSnapshot) -> dict[str, int]:
         """Write one snapshot in a single transaction. Returns counts of what changed."""
@@ -83,7 +84,8 @@ class SessionTracker:
             for sid, room_sid in self.open_participants.items()
             if sid not in seen_participants and room_sid not in uncertain
         ]
-        room_rows, sample_rows = [], []
+        room_rows: list[dict[str, Any]] = []
+        sample_rows: list[dict[str, Any]] = []
         for room in snapshot.rooms:
             members = by_room.get(room.room_sid, [])
             listeners = listeners_of(members) if room.room_sid not in uncertain else max(

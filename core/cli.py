@@ -31,7 +31,7 @@ def main(prog: str, package: str, commands: Sequence[str], argv: Sequence[str] |
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     modules: dict[str, Command] = {}
     for name in commands:
-        module: Command = importlib.import_module(f"{package}.{name.replace('-', '_')}")  # type: ignore[assignment]
+        module: Command = importlib.import_module(f"{package}.{name.replace('-', '_')}")
         modules[name] = module
         module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
     args = parser.parse_args(argv)

@@ -7,7 +7,9 @@ import asyncio
 import json
 import logging
 import signal
+import threading
 
+from collectors.background import start_billing_thread
 from collectors.commands.common import add_config_arguments, settings_from
 from collectors.runner import Collector
 from core.settings import ConfigError
@@ -45,9 +47,14 @@ async def _main(args: argparse.Namespace) -> int:
         from collectors.webhooks import serve_webhooks
 
         webhook_task = asyncio.create_task(serve_webhooks(settings, engine, stop))
+    billing_stop = threading.Event()
+    billing = start_billing_thread(settings, engine, billing_stop)
     await collector.run_forever(stop)
+    billing_stop.set()
     if webhook_task is not None:
         await webhook_task
+    if billing is not None:
+        billing.join(timeout=5)
     log.info("stopped")
     return 0
 

@@ -60,6 +60,7 @@ def store(db_url: str) -> Iterator[Engine]:
             _participant("PA_l1", "RM_1", D0 + H + 10, D0 + H + 80),  # 70 s -> 2 min
             _participant("PA_l2", "RM_1", D0 + H + 100, None, last_seen=D0 + H + 700),  # still open: 10 min
             _participant("PA_l3", "RM_1", D0 - 120, D0 + 30),  # clipped to 30 s -> 1 min
+            _participant("PA_l5", "RM_1", D0 + H + 5, D0 + H + 5),  # seen once: still 1 min
             _participant("EG_rec", "RM_1", D0 + H, D0 + 2 * H, kind="EGRESS"),  # not a connection
             _participant("PA_host", "RM_2", D0 + DAY, D0 + DAY + 61, publisher=True),  # 61 s -> 2 min
             _participant("PA_l4", "RM_2", D0 + DAY, D0 + DAY + H),  # 60 min
@@ -102,7 +103,7 @@ def test_connection_minutes_rounded_per_session_and_clipped(store: Engine) -> No
     frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
     radio = frame[(D0, "radio")]
     assert radio["publisher_minutes"] == 120
-    assert radio["listener_minutes"] == 2 + 10 + 1
+    assert radio["listener_minutes"] == 2 + 10 + 1 + 1
     assert radio["listener_minutes_unrounded"] == pytest.approx(70 / 60 + 10 + 0.5)
     talk = frame[(D0 + DAY, "talk")]
     assert talk["publisher_minutes"] == 2
