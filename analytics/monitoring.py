@@ -13,6 +13,7 @@ instead of an empty fleet.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -100,11 +101,34 @@ def _room_tier(tier: Tier) -> _RoomTier:
 
 
 def _per_room_buckets(
-    tier: Tier, start_ts: int, end_ts: int, source_id: int | None, room_sid: str | None = None
+    tier: Tier,
+    start_ts: int,
+    end_ts: int,
+    source_id: int | None,
+    room_sid: str | None = None,
+    room_sids: Sequence[str] | None = None,
 ) -> Subquery:
     """One row per (room, step bucket): the room's average listeners/publishers/participants.
     Summing these across rooms gives the fleet's concurrent figures per bucket."""
     t = _room_tier(tier)
+    if tier.bucket_s and tier.step_s == tier.bucket_s:
+        # The rollup already has one row per room and bucket: read it as it is.
+        native = select(
+            t.source_id.label("source_id"),
+            t.room_sid.label("room_sid"),
+            t.time.label("bucket_ts"),
+            t.listeners.label("listeners"),
+            t.listeners_peak.label("listeners_peak"),
+            t.publishers.label("publishers"),
+            t.participants.label("participants"),
+        ).where(t.time >= start_ts, t.time < end_ts)
+        if source_id is not None:
+            native = native.where(t.source_id == source_id)
+        if room_sid is not None:
+            native = native.where(t.room_sid == room_sid)
+        if room_sids is not None:
+            native = native.where(t.room_sid.in_(room_sids))
+        return native.subquery("per_room")
     bucket_expr = t.time - t.time % _step(tier)
     bucket = bucket_expr.label("bucket_ts")
     query = select(
@@ -120,6 +144,8 @@ def _per_room_buckets(
         query = query.where(t.source_id == source_id)
     if room_sid is not None:
         query = query.where(t.room_sid == room_sid)
+    if room_sids is not None:
+        query = query.where(t.room_sid.in_(room_sids))
     return query.group_by(t.source_id, t.room_sid, bucket_expr).subquery("per_room")
 
 
@@ -344,39 +370,100 @@ def fleet_series(connection: Connection, start_ts: int, end_ts: int, source_id: 
     return _frame(connection, query)
 
 
-def listeners_by_channel(
-    connection: Connection, start_ts: int, end_ts: int, source_id: int | None = None, top_n: int = 8
-) -> pd.DataFrame:
-    """Listeners per bucket for the ``top_n`` channels (by listener volume in the window) and
-    one ``other`` row for the rest, so 500 channels stay a readable stacked chart.
-    Columns: bucket_ts, channel, listeners."""
-    tier = pick_tier(start_ts, end_ts)
-    per_room = _per_room_buckets(tier, start_ts, end_ts, source_id)
-    sessions = schema.room_sessions.c
-    joined = per_room.outerjoin(
-        schema.room_sessions,
-        and_(sessions.source_id == per_room.c.source_id, sessions.room_sid == per_room.c.room_sid),
-    )
-    channel = func.coalesce(sessions.channel, per_room.c.room_sid)
-    volume = func.sum(per_room.c.listeners)
-    top_query = select(channel.label("channel")).select_from(joined).group_by(channel)
-    top_query = top_query.order_by(volume.desc(), channel).limit(top_n)
-    top = [row[0] for row in connection.execute(top_query)]
-    columns = ["bucket_ts", "channel", "listeners"]
-    if not top:
-        return pd.DataFrame(columns=columns)
-    label = case((channel.in_(top), channel), else_=literal(OTHER_CHANNELS))
+def _overlapping_sessions(start_ts: int, end_ts: int, source_id: int | None) -> list[ColumnElement[bool]]:
+    r = schema.room_sessions.c
+    conditions = [r.started_ts < end_ts, or_(r.ended_ts.is_(None), r.ended_ts >= start_ts)]
+    if source_id is not None:
+        conditions.append(r.source_id == source_id)
+    return conditions
+
+
+def top_channels(connection: Connection, start_ts: int, end_ts: int, source_id: int | None, top_n: int) -> list[str]:
+    """The ``top_n`` channels by approximate listener volume in the window: each session's
+    peak listeners × its time inside the window. Read from the sessions table (thousands of
+    rows), not the samples (hundreds of thousands), so ranking costs milliseconds."""
+    r = schema.room_sessions.c
+    until = func.coalesce(r.ended_ts, r.last_seen_ts)
+    inside_from = case((r.started_ts > start_ts, r.started_ts), else_=literal(start_ts))
+    inside_to = case((until < end_ts, until), else_=literal(end_ts))
+    volume = func.sum(r.max_listeners * (inside_to - inside_from))
     query = (
-        select(per_room.c.bucket_ts, label.label("channel"), func.sum(per_room.c.listeners).label("listeners"))
-        .select_from(joined)
-        .group_by(per_room.c.bucket_ts, label)
-        .order_by(per_room.c.bucket_ts)
+        select(r.channel)
+        .where(*_overlapping_sessions(start_ts, end_ts, source_id))
+        .group_by(r.channel)
+        .order_by(volume.desc(), r.channel)
+        .limit(top_n)
     )
-    frame = _frame(connection, query)
+    return [str(row[0]) for row in connection.execute(query)]
+
+
+def listeners_by_channel(
+    connection: Connection,
+    start_ts: int,
+    end_ts: int,
+    source_id: int | None = None,
+    top_n: int = 8,
+    totals: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Listeners per bucket for the ``top_n`` channels and one ``other`` row for the rest
+    (the fleet total minus the top channels), so 500 channels stay a readable stacked chart.
+    ``totals`` is this window's fleet_series when the caller has it already.
+    Columns: bucket_ts, channel, listeners."""
+    columns = ["bucket_ts", "channel", "listeners"]
+    top = top_channels(connection, start_ts, end_ts, source_id, top_n)
+    if totals is None:
+        totals = fleet_series(connection, start_ts, end_ts, source_id)
+    if totals.empty:
+        return pd.DataFrame(columns=columns)
+    frames: list[pd.DataFrame] = []
+    if top:
+        r = schema.room_sessions.c
+        top_rooms = [
+            str(row[0])
+            for row in connection.execute(
+                select(r.room_sid).where(r.channel.in_(top), *_overlapping_sessions(start_ts, end_ts, source_id))
+            )
+        ]
+        tier = pick_tier(start_ts, end_ts)
+        per_room = _per_room_buckets(tier, start_ts, end_ts, source_id, room_sids=top_rooms)
+        joined = per_room.join(
+            schema.room_sessions, and_(r.source_id == per_room.c.source_id, r.room_sid == per_room.c.room_sid)
+        )
+        query = (
+            select(per_room.c.bucket_ts, r.channel, func.sum(per_room.c.listeners).label("listeners"))
+            .select_from(joined)
+            .where(r.channel.in_(top))
+            .group_by(per_room.c.bucket_ts, r.channel)
+        )
+        frames.append(_frame(connection, query))
+    top_sum = (
+        frames[0].groupby("bucket_ts")["listeners"].sum() if frames else pd.Series(dtype="float64")
+    )
+    other = (totals.set_index("bucket_ts")["listeners"].astype(float) - top_sum.reindex(totals["bucket_ts"]).fillna(0).values)
+    other_frame = pd.DataFrame(
+        {"bucket_ts": totals["bucket_ts"].values, "channel": OTHER_CHANNELS, "listeners": other.clip(lower=0).values}
+    )
+    if not other_frame["listeners"].gt(1e-9).any():
+        other_frame = other_frame.iloc[0:0]
+    frame = pd.concat([*frames, other_frame], ignore_index=True) if frames else other_frame
     # Stack order: biggest channel first, "other" last.
     order = {name: index for index, name in enumerate([*top, OTHER_CHANNELS])}
     frame["_order"] = frame["channel"].map(order)
-    return frame.sort_values(["_order", "bucket_ts"]).drop(columns="_order").reset_index(drop=True)
+    return frame.sort_values(["_order", "bucket_ts"]).drop(columns="_order").reset_index(drop=True)[columns]
+
+
+@dataclass(frozen=True)
+class FleetHistory:
+    series: pd.DataFrame  # fleet_series
+    by_channel: pd.DataFrame  # listeners_by_channel
+
+
+def fleet_history(
+    connection: Connection, start_ts: int, end_ts: int, source_id: int | None = None, top_n: int = 8
+) -> FleetHistory:
+    """The Overview's two charts from one pass over the samples."""
+    series = fleet_series(connection, start_ts, end_ts, source_id)
+    return FleetHistory(series, listeners_by_channel(connection, start_ts, end_ts, source_id, top_n, totals=series))
 
 
 # ---------------------------------------------------------------------------------------------

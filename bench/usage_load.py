@@ -98,14 +98,15 @@ def main() -> dict[str, object]:
     if built:
         build(path)
     engine = make_engine(f"sqlite:///{path}", read_only=True)
-    timings = []
+    timings, cpu = [], []
     for _ in range(3):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         ledger = measured_ledger(engine, START, START + DAYS * DAY)
         timings.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     engine.dispose()
     return {"bench": "usage_load", "channels": CHANNELS, "days": DAYS, "participant_sessions": CHANNELS * DAYS * (LISTENERS + 1),
-            "ledger_rows": len(ledger.frame), "best_s": round(min(timings), 4), "goal_s": 1.0, "built_fixture": built,
+            "ledger_rows": len(ledger.frame), "best_s": round(min(timings), 4), "best_cpu_s": round(min(cpu), 4), "goal_s": 1.0, "built_fixture": built,
             "listener_minutes": round(ledger.totals()["listener_minutes"])}  # fmt: skip
 
 

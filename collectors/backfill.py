@@ -20,7 +20,7 @@ import pandas as pd
 from sqlalchemy import Engine, Table
 
 from store import schema
-from store.bulk import bulk_upsert
+from store.bulk import bulk_upsert, deferred_indexes
 from store.rollups import DAY_S, HOUR_S, MINUTE_S, refresh_rollups
 
 log = logging.getLogger(__name__)
@@ -106,8 +106,9 @@ def backfill(
     participants = history.participant_sessions.assign(
         last_seen_ts=history.participant_sessions["left_ts"].fillna(end_ts).astype("int64"), origin="backfill",
     )
-    rows["participant_sessions"] = _write(engine, schema.participant_sessions, participants, source_id,
-                                          report_progress, "participant sessions")
+    with deferred_indexes(engine, schema.participant_sessions):
+        rows["participant_sessions"] = _write(engine, schema.participant_sessions, participants, source_id,
+                                              report_progress, "participant sessions")
     egress = history.egress.assign(last_seen_ts=history.egress["ended_ts"].fillna(end_ts).astype("int64"))
     rows["egress"] = _write(engine, schema.egress_status, egress, source_id, report_progress, "egress")
     ingress = history.ingress.assign(last_seen_ts=history.ingress["ended_ts"].fillna(end_ts).astype("int64"))

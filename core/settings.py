@@ -262,6 +262,47 @@ class AlertSettings(_Strict):
         return value
 
 
+COST_MODEL_IDS = (
+    "livekit_cloud",
+    "livekit_self_hosted",
+    "agora",
+    "cloudflare_stream",
+    "amazon_ivs",
+    "hybrid_livekit_hls",
+    "hybrid_agora_cloudflare",
+)
+
+
+class PriceSettings(_Strict):
+    """Negotiated rates (rate id -> value in the rate's own unit) and the model the fleet runs on."""
+
+    overrides: dict[str, float] = {}
+    current_model: Literal[
+        "livekit_cloud",
+        "livekit_self_hosted",
+        "agora",
+        "cloudflare_stream",
+        "amazon_ivs",
+        "hybrid_livekit_hls",
+        "hybrid_agora_cloudflare",
+    ] = "livekit_cloud"
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            return value
+        # The catalogue is data (analytics/prices/*.yaml); validate ids and values against it now,
+        # so a typo stops start-up instead of silently pricing at list rates.
+        from analytics.prices.catalogue import CatalogueError, load_catalogue
+
+        try:
+            load_catalogue(value)
+        except CatalogueError as exc:
+            raise ValueError(str(exc).removeprefix("prices.overrides: ")) from None
+        return value
+
+
 class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     collectors: CollectorSettings = CollectorSettings()
@@ -272,6 +313,7 @@ class Settings(_Strict):
     dashboard: DashboardSettings = DashboardSettings()
     billing: BillingSettings = BillingSettings()
     alerts: AlertSettings = AlertSettings()
+    prices: PriceSettings = PriceSettings()
     # Where the settings came from, for messages ("defaults" or a file path).
     origin: str = "defaults"
     mode: Literal["configured", "demo"] = "configured"

@@ -4,38 +4,54 @@ from __future__ import annotations
 
 import importlib
 import time
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from ui import data, empty
+from ui.background import shared_pending
 from ui.formatting import format_count, format_rate, format_usd, plotly_text, shorten
 from ui.page import start
 from ui.sidebar import ViewState
 from ui.timefmt import format_ts, to_local, with_zone
 
 CHARTS_REFRESH_S = 60
-COST_TTL_S = 300  # pricing a window is heavier than reading it; the rate moves slowly
+COST_ROUND_S = 300  # pricing a window is heavier than reading it; the rate moves slowly
+COST_WAIT_S = 0.15  # short windows are priced in time for the first render
 
 
-@st.cache_data(ttl=COST_TTL_S, show_spinner=False)
 def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int | None) -> tuple[float | None, str]:
     """(USD per hour, note) from the cost engine's ``estimate_cost_per_hour_usd(connection,
     start_ts, end_ts, source_id)`` when analytics/costs.py is installed; otherwise (None, why).
+    Pricing a long window takes seconds, so it runs in the background (window rounded to
+    COST_ROUND_S so one result serves many reruns) and appears on a later refresh.
     The only place the Overview touches costs."""
     try:
         costs: Any = importlib.import_module("analytics.costs")
         estimate = costs.estimate_cost_per_hour_usd
     except (ImportError, AttributeError):
         return None, "Cost per hour appears once the cost engine (analytics/costs.py) is installed."
-    try:
+    end_ts -= end_ts % COST_ROUND_S
+    start_ts -= start_ts % COST_ROUND_S
+
+    def compute() -> float | None:
         with data.engine(url).connect() as connection:
             value = estimate(connection, start_ts, end_ts, source_id)
+        return None if value is None else float(value)
+
+    try:
+        ready, value = shared_pending().get(
+            ("cost_per_hour", url, start_ts, end_ts, source_id), compute, ttl_s=COST_ROUND_S, wait_s=COST_WAIT_S
+        )
     except Exception as exc:  # the cost engine must never take the live overview down
         return None, f"Cost estimate unavailable ({type(exc).__name__})."
-    return (float(value), "") if value is not None else (None, "No usage to price in this window.")
+    if not ready:
+        return None, "Estimating the cost of this window…"
+    if value is None:
+        return None, "No usage to price in this window."
+    return float(cast(float, value)), ""
 
 
 def headline_figures(view: ViewState) -> None:
@@ -65,8 +81,8 @@ def headline_figures(view: ViewState) -> None:
 def charts(view: ViewState) -> None:
     start_ts, end_ts = view.window()
     url = data.db_url()
-    by_channel = data.listeners_by_channel(url, start_ts, end_ts, view.source_id)
-    fleet = data.fleet_series(url, start_ts, end_ts, view.source_id)
+    history = data.fleet_history(url, start_ts, end_ts, view.source_id)
+    by_channel, fleet = history.by_channel, history.series
     if fleet.empty:
         empty.nothing_in_window("samples", view)
         return

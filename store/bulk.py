@@ -12,7 +12,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Table
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, Table, func, select
 
 _SQLITE_BATCH = 100_000
 _SQLITE_CACHE_KIB = 512 * 1024
@@ -97,3 +100,19 @@ def _postgres_copy(
     finally:
         raw.close()
     return len(frame)
+
+
+@contextmanager
+def deferred_indexes(engine: Engine, table: Table) -> Iterator[None]:
+    """Load an EMPTY table without its secondary indexes and build them once at the end
+    (much faster than maintaining them row by row). A non-empty table is left alone."""
+    with engine.connect() as connection:
+        empty = connection.execute(select(func.count()).select_from(select(table).limit(1).subquery())).scalar() == 0
+    indexes = list(table.indexes) if empty else []
+    for index in indexes:
+        index.drop(engine, checkfirst=True)
+    try:
+        yield
+    finally:
+        for index in indexes:
+            index.create(engine, checkfirst=True)

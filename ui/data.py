@@ -110,15 +110,9 @@ def busiest_channels(url: str, end_ts: int, source_id: int | None, limit: int = 
 
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
-def fleet_series(url: str, start_ts: int, end_ts: int, source_id: int | None) -> pd.DataFrame:
+def fleet_history(url: str, start_ts: int, end_ts: int, source_id: int | None) -> monitoring.FleetHistory:
     with engine(url).connect() as connection:
-        return monitoring.fleet_series(connection, start_ts, end_ts, source_id)
-
-
-@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
-def listeners_by_channel(url: str, start_ts: int, end_ts: int, source_id: int | None) -> pd.DataFrame:
-    with engine(url).connect() as connection:
-        return monitoring.listeners_by_channel(connection, start_ts, end_ts, source_id)
+        return monitoring.fleet_history(connection, start_ts, end_ts, source_id)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)

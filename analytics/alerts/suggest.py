@@ -66,6 +66,17 @@ def suggest_threshold(
     spec = rule.spec
     if finite.size == 0:
         return Suggestion(rule.name, target_alerts_per_week, None, None, 0.0, (), "no data in range")
+    if spec.derivation == "absence":
+        # 0/1: every threshold in (0, 1] behaves the same; tune `for` instead.
+        return Suggestion(
+            rule.name,
+            target_alerts_per_week,
+            None,
+            None,
+            0.0,
+            (),
+            "a 0/1 metric has no threshold to tune; adjust 'for'",
+        )
     upward = rule.comparison.startswith(">")
     if finite.size <= _MAX_EXACT_CANDIDATES:
         candidates = np.unique(np.clip(finite, spec.low, spec.high))

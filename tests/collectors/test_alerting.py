@@ -206,3 +206,19 @@ def test_evaluator_notifies_on_firing_and_resolved_only(httpserver: HTTPServer, 
     evaluator.close()
     statuses = [json.loads(r.get_data())["status"] for r, _ in httpserver.log]
     assert statuses == ["firing", "resolved"]
+
+
+@pytest.mark.postgres
+def test_state_history_and_counters_on_postgres(pg_engine: Engine, httpserver: HTTPServer) -> None:
+    from store.engine import migrate
+
+    migrate(pg_engine)  # 0002_alerts alongside the other heads
+    httpserver.expect_request("/hook").respond_with_data("down", status=500)
+    add_samples(pg_engine, "ND_pg", {START + 15 * k: c for k, c in enumerate([90, 90, 90, 50, 50])})
+    dispatcher = Dispatcher(pg_engine, [WebhookNotifier(httpserver.url_for("/hook"))], attempts=2, backoff_s=0.01)
+    evaluator = AlertEvaluator(pg_engine, RULES, dispatcher=dispatcher)
+    changes = [t.to_state for k in range(5) for t in evaluator.evaluate(START + 15 * k)]
+    assert changes == ["pending", "firing", "resolved"]
+    assert dispatcher.wait_idle(20)
+    evaluator.close()
+    assert counters(pg_engine) == {"alerts.notify.webhook.failed": 2}
