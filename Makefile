@@ -6,16 +6,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 # What the linters and type checker look at (only the paths that exist).
-CODE_DIRS := pages analytics collectors core store simulator tests bench scripts
+CODE_DIRS := pages ui analytics collectors core store simulator tests bench scripts
 CODE := $(wildcard app.py) $(foreach d,$(CODE_DIRS),$(if $(wildcard $(d)/*.py $(d)/*/*.py),$(d)))
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps run test lint typecheck pytest bench clean
+.PHONY: help venv deps livekit-server run test lint typecheck pytest bench clean
 
 help:
 	@echo "make run        start castmeter (demo fleet unless castmeter.toml / LIVEKIT_URL / PROMETHEUS_URL)"
 	@echo "make test       ruff + mypy + pytest (installs missing system packages and the venv first)"
-	@echo "make lint | typecheck | pytest | bench | deps | venv | clean"
+	@echo "make lint | typecheck | pytest | bench | deps | venv | livekit-server | clean"
 
 # The venv is rebuilt only when a requirements file changes (stamp file).
 venv: $(STAMP)
@@ -28,6 +28,13 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 deps:
 	@bash scripts/install-deps.sh
+
+# The real SFU for the e2e tests, built once into ~/.cache/castmeter (needs Go; skipped without it,
+# and the e2e tests then skip locally / fail in CI).
+livekit-server:
+	@if command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || [ -n "$${LIVEKIT_SERVER_BIN:-}" ]; then \
+		bash scripts/build-livekit-server.sh; \
+	else echo "livekit-server: no Go toolchain; e2e tests against the real server will skip"; fi
 
 run: venv
 	@bash scripts/run.sh
@@ -42,7 +49,7 @@ pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # All three run even when one fails, so CI always shows the pytest summary; any failure fails.
-test: deps venv
+test: deps venv livekit-server
 	@status=0; \
 	echo "== ruff"; $(BIN)/ruff check $(CODE) || status=1; \
 	echo "== mypy"; $(BIN)/mypy $(CODE) || status=1; \

@@ -19,6 +19,7 @@ PAGES = [
     st.Page("pages/streams.py", title="Streams", icon=":material/podcasts:"),
     st.Page("pages/nodes.py", title="Nodes", icon=":material/dns:"),
     st.Page("pages/costs.py", title="Costs", icon=":material/payments:"),
+    st.Page("pages/planner.py", title="Planner", icon=":material/query_stats:"),
     st.Page("pages/billing.py", title="Billing", icon=":material/receipt_long:"),
     st.Page("pages/alerts.py", title="Alerts", icon=":material/notifications_active:"),
 ]

@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 DAY_S = 86_400
 # A month of usage, for scaling a measured period to a monthly bill.
@@ -44,6 +44,9 @@ VIDEO_TIERS: tuple[str, ...] = ("none", "hd", "fullhd")
 VIDEO_KBPS: dict[str, float] = {"none": 0.0, "hd": 2500.0, "fullhd": 4500.0}
 Region = Literal["eu", "na", "apac", "india", "anz", "sa", "kr"]
 REGIONS: tuple[str, ...] = ("eu", "na", "apac", "india", "anz", "sa", "kr")
+# Self-hosted server choice of the planner: the cheaper of the two, or one of them.
+ServerType = Literal["auto", "cx33", "ax52"]
+SERVER_TYPES: tuple[str, ...] = ("auto", "cx33", "ax52")
 
 
 def empty_frame() -> pd.DataFrame:
@@ -152,6 +155,25 @@ class Scenario(BaseModel):
     video: VideoTier = "none"
     recording: bool = False
     region: Region = "eu"
+    # Planner fields (analytics/capacity.py); optional so older scenario files still load.
+    peak_listeners_per_stream: float | None = Field(default=None, ge=0)  # None: same as the average
+    growth_pct_per_month: float = Field(default=0, ge=-50, le=200)  # audience growth, compounded
+    hls_share: float = Field(default=0, ge=0, le=1)  # share of listeners served by HLS egress
+    server_type: ServerType = "auto"
+    target_cpu_pct: float = Field(default=70, ge=10, le=95)
+
+    @field_validator("peak_listeners_per_stream")
+    @classmethod
+    def _peak_not_below_average(cls, value: float | None, info: ValidationInfo) -> float | None:
+        average = info.data.get("listeners_per_stream")
+        if value is not None and average is not None and value < average:
+            raise ValueError(f"must be at least listeners_per_stream ({average:g})")
+        return value
+
+    @property
+    def peak_listeners(self) -> float:
+        """Peak listeners per stream (the average when no peak is given)."""
+        return self.listeners_per_stream if self.peak_listeners_per_stream is None else self.peak_listeners_per_stream
 
 
 class ScenarioError(ValueError):

@@ -17,14 +17,29 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Connection, Select, Subquery, and_, case, func, literal, literal_column, or_, select
+from sqlalchemy import (
+    Connection,
+    Select,
+    Subquery,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from store import schema
 
 MAX_POINTS = 3000
-RAW_MAX_SPAN_S = 12 * 3600
-MINUTE_MAX_SPAN_S = 3 * 86_400
+# Tier limits: raw samples (every 15 s) only for short, fresh windows; 1-minute rollups up
+# to two days (≤ 2,880 points, no re-bucketing); hourly beyond. Measured on platform-500:
+# a 6 h window from raw (180k rows) took 0.8 s, from 1-minute rollups 0.1 s.
+RAW_MAX_SPAN_S = 2 * 3600
+MINUTE_MAX_SPAN_S = 2 * 86_400
 # Raw samples come every collector interval (15 s by default); a step of at least two
 # intervals keeps every room in every bucket despite tick jitter.
 MIN_RAW_STEP_S = 30
@@ -54,7 +69,7 @@ class Tier:
 
 
 def pick_tier(start_ts: int, end_ts: int, *, min_raw_step_s: int = MIN_RAW_STEP_S) -> Tier:
-    """≤ 12 h from raw samples, ≤ 3 d from 1-minute rollups, else 1-hour rollups; the step is
+    """≤ 2 h from raw samples, ≤ 2 d from 1-minute rollups, else 1-hour rollups; the step is
     the tier's resolution, coarsened so the series stays under ``MAX_POINTS``."""
     span_s = max(1, end_ts - start_ts)
     if span_s <= RAW_MAX_SPAN_S:
@@ -84,7 +99,14 @@ def _room_tier(tier: Tier) -> _RoomTier:
     if tier.name == "raw":
         c = schema.room_samples.c
         return _RoomTier(
-            schema.room_samples, c.ts, c.listeners, c.listeners, c.publishers, c.participants, c.source_id, c.room_sid
+            schema.room_samples,
+            c.ts,
+            c.listeners,
+            c.listeners,
+            c.publishers,
+            c.participants,
+            c.source_id,
+            c.room_sid,
         )
     table = schema.room_samples_1m if tier.name == "1m" else schema.room_samples_1h
     c = table.c
@@ -186,7 +208,9 @@ def failing_sources(connection: Connection, source_id: int | None = None) -> pd.
     return frame.reset_index(drop=True)
 
 
-def newest_sample_ts(connection: Connection, source_id: int | None = None, until_ts: int | None = None) -> int | None:
+def newest_sample_ts(
+    connection: Connection, source_id: int | None = None, until_ts: int | None = None
+) -> int | None:
     """The newest room or node sample (Unix s), or None when there is none."""
     newest: list[int] = []
     for table in (schema.room_samples, schema.node_samples):
@@ -265,7 +289,11 @@ def _latest_node_samples(connection: Connection, as_of_ts: int, source_id: int |
         select(schema.node_samples)
         .join(
             newest_sq,
-            and_(ns.source_id == newest_sq.c.source_id, ns.node_id == newest_sq.c.node_id, ns.ts == newest_sq.c.ts),
+            and_(
+                ns.source_id == newest_sq.c.source_id,
+                ns.node_id == newest_sq.c.node_id,
+                ns.ts == newest_sq.c.ts,
+            ),
         )
         .subquery("live_nodes")
     )
@@ -308,7 +336,9 @@ def headline(connection: Connection, start_ts: int, end_ts: int, source_id: int 
     ).one()
     live_nodes = _latest_node_samples(connection, as_of_ts, source_id)
     node_row = connection.execute(
-        select(func.count(), func.coalesce(func.sum(live_nodes.c.bytes_out_per_s), 0.0)).select_from(live_nodes)
+        select(func.count(), func.coalesce(func.sum(live_nodes.c.bytes_out_per_s), 0.0)).select_from(
+            live_nodes
+        )
     ).one()
     nodes_up = int(node_row[0])
     nodes_total = max(nodes_up, int(connection.execute(total_query).scalar() or 0))
@@ -353,7 +383,9 @@ def busiest_channels(
 # ---------------------------------------------------------------------------------------------
 
 
-def fleet_series(connection: Connection, start_ts: int, end_ts: int, source_id: int | None = None) -> pd.DataFrame:
+def fleet_series(
+    connection: Connection, start_ts: int, end_ts: int, source_id: int | None = None
+) -> pd.DataFrame:
     """Per step bucket: bucket_ts, live_streams, listeners, publishers (averages per bucket)."""
     tier = pick_tier(start_ts, end_ts)
     per_room = _per_room_buckets(tier, start_ts, end_ts, source_id)
@@ -378,7 +410,9 @@ def _overlapping_sessions(start_ts: int, end_ts: int, source_id: int | None) -> 
     return conditions
 
 
-def top_channels(connection: Connection, start_ts: int, end_ts: int, source_id: int | None, top_n: int) -> list[str]:
+def top_channels(
+    connection: Connection, start_ts: int, end_ts: int, source_id: int | None, top_n: int
+) -> list[str]:
     """The ``top_n`` channels by approximate listener volume in the window: each session's
     peak listeners × its time inside the window. Read from the sessions table (thousands of
     rows), not the samples (hundreds of thousands), so ranking costs milliseconds."""
@@ -421,7 +455,9 @@ def listeners_by_channel(
         top_rooms = [
             str(row[0])
             for row in connection.execute(
-                select(r.room_sid).where(r.channel.in_(top), *_overlapping_sessions(start_ts, end_ts, source_id))
+                select(r.room_sid).where(
+                    r.channel.in_(top), *_overlapping_sessions(start_ts, end_ts, source_id)
+                )
             )
         ]
         tier = pick_tier(start_ts, end_ts)
@@ -436,12 +472,18 @@ def listeners_by_channel(
             .group_by(per_room.c.bucket_ts, r.channel)
         )
         frames.append(_frame(connection, query))
+    total = totals.set_index("bucket_ts")["listeners"].astype(float)
     top_sum = (
-        frames[0].groupby("bucket_ts")["listeners"].sum() if frames else pd.Series(dtype="float64")
+        frames[0].groupby("bucket_ts")["listeners"].sum().reindex(total.index, fill_value=0.0)
+        if frames
+        else pd.Series(0.0, index=total.index)
     )
-    other = (totals.set_index("bucket_ts")["listeners"].astype(float) - top_sum.reindex(totals["bucket_ts"]).fillna(0).values)
     other_frame = pd.DataFrame(
-        {"bucket_ts": totals["bucket_ts"].values, "channel": OTHER_CHANNELS, "listeners": other.clip(lower=0).values}
+        {
+            "bucket_ts": total.index.to_numpy(),
+            "channel": OTHER_CHANNELS,
+            "listeners": (total - top_sum).clip(lower=0).to_numpy(),
+        }
     )
     if not other_frame["listeners"].gt(1e-9).any():
         other_frame = other_frame.iloc[0:0]
@@ -463,7 +505,9 @@ def fleet_history(
 ) -> FleetHistory:
     """The Overview's two charts from one pass over the samples."""
     series = fleet_series(connection, start_ts, end_ts, source_id)
-    return FleetHistory(series, listeners_by_channel(connection, start_ts, end_ts, source_id, top_n, totals=series))
+    return FleetHistory(
+        series, listeners_by_channel(connection, start_ts, end_ts, source_id, top_n, totals=series)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -487,15 +531,20 @@ def streams(
     search: str = "",
     status: str = "all",
     limit: int = STREAM_ROWS_LIMIT,
+    now_ts: int | None = None,
 ) -> StreamList:
     """Room sessions overlapping the window, newest first. ``search`` matches room name or
-    channel (case-insensitive substring, no wildcards); ``status`` is all | live | ended.
+    channel (case-insensitive substring, no wildcards); ``status`` is all | live | ended,
+    as of ``now_ts`` (default ``end_ts``): an end time after it is not an end yet.
     Columns: source_id, source, room_sid, room_name, channel, status, started_ts, ended_ts,
     duration_s, max_listeners, max_participants."""
     r, s = schema.room_sessions.c, schema.sources.c
-    live = r.ended_ts.is_(None)
-    # A live session has lasted until it was last seen.
-    until = func.coalesce(r.ended_ts, r.last_seen_ts)
+    now = end_ts if now_ts is None else now_ts
+    live = or_(r.ended_ts.is_(None), r.ended_ts > now)
+    ended = case((live, null()), else_=r.ended_ts)
+    # A live session has lasted until it was last seen (never beyond now).
+    seen = case((r.last_seen_ts > now, literal(now)), else_=r.last_seen_ts)
+    until = case((live, seen), else_=r.ended_ts)
     query = (
         select(
             r.source_id,
@@ -505,7 +554,7 @@ def streams(
             r.channel,
             case((live, literal("live")), else_=literal("ended")).label("status"),
             r.started_ts,
-            r.ended_ts,
+            ended.label("ended_ts"),
             (until - r.started_ts).label("duration_s"),
             r.max_listeners,
             r.max_participants,
@@ -578,8 +627,9 @@ def stream_detail(
     if session is None:
         return None
     started_ts = int(session.started_ts)
-    ended_ts = int(session.ended_ts) if session.ended_ts is not None else None
-    until_ts = ended_ts if ended_ts is not None else max(int(session.last_seen_ts), min(now_ts, started_ts + 1))
+    # An end time after now is a schedule, not an end (live sessions have none).
+    ended_ts = int(session.ended_ts) if session.ended_ts is not None and session.ended_ts <= now_ts else None
+    until_ts = ended_ts if ended_ts is not None else min(int(session.last_seen_ts), now_ts)
     until_ts = max(until_ts, started_ts + 1)
 
     # A short, recent session may not be rolled up yet: fall back to raw when the tier is empty.
@@ -684,7 +734,9 @@ def _stream_curve(
 # ---------------------------------------------------------------------------------------------
 
 
-def nodes_table(connection: Connection, start_ts: int, end_ts: int, source_id: int | None = None) -> pd.DataFrame:
+def nodes_table(
+    connection: Connection, start_ts: int, end_ts: int, source_id: int | None = None
+) -> pd.DataFrame:
     """One row per node seen in the window: its newest sample (if it is up), peak CPU over the
     window and headroom against the CPU thresholds.
 
@@ -704,7 +756,9 @@ def nodes_table(connection: Connection, start_ts: int, end_ts: int, source_id: i
     metrics = list(schema.NODE_METRICS)
     if as_of_ts is not None:
         live = _latest_node_samples(connection, as_of_ts, source_id)
-        latest = _frame(connection, select(live.c.source_id, live.c.node_id, live.c.ts, *(live.c[m] for m in metrics)))
+        latest = _frame(
+            connection, select(live.c.source_id, live.c.node_id, live.c.ts, *(live.c[m] for m in metrics))
+        )
     else:
         latest = pd.DataFrame(columns=["source_id", "node_id", "ts", *metrics])
 
@@ -715,7 +769,15 @@ def nodes_table(connection: Connection, start_ts: int, end_ts: int, source_id: i
     frame = inventory.merge(latest, on=keys, how="outer").merge(peaks, on=keys, how="left")
     if frame.empty:
         return pd.DataFrame(
-            columns=[*keys, "up", "last_seen_ts", *metrics, "cpu_peak_pct", "api_error_pct", "join_success_pct"]
+            columns=[
+                *keys,
+                "up",
+                "last_seen_ts",
+                *metrics,
+                "cpu_peak_pct",
+                "api_error_pct",
+                "join_success_pct",
+            ]
         )
     frame["up"] = frame["ts"].notna()
     frame["last_seen_ts"] = frame[["last_seen_ts", "ts"]].max(axis=1)
@@ -735,14 +797,20 @@ def nodes_table(connection: Connection, start_ts: int, end_ts: int, source_id: i
         extra = frame["participants"] * (threshold / cpu_now) - frame["participants"]
         frame[f"participants_to_{label}"] = extra.clip(lower=0).round()
     frame["cpu_status"] = "ok"
-    frame.loc[frame["cpu_peak_pct"] >= CPU_THRESHOLDS_PCT[0], "cpu_status"] = f"over {CPU_THRESHOLDS_PCT[0]:g} %"
-    frame.loc[frame["cpu_peak_pct"] >= CPU_THRESHOLDS_PCT[1], "cpu_status"] = f"over {CPU_THRESHOLDS_PCT[1]:g} %"
+    frame.loc[frame["cpu_peak_pct"] >= CPU_THRESHOLDS_PCT[0], "cpu_status"] = (
+        f"over {CPU_THRESHOLDS_PCT[0]:g} %"
+    )
+    frame.loc[frame["cpu_peak_pct"] >= CPU_THRESHOLDS_PCT[1], "cpu_status"] = (
+        f"over {CPU_THRESHOLDS_PCT[1]:g} %"
+    )
     frame.loc[~frame["up"], "cpu_status"] = "down"
     # Down nodes first (they need attention), then the busiest.
     return frame.sort_values(["up", "cpu_peak_pct"], ascending=[True, False]).reset_index(drop=True)
 
 
-def _node_tier_columns(tier: Tier) -> tuple[object, ColumnElement[int], dict[str, tuple[ColumnElement[float], ColumnElement[float]]]]:
+def _node_tier_columns(
+    tier: Tier,
+) -> tuple[object, ColumnElement[int], dict[str, tuple[ColumnElement[float], ColumnElement[float]]]]:
     """(table, time column, metric -> (average column, peak column)) for a tier."""
     if tier.name == "raw":
         c = schema.node_samples.c
@@ -752,7 +820,9 @@ def _node_tier_columns(tier: Tier) -> tuple[object, ColumnElement[int], dict[str
     return table, c.bucket_ts, {m: (c[f"{m}_avg"], c[f"{m}_max"]) for m in schema.NODE_METRICS}
 
 
-def _node_peaks(connection: Connection, tier: Tier, start_ts: int, end_ts: int, source_id: int | None) -> pd.DataFrame:
+def _node_peaks(
+    connection: Connection, tier: Tier, start_ts: int, end_ts: int, source_id: int | None
+) -> pd.DataFrame:
     table, time_col, columns = _node_tier_columns(tier)
     tc = table.c  # type: ignore[attr-defined]
     query = select(tc.source_id, tc.node_id, func.max(columns["cpu_pct"][1]).label("cpu_peak_pct")).where(

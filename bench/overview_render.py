@@ -51,7 +51,9 @@ def render_once(range_key: str) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", help="database URL of a filled store (default: backfill the demo)")
     parser.add_argument("--days", type=int, default=30, help="days to backfill without --db")
     parser.add_argument("--range", default="30d", choices=["1h", "6h", "24h", "7d", "30d"])

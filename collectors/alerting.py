@@ -320,7 +320,9 @@ def current_values(connection: Connection, rule: Rule, ruleset: RuleSet, now_ts:
     if rule.spec.derivation == "absence":
         frame = _latest_per_node(connection, now_ts)
     else:
-        frame = load_store_series(connection, rule, grid.start_ts - ruleset.lookback_s, now_ts, ruleset.lookback_s)
+        frame = load_store_series(
+            connection, rule, grid.start_ts - ruleset.lookback_s, now_ts, ruleset.lookback_s
+        )
     values = grid_values(split_frame(frame), rule, grid, ruleset.lookback_s)
     return {target: float(series[-1]) for target, series in values.items()}
 
@@ -333,10 +335,14 @@ class AlertEvaluator:
         notifiers: Sequence[Notifier] = (),
         *,
         dispatcher: Dispatcher | None = None,
+        min_interval_s: float | None = None,
     ) -> None:
         self.engine = engine
         self.rules = rules
         self.dispatcher = dispatcher or Dispatcher(engine, notifiers)
+        # Called every collector tick; evaluates at most this often (None: every call).
+        self.min_interval_s = min_interval_s
+        self._last_eval_ts: int | None = None
 
     def _stored_states(self, connection: Connection) -> dict[tuple[str, str], _State]:
         table = schema.alert_state
@@ -353,7 +359,17 @@ class AlertEvaluator:
         return {(r[0], r[1]): _State(r[2], r[3], r[4], r[5]) for r in rows}
 
     def evaluate(self, now_ts: int) -> list[Transition]:
-        """Evaluate every enabled rule at ``now_ts``; store state and history; queue notifications."""
+        """Evaluate every enabled rule at ``now_ts``; store state and history; queue notifications.
+
+        Notification failures never raise here; a store error does (the runner handles those)."""
+        # One second of slack: ticks jitter around the interval.
+        if (
+            self.min_interval_s is not None
+            and self._last_eval_ts is not None
+            and now_ts - self._last_eval_ts < self.min_interval_s - 1
+        ):
+            return []
+        self._last_eval_ts = now_ts
         transitions: list[Transition] = []
         with self.engine.begin() as connection:
             stored = self._stored_states(connection)
@@ -463,4 +479,5 @@ def evaluator_from_settings(engine: Engine, settings: Any) -> AlertEvaluator | N
         max_backoff_s=alerts.notify_max_backoff_s,
         queue_size=alerts.notify_queue_size,
     )
-    return AlertEvaluator(engine, rules, dispatcher=dispatcher)
+    interval_s = alerts.eval_interval_s if alerts.eval_interval_s is not None else rules.evaluation_interval_s
+    return AlertEvaluator(engine, rules, dispatcher=dispatcher, min_interval_s=interval_s)

@@ -13,27 +13,56 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from collectors.health import SourceHealth, ensure_source
 from collectors.livekit_rooms import RoomPoller, describe_error
 from collectors.prometheus_poller import PrometheusPoller, store_node_snapshot
 from collectors.sessions import SessionTracker
-from core.logs import register_secret
+from collectors.spool import (
+    Spool,
+    default_spool_dir,
+    node_snapshot_from,
+    node_snapshot_payload,
+    room_snapshot_from,
+    room_snapshot_payload,
+)
+from collectors.webhook_sessions import bump_counter
+from core.logs import redact, register_secret
 from core.settings import Settings, secret_values
+from store import schema
 from store.rollups import apply_retention, refresh_rollups
+from store.upsert import upsert
 
 log = logging.getLogger(__name__)
 
+# Replaying a long outage from the spool is spread over ticks so that one tick stays short.
+MAX_REPLAY_S = 20.0
+# A tick this far behind the previous one means the wall clock was set back.
+CLOCK_SLACK_S = 5
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """The store cannot be reached or is busy (server down, SQLite locked past the busy
+    timeout, connection lost): the data is worth holding and retrying. Other errors
+    (a constraint, bad data) would fail again on every retry."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
 # Called after every tick with (engine, now_ts); e.g. live alert evaluation. Must not raise.
 TickHook = Callable[[Engine, int], None]
+T = TypeVar("T")
 
 
 @dataclass
 class TickReport:
     ts: int
-    polled: dict[str, str] = field(default_factory=dict)  # source name -> ok | partial | failed | skipped
+    # source name -> ok | partial | spooled (polled, store unavailable) | failed | skipped
+    polled: dict[str, str] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
 
@@ -53,10 +82,16 @@ class _PrometheusJob:
 
 
 class Collector:
-    def __init__(self, settings: Settings, engine: Engine, hooks: list[TickHook] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, engine: Engine, hooks: list[TickHook] | None = None, *, spool: Spool | None = None
+    ) -> None:
         self.settings = settings
         self.engine = engine
         self.hooks = list(hooks or [])
+        # Where samples wait while the store is unavailable (created on first use only).
+        self.spool = spool if spool is not None else Spool(default_spool_dir(engine.url))
+        self._replayed_since_ts: int | None = None  # rollups must recompute from here
+        self._last_tick_ts: int | None = None
         for secret in secret_values(settings):
             register_secret(secret)
         cfg = settings.collectors
@@ -91,12 +126,23 @@ class Collector:
             job.health.failed(self.engine, now_ts, describe_error(exc))
             report.polled[name] = "failed"
             return
-        counts = await asyncio.to_thread(job.tracker.apply, snapshot)
-        report.rows[f"{name}.rooms"] = counts["rooms"]
-        report.rows[f"{name}.participants"] = counts["participants"]
-        partial = "; ".join(sorted(set(snapshot.warnings))) or None
-        job.health.succeeded(self.engine, now_ts, partial_error=partial)
-        report.polled[name] = "partial" if partial else "ok"
+        rows = len(snapshot.rooms) + len(snapshot.participants)
+        try:
+            counts, note = await asyncio.to_thread(
+                self._store_through_spool, f"rooms:{job.health.source_id}", "rooms", snapshot.ts, rows,
+                lambda: room_snapshot_payload(snapshot), lambda: job.tracker.apply(snapshot),
+                lambda payload: job.tracker.apply(room_snapshot_from(payload)),
+            )  # fmt: skip
+        except Exception as exc:  # the store refused this data for good: say so, keep collecting
+            job.health.failed(self.engine, now_ts, f"store refused the rooms: {type(exc).__name__}: {exc}")
+            report.polled[name] = "failed"
+            return
+        if counts is not None:
+            report.rows[f"{name}.rooms"] = counts["rooms"]
+            report.rows[f"{name}.participants"] = counts["participants"]
+        partial = "; ".join(sorted(set(snapshot.warnings)) + ([note] if note else [])) or None
+        self._health_ok(job.health, now_ts, partial)
+        report.polled[name] = "spooled" if counts is None else "partial" if partial else "ok"
 
     async def _run_prometheus(self, job: _PrometheusJob, now_ts: int, report: TickReport) -> None:
         name = job.poller.source.name
@@ -106,15 +152,122 @@ class Collector:
             job.health.failed(self.engine, now_ts, exc)
             report.polled[name] = "failed"
             return
-        report.rows[f"{name}.nodes"] = await asyncio.to_thread(store_node_snapshot, self.engine, job.source_id, snapshot)
-        partial = "; ".join(snapshot.warnings) or None
-        job.health.succeeded(self.engine, now_ts, partial_error=partial)
-        report.polled[name] = "partial" if partial else "ok"
+        try:
+            written, note = await asyncio.to_thread(
+                self._store_through_spool, f"nodes:{job.source_id}", "nodes", snapshot.ts, len(snapshot.values),
+                lambda: node_snapshot_payload(snapshot), lambda: store_node_snapshot(self.engine, job.source_id, snapshot),
+                lambda payload: store_node_snapshot(self.engine, job.source_id, node_snapshot_from(payload)),
+            )  # fmt: skip
+        except Exception as exc:  # the store refused this data for good: say so, keep collecting
+            job.health.failed(self.engine, now_ts, f"store refused the node samples: {type(exc).__name__}: {exc}")
+            report.polled[name] = "failed"
+            return
+        if written is not None:
+            report.rows[f"{name}.nodes"] = written
+        partial = "; ".join(snapshot.warnings + ([note] if note else [])) or None
+        self._health_ok(job.health, now_ts, partial)
+        report.polled[name] = "spooled" if written is None else "partial" if partial else "ok"
+
+    def _health_ok(self, health: SourceHealth, now_ts: int, partial: str | None) -> None:
+        try:
+            health.succeeded(self.engine, now_ts, partial_error=partial)
+        except Exception as exc:  # the store may be the thing that is down; the spool has the data
+            log.warning("%s: could not record health: %s", health.name, redact(str(exc)).splitlines()[0][:300])
+
+    # --- the store, or the spool when the store is unavailable ------------------------------
+
+    def _store_through_spool(
+        self,
+        key: str,
+        kind: str,
+        ts: int,
+        rows: int,
+        payload: Callable[[], dict[str, Any]],
+        write: Callable[[], T],
+        replay: Callable[[dict[str, Any]], object],
+    ) -> tuple[T | None, str | None]:
+        """Write this tick's snapshot, after any spooled ones of the same source (order matters:
+        sessions open and close by successive polls). Returns (write result, note); the result
+        is None when the snapshot went to the spool instead."""
+        replayed = 0
+        if self.spool.pending(key):
+            deadline = time.monotonic() + MAX_REPLAY_S
+            for batch in self.spool.batches(key):
+                if time.monotonic() > deadline:
+                    break
+                try:
+                    replay(batch.payload)
+                except Exception as exc:
+                    if store_unavailable(exc):
+                        return None, self._hold(key, kind, ts, rows, payload(), exc)
+                    # Bad data fails on every retry: drop it from the spool, counted and logged.
+                    log.error("%s: spooled %s batch at %d refused by the store, dropped: %s",
+                              key, kind, batch.ts, redact(str(exc)).splitlines()[0][:300])
+                    self.spool.remove(batch.id, kind, outcome="rejected")
+                    continue
+                self.spool.remove(batch.id, kind)
+                replayed += 1
+                self._replayed_since_ts = min(batch.ts, self._replayed_since_ts or batch.ts)
+            if self.spool.pending(key):  # more to replay next tick; this snapshot waits its turn
+                waiting = f"replaying spooled samples: {replayed} written, {self.spool.pending(key) + 1} waiting"
+                self.spool.push(key, kind, ts, rows, payload())
+                log.info("%s: %s", key, waiting)
+                return None, waiting
+        try:
+            result = write()
+        except Exception as exc:
+            if not store_unavailable(exc):
+                raise
+            return None, self._hold(key, kind, ts, rows, payload(), exc)
+        note: str | None = None
+        if replayed:
+            note = f"database was unavailable: {replayed} spooled {kind} batch(es) replayed"
+            log.info("%s: %s", key, note)
+        lost = self._report_spool()
+        if lost:
+            note = "; ".join(filter(None, [note, lost]))
+        return result, note
+
+    def _hold(self, key: str, kind: str, ts: int, rows: int, payload: dict[str, Any], exc: BaseException) -> str:
+        reason = redact(str(getattr(exc, "orig", None) or exc)).splitlines()[0][:200]
+        kept = self.spool.push(key, kind, ts, rows, payload)
+        stats = self.spool.stats()
+        if kept:
+            note = f"database unavailable ({reason}): samples held in the spool ({stats.batches} batches)"
+            log.warning("%s: %s", key, note)
+        else:
+            note = f"database unavailable ({reason}) and spool full: {kind} samples at {ts} NOT stored"
+        return note
+
+    def _report_spool(self) -> str | None:
+        """Move the spool's counts into collector_counters and its overflow stretches into
+        collector_gaps, now that the store answers. Returns a note when samples were lost."""
+        counts = self.spool.unreported()
+        if counts:
+            now_ts = int(time.time())
+            for name, value in sorted(counts.items()):
+                bump_counter(self.engine, name, value, now_ts)
+            self.spool.mark_reported(counts)
+        notes = []
+        for overflow in self.spool.overflows():
+            kind, _, source_id = overflow.key.partition(":")
+            reason = (f"database unavailable and spool full: {overflow.batches} {kind} batch(es), "
+                      f"{overflow.rows} rows not stored")
+            with self.engine.begin() as connection:
+                upsert(connection, schema.collector_gaps, [{
+                    "source_id": int(source_id), "start_ts": overflow.first_ts, "end_ts": overflow.last_ts,
+                    "reason": reason,
+                }], update=["end_ts", "reason"])
+            self.spool.clear_overflow(overflow)
+            log.error("%s: %s (between %d and %d)", overflow.key, reason, overflow.first_ts, overflow.last_ts)
+            notes.append(reason)
+        return "; ".join(notes) or None
 
     async def tick(self, now_ts: int | None = None, *, force: bool = False) -> TickReport:
         """Poll every source that is due (all of them with ``force``), then run the hooks."""
         started = time.perf_counter()
         now_ts = int(now_ts if now_ts is not None else time.time())
+        self._notice_clock(now_ts)
         report = TickReport(ts=now_ts)
         tasks = []
         for lk_job in self.livekit_jobs:
@@ -137,14 +290,32 @@ class Collector:
         report.duration_s = time.perf_counter() - started
         return report
 
+    def _notice_clock(self, now_ts: int) -> None:
+        """A wall clock set back would leave every schedule (next attempt, next rollup) far
+        in the future: collection would silently stop until the clock caught up."""
+        last = self._last_tick_ts
+        self._last_tick_ts = now_ts
+        if last is None or now_ts >= last - CLOCK_SLACK_S:
+            return
+        log.warning("the clock went back %d s (from %d to %d): rescheduling every source", last - now_ts, last, now_ts)
+        for health in [job.health for job in self.livekit_jobs] + [job.health for job in self.prometheus_jobs]:
+            health.next_attempt_ts = min(health.next_attempt_ts, now_ts)
+        self._last_rollup_ts = min(self._last_rollup_ts, now_ts)
+        self._last_retention_ts = min(self._last_retention_ts, now_ts)
+
     def _maintenance(self, now_ts: int, force: bool) -> None:
         cfg = self.settings.collectors
-        if force or now_ts - self._last_rollup_ts >= cfg.rollup_every_s:
-            refresh_rollups(self.engine, now_ts)
-            self._last_rollup_ts = now_ts
-        if force or now_ts - self._last_retention_ts >= 3600:
-            apply_retention(self.engine, now_ts, self.settings.retention)
-            self._last_retention_ts = now_ts
+        try:
+            if force or self._replayed_since_ts is not None or now_ts - self._last_rollup_ts >= cfg.rollup_every_s:
+                # Replayed samples may be older than what the rollups already consider done.
+                refresh_rollups(self.engine, now_ts, since_ts=self._replayed_since_ts)
+                self._last_rollup_ts = now_ts
+                self._replayed_since_ts = None
+            if force or now_ts - self._last_retention_ts >= 3600:
+                apply_retention(self.engine, now_ts, self.settings.retention)
+                self._last_retention_ts = now_ts
+        except Exception as exc:  # retried next tick; never stops collection
+            log.warning("rollups/retention postponed: %s", redact(str(exc)).splitlines()[0][:300])
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         interval = self.settings.collectors.interval_s

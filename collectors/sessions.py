@@ -11,16 +11,19 @@ Connection minutes follow LiveKit's metering: each connection is rounded up to a
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy import Connection, Engine, Table, func, select, update
 
 from collectors.livekit_rooms import ParticipantRow, RoomSnapshot, listeners_of
 from store import schema
 from store.upsert import upsert
+
+log = logging.getLogger(__name__)
 
 
 def connection_minutes(joined_ts: int, left_ts: int) -> int:
@@ -49,6 +52,9 @@ class SessionTracker:
         self.source_id = source_id
         self.open_rooms: dict[str, _OpenRoom] = {}
         self.open_participants: dict[str, str] = {}  # participant sid -> room sid
+        # The newest time written as "last seen": it never goes back, so a clock set back or a
+        # late snapshot cannot end a session before an earlier sighting (or before it began).
+        self.high_water_ts = 0
         self._load()
 
     def _load(self) -> None:
@@ -67,10 +73,18 @@ class SessionTracker:
                 )
             ):
                 self.open_participants[participant.participant_sid] = participant.room_sid
+            newest = connection.execute(
+                select(func.max(rooms.c.last_seen_ts)).where(rooms.c.source_id == self.source_id)
+            ).scalar()
+            self.high_water_ts = int(newest or 0)
 
     def apply(self, snapshot: RoomSnapshot) -> dict[str, int]:
         """Write one snapshot in a single transaction. Returns counts of what changed."""
         now_ts = snapshot.ts
+        seen_ts = max(now_ts, self.high_water_ts)
+        if now_ts < self.high_water_ts:
+            log.warning("snapshot at %d is older than one already written (%d): sessions keep the newer time",
+                        now_ts, self.high_water_ts)
         by_room: dict[str, list[ParticipantRow]] = defaultdict(list)
         for participant in snapshot.participants:
             by_room[participant.room_sid].append(participant)
@@ -102,7 +116,7 @@ class SessionTracker:
                 "channel": channel_of(room.room_name),
                 "started_ts": room.created_ts or now_ts,
                 "ended_ts": None,
-                "last_seen_ts": max(now_ts, room.created_ts),
+                "last_seen_ts": max(seen_ts, room.created_ts),
                 "max_participants": max_participants,
                 "max_listeners": max_listeners,
             })
@@ -126,7 +140,7 @@ class SessionTracker:
                 "joined_ts": p.joined_ts,
                 "left_ts": None,
                 # The server's clock may run ahead of ours: a session is never seen before it began.
-                "last_seen_ts": max(now_ts, p.joined_ts),
+                "last_seen_ts": max(seen_ts, p.joined_ts),
                 "origin": "poll",
             }
             for p in snapshot.participants
@@ -140,11 +154,12 @@ class SessionTracker:
             upsert(connection, schema.room_samples, sample_rows)
             self._close(connection, schema.room_sessions, "room_sid", "ended_ts", ended_rooms)
             self._close(connection, schema.participant_sessions, "participant_sid", "left_ts", gone_participants)
-            self._write_egress_ingress(connection, snapshot)
+            self._write_egress_ingress(connection, snapshot, seen_ts)
         for row in room_rows:
             self.open_rooms[row["room_sid"]] = _OpenRoom(
-                row["room_name"], row["max_participants"], row["max_listeners"], now_ts
+                row["room_name"], row["max_participants"], row["max_listeners"], row["last_seen_ts"]
             )
+        self.high_water_ts = seen_ts
         for sid in ended_rooms:
             self.open_rooms.pop(sid, None)
         for sid in gone_participants:
@@ -169,8 +184,7 @@ class SessionTracker:
                 .values({end_column: table.c.last_seen_ts})
             )
 
-    def _write_egress_ingress(self, connection: Connection, snapshot: RoomSnapshot) -> None:
-        now_ts = snapshot.ts
+    def _write_egress_ingress(self, connection: Connection, snapshot: RoomSnapshot, now_ts: int) -> None:
         if snapshot.egress is not None:
             egress = schema.egress_status
             upsert(connection, egress, [

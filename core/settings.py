@@ -392,4 +392,6 @@ def secret_values(settings: Settings) -> list[str]:
     values = [s.api_secret.get_secret_value() for s in settings.livekit if s.api_secret]
     for provider in settings.billing.configured().values():
         values.extend(provider.secrets())
+    if settings.alerts.slack_webhook_url is not None:
+        values.append(settings.alerts.slack_webhook_url.get_secret_value())
     return values

@@ -51,7 +51,9 @@ def _replay(
 ) -> Replay:
     ruleset = parse_rules_yaml(rules_yaml)
     rule = ruleset.get(rule_name)
-    frame = load_store_series(data.engine(url), rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s)
+    frame = load_store_series(
+        data.engine(url), rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s
+    )
     return replay_rule(
         rule,
         ruleset,

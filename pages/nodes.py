@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analytics.monitoring import CPU_THRESHOLDS_PCT
-from ui import data, empty, params
+from ui import data, empty, headroom, params
 from ui.formatting import format_count
 from ui.page import start
 from ui.sidebar import ViewState
@@ -109,11 +109,12 @@ def node_detail(view: ViewState, source_id: int, node_id: str) -> None:
         _line(frame, ["Participants", "Rooms"], "Participants and rooms", "count", tz),
     ]
     for index in range(0, len(charts), 2):
-        for offset, (column, figure) in enumerate(zip(st.columns(2), charts[index : index + 2], strict=False)):
+        for offset, (column, figure) in enumerate(
+            zip(st.columns(2), charts[index : index + 2], strict=False)
+        ):
             with column:
                 st.plotly_chart(figure, key=f"node_chart_{index + offset}")
-    # Slot for the capacity planner's headroom forecast (planner issue): it will draw
-    # "when does this node reach 70 % / 80 % CPU" here, below the measured history.
+    headroom.nodes_page_section(view.timezone, view.source_id, f"{source_id}:{node_id}")
 
 
 def page(view: ViewState) -> None:
@@ -122,7 +123,9 @@ def page(view: ViewState) -> None:
     nodes = data.nodes_table(data.db_url(), start_ts, end_ts, view.source_id)
     if nodes.empty:
         empty.nothing_in_window("nodes", view)
-        st.caption("Node metrics come from Prometheus: add a `[[prometheus]]` source that scrapes your LiveKit nodes.")
+        st.caption(
+            "Node metrics come from Prometheus: add a `[[prometheus]]` source that scrapes your LiveKit nodes."
+        )
         return
     up = int(nodes["up"].sum())
     hot = int((nodes["cpu_status"].str.startswith("over")).sum())
@@ -136,7 +139,10 @@ def page(view: ViewState) -> None:
         "+Participants: how many more the node takes before the threshold, if CPU grows linearly with participants."
     )
 
-    keys = [params.keyed_id(int(row.source_id), str(row.node_id)) for row in nodes.itertuples()]
+    keys = [
+        params.keyed_id(int(source_id), str(node_id))
+        for source_id, node_id in zip(nodes["source_id"], nodes["node_id"], strict=True)
+    ]
     wanted = params.read("node")
     if _KEY_NODE not in st.session_state:
         st.session_state[_KEY_NODE] = wanted if wanted in keys else keys[0]

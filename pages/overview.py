@@ -22,7 +22,9 @@ COST_ROUND_S = 300  # pricing a window is heavier than reading it; the rate move
 COST_WAIT_S = 0.15  # short windows are priced in time for the first render
 
 
-def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int | None) -> tuple[float | None, str]:
+def estimated_cost_per_hour(
+    url: str, start_ts: int, end_ts: int, source_id: int | None
+) -> tuple[float | None, str]:
     """(USD per hour, note) from the cost engine's ``estimate_cost_per_hour_usd(connection,
     start_ts, end_ts, source_id)`` when analytics/costs.py is installed; otherwise (None, why).
     Pricing a long window takes seconds, so it runs in the background (window rounded to
@@ -43,7 +45,10 @@ def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int
 
     try:
         ready, value = shared_pending().get(
-            ("cost_per_hour", url, start_ts, end_ts, source_id), compute, ttl_s=COST_ROUND_S, wait_s=COST_WAIT_S
+            ("cost_per_hour", url, start_ts, end_ts, source_id),
+            compute,
+            ttl_s=COST_ROUND_S,
+            wait_s=COST_WAIT_S,
         )
     except Exception as exc:  # the cost engine must never take the live overview down
         return None, f"Cost estimate unavailable ({type(exc).__name__})."
@@ -66,7 +71,9 @@ def headline_figures(view: ViewState) -> None:
     columns[2].metric("Publishers", format_count(figures.publishers), border=True)
     columns[3].metric("Nodes up", f"{figures.nodes_up} / {figures.nodes_total}", border=True)
     bandwidth_value, bandwidth_unit = format_rate(figures.outgoing_mbps)
-    columns[4].metric(f"Outgoing {bandwidth_unit}", bandwidth_value, border=True, help="Sum over the nodes up.")
+    columns[4].metric(
+        f"Outgoing {bandwidth_unit}", bandwidth_value, border=True, help="Sum over the nodes up."
+    )
     columns[5].metric(
         "Est. cost per hour",
         format_usd(cost_usd),
@@ -101,13 +108,18 @@ def charts(view: ViewState) -> None:
             color="channel",
             labels={"time": time_label, "listeners": "Listeners", "channel": "Channel"},
         )
-        figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend_title_text="Channel", height=360)
+        figure.update_layout(
+            margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend_title_text="Channel", height=360
+        )
         st.plotly_chart(figure, key="listeners_by_channel")
     with right:
         st.subheader("Live streams")
         streams_frame = fleet.assign(time=to_local(fleet["bucket_ts"], view.timezone))
         figure = px.line(
-            streams_frame, x="time", y="live_streams", labels={"time": time_label, "live_streams": "Live streams"}
+            streams_frame,
+            x="time",
+            y="live_streams",
+            labels={"time": time_label, "live_streams": "Live streams"},
         )
         figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=360)
         st.plotly_chart(figure, key="live_streams")

@@ -104,7 +104,9 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
             key="participants",
         )
         if detail.participants_total > len(participants):
-            st.caption(f"Showing the first {len(participants):,} of {detail.participants_total:,} connections.")
+            st.caption(
+                f"Showing the first {len(participants):,} of {detail.participants_total:,} connections."
+            )
 
     left, right = st.columns(2)
     with left:
@@ -118,7 +120,9 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
         if detail.ingress.empty:
             st.caption("No ingress for this stream.")
         else:
-            st.dataframe(_status_frame(detail.ingress, "ingress_id", timezone), hide_index=True, key="ingress")
+            st.dataframe(
+                _status_frame(detail.ingress, "ingress_id", timezone), hide_index=True, key="ingress"
+            )
 
 
 def _status_frame(rows: pd.DataFrame, id_column: str, timezone: str) -> pd.DataFrame:
@@ -143,7 +147,8 @@ def page(view: ViewState) -> None:
     left, right = st.columns([3, 1])
     search = left.text_input("Search room or channel", key=_KEY_SEARCH, max_chars=params.MAX_SEARCH_CHARS)
     status = right.selectbox("Status", STREAM_STATUSES, key=_KEY_STATUS, format_func=str.capitalize)
-    listing = data.streams(url, start_ts, end_ts, view.source_id, search, status)
+    now_ts = view.now_ts()
+    listing = data.streams(url, start_ts, end_ts, view.source_id, search, status, now_ts)
     rows = listing.rows
 
     selected: str | None = None
@@ -166,8 +171,13 @@ def page(view: ViewState) -> None:
             mime="text/csv",
             icon=":material/download:",
         )
-        keys = [params.keyed_id(int(row.source_id), str(row.room_sid)) for row in rows.itertuples()]
-        labels = {key: stream_label(row, view.timezone) for key, (_, row) in zip(keys, rows.iterrows(), strict=True)}
+        keys = [
+            params.keyed_id(int(source_id), str(sid))
+            for source_id, sid in zip(rows["source_id"], rows["room_sid"], strict=True)
+        ]
+        labels = {
+            key: stream_label(row, view.timezone) for key, (_, row) in zip(keys, rows.iterrows(), strict=True)
+        }
         wanted = params.read("stream")
         if _KEY_STREAM not in st.session_state and wanted in labels:
             st.session_state[_KEY_STREAM] = wanted
@@ -185,7 +195,7 @@ def page(view: ViewState) -> None:
 
     parsed = params.split_keyed_id(selected)
     if parsed is not None:
-        detail = data.stream_detail(url, parsed[0], parsed[1], end_ts)
+        detail = data.stream_detail(url, parsed[0], parsed[1], now_ts)
         if detail is None:
             st.warning("That stream is no longer in the store.")
         else:

@@ -6,6 +6,10 @@ VERSION="${LIVEKIT_SERVER_VERSION:-v1.13.5}"
 CACHE="${CASTMETER_CACHE:-$HOME/.cache/castmeter}"
 BIN="$CACHE/go/bin/server"
 
+if [[ -n "${LIVEKIT_SERVER_BIN:-}" && -x "${LIVEKIT_SERVER_BIN}" ]]; then
+  echo "livekit-server: using LIVEKIT_SERVER_BIN=$LIVEKIT_SERVER_BIN"
+  exit 0
+fi
 if [[ -x "$BIN" && "${FORCE:-0}" != "1" ]]; then
   echo "livekit-server already built: $BIN"
   exit 0
@@ -21,11 +25,8 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 mkdir -p "$CACHE/go/bin"
-# Module and build caches inside the castmeter cache so a CI cache of one directory suffices.
-export GOPATH="${GOPATH:-$CACHE/go}"
-export GOMODCACHE="${GOMODCACHE:-$CACHE/go/pkg/mod}"
-export GOCACHE="${GOCACHE:-$CACHE/go-build}"
-export GOFLAGS="${GOFLAGS:--trimpath}"
+# Go's own module and build caches (~/go, ~/.cache/go-build) are reused; only the binary goes
+# into the castmeter cache.
 echo "building livekit-server $VERSION with $(go version) ..."
 GOBIN="$CACHE/go/bin" go install "github.com/livekit/livekit-server/cmd/server@${VERSION}"
 "$BIN" --version || true

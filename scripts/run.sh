@@ -26,7 +26,7 @@ mkdir -p "$LOG_DIR"
 # --- Who may see the dashboard ----------------------------------------------------------------
 auth_configured() {
   [[ -n "${CASTMETER_PASSWORD_HASH:-}" ]] && return 0
-  [[ -f .streamlit/secrets.toml ]] && grep -Eq '^\s*\[auth' .streamlit/secrets.toml && return 0
+  [[ -f .streamlit/secrets.toml ]] && grep -Eq '^\s*(\[auth|password_hash\s*=)' .streamlit/secrets.toml && return 0
   return 1
 }
 case "$HOST" in
@@ -38,9 +38,10 @@ case "$HOST" in
 ################################################################################################
 #  WARNING: castmeter will listen on $HOST:$PORT WITHOUT ANY LOGIN.
 #  Anyone who can reach this address sees your fleet, usage and costs.
-#  Set CASTMETER_PASSWORD_HASH to a bcrypt hash, e.g.
-#    export CASTMETER_PASSWORD_HASH="\$(.venv/bin/python -c 'import bcrypt,getpass; print(bcrypt.hashpw(getpass.getpass().encode(), bcrypt.gensalt()).decode())')"
-#  or configure OIDC in .streamlit/secrets.toml [auth] — or bind to 127.0.0.1.
+#  Set CASTMETER_PASSWORD_HASH to a bcrypt hash of a password:
+#    export CASTMETER_PASSWORD_HASH="\$(.venv/bin/python -m core.password)"
+#  (or password_hash under [castmeter] in .streamlit/secrets.toml), or configure OIDC
+#  in .streamlit/secrets.toml [auth] — or bind to 127.0.0.1.
 ################################################################################################
 
 WARN
@@ -105,7 +106,7 @@ else
   rm -f "$READY_FILE"
   # shellcheck disable=SC2086  # CASTMETER_DEMO_ARGS is a list of words on purpose
   "$PY" -m collectors demo --days "$DAYS" --ready-file "$READY_FILE" \
-    --api-port "$API_PORT" --prometheus-port "$PROM_PORT" ${CASTMETER_DEMO_ARGS:-} >>"$COLLECTOR_LOG" 2>&1 &
+    --api-port "$API_PORT" --prometheus-port "$PROM_PORT" --metrics-port 0 ${CASTMETER_DEMO_ARGS:-} >>"$COLLECTOR_LOG" 2>&1 &
   PIDS+=($!)
   started=$SECONDS
   until [[ -f "$READY_FILE" ]]; do
@@ -121,7 +122,8 @@ else
     fi
     sleep 1
   done
-  echo "castmeter: backfill done in $((SECONDS - started)) s; the simulated fleet is live"
+  echo "castmeter: backfill done in $((SECONDS - started)) s; the simulated fleet is live" \
+    "(LiveKit API http://127.0.0.1:$API_PORT, Prometheus http://127.0.0.1:$PROM_PORT)"
 fi
 
 echo "castmeter: dashboard on http://$HOST:$PORT  (Ctrl-C stops everything)"

@@ -25,7 +25,9 @@ class Pending(Generic[T]):
         self._futures: dict[Hashable, tuple[float, Future[T]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, compute: Callable[[], T], *, ttl_s: float, wait_s: float = 0.0) -> tuple[bool, T | None]:
+    def get(
+        self, key: Hashable, compute: Callable[[], T], *, ttl_s: float, wait_s: float = 0.0
+    ) -> tuple[bool, T | None]:
         """(ready, value): start ``compute`` for ``key`` unless it ran within ``ttl_s``; wait
         up to ``wait_s`` for it. An exception inside ``compute`` is raised here once ready."""
         now = time.monotonic()

@@ -117,10 +117,10 @@ def fleet_history(url: str, start_ts: int, end_ts: int, source_id: int | None) -
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def streams(
-    url: str, start_ts: int, end_ts: int, source_id: int | None, search: str, status: str
+    url: str, start_ts: int, end_ts: int, source_id: int | None, search: str, status: str, now_ts: int
 ) -> monitoring.StreamList:
     with engine(url).connect() as connection:
-        return monitoring.streams(connection, start_ts, end_ts, source_id, search, status)
+        return monitoring.streams(connection, start_ts, end_ts, source_id, search, status, now_ts=now_ts)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)

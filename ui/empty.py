@@ -22,9 +22,15 @@ HOW_TO_START = (
 
 def no_store(state: data.StoreState) -> None:
     if state.problem == "missing":
-        st.info(f"No castmeter database yet at `{escape_markdown(state.detail)}`.\n\n{HOW_TO_START}", icon=":material/database:")
+        st.info(
+            f"No castmeter database yet at `{escape_markdown(state.detail)}`.\n\n{HOW_TO_START}",
+            icon=":material/database:",
+        )
     elif state.problem == "no_schema":
-        st.info(f"The database has no castmeter tables yet (the collectors create them).\n\n{HOW_TO_START}", icon=":material/database:")
+        st.info(
+            f"The database has no castmeter tables yet (the collectors create them).\n\n{HOW_TO_START}",
+            icon=":material/database:",
+        )
     else:
         st.error(
             f"Cannot read the database ({escape_markdown(state.detail)}). Check `[database] url` in "
@@ -53,13 +59,13 @@ def banners(view: ViewState, now_ts: int | None = None) -> None:
     failing = source_rows[source_rows["status"].notna() & (source_rows["status"] != "ok")]
     if view.source_id is not None:
         failing = failing[failing["id"] == view.source_id]
-    for row in failing.itertuples():
-        since = int(row.failing_since_ts) if pd.notna(row.failing_since_ts) else None
-        last_ok = int(row.last_success_ts) if pd.notna(row.last_success_ts) else None
-        error = shorten(str(row.last_error or "no error recorded"), 300)
+    for row in failing.to_dict("records"):
+        since = int(row["failing_since_ts"]) if pd.notna(row["failing_since_ts"]) else None
+        last_ok = int(row["last_success_ts"]) if pd.notna(row["last_success_ts"]) else None
+        error = shorten(str(row["last_error"] or "no error recorded"), 300)
         st.error(
-            f"Source **{escape_markdown(str(row.name))}** ({escape_markdown(str(row.kind))}) is "
-            f"{escape_markdown(str(row.status))}"
+            f"Source **{escape_markdown(str(row['name']))}** ({escape_markdown(str(row['kind']))}) is "
+            f"{escape_markdown(str(row['status']))}"
             + (f" since {format_ts(since, view.timezone)}" if since else "")
             + f"; last success {format_ts(last_ok, view.timezone)}. Last error: {escape_markdown(error)}",
             icon=":material/error:",

@@ -15,7 +15,9 @@ def start(title: str) -> ViewState:
     error = data.settings_error()
     if error is not None:
         st.title(title)
-        st.error(f"castmeter's configuration is invalid: {escape_markdown(str(error))}", icon=":material/error:")
+        st.error(
+            f"castmeter's configuration is invalid: {escape_markdown(str(error))}", icon=":material/error:"
+        )
         st.stop()
     view = current_view()
     st.title(title)

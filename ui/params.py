@@ -50,6 +50,7 @@ ALLOWED: Mapping[str, Callable[[str], bool]] = {
     "stream": lambda value: bool(_KEYED_ID.match(value)),
     # Nodes page.
     "node": lambda value: bool(_KEYED_ID.match(value)),
+    "plan": _is_plain_text(MAX_SEARCH_CHARS),  # Planner page: key=value;… parsed strictly by ui/planner.py
 }
 
 

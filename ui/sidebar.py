@@ -17,7 +17,13 @@ from sqlalchemy.engine import make_url
 from ui import data, params
 
 VIEW_KEY = "castmeter_view"
-RANGE_SPANS_S: dict[str, int] = {"1h": 3600, "6h": 6 * 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
+RANGE_SPANS_S: dict[str, int] = {
+    "1h": 3600,
+    "6h": 6 * 3600,
+    "24h": 86_400,
+    "7d": 7 * 86_400,
+    "30d": 30 * 86_400,
+}
 RANGE_LABELS: dict[str, str] = {
     "1h": "Last 1 hour",
     "6h": "Last 6 hours",
@@ -46,10 +52,18 @@ class ViewState:
     live: bool
     timezone: str
 
+    @staticmethod
+    def now_ts() -> int:
+        """Now, rounded up to WINDOW_ROUND_S (the end of every relative range)."""
+        now = int(time.time())
+        return now - now % WINDOW_ROUND_S + WINDOW_ROUND_S
+
     def window(self, now_ts: int | None = None) -> tuple[int, int]:
         """(start_ts, end_ts) of the chosen range; relative ranges end now (rounded)."""
-        now = int(time.time()) if now_ts is None else now_ts
-        end_ts = now - now % WINDOW_ROUND_S + WINDOW_ROUND_S
+        if now_ts is None:
+            end_ts = self.now_ts()
+        else:
+            end_ts = now_ts - now_ts % WINDOW_ROUND_S + WINDOW_ROUND_S
         if self.range_key != "custom" or self.custom_from is None or self.custom_to is None:
             return end_ts - RANGE_SPANS_S.get(self.range_key, RANGE_SPANS_S[DEFAULT_RANGE]), end_ts
         zone = ZoneInfo(self.timezone)
@@ -117,7 +131,9 @@ def render_sidebar(*, publish: bool = False) -> ViewState:
                 custom_from, custom_to = picked
             else:  # the user has picked the first day only so far
                 st.caption("Pick an end date too.")
-        live = st.toggle("Live refresh", key=_KEY_LIVE, help=f"Re-read live figures every {REFRESH_EVERY_S} s.")
+        live = st.toggle(
+            "Live refresh", key=_KEY_LIVE, help=f"Re-read live figures every {REFRESH_EVERY_S} s."
+        )
         st.caption(f"Times in {timezone}")
         st.caption(f"Database: {make_url(url).render_as_string(hide_password=True)}")
 

@@ -94,7 +94,9 @@ def sample_values_on_grid(
     return np.where(fresh, values[index], np.nan)
 
 
-def presence_on_grid(ts: np.ndarray, grid: Grid, lookback_s: int, valid_s: np.ndarray | None = None) -> np.ndarray:
+def presence_on_grid(
+    ts: np.ndarray, grid: Grid, lookback_s: int, valid_s: np.ndarray | None = None
+) -> np.ndarray:
     """1.0 where a target has no sample within the lookback (node down), else 0.0,
     from its first sample on (before that the target did not exist yet)."""
     present = sample_values_on_grid(ts, np.ones(ts.size), grid, lookback_s, valid_s)
@@ -155,7 +157,9 @@ def split_frame(frame: pd.DataFrame) -> dict[str, TargetSeries]:
     }
 
 
-def grid_values(series: Mapping[str, TargetSeries], rule: Rule, grid: Grid, lookback_s: int) -> dict[str, np.ndarray]:
+def grid_values(
+    series: Mapping[str, TargetSeries], rule: Rule, grid: Grid, lookback_s: int
+) -> dict[str, np.ndarray]:
     """The value each target's rule sees at every evaluation time (fleet → one target)."""
     spec = rule.spec
     window_steps = math.ceil(rule.window_s / grid.interval_s)

@@ -74,7 +74,9 @@ _NODE_TIERS = (
 )
 
 
-def _node_frame(connection: Connection, rule: Rule, since_ts: int, until_ts: int, lookback_s: int) -> pd.DataFrame:
+def _node_frame(
+    connection: Connection, rule: Rule, since_ts: int, until_ts: int, lookback_s: int
+) -> pd.DataFrame:
     """Raw samples, with older history from the 1-min and then the 1-h rollup means (coarser:
     a rollup row counts as present for its whole bucket plus the lookback)."""
     spec = rule.spec
@@ -87,7 +89,9 @@ def _node_frame(connection: Connection, rule: Rule, since_ts: int, until_ts: int
             break
         time_column = table.c[time_name]
         value = time_column if absence else table.c[f"{column}{suffix}"]
-        query = select(time_column, table.c.node_id, value).where(time_column >= since_ts, time_column <= limit)
+        query = select(time_column, table.c.node_id, value).where(
+            time_column >= since_ts, time_column <= limit
+        )
         if not absence:
             query = query.where(value.is_not(None))
         part = pd.DataFrame(connection.execute(query).all(), columns=COLUMNS)

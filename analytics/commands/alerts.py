@@ -93,7 +93,12 @@ def _replays(
     try:
         for rule in rules:
             frame, start_ts, end_ts = load_frame(
-                rule, engine=engine, series_csv=args.series, since_s=since_s, until_ts=args.until, lookback_s=ruleset.lookback_s
+                rule,
+                engine=engine,
+                series_csv=args.series,
+                since_s=since_s,
+                until_ts=args.until,
+                lookback_s=ruleset.lookback_s,
             )
             replays.append(
                 replay_rule(

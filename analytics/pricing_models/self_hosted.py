@@ -57,12 +57,19 @@ def servers_needed(
     server: ServerSpec,
     target_utilization: float,
 ) -> np.ndarray:
-    """SFU nodes for a peak: enough CPU for the down-tracks and enough port for the bitrate,
-    each at ``target_utilization``; at least one node whenever anything is live."""
-    by_cpu = np.ceil(np.round(peak_downtracks * cores_per_downtrack / (server.vcpus * target_utilization), 9))
-    by_port = np.ceil(np.round(peak_mbps / (server.port_mbps * target_utilization), 9))
-    live = (peak_downtracks > 0) | (peak_mbps > 0)
-    return np.where(live, np.maximum(np.maximum(by_cpu, by_port), 1.0), 0.0)
+    """SFU nodes for a peak with the benchmark-derived capacity model (analytics/capacity.py):
+    enough CPU for the down-tracks and enough port for the bitrate, each at
+    ``target_utilization``; at least one node whenever anything is live. The planner passes
+    a calibrated model through ``price(servers_fn=...)`` instead."""
+    from analytics.capacity import nodes_for_load  # capacity imports this module
+
+    return nodes_for_load(
+        cpu_cores=peak_downtracks * cores_per_downtrack,
+        peak_mbps=peak_mbps,
+        vcpus=server.vcpus,
+        port_mbps=server.port_mbps,
+        target_utilization=target_utilization,
+    ).nodes
 
 
 def egress_workers(
@@ -93,7 +100,9 @@ def price(
     servers_fn: Callable[
         [np.ndarray, np.ndarray, np.ndarray, ServerSpec, float], np.ndarray
     ] = servers_needed,
+    server_type: str = "auto",
 ) -> ModelResult:
+    """``server_type`` "auto" uses the cheaper server per row; "cx33" or "ax52" forces one."""
     cap = "self_hosted.capacity."
     fx = eur(catalogue)
     cores_per_dt = np.where(
@@ -119,7 +128,9 @@ def price(
             (spec, servers, overage_tb, servers * spec.monthly_usd + overage_tb * spec.overage_per_tb_usd)
         )
     cloud, dedicated = options
-    use_cloud = cloud[3] <= dedicated[3]
+    if server_type not in ("auto", "cx33", "ax52"):
+        raise ValueError(f"server_type must be auto, cx33 or ax52, got {server_type!r}")
+    use_cloud = cloud[3] <= dedicated[3] if server_type == "auto" else np.full(len(usage), server_type == "cx33")
     servers = np.where(use_cloud, cloud[1], dedicated[1])
     server_usd = np.where(use_cloud, cloud[1] * cloud[0].monthly_usd, dedicated[1] * dedicated[0].monthly_usd)
     overage_tb = np.where(use_cloud, cloud[2], 0.0)

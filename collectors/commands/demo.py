@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from collectors.backfill import backfill
-from collectors.commands.common import add_config_arguments, settings_from
+from collectors.commands.common import add_config_arguments, alert_hooks, settings_from
 from collectors.demo_prometheus import DemoPrometheus, prometheus_binary
 from collectors.health import ensure_source
-from collectors.runner import Collector
+from collectors.runner import Collector, TickHook
 from core.settings import LiveKitSource, PrometheusSource, Settings
 from store.engine import open_store
 
@@ -105,7 +105,7 @@ async def _main(args: argparse.Namespace) -> int:
     )
     await simulator.start()
     prometheus: DemoPrometheus | None = None
-    hooks = []
+    hooks: list[TickHook] = []
     if use_prometheus:
         prometheus = DemoPrometheus(
             port=args.prometheus_port,
@@ -120,7 +120,8 @@ async def _main(args: argparse.Namespace) -> int:
         from collectors.model_nodes import model_node_hook
 
         hooks.append(model_node_hook(model, node_source_id))
-    collector = Collector(settings, engine, hooks=hooks)
+    alert_hook_list, close_alerts = alert_hooks(settings, engine)
+    collector = Collector(settings, engine, hooks=[*hooks, *alert_hook_list])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -130,6 +131,7 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         await collector.run_forever(stop)
     finally:
+        close_alerts()
         await simulator.stop()
         if prometheus is not None:
             prometheus.stop()

@@ -10,7 +10,7 @@ import signal
 import threading
 
 from collectors.background import start_billing_thread
-from collectors.commands.common import add_config_arguments, settings_from
+from collectors.commands.common import add_config_arguments, alert_hooks, settings_from
 from collectors.runner import Collector
 from core.settings import ConfigError
 from store.engine import open_store
@@ -32,7 +32,8 @@ async def _main(args: argparse.Namespace) -> int:
             "see castmeter.example.toml, or run `python -m collectors demo`"
         )
     engine = open_store(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
-    collector = Collector(settings, engine)
+    hooks, close_alerts = alert_hooks(settings, engine)
+    collector = Collector(settings, engine, hooks=hooks)
     if args.once:
         report = await collector.tick(force=True)
         print(json.dumps({"ts": report.ts, "polled": report.polled, "rows": report.rows,
@@ -49,7 +50,10 @@ async def _main(args: argparse.Namespace) -> int:
         webhook_task = asyncio.create_task(serve_webhooks(settings, engine, stop))
     billing_stop = threading.Event()
     billing = start_billing_thread(settings, engine, billing_stop)
-    await collector.run_forever(stop)
+    try:
+        await collector.run_forever(stop)
+    finally:
+        close_alerts()
     billing_stop.set()
     if webhook_task is not None:
         await webhook_task

@@ -26,11 +26,13 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, di
     engine.dispose()
 
 
-@pytest.mark.parametrize("span_s", [60, 3600, 6 * 3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400, 30 * 86_400, 400 * 86_400])
+@pytest.mark.parametrize(
+    "span_s", [60, 3600, 6 * 3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400, 30 * 86_400, 400 * 86_400]
+)
 def test_tier_keeps_series_under_the_point_limit(span_s: int) -> None:
     tier = monitoring.pick_tier(NOW_TS - span_s, NOW_TS)
     assert span_s / tier.step_s <= monitoring.MAX_POINTS
-    expected = "raw" if span_s <= 12 * 3600 else "1m" if span_s <= 3 * 86_400 else "1h"
+    expected = "raw" if span_s <= 2 * 3600 else "1m" if span_s <= 2 * 86_400 else "1h"
     assert tier.name == expected
     assert tier.step_s % max(1, tier.bucket_s) == 0  # whole rollup buckets per point
 
@@ -49,7 +51,9 @@ def test_headline_is_the_newest_picture(fleet: tuple[Engine, dict[str, Any]]) ->
     assert only_nodes.live_streams == 0 and only_nodes.nodes_up == 2
 
 
-def test_headline_of_an_earlier_window_is_that_window_s_last_picture(fleet: tuple[Engine, dict[str, Any]]) -> None:
+def test_headline_of_an_earlier_window_is_that_window_s_last_picture(
+    fleet: tuple[Engine, dict[str, Any]],
+) -> None:
     engine, _facts = fleet
     yesterday_end = NOW_TS - 86_400 + 3600
     with engine.connect() as connection:
@@ -119,7 +123,9 @@ def test_stream_detail_meters_each_connection_in_whole_minutes(fleet: tuple[Engi
     assert detail.publishers == 1 and detail.participants_total == 4
     assert 95 <= detail.peak_listeners <= 105
     assert 95 <= detail.avg_listeners <= 105
-    assert detail.listener_minutes == pytest.approx(detail.avg_listeners * (detail.until_ts - detail.started_ts) / 60)
+    assert detail.listener_minutes == pytest.approx(
+        detail.avg_listeners * (detail.until_ts - detail.started_ts) / 60
+    )
     expected_gb = detail.listener_minutes * 60 * monitoring.DEFAULT_LISTENER_KBPS * 1000 / 8 / 1e9
     assert detail.downstream_gb == pytest.approx(expected_gb)
     assert list(detail.egress["status"]) == ["EGRESS_ACTIVE"]
@@ -161,6 +167,7 @@ def test_empty_store_gives_empty_answers(tmp_path: Path) -> None:
     engine.dispose()
 
 
+@pytest.mark.postgres
 def test_the_same_queries_run_on_postgresql(pg_url: str) -> None:
     facts = build_fixture(pg_url, NOW_TS)
     engine = make_engine(pg_url, read_only=True)
@@ -171,7 +178,34 @@ def test_the_same_queries_run_on_postgresql(pg_url: str) -> None:
             assert not monitoring.listeners_by_channel(connection, NOW_TS - 30 * 86_400, NOW_TS + 1).empty
             detail = monitoring.stream_detail(connection, 1, room_sid(0), NOW_TS)
             assert detail is not None and detail.connection_minutes == 125
-            assert len(monitoring.streams(connection, NOW_TS - 86_400 * 2, NOW_TS + 1, search="o'reilly").rows) == 2
+            assert (
+                len(monitoring.streams(connection, NOW_TS - 86_400 * 2, NOW_TS + 1, search="o'reilly").rows)
+                == 2
+            )
             assert len(monitoring.nodes_table(connection, NOW_TS - 7200, NOW_TS + 1)) == 3
     finally:
         engine.dispose()
+
+
+def test_an_end_time_after_now_is_not_an_end(fleet: tuple[Engine, dict[str, Any]]) -> None:
+    engine, _facts = fleet
+    midway_ts = NOW_TS - 86_400 + 1800  # yesterday's sessions ran from -24 h to -23 h
+    with engine.connect() as connection:
+        listing = monitoring.streams(connection, midway_ts - 3600, midway_ts, now_ts=midway_ts)
+        detail = monitoring.stream_detail(connection, 1, room_sid(0, live=False), midway_ts)
+    assert len(listing.rows) == len(CHANNELS)
+    assert set(listing.rows["status"]) == {"live"} and listing.rows["ended_ts"].isna().all()
+    assert detail is not None and detail.status == "live" and detail.ended_ts is None
+
+
+def test_a_live_session_never_lasts_beyond_now(fleet: tuple[Engine, dict[str, Any]]) -> None:
+    engine, facts = fleet
+    earlier_ts = facts["last_tick_ts"] - 1800  # last_seen_ts is after this "now"
+    with engine.connect() as connection:
+        listing = monitoring.streams(
+            connection, earlier_ts - 3600, earlier_ts, status="live", now_ts=earlier_ts
+        )
+        detail = monitoring.stream_detail(connection, 1, room_sid(0), earlier_ts)
+    started_ts = int(listing.rows["started_ts"].iloc[0])
+    assert set(listing.rows["duration_s"]) == {earlier_ts - started_ts}
+    assert detail is not None and detail.until_ts == earlier_ts

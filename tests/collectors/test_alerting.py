@@ -215,10 +215,36 @@ def test_state_history_and_counters_on_postgres(pg_engine: Engine, httpserver: H
     migrate(pg_engine)  # 0002_alerts alongside the other heads
     httpserver.expect_request("/hook").respond_with_data("down", status=500)
     add_samples(pg_engine, "ND_pg", {START + 15 * k: c for k, c in enumerate([90, 90, 90, 50, 50])})
-    dispatcher = Dispatcher(pg_engine, [WebhookNotifier(httpserver.url_for("/hook"))], attempts=2, backoff_s=0.01)
+    dispatcher = Dispatcher(
+        pg_engine, [WebhookNotifier(httpserver.url_for("/hook"))], attempts=2, backoff_s=0.01
+    )
     evaluator = AlertEvaluator(pg_engine, RULES, dispatcher=dispatcher)
     changes = [t.to_state for k in range(5) for t in evaluator.evaluate(START + 15 * k)]
     assert changes == ["pending", "firing", "resolved"]
     assert dispatcher.wait_idle(20)
     evaluator.close()
     assert counters(pg_engine) == {"alerts.notify.webhook.failed": 2}
+
+
+def test_evaluator_from_settings_and_rate_limit(tmp_path: Path, engine: Engine) -> None:
+    from analytics.alerts.rules import RuleError
+    from collectors.alerting import evaluator_from_settings
+    from core.settings import load_settings
+    from tests.realparts import REPO_ROOT
+
+    config = tmp_path / "castmeter.toml"
+    rules = REPO_ROOT / "rules" / "castmeter.rules.example.yaml"
+    config.write_text(f'[alerts]\nrules_file = "{rules}"\nwebhook_url = "http://127.0.0.1:9/hook"\n'
+                      'slack_webhook_url = "http://127.0.0.1:9/slack"\n')  # fmt: skip
+    evaluator = evaluator_from_settings(engine, load_settings(config, env={}))
+    assert evaluator is not None
+    assert [n.name for n in evaluator.dispatcher.notifiers] == ["webhook", "slack"]
+    add_samples(engine, "ND_a", {START: 99.0})
+    evaluator.evaluate(START)
+    assert evaluator.evaluate(START + 5) == [] and evaluator._last_eval_ts == START  # within 15 s: skipped
+    evaluator.close()
+    config.write_text('[alerts]\nrules_file = "/nonexistent/rules.yaml"\n')
+    with pytest.raises(RuleError, match="cannot read"):
+        evaluator_from_settings(engine, load_settings(config, env={}))
+    config.write_text("[alerts]\nenabled = false\n")
+    assert evaluator_from_settings(engine, load_settings(config, env={})) is None

@@ -15,7 +15,7 @@ SAMPLE_EVERY_S = 15
 LIVE_SPAN_S = 2 * 3600
 LONG_NAME = "very-long-" + "x" * 9990  # 10,000 characters
 HOSTILE_NAMES = (
-    "quote \"O'Reilly\" <b>bold</b> 🎧",
+    'quote "O\'Reilly" <b>bold</b> 🎧',
     "<script>alert('x')</script>",
     LONG_NAME,
 )

@@ -56,7 +56,9 @@ def password_hash(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASTMETER_PASSWORD_HASH", bcrypt.hashpw(b"open sesame", bcrypt.gensalt(4)).decode())
 
 
-def test_login_gate_blocks_until_the_password_matches(populated_store: dict[str, Any], password_hash: None) -> None:
+def test_login_gate_blocks_until_the_password_matches(
+    populated_store: dict[str, Any], password_hash: None
+) -> None:
     app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     app.run()
     assert not app.metric

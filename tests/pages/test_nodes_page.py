@@ -34,7 +34,14 @@ def test_nodes_table_shows_load_quality_and_headroom(populated_store: dict[str, 
     assert node_a["Join success %"] == 99.5
     assert node_a["Out Mbit/s"] == 40.0
     assert f"Last seen ({PAGE_TIMEZONE})" in table.columns
-    for column in ("Packets out/s", "Packet loss %", "Jitter p95 ms", "RTT p95 ms", "Quality score", "Memory %"):
+    for column in (
+        "Packets out/s",
+        "Packet loss %",
+        "Jitter p95 ms",
+        "RTT p95 ms",
+        "Quality score",
+        "Memory %",
+    ):
         assert column in table.columns
 
 

@@ -54,7 +54,12 @@ def test_overview_banner_names_the_failing_source(populated_store: dict[str, Any
 def test_overview_warns_when_data_is_stale(stale_store: dict[str, Any]) -> None:
     app = run_overview({"range": "24h"})
     warnings = [warning.value for warning in app.warning]
-    assert any("stale" in text for text in warnings), (warnings, [e.value for e in app.error], [c.value for c in app.caption], [i.value for i in app.info])
+    assert any("stale" in text for text in warnings), (
+        warnings,
+        [e.value for e in app.error],
+        [c.value for c in app.caption],
+        [i.value for i in app.info],
+    )
     # Figures are the last picture the collectors took, not zeros.
     assert metrics(app)["Live streams"] == str(stale_store["live_streams"])
 

@@ -31,7 +31,9 @@ def test_streams_lists_every_live_stream_with_zone_labelled_times(populated_stor
     assert len(app.get("download_button")) == 1
 
 
-def test_streams_longer_range_includes_ended_sessions_and_filters_status(populated_store: dict[str, Any]) -> None:
+def test_streams_longer_range_includes_ended_sessions_and_filters_status(
+    populated_store: dict[str, Any],
+) -> None:
     app = run_streams({"range": "7d", "status": "ended"})
     table = app.dataframe[0].value
     assert len(table) == len(CHANNELS)
@@ -86,7 +88,13 @@ def test_hostile_room_names_are_shown_as_plain_text(populated_store: dict[str, A
 
 def test_unknown_and_invalid_url_values_are_ignored(populated_store: dict[str, Any]) -> None:
     app = run_streams(
-        {"range": "999d", "stream": "../../etc/passwd", "status": "everything", "evil": "<script>", "live": "yes"}
+        {
+            "range": "999d",
+            "stream": "../../etc/passwd",
+            "status": "everything",
+            "evil": "<script>",
+            "live": "yes",
+        }
     )
     assert not app.metric  # no drill-down from an invalid stream id
     assert app.selectbox(key="sb_range").value == "6h"

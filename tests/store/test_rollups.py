@@ -163,7 +163,9 @@ samples_strategy = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(raw=samples_strategy, batches=st.integers(1, 5), lag_s=st.integers(0, 59))
 def test_incremental_refresh_matches_reference(
     memory_store: Engine, raw: list[tuple[str, int, int]], batches: int, lag_s: int
