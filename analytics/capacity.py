@@ -51,12 +51,16 @@ BENCHMARK_VIDEO_CPU_FRACTION = 0.92
 BENCHMARK_VIDEO_SUBSCRIBERS = 3000
 
 BENCHMARK_AUDIO_DOWNTRACKS = BENCHMARK_AUDIO_PUBLISHERS * BENCHMARK_AUDIO_SUBSCRIBERS
-BENCHMARK_CORES_PER_AUDIO_DOWNTRACK = BENCHMARK_AUDIO_CPU_FRACTION * BENCHMARK_VCPUS / BENCHMARK_AUDIO_DOWNTRACKS
+BENCHMARK_CORES_PER_AUDIO_DOWNTRACK = (
+    BENCHMARK_AUDIO_CPU_FRACTION * BENCHMARK_VCPUS / BENCHMARK_AUDIO_DOWNTRACKS
+)
 BENCHMARK_PACKETS_PER_DOWNTRACK = BENCHMARK_AUDIO_PACKETS_OUT_PER_S / BENCHMARK_AUDIO_DOWNTRACKS
 DERIVED_CORES_PER_AUDIO_DOWNTRACK = (
     BENCHMARK_CORES_PER_AUDIO_DOWNTRACK * CONTINUOUS_OPUS_PACKETS_PER_S / BENCHMARK_PACKETS_PER_DOWNTRACK
 )
-DERIVED_CORES_PER_VIDEO_DOWNTRACK = BENCHMARK_VIDEO_CPU_FRACTION * BENCHMARK_VCPUS / BENCHMARK_VIDEO_SUBSCRIBERS
+DERIVED_CORES_PER_VIDEO_DOWNTRACK = (
+    BENCHMARK_VIDEO_CPU_FRACTION * BENCHMARK_VCPUS / BENCHMARK_VIDEO_SUBSCRIBERS
+)
 
 # RAM of the two server types the cost engine prices (catalogue notes; not prices, so here).
 SERVER_MEMORY_BYTES: dict[str, float] = {"Hetzner CX33": 8 * 2**30, "Hetzner AX52": 64 * 2**30}
@@ -122,7 +126,9 @@ def default_model(catalogue: Catalogue) -> CapacityModel:
     )
 
 
-def livekit_server_model(catalogue: Catalogue, path: Path = CALIBRATION_FILE) -> tuple[CapacityModel | None, str]:
+def livekit_server_model(
+    catalogue: Catalogue, path: Path = CALIBRATION_FILE
+) -> tuple[CapacityModel | None, str]:
     """The model measured on a real livekit-server by bench/livekit_calibrate.py, or None and why."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -144,7 +150,9 @@ def livekit_server_model(catalogue: Catalogue, path: Path = CALIBRATION_FILE) ->
         base,
         cores_per_subscribed_track=per_track,
         # Scale video by the same measured/benchmark ratio (no video was measured).
-        cores_per_video_subscribed_track=base.cores_per_video_subscribed_track * per_track / base.cores_per_subscribed_track,
+        cores_per_video_subscribed_track=base.cores_per_video_subscribed_track
+        * per_track
+        / base.cores_per_subscribed_track,
         base_cores=float(coefficients.get("cpu_cores_base", 0.0)),
         memory_bytes_per_participant=per_participant,
         memory_base_bytes=float(coefficients.get("memory_bytes_base", 0.0)),
@@ -185,12 +193,16 @@ def nodes_for_load(
     peak_mbps = np.asarray(peak_mbps, dtype=float) * np.ones_like(cpu_cores)
     usable_cores = vcpus * target_utilization - base_cores
     if usable_cores <= 0:
-        raise ValueError(f"a {vcpus:g}-vCPU node at {target_utilization:.0%} has no CPU left over its idle load")
+        raise ValueError(
+            f"a {vcpus:g}-vCPU node at {target_utilization:.0%} has no CPU left over its idle load"
+        )
     by_cpu = _ceil(cpu_cores / usable_cores)
     by_port = _ceil(peak_mbps / (port_mbps * target_utilization))
     by_memory = np.zeros_like(cpu_cores)
     if memory_bytes is not None and memory_per_node_bytes:
-        by_memory = _ceil(np.asarray(memory_bytes, dtype=float) / (memory_per_node_bytes * target_utilization))
+        by_memory = _ceil(
+            np.asarray(memory_bytes, dtype=float) / (memory_per_node_bytes * target_utilization)
+        )
     live = (cpu_cores > 0) | (peak_mbps > 0)
     nodes = np.where(live, np.maximum.reduce([by_cpu, by_port, by_memory, np.ones_like(by_cpu)]), 0.0)
     return NodeCount(nodes=nodes, by_cpu=by_cpu, by_port=by_port, by_memory=by_memory)
@@ -311,7 +323,9 @@ def calibrate(samples: pd.DataFrame, node_vcpus: float, defaults: CapacityModel)
             count, node_count, node_vcpus,
         )  # fmt: skip
     pct_per_core = 100.0 / node_vcpus
-    separable = published.std() > 0 and abs(float(np.corrcoef(subscribed, published)[0, 1])) < COLLINEAR_CORRELATION
+    separable = (
+        published.std() > 0 and abs(float(np.corrcoef(subscribed, published)[0, 1])) < COLLINEAR_CORRELATION
+    )
     if separable:
         x = np.column_stack([np.ones(count), subscribed, published])
         target = cpu
@@ -331,7 +345,9 @@ def calibrate(samples: pd.DataFrame, node_vcpus: float, defaults: CapacityModel)
         defaults,
         cores_per_subscribed_track=per_sub,
         # Video costs scale with the audio ratio: the fleet's samples do not split track kinds.
-        cores_per_video_subscribed_track=defaults.cores_per_video_subscribed_track * per_sub / defaults.cores_per_subscribed_track,
+        cores_per_video_subscribed_track=defaults.cores_per_video_subscribed_track
+        * per_sub
+        / defaults.cores_per_subscribed_track,
         cores_per_published_track=max(per_pub, 0.0),
         base_cores=base,
         source="fleet",
@@ -344,7 +360,9 @@ def calibrate(samples: pd.DataFrame, node_vcpus: float, defaults: CapacityModel)
             mx = np.column_stack([np.ones(len(memory)), memory["participants"].to_numpy(dtype=float)])
             mbeta, _merr, _mres, memory_r2 = _least_squares(mx, memory["memory_bytes"].to_numpy(dtype=float))
             if mbeta[1] > 0 and memory_r2 >= MIN_R2:
-                fitted = replace(fitted, memory_bytes_per_participant=float(mbeta[1]), memory_base_bytes=float(mbeta[0]))
+                fitted = replace(
+                    fitted, memory_bytes_per_participant=float(mbeta[1]), memory_base_bytes=float(mbeta[0])
+                )
     status: Literal["fitted", "poor_fit"] = "poor_fit" if problems else "fitted"
     in_use = status == "fitted"
     rows = [
@@ -356,7 +374,15 @@ def calibrate(samples: pd.DataFrame, node_vcpus: float, defaults: CapacityModel)
         ),
     ]  # fmt: skip
     if fitted.memory_bytes_per_participant is not None:
-        rows.append(("memory per participant", fitted.memory_bytes_per_participant, float("nan"), "bytes", float("nan")))
+        rows.append(
+            (
+                "memory per participant",
+                fitted.memory_bytes_per_participant,
+                float("nan"),
+                "bytes",
+                float("nan"),
+            )
+        )
     coefficients = pd.DataFrame(
         [
             {"name": name, "fitted": value, "std_error": error, "unit": unit, "default": default,
@@ -391,7 +417,9 @@ def calibrate(samples: pd.DataFrame, node_vcpus: float, defaults: CapacityModel)
 
 
 def model_in_use(calibration: Calibration | None, defaults: CapacityModel) -> CapacityModel:
-    return calibration.fitted if calibration is not None and calibration.ok and calibration.fitted else defaults
+    return (
+        calibration.fitted if calibration is not None and calibration.ok and calibration.fitted else defaults
+    )
 
 
 Bind = Engine | Connection
@@ -456,7 +484,9 @@ class PlanResult:
     included_traffic_tb: float  # inf when unmetered
     listener_hours: float
     costs: pd.DataFrame  # model, label, monthly_usd, usd_per_listener_hour
-    growth: pd.DataFrame  # month, listeners_per_stream, peak_listeners_per_stream, sfu_nodes, egress_nodes, <model ids>
+    growth: (
+        pd.DataFrame
+    )  # month, listeners_per_stream, peak_listeners_per_stream, sfu_nodes, egress_nodes, <model ids>
     curve: pd.DataFrame  # listeners_per_stream, model, label, monthly_usd
     warnings: list[str]
 
@@ -472,13 +502,19 @@ class PlanResult:
             "peak_subscribed_tracks": round(self.peak_subscribed_tracks, 3),
             "peak_mbps": round(self.peak_mbps, 3),
             "sfu_traffic_tb_per_month": round(self.sfu_traffic_tb, 4),
-            "included_traffic_tb_per_month": None if math.isinf(self.included_traffic_tb) else round(self.included_traffic_tb, 4),
+            "included_traffic_tb_per_month": None
+            if math.isinf(self.included_traffic_tb)
+            else round(self.included_traffic_tb, 4),
             "listener_hours_per_month": round(self.listener_hours, 3),
             "costs": [
-                {"model": r.model, "monthly_usd": round(float(r.monthly_usd), 2),
-                 "usd_per_listener_hour": _round(float(r.usd_per_listener_hour), 6)}
-                for r in self.costs.itertuples()
-            ],  # fmt: skip
+                {"model": model, "monthly_usd": round(usd, 2), "usd_per_listener_hour": _round(per_hour, 6)}
+                for model, usd, per_hour in zip(
+                    self.costs["model"].tolist(),
+                    self.costs["monthly_usd"].tolist(),
+                    self.costs["usd_per_listener_hour"].tolist(),
+                    strict=True,
+                )
+            ],
             "growth": self.growth.round(4).to_dict("records"),
             "warnings": self.warnings,
             "model": self.model.as_json(),
@@ -494,7 +530,9 @@ def listener_grid(average: float, points: int = CURVE_POINTS) -> np.ndarray:
 
 def _variants(scenario: Scenario, months: Sequence[int], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(average, peak) listeners per stream of every row: growth months first, then the grid."""
-    ratio = scenario.peak_listeners / scenario.listeners_per_stream if scenario.listeners_per_stream > 0 else 1.0
+    ratio = (
+        scenario.peak_listeners / scenario.listeners_per_stream if scenario.listeners_per_stream > 0 else 1.0
+    )
     growth = np.array([(1.0 + scenario.growth_pct_per_month / 100.0) ** m for m in months])
     average = np.concatenate([scenario.listeners_per_stream * growth, grid])
     peak = np.concatenate([scenario.peak_listeners * growth, grid * ratio])
@@ -555,7 +593,8 @@ def plan(
         usage,
         listener_min=listener_min,
         listener_min_unrounded=usage.listener_min_unrounded * webrtc,
-        downstream_gb=gb_per_minute(kbps) * (listener_min * pubs + usage.publisher_min * np.maximum(pubs - 1.0, 0.0)),
+        downstream_gb=gb_per_minute(kbps)
+        * (listener_min * pubs + usage.publisher_min * np.maximum(pubs - 1.0, 0.0)),
         peak_listeners=usage.peak_listeners * webrtc,
         peak_egress=egress_jobs,
     )
@@ -567,7 +606,9 @@ def plan(
 
     def servers_fn(downtracks: np.ndarray, peak_mbps: np.ndarray, _cores: np.ndarray,
                    spec: self_hosted.ServerSpec, utilization: float) -> np.ndarray:  # fmt: skip
-        cores = (downtracks + egress_tracks) * per_track + usage.peak_publishers * model.cores_per_published_track
+        cores = (
+            downtracks + egress_tracks
+        ) * per_track + usage.peak_publishers * model.cores_per_published_track
         cores = cores + usage.peak_streams * model.cores_per_room
         memory = None
         if model.memory_bytes_per_participant is not None:
@@ -603,14 +644,18 @@ def plan(
             "monthly_usd": [float(totals[m][0]) for m in models],
         }
     )
-    costs["usd_per_listener_hour"] = costs["monthly_usd"] / listener_hours[0] if listener_hours[0] > 0 else float("nan")
+    costs["usd_per_listener_hour"] = (
+        costs["monthly_usd"] / listener_hours[0] if listener_hours[0] > 0 else float("nan")
+    )
     n_growth = len(months)
     growth = pd.DataFrame(
         {
             "month": list(months),
             "listeners_per_stream": average[:n_growth],
             "peak_listeners_per_stream": peak[:n_growth],
-            "sfu_nodes": np.where(use_cloud, counts[cloud.name].nodes, counts[dedicated.name].nodes)[:n_growth],
+            "sfu_nodes": np.where(use_cloud, counts[cloud.name].nodes, counts[dedicated.name].nodes)[
+                :n_growth
+            ],
             "egress_nodes": workers[:n_growth],
             **{m: totals[m][:n_growth] for m in models},
         }
@@ -627,14 +672,20 @@ def plan(
     peak_tracks = float(sfu_usage.peak_downtracks[0] + egress_tracks[0])
     peak_mbps = float(sfu_usage.peak_downtracks[0] * kbps[0] / 1000.0)
     sfu_tb = float(sfu_usage.downstream_gb[0] / 1000.0)
-    included = float(servers[0] * spec.included_traffic_tb) if math.isfinite(spec.included_traffic_tb) else math.inf
+    included = (
+        float(servers[0] * spec.included_traffic_tb) if math.isfinite(spec.included_traffic_tb) else math.inf
+    )
     warnings = _warnings(scenario, model, spec, per_track, catalogue, sfu_tb, included)
     return PlanResult(
         scenario=scenario,
         model=model,
         server_name=spec.name,
         sfu_nodes=int(servers[0]),
-        sfu_nodes_by={"cpu": int(chosen.by_cpu[0]), "port": int(chosen.by_port[0]), "memory": int(chosen.by_memory[0])},
+        sfu_nodes_by={
+            "cpu": int(chosen.by_cpu[0]),
+            "port": int(chosen.by_port[0]),
+            "memory": int(chosen.by_memory[0]),
+        },
         egress_nodes=int(workers[0]),
         egress_jobs=float(egress_jobs[0]),
         egress_cpus_per_stream=egress_cpus_per_stream(catalogue, video),
@@ -667,9 +718,13 @@ def _warnings(
     kbps = scenario.audio_kbps + VIDEO_KBPS[scenario.video]
     room_mbps = room_tracks * kbps / 1000.0
     if room_mbps > spec.port_mbps * utilization:
-        notes.append(f"one stream sends {room_mbps:,.0f} Mbit/s at its peak, over one node's port at the target")
+        notes.append(
+            f"one stream sends {room_mbps:,.0f} Mbit/s at its peak, over one node's port at the target"
+        )
     if math.isfinite(included_tb) and sfu_tb > included_tb:
-        notes.append(f"SFU traffic {sfu_tb:,.2f} TB/month exceeds the {included_tb:,.2f} TB included; the overage is billed")
+        notes.append(
+            f"SFU traffic {sfu_tb:,.2f} TB/month exceeds the {included_tb:,.2f} TB included; the overage is billed"
+        )
     return notes
 
 
@@ -735,7 +790,9 @@ class FleetCapacity:
             "defaults": {**self.defaults.as_json(), "derivation": derivation_lines()},
             "calibration": self.calibration.as_json(),
             "model_in_use": self.in_use.as_json(),
-            "livekit_server_measurement": None if self.livekit_server is None else self.livekit_server.as_json(),
+            "livekit_server_measurement": None
+            if self.livekit_server is None
+            else self.livekit_server.as_json(),
             "livekit_server_note": self.livekit_server_note,
             "forecast": self.headroom.as_json(),
         }

@@ -62,44 +62,87 @@ class Crossing:
         }  # fmt: skip
 
 
-def linear_crossing(
-    day_ts: np.ndarray, values: np.ndarray, threshold: float, now_ts: int, *, target: str = CLUSTER, metric: str = "cpu_pct"
-) -> Crossing:
-    """When the linear trend of ``values`` (one per day, at ``day_ts``) reaches ``threshold``."""
+@dataclass(frozen=True)
+class Trend:
+    """A least-squares line through daily values (days as float days since the epoch)."""
+
+    n: int
+    t_mean: float
+    y_mean: float
+    slope_per_day: float
+    residual_std: float
+    sxx: float
+
+    def at(self, day: float | np.ndarray) -> float | np.ndarray:
+        return self.y_mean + self.slope_per_day * (day - self.t_mean)
+
+    def band(self, day: np.ndarray) -> np.ndarray:
+        """Half-width of the 80 % confidence band of the line at ``day``."""
+        return (
+            t_quantile_80(self.n - 2)
+            * self.residual_std
+            * np.sqrt(1.0 / self.n + (day - self.t_mean) ** 2 / self.sxx)
+        )
+
+
+def linear_trend(day_ts: np.ndarray, values: np.ndarray) -> Trend | None:
+    """The trend of ``values`` (one per day at ``day_ts``), or None below :data:`MIN_DAYS`."""
     mask = np.isfinite(values)
     t = np.asarray(day_ts, dtype=float)[mask] / DAY_S
     y = np.asarray(values, dtype=float)[mask]
-    n = len(y)
-    if n < MIN_DAYS or np.ptp(t) == 0:
-        return Crossing(target, metric, threshold, "too_little_data", n)
-    t_mean, y_mean = t.mean(), y.mean()
+    if len(y) < MIN_DAYS or np.ptp(t) == 0:
+        return None
+    t_mean, y_mean = float(t.mean()), float(y.mean())
     sxx = float(((t - t_mean) ** 2).sum())
     slope = float(((t - t_mean) * (y - y_mean)).sum()) / sxx
     residuals = y - (y_mean + slope * (t - t_mean))
-    se = math.sqrt(float(residuals @ residuals) / max(n - 2, 1) / sxx)
+    return Trend(
+        len(y), t_mean, y_mean, slope, math.sqrt(float(residuals @ residuals) / max(len(y) - 2, 1)), sxx
+    )
+
+
+def linear_crossing(
+    day_ts: np.ndarray,
+    values: np.ndarray,
+    threshold: float,
+    now_ts: int,
+    *,
+    target: str = CLUSTER,
+    metric: str = "cpu_pct",
+) -> Crossing:
+    """When the linear trend of ``values`` (one per day, at ``day_ts``) reaches ``threshold``.
+    The range is where the trend's 80 % confidence band reaches it: its upper edge first
+    (earliest), its lower edge last (latest; None when that edge never gets there within
+    the horizon)."""
+    trend = linear_trend(day_ts, values)
+    if trend is None:
+        return Crossing(target, metric, threshold, "too_little_data", int(np.isfinite(values).sum()))
     now_day = now_ts / DAY_S
-    current = y_mean + slope * (now_day - t_mean)
-    base = Crossing(target, metric, threshold, "not_rising", n, current, slope)
-
-    def day_of(s: float) -> float | None:
-        return t_mean + (threshold - y_mean) / s if s > 0 else None
-
-    def ts(day: float | None) -> int | None:
-        return None if day is None else int(round(day * DAY_S))
-
+    current = float(trend.at(now_day))
+    slope = trend.slope_per_day
     if current >= threshold:
-        return Crossing(target, metric, threshold, "over", n, current, slope, now_ts, now_ts, now_ts)
+        return Crossing(target, metric, threshold, "over", trend.n, current, slope, now_ts, now_ts, now_ts)
+    grid = now_day + np.arange(0, HORIZON_DAYS * 24 + 1, dtype=float) / 24.0  # hourly steps
+    line = np.asarray(trend.at(grid))
+    half = trend.band(grid)
+
+    def first(mask: np.ndarray) -> int | None:
+        return round(float(grid[int(np.argmax(mask))]) * DAY_S) if mask.any() else None
+
+    early = first(line + half >= threshold)
     if slope <= 0:
-        return base
-    margin = t_quantile_80(n - 2) * se
-    crossing = day_of(slope)
-    early, late = day_of(slope + margin), day_of(slope - margin)
-    if crossing is None or crossing - now_day > HORIZON_DAYS:
-        return Crossing(target, metric, threshold, "beyond_horizon", n, current, slope, None, ts(early), None)
-    return Crossing(
-        target, metric, threshold, "crossing", n, current, slope,
-        ts(crossing), ts(max(early, now_day) if early is not None else None), ts(late),
-    )  # fmt: skip
+        return Crossing(target, metric, threshold, "not_rising", trend.n, current, slope)
+    crossing_day = trend.t_mean + (threshold - trend.y_mean) / slope
+    if crossing_day - now_day > HORIZON_DAYS:
+        return Crossing(
+            target, metric, threshold, "beyond_horizon", trend.n, current, slope, None, early, None
+        )
+    crossing_ts = round(crossing_day * DAY_S)
+    late = first(line - half >= threshold)
+    # The band is at least as early/late as the line itself (grid rounding aside).
+    early = crossing_ts if early is None else min(early, crossing_ts)
+    late = None if late is None else max(late, crossing_ts)
+    return Crossing(target, metric, threshold, "crossing", trend.n, current, slope, crossing_ts, early, late)
 
 
 def daily_peaks(load: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -182,7 +225,9 @@ def forecast(load: pd.DataFrame, now_ts: int, *, target_cpu_pct: float, port_mbp
     nodes_now = int(cluster["nodes"].iloc[-1]) if not cluster.empty else 0
     if not cluster.empty:
         days = cluster["day_ts"].to_numpy(dtype=float)
-        crossings.append(linear_crossing(days, cluster["cpu_pct"].to_numpy(dtype=float), target_cpu_pct, now_ts))
+        crossings.append(
+            linear_crossing(days, cluster["cpu_pct"].to_numpy(dtype=float), target_cpu_pct, now_ts)
+        )
         # The cluster's port capacity is one port per node now reporting.
         crossings.append(
             linear_crossing(days, cluster["out_mbps"].to_numpy(dtype=float), bandwidth_threshold * max(nodes_now, 1),
@@ -190,35 +235,58 @@ def forecast(load: pd.DataFrame, now_ts: int, *, target_cpu_pct: float, port_mbp
         )  # fmt: skip
     for node_id, rows in per_node.groupby("node_id", sort=True):
         days = rows["day_ts"].to_numpy(dtype=float)
-        crossings.append(linear_crossing(days, rows["cpu_pct"].to_numpy(dtype=float), target_cpu_pct, now_ts, target=str(node_id)))
+        crossings.append(
+            linear_crossing(
+                days, rows["cpu_pct"].to_numpy(dtype=float), target_cpu_pct, now_ts, target=str(node_id)
+            )
+        )
         crossings.append(
             linear_crossing(days, rows["out_mbps"].to_numpy(dtype=float), bandwidth_threshold, now_ts,
                             target=str(node_id), metric="out_mbps")
         )  # fmt: skip
     growth = None
     if len(cluster) >= MIN_DAYS:
-        trend = linear_crossing(
-            cluster["day_ts"].to_numpy(dtype=float), cluster["participants"].to_numpy(dtype=float), math.inf, now_ts
+        trend = linear_trend(
+            cluster["day_ts"].to_numpy(dtype=float), cluster["participants"].to_numpy(dtype=float)
         )
         level = float(cluster["participants"].mean())
-        if trend.slope_per_day is not None and level > 0:
+        if trend is not None and level > 0:
             growth = trend.slope_per_day * 30.0 / level * 100.0
     recommendation, by, early, late = _recommend(crossings, target_cpu_pct, len(cluster))
     return Headroom(crossings, recommendation, by, early, late, growth, len(cluster), nodes_now, cluster)
 
 
-def _recommend(crossings: list[Crossing], target_cpu_pct: float, days: int) -> tuple[str, int | None, int | None, int | None]:
+def _recommend(
+    crossings: list[Crossing], target_cpu_pct: float, days: int
+) -> tuple[str, int | None, int | None, int | None]:
     cluster = [c for c in crossings if c.target == CLUSTER]
     if not cluster or all(c.status == "too_little_data" for c in cluster):
-        return (f"Too little history for a trend ({days} day(s) of node samples; need {MIN_DAYS}).", None, None, None)
+        return (
+            f"Too little history for a trend ({days} day(s) of node samples; need {MIN_DAYS}).",
+            None,
+            None,
+            None,
+        )
     what = {"cpu_pct": f"{target_cpu_pct:g} % CPU", "out_mbps": "the bandwidth limit"}
     over = [c for c in cluster if c.status == "over"]
     if over:
         c = over[0]
-        return (f"Add a node now: the cluster's daily peak is already at {what[c.metric]}.", c.crossing_ts, c.crossing_ts, c.crossing_ts)
-    dated = sorted((c for c in cluster if c.status == "crossing" and c.crossing_ts is not None), key=lambda c: c.crossing_ts or 0)
+        return (
+            f"Add a node now: the cluster's daily peak is already at {what[c.metric]}.",
+            c.crossing_ts,
+            c.crossing_ts,
+            c.crossing_ts,
+        )
+    dated = sorted(
+        (c for c in cluster if c.status == "crossing" and c.crossing_ts is not None),
+        key=lambda c: c.crossing_ts or 0,
+    )
     hot_nodes = sorted(
-        (c for c in crossings if c.target != CLUSTER and c.status in ("over", "crossing") and c.crossing_ts is not None),
+        (
+            c
+            for c in crossings
+            if c.target != CLUSTER and c.status in ("over", "crossing") and c.crossing_ts is not None
+        ),
         key=lambda c: c.crossing_ts or 0,
     )
     node_note = ""

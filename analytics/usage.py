@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, case, func, literal, select
+from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, literal, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from analytics.ledger import (
@@ -72,38 +72,45 @@ def _interval_query(
 def _sessions(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
     p, r = schema.participant_sessions, schema.room_sessions
     end = func.coalesce(p.c.left_ts, p.c.last_seen_ts)
-    seconds, day, overlaps = _interval_query(p.c.joined_ts, end, since_ts, until_ts)
+    seconds, _, overlaps = _interval_query(p.c.joined_ts, end, since_ts, until_ts)
     # At least one minute per connection, like collectors/sessions.py (a sub-poll session is real).
     minutes = _greatest(_ceil_minutes(seconds), 1)
     exact = _greatest(seconds, 0) / 60.0
     publisher = p.c.is_publisher.is_(True)
-    # Group per room first (streams in index order), then join the few groups to their channel.
+    # Group per room and UTC day of joining, in the order of ix_participant_sessions_usage
+    # (source_id, room_sid, joined_ts / 86400, ...): no sort of millions of sessions. The
+    # expression must stay textually the index's (an inline literal, not a bind parameter).
+    # The clipped day is max(join day, window start's day): flooring to days is monotonic.
+    join_day = p.c.joined_ts // literal_column(str(DAY_S), BigInteger)
     per_room = (
         select(
             p.c.source_id,
             p.c.room_sid,
-            day.label("day_ts"),
+            join_day.label("join_day"),
             func.sum(case((publisher, minutes), else_=0)).label("publisher_minutes"),
             func.sum(case((publisher, literal(0)), else_=minutes)).label("listener_minutes"),
             func.sum(case((publisher, exact), else_=0.0)).label("publisher_minutes_unrounded"),
             func.sum(case((publisher, literal(0.0)), else_=exact)).label("listener_minutes_unrounded"),
         )
         .where(overlaps, p.c.kind.not_in(NOT_CONNECTION_KINDS))
-        .group_by(p.c.source_id, p.c.room_sid, day)
+        .group_by(p.c.source_id, p.c.room_sid, join_day)
     )
     if source_id is not None:
         per_room = per_room.where(p.c.source_id == source_id)
     sub = per_room.subquery()
+    # Inline integers: PostgreSQL matches GROUP BY to SELECT textually (bind parameters never match).
+    first_day = literal_column(str(since_ts - since_ts % DAY_S), BigInteger)
+    day_ts = _greatest(sub.c.join_day * literal_column(str(DAY_S), BigInteger), first_day)
     query = (
         select(
-            sub.c.day_ts,
+            day_ts.label("day_ts"),
             r.c.channel,
             *(func.sum(sub.c[name]).label(name) for name in (
                 "publisher_minutes", "listener_minutes", "publisher_minutes_unrounded", "listener_minutes_unrounded"
             )),
         )
         .select_from(sub.join(r, and_(sub.c.source_id == r.c.source_id, sub.c.room_sid == r.c.room_sid)))
-        .group_by(sub.c.day_ts, r.c.channel)
+        .group_by(day_ts, r.c.channel)
     )  # fmt: skip
     return _read(engine, query)
 

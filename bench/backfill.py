@@ -18,23 +18,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from collectors.backfill import backfill  # noqa: E402
-from collectors.health import ensure_source  # noqa: E402
-from simulator.model import FleetModel  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from store.engine import open_store  # noqa: E402
+import contextlib
+
+from sqlalchemy import text
+
+from collectors.backfill import backfill
+from collectors.health import ensure_source
+from simulator.model import FleetModel
+from store.engine import open_store
 
 
 def _machine() -> dict[str, object]:
     cpu = "unknown"
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(
             line.split(":", 1)[1].strip()
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    except (OSError, StopIteration):
-        pass
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "loadavg_1m": round(os.getloadavg()[0], 2)}
 

@@ -86,6 +86,7 @@ def main() -> int:
                 profiler.stop()
                 args.profile.mkdir(parents=True, exist_ok=True)
                 (args.profile / f"{page}_{backend(url)}.html").write_text(profiler.output_html())
+                (args.profile / f"{page}_{backend(url)}.txt").write_text(profiler.output_text(unicode=False, color=False))
             else:
                 cold_s = render_once(page, args.range)
             warm = [render_once(page, args.range) for _ in range(max(0, args.runs))]

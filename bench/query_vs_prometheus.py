@@ -109,13 +109,15 @@ def write_openmetrics(path: Path, start_ts: int, end_ts: int, resolution_s: int)
             out.write("\n".join(lines.tolist()))
             out.write("\n")
         nodes = history.node_samples.sort_values(["node_id", "ts"], kind="stable")
-        out.write("# TYPE livekit_packet_bytes counter\n")
+        # LiveKit's counter has no _total suffix, which OpenMetrics requires of a counter; as
+        # "unknown" it keeps its real name, and rate()/increase() treat it the same.
+        out.write("# TYPE livekit_packet_bytes unknown\n")
         node_samples = 0
         for node_id, frame in nodes.groupby("node_id", observed=True, sort=True):
             for direction, column in (("outgoing", "bytes_out_per_s"), ("incoming", "bytes_in_per_s")):
                 # A counter: the running total of bytes at each sample.
                 total = (frame[column].fillna(0.0).to_numpy() * resolution_s).cumsum().round()
-                prefix = f'livekit_packet_bytes_total{{node_id="{_label_value(str(node_id))}",direction="{direction}"}} '
+                prefix = f'livekit_packet_bytes{{node_id="{_label_value(str(node_id))}",direction="{direction}"}} '
                 totals = total.astype("int64").astype(str).astype(object)
                 times = frame["ts"].astype("int64").astype(str).to_numpy(dtype=object)
                 lines = prefix + totals + " " + times

@@ -50,6 +50,32 @@ def _write(engine: Engine, table: Table, frame: pd.DataFrame, source_id: int, pr
     return total
 
 
+def _still_open(frame: pd.DataFrame, end_column: str, end_ts: int) -> pd.DataFrame:
+    """Sessions ending after ``end_ts`` are live at ``end_ts``: no end yet."""
+    if frame.empty:
+        return frame
+    ends = frame[end_column]
+    return frame.assign(**{end_column: ends.where(ends <= end_ts)})
+
+
+def _clip_to(history: Any, end_ts: int) -> Any:
+    from dataclasses import replace
+
+    rooms = history.room_sessions[history.room_sessions["started_ts"] <= end_ts]
+    participants = history.participant_sessions[history.participant_sessions["joined_ts"] <= end_ts]
+    egress = history.egress[history.egress["started_ts"].fillna(0) <= end_ts]
+    egress = _still_open(egress, "ended_ts", end_ts)
+    if not egress.empty:
+        egress = egress.assign(status=egress["status"].where(egress["ended_ts"].notna(), "EGRESS_ACTIVE"))
+    return replace(
+        history,
+        room_sessions=_still_open(rooms, "ended_ts", end_ts),
+        participant_sessions=_still_open(participants, "left_ts", end_ts),
+        egress=egress,
+        ingress=_still_open(history.ingress, "ended_ts", end_ts),
+    )
+
+
 def _rollup(samples: pd.DataFrame, key: str, fields: tuple[str, ...], bucket_s: int, step_s: int) -> pd.DataFrame:
     """Aggregate model samples (one per step_s) into rollup rows with *_avg/*_max and a sample count
     expressed in 15 s collector samples, so weights match what the live rollups produce."""
@@ -95,6 +121,8 @@ def backfill(
         engine, schema.nodes,
         history.nodes.assign(first_seen_ts=start_ts, last_seen_ts=end_ts), node_source, report_progress, "nodes",
     )
+    # The model knows when live sessions will end; the store must not: clip at end_ts.
+    history = _clip_to(history, end_ts)
     peaks = history.room_samples.groupby("room_sid")[["participants", "listeners"]].max()
     room_sessions = history.room_sessions.assign(
         last_seen_ts=history.room_sessions["ended_ts"].fillna(end_ts).astype("int64"),

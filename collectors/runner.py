@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # Replaying a long outage from the spool is spread over ticks so that one tick stays short.
 MAX_REPLAY_S = 20.0
+# A whole LiveKit poll (several requests) may take this many HTTP timeouts.
+POLL_TIMEOUTS = 4
 # A tick this far behind the previous one means the wall clock was set back.
 CLOCK_SLACK_S = 5
 
@@ -121,7 +123,11 @@ class Collector:
     async def _run_livekit(self, job: _LiveKitJob, now_ts: int, report: TickReport) -> None:
         name = job.poller.source.name
         try:
-            snapshot = await job.poller.poll(now_ts)
+            # livekit-api passes timeout=None per request, which lifts the session's timeout:
+            # a server that trickles its answer would hold the tick forever. Bound the poll.
+            snapshot = await asyncio.wait_for(
+                job.poller.poll(now_ts), timeout=POLL_TIMEOUTS * self.settings.collectors.http_timeout_s
+            )
         except Exception as exc:
             job.health.failed(self.engine, now_ts, describe_error(exc))
             report.polled[name] = "failed"

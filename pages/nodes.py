@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
 from analytics.monitoring import CPU_THRESHOLDS_PCT
-from ui import data, empty, headroom, params
+from ui import charts, data, empty, headroom, params
 from ui.formatting import format_count
 from ui.page import start
 from ui.sidebar import ViewState
@@ -67,15 +66,9 @@ def table_frame(nodes: pd.DataFrame, timezone: str) -> pd.DataFrame:
 
 
 def _line(frame: pd.DataFrame, columns: list[str], title: str, y_label: str, timezone: str) -> go.Figure:
-    figure = px.line(
-        frame,
-        x="time",
-        y=columns,
-        title=title,
-        labels={"time": with_zone("Time", timezone), "value": y_label, "variable": ""},
+    return charts.lines(
+        frame, "time", columns, x_title=with_zone("Time", timezone), y_title=y_label, title=title, height=280
     )
-    figure.update_layout(margin={"l": 0, "r": 0, "t": 40, "b": 0}, height=280)
-    return figure
 
 
 def node_detail(view: ViewState, source_id: int, node_id: str) -> None:

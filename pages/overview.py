@@ -7,10 +7,9 @@ import time
 from typing import Any, cast
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from ui import data, empty
+from ui import charts, data, empty
 from ui.background import shared_pending
 from ui.formatting import format_count, format_rate, format_usd, plotly_text, shorten
 from ui.page import start
@@ -38,14 +37,21 @@ def estimated_cost_per_hour(
     end_ts -= end_ts % COST_ROUND_S
     start_ts -= start_ts % COST_ROUND_S
 
+    # Priced under [prices] current_model with [prices.overrides] (settings read in the script thread).
+    prices = data.settings().prices
+    model_id, overrides = prices.current_model, tuple(sorted(prices.overrides.items()))
+
     def compute() -> float | None:
+        from analytics.prices import load_catalogue
+
+        catalogue = load_catalogue(dict(overrides))
         with data.engine(url).connect() as connection:
-            value = estimate(connection, start_ts, end_ts, source_id)
+            value = estimate(connection, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue)
         return None if value is None else float(value)
 
     try:
         ready, value = shared_pending().get(
-            ("cost_per_hour", url, start_ts, end_ts, source_id),
+            ("cost_per_hour", url, start_ts, end_ts, source_id, model_id, overrides),
             compute,
             ttl_s=COST_ROUND_S,
             wait_s=COST_WAIT_S,
@@ -85,7 +91,7 @@ def headline_figures(view: ViewState) -> None:
     st.caption(f"As of {as_of}{refresh}" + (f" · {cost_note}" if cost_note else ""))
 
 
-def charts(view: ViewState) -> None:
+def history_charts(view: ViewState) -> None:
     start_ts, end_ts = view.window()
     url = data.db_url()
     history = data.fleet_history(url, start_ts, end_ts, view.source_id)
@@ -101,27 +107,22 @@ def charts(view: ViewState) -> None:
             time=to_local(by_channel["bucket_ts"], view.timezone),
             channel=by_channel["channel"].map(lambda name: plotly_text(shorten(str(name), 40))),
         )
-        figure = px.area(
+        figure = charts.stacked_area(
             frame,
-            x="time",
-            y="listeners",
-            color="channel",
-            labels={"time": time_label, "listeners": "Listeners", "channel": "Channel"},
-        )
-        figure.update_layout(
-            margin={"l": 0, "r": 0, "t": 10, "b": 0}, legend_title_text="Channel", height=360
+            "time",
+            "listeners",
+            "channel",
+            x_title=time_label,
+            y_title="Listeners",
+            legend_title="Channel",
         )
         st.plotly_chart(figure, key="listeners_by_channel")
     with right:
         st.subheader("Live streams")
         streams_frame = fleet.assign(time=to_local(fleet["bucket_ts"], view.timezone))
-        figure = px.line(
-            streams_frame,
-            x="time",
-            y="live_streams",
-            labels={"time": time_label, "live_streams": "Live streams"},
+        figure = charts.lines(
+            streams_frame, "time", ["live_streams"], x_title=time_label, y_title="Live streams", height=360
         )
-        figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=360)
         st.plotly_chart(figure, key="live_streams")
 
 
@@ -148,6 +149,7 @@ def busiest_now(view: ViewState) -> None:
 
 view = start("Overview")
 if not data.has_any_data(data.db_url()):
+    empty.banners(view)  # a source failing from the start is why there is no data
     empty.no_data("streams or nodes")
     st.stop()
 
@@ -159,7 +161,7 @@ def _live_headline() -> None:
 
 @st.fragment(run_every=CHARTS_REFRESH_S if view.live else None)
 def _live_charts() -> None:
-    charts(view)
+    history_charts(view)
 
 
 @st.fragment(run_every=view.refresh_every_s)

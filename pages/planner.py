@@ -8,8 +8,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
-import pyarrow as pa
+import pyarrow as pa  # type: ignore[import-untyped]
 import streamlit as st
 
 from analytics.capacity import CapacityModel, FleetCapacity, PlanResult, default_model, plan
@@ -24,10 +25,18 @@ from ui.sidebar import current_view
 DEFAULT_PRESET = "platform-500"
 NO_PRESET = "(custom)"
 SAVED_PREFIX = "saved: "
-SERVER_LABELS = {"auto": "cheapest (CX33 or AX52)", "cx33": "Hetzner CX33 (4 vCPU, 20 TiB)", "ax52": "Hetzner AX52 (16 threads, unmetered)"}
+SERVER_LABELS = {
+    "auto": "cheapest (CX33 or AX52)",
+    "cx33": "Hetzner CX33 (4 vCPU, 20 TiB)",
+    "ax52": "Hetzner AX52 (16 threads, unmetered)",
+}
 VIDEO_LABELS = {"none": "audio only", "hd": "720p video", "fullhd": "1080p video"}
 SECTIONS = ["Nodes and costs", "Save and compare", "Capacity model", "Headroom forecast"]
-COEFFICIENT_LABELS = {"fleet": "fitted on my fleet", "benchmark": "benchmark defaults", "livekit-server": "measured livekit-server"}
+COEFFICIENT_LABELS = {
+    "fleet": "fitted on my fleet",
+    "benchmark": "benchmark defaults",
+    "livekit-server": "measured livekit-server",
+}
 
 
 def _reason(errors: dict[str, str], field: str) -> None:
@@ -62,9 +71,17 @@ def _on_kbps_preset() -> None:
         st.session_state["pl_kbps"] = float(picked)
 
 
+PERSISTED_KEYS = (*(key for key, _url in state.FIELDS.values()), "pl_broadcasters", "pl_hours_week")
+
+
 def _initialise() -> None:
-    if "pl_streams" in st.session_state:
+    if st.session_state.get("pl_initialised"):
+        # Keep the values of inputs not drawn in this run (Streamlit drops those otherwise).
+        for key in PERSISTED_KEYS:
+            if key in st.session_state:
+                st.session_state[key] = st.session_state[key]
         return
+    st.session_state["pl_initialised"] = True
     shared = state.from_url(params.read("plan"))
     if shared is not None:
         state.apply(shared)
@@ -116,8 +133,19 @@ def inputs(errors: dict[str, str], options: list[str], saved: dict[str, Scenario
         st.slider("Listeners served by HLS (%)", 0.0, 100.0, key="pl_hls", step=5.0)
         _reason(errors, "hls_share")
         st.selectbox("Region", list(REGIONS), key="pl_region")
-        st.selectbox("Server type (self-hosted)", list(SERVER_TYPES), key="pl_server", format_func=SERVER_LABELS.__getitem__)
-        st.radio("Target CPU", list(state.TARGETS_PCT), key="pl_target", horizontal=True, format_func=lambda t: f"{t} %")
+        st.selectbox(
+            "Server type (self-hosted)",
+            list(SERVER_TYPES),
+            key="pl_server",
+            format_func=SERVER_LABELS.__getitem__,
+        )
+        st.radio(
+            "Target CPU",
+            list(state.TARGETS_PCT),
+            key="pl_target",
+            horizontal=True,
+            format_func=lambda t: f"{t} %",
+        )
         st.toggle("Record every stream", key="pl_rec")
 
 
@@ -144,7 +172,9 @@ def curve_spec(result: PlanResult) -> dict[str, object]:
     curve = result.curve
     values = [
         {"listeners": float(x), "usd": float(y), "model": str(label)}
-        for x, y, label in zip(curve["listeners_per_stream"], curve["monthly_usd"], curve["label"], strict=True)
+        for x, y, label in zip(
+            curve["listeners_per_stream"], curve["monthly_usd"], curve["label"], strict=True
+        )
         if y > 0
     ]
     return {
@@ -155,10 +185,24 @@ def curve_spec(result: PlanResult) -> dict[str, object]:
                 "data": {"values": values},
                 "mark": {"type": "line", "point": True},
                 "encoding": {
-                    "x": {"field": "listeners", "type": "quantitative", "scale": {"type": "log"}, "title": "Average listeners per stream"},
-                    "y": {"field": "usd", "type": "quantitative", "scale": {"type": "log"}, "title": "USD per month"},
+                    "x": {
+                        "field": "listeners",
+                        "type": "quantitative",
+                        "scale": {"type": "log"},
+                        "title": "Average listeners per stream",
+                    },
+                    "y": {
+                        "field": "usd",
+                        "type": "quantitative",
+                        "scale": {"type": "log"},
+                        "title": "USD per month",
+                    },
                     "color": {"field": "model", "type": "nominal", "title": "Model"},
-                    "tooltip": [{"field": "model"}, {"field": "listeners", "format": ",.0f"}, {"field": "usd", "format": "$,.2f"}],
+                    "tooltip": [
+                        {"field": "model"},
+                        {"field": "listeners", "format": ",.0f"},
+                        {"field": "usd", "format": "$,.2f"},
+                    ],
                 },
             },
             {
@@ -177,14 +221,22 @@ def outputs(result: PlanResult) -> None:
     columns = st.columns(4)
     by = result.sfu_nodes_by
     binding = max(by, key=lambda k: by[k])
-    columns[0].metric("SFU nodes", f"{result.sfu_nodes} × {result.server_name}", border=True,
-                      help=f"by CPU {by['cpu']}, by port {by['port']}, by memory {by['memory'] or '—'} (binding: {binding})")  # fmt: skip
-    columns[1].metric("Egress nodes", f"{result.egress_nodes}", border=True,
-                      help=f"{result.egress_jobs:,.0f} egress jobs × {result.egress_cpus_per_stream:g} CPU per stream")  # fmt: skip
-    included = "unmetered" if math.isinf(result.included_traffic_tb) else f"{result.included_traffic_tb:,.1f} TB included"
-    columns[2].metric("SFU traffic", f"{result.sfu_traffic_tb:,.2f} TB/month", included, delta_color="off", border=True)
-    columns[3].metric("Cheapest model", str(cheapest["label"]), format_usd(float(cheapest["monthly_usd"])) + "/month",
-                      delta_color="off", border=True)  # fmt: skip
+    # Short values (a narrow metric truncates); the detail goes in the delta line and the help.
+    columns[0].metric("SFU nodes", str(result.sfu_nodes), result.server_name, delta_color="off", delta_arrow="off",
+                      border=True, help=f"by CPU {by['cpu']}, by port {by['port']}, by memory {by['memory'] or '—'} "
+                      f"(binding: {binding})")  # fmt: skip
+    columns[1].metric("Egress nodes", str(result.egress_nodes), f"{result.egress_jobs:,.0f} HLS/recording jobs",
+                      delta_color="off", delta_arrow="off", border=True,
+                      help=f"{result.egress_cpus_per_stream:g} CPU per egress job (LiveKit egress admission defaults)")  # fmt: skip
+    included = (
+        "unmetered"
+        if math.isinf(result.included_traffic_tb)
+        else f"{result.included_traffic_tb:,.1f} TB included"
+    )
+    columns[2].metric("SFU traffic, TB/month", f"{result.sfu_traffic_tb:,.2f}", included, delta_color="off",
+                      delta_arrow="off", border=True)  # fmt: skip
+    columns[3].metric("Cheapest per month", format_usd(float(cheapest["monthly_usd"])), str(cheapest["label"]),
+                      delta_color="off", delta_arrow="off", border=True)  # fmt: skip
     st.caption(
         f"Peak {result.peak_subscribed_tracks:,.0f} subscribed tracks on the SFU ({result.peak_mbps:,.0f} Mbit/s) at "
         f"{scenario.target_cpu_pct:g} % target CPU; {result.listener_hours:,.0f} listener-hours per month; "
@@ -214,7 +266,9 @@ def outputs(result: PlanResult) -> None:
     st.dataframe(pa.table(table), hide_index=True, key="planner_growth")
 
 
-def compare(saved: dict[str, Scenario], current: Scenario | None, catalogue: Catalogue, model: CapacityModel) -> None:
+def compare(
+    saved: dict[str, Scenario], current: Scenario | None, catalogue: Catalogue, model: CapacityModel
+) -> None:
     st.subheader("Save and compare")
     left, right = st.columns([1, 2])
     with left:
@@ -237,7 +291,7 @@ def compare(saved: dict[str, Scenario], current: Scenario | None, catalogue: Cat
     rows = ["Concurrent broadcasts", "Listeners/stream (avg / peak)", "Audio kbps, video", "Hours/day × days",
             "SFU nodes", "Egress nodes", "SFU TB/month", *[MODEL_LABELS[m] for m in MODEL_IDS]]  # fmt: skip
     for title, scenario in chosen.items():
-        result = plan(scenario, catalogue, model, months=(0,), grid=[])
+        result = plan(scenario, catalogue, model, months=(0,), grid=np.zeros(0))
         usd = dict(zip(result.costs["model"], result.costs["monthly_usd"], strict=True))
         columns[title] = [
             f"{scenario.streams:,.1f}", f"{scenario.listeners_per_stream:,.0f} / {scenario.peak_listeners:,.0f}",
@@ -252,7 +306,9 @@ def main() -> None:
     error = data.settings_error()
     if error is not None:
         st.title("Capacity planner")
-        st.error(f"castmeter's configuration is invalid: {escape_markdown(str(error))}", icon=":material/error:")
+        st.error(
+            f"castmeter's configuration is invalid: {escape_markdown(str(error))}", icon=":material/error:"
+        )
         st.stop()
     view = current_view()
     st.title("Capacity planner")
@@ -276,7 +332,9 @@ def main() -> None:
             st.error("Fix the inputs marked above to see nodes and costs.", icon=":material/block:")
         else:
             if st.session_state.get("pl_mode") == "weekly":
-                st.caption(f"= {scenario.streams:,.1f} concurrent broadcasts within {scenario.hours_per_day:g} h a day.")
+                st.caption(
+                    f"= {scenario.streams:,.1f} concurrent broadcasts within {scenario.hours_per_day:g} h a day."
+                )
             outputs(plan(scenario, catalogue, model))
             st.caption("Share these inputs: copy the page address (the `plan` parameter holds them).")
     elif section == SECTIONS[1]:
@@ -285,5 +343,6 @@ def main() -> None:
         headroom.render_calibration(report)
     else:
         headroom.render_forecast(report, view.timezone)
+
 
 main()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from analytics.monitoring import STREAM_STATUSES, StreamDetail
-from ui import data, empty, params
+from ui import charts, data, empty, params
 from ui.formatting import format_count, shorten
 from ui.page import start
 from ui.sidebar import ViewState
@@ -63,23 +62,23 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
     )
     columns[4].metric("Listener minutes", format_count(detail.listener_minutes), border=True)
     columns[5].metric(
-        "Downstream GB (est.)",
+        "Downstream GB",
         f"{detail.downstream_gb:,.2f}",
         border=True,
-        help=f"Listener minutes × {detail.listener_kbps:g} kbps (audio), in GB of 10⁹ bytes.",
+        help=f"An estimate: listener minutes × {detail.listener_kbps:g} kbps (audio), in GB of 10⁹ bytes.",
     )
 
     if detail.curve.empty:
         st.caption("No samples for this stream yet.")
     else:
         curve = detail.curve.assign(time=to_local(detail.curve["bucket_ts"], timezone))
-        figure = px.line(
-            curve,
-            x="time",
-            y=["listeners", "publishers"],
-            labels={"time": with_zone("Time", timezone), "value": "Count", "variable": ""},
+        figure = charts.lines(
+            curve.rename(columns={"listeners": "Listeners", "publishers": "Publishers"}),
+            "time",
+            ["Listeners", "Publishers"],
+            x_title=with_zone("Time", timezone),
+            y_title="Count",
         )
-        figure.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=300)
         st.plotly_chart(figure, key="stream_curve")
 
     st.markdown("**Participants**")
@@ -138,6 +137,7 @@ def _status_frame(rows: pd.DataFrame, id_column: str, timezone: str) -> pd.DataF
 
 
 def page(view: ViewState) -> None:
+    empty.banners(view)
     url = data.db_url()
     start_ts, end_ts = view.window()
     if key := params.read("q"):

@@ -8,14 +8,13 @@ re-run of a backfill writes the same rows again instead of duplicating them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, func, select, text
 
 _SQLITE_BATCH = 100_000
 _SQLITE_CACHE_KIB = 512 * 1024
@@ -109,10 +108,12 @@ def deferred_indexes(engine: Engine, table: Table) -> Iterator[None]:
     with engine.connect() as connection:
         empty = connection.execute(select(func.count()).select_from(select(table).limit(1).subquery())).scalar() == 0
     indexes = list(table.indexes) if empty else []
-    for index in indexes:
-        index.drop(engine, checkfirst=True)
+    # Plain DDL: expression indexes cannot be reflected, so checkfirst would misjudge them.
+    with engine.begin() as connection:
+        for index in indexes:
+            connection.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
     try:
         yield
     finally:
         for index in indexes:
-            index.create(engine, checkfirst=True)
+            index.create(engine)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    literal_column,
 )
 
 metadata = MetaData(
@@ -377,3 +378,20 @@ alert_history = Table(
 Index("ix_alert_history_ts", alert_history.c.ts)
 
 __all__ += ["alert_history", "alert_state"]
+
+# --- performance indexes (issue 9) ---
+# The usage ledger's per-room, per-day connection minutes (analytics/usage.py ``_sessions``)
+# read in index order: grouped by (source_id, room_sid, UTC day of joining) with no sort and no
+# table lookups (covering). The day expression must match the query's textually. Migration
+# 0004_perf_indexes.
+Index(
+    "ix_participant_sessions_usage",
+    participant_sessions.c.source_id,
+    participant_sessions.c.room_sid,
+    participant_sessions.c.joined_ts // literal_column("86400", BigInteger),
+    participant_sessions.c.joined_ts,
+    participant_sessions.c.left_ts,
+    participant_sessions.c.last_seen_ts,
+    participant_sessions.c.is_publisher,
+    participant_sessions.c.kind,
+)

@@ -50,7 +50,12 @@ def db_url() -> str:
     return settings().database.url
 
 
-@st.cache_resource(ttl=3600, show_spinner=False)
+def _dispose(engine: Engine) -> None:
+    engine.dispose()
+
+
+# One engine per URL for the server's life; a few URLs at most (tests switch between them).
+@st.cache_resource(max_entries=8, show_spinner=False, on_release=_dispose)
 def engine(url: str) -> Engine:
     """A read-only engine: pages can never write to the store."""
     return make_engine(url, busy_timeout_ms=settings().database.busy_timeout_ms, read_only=True)

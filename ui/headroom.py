@@ -6,6 +6,7 @@ only lays them out.
 
 from __future__ import annotations
 
+import math
 import time
 
 import pandas as pd
@@ -61,9 +62,9 @@ def fleet(source_id: int | None, target_cpu_pct: float = 70.0) -> FleetCapacity 
 
 
 def _day(ts: object, timezone: str) -> str:
-    if ts is None or pd.isna(ts):  # type: ignore[arg-type]
+    if not isinstance(ts, int | float) or math.isnan(ts):
         return "—"
-    return pd.Timestamp(int(ts), unit="s", tz="UTC").tz_convert(timezone).strftime("%Y-%m-%d")  # type: ignore[call-overload]
+    return pd.Timestamp(int(ts), unit="s", tz="UTC").tz_convert(timezone).strftime("%Y-%m-%d")
 
 
 def crossings_table(report: FleetCapacity, timezone: str, node_id: str | None = None) -> pd.DataFrame:
@@ -74,7 +75,9 @@ def crossings_table(report: FleetCapacity, timezone: str, node_id: str | None = 
         frame = frame[frame["target"].isin([CLUSTER, node_id])]
     return pd.DataFrame(
         {
-            "Node": frame["target"].map(lambda t: "whole cluster" if t == CLUSTER else str(t).partition(":")[2] or t),
+            "Node": frame["target"].map(
+                lambda t: "whole cluster" if t == CLUSTER else str(t).partition(":")[2] or t
+            ),
             "Measure": frame["metric"].map(METRIC_LABELS),
             "Threshold": frame["threshold"].round(1),
             "Trend today": frame["current"].astype(float).round(1),
@@ -89,10 +92,13 @@ def crossings_table(report: FleetCapacity, timezone: str, node_id: str | None = 
 
 
 def render_forecast(report: FleetCapacity | None, timezone: str, node_id: str | None = None) -> None:
-    """"Add a node by" and the per-node / cluster crossing dates."""
+    """ "Add a node by" and the per-node / cluster crossing dates."""
     st.subheader("Headroom forecast")
     if report is None:
-        st.info("The forecast needs node samples in the store (a `[[prometheus]]` source).", icon=":material/database:")
+        st.info(
+            "The forecast needs node samples in the store (a `[[prometheus]]` source).",
+            icon=":material/database:",
+        )
         return
     headroom = report.headroom
     icon = ":material/warning:" if headroom.add_node_by_ts is not None else ":material/check_circle:"

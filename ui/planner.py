@@ -93,7 +93,9 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
-def scenario_from_inputs(values: Mapping[str, Any], *, name: str = "") -> tuple[Scenario | None, dict[str, str]]:
+def scenario_from_inputs(
+    values: Mapping[str, Any], *, name: str = ""
+) -> tuple[Scenario | None, dict[str, str]]:
     """(scenario, {}) or (None, {field: reason}) for the planner's raw input values."""
     errors: dict[str, str] = {}
     numbers: dict[str, float] = {}
@@ -120,18 +122,25 @@ def scenario_from_inputs(values: Mapping[str, Any], *, name: str = "") -> tuple[
         if field in numbers and not ok(numbers[field]):
             errors[field] = reason
     average, peak = numbers.get("listeners_per_stream"), numbers.get("peak_listeners_per_stream")
-    if "peak_listeners_per_stream" not in errors and average is not None and peak is not None and peak < average:
-        errors["peak_listeners_per_stream"] = f"the peak ({peak:,.0f}) cannot be below the average ({average:,.0f})"
+    if (
+        "peak_listeners_per_stream" not in errors
+        and average is not None
+        and peak is not None
+        and peak < average
+    ):
+        errors["peak_listeners_per_stream"] = (
+            f"the peak ({peak:,.0f}) cannot be below the average ({average:,.0f})"
+        )
     for field, options in CHOICES.items():
         if values.get(field) not in options:
             errors[field] = f"choose one of {', '.join(options)}"
     if errors:
         return None, errors
     try:
-        scenario = Scenario(
-            name=name, **{**numbers, "hls_share": numbers["hls_share"] / 100.0},
-            video=values["video"], region=values["region"], server_type=values["server_type"],
-            recording=bool(values.get("recording", False)),
+        scenario = Scenario.model_validate(
+            {**numbers, "hls_share": numbers["hls_share"] / 100.0, "name": name, "video": values["video"],
+             "region": values["region"], "server_type": values["server_type"],
+             "recording": bool(values.get("recording", False))}
         )  # fmt: skip
     except ValidationError as exc:  # a bound the checks above missed: still a reason, not a traceback
         for item in exc.errors():
@@ -147,7 +156,14 @@ def session_inputs() -> dict[str, Any]:
     if state.get("pl_mode") == "weekly":
         hours = _number(values["hours_per_day"])
         broadcasters, weekly = _number(state.get("pl_broadcasters")), _number(state.get("pl_hours_week"))
-        if hours and hours > 0 and broadcasters is not None and weekly is not None and broadcasters >= 0 and weekly >= 0:
+        if (
+            hours
+            and hours > 0
+            and broadcasters is not None
+            and weekly is not None
+            and broadcasters >= 0
+            and weekly >= 0
+        ):
             values["streams"] = streams_from_weekly_hours(broadcasters, weekly, hours)
         else:
             values["streams"] = None
@@ -206,7 +222,9 @@ def from_url(text: str | None) -> Scenario | None:
 
 
 @st.cache_resource(ttl=FLEET_TTL_S, show_spinner=False)
-def _fleet_scenario(url: str, until_ts: int, source_id: int | None, growth_pct: float | None) -> Scenario | None:
+def _fleet_scenario(
+    url: str, until_ts: int, source_id: int | None, growth_pct: float | None
+) -> Scenario | None:
     ledger = measured_ledger(data.engine(url), until_ts - 30 * 86_400, until_ts, source_id)
     if ledger.is_empty:
         return None
@@ -219,7 +237,9 @@ def _fleet_scenario(url: str, until_ts: int, source_id: int | None, growth_pct: 
             "streams": round(base.streams, 2),
             "hours_per_day": round(min(max(base.hours_per_day, 0.1), 24.0), 2),
             "listeners_per_stream": round(base.listeners_per_stream, 2),
-            "peak_listeners_per_stream": round(peak, 2) if peak >= round(base.listeners_per_stream, 2) else None,
+            "peak_listeners_per_stream": round(peak, 2)
+            if peak >= round(base.listeners_per_stream, 2)
+            else None,
             "publishers_per_stream": round(base.publishers_per_stream, 2),
             "growth_pct_per_month": float(min(max(growth_pct or 0.0, -50.0), 200.0)),
         }
@@ -269,7 +289,9 @@ def save(name: str, scenario: Scenario, path: Path | None = None) -> str | None:
     document = {key: value.model_dump() for key, value in saved.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
     # Write then rename, so a reader never sees half a file.
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8") as handle:
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
+    ) as handle:
         json.dump(document, handle, indent=2)
     os.replace(handle.name, path)
     return None

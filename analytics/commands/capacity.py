@@ -24,9 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", help="database URL (default: [database].url from the config)")
     parser.add_argument("--config", help="castmeter.toml (for [prices.overrides] and node sizes)")
     parser.add_argument("--source-id", type=int, default=None, help="only this source")
-    parser.add_argument("--node-vcpus", type=float, default=None, help="vCPUs of the fleet's nodes (CPU % → cores)")
+    parser.add_argument(
+        "--node-vcpus", type=float, default=None, help="vCPUs of the fleet's nodes (CPU % → cores)"
+    )
     parser.add_argument("--target-cpu", type=float, default=70.0, help="target CPU %% per node (default 70)")
-    parser.add_argument("--port-mbps", type=float, default=None, help="node port speed (default: the catalogue's CX33)")
+    parser.add_argument(
+        "--port-mbps", type=float, default=None, help="node port speed (default: the catalogue's CX33)"
+    )
     parser.add_argument("--scenario", default=None, help="also plan this scenario YAML with the model in use")
     parser.add_argument("--json", action="store_true", help="print JSON (default: a summary)")
 
@@ -74,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"forecast: {fleet.headroom.recommendation}")
     if scenario is not None:
         p = document["plan"]
-        print(f"plan {scenario.name or args.scenario}: {p['sfu_nodes']} × {p['server']} SFU, {p['egress_nodes']} egress")
+        print(
+            f"plan {scenario.name or args.scenario}: {p['sfu_nodes']} × {p['server']} SFU, {p['egress_nodes']} egress"
+        )
     return 0
 
 

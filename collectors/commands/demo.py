@@ -126,8 +126,8 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("demo fleet live: LiveKit API http://127.0.0.1:%d, metrics from port %d; Ctrl-C stops",
-             args.api_port, args.metrics_port)
+    log.info("demo fleet live: LiveKit API %s, node metrics at %s; Ctrl-C stops",
+             simulator.api_url, ", ".join(simulator.metrics_targets))
     try:
         await collector.run_forever(stop)
     finally:

@@ -121,7 +121,7 @@ def test_server_without_redis_is_partial_not_failed(engine: Engine) -> None:
             assert report.polled == {"sim": "partial"}
             assert _count(engine, schema.room_sessions) > 0
             with engine.connect() as c:
-                error = c.execute(select(schema.source_health.c.last_error)).scalar()
+                error = c.execute(select(schema.source_health.c.last_error)).scalar_one()
             assert "redis required" in error
 
     run(scenario())

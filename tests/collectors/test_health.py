@@ -43,5 +43,5 @@ def test_errors_are_recorded_without_secrets(tmp_path: Path) -> None:
     health = SourceHealth(ensure_source(engine, "lk", "livekit", "x"), "lk", 10, 60)
     health.failed(engine, 1000, RuntimeError("auth failed for hunter2-very-secret"))
     with engine.connect() as c:
-        error = c.execute(select(schema.source_health.c.last_error)).scalar()
+        error = c.execute(select(schema.source_health.c.last_error)).scalar_one()
     assert "hunter2" not in error and "***" in error

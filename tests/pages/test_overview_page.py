@@ -83,3 +83,27 @@ def test_overview_without_a_database_says_what_to_do(missing_store: str) -> None
     app = run_overview()
     text = " ".join(info.value for info in app.info)
     assert "No castmeter database yet" in text and "make run" in text
+
+
+def test_a_source_failing_from_the_start_is_shown_with_the_empty_state(empty_store: str) -> None:
+    from store import schema
+    from store.engine import make_engine
+    from store.upsert import upsert
+
+    engine = make_engine(empty_store)
+    with engine.begin() as connection:
+        upsert(
+            connection,
+            schema.sources,
+            [{"id": 1, "name": "studio", "kind": "livekit", "url": "", "created_ts": 1}],
+        )
+        upsert(
+            connection,
+            schema.source_health,
+            [{"source_id": 1, "status": "failing", "last_attempt_ts": 2, "consecutive_failures": 3,
+              "last_error": "401 unauthorized: check api_key"}],
+        )  # fmt: skip
+    engine.dispose()
+    app = run_overview()
+    assert any("studio" in error.value and "401 unauthorized" in error.value for error in app.error)
+    assert any("No streams or nodes yet" in info.value for info in app.info)

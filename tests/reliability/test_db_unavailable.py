@@ -119,6 +119,7 @@ def test_spool_overflow_is_counted_and_reported(
     assert "NOT kept" in caplog.text and "not stored" in caplog.text
 
 
+@pytest.mark.postgres
 def test_postgresql_stopped_and_started_again(tmp_path: Path) -> None:
     postgres = StoppablePostgres.start()
     try:

@@ -26,6 +26,7 @@ from store.engine import open_store
 from tests.realparts import free_port, wait_http
 from tests.reliability.helpers import EVENING, KEY, SECRET, count, fleet, livekit_source, run
 
+pytestmark = pytest.mark.slow
 FAST = CollectorSettings(interval_s=0.3, max_backoff_s=0.6, rollup_every_s=5)
 
 
@@ -87,6 +88,7 @@ def test_simulated_livekit_killed_and_restarted(engine: Engine, tmp_path: Path) 
     assert count(engine, parts, parts.c.left_ts < parts.c.joined_ts) == 0
 
 
+@pytest.mark.e2e
 def test_real_livekit_server_killed_and_restarted(
     engine: Engine, tmp_path: Path, livekit_server_bin: Path
 ) -> None:
@@ -139,6 +141,7 @@ def test_real_livekit_server_killed_and_restarted(
     assert by_name["after-restart"].ended_ts is None
 
 
+@pytest.mark.prometheus
 def test_prometheus_and_the_node_killed_and_restarted(
     engine: Engine, tmp_path: Path, prometheus_server: Callable[..., Any]
 ) -> None:

@@ -30,7 +30,7 @@ def _assert_refuses_writes(engine: Engine) -> None:
         text("DELETE FROM room_samples"),
         text("DROP TABLE room_samples"),
     ):
-        with pytest.raises(DBAPIError, match="(?i)read.?only"), engine.begin() as connection:
+        with pytest.raises(DBAPIError, match=r"(?i)read.?only"), engine.begin() as connection:
             connection.execute(statement)
 
 

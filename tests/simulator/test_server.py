@@ -232,6 +232,8 @@ EXPECTED_FAMILIES = {
     "livekit_quality_score": ("histogram", None, set()),
     "process_cpu_seconds": ("counter", {"process_cpu_seconds_total"}, set()),
     "process_resident_memory_bytes": ("gauge", {"process_resident_memory_bytes"}, set()),
+    # client_golang's Go collector, as on the real server: the node's CPU count for CPU %.
+    "go_sched_gomaxprocs_threads": ("gauge", {"go_sched_gomaxprocs_threads"}, set()),
 }
 # Names exactly as they appear in the text (what Prometheus stores), by TYPE line.
 EXPECTED_TYPE_LINES = {
@@ -241,6 +243,7 @@ EXPECTED_TYPE_LINES = {
     "livekit_participant_join_total counter", "livekit_node_twirp_request_status counter",
     "livekit_packet_loss_percent histogram", "livekit_jitter_us histogram", "livekit_rtt_ms histogram",
     "livekit_quality_score histogram", "process_cpu_seconds_total counter", "process_resident_memory_bytes gauge",
+    "go_sched_gomaxprocs_threads gauge",
 }  # fmt: skip
 
 
@@ -279,7 +282,7 @@ def test_metrics_exposition() -> None:
                     if sample_names is not None:
                         assert {s.name for s in family.samples} == sample_names, name
                     for sample in family.samples:
-                        if name.startswith("process_"):
+                        if name.startswith(("process_", "go_")):
                             assert sample.labels == {}, name  # no node_id: `instance` is the link
                             continue
                         assert sample.labels["node_id"] == node_id and sample.labels["node_type"] == "SERVER"

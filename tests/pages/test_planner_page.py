@@ -1,0 +1,257 @@
+"""The planner page (AppTest): presets, sliders moving the outputs the right way, bad input
+refused next to the input, the shareable URL, saving and comparing, calibration and forecast."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from analytics.costs import MODEL_LABELS
+from tests.pages.conftest import page_path
+from ui import planner as planner_state
+
+TIMEOUT_S = 60
+SEEDS = ("dj-radio", "live-shopping", "platform-500", "tours")
+
+
+@pytest.fixture(autouse=True)
+def saved_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "planner_scenarios.json"
+    monkeypatch.setattr(planner_state, "SAVED_PATH", path)
+    return path
+
+
+def run_page(query: dict[str, str] | None = None) -> AppTest:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    app = AppTest.from_file(page_path("planner"), default_timeout=TIMEOUT_S)
+    for key, value in (query or {}).items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def rerun(app: AppTest) -> AppTest:
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def metrics(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+def sfu(app: AppTest) -> tuple[int, str]:
+    metric = next(m for m in app.metric if m.label == "SFU nodes")
+    return int(metric.value), str(metric.delta)
+
+
+def number(text: str) -> float:
+    return float(text.split()[0].replace(",", ""))
+
+
+def frame_with(app: AppTest, column: str) -> Any:
+    """The first table showing ``column`` (dataframes carry no key in AppTest)."""
+    return next(frame.value for frame in app.dataframe if column in frame.value.columns)
+
+
+def costs(app: AppTest) -> dict[str, float]:
+    table = frame_with(app, "Per listener-hour")
+    return {row["Model"]: float(row["Monthly"].strip("$").replace(",", "")) for _i, row in table.iterrows()}
+
+
+def errors(app: AppTest) -> list[str]:
+    return [str(e.value) for e in app.error]
+
+
+def test_default_preset_shows_nodes_bandwidth_and_every_model(empty_store: str) -> None:
+    app = run_page()
+    shown = metrics(app)
+    assert sfu(app) == (2, "Hetzner CX33")
+    assert shown["Egress nodes"] == "0"
+    assert shown["SFU traffic, TB/month"] == "49.37"
+    assert set(costs(app)) == set(MODEL_LABELS.values())
+    assert app.get("vega_lite_chart")
+    growth = frame_with(app, "Egress nodes")
+    assert list(growth["Month"]) == [0, 3, 6, 12]
+    assert app.query_params["plan"].startswith("s=500;l=10;p=10;")
+    assert not errors(app)
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_every_seed_preset_loads_with_nodes_and_costs(empty_store: str, name: str) -> None:
+    app = run_page()
+    app.selectbox(key="pl_preset").set_value(name)
+    rerun(app)
+    assert app.number_input(key="pl_streams").value == planner_state.presets()[name].streams
+    assert sfu(app)[1] == "Hetzner CX33"
+    priced = costs(app)
+    assert len(priced) == 7 and all(usd > 0 for usd in priced.values())
+
+
+def test_sliders_move_the_outputs_the_right_way(empty_store: str) -> None:
+    app = run_page()
+    before_traffic = number(metrics(app)["SFU traffic, TB/month"])
+    before_cloud = costs(app)["LiveKit Cloud"]
+    app.slider(key="pl_hours").set_value(12.0)
+    rerun(app)
+    assert number(metrics(app)["SFU traffic, TB/month"]) == pytest.approx(
+        before_traffic * 12 / (40 / 7), rel=1e-3
+    )
+    assert costs(app)["LiveKit Cloud"] > before_cloud
+    assert sfu(app) == (2, "Hetzner CX33")  # peak load does not depend on hours
+    # More listeners: more nodes (30 × 500 = 15,000 tracks × 0.00067 = 10.05 cores / 2.8 → 4).
+    app.number_input(key="pl_peak").set_value(30.0)
+    rerun(app)
+    assert sfu(app) == (4, "Hetzner CX33")
+    # A higher target CPU packs more per node: 10.05 / 3.2 → 4; port 1,920 / 800 → 3.
+    app.radio(key="pl_target").set_value(80)
+    rerun(app)
+    assert sfu(app) == (4, "Hetzner CX33")
+    # Half the audience on HLS: fewer SFU tracks, one egress job per stream on workers.
+    app.slider(key="pl_hls").set_value(50.0)
+    rerun(app)
+    # 7,500 WebRTC tracks + 500 recorders = 5.36 cores / 3.2 → 2; port 960 / 800 → 2.
+    assert number(metrics(app)["Egress nodes"]) == 157
+    assert sfu(app) == (2, "Hetzner CX33")
+    # Growth shows in the projection.
+    app.slider(key="pl_growth").set_value(10.0)
+    rerun(app)
+    growth = frame_with(app, "Egress nodes").set_index("Month")
+    assert growth.loc[12, "Listeners/stream"] == pytest.approx(round(10 * 1.1**12, 1))
+    assert app.query_params["plan"].count("g=10") == 1
+
+
+def test_bitrate_preset_and_weekly_hours(empty_store: str) -> None:
+    app = run_page()
+    app.pills(key="pl_kbps_preset").set_value(64)
+    rerun(app)
+    assert app.number_input(key="pl_kbps").value == 64.0
+    assert number(metrics(app)["SFU traffic, TB/month"]) == pytest.approx(49.37 / 2, rel=1e-3)
+    app.radio(key="pl_mode").set_value("weekly")
+    rerun(app)
+    app.number_input(key="pl_broadcasters").set_value(250.0)
+    rerun(app)
+    # 250 broadcasters × 40 h/week over 40/7 h/day = 250 concurrent.
+    assert any("250.0 concurrent broadcasts" in c.value for c in app.caption)
+    assert number(metrics(app)["SFU traffic, TB/month"]) == pytest.approx(49.37 / 4, rel=1e-3)
+    app.radio(key="pl_mode").set_value("concurrent")
+    rerun(app)
+    assert app.number_input(key="pl_streams").value == 500  # kept while hidden
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("pl_avg", -5.0, "listeners cannot be negative"),
+        ("pl_peak", 5.0, "cannot be below the average"),
+        ("pl_streams", 0.0, "concurrent broadcasts must be above 0"),
+        ("pl_kbps", 0.0, "audio bitrate"),
+    ],
+)
+def test_bad_input_is_refused_with_a_reason(empty_store: str, key: str, value: float, reason: str) -> None:
+    app = run_page()
+    app.number_input(key=key).set_value(value)
+    rerun(app)
+    shown = errors(app)
+    assert any(reason in text for text in shown), shown
+    assert any("Fix the inputs" in text for text in shown)
+    assert "SFU nodes" not in metrics(app)
+
+
+def test_zero_hours_is_refused(empty_store: str) -> None:
+    app = run_page()
+    app.slider(key="pl_hours").set_value(0.0)
+    rerun(app)
+    assert any("hours per day must be above 0" in text for text in errors(app))
+
+
+def test_shared_url_restores_the_inputs_and_bad_urls_are_ignored(empty_store: str) -> None:
+    url = "s=40;l=25;p=30;u=1;k=62;v=none;h=8;d=30;g=2;x=0;r=eu;sv=ax52;t=80;rec=0"
+    app = run_page({"plan": url})
+    assert app.number_input(key="pl_streams").value == 40
+    assert app.number_input(key="pl_peak").value == 30
+    assert app.radio(key="pl_target").value == 80
+    assert sfu(app) == (1, "Hetzner AX52")
+    assert app.query_params["plan"] == url
+    for bad in ("s=40;l=25", "s=-1;l=25;p=30;u=1;k=62;v=none;h=8;d=30;g=2;x=0;r=eu;sv=ax52;t=80;rec=0",
+                "s=40;l=25;p=30;u=1;k=62;v=<b>;h=8;d=30;g=2;x=0;r=eu;sv=ax52;t=80;rec=0"):  # fmt: skip
+        app = run_page({"plan": bad})
+        assert app.number_input(key="pl_streams").value == 500  # the default preset instead
+
+
+def test_save_and_compare_side_by_side(empty_store: str, saved_file: Path) -> None:
+    app = run_page()
+    app.segmented_control(key="pl_section").set_value("Save and compare")
+    rerun(app)
+    app.text_input(key="pl_save_name").input("five hundred")
+    app.button(key="pl_save").click()
+    rerun(app)
+    assert saved_file.exists() and "five hundred" in saved_file.read_text()
+    app.number_input(key="pl_avg").set_value(20.0)
+    app.number_input(key="pl_peak").set_value(20.0)
+    rerun(app)
+    app.multiselect(key="pl_compare").select("five hundred")
+    rerun(app)
+    table = frame_with(app, "current").set_index("")
+    assert table.loc["Listeners/stream (avg / peak)", "current"] == "20 / 20"
+    assert table.loc["Listeners/stream (avg / peak)", "five hundred"] == "10 / 10"
+    assert table.loc["SFU nodes", "current"] == "3 × Hetzner CX33"  # 10,000 tracks × 0.00067 / 2.8
+    # The saved scenario is a preset now.
+    assert "saved: five hundred" in app.selectbox(key="pl_preset").options
+
+
+def test_refuses_an_empty_scenario_name(empty_store: str, saved_file: Path) -> None:
+    app = run_page()
+    app.segmented_control(key="pl_section").set_value("Save and compare")
+    rerun(app)
+    app.button(key="pl_save").click()
+    rerun(app)
+    assert any("give the scenario a name" in text for text in errors(app))
+    assert not saved_file.exists()
+
+
+def test_capacity_model_section_without_history(empty_store: str) -> None:
+    app = run_page()
+    app.segmented_control(key="pl_section").set_value("Capacity model")
+    rerun(app)
+    assert any("keeping the benchmark defaults" in w.value for w in app.warning)
+    assert any("30\\,000 audio down\\-tracks" in m.value for m in app.markdown)  # escaped markdown
+    app.segmented_control(key="pl_section").set_value("Headroom forecast")
+    rerun(app)
+    assert any("Too little history" in i.value for i in app.info)
+
+
+def test_my_fleet_preset_reflects_the_store(populated_store: dict[str, Any]) -> None:
+    app = run_page()
+    assert planner_state.MY_FLEET in app.selectbox(key="pl_preset").options
+    app.selectbox(key="pl_preset").set_value(planner_state.MY_FLEET)
+    rerun(app)
+    # The fixture fleet: ten channels live at once, 590 listeners at the peak; its few listener
+    # sessions make the average (listener-minutes per stream-minute) small.
+    assert app.number_input(key="pl_streams").value == 10
+    assert app.number_input(key="pl_peak").value == pytest.approx(59)
+    assert 0 < float(app.number_input(key="pl_avg").value or 0) < 59
+    assert app.toggle(key="pl_rec").value  # the fixture records (egress)
+    assert "SFU nodes" in metrics(app)
+
+
+def test_missing_store_still_plans_the_presets(missing_store: str) -> None:
+    app = run_page()
+    assert sfu(app) == (2, "Hetzner CX33")
+    assert planner_state.MY_FLEET not in app.selectbox(key="pl_preset").options
+
+
+def test_nodes_page_shows_the_headroom_forecast(populated_store: dict[str, Any]) -> None:
+    st.cache_resource.clear()
+    app = AppTest.from_file(page_path("nodes"), default_timeout=TIMEOUT_S)
+    app.query_params["node"] = "2:node-a"
+    app.run()
+    assert not app.exception, app.exception
+    assert any(s.value == "Headroom forecast" for s in app.subheader)
+    assert any("Too little history" in i.value for i in app.info)  # the fixture holds two hours
