@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.auth import require_login
+from ui.auth import require_login, sign_out_button
 from ui.data import settings_error
 from ui.sidebar import render_sidebar
 
@@ -27,4 +27,5 @@ PAGES = [
 page = st.navigation(PAGES)
 if settings_error() is None:  # the page itself explains an invalid configuration
     render_sidebar(publish=True)
+sign_out_button()
 page.run()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -729,7 +729,7 @@ def _warnings(
 
 
 # ---------------------------------------------------------------------------------------------
-# Scenario helpers for the planner (presets, "my fleet")
+# Scenario helpers for the planner
 # ---------------------------------------------------------------------------------------------
 
 
@@ -739,13 +739,6 @@ def streams_from_weekly_hours(broadcasters: float, hours_per_week: float, hours_
     if hours_per_day <= 0:
         raise ValueError("hours per day must be above 0")
     return broadcasters * hours_per_week / 7.0 / hours_per_day
-
-
-def scenario_values(scenario: Scenario) -> Mapping[str, Any]:
-    """The planner's input values of a scenario (peak filled in)."""
-    values = scenario.model_dump()
-    values["peak_listeners_per_stream"] = scenario.peak_listeners
-    return values
 
 
 # ---------------------------------------------------------------------------------------------

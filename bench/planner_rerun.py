@@ -4,7 +4,7 @@ Streamlit page in the same run (both with streamlit.testing.v1.AppTest). Target:
 
     .venv/bin/python bench/planner_rerun.py [--db sqlite:////tmp/plan.db] [--reruns 15]
 
-Without --db it uses a fresh empty store (the planner then runs on the seed presets and the
+Without --db (or $CASTMETER_BENCH_DB, set by bench/run_all.py) it uses a fresh empty store (the planner then runs on the seed presets and the
 benchmark defaults); with a demo store (python -m collectors demo --days 30 --backfill-only)
 it also calibrates and forecasts (cached across reruns, as in the app).
 """
@@ -65,7 +65,11 @@ def timed_reruns(app: AppTest, reruns: int, move: bool) -> list[float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", default=None, help="database URL (default: a fresh empty store)")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("CASTMETER_BENCH_DB"),
+        help="database URL (default: $CASTMETER_BENCH_DB from bench/run_all.py, else a fresh empty store)",
+    )
     parser.add_argument("--reruns", type=int, default=15)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

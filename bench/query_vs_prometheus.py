@@ -238,7 +238,7 @@ def prometheus_side(start_ts: int, end_ts: int, runs: int, resolution_s: int) ->
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_db_argument(parser)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=2, help="timed rounds per side after one warm-up round")
     parser.add_argument("--resolution-s", type=int, default=60, help="Prometheus sample interval")
     parser.add_argument("--prometheus-from-file", action="store_true",
                         help=f"reuse this run's Prometheus timing from {PROMETHEUS_TIMES.name}")  # fmt: skip

@@ -5,7 +5,8 @@
 The simulator runs platform-500 in a SEPARATE process (bench/_sim_peak.py), its clock set to
 yesterday's busiest point (most listeners). When Debian's ``prometheus`` is installed, a real
 Prometheus scrapes the simulated nodes and the collector polls it too, as in production.
-This process is the collector: ticks are spaced one collection interval apart on the
+This process is the collector (it imports only what ``collectors run`` imports, plus psutil
+and the small Prometheus launcher): ticks are spaced one collection interval apart on the
 collector's clock (``now_ts`` advanced by ``interval_s``, so every source is due), with
 rollups every ``rollup_every_s`` as configured. Wall time and this process's CPU time (all
 threads) are measured per tick. The first tick opens every session (inserts); the figure
@@ -22,6 +23,7 @@ import argparse
 import asyncio
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import REPO_ROOT, backend, emit
 
 TARGET_WALL_S, TARGET_CPU_S, TARGET_RSS_MB = 2.0, 1.0, 150.0
+# The simulator's default key pair (livekit-server --dev's), spelled out: importing
+# simulator.server here would load the simulator's modules into the collector process and
+# inflate collector_rss_mb.
+DEV_API_KEY, DEV_API_SECRET = "devkey", "secret"
 BENCH_DB_ENV = "CASTMETER_BENCH_TICK_DB"
 
 
@@ -54,6 +60,12 @@ def start_simulator() -> tuple[subprocess.Popen[str], dict[str, str]]:
     raise TimeoutError("the simulator did not print READY")
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def rss_mb() -> float:
     import psutil
 
@@ -63,7 +75,6 @@ def rss_mb() -> float:
 async def run_ticks(url: str, api_url: str, prometheus_url: str | None, ticks: int) -> list[dict[str, Any]]:
     from collectors.runner import Collector
     from core.settings import LiveKitSource, PrometheusSource, Settings
-    from simulator.server import DEV_API_KEY, DEV_API_SECRET
     from store.engine import open_store
 
     settings = Settings(
@@ -112,7 +123,6 @@ def main() -> int:
         prometheus_url = None
         if not args.no_prometheus:
             from collectors.demo_prometheus import DemoPrometheus, prometheus_binary
-            from tests.realparts import free_port
 
             if prometheus_binary() is not None:
                 prometheus = DemoPrometheus(free_port(), ready["metrics"].split(","), workdir / "prometheus")

@@ -225,7 +225,7 @@ def outputs(result: PlanResult) -> None:
     columns[0].metric("SFU nodes", str(result.sfu_nodes), result.server_name, delta_color="off", delta_arrow="off",
                       border=True, help=f"by CPU {by['cpu']}, by port {by['port']}, by memory {by['memory'] or '—'} "
                       f"(binding: {binding})")  # fmt: skip
-    columns[1].metric("Egress nodes", str(result.egress_nodes), f"{result.egress_jobs:,.0f} HLS/recording jobs",
+    columns[1].metric("Egress nodes", str(result.egress_nodes), f"{result.egress_jobs:,.0f} jobs",
                       delta_color="off", delta_arrow="off", border=True,
                       help=f"{result.egress_cpus_per_stream:g} CPU per egress job (LiveKit egress admission defaults)")  # fmt: skip
     included = (

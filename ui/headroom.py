@@ -113,6 +113,35 @@ def render_forecast(report: FleetCapacity | None, timezone: str, node_id: str | 
     )
 
 
+def _figure(value: object) -> str:
+    """Four significant figures (coefficients span 1e-4 cores to 1e6 bytes)."""
+    if not isinstance(value, int | float) or math.isnan(value):
+        return "—"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def residual_spec(residuals: pd.DataFrame) -> dict[str, object]:
+    """Measured against fitted CPU % (a perfect fit lies on the diagonal)."""
+    values = [
+        {"fitted": round(float(fitted), 3), "measured": round(float(measured), 3)}
+        for fitted, measured in zip(residuals["predicted_pct"], residuals["measured_pct"], strict=True)
+    ]
+    top = max(max(v["fitted"], v["measured"]) for v in values)
+    axis = {"type": "quantitative", "scale": {"domain": [0, top]}}
+    return {
+        "height": 300,
+        "title": "Node CPU %: measured against the fit",
+        "layer": [
+            {"data": {"values": values}, "mark": {"type": "point", "opacity": 0.35, "size": 12},
+             "encoding": {"x": {"field": "fitted", "title": "Fitted CPU %", **axis},
+                          "y": {"field": "measured", "title": "Measured CPU %", **axis}}},
+            {"data": {"values": [{"fitted": 0, "measured": 0}, {"fitted": top, "measured": top}]},
+             "mark": {"type": "line", "strokeDash": [4, 4], "color": "gray"},
+             "encoding": {"x": {"field": "fitted", **axis}, "y": {"field": "measured", **axis}}},
+        ],
+    }  # fmt: skip
+
+
 def render_calibration(report: FleetCapacity | None) -> None:
     """The benchmark derivation, the fleet fit and its quality, and which coefficients are used."""
     st.subheader("Capacity model")
@@ -134,11 +163,15 @@ def render_calibration(report: FleetCapacity | None) -> None:
         columns[2].metric("|Residual| p95", f"{calibration.residual_p95_abs_pct:.2f} pp", border=True)
         columns[3].metric("Samples", f"{calibration.samples:,}", border=True)
     if not calibration.coefficients.empty:
-        shown = calibration.coefficients.rename(
-            columns={"name": "Coefficient", "fitted": "Fitted", "std_error": "Std. error", "unit": "Unit",
-                     "default": "Benchmark default", "in_use": "In use"}
+        frame = calibration.coefficients
+        shown = pd.DataFrame(
+            {"Coefficient": frame["name"], "Unit": frame["unit"], "Fitted": frame["fitted"].map(_figure),
+             "Std. error": frame["std_error"].map(_figure), "Benchmark default": frame["default"].map(_figure),
+             "In use": frame["in_use"].map(_figure)}
         )  # fmt: skip
         st.dataframe(shown, hide_index=True, key="calibration_coefficients")
+    if not calibration.residuals.empty:
+        st.vega_lite_chart(spec=residual_spec(calibration.residuals), key="calibration_residuals")
     st.caption(
         f"CPU % converted to cores with {report.node_vcpus:g} vCPUs per node ({escape_markdown(report.node_vcpus_source)}). "
         "The per-room cost is folded into the published-track coefficient (one publisher per room is usual). "

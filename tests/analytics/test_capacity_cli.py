@@ -18,7 +18,7 @@ DAY_S = 86_400
 NOW_TS = 1_800_000_000 - 1_800_000_000 % DAY_S
 
 
-def store_with_growth(path: Path) -> str:
+def store_with_growth(path: Path, now_ts: int = NOW_TS) -> str:
     """One 8-vCPU node for 20 days: 0.0005 cores per subscribed track, audience +50 tracks a day."""
     url = f"sqlite:///{path}"
     open_store(url).dispose()
@@ -29,7 +29,7 @@ def store_with_growth(path: Path) -> str:
             row = {
                 "source_id": 1,
                 "node_id": "n1",
-                "bucket_ts": NOW_TS - (20 - day) * DAY_S + hour * 3600,
+                "bucket_ts": now_ts - now_ts % DAY_S - (20 - day) * DAY_S + hour * 3600,
                 "samples": 240,
             }
             for name in schema.NODE_METRICS:

@@ -3,6 +3,7 @@ refused next to the input, the shareable URL, saving and comparing, calibration 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analytics.costs import MODEL_LABELS
+from tests.analytics.test_capacity_cli import store_with_growth
 from tests.pages.conftest import page_path
 from ui import planner as planner_state
 
@@ -255,3 +257,22 @@ def test_nodes_page_shows_the_headroom_forecast(populated_store: dict[str, Any])
     assert not app.exception, app.exception
     assert any(s.value == "Headroom forecast" for s in app.subheader)
     assert any("Too little history" in i.value for i in app.info)  # the fixture holds two hours
+
+
+def test_calibration_and_forecast_from_a_growing_fleet(tmp_path: Path, page_env: Any) -> None:
+    page_env(store_with_growth(tmp_path / "growing.db", int(time.time())))
+    app = run_page()
+    assert app.radio(key="pl_coefficients").value == "fleet"  # a good fit is used by default
+    app.segmented_control(key="pl_section").set_value("Capacity model")
+    rerun(app)
+    assert metrics(app)["Samples"] == "480"
+    assert float(metrics(app)["R²"]) > 0.99
+    table = frame_with(app, "In use").set_index("Coefficient")
+    assert table.loc["CPU per subscribed track", "In use"] == "0.0005"
+    assert table.loc["CPU per subscribed track", "Benchmark default"] == "0.00067"
+    assert app.get("vega_lite_chart")  # measured against fitted
+    app.segmented_control(key="pl_section").set_value("Headroom forecast")
+    rerun(app)
+    assert any("Add a node by" in i.value for i in app.info)
+    crossings = frame_with(app, "Crosses on").set_index("Node")
+    assert crossings.loc["whole cluster"].iloc[0]["Status"] == "crosses"
