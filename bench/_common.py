@@ -84,11 +84,15 @@ def backend(url: str) -> str:
 def backfill_demo(url: str, days: float = DEMO_DAYS) -> float:
     """Run the demo backfill into ``url``; returns its wall time (s)."""
     started = time.perf_counter()
-    subprocess.run(
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(
         [sys.executable, "-m", "collectors", "demo", "--days", str(days), "--backfill-only", "--db", url,
          "--scenario", SCENARIO, "--ready-file", str(OUT_DIR / "demo.ready")],
-        cwd=REPO_ROOT, check=True, timeout=1800, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO_ROOT, check=False, timeout=1800, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    if completed.returncode != 0:
+        tail = completed.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"demo backfill failed (exit {completed.returncode}): {tail[0][:500]}")
     return time.perf_counter() - started
 
 

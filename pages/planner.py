@@ -20,6 +20,7 @@ from analytics.prices import Catalogue, CatalogueError
 from ui import data, headroom, params
 from ui import planner as state
 from ui.formatting import escape_markdown, format_usd
+from ui.page import through_app
 from ui.sidebar import current_view
 
 DEFAULT_PRESET = "platform-500"
@@ -244,9 +245,10 @@ def outputs(result: PlanResult) -> None:
     )
     for warning in result.warnings:
         st.warning(escape_markdown(warning), icon=":material/warning:")
-    per_hour = ["—" if pd.isna(v) else f"${v:,.4f}" for v in costs["usd_per_listener_hour"]]
+    # Per 1,000 listener-hours: self-hosted audio costs fractions of a cent per listener-hour.
+    per_hour = ["—" if pd.isna(v) else f"${v * 1000:,.2f}" for v in costs["usd_per_listener_hour"]]
     st.dataframe(
-        pa.table({"Model": list(costs["label"]), "Monthly": _usd(costs["monthly_usd"]), "Per listener-hour": per_hour}),
+        pa.table({"Model": list(costs["label"]), "Monthly": _usd(costs["monthly_usd"]), "Per 1,000 listener-hours": per_hour}),
         hide_index=True, key="planner_costs",
     )  # fmt: skip
     st.caption(
@@ -345,4 +347,5 @@ def main() -> None:
         headroom.render_forecast(report, view.timezone)
 
 
+through_app()
 main()

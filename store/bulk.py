@@ -14,14 +14,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Table, func, select, text
+from sqlalchemy import Engine, Integer, Table, func, select, text
 
 _SQLITE_BATCH = 100_000
 _SQLITE_CACHE_KIB = 512 * 1024
 
 
-def _plain_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
-    """Tuples of plain Python values (numpy scalars and NaN/NaT become int/float/None)."""
+def _plain_rows(frame: pd.DataFrame, integer_columns: frozenset[str] = frozenset()) -> list[tuple[Any, ...]]:
+    """Tuples of plain Python values (numpy scalars and NaN/NaT become int/float/None).
+    Float columns bound for an integer column (a nullable ``*_ts`` holds NaN in pandas) become
+    ints: PostgreSQL's COPY refuses "1795260541.0" for a bigint."""
     columns = []
     for name in frame.columns:
         series = frame[name]
@@ -30,13 +32,19 @@ def _plain_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
         elif series.dtype.kind == "f":
             values = series.to_numpy(dtype=float)
             as_list = values.tolist()
-            if np.isnan(values).any():
+            if name in integer_columns:
+                as_list = [None if v != v else int(v) for v in as_list]
+            elif np.isnan(values).any():
                 as_list = [None if v != v else v for v in as_list]
             columns.append(as_list)
         else:
             columns.append([None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
                             for v in series.astype(object).tolist()])
     return list(zip(*columns, strict=True))
+
+
+def _integer_columns(table: Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.columns if isinstance(c.type, Integer))
 
 
 def _statement_parts(table: Table, columns: list[str]) -> tuple[str, str, str]:
@@ -90,7 +98,7 @@ def _postgres_copy(
         staging = f"_bulk_{table.name}"
         cursor.execute(f'CREATE TEMP TABLE "{staging}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP')
         with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
-            for row in _plain_rows(frame):
+            for row in _plain_rows(frame, _integer_columns(table)):
                 copy.write_row(row)
         cursor.execute(
             f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM "{staging}" ON CONFLICT ({conflict}) {action}'

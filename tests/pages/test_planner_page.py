@@ -63,7 +63,7 @@ def frame_with(app: AppTest, column: str) -> Any:
 
 
 def costs(app: AppTest) -> dict[str, float]:
-    table = frame_with(app, "Per listener-hour")
+    table = frame_with(app, "Per 1,000 listener-hours")
     return {row["Model"]: float(row["Monthly"].strip("$").replace(",", "")) for _i, row in table.iterrows()}
 
 
