@@ -7,6 +7,7 @@ Overview's also replaces docs/screenshots/overview.png (the README's picture).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import os
@@ -39,17 +40,9 @@ TIMEOUT_MS = 30_000
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any] | None]]:
-    """(base URL, fixture facts or None for an external database) of a running dashboard."""
-    workdir = tmp_path_factory.mktemp("browser")
-    external = os.environ.get("CASTMETER_BROWSER_DB_URL")
-    facts: dict[str, Any] | None = None
-    if external:
-        url = external
-    else:
-        url = f"sqlite:///{workdir / 'fleet.db'}"
-        facts = build_fixture(url, int(time.time()))
+@contextlib.contextmanager
+def serve(workdir: Path, url: str) -> Iterator[str]:
+    """A fresh `streamlit run app.py` on ``url``'s store; yields its base URL."""
     config = workdir / "castmeter.toml"
     config.write_text('[dashboard]\ntimezone = "Europe/Berlin"\nstale_after_s = 1800\n')
     env = {
@@ -70,7 +63,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, d
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/_stcore/health", 60, process=process)
-        yield base, facts
+        yield base
     finally:
         process.terminate()
         try:
@@ -79,6 +72,21 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, d
             process.kill()
             process.wait(timeout=10)
         print(log_path.read_text(errors="replace")[-3000:])
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """(base URL, fixture facts or None for an external database) of a running dashboard."""
+    workdir = tmp_path_factory.mktemp("browser")
+    external = os.environ.get("CASTMETER_BROWSER_DB_URL")
+    facts: dict[str, Any] | None = None
+    if external:
+        url = external
+    else:
+        url = f"sqlite:///{workdir / 'fleet.db'}"
+        facts = build_fixture(url, int(time.time()))
+    with serve(workdir, url) as base:
+        yield base, facts
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +228,19 @@ def test_nodes_in_chromium(dashboard: tuple[str, dict[str, Any] | None], browser
         assert values["Nodes up"] == "2 / 3"
     check_and_capture(page, "nodes")
     page.close()
+
+
+def test_first_visit_by_deep_link_gets_the_app_navigation(tmp_path: Path, browser: Any) -> None:
+    """A server's first visit being /planner must still run inside app.py (sidebar pages,
+    wide layout), not as a bare file from the pages/ folder."""
+    url = f"sqlite:///{tmp_path / 'fleet.db'}"
+    build_fixture(url, int(time.time()))
+    with serve(tmp_path, url) as base:
+        page = open_page(browser, f"{base}/planner", "Capacity planner")
+        try:
+            nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+            assert "Overview" in nav and "Planner" in nav
+            assert "app" not in nav.split()  # the file-based listing would show "app"
+            assert page.locator('[data-testid="stException"]').count() == 0
+        finally:
+            page.close()
