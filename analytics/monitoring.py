@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pandas as pd
 from sqlalchemy import (
@@ -179,7 +180,15 @@ def _step(tier: Tier) -> ColumnElement[int]:
 
 def _frame(connection: Connection, query: Select[tuple[object, ...]] | Select[object]) -> pd.DataFrame:
     result = connection.execute(query)
-    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    # PostgreSQL returns AVG/SUM of averages as NUMERIC (Decimal): float - Decimal raises in
+    # pandas arithmetic. SQLite never does; make both give floats.
+    for name in frame.columns:
+        if frame[name].dtype == object and not frame.empty:
+            first = frame[name].dropna()
+            if not first.empty and isinstance(first.iloc[0], Decimal):
+                frame[name] = frame[name].astype(float)
+    return frame
 
 
 # ---------------------------------------------------------------------------------------------

@@ -72,7 +72,10 @@ def main() -> int:
     import analytics.usage  # noqa: F401
     import ui.data  # noqa: F401
 
-    render_once("overview", "1h")  # imports the page's own modules and Streamlit's runtime
+    try:  # imports the page's own modules and Streamlit's runtime
+        render_once("overview", "1h")
+    except Exception as exc:  # reported; the timed runs below say whether the 30-day view works
+        result["warmup_reason"] = f"{type(exc).__name__}: {exc}"
     for page in PAGES:
         key = f"{page}_render_s"
         try:

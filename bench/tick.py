@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -145,6 +146,7 @@ def main() -> int:
         if simulator is not None:
             simulator.terminate()
             simulator.wait(timeout=20)
+        shutil.rmtree(workdir, ignore_errors=True)
     steady = ticks[1:]
     result.update(
         tick_s_platform500=round(statistics.median(t["wall_s"] for t in steady), 3),
