@@ -11,9 +11,10 @@ Pure: reads the store through an Engine, no network, no Streamlit.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -100,7 +101,9 @@ class Modeled:
 ModeledSource = Callable[[Engine, int, int], Modeled | None]
 
 
-def modeled_from_cost_engine(engine: Engine, start_ts: int, end_ts: int) -> Modeled | None:
+def modeled_from_cost_engine(
+    engine: Engine, start_ts: int, end_ts: int, overrides: Mapping[str, float] | None = None
+) -> Modeled | None:
     """The measured usage ledger for [start_ts, end_ts) priced by the cost engine (no monthly
     scaling: the period is priced as it stands, like a bill to date). None when the usage
     ledger or the cost engine is not available."""
@@ -115,7 +118,7 @@ def modeled_from_cost_engine(engine: Engine, start_ts: int, end_ts: int) -> Mode
     daily = (
         frame.drop(columns=["channel"]).groupby("day_ts", as_index=False).sum() if not frame.empty else frame
     )
-    costs = price_ledger(ledger, load_catalogue())
+    costs = price_ledger(ledger, load_catalogue(overrides))
     totals = ledger.totals()
     rounding = (totals["publisher_minutes"] + totals["listener_minutes"]) - (
         totals["publisher_minutes_unrounded"] + totals["listener_minutes_unrounded"]
@@ -308,16 +311,20 @@ def reconcile(
     until: date,
     *,
     warn_share: float = 0.10,
-    modeled_source: ModeledSource = modeled_from_cost_engine,
+    modeled_source: ModeledSource | None = None,
     catalogue: Any = None,
+    overrides: Mapping[str, float] | None = None,
 ) -> Reconciliation:
-    """Billed against modeled, per provider and day and per provider and month, for [since, until]."""
+    """Billed against modeled, per provider and day and per provider and month, for [since, until].
+    ``overrides`` are the configured negotiated rates ([prices.overrides]), used for both sides."""
+    if modeled_source is None:
+        modeled_source = functools.partial(modeled_from_cost_engine, overrides=overrides)
     billed = load_billed(engine, since, until)
     fetches = load_fetches(engine, since, until)
     providers = sorted(set(billed["provider"]) | set(fetches["provider"]), key=list(PROVIDER_MODEL).index)
     notes: list[str] = []
     if catalogue is None:
-        catalogue = _load_catalogue()
+        catalogue = _load_catalogue(overrides)
     daily_rows: list[dict[str, Any]] = []
     monthly_rows: list[dict[str, Any]] = []
     for month_start, month_end in _months(since, until):
@@ -350,10 +357,10 @@ def reconcile(
     return Reconciliation(since, until, warn_share, daily, monthly, providers, notes)
 
 
-def _load_catalogue() -> Any:
+def _load_catalogue(overrides: Mapping[str, float] | None = None) -> Any:
     from analytics.prices.catalogue import load_catalogue
 
-    return load_catalogue()
+    return load_catalogue(overrides)
 
 
 def _daily(

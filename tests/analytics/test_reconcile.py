@@ -164,6 +164,12 @@ def test_with_the_real_usage_ledger_and_cost_engine(engine: Engine) -> None:
     row = result.to_json()["monthly"][0]
     assert row["modeled"] == 62.0  # 60 + 2 (70 s rounded up): the bill matches the model
     assert row["variance_share"] == 0.0 and row["modeled_usd"] is not None
+    # Negotiated rates ([prices.overrides]) price both sides: with Build capped at 10 minutes,
+    # the 62 minutes need a paid plan.
+    negotiated = reconcile(engine, D1, D1, overrides={"livekit_cloud.build.included_min": 10})
+    paid = negotiated.to_json()["monthly"][0]
+    assert paid["modeled_usd"] > row["modeled_usd"]
+    assert paid["billed_usd"] > row["billed_usd"]
 
 
 def test_parse_since() -> None:
