@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import aiohttp
 from livekit import api
@@ -23,6 +25,7 @@ from core.settings import LiveKitSource
 log = logging.getLogger(__name__)
 
 NS_PER_S = 1_000_000_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -149,8 +152,8 @@ class RoomPoller:
         self.source = source
         self.timeout_s = timeout_s
         self.max_concurrency = max_concurrency
-        self._egress_refused_logged = False
-        self._ingress_refused_logged = False
+        # Optional calls (ListEgress, ListIngress) whose refusal was already logged: once, not every tick.
+        self._refusals_logged: set[str] = set()
 
     async def poll(self, now_ts: int) -> RoomSnapshot:
         """One complete poll. Raises when the rooms themselves cannot be listed."""
@@ -198,43 +201,40 @@ class RoomPoller:
 
             await asyncio.gather(*(participants_of(room) for room in snapshot.rooms))
             if self.source.poll_egress:
-                snapshot.egress = await self._list_egress(lkapi, snapshot)
+                snapshot.egress = await self._optional("ListEgress", self._list_egress(lkapi), snapshot)
             if self.source.poll_ingress:
-                snapshot.ingress = await self._list_ingress(lkapi, snapshot)
+                snapshot.ingress = await self._optional("ListIngress", self._list_ingress(lkapi), snapshot)
             return snapshot
 
-    async def _list_egress(self, lkapi: api.LiveKitAPI, snapshot: RoomSnapshot) -> list[EgressRow] | None:
+    async def _optional(self, call: str, pending: Awaitable[T], snapshot: RoomSnapshot) -> T | None:
+        """The result of an optional API call, or None with a warning when the server refuses it
+        (a self-hosted server without Redis refuses egress/ingress listing: rooms still count)."""
         try:
-            items: list[EgressRow] = []
-            page_token: api.TokenPagination | None = None
-            for _ in range(100):  # bounded paging; OSS servers ignore the token
-                request = api.ListEgressRequest(active=True)
-                if page_token is not None:
-                    request.page_token.CopyFrom(page_token)
-                response = await lkapi.egress.list_egress(request)
-                items.extend(_egress_row(info) for info in response.items)
-                if not response.next_page_token.token or response.next_page_token == page_token:
-                    break
-                page_token = response.next_page_token
-            self._egress_refused_logged = False
-            return items
+            result = await pending
         except Exception as exc:
-            message = f"ListEgress unavailable: {describe_error(exc)}"
+            message = f"{call} unavailable: {describe_error(exc)}"
             snapshot.warnings.append(message)
-            if not self._egress_refused_logged:
+            if call not in self._refusals_logged:
                 log.warning("%s: %s (rooms are still collected)", self.source.name, message)
-                self._egress_refused_logged = True
+                self._refusals_logged.add(call)
             return None
+        self._refusals_logged.discard(call)
+        return result
 
-    async def _list_ingress(self, lkapi: api.LiveKitAPI, snapshot: RoomSnapshot) -> list[IngressRow] | None:
-        try:
-            response = await lkapi.ingress.list_ingress(api.ListIngressRequest())
-            self._ingress_refused_logged = False
-            return [_ingress_row(info) for info in response.items]
-        except Exception as exc:
-            message = f"ListIngress unavailable: {describe_error(exc)}"
-            snapshot.warnings.append(message)
-            if not self._ingress_refused_logged:
-                log.warning("%s: %s (rooms are still collected)", self.source.name, message)
-                self._ingress_refused_logged = True
-            return None
+    async def _list_egress(self, lkapi: api.LiveKitAPI) -> list[EgressRow]:
+        items: list[EgressRow] = []
+        page_token: api.TokenPagination | None = None
+        for _ in range(100):  # bounded paging; OSS servers ignore the token
+            request = api.ListEgressRequest(active=True)
+            if page_token is not None:
+                request.page_token.CopyFrom(page_token)
+            response = await lkapi.egress.list_egress(request)
+            items.extend(_egress_row(info) for info in response.items)
+            if not response.next_page_token.token or response.next_page_token == page_token:
+                break
+            page_token = response.next_page_token
+        return items
+
+    async def _list_ingress(self, lkapi: api.LiveKitAPI) -> list[IngressRow]:
+        response = await lkapi.ingress.list_ingress(api.ListIngressRequest())
+        return [_ingress_row(info) for info in response.items]
