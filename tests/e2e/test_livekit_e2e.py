@@ -25,6 +25,7 @@ import hashlib
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -132,6 +133,22 @@ async def _tick(collector: Collector, recorded: Recorded) -> TickReport:
     return report
 
 
+def _wait_for_fresh_scrape(prometheus_url: str, max_age_s: float, timeout_s: float) -> None:
+    """Until the newest livekit_packet_bytes sample in Prometheus is at most ``max_age_s`` old
+    (bounded by ``timeout_s``; the assertion on the rate then tells what happened)."""
+    query = urllib.parse.urlencode({"query": "time() - max(timestamp(livekit_packet_bytes))"})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{prometheus_url}/api/v1/query?{query}", timeout=5) as response:
+                result = json.load(response)["data"]["result"]
+            if result and float(result[0]["value"][1]) <= max_age_s:
+                return
+        except (urllib.error.URLError, KeyError, ValueError, TimeoutError):
+            pass
+        time.sleep(0.2)
+
+
 def _room_samples_at(engine: Engine, ts: int) -> dict[str, tuple[int, int, int]]:
     samples, rooms = schema.room_samples, schema.room_sessions
     with engine.connect() as connection:
@@ -230,6 +247,9 @@ rate_window = "10s"
         recorded.server_out_bps = (out_after - out_before) / elapsed
 
         # --- collect once with everyone connected --------------------------------------------
+        # Under load a 1 s scrape can time out; rate() over a window whose newest sample is
+        # seconds old under-reads. Tick once Prometheus holds a fresh sample, as in steady state.
+        await asyncio.to_thread(_wait_for_fresh_scrape, prometheus.url, 2.0, 30.0)
         report = await _tick(collector, recorded)
         recorded.counts_after_join = await asyncio.to_thread(_room_samples_at, engine, report.ts)
         with engine.connect() as connection:
