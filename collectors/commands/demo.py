@@ -11,19 +11,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import multiprocessing
 import secrets
 import signal
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from collectors.backfill import backfill
+from collectors.backfill import BackfillReport, backfill
 from collectors.commands.common import add_config_arguments, alert_hooks, settings_from
 from collectors.demo_prometheus import DemoPrometheus, prometheus_binary
 from collectors.health import ensure_source
 from collectors.runner import Collector, TickHook
+from core.logs import setup_logging
 from core.settings import LiveKitSource, PrometheusSource, Settings
-from store.engine import open_store
+from store.engine import make_engine, open_store
 
 HELP = "backfill N days of a simulated fleet, then run the simulator and collectors live"
 log = logging.getLogger("collectors.demo")
@@ -71,12 +74,29 @@ def _demo_settings(base: Settings, args: argparse.Namespace, api_secret: str, wi
     return base.model_copy(update={"livekit": [livekit], "prometheus": prometheus, "mode": "demo"})
 
 
+def _backfill_in_child(
+    db_url: str, busy_timeout_ms: int, scenario: str, nodes: int | None, seed: int,
+    livekit_id: int, node_source_id: int, end_ts: int, days: float, log_level: str,
+) -> BackfillReport:
+    from simulator.model import FleetModel
+
+    setup_logging(log_level)
+    engine = make_engine(db_url, busy_timeout_ms=busy_timeout_ms)
+    try:
+        return backfill(engine, FleetModel(scenario, nodes=nodes, seed=seed), livekit_id, end_ts=end_ts, days=days,
+                        progress=_bar, node_source_id=node_source_id)
+    finally:
+        engine.dispose()
+
+
 async def _main(args: argparse.Namespace) -> int:
     from simulator.model import FleetModel
     from simulator.server import FleetServer
 
     base = settings_from(args)
     engine = open_store(base.database.url, busy_timeout_ms=base.database.busy_timeout_ms)
+    # Built before the backfill so an unknown scenario fails at once; it serves the live fleet
+    # (the backfill builds its own in a child process, deterministically the same).
     model = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
     api_secret = secrets.token_urlsafe(32)
     use_prometheus = prometheus_binary() is not None
@@ -90,8 +110,13 @@ async def _main(args: argparse.Namespace) -> int:
     ready.unlink(missing_ok=True)
     if args.days > 0:
         log.info("backfilling %.0f days of %s into %s", args.days, args.scenario, base.database.url.split("@")[-1])
-        report = backfill(engine, model, livekit_id, end_ts=int(time.time()), days=args.days,
-                          progress=_bar, node_source_id=node_source_id)
+        # In a child process: the bulk frames' memory goes back to the OS when it exits, so the
+        # long-running demo stays small (freed pandas memory otherwise stays in this process).
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            report = await asyncio.wrap_future(pool.submit(
+                _backfill_in_child, base.database.url, base.database.busy_timeout_ms, args.scenario, args.nodes,
+                args.seed, livekit_id, node_source_id, int(time.time()), args.days, args.log_level,
+            ))  # fmt: skip
         log.info("backfill done in %.1f s: %s", report.duration_s,
                  ", ".join(f"{k}={v}" for k, v in report.rows.items()))
     ready.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +128,12 @@ async def _main(args: argparse.Namespace) -> int:
         model, host="127.0.0.1", api_port=args.api_port, metrics_port=args.metrics_port,
         api_key="demo", api_secret=api_secret, speed=args.speed,
     )
-    await simulator.start()
+    try:
+        await simulator.start()
+    except OSError as exc:  # a port in use: say which option moves it
+        log.error("cannot start the simulated fleet: %s (choose other ports with --api-port / --metrics-port)", exc)
+        await simulator.stop()
+        return 1
     prometheus: DemoPrometheus | None = None
     hooks: list[TickHook] = []
     if use_prometheus:
