@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, select
+from sqlalchemy import Engine, Table, and_, select
 
 from store import schema
 
@@ -131,26 +131,8 @@ def modeled_from_cost_engine(
 # ---------------------------------------------------------------------------------------------
 
 
-def load_billed(engine: Engine, start_day: date, end_day: date) -> pd.DataFrame:
-    """Stored billing rows for [start_day, end_day] (inclusive), one row per stored row."""
-    table = schema.billing_usage
-    with engine.connect() as conn:
-        rows = (
-            conn.execute(
-                select(table).where(
-                    and_(table.c.day_ts >= _ts(start_day), table.c.day_ts < _ts(end_day) + DAY_S)
-                )
-            )
-            .mappings()
-            .all()
-        )
-    frame = pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in table.columns])
-    frame["day"] = [_day(int(ts)) for ts in frame["day_ts"]]
-    return frame
-
-
-def load_fetches(engine: Engine, start_day: date, end_day: date) -> pd.DataFrame:
-    table = schema.billing_fetches
+def _rows_in_days(engine: Engine, table: Table, start_day: date, end_day: date) -> pd.DataFrame:
+    """Every stored row of a billing table for [start_day, end_day] (inclusive)."""
     with engine.connect() as conn:
         rows = (
             conn.execute(
@@ -162,6 +144,17 @@ def load_fetches(engine: Engine, start_day: date, end_day: date) -> pd.DataFrame
             .all()
         )
     return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in table.columns])
+
+
+def load_billed(engine: Engine, start_day: date, end_day: date) -> pd.DataFrame:
+    """Stored billing rows for [start_day, end_day] (inclusive), one row per stored row."""
+    frame = _rows_in_days(engine, schema.billing_usage, start_day, end_day)
+    frame["day"] = [_day(int(ts)) for ts in frame["day_ts"]]
+    return frame
+
+
+def load_fetches(engine: Engine, start_day: date, end_day: date) -> pd.DataFrame:
+    return _rows_in_days(engine, schema.billing_fetches, start_day, end_day)
 
 
 def gap_hours(engine: Engine, start_ts: int, end_ts: int) -> float:
