@@ -16,6 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, TypeVarTuple
 
 import pandas as pd
 from sqlalchemy import (
@@ -34,6 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from store import schema
+
+_Columns = TypeVarTuple("_Columns")
 
 MAX_POINTS = 3000
 # Tier limits: raw samples (every 15 s) only for short, fresh windows; 1-minute rollups up
@@ -145,13 +148,7 @@ def _per_room_buckets(
             t.publishers.label("publishers"),
             t.participants.label("participants"),
         ).where(t.time >= start_ts, t.time < end_ts)
-        if source_id is not None:
-            native = native.where(t.source_id == source_id)
-        if room_sid is not None:
-            native = native.where(t.room_sid == room_sid)
-        if room_sids is not None:
-            native = native.where(t.room_sid.in_(room_sids))
-        return native.subquery("per_room")
+        return _room_filters(native, t, source_id, room_sid, room_sids).subquery("per_room")
     bucket_expr = t.time - t.time % _step(tier)
     bucket = bucket_expr.label("bucket_ts")
     query = select(
@@ -163,13 +160,25 @@ def _per_room_buckets(
         func.avg(t.publishers).label("publishers"),
         func.avg(t.participants).label("participants"),
     ).where(t.time >= start_ts, t.time < end_ts)
+    query = _room_filters(query, t, source_id, room_sid, room_sids)
+    return query.group_by(t.source_id, t.room_sid, bucket_expr).subquery("per_room")
+
+
+def _room_filters(
+    query: Select[*_Columns],
+    t: Any,
+    source_id: int | None,
+    room_sid: str | None,
+    room_sids: Sequence[str] | None,
+) -> Select[*_Columns]:
+    """The optional source / room / room-list filters of a per-room query."""
     if source_id is not None:
         query = query.where(t.source_id == source_id)
     if room_sid is not None:
         query = query.where(t.room_sid == room_sid)
     if room_sids is not None:
         query = query.where(t.room_sid.in_(room_sids))
-    return query.group_by(t.source_id, t.room_sid, bucket_expr).subquery("per_room")
+    return query
 
 
 def _step(tier: Tier) -> ColumnElement[int]:
