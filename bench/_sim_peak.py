@@ -3,22 +3,22 @@ a chosen model time (``--sim-start``; by default yesterday's busiest point) inst
 
     python bench/_sim_peak.py --scenario platform-500 --sim-start TS
 
-Prints ``READY api=URL metrics=URL,...`` like ``python -m simulator``; the API key pair is the
-dev pair (devkey/secret).
+Prints ``PEAK sim_start=TS rooms=N listeners=N`` (when it chose the time), then runs
+``python -m simulator --sim-start TS``, which prints ``READY api=URL metrics=URL,...``; the API key
+pair is the dev pair (devkey/secret).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from simulator.__main__ import main as simulator_main
 from simulator.model import FleetModel
-from simulator.server import FleetServer
 
 
 def evening_peak(model: FleetModel, now_ts: int) -> tuple[int, int, int]:
@@ -30,33 +30,19 @@ def evening_peak(model: FleetModel, now_ts: int) -> tuple[int, int, int]:
     return int(per_ts.index.to_numpy()[best]), int(per_ts["rooms"].to_numpy()[best]), int(per_ts["listeners"].to_numpy()[best])
 
 
-async def _run(args: argparse.Namespace) -> None:
-    model = FleetModel(args.scenario)
-    sim_start = args.sim_start
-    peak = ""
-    if sim_start is None:
-        sim_start, rooms, listeners = evening_peak(model, int(time.time()))
-        peak = f" sim_start={sim_start} rooms={rooms} listeners={listeners}"
-    server = FleetServer(model, "127.0.0.1", 0, 0, sim_start=sim_start)
-    await server.start()
-    print(f"READY api={server.api_url} metrics={','.join(server.metrics_targets)}{peak}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.stop()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="platform-500")
     parser.add_argument("--sim-start", type=float, default=None,
                         help="model time at startup (default: the busiest point of yesterday)")
     args = parser.parse_args()
-    try:
-        asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        return 0
-    return 0
+    sim_start = args.sim_start
+    if sim_start is None:
+        sim_start, rooms, listeners = evening_peak(FleetModel(args.scenario), int(time.time()))
+        print(f"PEAK sim_start={sim_start} rooms={rooms} listeners={listeners}", flush=True)
+    # The simulator's own CLI serves the fleet (free ports, dev key pair) and prints READY.
+    return simulator_main(["--scenario", args.scenario, "--api-port", "0", "--metrics-port", "0",
+                           "--sim-start", str(sim_start), "--log-level", "WARNING"])
 
 
 if __name__ == "__main__":

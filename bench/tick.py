@@ -52,12 +52,15 @@ def start_simulator() -> tuple[subprocess.Popen[str], dict[str, str]]:
     )  # fmt: skip
     assert process.stdout is not None
     deadline = time.monotonic() + 180
+    facts: dict[str, str] = {}  # key=value pairs of the PEAK and READY lines
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             raise RuntimeError(f"the simulator exited ({process.poll()})")
+        if line.startswith(("PEAK", "READY")):
+            facts.update(re.findall(r"(\w+)=(\S+)", line))
         if line.startswith("READY"):
-            return process, dict(re.findall(r"(\w+)=(\S+)", line))
+            return process, facts
     raise TimeoutError("the simulator did not print READY")
 
 

@@ -28,6 +28,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sim-start", type=float, default=None,
+                        help="model Unix time the fleet shows at startup (default: now), e.g. a busy evening")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
     if args.speed <= 0:
@@ -50,10 +52,12 @@ async def _run(args: argparse.Namespace) -> None:
         args.api_secret,
         args.speed,
         args.no_redis,
+        sim_start=args.sim_start,
     )
     await server.start()
-    # One machine-readable line for whoever started us (tests, `collectors demo`).
-    print(f"READY api={server.api_url} metrics={','.join(server.metrics_targets)}", flush=True)
+    # One machine-readable line for whoever started us (tests, bench/tick.py).
+    shown = "" if args.sim_start is None else f" sim_start={int(args.sim_start)}"
+    print(f"READY api={server.api_url} metrics={','.join(server.metrics_targets)}{shown}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
