@@ -41,6 +41,7 @@ run: venv
 
 lint: venv
 	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 
 typecheck: venv
 	$(BIN)/mypy $(CODE)
@@ -52,6 +53,7 @@ pytest: venv
 test: deps venv livekit-server
 	@status=0; \
 	echo "== ruff"; $(BIN)/ruff check $(CODE) || status=1; \
+	$(BIN)/ruff format --check $(CODE) || status=1; \
 	echo "== mypy"; $(BIN)/mypy $(CODE) || status=1; \
 	echo "== pytest"; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi; \

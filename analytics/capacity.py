@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from analytics.prices import Catalogue
 from analytics.pricing_models import self_hosted
 from analytics.pricing_models.base import UsageArrays
 from store import schema
+
+if TYPE_CHECKING:
+    from analytics.costs import ProviderCost  # analytics.costs imports this module
 
 # ---------------------------------------------------------------------------------------------
 # Defaults from LiveKit's benchmark (reference/livekit.md §5) — the derivation, step by step
@@ -489,6 +492,7 @@ class PlanResult:
     )  # month, listeners_per_stream, peak_listeners_per_stream, sfu_nodes, egress_nodes, <model ids>
     curve: pd.DataFrame  # listeners_per_stream, model, label, monthly_usd
     warnings: list[str]
+    providers: list[ProviderCost]  # every model's itemized cost for the scenario as planned (month 0)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -572,7 +576,7 @@ def plan(
     capacity model: WebRTC listeners (1 − HLS share) on the SFU at their peak, one egress
     job per live stream when any listener is on HLS (or the stream is recorded), at the
     target CPU and on the chosen server type."""
-    from analytics.costs import MODEL_IDS, MODEL_LABELS, price_usage
+    from analytics.costs import MODEL_IDS, MODEL_LABELS, itemized, price_usage
 
     grid = listener_grid(scenario.listeners_per_stream) if grid is None else np.asarray(grid, dtype=float)
     average, peak = _variants(scenario, months, grid)
@@ -698,6 +702,7 @@ def plan(
         growth=growth,
         curve=curve,
         warnings=warnings,
+        providers=itemized({m: results[m] for m in models}, 0),
     )
 
 

@@ -66,7 +66,11 @@ def _round(value: float, digits: int = 4) -> float:
 
 def provider_costs(usage: UsageArrays, catalogue: Catalogue, row: int = 0) -> list[ProviderCost]:
     """The itemized costs of one row, in the JSON interface's shape."""
-    results = price_usage(usage, catalogue)
+    return itemized(price_usage(usage, catalogue), row)
+
+
+def itemized(results: Mapping[str, ModelResult], row: int = 0) -> list[ProviderCost]:
+    """One row of priced models (``price_usage``'s or the planner's) as itemized costs."""
     return [
         ProviderCost(
             id=model_id,

@@ -173,7 +173,11 @@ class Scenario(BaseModel):
     @property
     def peak_listeners(self) -> float:
         """Peak listeners per stream (the average when no peak is given)."""
-        return self.listeners_per_stream if self.peak_listeners_per_stream is None else self.peak_listeners_per_stream
+        return (
+            self.listeners_per_stream
+            if self.peak_listeners_per_stream is None
+            else self.peak_listeners_per_stream
+        )
 
 
 class ScenarioError(ValueError):

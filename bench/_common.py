@@ -103,7 +103,10 @@ def demo_db(url: str | None) -> tuple[str, dict[str, Any]]:
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     shared = f"sqlite:///{SHARED_DB}"
     if SHARED_DB.exists() and time.time() - SHARED_DB.stat().st_mtime < MAX_AGE_S:
-        return shared, {"database": "cached demo backfill", "age_s": round(time.time() - SHARED_DB.stat().st_mtime)}
+        return shared, {
+            "database": "cached demo backfill",
+            "age_s": round(time.time() - SHARED_DB.stat().st_mtime),
+        }
     for suffix in ("", "-wal", "-shm"):
         Path(f"{SHARED_DB}{suffix}").unlink(missing_ok=True)
     backfill_s = backfill_demo(shared)
@@ -125,7 +128,9 @@ def store_facts(url: str) -> dict[str, Any]:
             for table in (schema.room_sessions, schema.participant_sessions, schema.room_samples,
                           schema.room_samples_1m, schema.room_samples_1h, schema.node_samples,
                           schema.node_samples_1m, schema.node_samples_1h, schema.nodes):  # fmt: skip
-                rows[table.name] = int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+                rows[table.name] = int(
+                    connection.execute(select(func.count()).select_from(table)).scalar_one()
+                )
             facts["rows"] = rows
             first = connection.execute(select(func.min(schema.room_samples_1h.c.bucket_ts))).scalar()
             last = connection.execute(select(func.max(schema.room_samples.c.ts))).scalar()

@@ -27,22 +27,42 @@ def evening_peak(model: FleetModel, now_ts: int) -> tuple[int, int, int]:
     samples = model.history(start, start + 86_400, step_s=300).room_samples
     per_ts = samples.groupby("ts").agg(rooms=("room_sid", "size"), listeners=("listeners", "sum"))
     best = int(per_ts["listeners"].to_numpy().argmax())
-    return int(per_ts.index.to_numpy()[best]), int(per_ts["rooms"].to_numpy()[best]), int(per_ts["listeners"].to_numpy()[best])
+    return (
+        int(per_ts.index.to_numpy()[best]),
+        int(per_ts["rooms"].to_numpy()[best]),
+        int(per_ts["listeners"].to_numpy()[best]),
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", default="platform-500")
-    parser.add_argument("--sim-start", type=float, default=None,
-                        help="model time at startup (default: the busiest point of yesterday)")
+    parser.add_argument(
+        "--sim-start",
+        type=float,
+        default=None,
+        help="model time at startup (default: the busiest point of yesterday)",
+    )
     args = parser.parse_args()
     sim_start = args.sim_start
     if sim_start is None:
         sim_start, rooms, listeners = evening_peak(FleetModel(args.scenario), int(time.time()))
         print(f"PEAK sim_start={sim_start} rooms={rooms} listeners={listeners}", flush=True)
     # The simulator's own CLI serves the fleet (free ports, dev key pair) and prints READY.
-    return simulator_main(["--scenario", args.scenario, "--api-port", "0", "--metrics-port", "0",
-                           "--sim-start", str(sim_start), "--log-level", "WARNING"])
+    return simulator_main(
+        [
+            "--scenario",
+            args.scenario,
+            "--api-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--sim-start",
+            str(sim_start),
+            "--log-level",
+            "WARNING",
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,12 @@ def _machine() -> dict[str, object]:
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "loadavg_1m": round(os.getloadavg()[0], 2)}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+    }
 
 
 def _size_mb(engine_url: str, engine: object) -> float:
@@ -66,15 +70,20 @@ def main() -> None:
     wall_s = time.perf_counter() - started
     size_mb = _size_mb(url, engine)
     backend = "postgresql" if url.startswith("postgresql") else "sqlite"
-    print(json.dumps({
-        f"backfill_s_{args.scenario.replace('-', '')}_{int(args.days)}d": round(wall_s, 2),
-        "backfill_cpu_s": round(time.process_time() - cpu_started, 2),
-        f"backfill_store_mb_per_day_{backend}": round(size_mb / args.days, 2),
-        "backfill_rows": report.rows,
-        "data": {"scenario": args.scenario, "days": args.days, "backend": backend},
-        "machine": _machine(),
-        "target": {"backfill_s": 60},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                f"backfill_s_{args.scenario.replace('-', '')}_{int(args.days)}d": round(wall_s, 2),
+                "backfill_cpu_s": round(time.process_time() - cpu_started, 2),
+                f"backfill_store_mb_per_day_{backend}": round(size_mb / args.days, 2),
+                "backfill_rows": report.rows,
+                "data": {"scenario": args.scenario, "days": args.days, "backend": backend},
+                "machine": _machine(),
+                "target": {"backfill_s": 60},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

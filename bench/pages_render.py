@@ -60,7 +60,14 @@ def main() -> int:
         url, how = demo_db(args.db)
         result.update(how, backend=backend(url), store=store_facts(url))
     except Exception as exc:
-        emit({**result, "overview_render_s": None, "costs_render_s": None, "reason": f"store unavailable: {exc}"})
+        emit(
+            {
+                **result,
+                "overview_render_s": None,
+                "costs_render_s": None,
+                "reason": f"store unavailable: {exc}",
+            }
+        )
         return 0
     os.chdir(REPO_ROOT)
     os.environ["CASTMETER_DB_URL"] = url
@@ -89,7 +96,9 @@ def main() -> int:
                 profiler.stop()
                 args.profile.mkdir(parents=True, exist_ok=True)
                 (args.profile / f"{page}_{backend(url)}.html").write_text(profiler.output_html())
-                (args.profile / f"{page}_{backend(url)}.txt").write_text(profiler.output_text(unicode=False, color=False))
+                (args.profile / f"{page}_{backend(url)}.txt").write_text(
+                    profiler.output_text(unicode=False, color=False)
+                )
             else:
                 cold_s = render_once(page, args.range)
             warm = [render_once(page, args.range) for _ in range(max(0, args.runs))]

@@ -98,7 +98,10 @@ def write_openmetrics(path: Path, start_ts: int, end_ts: int, resolution_s: int)
     ts_text = rooms["ts"].astype("int64").astype(str).to_numpy(dtype=object)
     counts = {"room_series": len(categories), "room_samples_per_metric": len(rooms)}
     with path.open("w") as out:
-        for metric, column in (("castmeter_room_listeners", "listeners"), ("castmeter_room_publishers", "publishers")):
+        for metric, column in (
+            ("castmeter_room_listeners", "listeners"),
+            ("castmeter_room_publishers", "publishers"),
+        ):
             out.write(f"# TYPE {metric} gauge\n")
             prefixes = np.array(
                 [f'{metric}{{room="{_label_value(sid)}",channel="{_label_value(channel_of.get(sid, sid))}"}} '
@@ -117,7 +120,9 @@ def write_openmetrics(path: Path, start_ts: int, end_ts: int, resolution_s: int)
             for direction, column in (("outgoing", "bytes_out_per_s"), ("incoming", "bytes_in_per_s")):
                 # A counter: the running total of bytes at each sample.
                 total = (frame[column].fillna(0.0).to_numpy() * resolution_s).cumsum().round()
-                prefix = f'livekit_packet_bytes{{node_id="{_label_value(str(node_id))}",direction="{direction}"}} '
+                prefix = (
+                    f'livekit_packet_bytes{{node_id="{_label_value(str(node_id))}",direction="{direction}"}} '
+                )
                 totals = total.astype("int64").astype(str).astype(object)
                 times = frame["ts"].astype("int64").astype(str).to_numpy(dtype=object)
                 lines = prefix + totals + " " + times
@@ -197,7 +202,9 @@ def prometheus_side(start_ts: int, end_ts: int, runs: int, resolution_s: int) ->
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/-/ready", 120, process=process)
         queries = _queries(start_ts, end_ts)
-        points = {what: _query_range(base, promql, s, e, step) for what, promql, s, e, step in queries}  # warm-up
+        points = {
+            what: _query_range(base, promql, s, e, step) for what, promql, s, e, step in queries
+        }  # warm-up
         if not all(points.values()):
             raise RuntimeError(f"Prometheus answered empty series: {points}")
         per_query: dict[str, list[float]] = {what: [] for what, *_ in queries}

@@ -52,7 +52,7 @@ def main() -> int:
         import psutil
         from playwright.sync_api import sync_playwright
 
-        from tests.realparts import chromium_path, free_port, wait_http
+        from tests.realparts import chromium_path, free_port, stop_process, wait_http
 
         chromium = chromium_path()
         if chromium is None:
@@ -110,12 +110,7 @@ def main() -> int:
         result.update(dashboard_rss_mb=None, reason=f"{type(exc).__name__}: {exc}",
                       streamlit_log_tail=log_path.read_text(errors="replace")[-1500:])  # fmt: skip
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, grace_s=15)
         shutil.rmtree(workdir, ignore_errors=True)
     emit(result)
     return 0

@@ -69,7 +69,10 @@ def run_one(
     script: Path, timeout_s: float, extra_env: dict[str, str] | None = None, args: list[str] | None = None
 ) -> dict[str, Any]:
     started = time.monotonic()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+    }
     env.update(extra_env or {})
     try:
         completed = subprocess.run(
@@ -77,7 +80,11 @@ def run_one(
             timeout=timeout_s, check=False,
         )  # fmt: skip
     except subprocess.TimeoutExpired:
-        return {"status": "timeout", "timeout_s": timeout_s, "duration_s": round(time.monotonic() - started, 3)}
+        return {
+            "status": "timeout",
+            "timeout_s": timeout_s,
+            "duration_s": round(time.monotonic() - started, 3),
+        }
     duration_s = round(time.monotonic() - started, 3)
     result = last_json_object(completed.stdout)
     if completed.returncode != 0 or result is None:
@@ -182,7 +189,11 @@ def postgres_available() -> bool:
 
 
 def run_scripts(
-    scripts: list[Path], timeout_s: float, env: dict[str, str], suffix: str, results: dict[str, Any],
+    scripts: list[Path],
+    timeout_s: float,
+    env: dict[str, str],
+    suffix: str,
+    results: dict[str, Any],
     extra_args: dict[str, list[str]] | None = None,
 ) -> int:
     failures = 0
@@ -197,7 +208,9 @@ def run_scripts(
     return failures
 
 
-def postgres_pass(scripts: list[Path], timeout_s: float, results: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def postgres_pass(
+    scripts: list[Path], timeout_s: float, results: dict[str, Any]
+) -> tuple[int, dict[str, Any]]:
     """The store benchmarks again on a throwaway PostgreSQL server with its own 30-day backfill."""
     sys.path.insert(0, str(REPO_ROOT))
     from bench._common import backfill_demo
@@ -224,11 +237,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="script names (without .py) to run")
     parser.add_argument("--timeout-s", type=float, default=float(os.environ.get("BENCH_TIMEOUT_S", "900")))
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results.json")
-    parser.add_argument("--db", default=os.environ.get("CASTMETER_BENCH_DB") or None,
-                        help="a store filled with the 30-day platform-500 demo (default: a cached SQLite backfill)")
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("CASTMETER_BENCH_DB") or None,
+        help="a store filled with the 30-day platform-500 demo (default: a cached SQLite backfill)",
+    )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--postgres", dest="postgres", action="store_true", default=None,
-                       help="also run the store benchmarks on a throwaway PostgreSQL server")
+    group.add_argument(
+        "--postgres",
+        dest="postgres",
+        action="store_true",
+        default=None,
+        help="also run the store benchmarks on a throwaway PostgreSQL server",
+    )
     group.add_argument("--no-postgres", dest="postgres", action="store_false")
     args = parser.parse_args(argv)
 
@@ -245,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
             results = {}
     stores: dict[str, Any] = {}
     env: dict[str, str] = {}
-    if any(script.stem in STORE_BENCHES or script.stem in ("store_size", "overview_render") for script in scripts):
+    if any(
+        script.stem in STORE_BENCHES or script.stem in ("store_size", "overview_render") for script in scripts
+    ):
         print("bench: preparing the 30-day platform-500 store ...", file=sys.stderr, flush=True)
         url, stores["main"] = prepare_store(args.db)
         if url:
@@ -266,8 +289,17 @@ def main(argv: list[str] | None = None) -> int:
         "benchmarks": dict(sorted(results.items())),
     }
     args.output.write_text(json.dumps(document, indent=2, sort_keys=False) + "\n")
-    print(json.dumps({"output": str(args.output), "ran": len(scripts), "failed": failures,
-                      "summary": {key: entry["value"] for key, entry in document["summary"].items()}}, indent=1))
+    print(
+        json.dumps(
+            {
+                "output": str(args.output),
+                "ran": len(scripts),
+                "failed": failures,
+                "summary": {key: entry["value"] for key, entry in document["summary"].items()},
+            },
+            indent=1,
+        )
+    )
     return 1 if failures else 0
 
 

@@ -64,7 +64,11 @@ def file_mb(path: Path) -> float:
 
 
 def dir_mb(path: Path) -> float:
-    return round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6, 2) if path.exists() else 0.0
+    return (
+        round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6, 2)
+        if path.exists()
+        else 0.0
+    )
 
 
 def wait_for(predicate: Any, timeout_s: float, what: str, process: subprocess.Popen[bytes]) -> None:
@@ -94,13 +98,16 @@ def growth_mb_per_h(series: list[dict[str, Any]], key: str) -> float | None:
     ys = [row[key] for row in half]
     mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
     var = sum((x - mean_x) ** 2 for x in xs)
-    return round(sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var, 1) if var else None
+    return (
+        round(sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / var, 1) if var else None
+    )
 
 
 def summary(series: list[dict[str, Any]]) -> dict[str, Any]:
     keys = [k for k in series[0] if k != "elapsed_s"]
     out: dict[str, Any] = {
-        key: {"first": series[0][key], "last": series[-1][key], "max": max(row[key] for row in series)} for key in keys
+        key: {"first": series[0][key], "last": series[-1][key], "max": max(row[key] for row in series)}
+        for key in keys
     }
     for key in ("collectors_rss_mb", "dashboard_rss_mb"):
         out[key]["second_half_growth_mb_per_h"] = growth_mb_per_h(series, key)

@@ -47,7 +47,11 @@ def table_bytes(url: str) -> dict[str, int]:
                 return {name: int(connection.execute(text("SELECT pg_total_relation_size(:t)"), {"t": name}).scalar_one())
                         for name in TIERS}  # fmt: skip
             connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-            owner: dict[str, str] = dict(connection.execute(text("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table','index')")).all())
+            owner: dict[str, str] = dict(
+                connection.execute(
+                    text("SELECT name, tbl_name FROM sqlite_master WHERE type IN ('table','index')")
+                ).all()
+            )
             sizes: dict[str, int] = {}
             for name, size in connection.execute(text("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name")):
                 table = owner.get(name, name)
@@ -91,7 +95,9 @@ def rows_per_day(url: str, days: float) -> dict[str, float]:
                 out[f"{kind}_samples_1h"] = float(rows) / days
             for name in ("room_sessions", "participant_sessions", "egress_status", "ingress_status"):
                 table = schema.metadata.tables[name]
-                out[name] = float(connection.execute(select(func.count()).select_from(table)).scalar_one()) / days
+                out[name] = (
+                    float(connection.execute(select(func.count()).select_from(table)).scalar_one()) / days
+                )
             return out
     finally:
         engine.dispose()
@@ -118,7 +124,11 @@ def main() -> int:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--pg-days", type=float, default=3.0)
     args = parser.parse_args()
-    result: dict[str, Any] = {"bench": "store_size", "scenario": "platform-500", "retention_days": RETENTION_DAYS}
+    result: dict[str, Any] = {
+        "bench": "store_size",
+        "scenario": "platform-500",
+        "retention_days": RETENTION_DAYS,
+    }
     try:
         url, how = demo_db(args.db)
         facts = store_facts(url)
@@ -128,7 +138,13 @@ def main() -> int:
         measured = growth(url, per_day)
         result[backend(url)] = measured
     except Exception as exc:
-        emit({**result, "store_mb_per_day_platform500": None, "reason": f"store unavailable: {type(exc).__name__}: {exc}"})
+        emit(
+            {
+                **result,
+                "store_mb_per_day_platform500": None,
+                "reason": f"store unavailable: {type(exc).__name__}: {exc}",
+            }
+        )
         return 0
     if backend(url) == "sqlite" and not args.no_postgres:
         server = None
@@ -149,7 +165,11 @@ def main() -> int:
         finally:
             if server is not None:
                 server.stop()
-    by_backend = {name: (result[name] or {}).get("store_mb_per_day") for name in ("sqlite", "postgresql") if name in result}
+    by_backend = {
+        name: (result[name] or {}).get("store_mb_per_day")
+        for name in ("sqlite", "postgresql")
+        if name in result
+    }
     result["store_mb_per_day_platform500"] = by_backend
     for name, value in by_backend.items():
         result[f"store_mb_per_day_platform500_{name}"] = value

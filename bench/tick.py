@@ -83,7 +83,14 @@ async def run_ticks(url: str, api_url: str, prometheus_url: str | None, ticks: i
 
     settings = Settings(
         database={"url": url},  # type: ignore[arg-type]
-        livekit=[LiveKitSource(name="bench-livekit", url=api_url, api_key=DEV_API_KEY, api_secret=DEV_API_SECRET)],  # type: ignore[arg-type]
+        livekit=[
+            LiveKitSource(
+                name="bench-livekit",
+                url=api_url,
+                api_key=DEV_API_KEY,
+                api_secret=DEV_API_SECRET,  # type: ignore[arg-type]
+            )
+        ],
         prometheus=[PrometheusSource(name="bench-prometheus", url=prometheus_url)] if prometheus_url else [],
     )
     engine = open_store(url)
@@ -164,7 +171,9 @@ def main() -> int:
         polled=ticks[-1]["polled"],
         per_tick=[{"wall_s": round(t["wall_s"], 3), "cpu_s": round(t["cpu_s"], 3)} for t in ticks],
     )
-    result["meets_target"] = (result["tick_s_platform500"] < TARGET_WALL_S and result["tick_cpu_s_platform500"] < TARGET_CPU_S)
+    result["meets_target"] = (
+        result["tick_s_platform500"] < TARGET_WALL_S and result["tick_cpu_s_platform500"] < TARGET_CPU_S
+    )
     emit(result)
     return 0
 

@@ -39,7 +39,9 @@ class BackfillReport:
     duration_s: float
 
 
-def _write(engine: Engine, table: Table, frame: pd.DataFrame, source_id: int, progress: Progress, stage: str) -> int:
+def _write(
+    engine: Engine, table: Table, frame: pd.DataFrame, source_id: int, progress: Progress, stage: str
+) -> int:
     if frame.empty:
         return 0
     frame = frame.assign(source_id=source_id)
@@ -76,7 +78,9 @@ def _clip_to(history: Any, end_ts: int) -> Any:
     )
 
 
-def _rollup(samples: pd.DataFrame, key: str, fields: tuple[str, ...], bucket_s: int, step_s: int) -> pd.DataFrame:
+def _rollup(
+    samples: pd.DataFrame, key: str, fields: tuple[str, ...], bucket_s: int, step_s: int
+) -> pd.DataFrame:
     """Aggregate model samples (one per step_s) into rollup rows with *_avg/*_max and a sample count
     expressed in 15 s collector samples, so weights match what the live rollups produce."""
     if samples.empty:
@@ -118,8 +122,12 @@ def backfill(
     report_progress("simulating history", 1.0)
 
     rows["nodes"] = _write(
-        engine, schema.nodes,
-        history.nodes.assign(first_seen_ts=start_ts, last_seen_ts=end_ts), node_source, report_progress, "nodes",
+        engine,
+        schema.nodes,
+        history.nodes.assign(first_seen_ts=start_ts, last_seen_ts=end_ts),
+        node_source,
+        report_progress,
+        "nodes",
     )
     # The model knows when live sessions will end; the store must not: clip at end_ts.
     history = _clip_to(history, end_ts)
@@ -129,14 +137,22 @@ def backfill(
         max_participants=history.room_sessions["room_sid"].map(peaks["participants"]).fillna(0).astype(int),
         max_listeners=history.room_sessions["room_sid"].map(peaks["listeners"]).fillna(0).astype(int),
     )
-    rows["room_sessions"] = _write(engine, schema.room_sessions, room_sessions, source_id, report_progress,
-                                   "room sessions")
+    rows["room_sessions"] = _write(
+        engine, schema.room_sessions, room_sessions, source_id, report_progress, "room sessions"
+    )
     participants = history.participant_sessions.assign(
-        last_seen_ts=history.participant_sessions["left_ts"].fillna(end_ts).astype("int64"), origin="backfill",
+        last_seen_ts=history.participant_sessions["left_ts"].fillna(end_ts).astype("int64"),
+        origin="backfill",
     )
     with deferred_indexes(engine, schema.participant_sessions):
-        rows["participant_sessions"] = _write(engine, schema.participant_sessions, participants, source_id,
-                                              report_progress, "participant sessions")
+        rows["participant_sessions"] = _write(
+            engine,
+            schema.participant_sessions,
+            participants,
+            source_id,
+            report_progress,
+            "participant sessions",
+        )
     egress = history.egress.assign(last_seen_ts=history.egress["ended_ts"].fillna(end_ts).astype("int64"))
     rows["egress"] = _write(engine, schema.egress_status, egress, source_id, report_progress, "egress")
     ingress = history.ingress.assign(last_seen_ts=history.ingress["ended_ts"].fillna(end_ts).astype("int64"))
@@ -144,32 +160,48 @@ def backfill(
 
     node_fields = tuple(schema.NODE_METRICS)
     rows["room_samples_1h"] = _write(
-        engine, schema.room_samples_1h,
+        engine,
+        schema.room_samples_1h,
         _rollup(history.room_samples, "room_sid", _ROOM_FIELDS, HOUR_S, MINUTE_S),
-        source_id, report_progress, "hourly room rollups",
+        source_id,
+        report_progress,
+        "hourly room rollups",
     )
     rows["node_samples_1h"] = _write(
-        engine, schema.node_samples_1h,
+        engine,
+        schema.node_samples_1h,
         _rollup(history.node_samples, "node_id", node_fields, HOUR_S, MINUTE_S),
-        node_source, report_progress, "hourly node rollups",
+        node_source,
+        report_progress,
+        "hourly node rollups",
     )
     minute_from = end_ts - int(minute_days * DAY_S)
     recent_rooms = history.room_samples[history.room_samples["ts"] >= minute_from]
     recent_nodes = history.node_samples[history.node_samples["ts"] >= minute_from]
     rows["room_samples_1m"] = _write(
-        engine, schema.room_samples_1m, _rollup(recent_rooms, "room_sid", _ROOM_FIELDS, MINUTE_S, MINUTE_S),
-        source_id, report_progress, "minute room rollups",
+        engine,
+        schema.room_samples_1m,
+        _rollup(recent_rooms, "room_sid", _ROOM_FIELDS, MINUTE_S, MINUTE_S),
+        source_id,
+        report_progress,
+        "minute room rollups",
     )
     rows["node_samples_1m"] = _write(
-        engine, schema.node_samples_1m, _rollup(recent_nodes, "node_id", node_fields, MINUTE_S, MINUTE_S),
-        node_source, report_progress, "minute node rollups",
+        engine,
+        schema.node_samples_1m,
+        _rollup(recent_nodes, "node_id", node_fields, MINUTE_S, MINUTE_S),
+        node_source,
+        report_progress,
+        "minute node rollups",
     )
     raw_from = end_ts - int(raw_hours * HOUR_S)
     raw = model.history(raw_from - raw_from % MINUTE_S, end_ts, step_s=15)
-    rows["room_samples"] = _write(engine, schema.room_samples, raw.room_samples, source_id, report_progress,
-                                  "raw room samples")
-    rows["node_samples"] = _write(engine, schema.node_samples, raw.node_samples, node_source, report_progress,
-                                  "raw node samples")
+    rows["room_samples"] = _write(
+        engine, schema.room_samples, raw.room_samples, source_id, report_progress, "raw room samples"
+    )
+    rows["node_samples"] = _write(
+        engine, schema.node_samples, raw.node_samples, node_source, report_progress, "raw node samples"
+    )
     # Only the raw window needs re-aggregating; older buckets were written directly above.
     refresh_rollups(engine, end_ts, since_ts=raw_from)
     return BackfillReport(start_ts, end_ts, rows, time.perf_counter() - started)

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 CHECK_EVERY_S = 60.0
 
 
-def start_billing_thread(settings: Settings, engine: Engine, stop: threading.Event) -> threading.Thread | None:
+def start_billing_thread(
+    settings: Settings, engine: Engine, stop: threading.Event
+) -> threading.Thread | None:
     """Run the daily billing collection while ``stop`` is unset; None when no provider is configured."""
     from collectors.billing.runner import BillingScheduler
 

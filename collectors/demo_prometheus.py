@@ -43,14 +43,22 @@ class DemoPrometheus:
         config_path.write_text(yaml.safe_dump(config))
         log_file = (self.workdir / "prometheus.log").open("ab")
         self.process = subprocess.Popen(
-            [binary, f"--config.file={config_path}", f"--storage.tsdb.path={self.workdir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=2d"],
-            stdout=log_file, stderr=subprocess.STDOUT,
+            [
+                binary,
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={self.workdir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=2d",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.process.returncode}; see {self.workdir}/prometheus.log")
+                raise RuntimeError(
+                    f"prometheus exited with {self.process.returncode}; see {self.workdir}/prometheus.log"
+                )
             try:
                 if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
                     log.info("Prometheus scraping %d simulated node(s) at %s", len(self.targets), self.url)

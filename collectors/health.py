@@ -35,7 +35,9 @@ def ensure_source(engine: Engine, name: str, kind: str, url: str) -> int:
             conflict=["name"],
         )
     with engine.connect() as connection:
-        source_id = connection.execute(select(schema.sources.c.id).where(schema.sources.c.name == name)).scalar_one()
+        source_id = connection.execute(
+            select(schema.sources.c.id).where(schema.sources.c.name == name)
+        ).scalar_one()
     return int(source_id)
 
 
@@ -73,7 +75,12 @@ class SourceHealth:
         self.last_success_ts = now_ts
         self.last_error = _clean(partial_error) if partial_error else None
         self.next_attempt_ts = now_ts + self.interval_s
-        self._persist(engine, now_ts, "partial" if partial_error else "ok", closed_gap_at=now_ts if recovered_from else None)
+        self._persist(
+            engine,
+            now_ts,
+            "partial" if partial_error else "ok",
+            closed_gap_at=now_ts if recovered_from else None,
+        )
 
     def failed(self, engine: Engine | None, now_ts: float, error: BaseException | str) -> None:
         self.consecutive_failures += 1
@@ -83,7 +90,11 @@ class SourceHealth:
         delay = self.backoff_s()
         self.next_attempt_ts = now_ts + delay
         log.warning(
-            "%s: %s (failure %d, retrying in %.0f s)", self.name, self.last_error, self.consecutive_failures, delay
+            "%s: %s (failure %d, retrying in %.0f s)",
+            self.name,
+            self.last_error,
+            self.consecutive_failures,
+            delay,
         )
         if engine is not None:
             try:
@@ -91,7 +102,9 @@ class SourceHealth:
             except Exception as exc:  # the database may be the thing that is down
                 log.warning("%s: could not record health: %s", self.name, _clean(exc))
 
-    def _persist(self, engine: Engine, now_ts: float, status: str, *, closed_gap_at: float | None = None) -> None:
+    def _persist(
+        self, engine: Engine, now_ts: float, status: str, *, closed_gap_at: float | None = None
+    ) -> None:
         row = {
             "source_id": self.source_id,
             "status": status,
@@ -108,8 +121,14 @@ class SourceHealth:
                 upsert(
                     connection,
                     schema.collector_gaps,
-                    [{"source_id": self.source_id, "start_ts": int(self.failing_since_ts), "end_ts": None,
-                      "reason": self.last_error}],
+                    [
+                        {
+                            "source_id": self.source_id,
+                            "start_ts": int(self.failing_since_ts),
+                            "end_ts": None,
+                            "reason": self.last_error,
+                        }
+                    ],
                     update=["reason"],
                 )
             if closed_gap_at is not None:

@@ -179,7 +179,9 @@ class RoomPoller:
             async def participants_of(room: RoomRow) -> None:
                 async with semaphore:
                     try:
-                        response = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room.room_name))
+                        response = await lkapi.room.list_participants(
+                            api.ListParticipantsRequest(room=room.room_name)
+                        )
                     except api.TwirpError as exc:
                         # not_found: the room ended between ListRooms and now.
                         snapshot.rooms_without_participants.add(room.room_sid)

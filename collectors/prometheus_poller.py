@@ -126,8 +126,13 @@ def store_node_snapshot(engine: Engine, source_id: int, snapshot: NodeSnapshot) 
             row[metric] = values.get(metric)
         rows.append(row)
     inventory = [
-        {"source_id": source_id, "node_id": node_id, "node_type": node_type,
-         "first_seen_ts": snapshot.ts, "last_seen_ts": snapshot.ts}
+        {
+            "source_id": source_id,
+            "node_id": node_id,
+            "node_type": node_type,
+            "first_seen_ts": snapshot.ts,
+            "last_seen_ts": snapshot.ts,
+        }
         for node_id, node_type in snapshot.node_types.items()
     ]
     with engine.begin() as connection:

@@ -12,9 +12,7 @@ from __future__ import annotations
 # instance -> node_id (and node_type), value 1: the join key for process_* metrics.
 NODE_MAP = "(0 * max by (instance, node_id, node_type) (livekit_participant_total) + 1)"
 
-JOIN_FAILURE_STATES = (
-    "rtc_failure|signal_failed|signal_validation_failed|signal_upgrade_failed|signal_write_initial_response_failed"
-)
+JOIN_FAILURE_STATES = "rtc_failure|signal_failed|signal_validation_failed|signal_upgrade_failed|signal_write_initial_response_failed"
 
 
 def _on_node(expr: str) -> str:

@@ -55,6 +55,7 @@ def store_unavailable(exc: BaseException) -> bool:
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
+
 # Called after every tick with (engine, now_ts); e.g. live alert evaluation. Must not raise.
 TickHook = Callable[[Engine, int], None]
 T = TypeVar("T")
@@ -85,7 +86,12 @@ class _PrometheusJob:
 
 class Collector:
     def __init__(
-        self, settings: Settings, engine: Engine, hooks: list[TickHook] | None = None, *, spool: Spool | None = None
+        self,
+        settings: Settings,
+        engine: Engine,
+        hooks: list[TickHook] | None = None,
+        *,
+        spool: Spool | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -165,7 +171,9 @@ class Collector:
                 lambda payload: store_node_snapshot(self.engine, job.source_id, node_snapshot_from(payload)),
             )  # fmt: skip
         except Exception as exc:  # the store refused this data for good: say so, keep collecting
-            job.health.failed(self.engine, now_ts, f"store refused the node samples: {type(exc).__name__}: {exc}")
+            job.health.failed(
+                self.engine, now_ts, f"store refused the node samples: {type(exc).__name__}: {exc}"
+            )
             report.polled[name] = "failed"
             return
         if written is not None:
@@ -178,7 +186,9 @@ class Collector:
         try:
             health.succeeded(self.engine, now_ts, partial_error=partial)
         except Exception as exc:  # the store may be the thing that is down; the spool has the data
-            log.warning("%s: could not record health: %s", health.name, redact(str(exc)).splitlines()[0][:300])
+            log.warning(
+                "%s: could not record health: %s", health.name, redact(str(exc)).splitlines()[0][:300]
+            )
 
     # --- the store, or the spool when the store is unavailable ------------------------------
 
@@ -207,15 +217,22 @@ class Collector:
                     if store_unavailable(exc):
                         return None, self._hold(key, kind, ts, rows, payload(), exc)
                     # Bad data fails on every retry: drop it from the spool, counted and logged.
-                    log.error("%s: spooled %s batch at %d refused by the store, dropped: %s",
-                              key, kind, batch.ts, redact(str(exc)).splitlines()[0][:300])
+                    log.error(
+                        "%s: spooled %s batch at %d refused by the store, dropped: %s",
+                        key,
+                        kind,
+                        batch.ts,
+                        redact(str(exc)).splitlines()[0][:300],
+                    )
                     self.spool.remove(batch.id, kind, outcome="rejected")
                     continue
                 self.spool.remove(batch.id, kind)
                 replayed += 1
                 self._replayed_since_ts = min(batch.ts, self._replayed_since_ts or batch.ts)
             if self.spool.pending(key):  # more to replay next tick; this snapshot waits its turn
-                waiting = f"replaying spooled samples: {replayed} written, {self.spool.pending(key) + 1} waiting"
+                waiting = (
+                    f"replaying spooled samples: {replayed} written, {self.spool.pending(key) + 1} waiting"
+                )
                 self.spool.push(key, kind, ts, rows, payload())
                 log.info("%s: %s", key, waiting)
                 return None, waiting
@@ -234,7 +251,9 @@ class Collector:
             note = "; ".join(filter(None, [note, lost]))
         return result, note
 
-    def _hold(self, key: str, kind: str, ts: int, rows: int, payload: dict[str, Any], exc: BaseException) -> str:
+    def _hold(
+        self, key: str, kind: str, ts: int, rows: int, payload: dict[str, Any], exc: BaseException
+    ) -> str:
         reason = redact(str(getattr(exc, "orig", None) or exc)).splitlines()[0][:200]
         kept = self.spool.push(key, kind, ts, rows, payload)
         stats = self.spool.stats()
@@ -257,13 +276,24 @@ class Collector:
         notes = []
         for overflow in self.spool.overflows():
             kind, _, source_id = overflow.key.partition(":")
-            reason = (f"database unavailable and spool full: {overflow.batches} {kind} batch(es), "
-                      f"{overflow.rows} rows not stored")
+            reason = (
+                f"database unavailable and spool full: {overflow.batches} {kind} batch(es), "
+                f"{overflow.rows} rows not stored"
+            )
             with self.engine.begin() as connection:
-                upsert(connection, schema.collector_gaps, [{
-                    "source_id": int(source_id), "start_ts": overflow.first_ts, "end_ts": overflow.last_ts,
-                    "reason": reason,
-                }], update=["end_ts", "reason"])
+                upsert(
+                    connection,
+                    schema.collector_gaps,
+                    [
+                        {
+                            "source_id": int(source_id),
+                            "start_ts": overflow.first_ts,
+                            "end_ts": overflow.last_ts,
+                            "reason": reason,
+                        }
+                    ],
+                    update=["end_ts", "reason"],
+                )
             self.spool.clear_overflow(overflow)
             log.error("%s: %s (between %d and %d)", overflow.key, reason, overflow.first_ts, overflow.last_ts)
             notes.append(reason)
@@ -303,8 +333,12 @@ class Collector:
         self._last_tick_ts = now_ts
         if last is None or now_ts >= last - CLOCK_SLACK_S:
             return
-        log.warning("the clock went back %d s (from %d to %d): rescheduling every source", last - now_ts, last, now_ts)
-        for health in [job.health for job in self.livekit_jobs] + [job.health for job in self.prometheus_jobs]:
+        log.warning(
+            "the clock went back %d s (from %d to %d): rescheduling every source", last - now_ts, last, now_ts
+        )
+        for health in [job.health for job in self.livekit_jobs] + [
+            job.health for job in self.prometheus_jobs
+        ]:
             health.next_attempt_ts = min(health.next_attempt_ts, now_ts)
         self._last_rollup_ts = min(self._last_rollup_ts, now_ts)
         self._last_retention_ts = min(self._last_retention_ts, now_ts)
@@ -312,7 +346,11 @@ class Collector:
     def _maintenance(self, now_ts: int, force: bool) -> None:
         cfg = self.settings.collectors
         try:
-            if force or self._replayed_since_ts is not None or now_ts - self._last_rollup_ts >= cfg.rollup_every_s:
+            if (
+                force
+                or self._replayed_since_ts is not None
+                or now_ts - self._last_rollup_ts >= cfg.rollup_every_s
+            ):
                 # Replayed samples may be older than what the rollups already consider done.
                 refresh_rollups(self.engine, now_ts, since_ts=self._replayed_since_ts)
                 self._last_rollup_ts = now_ts
@@ -327,11 +365,15 @@ class Collector:
         interval = self.settings.collectors.interval_s
         log.info(
             "collecting from %d LiveKit and %d Prometheus source(s) every %.0f s",
-            len(self.livekit_jobs), len(self.prometheus_jobs), interval,
+            len(self.livekit_jobs),
+            len(self.prometheus_jobs),
+            interval,
         )
         while not stop.is_set():
             report = await self.tick()
-            polled = ", ".join(f"{name}={state}" for name, state in report.polled.items() if state != "skipped")
+            polled = ", ".join(
+                f"{name}={state}" for name, state in report.polled.items() if state != "skipped"
+            )
             if polled:
                 log.info("tick %.2f s: %s", report.duration_s, polled)
             next_due = min(

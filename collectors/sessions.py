@@ -61,8 +61,13 @@ class SessionTracker:
         rooms, parts = schema.room_sessions, schema.participant_sessions
         with self.engine.connect() as connection:
             for row in connection.execute(
-                select(rooms.c.room_sid, rooms.c.room_name, rooms.c.max_participants, rooms.c.max_listeners,
-                       rooms.c.last_seen_ts).where(rooms.c.source_id == self.source_id, rooms.c.ended_ts.is_(None))
+                select(
+                    rooms.c.room_sid,
+                    rooms.c.room_name,
+                    rooms.c.max_participants,
+                    rooms.c.max_listeners,
+                    rooms.c.last_seen_ts,
+                ).where(rooms.c.source_id == self.source_id, rooms.c.ended_ts.is_(None))
             ):
                 self.open_rooms[row.room_sid] = _OpenRoom(
                     row.room_name, row.max_participants, row.max_listeners, row.last_seen_ts
@@ -83,8 +88,11 @@ class SessionTracker:
         now_ts = snapshot.ts
         seen_ts = max(now_ts, self.high_water_ts)
         if now_ts < self.high_water_ts:
-            log.warning("snapshot at %d is older than one already written (%d): sessions keep the newer time",
-                        now_ts, self.high_water_ts)
+            log.warning(
+                "snapshot at %d is older than one already written (%d): sessions keep the newer time",
+                now_ts,
+                self.high_water_ts,
+            )
         by_room: dict[str, list[ParticipantRow]] = defaultdict(list)
         for participant in snapshot.participants:
             by_room[participant.room_sid].append(participant)
@@ -102,32 +110,38 @@ class SessionTracker:
         sample_rows: list[dict[str, Any]] = []
         for room in snapshot.rooms:
             members = by_room.get(room.room_sid, [])
-            listeners = listeners_of(members) if room.room_sid not in uncertain else max(
-                0, room.num_participants - room.num_publishers
+            listeners = (
+                listeners_of(members)
+                if room.room_sid not in uncertain
+                else max(0, room.num_participants - room.num_publishers)
             )
             publishers = room.num_publishers
             previous = self.open_rooms.get(room.room_sid)
             max_participants = max(room.num_participants, previous.max_participants if previous else 0)
             max_listeners = max(listeners, previous.max_listeners if previous else 0)
-            room_rows.append({
-                "source_id": self.source_id,
-                "room_sid": room.room_sid,
-                "room_name": room.room_name,
-                "channel": channel_of(room.room_name),
-                "started_ts": room.created_ts or now_ts,
-                "ended_ts": None,
-                "last_seen_ts": max(seen_ts, room.created_ts),
-                "max_participants": max_participants,
-                "max_listeners": max_listeners,
-            })
-            sample_rows.append({
-                "source_id": self.source_id,
-                "room_sid": room.room_sid,
-                "ts": now_ts,
-                "participants": room.num_participants,
-                "publishers": publishers,
-                "listeners": listeners,
-            })
+            room_rows.append(
+                {
+                    "source_id": self.source_id,
+                    "room_sid": room.room_sid,
+                    "room_name": room.room_name,
+                    "channel": channel_of(room.room_name),
+                    "started_ts": room.created_ts or now_ts,
+                    "ended_ts": None,
+                    "last_seen_ts": max(seen_ts, room.created_ts),
+                    "max_participants": max_participants,
+                    "max_listeners": max_listeners,
+                }
+            )
+            sample_rows.append(
+                {
+                    "source_id": self.source_id,
+                    "room_sid": room.room_sid,
+                    "ts": now_ts,
+                    "participants": room.num_participants,
+                    "publishers": publishers,
+                    "listeners": listeners,
+                }
+            )
         participant_rows = [
             {
                 "source_id": self.source_id,
@@ -147,13 +161,23 @@ class SessionTracker:
         ]
         with self.engine.begin() as connection:
             # started_ts/joined_ts: keep what is stored (a webhook's exact time wins over a poll).
-            upsert(connection, schema.room_sessions, room_rows,
-                   update=["room_name", "channel", "last_seen_ts", "max_participants", "max_listeners"])
-            upsert(connection, schema.participant_sessions, participant_rows,
-                   update=["name", "kind", "is_publisher", "last_seen_ts"])
+            upsert(
+                connection,
+                schema.room_sessions,
+                room_rows,
+                update=["room_name", "channel", "last_seen_ts", "max_participants", "max_listeners"],
+            )
+            upsert(
+                connection,
+                schema.participant_sessions,
+                participant_rows,
+                update=["name", "kind", "is_publisher", "last_seen_ts"],
+            )
             upsert(connection, schema.room_samples, sample_rows)
             self._close(connection, schema.room_sessions, "room_sid", "ended_ts", ended_rooms)
-            self._close(connection, schema.participant_sessions, "participant_sid", "left_ts", gone_participants)
+            self._close(
+                connection, schema.participant_sessions, "participant_sid", "left_ts", gone_participants
+            )
             self._write_egress_ingress(connection, snapshot, seen_ts)
         for row in room_rows:
             self.open_rooms[row["room_sid"]] = _OpenRoom(
@@ -173,38 +197,74 @@ class SessionTracker:
             "participants_left": len(gone_participants),
         }
 
-    def _close(self, connection: Connection, table: Table, key: str, end_column: str, sids: list[str]) -> None:
+    def _close(
+        self, connection: Connection, table: Table, key: str, end_column: str, sids: list[str]
+    ) -> None:
         """End the given sessions at the last time they were seen, unless already ended
         (a webhook may have written the exact end first)."""
         for start in range(0, len(sids), 500):
             chunk = sids[start : start + 500]
             connection.execute(
                 update(table)
-                .where(table.c.source_id == self.source_id, table.c[key].in_(chunk), table.c[end_column].is_(None))
+                .where(
+                    table.c.source_id == self.source_id,
+                    table.c[key].in_(chunk),
+                    table.c[end_column].is_(None),
+                )
                 .values({end_column: table.c.last_seen_ts})
             )
 
     def _write_egress_ingress(self, connection: Connection, snapshot: RoomSnapshot, now_ts: int) -> None:
         if snapshot.egress is not None:
             egress = schema.egress_status
-            upsert(connection, egress, [
-                {"source_id": self.source_id, "egress_id": e.egress_id, "room_sid": e.room_sid,
-                 "room_name": e.room_name, "kind": e.kind, "status": e.status, "started_ts": e.started_ts,
-                 "ended_ts": e.ended_ts, "updated_ts": e.updated_ts, "last_seen_ts": now_ts, "error": e.error}
-                for e in snapshot.egress
-            ])
+            upsert(
+                connection,
+                egress,
+                [
+                    {
+                        "source_id": self.source_id,
+                        "egress_id": e.egress_id,
+                        "room_sid": e.room_sid,
+                        "room_name": e.room_name,
+                        "kind": e.kind,
+                        "status": e.status,
+                        "started_ts": e.started_ts,
+                        "ended_ts": e.ended_ts,
+                        "updated_ts": e.updated_ts,
+                        "last_seen_ts": now_ts,
+                        "error": e.error,
+                    }
+                    for e in snapshot.egress
+                ],
+            )
             # An active egress that is no longer listed as active has ended.
             listed = [e.egress_id for e in snapshot.egress]
             connection.execute(
                 update(egress)
-                .where(egress.c.source_id == self.source_id, egress.c.ended_ts.is_(None),
-                       egress.c.egress_id.not_in(listed) if listed else egress.c.egress_id.is_not(None))
+                .where(
+                    egress.c.source_id == self.source_id,
+                    egress.c.ended_ts.is_(None),
+                    egress.c.egress_id.not_in(listed) if listed else egress.c.egress_id.is_not(None),
+                )
                 .values(ended_ts=egress.c.last_seen_ts, status="EGRESS_COMPLETE")
             )
         if snapshot.ingress is not None:
-            upsert(connection, schema.ingress_status, [
-                {"source_id": self.source_id, "ingress_id": i.ingress_id, "name": i.name,
-                 "room_name": i.room_name, "input_type": i.input_type, "status": i.status,
-                 "started_ts": i.started_ts, "ended_ts": i.ended_ts, "last_seen_ts": now_ts, "error": i.error}
-                for i in snapshot.ingress
-            ])
+            upsert(
+                connection,
+                schema.ingress_status,
+                [
+                    {
+                        "source_id": self.source_id,
+                        "ingress_id": i.ingress_id,
+                        "name": i.name,
+                        "room_name": i.room_name,
+                        "input_type": i.input_type,
+                        "status": i.status,
+                        "started_ts": i.started_ts,
+                        "ended_ts": i.ended_ts,
+                        "last_seen_ts": now_ts,
+                        "error": i.error,
+                    }
+                    for i in snapshot.ingress
+                ],
+            )

@@ -242,7 +242,9 @@ class Spool:
                 return []
             return [
                 Overflow(row[0], int(row[1]), int(row[2]), int(row[3]), int(row[4]))
-                for row in db.execute("SELECT key, first_ts, last_ts, batches, rows FROM overflow ORDER BY key")
+                for row in db.execute(
+                    "SELECT key, first_ts, last_ts, batches, rows FROM overflow ORDER BY key"
+                )
             ]
 
     def clear_overflow(self, overflow: Overflow) -> None:

@@ -121,7 +121,6 @@ class DashboardSettings(_Strict):
         return value
 
 
-
 # --- billing (issue 8): provider usage/billing APIs, each enabled only when its section is present ---
 
 

@@ -28,7 +28,10 @@ HOW_TO_ADD = (
 def _reconciliation(url: str, days: int, today_iso: str, warn_share: float) -> Reconciliation:
     today = datetime.fromisoformat(today_iso).date()
     return reconcile(
-        data.engine(url), today - timedelta(days=days - 1), today, warn_share=warn_share,
+        data.engine(url),
+        today - timedelta(days=days - 1),
+        today,
+        warn_share=warn_share,
         overrides=data.settings().prices.overrides,
     )
 

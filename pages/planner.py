@@ -304,26 +304,16 @@ def compare(
     st.dataframe(pd.DataFrame({"": rows, **columns}), hide_index=True, key="planner_compare")
 
 
-def main() -> None:
-    error = data.settings_error()
-    if error is not None:
-        st.title("Capacity planner")
-        st.error(
-            f"castmeter's configuration is invalid: {escape_markdown(str(error))}", icon=":material/error:"
-        )
-        st.stop()
-    view = current_view()
-    st.title("Capacity planner")
-    try:
-        catalogue = headroom.settings_catalogue()
-    except CatalogueError as exc:
-        st.error(f"Invalid price override: {escape_markdown(str(exc))}", icon=":material/error:")
-        return
-    _initialise()
-    report = headroom.fleet(view.source_id, float(st.session_state.get("pl_target", 70)))
+@st.fragment
+def planner(catalogue: Catalogue, source_id: int | None, timezone: str) -> None:
+    """Inputs and what they give, as one fragment: a slider move reruns this, not the sidebar,
+    the navigation and the fleet calibration around it (a change of data source or range in the
+    sidebar reruns the whole page and hands this its new ``source_id``)."""
+    # Cached: the calibration and forecast are computed once per source, target and ttl.
+    report = headroom.fleet(source_id, float(st.session_state.get("pl_target", 70)))
     saved = state.load_saved()
     scenario, errors = state.scenario_from_inputs(state.session_inputs(), name="current")
-    inputs(errors, _preset_options(saved, report is not None), saved, report, view.source_id)
+    inputs(errors, _preset_options(saved, report is not None), saved, report, source_id)
     model = _coefficients(report, catalogue)
     if scenario is not None:
         params.write({"plan": state.to_url(scenario)})
@@ -344,7 +334,26 @@ def main() -> None:
     elif section == SECTIONS[2]:
         headroom.render_calibration(report)
     else:
-        headroom.render_forecast(report, view.timezone)
+        headroom.render_forecast(report, timezone)
+
+
+def main() -> None:
+    error = data.settings_error()
+    if error is not None:
+        st.title("Capacity planner")
+        st.error(
+            f"castmeter's configuration is invalid: {escape_markdown(str(error))}", icon=":material/error:"
+        )
+        st.stop()
+    view = current_view()
+    st.title("Capacity planner")
+    try:
+        catalogue = headroom.settings_catalogue()
+    except CatalogueError as exc:
+        st.error(f"Invalid price override: {escape_markdown(str(exc))}", icon=":material/error:")
+        return
+    _initialise()
+    planner(catalogue, view.source_id, view.timezone)
 
 
 through_app()

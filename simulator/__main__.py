@@ -28,8 +28,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sim-start", type=float, default=None,
-                        help="model Unix time the fleet shows at startup (default: now), e.g. a busy evening")
+    parser.add_argument(
+        "--sim-start",
+        type=float,
+        default=None,
+        help="model Unix time the fleet shows at startup (default: now), e.g. a busy evening",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
     if args.speed <= 0:

@@ -38,8 +38,12 @@ def _plain_rows(frame: pd.DataFrame, integer_columns: frozenset[str] = frozenset
                 as_list = [None if v != v else v for v in as_list]
             columns.append(as_list)
         else:
-            columns.append([None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
-                            for v in series.astype(object).tolist()])
+            columns.append(
+                [
+                    None if (v is None or v is pd.NA or (isinstance(v, float) and v != v)) else v
+                    for v in series.astype(object).tolist()
+                ]
+            )
     return list(zip(*columns, strict=True))
 
 
@@ -90,13 +94,21 @@ def bulk_upsert(engine: Engine, table: Table, frame: pd.DataFrame) -> int:
 
 
 def _postgres_copy(
-    engine: Engine, table: Table, frame: pd.DataFrame, columns: list[str], quoted: str, conflict: str, action: str
+    engine: Engine,
+    table: Table,
+    frame: pd.DataFrame,
+    columns: list[str],
+    quoted: str,
+    conflict: str,
+    action: str,
 ) -> int:
     raw = engine.raw_connection()
     try:
         cursor = raw.cursor()
         staging = f"_bulk_{table.name}"
-        cursor.execute(f'CREATE TEMP TABLE "{staging}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP')
+        cursor.execute(
+            f'CREATE TEMP TABLE "{staging}" (LIKE "{table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+        )
         with cursor.copy(f'COPY "{staging}" ({quoted}) FROM STDIN') as copy:
             for row in _plain_rows(frame, _integer_columns(table)):
                 copy.write_row(row)
@@ -114,7 +126,10 @@ def deferred_indexes(engine: Engine, table: Table) -> Iterator[None]:
     """Load an EMPTY table without its secondary indexes and build them once at the end
     (much faster than maintaining them row by row). A non-empty table is left alone."""
     with engine.connect() as connection:
-        empty = connection.execute(select(func.count()).select_from(select(table).limit(1).subquery())).scalar() == 0
+        empty = (
+            connection.execute(select(func.count()).select_from(select(table).limit(1).subquery())).scalar()
+            == 0
+        )
     indexes = list(table.indexes) if empty else []
     # Plain DDL: expression indexes cannot be reflected, so checkfirst would misjudge them.
     with engine.begin() as connection:

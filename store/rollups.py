@@ -113,8 +113,9 @@ def _refresh_one(connection: Connection, rollup: Rollup, now_ts: int, since_ts: 
     target = rollup.target.c
     written = int(
         connection.execute(
-            select(func.count()).select_from(rollup.target).where(target.bucket_ts >= low - low % rollup.bucket_s,
-                                                                  target.bucket_ts < high)
+            select(func.count())
+            .select_from(rollup.target)
+            .where(target.bucket_ts >= low - low % rollup.bucket_s, target.bucket_ts < high)
         ).scalar_one()
     )
     complete_until = now_ts - now_ts % rollup.bucket_s

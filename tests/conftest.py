@@ -70,7 +70,9 @@ def prometheus_server(tmp_path: Path) -> Iterator[PrometheusFactory]:
         rule_files: Sequence[str | Path] | None = None,
     ) -> PrometheusHandle:
         workdir = tmp_path / f"prometheus-{len(handles)}"
-        handle = realparts.start_prometheus(workdir, scrape_targets, scrape_interval, extra_config, rule_files)
+        handle = realparts.start_prometheus(
+            workdir, scrape_targets, scrape_interval, extra_config, rule_files
+        )
         handles.append(handle)
         return handle
 
@@ -90,7 +92,10 @@ def promtool() -> Path:
 @pytest.fixture(scope="session")
 def livekit_server_bin() -> Path:
     path = realparts.livekit_server_binary()
-    require(path is not None, f"livekit-server {realparts.LIVEKIT_SERVER_VERSION} (scripts/build-livekit-server.sh)")
+    require(
+        path is not None,
+        f"livekit-server {realparts.LIVEKIT_SERVER_VERSION} (scripts/build-livekit-server.sh)",
+    )
     assert path is not None
     return path
 

@@ -80,6 +80,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[Any], grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace_s``; waits for the exit either way."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def wait_http(url: str, timeout_s: float = 30.0, *, process: subprocess.Popen[Any] | None = None) -> None:
     """Poll ``url`` until it answers 2xx; raise TimeoutError (or RuntimeError when
     ``process`` exited) otherwise."""
@@ -305,7 +316,9 @@ class PostgresServer:
         if not name or name not in self._databases:
             return
         with contextlib.suppress(Exception):  # a failed drop must not mask the test's outcome
-            self._admin_execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            self._admin_execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
         self._databases.remove(name)
 
     def stop(self) -> None:

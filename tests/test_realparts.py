@@ -99,5 +99,7 @@ def test_promtool_checks_a_config(promtool: Path, tmp_path: Path) -> None:
 def test_livekit_server_binary_runs(livekit_server_bin: Path) -> None:
     import subprocess
 
-    result = subprocess.run([str(livekit_server_bin), "--version"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [str(livekit_server_bin), "--version"], capture_output=True, text=True, timeout=30
+    )
     assert "1.13.5" in result.stdout + result.stderr

@@ -36,8 +36,13 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(args.db or settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
     try:
         migrate(engine)  # the billing tables may not exist yet on an older store
-        result = reconcile(engine, since, until, warn_share=settings.billing.variance_warn_share,
-                           overrides=settings.prices.overrides)
+        result = reconcile(
+            engine,
+            since,
+            until,
+            warn_share=settings.billing.variance_warn_share,
+            overrides=settings.prices.overrides,
+        )
     finally:
         engine.dispose()
     if args.json:

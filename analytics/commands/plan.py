@@ -1,17 +1,24 @@
-"""`python -m analytics plan --scenario FILE --json`: price a what-if scenario under every model."""
+"""`python -m analytics plan --scenario FILE --json`: price a what-if scenario under every model.
+
+The scenario goes through the capacity planner (analytics/capacity.py), so its planner fields
+— ``growth_pct_per_month``, ``target_cpu_pct``, ``server_type``, ``hls_share``,
+``peak_listeners_per_stream`` — size the self-hosted fleet and appear in ``plan``. Files written
+before those fields existed load with their defaults (70 % CPU, the cheaper server, no HLS, no
+growth), for which every model's cost is the cost engine's."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
+from analytics.capacity import default_model, plan
 from analytics.commands._common import catalogue_for
-from analytics.costs import costs_json
 from analytics.ledger import ScenarioError, ledger_from_scenario, load_scenario
 from core.settings import ConfigError, load_settings
 
-HELP = "price a scenario (YAML) under every provider model"
+HELP = "price a scenario (YAML) under every provider model, with the capacity planner's sizing"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,17 +33,29 @@ def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         raise ConfigError(str(exc)) from None
     catalogue = catalogue_for(load_settings(args.config))
-    result = costs_json(ledger_from_scenario(scenario), catalogue)
+    planned = plan(scenario, catalogue, default_model(catalogue))
+    result = {
+        "usage": ledger_from_scenario(scenario).usage_summary(),
+        "providers": [provider.as_json() for provider in planned.providers],
+        "plan": planned.as_json(),
+    }
     print_result(result, as_json=args.json)
     return 0
 
 
-def print_result(result: dict[str, object], *, as_json: bool) -> None:
+def print_result(result: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return
-    providers = result["providers"]
-    assert isinstance(providers, list)
-    for provider in sorted(providers, key=lambda p: p["monthly_usd"]):
+    planned = result.get("plan")  # `analytics costs` prints measured usage: no plan
+    if planned is not None:
+        print(
+            f"{planned['sfu_nodes']} × {planned['server']} SFU node(s), {planned['egress_nodes']} egress "
+            f"node(s) at {planned['scenario']['target_cpu_pct']:g} % CPU; "
+            f"{planned['sfu_traffic_tb_per_month']:,.2f} TB/month on the SFU"
+        )
+    for provider in sorted(result["providers"], key=lambda p: p["monthly_usd"]):
         print(f"{provider['id']:<26} {provider['monthly_usd']:>14,.2f} USD/month")
+    for warning in [] if planned is None else planned["warnings"]:
+        print(f"note: {warning}")

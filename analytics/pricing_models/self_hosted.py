@@ -130,7 +130,9 @@ def price(
     cloud, dedicated = options
     if server_type not in ("auto", "cx33", "ax52"):
         raise ValueError(f"server_type must be auto, cx33 or ax52, got {server_type!r}")
-    use_cloud = cloud[3] <= dedicated[3] if server_type == "auto" else np.full(len(usage), server_type == "cx33")
+    use_cloud = (
+        cloud[3] <= dedicated[3] if server_type == "auto" else np.full(len(usage), server_type == "cx33")
+    )
     servers = np.where(use_cloud, cloud[1], dedicated[1])
     server_usd = np.where(use_cloud, cloud[1] * cloud[0].monthly_usd, dedicated[1] * dedicated[0].monthly_usd)
     overage_tb = np.where(use_cloud, cloud[2], 0.0)

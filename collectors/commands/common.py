@@ -13,7 +13,9 @@ from core.settings import ConfigError, Settings, load_settings
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="castmeter TOML file (default: ./castmeter.toml)")
-    parser.add_argument("--db", metavar="URL", help="database URL (overrides the config and CASTMETER_DB_URL)")
+    parser.add_argument(
+        "--db", metavar="URL", help="database URL (overrides the config and CASTMETER_DB_URL)"
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

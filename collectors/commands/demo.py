@@ -38,8 +38,9 @@ DEMO_PROMETHEUS = "demo-prometheus"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--days", type=float, default=30, help="days of history to backfill (default 30)")
-    parser.add_argument("--scenario", default="platform-500",
-                        help="dj-radio | tours | live-shopping | platform-500 (default)")
+    parser.add_argument(
+        "--scenario", default="platform-500", help="dj-radio | tours | live-shopping | platform-500 (default)"
+    )
     parser.add_argument("--nodes", type=int, default=None, help="simulated nodes (default: the scenario's)")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
     parser.add_argument("--api-port", type=int, default=7880)
@@ -47,8 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backfill-only", action="store_true", help="stop after the backfill")
-    parser.add_argument("--ready-file", default="data/demo.ready",
-                        help="written when the backfill is done (scripts wait for it)")
+    parser.add_argument(
+        "--ready-file",
+        default="data/demo.ready",
+        help="written when the backfill is done (scripts wait for it)",
+    )
 
 
 def _bar(stage: str, fraction: float) -> None:
@@ -64,27 +68,53 @@ def _bar(stage: str, fraction: float) -> None:
     sys.stderr.flush()
 
 
-def _demo_settings(base: Settings, args: argparse.Namespace, api_secret: str, with_prometheus: bool) -> Settings:
+def _demo_settings(
+    base: Settings, args: argparse.Namespace, api_secret: str, with_prometheus: bool
+) -> Settings:
     livekit = LiveKitSource(
-        name=DEMO_LIVEKIT, url=f"http://127.0.0.1:{args.api_port}", api_key="demo", api_secret=api_secret,  # type: ignore[arg-type]
+        name=DEMO_LIVEKIT,
+        url=f"http://127.0.0.1:{args.api_port}",
+        api_key="demo",
+        api_secret=api_secret,  # type: ignore[arg-type]
     )
-    prometheus = [
-        PrometheusSource(name=DEMO_PROMETHEUS, url=f"http://127.0.0.1:{args.prometheus_port}", rate_window="1m")
-    ] if with_prometheus else []
+    prometheus = (
+        [
+            PrometheusSource(
+                name=DEMO_PROMETHEUS, url=f"http://127.0.0.1:{args.prometheus_port}", rate_window="1m"
+            )
+        ]
+        if with_prometheus
+        else []
+    )
     return base.model_copy(update={"livekit": [livekit], "prometheus": prometheus, "mode": "demo"})
 
 
 def _backfill_in_child(
-    db_url: str, busy_timeout_ms: int, scenario: str, nodes: int | None, seed: int,
-    livekit_id: int, node_source_id: int, end_ts: int, days: float, log_level: str,
+    db_url: str,
+    busy_timeout_ms: int,
+    scenario: str,
+    nodes: int | None,
+    seed: int,
+    livekit_id: int,
+    node_source_id: int,
+    end_ts: int,
+    days: float,
+    log_level: str,
 ) -> BackfillReport:
     from simulator.model import FleetModel
 
     setup_logging(log_level)
     engine = make_engine(db_url, busy_timeout_ms=busy_timeout_ms)
     try:
-        return backfill(engine, FleetModel(scenario, nodes=nodes, seed=seed), livekit_id, end_ts=end_ts, days=days,
-                        progress=_bar, node_source_id=node_source_id)
+        return backfill(
+            engine,
+            FleetModel(scenario, nodes=nodes, seed=seed),
+            livekit_id,
+            end_ts=end_ts,
+            days=days,
+            progress=_bar,
+            node_source_id=node_source_id,
+        )
     finally:
         engine.dispose()
 
@@ -103,13 +133,16 @@ async def _main(args: argparse.Namespace) -> int:
     settings = _demo_settings(base, args, api_secret, use_prometheus)
     livekit_id = ensure_source(engine, DEMO_LIVEKIT, "livekit", settings.livekit[0].url)
     node_source_id = (
-        ensure_source(engine, DEMO_PROMETHEUS, "prometheus", settings.prometheus[0].url) if use_prometheus
+        ensure_source(engine, DEMO_PROMETHEUS, "prometheus", settings.prometheus[0].url)
+        if use_prometheus
         else livekit_id
     )
     ready = Path(args.ready_file)
     ready.unlink(missing_ok=True)
     if args.days > 0:
-        log.info("backfilling %.0f days of %s into %s", args.days, args.scenario, base.database.url.split("@")[-1])
+        log.info(
+            "backfilling %.0f days of %s into %s", args.days, args.scenario, base.database.url.split("@")[-1]
+        )
         # In a child process: the bulk frames' memory goes back to the OS when it exits, so the
         # long-running demo stays small (freed pandas memory otherwise stays in this process).
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -117,21 +150,31 @@ async def _main(args: argparse.Namespace) -> int:
                 _backfill_in_child, base.database.url, base.database.busy_timeout_ms, args.scenario, args.nodes,
                 args.seed, livekit_id, node_source_id, int(time.time()), args.days, args.log_level,
             ))  # fmt: skip
-        log.info("backfill done in %.1f s: %s", report.duration_s,
-                 ", ".join(f"{k}={v}" for k, v in report.rows.items()))
+        log.info(
+            "backfill done in %.1f s: %s",
+            report.duration_s,
+            ", ".join(f"{k}={v}" for k, v in report.rows.items()),
+        )
     ready.parent.mkdir(parents=True, exist_ok=True)
     ready.write_text(str(int(time.time())))
     if args.backfill_only:
         return 0
 
     simulator = FleetServer(
-        model, host="127.0.0.1", api_port=args.api_port, metrics_port=args.metrics_port,
-        api_key="demo", api_secret=api_secret, speed=args.speed,
+        model,
+        host="127.0.0.1",
+        api_port=args.api_port,
+        metrics_port=args.metrics_port,
+        api_key="demo",
+        api_secret=api_secret,
+        speed=args.speed,
     )
     try:
         await simulator.start()
     except OSError as exc:  # a port in use: say which option moves it
-        log.error("cannot start the simulated fleet: %s (choose other ports with --api-port / --metrics-port)", exc)
+        log.error(
+            "cannot start the simulated fleet: %s (choose other ports with --api-port / --metrics-port)", exc
+        )
         await simulator.stop()
         return 1
     prometheus: DemoPrometheus | None = None
@@ -141,12 +184,15 @@ async def _main(args: argparse.Namespace) -> int:
             port=args.prometheus_port,
             targets=simulator.metrics_targets,
             workdir=Path(base.database.url.split("///")[-1]).parent / "prometheus"
-            if base.database.url.startswith("sqlite") else Path("data/prometheus"),
+            if base.database.url.startswith("sqlite")
+            else Path("data/prometheus"),
         )
         prometheus.start()
     else:
-        log.warning("no `prometheus` binary found: node samples come straight from the simulator's model "
-                    "(install Debian's prometheus package to scrape the simulated nodes for real)")
+        log.warning(
+            "no `prometheus` binary found: node samples come straight from the simulator's model "
+            "(install Debian's prometheus package to scrape the simulated nodes for real)"
+        )
         from collectors.model_nodes import model_node_hook
 
         hooks.append(model_node_hook(model, node_source_id))
@@ -156,8 +202,11 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("demo fleet live: LiveKit API %s, node metrics at %s; Ctrl-C stops",
-             simulator.api_url, ", ".join(simulator.metrics_targets))
+    log.info(
+        "demo fleet live: LiveKit API %s, node metrics at %s; Ctrl-C stops",
+        simulator.api_url,
+        ", ".join(simulator.metrics_targets),
+    )
     try:
         await collector.run_forever(stop)
     finally:

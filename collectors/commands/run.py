@@ -36,8 +36,16 @@ async def _main(args: argparse.Namespace) -> int:
     collector = Collector(settings, engine, hooks=hooks)
     if args.once:
         report = await collector.tick(force=True)
-        print(json.dumps({"ts": report.ts, "polled": report.polled, "rows": report.rows,
-                          "duration_s": round(report.duration_s, 3)}))
+        print(
+            json.dumps(
+                {
+                    "ts": report.ts,
+                    "polled": report.polled,
+                    "rows": report.rows,
+                    "duration_s": round(report.duration_s, 3),
+                }
+            )
+        )
         return 0
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

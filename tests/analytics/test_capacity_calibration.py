@@ -106,7 +106,9 @@ def test_reads_node_samples_from_the_store_and_calibrates(tmp_path: Path) -> Non
         upsert(connection, schema.node_samples_1h, rows)
     frame = node_load_frame(engine, now - 30 * DAY_S, now)
     assert len(frame) == len(rows) and set(frame["node_id"]) == {"1:a", "1:b"}
-    report = fleet_capacity(engine, CAT, until_ts=now, node_vcpus=VCPUS, calibration_file=tmp_path / "none.json")
+    report = fleet_capacity(
+        engine, CAT, until_ts=now, node_vcpus=VCPUS, calibration_file=tmp_path / "none.json"
+    )
     engine.dispose()
     assert report.calibration.ok
     assert report.in_use.cores_per_subscribed_track == pytest.approx(TRUE_SUB, rel=0.05)

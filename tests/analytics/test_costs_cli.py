@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from analytics.costs import MODEL_IDS, costs_json, month_to_date_frame
-from analytics.ledger import FLOW_COLUMNS, Scenario, ledger_from_scenario
+from analytics.ledger import FLOW_COLUMNS, Scenario, ledger_from_scenario, load_scenario
 from analytics.prices import load_catalogue
 from analytics.pricing_models.base import UsageArrays
 from store import schema
@@ -31,13 +31,76 @@ def test_plan_json_shape() -> None:
     result = run_cli("plan", "--scenario", "analytics/scenarios/dj-radio.yaml", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert set(data) == {"usage", "providers"}
+    assert set(data) == {"usage", "providers", "plan"}
     assert [p["id"] for p in data["providers"]] == list(MODEL_IDS)
     for provider in data["providers"]:
         assert set(provider) == {"id", "monthly_usd", "items", "notes"}
         for item in provider["items"]:
             assert set(item) == {"name", "quantity", "unit", "usd"}
     assert data["usage"]["monthly_listener_minutes"] == 720_000
+
+
+def test_plan_of_an_old_scenario_file_prices_as_the_cost_engine() -> None:
+    """A file without the planner fields loads with their defaults, and every provider's cost
+    (items included) is the cost engine's."""
+    path = "analytics/scenarios/tours.yaml"
+    assert "target_cpu_pct" not in Path(ROOT / path).read_text()
+    result = run_cli("plan", "--scenario", path, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    engine = costs_json(ledger_from_scenario(load_scenario(ROOT / path)), load_catalogue())
+    assert data["usage"] == engine["usage"]
+    planned = {p["id"]: p["monthly_usd"] for p in data["providers"]}
+    for provider in engine["providers"]:
+        assert planned[provider["id"]] == pytest.approx(provider["monthly_usd"], abs=0.01), provider["id"]
+    assert (
+        data["plan"]["scenario"]["target_cpu_pct"] == 70 and data["plan"]["scenario"]["server_type"] == "auto"
+    )
+
+
+def test_plan_honours_the_planner_fields(tmp_path: Path) -> None:
+    base = "streams: 40\nhours_per_day: 8\nlisteners_per_stream: 25\naudio_kbps: 62\n"
+    plain, planned = tmp_path / "plain.yaml", tmp_path / "planned.yaml"
+    plain.write_text(base)
+    planned.write_text(base + "peak_listeners_per_stream: 30\ngrowth_pct_per_month: 10\ntarget_cpu_pct: 80\n"
+                       "server_type: ax52\nhls_share: 0.5\n")  # fmt: skip
+    before = json.loads(run_cli("plan", "--scenario", str(plain), "--json").stdout)
+    after_run = run_cli("plan", "--scenario", str(planned), "--json")
+    assert after_run.returncode == 0, after_run.stderr
+    after = json.loads(after_run.stdout)
+    assert before["plan"]["server"] == "Hetzner CX33" and after["plan"]["server"] == "Hetzner AX52"
+    # Half the listeners on HLS: half the SFU traffic, and egress workers to feed the HLS.
+    assert after["plan"]["sfu_traffic_tb_per_month"] == pytest.approx(
+        before["plan"]["sfu_traffic_tb_per_month"] / 2
+    )
+    assert before["plan"]["egress_nodes"] == 0 and after["plan"]["egress_nodes"] > 0
+    # 10 % a month, compounded: month 12 has 25 × 1.1^12 listeners per stream.
+    month_12 = next(row for row in after["plan"]["growth"] if row["month"] == 12)
+    assert month_12["listeners_per_stream"] == pytest.approx(25 * 1.1**12, rel=1e-4)
+    # The providers list is the plan's: self-hosted on an AX52 with egress workers costs more.
+    by_id = {p["id"]: p for p in after["providers"]}
+    plan_costs = {c["model"]: c["monthly_usd"] for c in after["plan"]["costs"]}
+    assert by_id["livekit_self_hosted"]["monthly_usd"] == pytest.approx(
+        plan_costs["livekit_self_hosted"], abs=0.01
+    )
+    before_sh = {p["id"]: p for p in before["providers"]}["livekit_self_hosted"]["monthly_usd"]
+    assert by_id["livekit_self_hosted"]["monthly_usd"] > before_sh
+    assert after["plan"]["scenario"]["target_cpu_pct"] == 80
+
+
+def test_plan_table_names_the_nodes() -> None:
+    result = run_cli("plan", "--scenario", "analytics/scenarios/platform-500.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "SFU node(s)" in result.stdout and "livekit_cloud" in result.stdout
+
+
+def test_plan_rejects_a_contradictory_planner_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("streams: 1\nhours_per_day: 2\nlisteners_per_stream: 30\npeak_listeners_per_stream: 10\n"
+                    "target_cpu_pct: 120\n")  # fmt: skip
+    result = run_cli("plan", "--scenario", str(path), "--json")
+    assert result.returncode == 2
+    assert "peak_listeners_per_stream" in result.stderr and "target_cpu_pct" in result.stderr
 
 
 def test_plan_unknown_key_is_a_clear_error(tmp_path: Path) -> None:

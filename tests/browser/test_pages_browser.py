@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from tests.pages.fixture_store import build_fixture
-from tests.realparts import REPO_ROOT, free_port, wait_http
+from tests.realparts import REPO_ROOT, free_port, stop_process, wait_http
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 README_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "overview.png"
@@ -65,12 +65,7 @@ def serve(workdir: Path, url: str) -> Iterator[str]:
         wait_http(f"{base}/_stcore/health", 60, process=process)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
         print(log_path.read_text(errors="replace")[-3000:])
 
 

@@ -22,15 +22,19 @@ def _count(engine: Engine, table: object) -> int:
 
 def _backfill(engine: Engine) -> dict[str, int]:
     source = ensure_source(engine, "demo-livekit", "livekit", "http://127.0.0.1:7880")
-    report = backfill(engine, FleetModel("dj-radio"), source, end_ts=END_TS, days=2, minute_days=1, raw_hours=1)
+    report = backfill(
+        engine, FleetModel("dj-radio"), source, end_ts=END_TS, days=2, minute_days=1, raw_hours=1
+    )
     return report.rows
 
 
 def test_backfill_is_idempotent_and_never_in_the_future(tmp_path: Path) -> None:
     engine = open_store(f"sqlite:///{tmp_path / 'b.db'}")
     first = _backfill(engine)
-    tables = {name: schema.metadata.tables[{"egress": "egress_status", "ingress": "ingress_status"}.get(name, name)]
-              for name in first}
+    tables = {
+        name: schema.metadata.tables[{"egress": "egress_status", "ingress": "ingress_status"}.get(name, name)]
+        for name in first
+    }
     counts = {name: _count(engine, table) for name, table in tables.items()}
     assert counts["participant_sessions"] > 1000 and counts["room_samples_1h"] > 0
     _backfill(engine)  # a re-run replaces, never duplicates
@@ -40,7 +44,9 @@ def test_backfill_is_idempotent_and_never_in_the_future(tmp_path: Path) -> None:
         assert c.execute(select(func.max(rooms.c.ended_ts))).scalar_one() <= END_TS
         assert c.execute(select(func.max(parts.c.left_ts))).scalar_one() <= END_TS
         assert c.execute(select(func.max(parts.c.last_seen_ts))).scalar_one() <= END_TS
-        live = c.execute(select(func.count()).select_from(rooms).where(rooms.c.ended_ts.is_(None))).scalar_one()
+        live = c.execute(
+            select(func.count()).select_from(rooms).where(rooms.c.ended_ts.is_(None))
+        ).scalar_one()
         active = c.execute(
             select(func.count()).select_from(egress).where(egress.c.status == "EGRESS_ACTIVE")
         ).scalar_one()

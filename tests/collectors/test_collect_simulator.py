@@ -29,8 +29,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @asynccontextmanager
 async def fleet(scenario: str = "dj-radio", **kwargs: Any) -> AsyncIterator[FleetServer]:
-    server = FleetServer(FleetModel(scenario, nodes=kwargs.pop("nodes", None)), api_port=0, metrics_port=0, api_key=KEY, api_secret=SECRET,
-                         sim_start=EVENING, **kwargs)
+    server = FleetServer(
+        FleetModel(scenario, nodes=kwargs.pop("nodes", None)),
+        api_port=0,
+        metrics_port=0,
+        api_key=KEY,
+        api_secret=SECRET,
+        sim_start=EVENING,
+        **kwargs,
+    )
     await server.start()
     try:
         yield server
@@ -65,14 +72,16 @@ def test_tick_fills_rooms_participants_and_egress(engine: Engine) -> None:
             assert report.polled == {"sim": "ok"}
             assert _count(engine, schema.room_sessions) == len(snap.rooms)
             standard = snap.participants[snap.participants["kind"] == "STANDARD"]
-            assert _count(engine, schema.participant_sessions, schema.participant_sessions.c.kind == "STANDARD") == len(
-                standard
-            )
+            assert _count(
+                engine, schema.participant_sessions, schema.participant_sessions.c.kind == "STANDARD"
+            ) == len(standard)
             # num_publishers counts every publisher, the RTMP ingress participant included.
             publishers = int(snap.participants["is_publisher"].sum())
             with engine.connect() as c:
                 totals = c.execute(
-                    select(func.sum(schema.room_samples.c.publishers), func.sum(schema.room_samples.c.listeners))
+                    select(
+                        func.sum(schema.room_samples.c.publishers), func.sum(schema.room_samples.c.listeners)
+                    )
                 ).one()
             assert totals[0] == publishers
             assert totals[1] == len(standard) - int(standard["is_publisher"].sum())
@@ -88,11 +97,13 @@ def test_a_failing_source_does_not_stop_the_others(engine: Engine) -> None:
 
     async def scenario() -> None:
         async with fleet("dj-radio") as server:
-            settings = Settings(livekit=[
-                _source(server.api_url, "good"),
-                _source(f"http://127.0.0.1:{dead_port}", "down"),
-                _source(server.api_url, "badkey", secret="wrong-secret-wrong-secret-wrong-secret"),
-            ])
+            settings = Settings(
+                livekit=[
+                    _source(server.api_url, "good"),
+                    _source(f"http://127.0.0.1:{dead_port}", "down"),
+                    _source(server.api_url, "badkey", secret="wrong-secret-wrong-secret-wrong-secret"),
+                ]
+            )
             collector = Collector(settings, engine)
             report = await collector.tick(force=True)
             assert report.polled == {"good": "ok", "down": "failed", "badkey": "failed"}
@@ -100,8 +111,11 @@ def test_a_failing_source_does_not_stop_the_others(engine: Engine) -> None:
                 health = {
                     row.name: row
                     for row in c.execute(
-                        select(schema.sources.c.name, schema.source_health.c.status, schema.source_health.c.last_error)
-                        .join(schema.source_health, schema.sources.c.id == schema.source_health.c.source_id)
+                        select(
+                            schema.sources.c.name,
+                            schema.source_health.c.status,
+                            schema.source_health.c.last_error,
+                        ).join(schema.source_health, schema.sources.c.id == schema.source_health.c.source_id)
                     )
                 }
             assert health["good"].status == "ok"
@@ -138,7 +152,9 @@ def test_sessions_end_when_participants_leave(engine: Engine) -> None:
             parts = schema.participant_sessions
             assert _count(engine, parts, parts.c.left_ts.is_not(None)) > 0
             with engine.connect() as c:
-                bad = c.execute(select(func.count()).select_from(parts).where(parts.c.left_ts < parts.c.joined_ts))
+                bad = c.execute(
+                    select(func.count()).select_from(parts).where(parts.c.left_ts < parts.c.joined_ts)
+                )
                 assert bad.scalar_one() == 0
 
     run(scenario())
@@ -161,9 +177,14 @@ def test_prometheus_poller_reads_the_simulated_nodes(
                     continue
                 report = await collector.tick(force=True)
                 with engine.connect() as c:
-                    rows = c.execute(select(schema.node_samples).where(
-                        schema.node_samples.c.bytes_out_per_s.is_not(None), schema.node_samples.c.cpu_pct.is_not(None)
-                    ).order_by(schema.node_samples.c.ts.desc())).all()
+                    rows = c.execute(
+                        select(schema.node_samples)
+                        .where(
+                            schema.node_samples.c.bytes_out_per_s.is_not(None),
+                            schema.node_samples.c.cpu_pct.is_not(None),
+                        )
+                        .order_by(schema.node_samples.c.ts.desc())
+                    ).all()
                 if report.polled.get("prom") == "ok" and len({r.node_id for r in rows}) == 2:
                     break
             assert len({r.node_id for r in rows}) == 2, report
@@ -183,18 +204,45 @@ def test_prometheus_poller_reads_the_simulated_nodes(
 def test_cli_once_against_the_simulator(tmp_path: Path) -> None:
     api_port = free_port()
     sim = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--scenario", "tours", "--api-port", str(api_port), "--metrics-port", "0",
-         "--api-key", KEY, "--api-secret", SECRET],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "--scenario",
+            "tours",
+            "--api-port",
+            str(api_port),
+            "--metrics-port",
+            "0",
+            "--api-key",
+            KEY,
+            "--api-secret",
+            SECRET,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         db = tmp_path / "cli.db"
-        env = {"PATH": "/usr/bin:/bin", "LIVEKIT_URL": f"http://127.0.0.1:{api_port}", "LIVEKIT_API_KEY": KEY,
-               "LIVEKIT_API_SECRET": SECRET, "CASTMETER_DB_URL": f"sqlite:///{db}", "HOME": str(tmp_path)}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "LIVEKIT_URL": f"http://127.0.0.1:{api_port}",
+            "LIVEKIT_API_KEY": KEY,
+            "LIVEKIT_API_SECRET": SECRET,
+            "CASTMETER_DB_URL": f"sqlite:///{db}",
+            "HOME": str(tmp_path),
+        }
         deadline = time.monotonic() + 60
         while True:
-            result = subprocess.run([sys.executable, "-m", "collectors", "run", "--once"], cwd=ROOT, env=env,
-                                    capture_output=True, text=True, timeout=120)
+            result = subprocess.run(
+                [sys.executable, "-m", "collectors", "run", "--once"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if '"livekit": "ok"' in result.stdout or time.monotonic() > deadline:
                 break
             time.sleep(1)

@@ -18,7 +18,9 @@ def engine(tmp_path: Path) -> Engine:
     return open_store(f"sqlite:///{tmp_path / 'c.db'}")
 
 
-def _snapshot(ts: int, rooms: dict[str, list[tuple[str, bool]]], joined: dict[str, int] | None = None) -> RoomSnapshot:
+def _snapshot(
+    ts: int, rooms: dict[str, list[tuple[str, bool]]], joined: dict[str, int] | None = None
+) -> RoomSnapshot:
     joined = joined or {}
     snap = RoomSnapshot(ts=ts)
     for room_sid, members in rooms.items():
@@ -56,7 +58,9 @@ def test_sessions_open_and_close(engine: Engine) -> None:
     with engine.connect() as c:
         room = c.execute(select(schema.room_sessions)).one()
         samples = c.execute(
-            select(schema.room_samples.c.ts, schema.room_samples.c.listeners).order_by(schema.room_samples.c.ts)
+            select(schema.room_samples.c.ts, schema.room_samples.c.listeners).order_by(
+                schema.room_samples.c.ts
+            )
         ).all()
     assert room.ended_ts == 1030 and room.max_listeners == 2 and room.max_participants == 3
     assert [(s.ts, s.listeners) for s in samples] == [(1015, 2), (1030, 1)]
@@ -95,7 +99,9 @@ def test_webhook_end_time_is_not_overwritten(engine: Engine) -> None:
     tracker.apply(_snapshot(1015, {"RM_a": [("PA_dj", True), ("PA_l1", False)]}))
     parts = schema.participant_sessions
     with engine.begin() as c:  # the webhook receiver learned the exact leave time
-        c.execute(parts.update().where(parts.c.participant_sid == "PA_l1").values(left_ts=1021, origin="webhook"))
+        c.execute(
+            parts.update().where(parts.c.participant_sid == "PA_l1").values(left_ts=1021, origin="webhook")
+        )
     tracker.apply(_snapshot(1030, {"RM_a": [("PA_dj", True)]}))
     assert _sessions(engine)["PA_l1"] == (1000, 1021)
 
@@ -111,7 +117,9 @@ def test_names_are_stored_as_they_are(engine: Engine) -> None:
 def test_egress_that_stops_being_listed_is_ended(engine: Engine) -> None:
     tracker = SessionTracker(engine, 1)
     snap = _snapshot(1015, {"RM_a": [("PA_dj", True)]})
-    snap.egress = [EgressRow("EG_1", "RM_a", "channel-RM_a", "room_composite", "EGRESS_ACTIVE", 1001, None, 1010, None)]
+    snap.egress = [
+        EgressRow("EG_1", "RM_a", "channel-RM_a", "room_composite", "EGRESS_ACTIVE", 1001, None, 1010, None)
+    ]
     tracker.apply(snap)
     later = _snapshot(1030, {"RM_a": [("PA_dj", True)]})
     later.egress = []

@@ -44,8 +44,13 @@ def test_environment_overrides_file() -> None:
 
 def test_env_alone_configures_a_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    settings = load_settings(env={"LIVEKIT_URL": "http://127.0.0.1:7880", "LIVEKIT_API_KEY": "k",
-                                  "LIVEKIT_API_SECRET": "secret-secret"})
+    settings = load_settings(
+        env={
+            "LIVEKIT_URL": "http://127.0.0.1:7880",
+            "LIVEKIT_API_KEY": "k",
+            "LIVEKIT_API_SECRET": "secret-secret",
+        }
+    )
     assert settings.livekit[0].name == "livekit"
 
 
@@ -53,10 +58,10 @@ def test_env_alone_configures_a_source(tmp_path: Path, monkeypatch: pytest.Monke
     ("toml", "key"),
     [
         ("[collectors]\ninterval_s = -1\n", "collectors.interval_s"),
-        ("[database]\nurl = \"mysql://x\"\n", "database.url"),
-        ("[dashboard]\ntimezone = \"Mars/Olympus\"\n", "dashboard.timezone"),
-        ("[[livekit]]\nname = \"a\"\nurl = \"ftp://x\"\napi_key = \"k\"\napi_secret = \"s\"\n", "livekit.0.url"),
-        ("[[prometheus]]\nname = \"p\"\nurl = \"http://x\"\nrate_window = \"soon\"\n", "prometheus.0.rate_window"),
+        ('[database]\nurl = "mysql://x"\n', "database.url"),
+        ('[dashboard]\ntimezone = "Mars/Olympus"\n', "dashboard.timezone"),
+        ('[[livekit]]\nname = "a"\nurl = "ftp://x"\napi_key = "k"\napi_secret = "s"\n', "livekit.0.url"),
+        ('[[prometheus]]\nname = "p"\nurl = "http://x"\nrate_window = "soon"\n', "prometheus.0.rate_window"),
         ("[collectors]\nintervall_s = 3\n", "collectors.intervall_s"),
     ],
 )
@@ -90,7 +95,10 @@ def test_cli_exits_2_on_invalid_config(tmp_path: Path) -> None:
     path.write_text("[collectors]\ninterval_s = 0\n")
     result = subprocess.run(
         [sys.executable, "-m", "collectors", "run", "--once", "--config", str(path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "collectors.interval_s" in result.stderr

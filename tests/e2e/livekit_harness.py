@@ -164,16 +164,6 @@ def start_node_exporter(binary: Path, workdir: Path) -> tuple[subprocess.Popen[b
     return process, f"127.0.0.1:{port}"
 
 
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 # ---------------------------------------------------------------------------------------------
 # Participants
 # ---------------------------------------------------------------------------------------------

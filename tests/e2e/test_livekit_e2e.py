@@ -342,7 +342,7 @@ rate_window = "{RATE_WINDOW_S}s"
                 print(f"cleanup: {participant.identity}: {exc}")
         await receiver.stop()
         prometheus.stop()
-        lk.stop_process(exporter)
+        realparts.stop_process(exporter)
         server.stop()
 
 

@@ -23,8 +23,11 @@ from collectors.livekit_rooms import RoomRow
 from collectors.webhooks import Refused, WebhookConfig, _verify
 from core.settings import ConfigError, load_settings
 
-BOUNDED = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                          HealthCheck.function_scoped_fixture])
+BOUNDED = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 KEY, SECRET = "fuzzkey", "fuzz-secret-0123456789-0123456789-abcdef"
 CONFIG = WebhookConfig(keys={KEY: SECRET}, source_ids={KEY: 1}, max_body_bytes=1_048_576)
 text = st.text(max_size=300)
@@ -86,10 +89,30 @@ def test_twirp_room_responses_decode_or_refuse(payload: bytes) -> None:
 
 
 @BOUNDED
-@given(data=st.dictionaries(st.sampled_from(["database", "collectors", "livekit", "prometheus", "webhooks",
-                                             "retention", "dashboard", "prices", "alerts", "billing", "other"]),
-                            json_like, max_size=4))
-def test_settings_loader_accepts_or_names_the_problem(tmp_path_factory: pytest.TempPathFactory, data: Any) -> None:
+@given(
+    data=st.dictionaries(
+        st.sampled_from(
+            [
+                "database",
+                "collectors",
+                "livekit",
+                "prometheus",
+                "webhooks",
+                "retention",
+                "dashboard",
+                "prices",
+                "alerts",
+                "billing",
+                "other",
+            ]
+        ),
+        json_like,
+        max_size=4,
+    )
+)
+def test_settings_loader_accepts_or_names_the_problem(
+    tmp_path_factory: pytest.TempPathFactory, data: Any
+) -> None:
     path = Path(tmp_path_factory.mktemp("cfg")) / "castmeter.toml"
     path.write_text(_to_toml(_toml_safe(data)))
     try:

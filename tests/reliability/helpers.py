@@ -67,7 +67,9 @@ class StoppablePostgres:
     def _pg_ctl(self, *args: str) -> None:
         assert self.server._bindir is not None and self.server.workdir is not None
         argv = [str(self.server._bindir / "pg_ctl"), "-D", str(self.server.workdir / "data"), *args]
-        result = subprocess.run(self.server._as_owner(argv), capture_output=True, text=True, timeout=90, check=False)
+        result = subprocess.run(
+            self.server._as_owner(argv), capture_output=True, text=True, timeout=90, check=False
+        )
         if result.returncode != 0:
             raise RuntimeError(f"pg_ctl {args[-1]} failed: {result.stderr or result.stdout}")
 
@@ -80,7 +82,9 @@ class StoppablePostgres:
             f"-p {self.server.port} -k {self.server.workdir} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        self._pg_ctl("-l", str(Path(self.server.workdir) / "postgres.log"), "-w", "-t", "60", "-o", options, "start")
+        self._pg_ctl(
+            "-l", str(Path(self.server.workdir) / "postgres.log"), "-w", "-t", "60", "-o", options, "start"
+        )
 
     def close(self) -> None:
         self.server.stop()

@@ -62,8 +62,10 @@ def test_snapshots_out_of_order_keep_sessions_consistent(engine: Engine) -> None
 def test_a_tick_failing_half_way_writes_nothing(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     tracker = SessionTracker(engine, source_id=1)
     tracker.apply(_snapshot(1000, ["PA_dj", "PA_l1"]))
-    before = {t.name: _rows(engine, t) for t in (schema.room_sessions, schema.participant_sessions,
-                                                 schema.room_samples)}
+    before = {
+        t.name: _rows(engine, t)
+        for t in (schema.room_sessions, schema.participant_sessions, schema.room_samples)
+    }
     calls = {"n": 0}
     real_upsert = sessions_module.upsert
 
@@ -76,13 +78,18 @@ def test_a_tick_failing_half_way_writes_nothing(engine: Engine, monkeypatch: pyt
     monkeypatch.setattr(sessions_module, "upsert", failing_upsert)
     with pytest.raises(RuntimeError):
         tracker.apply(_snapshot(1015, ["PA_dj", "PA_l2"]))
-    after = {t.name: _rows(engine, t) for t in (schema.room_sessions, schema.participant_sessions,
-                                                schema.room_samples)}
+    after = {
+        t.name: _rows(engine, t)
+        for t in (schema.room_sessions, schema.participant_sessions, schema.room_samples)
+    }
     assert after == before
     assert set(tracker.open_participants) == {"PA_dj", "PA_l1"}  # memory follows the store
     monkeypatch.setattr(sessions_module, "upsert", real_upsert)
     tracker.apply(_snapshot(1030, ["PA_dj", "PA_l2"]))
-    parts = {row.participant_sid: (row.joined_ts, row.left_ts) for row in _rows(engine, schema.participant_sessions)}
+    parts = {
+        row.participant_sid: (row.joined_ts, row.left_ts)
+        for row in _rows(engine, schema.participant_sessions)
+    }
     assert parts["PA_l1"][1] == 1000 and parts["PA_l2"][1] is None
 
 
@@ -91,8 +98,9 @@ def test_the_clock_set_back_does_not_stop_collection(engine: Engine, tmp_path: P
 
     async def scenario() -> list[str]:
         async with fleet() as server:
-            collector = Collector(Settings(livekit=[livekit_source(server.api_url)]), engine,
-                                  spool=Spool(tmp_path / "spool"))
+            collector = Collector(
+                Settings(livekit=[livekit_source(server.api_url)]), engine, spool=Spool(tmp_path / "spool")
+            )
             states = []
             for ts in (now, now + 15, now - 3600, now - 3585, now - 3570):  # set back an hour
                 states.append((await collector.tick(ts)).polled["sim"])
@@ -109,8 +117,14 @@ def test_rollups_are_idempotent_with_late_samples(engine: Engine) -> None:
     base = 1_900_000_000 - 1_900_000_000 % 3600
 
     def sample(ts: int, listeners: int) -> dict[str, Any]:
-        return {"source_id": 1, "room_sid": "RM_a", "ts": ts, "participants": listeners + 1, "publishers": 1,
-                "listeners": listeners}
+        return {
+            "source_id": 1,
+            "room_sid": "RM_a",
+            "ts": ts,
+            "participants": listeners + 1,
+            "publishers": 1,
+            "listeners": listeners,
+        }
 
     with engine.begin() as connection:
         upsert(connection, schema.room_samples, [sample(base + 15 * i, i) for i in range(40, 240)])

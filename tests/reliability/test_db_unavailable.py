@@ -26,12 +26,17 @@ TICK_S = 15
 def _sample_times(engine: Engine) -> list[int]:
     samples = schema.room_samples
     with engine.connect() as connection:
-        return [int(ts) for ts in connection.execute(select(samples.c.ts).distinct().order_by(samples.c.ts)).scalars()]
+        return [
+            int(ts)
+            for ts in connection.execute(select(samples.c.ts).distinct().order_by(samples.c.ts)).scalars()
+        ]
 
 
 def _health(engine: Engine) -> tuple[str, str | None]:
     with engine.connect() as connection:
-        row = connection.execute(select(schema.source_health.c.status, schema.source_health.c.last_error)).one()
+        row = connection.execute(
+            select(schema.source_health.c.status, schema.source_health.c.last_error)
+        ).one()
     return str(row.status), row.last_error
 
 
@@ -142,8 +147,10 @@ def test_postgresql_stopped_and_started_again(tmp_path: Path) -> None:
 
         run(scenario())
         assert _sample_times(engine) == [T0 + step * TICK_S for step in range(4)]
-        assert read_counters(engine, "spool.") == {"spool.rooms.spooled_batches": 2,
-                                                   "spool.rooms.replayed_batches": 2}
+        assert read_counters(engine, "spool.") == {
+            "spool.rooms.spooled_batches": 2,
+            "spool.rooms.replayed_batches": 2,
+        }
         engine.dispose()
     finally:
         postgres.close()

@@ -68,7 +68,7 @@ def test_sigkill_mid_tick_leaves_no_partial_or_duplicate_rows(simulator: int, tm
     config = tmp_path / "castmeter.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{db}"\n[collectors]\ninterval_s = 0.2\nrollup_every_s = 1\n'
-        f'[alerts]\nenabled = false\n'
+        f"[alerts]\nenabled = false\n"
         f'[[livekit]]\nname = "sim"\nurl = "http://127.0.0.1:{simulator}"\napi_key = "{KEY}"\napi_secret = "{SECRET}"\n'
     )
     env = {**os.environ, "CASTMETER_CONFIG": str(config)}
@@ -76,8 +76,13 @@ def test_sigkill_mid_tick_leaves_no_partial_or_duplicate_rows(simulator: int, tm
     rng = random.Random(7)
     killed_with_samples = 0
     for _kill in range(KILLS):
-        process = subprocess.Popen([sys.executable, "-m", "collectors", "run"], cwd=REPO_ROOT, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "collectors", "run"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         before = _samples(db)
         deadline = time.monotonic() + 60
         # Wait for this process to write, then kill it at a random moment of its next ticks.
@@ -92,8 +97,14 @@ def test_sigkill_mid_tick_leaves_no_partial_or_duplicate_rows(simulator: int, tm
         killed_with_samples += _samples(db) > before
     assert killed_with_samples == KILLS
     # A last clean run after the crashes.
-    result = subprocess.run([sys.executable, "-m", "collectors", "run", "--once"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "collectors", "run", "--once"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
     with sqlite3.connect(db) as connection:
@@ -101,14 +112,20 @@ def test_sigkill_mid_tick_leaves_no_partial_or_duplicate_rows(simulator: int, tm
         ticks = connection.execute("SELECT count(DISTINCT ts) FROM room_samples").fetchone()[0]
         assert ticks >= KILLS + 1
         # No orphans: every sample and participant belongs to a stored room session.
-        assert connection.execute(
-            "SELECT count(*) FROM room_samples s LEFT JOIN room_sessions r "
-            "ON r.source_id = s.source_id AND r.room_sid = s.room_sid WHERE r.room_sid IS NULL"
-        ).fetchone()[0] == 0
-        assert connection.execute(
-            "SELECT count(*) FROM participant_sessions p LEFT JOIN room_sessions r "
-            "ON r.source_id = p.source_id AND r.room_sid = p.room_sid WHERE r.room_sid IS NULL"
-        ).fetchone()[0] == 0
+        assert (
+            connection.execute(
+                "SELECT count(*) FROM room_samples s LEFT JOIN room_sessions r "
+                "ON r.source_id = s.source_id AND r.room_sid = s.room_sid WHERE r.room_sid IS NULL"
+            ).fetchone()[0]
+            == 0
+        )
+        assert (
+            connection.execute(
+                "SELECT count(*) FROM participant_sessions p LEFT JOIN room_sessions r "
+                "ON r.source_id = p.source_id AND r.room_sid = p.room_sid WHERE r.room_sid IS NULL"
+            ).fetchone()[0]
+            == 0
+        )
         # No partial tick: at every tick, every room that was already live and still seen
         # afterwards has its sample (a tick's sessions and samples commit together).
         missing = connection.execute(
@@ -120,15 +137,24 @@ def test_sigkill_mid_tick_leaves_no_partial_or_duplicate_rows(simulator: int, tm
         assert missing == []
         # No duplicates and no leaks across restarts: the restarted tracker picked up the open
         # sessions, so none is open in a room that ended, and none ends before it began.
-        assert connection.execute(
-            "SELECT count(*) FROM participant_sessions p JOIN room_sessions r "
-            "ON r.source_id = p.source_id AND r.room_sid = p.room_sid "
-            "WHERE p.left_ts IS NULL AND r.ended_ts IS NOT NULL"
-        ).fetchone()[0] == 0
-        assert connection.execute(
-            "SELECT count(*) FROM participant_sessions WHERE left_ts < joined_ts"
-        ).fetchone()[0] == 0
-        assert connection.execute(
-            "SELECT count(*) FROM (SELECT source_id, room_sid, ts FROM room_samples "
-            "GROUP BY 1, 2, 3 HAVING count(*) > 1)"
-        ).fetchone()[0] == 0
+        assert (
+            connection.execute(
+                "SELECT count(*) FROM participant_sessions p JOIN room_sessions r "
+                "ON r.source_id = p.source_id AND r.room_sid = p.room_sid "
+                "WHERE p.left_ts IS NULL AND r.ended_ts IS NOT NULL"
+            ).fetchone()[0]
+            == 0
+        )
+        assert (
+            connection.execute(
+                "SELECT count(*) FROM participant_sessions WHERE left_ts < joined_ts"
+            ).fetchone()[0]
+            == 0
+        )
+        assert (
+            connection.execute(
+                "SELECT count(*) FROM (SELECT source_id, room_sid, ts FROM room_samples "
+                "GROUP BY 1, 2, 3 HAVING count(*) > 1)"
+            ).fetchone()[0]
+            == 0
+        )

@@ -38,14 +38,17 @@ def engine(tmp_path: Path) -> Engine:
 def _health(engine: Engine, name: str) -> Any:
     with engine.connect() as connection:
         return connection.execute(
-            select(schema.source_health).join(schema.sources, schema.sources.c.id == schema.source_health.c.source_id)
+            select(schema.source_health)
+            .join(schema.sources, schema.sources.c.id == schema.source_health.c.source_id)
             .where(schema.sources.c.name == name)
         ).one_or_none()
 
 
 def _gaps(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
-        return list(connection.execute(select(schema.collector_gaps).order_by(schema.collector_gaps.c.start_ts)))
+        return list(
+            connection.execute(select(schema.collector_gaps).order_by(schema.collector_gaps.c.start_ts))
+        )
 
 
 async def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -97,8 +100,14 @@ def test_real_livekit_server_killed_and_restarted(
     server = start_livekit_server(livekit_server_bin, tmp_path / "lk")
     restarted: subprocess.Popen[bytes] | None = None
     try:
-        source = LiveKitSource(name="lk", url=server.http_url, api_key=server.api_key,
-                               api_secret=server.api_secret, poll_egress=False, poll_ingress=False)  # type: ignore[arg-type]
+        source = LiveKitSource(
+            name="lk",
+            url=server.http_url,
+            api_key=server.api_key,
+            api_secret=server.api_secret,  # type: ignore[arg-type]
+            poll_egress=False,
+            poll_ingress=False,
+        )
 
         async def create_room(name: str) -> None:
             async with api.LiveKitAPI(server.http_url, server.api_key, server.api_secret) as lkapi:
@@ -108,19 +117,28 @@ def test_real_livekit_server_killed_and_restarted(
             nonlocal restarted
             await create_room("before-crash")
             stop = asyncio.Event()
-            collector = Collector(Settings(collectors=FAST, livekit=[source]), engine, spool=Spool(tmp_path / "spool"))
+            collector = Collector(
+                Settings(collectors=FAST, livekit=[source]), engine, spool=Spool(tmp_path / "spool")
+            )
             loop = asyncio.create_task(collector.run_forever(stop))
             await _until(lambda: count(engine, schema.room_sessions) == 1, 30, "the room to be collected")
             os.kill(server.process.pid, signal.SIGKILL)
             server.process.wait(timeout=10)
             await _until(lambda: _status(engine, "lk") == "failing", 30, "the failure to be recorded")
             with (tmp_path / "lk" / "restarted.log").open("ab") as log:
-                restarted = subprocess.Popen([str(livekit_server_bin), "--config", str(server.config_path)],
-                                             stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path / "lk")
+                restarted = subprocess.Popen(
+                    [str(livekit_server_bin), "--config", str(server.config_path)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=tmp_path / "lk",
+                )
             await asyncio.to_thread(wait_http, server.http_url + "/", 30, process=restarted)
             await create_room("after-restart")
-            await _until(lambda: count(engine, schema.room_sessions) == 2 and _status(engine, "lk") == "ok",
-                         30, "collection to resume by itself")
+            await _until(
+                lambda: count(engine, schema.room_sessions) == 2 and _status(engine, "lk") == "ok",
+                30,
+                "collection to resume by itself",
+            )
             stop.set()
             await asyncio.wait_for(loop, 30)
 
@@ -148,15 +166,27 @@ def test_prometheus_and_the_node_killed_and_restarted(
     api_port, metrics_port = free_port(), free_port()
 
     def node(speed: float = 1.0) -> FleetServer:
-        return FleetServer(FleetModel("dj-radio", nodes=1), api_port=api_port, metrics_port=metrics_port,
-                           api_key=KEY, api_secret=SECRET, sim_start=EVENING, speed=speed)
+        return FleetServer(
+            FleetModel("dj-radio", nodes=1),
+            api_port=api_port,
+            metrics_port=metrics_port,
+            api_key=KEY,
+            api_secret=SECRET,
+            sim_start=EVENING,
+            speed=speed,
+        )
 
     def bytes_out() -> list[float]:
         samples = schema.node_samples
         with engine.connect() as connection:
-            return [float(v) for v in connection.execute(
-                select(samples.c.bytes_out_per_s).where(samples.c.bytes_out_per_s.is_not(None)).order_by(samples.c.ts)
-            ).scalars()]
+            return [
+                float(v)
+                for v in connection.execute(
+                    select(samples.c.bytes_out_per_s)
+                    .where(samples.c.bytes_out_per_s.is_not(None))
+                    .order_by(samples.c.ts)
+                ).scalars()
+            ]
 
     async def scenario() -> tuple[float, list[float], int]:
         server = node()
@@ -187,8 +217,9 @@ def test_prometheus_and_the_node_killed_and_restarted(
         assert report.polled == {"prom": "failed"}
         assert _status(engine, "prom") == "failing" and [g.end_ts for g in _gaps(engine)] == [None]
         with prom.log_path.open("ab") as log:
-            prom.process = subprocess.Popen(prom.process.args, stdout=log, stderr=subprocess.STDOUT,
-                                            cwd=prom.config_path.parent)
+            prom.process = subprocess.Popen(
+                prom.process.args, stdout=log, stderr=subprocess.STDOUT, cwd=prom.config_path.parent
+            )
         await asyncio.to_thread(wait_http, f"{prom.url}/-/ready", 60, process=prom.process)
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:

@@ -30,8 +30,11 @@ def test_batches_come_back_in_order_per_key_and_survive_a_reopen(tmp_path: Path)
     first = next(iter(reopened.batches("rooms:1")))
     reopened.remove(first.id, "rooms")
     assert [b.ts for b in reopened.batches("rooms:1")] == [10, 20]
-    assert reopened.unreported() == {"spool.rooms.spooled_batches": 3, "spool.nodes.spooled_batches": 1,
-                                     "spool.rooms.replayed_batches": 1}
+    assert reopened.unreported() == {
+        "spool.rooms.spooled_batches": 3,
+        "spool.nodes.spooled_batches": 1,
+        "spool.rooms.replayed_batches": 1,
+    }
 
 
 def test_no_file_until_needed(tmp_path: Path) -> None:

@@ -56,8 +56,9 @@ def test_wrong_password_refused_right_one_admitted(
     assert PASSWORD not in _texts(app) and password_hash not in _texts(app)
 
 
-def test_password_hash_from_streamlit_secrets(populated_store: dict[str, Any], password_hash: str,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_hash_from_streamlit_secrets(
+    populated_store: dict[str, Any], password_hash: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("ui.auth.WRONG_PASSWORD_DELAY_S", 0.0)
     app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     app.secrets["castmeter"] = {"password_hash": password_hash}
@@ -73,8 +74,10 @@ def test_password_hash_from_streamlit_secrets(populated_store: dict[str, Any], p
 def test_oidc_configured_offers_single_sign_on_and_blocks(populated_store: dict[str, Any]) -> None:
     app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     app.secrets["auth"] = {
-        "redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
-        "client_id": "castmeter", "client_secret": "oidc-client-secret-123",
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "x" * 32,
+        "client_id": "castmeter",
+        "client_secret": "oidc-client-secret-123",
         "server_metadata_url": "https://id.example.com/.well-known/openid-configuration",
     }
     app.run()
@@ -90,7 +93,9 @@ def test_no_sign_in_configured_means_open(populated_store: dict[str, Any]) -> No
     assert app.metric
 
 
-def test_a_garbage_hash_refuses_everyone(populated_store: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_garbage_hash_refuses_everyone(
+    populated_store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CASTMETER_PASSWORD_HASH", "not-a-bcrypt-hash")
     monkeypatch.setattr("ui.auth.WRONG_PASSWORD_DELAY_S", 0.0)
     app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
@@ -100,14 +105,26 @@ def test_a_garbage_hash_refuses_everyone(populated_store: dict[str, Any], monkey
 
 
 def test_password_helper_makes_a_working_hash() -> None:
-    result = subprocess.run([sys.executable, "-m", "core.password", "--stdin"], input=PASSWORD + "\n",
-                            capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "core.password", "--stdin"],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     made = result.stdout.strip()
     assert made.startswith("$2") and PASSWORD not in result.stdout
     assert bcrypt.checkpw(PASSWORD.encode(), made.encode())
-    short = subprocess.run([sys.executable, "-m", "core.password", "--stdin"], input="short\n",
-                           capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    short = subprocess.run(
+        [sys.executable, "-m", "core.password", "--stdin"],
+        input="short\n",
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
     assert short.returncode == 2 and "at least" in short.stderr
     with pytest.raises(ValueError):
         hash_password("x" * 73)
@@ -115,17 +132,28 @@ def test_password_helper_makes_a_working_hash() -> None:
 
 def _run_sh(tmp_path: Path, host: str, **extra: str) -> subprocess.CompletedProcess[str]:
     # A missing config file makes the collectors stop at once (exit 2), after the warning.
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CASTMETER_HOST": host,
-           "CASTMETER_CONFIG": str(tmp_path / "missing.toml"), "CASTMETER_LOG_DIR": str(tmp_path / "logs"),
-           "CASTMETER_READY_FILE": str(tmp_path / "ready"), **extra}
-    return subprocess.run(["bash", "scripts/run.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "CASTMETER_HOST": host,
+        "CASTMETER_CONFIG": str(tmp_path / "missing.toml"),
+        "CASTMETER_LOG_DIR": str(tmp_path / "logs"),
+        "CASTMETER_READY_FILE": str(tmp_path / "ready"),
+        **extra,
+    }
+    return subprocess.run(
+        ["bash", "scripts/run.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.slow
-def test_make_run_warns_loudly_on_a_public_address_without_sign_in(tmp_path: Path, password_hash: str) -> None:
+def test_make_run_warns_loudly_on_a_public_address_without_sign_in(
+    tmp_path: Path, password_hash: str
+) -> None:
     public = _run_sh(tmp_path, "0.0.0.0")
-    assert "WARNING: castmeter will listen on 0.0.0.0" in public.stderr and "WITHOUT ANY LOGIN" in public.stderr
+    assert (
+        "WARNING: castmeter will listen on 0.0.0.0" in public.stderr and "WITHOUT ANY LOGIN" in public.stderr
+    )
     assert public.returncode == 2  # and then it stopped on the (deliberately) missing config
     protected = _run_sh(tmp_path, "0.0.0.0", CASTMETER_PASSWORD_HASH=password_hash)
     assert "WITHOUT ANY LOGIN" not in protected.stderr

@@ -43,7 +43,7 @@ from tests.pages.conftest import REPO_ROOT, page_path
 
 SECRET = "hostile-twirp-secret-0123456789abcdef"
 HOSTILE = [
-    "quote \"O'Reilly\"; DROP TABLE room_sessions; --",
+    'quote "O\'Reilly"; DROP TABLE room_sessions; --',
     "<img src=x onerror=alert(1)><script>alert('x')</script>",
     "emoji 🎧🔥👩‍👩‍👧 ünïcødé \u202e reversed",
     "[click me](javascript:alert(1)) **bold** $x$",
@@ -115,8 +115,14 @@ async def twirp_server(mode: dict[str, str]) -> AsyncIterator[str]:
 
 
 def _source(url: str) -> LiveKitSource:
-    return LiveKitSource(name="hostile", url=url, api_key="key", api_secret=SECRET,  # type: ignore[arg-type]
-                         poll_egress=False, poll_ingress=False)
+    return LiveKitSource(
+        name="hostile",
+        url=url,
+        api_key="key",
+        api_secret=SECRET,  # type: ignore[arg-type]
+        poll_egress=False,
+        poll_ingress=False,
+    )
 
 
 @pytest.fixture
@@ -128,8 +134,9 @@ def engine(tmp_path: Path) -> Engine:
 def test_hostile_twirp_answers_fail_the_poll_cleanly(mode: str, engine: Engine, tmp_path: Path) -> None:
     async def scenario() -> tuple[str, float]:
         async with twirp_server({"list_rooms": mode}) as url:
-            collector = Collector(Settings(collectors=FAST, livekit=[_source(url)]), engine,
-                                  spool=Spool(tmp_path / "spool"))
+            collector = Collector(
+                Settings(collectors=FAST, livekit=[_source(url)]), engine, spool=Spool(tmp_path / "spool")
+            )
             started = time.monotonic()
             report = await collector.tick(force=True)
             return report.polled["hostile"], time.monotonic() - started
@@ -190,25 +197,43 @@ def test_no_page_renders_raw_html() -> None:
 
 def _prometheus_answer(httpserver: HTTPServer, body: Any, status: int = 200) -> PrometheusPoller:
     text = body if isinstance(body, str) else json.dumps(body)
-    httpserver.expect_request("/api/v1/query").respond_with_data(text, status=status,
-                                                                content_type="application/json")
+    httpserver.expect_request("/api/v1/query").respond_with_data(
+        text, status=status, content_type="application/json"
+    )
     return PrometheusPoller(PrometheusSource(name="p", url=httpserver.url_for("/").rstrip("/")), timeout_s=2)
 
 
 def _vector(series: list[tuple[dict[str, str], str]]) -> dict[str, Any]:
-    return {"status": "success", "data": {"resultType": "vector",
-                                          "result": [{"metric": m, "value": [1.0, v]} for m, v in series]}}
+    return {
+        "status": "success",
+        "data": {"resultType": "vector", "result": [{"metric": m, "value": [1.0, v]} for m, v in series]},
+    }
 
 
-@pytest.mark.parametrize("body", ["{not json", "", "<html>proxy error</html>", "null", '{"status": "success"}',
-                                  '{"status": "success", "data": {"result": "oops"}}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        "",
+        "<html>proxy error</html>",
+        "null",
+        '{"status": "success"}',
+        '{"status": "success", "data": {"result": "oops"}}',
+    ],
+)
 def test_malformed_prometheus_answers_fail_or_warn_never_crash(httpserver: HTTPServer, body: str) -> None:
     poller = _prometheus_answer(httpserver, body)
     try:
         snapshot = poller.poll(1000)
     except Exception as exc:  # the runner records this as a failed poll (tested below)
-        assert type(exc).__name__ in {"PrometheusApiClientException", "JSONDecodeError", "KeyError", "TypeError",
-                                      "AttributeError", "ValueError"}, repr(exc)
+        assert type(exc).__name__ in {
+            "PrometheusApiClientException",
+            "JSONDecodeError",
+            "KeyError",
+            "TypeError",
+            "AttributeError",
+            "ValueError",
+        }, repr(exc)
     else:
         assert snapshot.values == {} and snapshot.warnings
 
@@ -227,14 +252,19 @@ def test_nan_inf_and_huge_prometheus_results(httpserver: HTTPServer, engine: Eng
              for i in range(20_000)]  # fmt: skip
     odd = [({"node_id": "n0"}, "NaN"), ({"node_id": "n1"}, "+Inf"), ({"node_id": "n2"}, "-1e309"),
            ({"node_id": "n3"}, "not-a-number"), ({"node_id": "n4"}, "12.5")]  # fmt: skip
-    httpserver.expect_request("/api/v1/query").respond_with_data(json.dumps(_vector(nodes + odd)),
-                                                                content_type="application/json")
-    poller = PrometheusPoller(PrometheusSource(name="p", url=httpserver.url_for("/").rstrip("/")), timeout_s=10)
+    httpserver.expect_request("/api/v1/query").respond_with_data(
+        json.dumps(_vector(nodes + odd)), content_type="application/json"
+    )
+    poller = PrometheusPoller(
+        PrometheusSource(name="p", url=httpserver.url_for("/").rstrip("/")), timeout_s=10
+    )
     snapshot = poller.poll(1000)
     assert len(snapshot.values) == 20_000
     values = snapshot.values
     # Non-finite and unparsable values become "no value", never NaN in the store.
-    assert all(v is None or (v == v and abs(v) != float("inf")) for node in values.values() for v in node.values())
+    assert all(
+        v is None or (v == v and abs(v) != float("inf")) for node in values.values() for v in node.values()
+    )
     assert values["n4"]["rooms"] == 12.5
 
 
@@ -243,8 +273,7 @@ def test_invalid_config_values_exit_2_naming_the_key(tmp_path: Path) -> None:
         "[collectors]\ninterval_s = -5\n": "collectors.interval_s",
         '[prices.overrides]\n"no.such.rate" = 1.0\n': "prices.overrides",
         "[prices.overrides]\nlivekit_cloud.connection_minute_usd = -3\n": "prices.overrides",
-        '[[livekit]]\nname = "x"\nurl = "ftp://nope"\napi_key = "k"\napi_secret = "topsecret-value-123"\n':
-            "livekit.0.url",
+        '[[livekit]]\nname = "x"\nurl = "ftp://nope"\napi_key = "k"\napi_secret = "topsecret-value-123"\n': "livekit.0.url",
         "[database]\nurl = 42\n": "database.url",
     }
     for text, key in cases.items():
@@ -254,9 +283,16 @@ def test_invalid_config_values_exit_2_naming_the_key(tmp_path: Path) -> None:
             load_settings(path, env={})
         assert "topsecret-value-123" not in str(info.value)
     path = tmp_path / "bad.toml"
-    path.write_text('[[livekit]]\nname = "x"\nurl = "ftp://nope"\napi_key = "k"\napi_secret = "topsecret-value-123"\n')
-    result = subprocess.run([sys.executable, "-m", "collectors", "run", "--once", "--config", str(path)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    path.write_text(
+        '[[livekit]]\nname = "x"\nurl = "ftp://nope"\napi_key = "k"\napi_secret = "topsecret-value-123"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "collectors", "run", "--once", "--config", str(path)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "livekit.0.url" in result.stderr
     assert "topsecret-value-123" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr

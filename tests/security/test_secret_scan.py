@@ -45,7 +45,7 @@ def demo_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, int]]:
     config.write_text(
         f'[database]\nurl = "sqlite:///{db}"\n'
         f'[alerts]\nslack_webhook_url = "{SLACK_URL}"\n'
-        f'[billing]\nmax_attempts = 1\nhttp_timeout_s = 2\n'
+        f"[billing]\nmax_attempts = 1\nhttp_timeout_s = 2\n"
         f'[billing.hetzner]\napi_base_url = "{dead}"\napi_token = "{HETZNER_TOKEN}"\n'
         f'[billing.cloudflare]\napi_base_url = "{dead}"\naccount_id = "acc"\napi_token = "{CLOUDFLARE_TOKEN}"\n'
         f'[billing.agora]\napi_base_url = "{dead}"\ncustomer_id = "cust"\ncustomer_secret = "{AGORA_SECRET}"\n'
@@ -60,8 +60,9 @@ def demo_env(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path, int]]:
 
 
 def _run(argv: list[str], env: dict[str, str], timeout_s: float = 180) -> str:
-    result = subprocess.run([sys.executable, *argv], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                            timeout=timeout_s)
+    result = subprocess.run(
+        [sys.executable, *argv], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s
+    )
     return f"$ {' '.join(argv)} -> {result.returncode}\n{result.stdout}\n{result.stderr}"
 
 
@@ -105,12 +106,35 @@ def test_no_secret_anywhere_after_a_full_demo(
     outputs.append(_run(["-m", "collectors", "billing", "--once", "--json"], env))
     outputs.append(_run(["-m", "analytics", "costs", "--json", "--since", "7d"], env))
     outputs.append(_run(["-m", "analytics", "billing", "--json"], env))
-    outputs.append(_run(["-m", "analytics", "plan", "--json", "--scenario",
-                         str(REPO_ROOT / "analytics/scenarios/dj-radio.yaml")], env))
+    outputs.append(
+        _run(
+            [
+                "-m",
+                "analytics",
+                "plan",
+                "--json",
+                "--scenario",
+                str(REPO_ROOT / "analytics/scenarios/dj-radio.yaml"),
+            ],
+            env,
+        )
+    )
     outputs.append(_run(["-m", "analytics", "alerts", "backtest", "--json"], env))
-    outputs.append(_run(["-m", "analytics", "alerts", "export", "--rules",
-                         str(REPO_ROOT / "rules/castmeter.rules.example.yaml"), "--out", str(tmp_path / "rules.yaml")],
-                        env))
+    outputs.append(
+        _run(
+            [
+                "-m",
+                "analytics",
+                "alerts",
+                "export",
+                "--rules",
+                str(REPO_ROOT / "rules/castmeter.rules.example.yaml"),
+                "--out",
+                str(tmp_path / "rules.yaml"),
+            ],
+            env,
+        )
+    )
     if (tmp_path / "rules.yaml").exists():
         outputs.append((tmp_path / "rules.yaml").read_text())
     for index, output in enumerate(outputs):
@@ -138,8 +162,22 @@ def test_no_secret_anywhere_after_a_full_demo(
             app.switch_page(f"pages/{page}.py")
             app.run()
         assert not app.exception, (page, app.exception)
-        for kind in ("markdown", "caption", "title", "header", "subheader", "text", "error", "warning", "info",
-                     "success", "code", "json", "metric", "exception"):
+        for kind in (
+            "markdown",
+            "caption",
+            "title",
+            "header",
+            "subheader",
+            "text",
+            "error",
+            "warning",
+            "info",
+            "success",
+            "code",
+            "json",
+            "metric",
+            "exception",
+        ):
             shown.extend(str(getattr(element, "value", "")) for element in getattr(app, kind))
         shown.extend(frame.value.to_csv() for frame in app.dataframe)
         shown.extend(str(element.label) for element in app.metric)

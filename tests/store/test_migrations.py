@@ -39,9 +39,7 @@ def test_migrate_is_idempotent(db_url: str) -> None:
     try:
         before = {name: inspect(engine).get_columns(name) for name in inspect(engine).get_table_names()}
         with engine.begin() as connection:
-            connection.execute(
-                schema.collector_counters.insert().values(name="kept", value=7, updated_ts=1)
-            )
+            connection.execute(schema.collector_counters.insert().values(name="kept", value=7, updated_ts=1))
         migrate(engine)
         migrate(engine)
         after = {name: inspect(engine).get_columns(name) for name in inspect(engine).get_table_names()}

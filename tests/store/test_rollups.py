@@ -45,7 +45,13 @@ def _by_bucket(rows: Iterable[dict[str, Any]]) -> dict[int, dict[str, Any]]:
 # The fixture: minute 0 has three samples (listeners 1, 2, 3), minute 1 has one (10);
 # the next hour has one sample (7). A plain mean of the 1 min averages would give 6 for hour 0;
 # the sample-weighted mean is (2*3 + 10*1) / 4 = 4.
-ROOM_SAMPLES = [_room(T0, 1), _room(T0 + 10, 2), _room(T0 + 20, 3), _room(T0 + 60, 10), _room(T0 + HOUR_S + 5, 7)]
+ROOM_SAMPLES = [
+    _room(T0, 1),
+    _room(T0 + 10, 2),
+    _room(T0 + 20, 3),
+    _room(T0 + 60, 10),
+    _room(T0 + HOUR_S + 5, 7),
+]
 NOW = T0 + 2 * HOUR_S
 
 
@@ -97,7 +103,9 @@ def test_refresh_is_idempotent(store: Engine) -> None:
     refresh_rollups(store, NOW)
     refresh_rollups(store, NOW, since_ts=T0 - HOUR_S)
     assert (fetch(store, schema.room_samples_1m), fetch(store, schema.room_samples_1h)) == first
-    assert {row["name"]: row["done_until_ts"] for row in fetch(store, schema.rollup_state)}["room_samples_1h"] == NOW
+    assert {row["name"]: row["done_until_ts"] for row in fetch(store, schema.rollup_state)}[
+        "room_samples_1h"
+    ] == NOW
 
 
 def test_refresh_is_incremental_and_takes_late_samples(store: Engine) -> None:
@@ -128,10 +136,14 @@ def test_empty_store_refresh_writes_nothing(store: Engine) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _reference(samples: list[dict[str, Any]]) -> tuple[dict[tuple[str, int], Any], dict[tuple[str, int], Any]]:
+def _reference(
+    samples: list[dict[str, Any]],
+) -> tuple[dict[tuple[str, int], Any], dict[tuple[str, int], Any]]:
     minute_values: dict[tuple[str, int], list[int]] = defaultdict(list)
     for sample in samples:
-        minute_values[(sample["room_sid"], sample["ts"] - sample["ts"] % MINUTE_S)].append(sample["listeners"])
+        minute_values[(sample["room_sid"], sample["ts"] - sample["ts"] % MINUTE_S)].append(
+            sample["listeners"]
+        )
     minutes = {key: (len(v), sum(v) / len(v), max(v)) for key, v in minute_values.items()}
     hour_parts: dict[tuple[str, int], list[tuple[int, float, int]]] = defaultdict(list)
     for (room, bucket), value in minutes.items():
@@ -145,7 +157,9 @@ def _reference(samples: list[dict[str, Any]]) -> tuple[dict[tuple[str, int], Any
 
 
 def _as_reference(rows: list[dict[str, Any]]) -> dict[tuple[str, int], Any]:
-    return {(r["room_sid"], r["bucket_ts"]): (r["samples"], r["listeners_avg"], r["listeners_max"]) for r in rows}
+    return {
+        (r["room_sid"], r["bucket_ts"]): (r["samples"], r["listeners_avg"], r["listeners_max"]) for r in rows
+    }
 
 
 @pytest.fixture
@@ -173,7 +187,9 @@ def test_incremental_refresh_matches_reference(
     engine = memory_store
     schema.metadata.drop_all(engine)
     schema.metadata.create_all(engine)
-    samples = sorted((_room(T0 + offset, listeners, room) for room, offset, listeners in raw), key=lambda r: r["ts"])
+    samples = sorted(
+        (_room(T0 + offset, listeners, room) for room, offset, listeners in raw), key=lambda r: r["ts"]
+    )
     size = max(1, len(samples) // batches)
     for start in range(0, len(samples), size):
         batch = samples[start : start + size]

@@ -25,7 +25,9 @@ def test_rerun_writes_no_duplicates(store: Engine) -> None:
         assert upsert(connection, schema.room_samples, rows) == 50
     with store.begin() as connection:
         upsert(connection, schema.room_samples, rows)
-    assert fetch(store, schema.room_samples) == sorted(rows, key=lambda r: (r["source_id"], r["room_sid"], r["ts"]))
+    assert fetch(store, schema.room_samples) == sorted(
+        rows, key=lambda r: (r["source_id"], r["room_sid"], r["ts"])
+    )
 
 
 def test_conflict_updates_values(store: Engine) -> None:
@@ -39,7 +41,13 @@ def test_conflict_updates_values(store: Engine) -> None:
 
 
 def test_keep_existing_and_explicit_update_columns(store: Engine) -> None:
-    first = {"source_id": 1, "node_id": "ND_a", "node_type": "SERVER", "first_seen_ts": 100, "last_seen_ts": 100}
+    first = {
+        "source_id": 1,
+        "node_id": "ND_a",
+        "node_type": "SERVER",
+        "first_seen_ts": 100,
+        "last_seen_ts": 100,
+    }
     later = {**first, "first_seen_ts": 500, "last_seen_ts": 500, "node_type": "MEDIA"}
     with store.begin() as connection:
         upsert(connection, schema.nodes, [first], keep_existing=["first_seen_ts"])
@@ -55,7 +63,12 @@ def test_keep_existing_and_explicit_update_columns(store: Engine) -> None:
 
     # update=[...]: only the listed columns change.
     with store.begin() as connection:
-        upsert(connection, schema.nodes, [{**later, "node_type": "X", "last_seen_ts": 901}], update=["last_seen_ts"])
+        upsert(
+            connection,
+            schema.nodes,
+            [{**later, "node_type": "X", "last_seen_ts": 901}],
+            update=["last_seen_ts"],
+        )
     (row,) = fetch(store, schema.nodes)
     assert (row["node_type"], row["last_seen_ts"]) == ("MEDIA", 901)
 
@@ -88,7 +101,13 @@ def test_empty_rows_write_nothing(store: Engine) -> None:
 
 
 def test_duplicate_keys_in_one_batch_respect_keep_existing(store: Engine) -> None:
-    first = {"source_id": 1, "node_id": "ND_a", "node_type": "SERVER", "first_seen_ts": 100, "last_seen_ts": 100}
+    first = {
+        "source_id": 1,
+        "node_id": "ND_a",
+        "node_type": "SERVER",
+        "first_seen_ts": 100,
+        "last_seen_ts": 100,
+    }
     later = {**first, "first_seen_ts": 300, "last_seen_ts": 300}
     with store.begin() as connection:
         assert upsert(connection, schema.nodes, [first, later], keep_existing=["first_seen_ts"]) == 1

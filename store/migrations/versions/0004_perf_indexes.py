@@ -27,8 +27,16 @@ def upgrade() -> None:
         "ix_participant_sessions_usage",
         "participant_sessions",
         # The day expression must match the query's textually (an inline literal).
-        ["source_id", "room_sid", sa.text("(joined_ts / 86400)"), "joined_ts", "left_ts", "last_seen_ts",
-         "is_publisher", "kind"],
+        [
+            "source_id",
+            "room_sid",
+            sa.text("(joined_ts / 86400)"),
+            "joined_ts",
+            "left_ts",
+            "last_seen_ts",
+            "is_publisher",
+            "kind",
+        ],
         unique=False,
     )
 

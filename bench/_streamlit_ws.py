@@ -1,0 +1,163 @@
+"""A Streamlit client that speaks the browser's protocol: protobuf BackMsg / ForwardMsg over the
+``/_stcore/stream`` websocket. The benchmarks use it to time a *server-side* rerun the way a
+browser triggers one (a rerun request carrying the widget states, optionally scoped to a
+fragment) against a real ``streamlit run`` server: from sending the request to receiving
+``script_finished``, on loopback.
+
+Not a product module: bench/ only. Protocol: streamlit/proto/BackMsg.proto, ForwardMsg.proto.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetStates
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Origin, Subprotocol
+
+from tests.realparts import stop_process, wait_http
+
+# ForwardMsg.ScriptFinishedStatus: a run that ended to make way for another is not the end.
+FINISHED_EARLY_FOR_RERUN = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_EARLY_FOR_RERUN")
+FINISHED_WITH_COMPILE_ERROR = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_WITH_COMPILE_ERROR")
+
+
+@dataclass
+class Run:
+    """One script run as the browser sees it."""
+
+    elapsed_s: float
+    elements: list[Any] = field(default_factory=list)  # Element protos, in delta order
+    fragment_ids: dict[str, str] = field(default_factory=dict)  # widget id -> fragment id
+    texts: list[str] = field(default_factory=list)  # markdown / heading / metric text
+    query_string: str | None = None  # the address's query string, when the run changed it
+    exception: str | None = None
+
+
+class Session:
+    """One browser tab: a websocket session on a Streamlit server."""
+
+    def __init__(self, base_url: str, page_name: str = "", timeout_s: float = 60.0) -> None:
+        self.page_name = page_name
+        self.page_script_hash = ""
+        self.timeout_s = timeout_s
+        ws_url = base_url.replace("http://", "ws://", 1) + "/_stcore/stream"
+        self._stack = contextlib.ExitStack()
+        self._ws: ClientConnection = self._stack.enter_context(
+            connect(
+                ws_url,
+                subprotocols=[Subprotocol("streamlit")],
+                origin=Origin(base_url),
+                max_size=None,
+                open_timeout=timeout_s,
+            )
+        )
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def run(self, widgets: WidgetStates | None = None, fragment_id: str = "") -> Run:
+        """Ask for a rerun (as a widget change or a page load does) and read until it is over."""
+        message = BackMsg()
+        state = message.rerun_script
+        state.page_name = self.page_name
+        state.page_script_hash = self.page_script_hash
+        if widgets is not None:
+            state.widget_states.CopyFrom(widgets)
+        if fragment_id:
+            state.fragment_id = fragment_id
+        started = time.perf_counter()
+        self._ws.send(message.SerializeToString())
+        run = Run(elapsed_s=0.0)
+        while True:
+            forward = ForwardMsg()
+            payload = self._ws.recv(timeout=self.timeout_s)
+            if isinstance(payload, str):
+                raise ValueError("the server sent a text frame; Streamlit speaks binary protobuf")
+            forward.ParseFromString(payload)
+            kind = forward.WhichOneof("type")
+            if kind == "navigation":
+                self.page_script_hash = forward.navigation.page_script_hash
+            elif kind == "delta":
+                _collect(forward.delta, run)
+            elif kind == "page_info_changed":
+                run.query_string = forward.page_info_changed.query_string
+            elif kind == "script_finished":
+                if forward.script_finished == FINISHED_EARLY_FOR_RERUN:
+                    continue
+                run.elapsed_s = time.perf_counter() - started
+                if forward.script_finished == FINISHED_WITH_COMPILE_ERROR:
+                    run.exception = "compile error"
+                return run
+
+
+def _collect(delta: Any, run: Run) -> None:
+    if delta.WhichOneof("type") != "new_element":
+        return
+    element = delta.new_element
+    run.elements.append(element)
+    kind = element.WhichOneof("type")
+    inner = getattr(element, kind)
+    widget_id = getattr(inner, "id", "")
+    if widget_id and delta.fragment_id:
+        run.fragment_ids[widget_id] = delta.fragment_id
+    if kind == "exception":
+        run.exception = f"{inner.type}: {inner.message}"
+    elif kind in ("markdown", "heading"):
+        run.texts.append(inner.body)
+    elif kind == "metric":
+        run.texts.append(f"{inner.label}: {inner.body}")
+
+
+def slider(run: Run, label: str) -> tuple[str, str]:
+    """(widget id, fragment id or "") of the slider labelled ``label`` in ``run``."""
+    for element in run.elements:
+        if element.WhichOneof("type") == "slider" and element.slider.label == label:
+            return element.slider.id, run.fragment_ids.get(element.slider.id, "")
+    raise LookupError(f"no slider {label!r} on the page")
+
+
+def slider_move(widget_id: str, value: float) -> WidgetStates:
+    """The widget states a browser sends when a one-handle slider is released at ``value``."""
+    states = WidgetStates()
+    widget = states.widgets.add()
+    widget.id = widget_id
+    widget.double_array_value.data.append(value)
+    return states
+
+
+@contextlib.contextmanager
+def streamlit_server(script: Path, cwd: Path, port: int, env: dict[str, str], log: Path) -> Iterator[str]:
+    """``streamlit run script`` on loopback ``port``; yields its base URL."""
+    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true",
+               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_http(f"{base}/_stcore/health", 60, process=process)
+        except (TimeoutError, RuntimeError) as exc:
+            raise RuntimeError(f"streamlit did not start: {log.read_text(errors='replace')[-2000:]}") from exc
+        yield base
+    finally:
+        stop_process(process)
