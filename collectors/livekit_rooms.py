@@ -133,6 +133,43 @@ def _ingress_row(info: ingress_pb.IngressInfo) -> IngressRow:
     )
 
 
+# The largest Twirp answer read. ListParticipants for a 5,000-listener room is ~2-3 MB and
+# ListRooms for 10,000 rooms ~2 MB; anything far past that is hostile or broken, and is refused
+# while streaming instead of being held in memory whole.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+
+class ResponseTooLarge(aiohttp.ClientPayloadError):
+    """A response body over MAX_RESPONSE_BYTES (a transport error to the Twirp client)."""
+
+
+class CappedResponse(aiohttp.ClientResponse):
+    """aiohttp's response with ``read()`` (and so ``json()``) bounded by MAX_RESPONSE_BYTES: the
+    declared Content-Length is checked first, then the bytes as they arrive."""
+
+    async def read(self) -> bytes:
+        if self._body is None:
+            declared = self.content_length
+            if declared is not None and declared > MAX_RESPONSE_BYTES:
+                self.close()
+                raise ResponseTooLarge(
+                    f"response of {declared:,} bytes is larger than {MAX_RESPONSE_BYTES:,}"
+                )
+            chunks: list[bytes] = []
+            received = 0
+            try:
+                async for chunk in self.content.iter_any():
+                    received += len(chunk)
+                    if received > MAX_RESPONSE_BYTES:
+                        raise ResponseTooLarge(f"response is larger than {MAX_RESPONSE_BYTES:,} bytes")
+                    chunks.append(chunk)
+            except BaseException:
+                self.close()
+                raise
+            self._body = b"".join(chunks)
+        return await super().read()
+
+
 def describe_error(exc: BaseException) -> str:
     """A short description of an API failure, without credentials."""
     if isinstance(exc, api.TwirpError):
@@ -159,7 +196,9 @@ class RoomPoller:
         """One complete poll. Raises when the rooms themselves cannot be listed."""
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         connector = aiohttp.TCPConnector(limit=self.max_concurrency)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=connector, response_class=CappedResponse
+        ) as session:
             lkapi = api.LiveKitAPI(
                 self.source.url,
                 self.source.api_key,

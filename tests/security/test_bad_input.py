@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from livekit.protocol import models as models_pb
@@ -85,6 +86,16 @@ async def twirp_server(mode: dict[str, str]) -> AsyncIterator[str]:
             return web.Response(text="<html>oops</html>", status=500, content_type="text/html")
         if what == "huge":
             return web.Response(body=b"\x0a" * (32 * 1024 * 1024), content_type="application/protobuf")
+        if what == "huge_streamed":  # chunked, no Content-Length: the cap must count bytes
+            response = web.StreamResponse(headers={"Content-Type": "application/protobuf"})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            try:
+                for _ in range(64):  # 64 × 1 MiB, stopped by the client at its cap
+                    await response.write(b"\x0a" * (1024 * 1024))
+            except (ConnectionResetError, aiohttp.ClientConnectionResetError):
+                pass
+            return response
         if what == "slow":
             response = web.StreamResponse(headers={"Content-Type": "application/protobuf"})
             await response.prepare(request)
@@ -130,7 +141,7 @@ def engine(tmp_path: Path) -> Engine:
     return open_store(f"sqlite:///{tmp_path / 'bad.db'}")
 
 
-@pytest.mark.parametrize("mode", ["garbage", "html", "error_html", "huge", "slow"])
+@pytest.mark.parametrize("mode", ["garbage", "html", "error_html", "huge", "huge_streamed", "slow"])
 def test_hostile_twirp_answers_fail_the_poll_cleanly(mode: str, engine: Engine, tmp_path: Path) -> None:
     async def scenario() -> tuple[str, float]:
         async with twirp_server({"list_rooms": mode}) as url:
@@ -151,6 +162,8 @@ def test_hostile_twirp_answers_fail_the_poll_cleanly(mode: str, engine: Engine, 
         assert SECRET not in health.last_error
     if mode == "slow":
         assert state == "failed" and "timed out" in health.last_error and elapsed_s < 10
+    if mode.startswith("huge"):  # refused at the cap (declared or counted), never read whole
+        assert state == "failed" and "larger than 16,777,216" in health.last_error, health.last_error
 
 
 def test_hostile_names_are_stored_verbatim_and_shown_as_plain_text(
