@@ -624,11 +624,31 @@ class StreamDetail:
     egress: pd.DataFrame
     ingress: pd.DataFrame
     listener_kbps: float
+    listener_kbps_measured: bool = False  # from the fleet's bytes per subscribed track, else assumed
 
     @property
     def downstream_gb(self) -> float:
-        """Listener-minutes × the assumed bitrate, in GB (10^9 bytes)."""
+        """Listener-minutes × the bitrate a listener receives, in GB (10^9 bytes)."""
         return self.listener_minutes * 60 * self.listener_kbps * 1000 / 8 / 1e9
+
+
+def kbps_per_subscribed_track(connection: Connection, start_ts: int, end_ts: int) -> float | None:
+    """The fleet's outgoing bitrate per subscribed track over [start, end): Σ bytes/s ÷ Σ tracks
+    over the node samples that have both (Prometheus sources carry no room, so this is the
+    fleet's figure, not one room's). None without such samples."""
+    tier = pick_tier(start_ts, end_ts)
+    attempts = [tier] if tier.name == "raw" else [tier, Tier("raw", 0, MIN_RAW_STEP_S)]
+    for attempt in attempts:  # a recent window may not be rolled up yet: then raw
+        _table, time_col, columns = _node_tier_columns(attempt)
+        out, tracks = columns["bytes_out_per_s"][0], columns["tracks_subscribed"][0]
+        row = connection.execute(
+            select(func.sum(out), func.sum(tracks)).where(
+                time_col >= start_ts, time_col < end_ts, out.is_not(None), tracks > 0
+            )
+        ).one()
+        if row[1]:
+            return float(row[0]) / float(row[1]) * 8 / 1000
+    return None
 
 
 def stream_detail(
@@ -636,8 +656,10 @@ def stream_detail(
     source_id: int,
     room_sid: str,
     now_ts: int,
-    listener_kbps: float = DEFAULT_LISTENER_KBPS,
+    listener_kbps: float | None = None,
 ) -> StreamDetail | None:
+    """One stream's drill-down. ``listener_kbps`` None: measured from the fleet's bytes per
+    subscribed track during the stream × its publishers, else DEFAULT_LISTENER_KBPS."""
     r = schema.room_sessions.c
     session = connection.execute(
         select(schema.room_sessions).where(r.source_id == source_id, r.room_sid == room_sid)
@@ -696,6 +718,14 @@ def stream_detail(
     else:
         participants["connection_min"] = pd.Series(dtype="int64")
 
+    kbps, measured = (listener_kbps, False) if listener_kbps is not None else (DEFAULT_LISTENER_KBPS, False)
+    if listener_kbps is None:
+        per_track = kbps_per_subscribed_track(connection, started_ts, until_ts + 1)
+        if per_track is not None and per_track > 0:
+            # A listener subscribes to every publisher's track.
+            publishing = float(curve["publishers"].mean()) if not curve.empty else 1.0
+            kbps, measured = per_track * max(1.0, publishing), True
+
     e = schema.egress_status.c
     egress = _frame(
         connection,
@@ -729,7 +759,8 @@ def stream_detail(
         connection_minutes=int(totals[2]),
         egress=egress,
         ingress=ingress,
-        listener_kbps=listener_kbps,
+        listener_kbps=kbps,
+        listener_kbps_measured=measured,
     )
 
 

@@ -65,7 +65,13 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
         "Downstream GB",
         f"{detail.downstream_gb:,.2f}",
         border=True,
-        help=f"An estimate: listener minutes × {detail.listener_kbps:g} kbps (audio), in GB of 10⁹ bytes.",
+        help=(
+            f"Listener minutes × {detail.listener_kbps:,.1f} kbps, in GB of 10⁹ bytes: the fleet's measured bytes "
+            "per subscribed track during the stream × its publishers."
+            if detail.listener_kbps_measured
+            else f"An estimate: listener minutes × {detail.listener_kbps:g} kbps (assumed audio bitrate: the "
+            "fleet had no node samples with subscribed tracks during the stream)."
+        ),
     )
 
     if detail.curve.empty:

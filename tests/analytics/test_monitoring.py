@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import Engine, event
 
 from analytics import monitoring
-from store.engine import make_engine
+from store import schema
+from store.engine import make_engine, open_store
+from store.upsert import upsert
 from tests.pages.fixture_store import CHANNELS, HOSTILE_NAMES, NODE_IDS, build_fixture, room_sid
 
 NOW_TS = int(time.time())
@@ -130,6 +132,40 @@ def test_stream_detail_meters_each_connection_in_whole_minutes(fleet: tuple[Engi
     assert detail.downstream_gb == pytest.approx(expected_gb)
     assert list(detail.egress["status"]) == ["EGRESS_ACTIVE"]
     assert list(detail.ingress["input_type"]) == ["RTMP_INPUT"]
+
+
+def test_stream_detail_measures_the_listener_bitrate_from_the_fleet(tmp_path: Path) -> None:
+    """Downstream GB uses the fleet's bytes per subscribed track during the stream (here two
+    nodes at 8,000 B/s per track = 64 kbps) × the stream's publishers; 128 kbps is only the
+    fallback when no node sample has subscribed tracks."""
+    engine = open_store(f"sqlite:///{tmp_path / 'kbps.db'}")
+    start = NOW_TS - NOW_TS % 60 - 3_600
+    with engine.begin() as connection:
+        upsert(connection, schema.room_sessions, [{
+            "source_id": 1, "room_sid": "RM_k", "room_name": "radio", "channel": "radio",
+            "started_ts": start, "ended_ts": start + 1_800, "last_seen_ts": start + 1_800}])  # fmt: skip
+        upsert(connection, schema.room_samples, [
+            {"source_id": 1, "room_sid": "RM_k", "ts": start + 15 * i, "participants": 21, "publishers": 1,
+             "listeners": 20} for i in range(120)])  # fmt: skip
+        nodes = []
+        for node_id, tracks in (("node-a", 30.0), ("node-b", 10.0)):
+            for i in range(120):
+                row: dict[str, Any] = dict.fromkeys(schema.NODE_METRICS)
+                row.update(source_id=2, node_id=node_id, ts=start + 15 * i, tracks_subscribed=tracks,
+                           bytes_out_per_s=8_000.0 * tracks)  # fmt: skip
+                nodes.append(row)
+        upsert(connection, schema.node_samples, nodes)
+    with engine.connect() as connection:
+        detail = monitoring.stream_detail(connection, 1, "RM_k", NOW_TS)
+    assert detail is not None and detail.listener_kbps_measured
+    assert detail.listener_kbps == pytest.approx(64.0)
+    assert detail.downstream_gb == pytest.approx(detail.listener_minutes * 60 * 8_000 / 1e9)
+    with engine.begin() as connection:
+        connection.execute(schema.node_samples.delete())
+    with engine.connect() as connection:
+        assumed = monitoring.stream_detail(connection, 1, "RM_k", NOW_TS)
+    assert assumed is not None and not assumed.listener_kbps_measured
+    assert assumed.listener_kbps == monitoring.DEFAULT_LISTENER_KBPS
 
 
 def test_nodes_table_headroom_and_rates(fleet: tuple[Engine, dict[str, Any]]) -> None:
