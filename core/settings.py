@@ -386,9 +386,23 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         raise ConfigError(_format_validation_error(exc, origin)) from None
 
 
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(url).password
+        return None if password is None else str(password)
+    except ArgumentError:
+        return None
+
+
 def secret_values(settings: Settings) -> list[str]:
     """Every secret in the settings, for redaction of logs and output."""
     values = [s.api_secret.get_secret_value() for s in settings.livekit if s.api_secret]
+    database_password = _url_password(settings.database.url)
+    if database_password:
+        values.append(database_password)
     for provider in settings.billing.configured().values():
         values.extend(provider.secrets())
     if settings.alerts.slack_webhook_url is not None:

@@ -127,7 +127,7 @@ class Rule:
     input: InputKind = "gauge"
     # listeners_drop_pct: the window the drop is measured against.
     window_s: int = 300
-    # spend_run_rate_pct: the monthly budget, and the fallback $/GB when no cost engine exists.
+    # spend_run_rate_pct: the monthly budget, and the $/GB used only when the catalogue cannot load.
     budget_usd_per_month: float | None = None
     usd_per_gb_out: float = 0.12
 

@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
 from analytics.alerts.rules import Rule, RuleError
-from analytics.alerts.spend import spend_run_rate_frame
+from analytics.alerts.spend import pricing_from_settings, spend_run_rate_frame
 from store import schema
 
 COLUMNS = ["ts", "target", "value"]
@@ -161,7 +161,16 @@ def _load(connection: Connection, rule: Rule, since_ts: int, until_ts: int, look
         return _room_frame(connection, since_ts, until_ts)
     if source == "spend":
         assert rule.budget_usd_per_month is not None  # validated
+        # Priced as the settings say: [prices] current_model with [prices.overrides].
+        pricing = pricing_from_settings()
         return spend_run_rate_frame(
-            connection, since_ts, until_ts, rule.budget_usd_per_month, rule.usd_per_gb_out
+            connection,
+            since_ts,
+            until_ts,
+            rule.budget_usd_per_month,
+            rule.usd_per_gb_out,
+            catalogue=pricing.catalogue,
+            model_id=pricing.model_id,
+            region=pricing.region,
         )
     raise ValueError(f"unknown source {source!r}")

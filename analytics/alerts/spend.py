@@ -1,64 +1,368 @@
-"""Spend run-rate for the budget rule, isolated here so the cost engine can replace it.
+"""Spend run-rate for the budget rule (``spend_run_rate_pct``), priced by the cost engine.
 
-``analytics/costs.py`` (the cost engine) was not available when this was written, so the
-run-rate is derived from what the store has for certain: the fleet's outgoing bytes, priced at
-the rule's ``usd_per_gb_out`` (default 0.12 USD/GB, LiveKit Cloud's downstream overage), as a
-trailing-24 h average projected to a 730-hour month. It is a *bandwidth* run-rate: servers,
-participant-minutes and plan fees are not in it. Replacing :func:`spend_run_rate_frame` with a
-call into the cost engine is the only change needed when that exists.
+For every 5-min bucket, the fleet's trailing-24 h usage — average concurrent rooms (streams),
+listeners and publishers per room, and the audio bitrate the nodes' outgoing bytes imply — is
+turned into one steady scenario row (24 h a day, 30.42 days a month) and all buckets are priced
+in one vectorized call under the model the fleet runs on (``[prices] current_model``, with
+``[prices.overrides]``). So the run-rate holds whatever that model charges: plan fees,
+participant-minutes, data, servers.
+
+Only when the price catalogue cannot be loaded does it fall back to the old bandwidth run-rate
+(trailing-24 h outgoing bytes × the rule's ``usd_per_gb_out``, projected to a 730-hour month);
+the frame's ``attrs["spend_method"]`` says which one was used.
 """
 
 from __future__ import annotations
 
-import pandas as pd
-from sqlalchemy import Connection, func, select
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Select, func, or_, select, union_all
+
+from analytics.costs import MODELS, price_usage, usage_from_scenario_frame
+from analytics.ledger import REGIONS, Scenario
+from analytics.prices import Catalogue, CatalogueError, load_catalogue
 from store import schema
 
-HOURS_PER_MONTH = 730
+HOURS_PER_MONTH = 730  # the bandwidth fallback's month
+HOURS_PER_DAY = 24.0  # usage is an average over all hours, idle ones included
+DAYS_PER_MONTH = 30.42  # 365 / 12, so a run-rate month matches a 730-hour month
+DEFAULT_MODEL_ID = "livekit_cloud"
+DEFAULT_REGION = "eu"
+# The scenario default (128 kbps) when no node bytes say otherwise (e.g. LiveKit Cloud has no nodes).
+DEFAULT_AUDIO_KBPS = float(Scenario.model_fields["audio_kbps"].default)
 _TRAILING_S = 86_400
 _BUCKET_S = 300
+
+METHOD_COST_ENGINE = "cost_engine"
+METHOD_BANDWIDTH = "bandwidth_fallback"
 RUN_RATE_NOTE = (
+    "spend run-rate = trailing 24 h usage (average rooms, listeners and publishers per room, the "
+    "bitrate implied by the nodes' outgoing bytes) priced by the cost engine under [prices] "
+    "current_model with [prices.overrides], as a 24 h × 30.42-day month; falls back to outgoing "
+    "bandwidth × usd_per_gb_out only when the price catalogue cannot be loaded"
+)
+BANDWIDTH_NOTE = (
     "spend run-rate = trailing 24 h outgoing bandwidth × usd_per_gb_out, projected to a month "
-    "(cost engine not integrated yet)"
+    "(the price catalogue could not be loaded: servers, participant-minutes and plan fees are not in it)"
 )
 
 
-def spend_run_rate_frame(
-    connection: Connection, since_ts: int, until_ts: int, budget_usd_per_month: float, usd_per_gb_out: float
-) -> pd.DataFrame:
-    """``ts,target,value`` with value = projected monthly spend as % of the budget (target "fleet")."""
-    node = schema.node_samples
-    bucket = (node.c.ts - node.c.ts % _BUCKET_S).label("bucket_ts")
-    # Per node mean over the bucket, summed over nodes: the fleet's bytes/s in that bucket.
-    per_node = (
-        select(bucket, node.c.node_id, func.avg(node.c.bytes_out_per_s).label("bytes_per_s"))
-        .where(
-            node.c.ts >= since_ts - _TRAILING_S, node.c.ts <= until_ts, node.c.bytes_out_per_s.is_not(None)
-        )
-        .group_by(bucket, node.c.node_id)
-        .subquery()
+@dataclass(frozen=True)
+class SpendPricing:
+    """What the settings say the run-rate is priced with (catalogue None: it cannot be loaded)."""
+
+    catalogue: Catalogue | None
+    model_id: str = DEFAULT_MODEL_ID
+    region: str = DEFAULT_REGION
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_catalogue(overrides: tuple[tuple[str, float], ...]) -> Catalogue:
+    # The live evaluator asks every 15 s; parsing the YAML catalogue each time would dominate.
+    return load_catalogue(dict(overrides))
+
+
+def _catalogue_or_none(overrides: Mapping[str, float]) -> Catalogue | None:
+    try:
+        return _cached_catalogue(tuple(sorted(overrides.items())))
+    except (CatalogueError, OSError):
+        return None
+
+
+def pricing_from_settings(settings: Any | None = None) -> SpendPricing:
+    """The catalogue (with ``[prices.overrides]``), ``[prices] current_model`` and the pricing
+    region from ``settings`` (None: the settings castmeter would load, defaults when unreadable)."""
+    if settings is None:
+        from core.settings import ConfigError, load_settings
+
+        try:
+            settings = load_settings()
+        except ConfigError:
+            # An unreadable config must not stop the backtest: list prices, default model.
+            return SpendPricing(_catalogue_or_none({}))
+    prices = getattr(settings, "prices", None)
+    overrides = dict(getattr(prices, "overrides", None) or {})
+    model_id = str(getattr(prices, "current_model", DEFAULT_MODEL_ID) or DEFAULT_MODEL_ID)
+    # No setting names a pricing region today; honour one if the settings ever carry it.
+    region = getattr(prices, "region", None)
+    return SpendPricing(
+        _catalogue_or_none(overrides),
+        model_id if model_id in MODELS else DEFAULT_MODEL_ID,
+        region if isinstance(region, str) and region in REGIONS else DEFAULT_REGION,
     )
+
+
+def _empty_frame(method: str) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "ts": pd.Series(dtype="int64"),
+            "target": pd.Series(dtype=object),
+            "value": pd.Series(dtype=float),
+            "valid_s": pd.Series(dtype="int64"),
+        }
+    )
+    return _with_method(frame, method)
+
+
+def _with_method(frame: pd.DataFrame, method: str, model_id: str | None = None) -> pd.DataFrame:
+    frame.attrs["spend_method"] = method
+    frame.attrs["spend_model_id"] = model_id
+    frame.attrs["spend_note"] = RUN_RATE_NOTE if method == METHOD_COST_ENGINE else BANDWIDTH_NOTE
+    return frame
+
+
+def _finish(bucket_ts: np.ndarray, value_pct: np.ndarray, since_ts: int, until_ts: int) -> pd.DataFrame:
+    # Stamp each bucket at its end so a sample is never used before it happened.
+    frame = pd.DataFrame(
+        {"ts": bucket_ts.astype("int64") + _BUCKET_S - 1, "target": "fleet", "value": value_pct}
+    )
+    frame["valid_s"] = 2 * _BUCKET_S  # present until the next bucket is due, with slack
+    keep = (frame["ts"] >= since_ts) & (frame["ts"] <= until_ts + _BUCKET_S)
+    return frame[keep].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the store: per 5-min bucket, fleet sums of per-room (per-node) bucket means
+# ---------------------------------------------------------------------------------------------
+
+
+def _rollup_done_until_ts(connection: Connection, name: str) -> int | None:
+    state = schema.rollup_state
+    done = connection.execute(select(state.c.done_until_ts).where(state.c.name == name)).scalar()
+    return None if done is None else int(done)
+
+
+def _tier_split_ts(connection: Connection, rollup_name: str, low_ts: int, high_ts: int) -> int:
+    """Where the 1-min rollup hands over to raw samples: its complete part (below
+    ``done_until_ts``) is 4× fewer rows than raw at a 15 s poll and outlives raw retention.
+    Aligned down to a 5-min bucket so no room's bucket is split across the two tiers."""
+    done = _rollup_done_until_ts(connection, rollup_name)
+    if done is None:
+        return low_ts  # never rolled up: everything from raw
+    return int(min(max(done - done % _BUCKET_S, low_ts), high_ts + 1))
+
+
+def _room_buckets(connection: Connection, low_ts: int, high_ts: int) -> pd.DataFrame:
+    """``bucket_ts, rooms, listeners, publishers``: rooms with anyone in them, and the sums of
+    each room's mean listeners / publishers over the bucket (the fleet's concurrent figures)."""
+    split_ts = _tier_split_ts(connection, "room_samples_1m", low_ts, high_ts)
+    parts: list[Select[Any]] = []
+    if split_ts > low_ts:
+        m = schema.room_samples_1m.c
+        bucket = m.bucket_ts - m.bucket_ts % _BUCKET_S
+        # Minutes weighted by their samples: the same mean the raw samples would give.
+        weight = func.sum(m.samples)
+        listeners = func.sum(m.listeners_avg * m.samples) / weight
+        publishers = func.sum(m.publishers_avg * m.samples) / weight
+        parts.append(
+            select(bucket.label("bucket_ts"), listeners.label("listeners"), publishers.label("publishers"))
+            .where(m.bucket_ts >= low_ts, m.bucket_ts < split_ts)
+            .group_by(bucket, m.source_id, m.room_sid)
+            .having(listeners + publishers > 0)
+        )
+    if split_ts <= high_ts:
+        r = schema.room_samples.c
+        bucket = r.ts - r.ts % _BUCKET_S
+        listeners = func.avg(r.listeners)
+        publishers = func.avg(r.publishers)
+        parts.append(
+            select(bucket.label("bucket_ts"), listeners.label("listeners"), publishers.label("publishers"))
+            .where(r.ts >= split_ts, r.ts <= high_ts)
+            .group_by(bucket, r.source_id, r.room_sid)
+            .having(listeners + publishers > 0)
+        )
+    per_room = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
+    query = (
+        select(
+            per_room.c.bucket_ts,
+            func.count().label("rooms"),
+            func.sum(per_room.c.listeners).label("listeners"),
+            func.sum(per_room.c.publishers).label("publishers"),
+        )
+        .group_by(per_room.c.bucket_ts)
+        .order_by(per_room.c.bucket_ts)
+    )
+    columns = ["bucket_ts", "rooms", "listeners", "publishers"]
+    return pd.DataFrame(connection.execute(query).all(), columns=columns)
+
+
+def _node_bytes_buckets(connection: Connection, low_ts: int, high_ts: int) -> pd.DataFrame:
+    """``bucket_ts, bytes_per_s``: each node's mean outgoing bytes/s over the bucket, summed."""
+    split_ts = _tier_split_ts(connection, "node_samples_1m", low_ts, high_ts)
+    parts: list[Select[Any]] = []
+    if split_ts > low_ts:
+        m = schema.node_samples_1m.c
+        bucket = m.bucket_ts - m.bucket_ts % _BUCKET_S
+        parts.append(
+            select(bucket.label("bucket_ts"), func.avg(m.bytes_out_per_s_avg).label("bytes_per_s"))
+            .where(m.bucket_ts >= low_ts, m.bucket_ts < split_ts, m.bytes_out_per_s_avg.is_not(None))
+            .group_by(bucket, m.source_id, m.node_id)
+        )
+    if split_ts <= high_ts:
+        n = schema.node_samples.c
+        bucket = n.ts - n.ts % _BUCKET_S
+        parts.append(
+            select(bucket.label("bucket_ts"), func.avg(n.bytes_out_per_s).label("bytes_per_s"))
+            .where(n.ts >= split_ts, n.ts <= high_ts, n.bytes_out_per_s.is_not(None))
+            .group_by(bucket, n.source_id, n.node_id)
+        )
+    per_node = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
     query = (
         select(per_node.c.bucket_ts, func.sum(per_node.c.bytes_per_s).label("bytes_per_s"))
         .group_by(per_node.c.bucket_ts)
         .order_by(per_node.c.bucket_ts)
     )
-    rows = pd.DataFrame(connection.execute(query).all(), columns=["ts", "bytes_per_s"])
-    if rows.empty:
-        return pd.DataFrame({"ts": pd.Series(dtype="int64"), "target": [], "value": pd.Series(dtype=float)})
-    rows["ts"] = rows["ts"].astype("int64")
-    series = rows.set_index(pd.to_datetime(rows["ts"], unit="s"))["bytes_per_s"].astype(float)
-    trailing = series.rolling(f"{_TRAILING_S}s", min_periods=1).mean()
-    usd_per_month = trailing * 3600 * HOURS_PER_MONTH / 1e9 * usd_per_gb_out
-    frame = pd.DataFrame(
+    return pd.DataFrame(connection.execute(query).all(), columns=["bucket_ts", "bytes_per_s"])
+
+
+def _room_gap_buckets(connection: Connection, grid_ts: np.ndarray) -> np.ndarray:
+    """Which buckets overlap a recorded outage of a LiveKit source: no room samples there means
+    "not collected", not "nothing live", so those buckets are left out of the average."""
+    if grid_ts.size == 0:
+        return np.zeros(0, dtype=bool)
+    gaps, sources = schema.collector_gaps, schema.sources
+    first_ts, end_ts = int(grid_ts[0]), int(grid_ts[-1]) + _BUCKET_S
+    rows = connection.execute(
+        select(gaps.c.start_ts, gaps.c.end_ts)
+        .join(sources, sources.c.id == gaps.c.source_id)
+        .where(
+            sources.c.kind == "livekit",
+            gaps.c.start_ts < end_ts,
+            or_(gaps.c.end_ts.is_(None), gaps.c.end_ts > first_ts),
+        )
+    ).all()
+    in_gap = np.zeros(grid_ts.size, dtype=bool)
+    for start_ts, stop_ts in rows:
+        stop = end_ts if stop_ts is None else int(stop_ts)
+        in_gap |= (grid_ts + _BUCKET_S > int(start_ts)) & (grid_ts < stop)
+    return in_gap
+
+
+# ---------------------------------------------------------------------------------------------
+# The run-rate
+# ---------------------------------------------------------------------------------------------
+
+
+def trailing_usage_frame(connection: Connection, since_ts: int, until_ts: int) -> pd.DataFrame:
+    """Per 5-min bucket, the trailing-24 h fleet as a steady scenario's varying columns:
+    ``bucket_ts, streams, listeners_per_stream, publishers_per_stream, audio_kbps``.
+
+    Buckets run from the first to the last with any room or node sample; a bucket without rooms
+    counts as zero rooms live (idle hours lower the average) unless a LiveKit source was failing
+    then. The bitrate is the trailing outgoing bytes over the scenario's own down-tracks
+    (listeners × publishers per room + publishers × the other publishers), so the scenario moves
+    the bytes the nodes measured; without node bytes it is the 128 kbps default."""
+    low_ts, high_ts = since_ts - _TRAILING_S, until_ts
+    rooms = _room_buckets(connection, low_ts, high_ts)
+    nodes = _node_bytes_buckets(connection, low_ts, high_ts)
+    seen = pd.concat([rooms["bucket_ts"], nodes["bucket_ts"]], ignore_index=True)
+    if seen.empty:
+        return pd.DataFrame(columns=["bucket_ts", "streams", "listeners_per_stream", "publishers_per_stream",
+                                     "audio_kbps"])  # fmt: skip
+    first_ts, last_ts = int(seen.min()), int(seen.max())
+    grid_ts = np.arange(first_ts, last_ts + _BUCKET_S, _BUCKET_S, dtype=np.int64)
+    usage = rooms.set_index(rooms["bucket_ts"].astype("int64"))[["rooms", "listeners", "publishers"]]
+    usage = usage.astype(float).reindex(grid_ts, fill_value=0.0)
+    no_rooms = ~np.isin(grid_ts, rooms["bucket_ts"].to_numpy())
+    unknown = _room_gap_buckets(connection, grid_ts) & no_rooms
+    if not nodes.empty:
+        # With node samples in the store, a bucket with neither kind means castmeter itself was
+        # down (no gap gets recorded then), not an idle fleet.
+        unknown |= no_rooms & ~np.isin(grid_ts, nodes["bucket_ts"].to_numpy())
+    usage.loc[unknown] = np.nan
+    usage["bytes_per_s"] = (
+        nodes.set_index(nodes["bucket_ts"].astype("int64"))["bytes_per_s"].astype(float).reindex(grid_ts)
+    )
+    usage.index = pd.to_datetime(grid_ts, unit="s")
+    # NaN (outage, no node data) is skipped by the mean, so it averages what was measured.
+    trailing = usage.rolling(f"{_TRAILING_S}s", min_periods=1).mean()
+    trailing["bucket_ts"] = grid_ts
+    trailing = trailing.dropna(subset=["rooms"])
+    streams = trailing["rooms"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        listeners_per_stream = np.where(
+            streams > 0, trailing["listeners"].to_numpy(dtype=float) / streams, 0.0
+        )
+        publishers_per_stream = np.where(
+            streams > 0, trailing["publishers"].to_numpy(dtype=float) / streams, 0.0
+        )
+    downtracks = streams * (
+        listeners_per_stream * publishers_per_stream
+        + publishers_per_stream * np.maximum(publishers_per_stream - 1.0, 0.0)
+    )
+    bytes_per_s = trailing["bytes_per_s"].to_numpy(dtype=float)
+    measured = np.isfinite(bytes_per_s) & (bytes_per_s > 0) & (downtracks > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        audio_kbps = np.where(measured, bytes_per_s * 8.0 / 1000.0 / downtracks, DEFAULT_AUDIO_KBPS)
+    return pd.DataFrame(
         {
-            "ts": rows["ts"].to_numpy(),
-            "target": "fleet",
-            "value": 100.0 * usd_per_month.to_numpy() / budget_usd_per_month,
+            "bucket_ts": trailing["bucket_ts"].to_numpy(dtype=np.int64),
+            "streams": streams,
+            "listeners_per_stream": listeners_per_stream,
+            "publishers_per_stream": publishers_per_stream,
+            "audio_kbps": audio_kbps,
         }
     )
-    # Stamp each bucket at its end so a sample is never used before it happened.
-    frame["ts"] = frame["ts"] + _BUCKET_S - 1
-    frame["valid_s"] = 2 * _BUCKET_S  # present until the next bucket is due, with slack
-    return frame[(frame["ts"] >= since_ts) & (frame["ts"] <= until_ts + _BUCKET_S)].reset_index(drop=True)
+
+
+def spend_run_rate_frame(
+    connection: Connection,
+    since_ts: int,
+    until_ts: int,
+    budget_usd_per_month: float,
+    usd_per_gb_out: float = 0.12,
+    *,
+    catalogue: Catalogue | None = None,
+    model_id: str = DEFAULT_MODEL_ID,
+    region: str = DEFAULT_REGION,
+) -> pd.DataFrame:
+    """``ts,target,value,valid_s`` with value = projected monthly spend as % of the budget
+    (target "fleet"), each 5-min bucket stamped at its end.
+
+    Priced under ``model_id`` with ``catalogue`` (None: the list-price catalogue). Only when no
+    catalogue can be loaded is it the bandwidth run-rate at ``usd_per_gb_out``.
+    ``attrs["spend_method"]`` is :data:`METHOD_COST_ENGINE` or :data:`METHOD_BANDWIDTH`."""
+    if model_id not in MODELS:
+        raise ValueError(f"unknown cost model {model_id!r} (one of {', '.join(MODELS)})")
+    if region not in REGIONS:
+        raise ValueError(f"unknown region {region!r} (one of {', '.join(REGIONS)})")
+    if catalogue is None:
+        catalogue = _catalogue_or_none({})
+    if catalogue is None:
+        return bandwidth_run_rate_frame(connection, since_ts, until_ts, budget_usd_per_month, usd_per_gb_out)
+    usage = trailing_usage_frame(connection, since_ts, until_ts)
+    if usage.empty:
+        return _empty_frame(METHOD_COST_ENGINE)
+    scenarios = usage.drop(columns="bucket_ts").assign(
+        hours_per_day=HOURS_PER_DAY,
+        days_per_month=DAYS_PER_MONTH,
+        video="none",
+        recording=False,
+        region=region,
+    )
+    # Every bucket in one vectorized call, and only the model the fleet runs on.
+    result = price_usage(usage_from_scenario_frame(scenarios), catalogue, (model_id,))[model_id]
+    value_pct = 100.0 * np.asarray(result.total_usd, dtype=float) / budget_usd_per_month
+    frame = _finish(usage["bucket_ts"].to_numpy(), value_pct, since_ts, until_ts)
+    return _with_method(frame, METHOD_COST_ENGINE, model_id)
+
+
+def bandwidth_run_rate_frame(
+    connection: Connection, since_ts: int, until_ts: int, budget_usd_per_month: float, usd_per_gb_out: float
+) -> pd.DataFrame:
+    """The fallback: trailing-24 h outgoing bytes × ``usd_per_gb_out``, projected to a 730-hour
+    month. A *bandwidth* run-rate: servers, participant-minutes and plan fees are not in it."""
+    nodes = _node_bytes_buckets(connection, since_ts - _TRAILING_S, until_ts)
+    if nodes.empty:
+        return _empty_frame(METHOD_BANDWIDTH)
+    bucket_ts = nodes["bucket_ts"].to_numpy(dtype=np.int64)
+    series = pd.Series(nodes["bytes_per_s"].to_numpy(dtype=float), index=pd.to_datetime(bucket_ts, unit="s"))
+    trailing = series.rolling(f"{_TRAILING_S}s", min_periods=1).mean()
+    usd_per_month = trailing.to_numpy() * 3600 * HOURS_PER_MONTH / 1e9 * usd_per_gb_out
+    frame = _finish(bucket_ts, 100.0 * usd_per_month / budget_usd_per_month, since_ts, until_ts)
+    return _with_method(frame, METHOD_BANDWIDTH)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -76,6 +77,10 @@ def _engine(args: argparse.Namespace) -> Engine:
     from store.engine import make_engine
 
     url = args.db or load_settings(args.config).database.url
+    if args.config:
+        # The spend rule prices with the settings' overrides and current model, read where
+        # castmeter reads its settings: make that this file for the rest of this command.
+        os.environ["CASTMETER_CONFIG"] = args.config
     return make_engine(url, read_only=True)
 
 

@@ -8,15 +8,21 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
+
+from sqlalchemy import Engine
 
 from collectors.background import start_billing_thread
 from collectors.commands.common import add_config_arguments, alert_hooks, settings_from
 from collectors.runner import Collector
-from core.settings import ConfigError
+from collectors.startup import when_database_ready
+from core.logs import register_secret
+from core.settings import ConfigError, secret_values
 from store.engine import open_store
 
 HELP = "poll every configured LiveKit and Prometheus source into the database"
 log = logging.getLogger("collectors")
+STARTUP_WAIT_ONCE_S = 30.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,9 +37,24 @@ async def _main(args: argparse.Namespace) -> int:
             f"no [[livekit]] or [[prometheus]] source configured ({settings.origin}); "
             "see castmeter.example.toml, or run `python -m collectors demo`"
         )
-    engine = open_store(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
-    hooks, close_alerts = alert_hooks(settings, engine)
-    collector = Collector(settings, engine, hooks=hooks)
+    for secret in secret_values(settings):  # before the first "database unavailable" line
+        register_secret(secret)
+
+    def connect() -> tuple[Engine, Collector, Callable[[], None]]:
+        engine = open_store(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+        try:
+            hooks, close_alerts = alert_hooks(settings, engine)
+            return engine, Collector(settings, engine, hooks=hooks), close_alerts
+        except Exception:
+            engine.dispose()
+            raise
+
+    # Started before the database is up (a host boot, a failover): wait for it. A one-off run
+    # gives up after STARTUP_WAIT_ONCE_S with the database's own error. Blocking is fine here:
+    # nothing else runs yet, and Ctrl-C interrupts the pause at once.
+    engine, collector, close_alerts = when_database_ready(
+        connect, give_up_after_s=STARTUP_WAIT_ONCE_S if args.once else None
+    )
     if args.once:
         report = await collector.tick(force=True)
         print(

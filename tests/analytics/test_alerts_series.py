@@ -6,12 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert
 
 from analytics.alerts.backtest import backtest
 from analytics.alerts.rules import Rule, RuleSet
 from analytics.alerts.series import load_store_series, read_series_csv
+from analytics.costs import SCENARIO_COLUMNS, price_grid
+from analytics.ledger import Scenario
+from analytics.prices import load_catalogue
 from store import schema
 from store.engine import open_store
 
@@ -94,17 +98,46 @@ def test_listeners_drop_per_stream(engine: Engine) -> None:
     assert result.episodes[["start_ts", "end_ts"]].to_numpy().tolist() == [[END - 300, END - 15]]
 
 
-def test_spend_run_rate_against_budget(engine: Engine) -> None:
-    # 1 GB/s out for a day at 0.12 USD/GB: 0.12 × 3600 × 730 USD/month ≈ 315,360 USD.
+def test_spend_run_rate_against_budget(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A day of 10 rooms × (20 listeners + 1 publisher) at 64 kbps, priced by the cost engine as
+    # the settings say (LiveKit Cloud with a negotiated rate), against half that monthly cost.
+    overrides = {"livekit_cloud.scale.overage_per_min_usd": 0.0003}
+    config = tmp_path / "castmeter.toml"
+    config.write_text(
+        '[prices]\ncurrent_model = "livekit_cloud"\n\n[prices.overrides]\n'
+        '"livekit_cloud.scale.overage_per_min_usd" = 0.0003\n'
+    )
+    monkeypatch.setenv("CASTMETER_CONFIG", str(config))
     ts = np.arange(END - 86_400, END, 60)
     with engine.begin() as connection:
         connection.execute(
+            insert(schema.room_samples),
+            [{"source_id": 1, "room_sid": f"RM_{room}", "ts": int(t), "participants": 21, "publishers": 1,
+              "listeners": 20} for t in ts for room in range(10)],
+        )  # fmt: skip
+        connection.execute(
             insert(schema.node_samples),
-            [{"source_id": 1, "node_id": "ND_a", "ts": int(t), "bytes_out_per_s": 1e9} for t in ts],
+            [
+                {"source_id": 1, "node_id": "ND_a", "ts": int(t), "bytes_out_per_s": 200 * 64_000 / 8}
+                for t in ts
+            ],
         )
-    rule = Rule("Budget", "spend_run_rate_pct", ">", 100.0, scope="fleet", budget_usd_per_month=300_000.0)
+    scenario = Scenario(
+        streams=10, hours_per_day=24, days_per_month=30.42, listeners_per_stream=20, audio_kbps=64
+    )  # fmt: skip
+    monthly_usd = float(
+        price_grid(
+            pd.DataFrame([scenario.model_dump(include=set(SCENARIO_COLUMNS))]), load_catalogue(overrides)
+        )["livekit_cloud"].iloc[0]
+    )
+    rule = Rule(
+        "Budget", "spend_run_rate_pct", ">", 100.0, scope="fleet", budget_usd_per_month=monthly_usd / 2
+    )
     frame = load_store_series(engine, rule, END - 3600, END)
-    assert frame["value"].iloc[-1] == pytest.approx(100 * 0.12 * 3600 * 730 / 300_000)
+    assert frame.attrs["spend_method"] == "cost_engine"
+    assert frame["value"].iloc[-1] == pytest.approx(200.0, rel=1e-9)
     result = backtest(frame, rule, RuleSet((rule,), 15, 60), start_ts=END - 3600, end_ts=END)
     assert result.count == 1 and result.per_target["target"].tolist() == ["fleet"]
 
