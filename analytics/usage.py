@@ -3,7 +3,8 @@
 All aggregation is in SQL (GROUP BY day, channel); pandas only joins the few grouped frames.
 - connection minutes: per participant session ceil(seconds / 60), clipped to the window, split
   by ``is_publisher``; ingress/egress participants are not charged connection minutes (as
-  LiveKit meters), SIP is billed separately and left out too;
+  LiveKit meters), SIP is billed separately and left out too; whole days come from the daily
+  rollup (store/usage_rollup.py), edge days and sessions it does not hold from the sessions;
 - stream minutes: room sessions' open time; egress/ingress minutes from their status rows
   (egress minutes are also counted as recording minutes: the output is stored either way);
 - downstream/upstream GB: node bytes_out/in_per_s averages × bucket seconds from the 1 h
@@ -15,13 +16,30 @@ A session is assigned to the UTC day it started in (or the window start when it 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Connection, Engine, and_, case, func, literal, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Select,
+    Subquery,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    tuple_,
+    union,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -38,10 +56,21 @@ from analytics.ledger import (
     VideoTier,
     empty_frame,
 )
-from store import schema
+from store import schema, usage_rollup
 
-NOT_CONNECTION_KINDS = ("EGRESS", "INGRESS", "SIP")
+NOT_CONNECTION_KINDS = usage_rollup.NOT_CONNECTION_KINDS
+SESSION_COLUMNS = (
+    "publisher_minutes",
+    "listener_minutes",
+    "publisher_minutes_unrounded",
+    "listener_minutes_unrounded",
+)
 MINUTE_ROLLUP_MAX_S = 2 * DAY_S
+# Rollup rows whose sessions _sessions re-reads at most (three bind parameters each; SQLite
+# allows 32766 per statement); beyond that the raw query is as cheap.
+MAX_KEYS_REREAD = 5000
+# Larger than any Unix time in seconds: the open end of a range written as two-sided.
+_NO_TS = 2**62
 # Readers accept an engine or an open connection (pages pass their own).
 Bind = Engine | Connection
 
@@ -109,10 +138,17 @@ def _interval_query(
     return clipped_end - clipped_start, _day(clipped_start), and_(start < until_ts, end > since_ts)
 
 
-def _sessions(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
-    p, r = schema.participant_sessions, schema.room_sessions
+def _per_room_raw(
+    since_ts: int, until_ts: int, source_id: int | None, joined_before_ts: int | None = None
+) -> Select[Any]:
+    """Connection minutes per (source_id, room_sid, join day number) straight from the
+    sessions overlapping the window, clipped to it; callers add filters to pick sessions.
+    ``joined_before_ts`` (at most until_ts) narrows the join times in the one condition that
+    bounds them above: SQLite ranges an index by the first of two upper bounds it is given."""
+    p = schema.participant_sessions
     end = func.coalesce(p.c.left_ts, p.c.last_seen_ts)
-    _, _, overlaps = _interval_query(p.c.joined_ts, end, since_ts, until_ts)
+    joined_below_ts = until_ts if joined_before_ts is None else min(until_ts, joined_before_ts)
+    overlaps = and_(p.c.joined_ts < joined_below_ts, end > since_ts)
     # The same arithmetic as _interval_query/_ceil_minutes with native greatest/least: every
     # argument is NOT NULL here (joined_ts and last_seen_ts are), and this runs per session.
     seconds = _NativeLeast(end, literal(until_ts)) - _NativeGreatest(p.c.joined_ts, literal(since_ts))
@@ -124,8 +160,7 @@ def _sessions(engine: Bind, since_ts: int, until_ts: int, source_id: int | None)
     # Group per room and UTC day of joining, in the order of ix_participant_sessions_usage
     # (source_id, room_sid, joined_ts / 86400, ...): no sort of millions of sessions. The
     # expression must stay textually the index's (an inline literal, not a bind parameter).
-    # The clipped day is max(join day, window start's day): flooring to days is monotonic.
-    join_day = p.c.joined_ts // literal_column(str(DAY_S), BigInteger)
+    join_day = usage_rollup.join_day(p.c.joined_ts)
     per_room = (
         select(
             p.c.source_id,
@@ -141,22 +176,166 @@ def _sessions(engine: Bind, since_ts: int, until_ts: int, source_id: int | None)
     )
     if source_id is not None:
         per_room = per_room.where(p.c.source_id == source_id)
-    sub = per_room.subquery()
+    return per_room
+
+
+def _by_channel(per_room: Subquery, since_ts: int) -> Select[Any]:
+    """Per (clipped join day, channel): the per-room sums joined to their room's channel."""
+    r = schema.room_sessions
     # Inline integers: PostgreSQL matches GROUP BY to SELECT textually (bind parameters never match).
+    # The clipped day is max(join day, window start's day): flooring to days is monotonic.
     first_day = literal_column(str(since_ts - since_ts % DAY_S), BigInteger)
-    day_ts = _greatest(sub.c.join_day * literal_column(str(DAY_S), BigInteger), first_day)
-    query = (
+    day_ts = _greatest(per_room.c.join_day * literal_column(str(DAY_S), BigInteger), first_day)
+    return (
         select(
             day_ts.label("day_ts"),
             r.c.channel,
-            *(func.sum(sub.c[name]).label(name) for name in (
-                "publisher_minutes", "listener_minutes", "publisher_minutes_unrounded", "listener_minutes_unrounded"
-            )),
+            *(func.sum(per_room.c[name]).label(name) for name in SESSION_COLUMNS),
         )
-        .select_from(sub.join(r, and_(sub.c.source_id == r.c.source_id, sub.c.room_sid == r.c.room_sid)))
+        .select_from(
+            per_room.join(r, and_(per_room.c.source_id == r.c.source_id, per_room.c.room_sid == r.c.room_sid))
+        )
         .group_by(day_ts, r.c.channel)
-    )  # fmt: skip
-    return _read(engine, query)
+    )
+
+
+def _sessions_raw(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
+    """Connection minutes per day and channel from every session (no rollup): the reference
+    _sessions must equal."""
+    return _read(engine, _by_channel(_per_room_raw(since_ts, until_ts, source_id).subquery(), since_ts))
+
+
+def _sessions(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
+    """Connection minutes per day and channel: whole days inside the window from the daily
+    rollup (store/usage_rollup.py), the rest from the sessions; the same answer as
+    :func:`_sessions_raw` once the rollup is refreshed."""
+    with _connected(engine) as connection:
+        covered = usage_rollup.coverage(connection)
+        # Whole days inside the window that the rollup holds; a session that joined before
+        # since_ts counts on the first (partial) day, which therefore always comes from raw.
+        start_ts = since_ts + (-since_ts) % DAY_S
+        end_ts = min(until_ts - until_ts % DAY_S, covered.horizon_ts) if covered is not None else start_ts
+        if covered is None or end_ts <= start_ts:
+            return _sessions_raw(connection, since_ts, until_ts, source_id)
+        window = _Covered(since_ts, until_ts, start_ts, end_ts, covered.watermark_ts)
+        parts = _rolled_up_parts(connection, window, source_id)
+        if parts is None:
+            return _sessions_raw(connection, since_ts, until_ts, source_id)
+        return _read(connection, _by_channel(union_all(*parts).subquery(), since_ts))
+
+
+@dataclass(frozen=True)
+class _Covered:
+    """A window split for the rollup: its rows answer the whole days [start_ts, end_ts), for
+    the sessions last seen by ``watermark_ts``."""
+
+    since_ts: int
+    until_ts: int
+    start_ts: int
+    end_ts: int
+    watermark_ts: int
+
+
+def _rolled_up_parts(
+    connection: Connection, window: _Covered, source_id: int | None
+) -> list[Select[Any]] | None:
+    """Disjoint per-room parts that add up to _sessions_raw's per-room rows: rollup rows, and
+    the sessions they do not hold, each part read by an index on few sessions. None when too
+    many rollup rows need their sessions re-read (a refresh long overdue): then read raw.
+
+    The rollup holds the closed sessions (of rolled-up days) last seen by the watermark; the
+    rest is raw. SQLite plans without statistics: ``joined_ts + 0`` keeps it off the
+    joined_ts index where another index (last_seen_ts, open sessions) is the narrow one."""
+    p, u = schema.participant_sessions, schema.room_usage_daily
+    since_ts, until_ts, start_ts, end_ts = window.since_ts, window.until_ts, window.start_ts, window.end_ts
+    day_s = literal_column(str(DAY_S), BigInteger)
+    source = [p.c.source_id == source_id] if source_id is not None else []
+    rows_covered = [u.c.day_ts >= start_ts, u.c.day_ts < end_ts]
+    if source_id is not None:
+        rows_covered.append(u.c.source_id == source_id)
+    changed_since = [p.c.left_ts.is_not(None), p.c.last_seen_ts > window.watermark_ts]
+    # Keys a rollup row cannot answer: the window clips one of its sessions (left before
+    # since_ts or after until_ts), or a session of it changed after the last refresh.
+    clipped = select(u.c.source_id, u.c.room_sid, (u.c.day_ts // day_s).label("join_day")).where(
+        *rows_covered, or_(u.c.min_left_ts <= since_ts, u.c.max_left_ts > until_ts)
+    )
+    changed = select(p.c.source_id, p.c.room_sid, usage_rollup.join_day(p.c.joined_ts)).where(
+        *changed_since, p.c.joined_ts + 0 >= start_ts, p.c.joined_ts + 0 < end_ts, *source
+    )
+    excluded = union(clipped, changed).subquery()
+    rolled_up = select(
+        u.c.source_id,
+        u.c.room_sid,
+        (u.c.day_ts // day_s).label("join_day"),
+        u.c.publisher_minutes,
+        u.c.listener_minutes,
+        (u.c.publisher_seconds / 60.0).label("publisher_minutes_unrounded"),
+        (u.c.listener_seconds / 60.0).label("listener_minutes_unrounded"),
+    ).where(
+        *rows_covered,
+        tuple_(u.c.source_id, u.c.room_sid, u.c.day_ts // day_s).not_in(
+            select(excluded.c.source_id, excluded.c.room_sid, excluded.c.join_day)
+        ),
+    )
+    raw = _per_room_raw(since_ts, until_ts, source_id)
+    # Rolled-up rooms and days with a session that joined before since_ts and left after it.
+    crossing = select(u.c.source_id, u.c.room_sid, (u.c.day_ts // day_s).label("join_day")).where(
+        u.c.day_ts < since_ts, u.c.max_left_ts > since_ts
+    )
+    if source_id is not None:
+        crossing = crossing.where(u.c.source_id == source_id)
+    excluded_keys = _keys(connection, select(excluded))
+    crossing_keys = _keys(connection, crossing)
+    if len(excluded_keys) + len(crossing_keys) > MAX_KEYS_REREAD:
+        return None
+    before_since = _per_room_raw(since_ts, until_ts, source_id, since_ts)
+    in_covered = _per_room_raw(since_ts, until_ts, source_id, end_ts)
+    return [
+        rolled_up,
+        # The first, partial day.
+        _per_room_raw(since_ts, until_ts, source_id, start_ts).where(p.c.joined_ts >= since_ts),
+        # Joined before since_ts and still connected then: closed ones by the rollup's keys (by
+        # the index prefix, no scan of earlier days), open and changed ones by their indexes.
+        *_by_keys(
+            before_since.where(p.c.left_ts.is_not(None), p.c.last_seen_ts <= window.watermark_ts),
+            crossing_keys,
+        ),
+        before_since.where(p.c.left_ts.is_(None)),
+        # A two-sided last_seen_ts range and ``joined_ts + 0``: SQLite plans without statistics,
+        # and would rather scan an index for its GROUP BY order than look up these few sessions.
+        raw.where(*changed_since, p.c.last_seen_ts < _NO_TS, p.c.joined_ts + 0 < since_ts),
+        raw.where(p.c.joined_ts >= end_ts),  # the last partial day and days not rolled up
+        in_covered.where(p.c.left_ts.is_(None), p.c.joined_ts >= start_ts),  # open: never rolled up
+        # Closed sessions of the excluded keys.
+        *_by_keys(in_covered.where(p.c.joined_ts >= start_ts, p.c.left_ts.is_not(None)), excluded_keys),
+    ]
+
+
+def _keys(connection: Connection, query: Select[Any]) -> list[tuple[int, str, int]]:
+    return [(int(source), str(room), int(number)) for source, room, number in connection.execute(query)]
+
+
+def _by_keys(raw: Select[Any], keys: Sequence[tuple[int, str, int]]) -> list[Select[Any]]:
+    """``raw`` for the sessions of the given (source_id, room_sid, join day number) keys, a few
+    hundred keys per part. An OR of equalities rather than a join or a row-value IN: SQLite
+    (MULTI-INDEX OR) and PostgreSQL (BitmapOr) then read each key as a range of the prefix of
+    ix_participant_sessions_usage instead of scanning it."""
+    p = schema.participant_sessions
+    day = usage_rollup.join_day(p.c.joined_ts)
+    parts = []
+    for start in range(0, len(keys), usage_rollup.KEYS_PER_STATEMENT):
+        chunk = keys[start : start + usage_rollup.KEYS_PER_STATEMENT]
+        parts.append(
+            raw.where(
+                or_(
+                    *(
+                        and_(p.c.source_id == source, p.c.room_sid == room, day == number)
+                        for source, room, number in chunk
+                    )
+                )
+            )
+        )
+    return parts
 
 
 def _rooms(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:

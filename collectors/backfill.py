@@ -22,6 +22,7 @@ from sqlalchemy import Engine, Table
 from store import schema
 from store.bulk import bulk_upsert, deferred_indexes
 from store.rollups import DAY_S, HOUR_S, MINUTE_S, refresh_rollups
+from store.usage_rollup import refresh_usage_daily
 
 log = logging.getLogger(__name__)
 
@@ -204,4 +205,7 @@ def backfill(
     )
     # Only the raw window needs re-aggregating; older buckets were written directly above.
     refresh_rollups(engine, end_ts, since_ts=raw_from)
+    # Sessions were written for the whole range with their own (old) last_seen_ts: recompute
+    # every backfilled day of the daily usage rollup, not only what the watermark would catch.
+    refresh_usage_daily(engine, end_ts, since_ts=start_ts)
     return BackfillReport(start_ts, end_ts, rows, time.perf_counter() - started)

@@ -36,6 +36,7 @@ from core.settings import Settings, secret_values
 from store import schema
 from store.rollups import apply_retention, refresh_rollups
 from store.upsert import upsert
+from store.usage_rollup import refresh_usage_daily
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ MAX_REPLAY_S = 20.0
 POLL_TIMEOUTS = 4
 # A tick this far behind the previous one means the wall clock was set back.
 CLOCK_SLACK_S = 5
+# A jump forward larger than this between two ticks may be a wrong clock (NTP, a VM restored
+# with a bad time); retention then waits RETENTION_HOLD_S of steady ticks before it deletes
+# anything, so a clock a year ahead cannot wipe the history in one pass.
+CLOCK_FORWARD_JUMP_S = 6 * 3600
+RETENTION_HOLD_S = 24 * 3600
 
 
 def store_unavailable(exc: BaseException) -> bool:
@@ -125,6 +131,7 @@ class Collector:
             )
         self._last_rollup_ts = 0.0
         self._last_retention_ts = 0.0
+        self._retention_held_until_ts: float | None = None
 
     async def _run_livekit(self, job: _LiveKitJob, now_ts: int, report: TickReport) -> None:
         name = job.poller.source.name
@@ -331,8 +338,19 @@ class Collector:
         in the future: collection would silently stop until the clock caught up."""
         last = self._last_tick_ts
         self._last_tick_ts = now_ts
+        if last is not None and now_ts - last > max(
+            CLOCK_FORWARD_JUMP_S, 4 * self.settings.collectors.interval_s
+        ):
+            self._retention_held_until_ts = now_ts + RETENTION_HOLD_S
+            log.warning(
+                "the clock jumped forward %d s (from %d to %d): retention is held for %d h of steady ticks",
+                now_ts - last, last, now_ts, RETENTION_HOLD_S // 3600,
+            )  # fmt: skip
+            return
         if last is None or now_ts >= last - CLOCK_SLACK_S:
             return
+        # Set back: whatever a forward jump held is moot; the clock is being corrected.
+        self._retention_held_until_ts = None
         log.warning(
             "the clock went back %d s (from %d to %d): rescheduling every source", last - now_ts, last, now_ts
         )
@@ -353,9 +371,14 @@ class Collector:
             ):
                 # Replayed samples may be older than what the rollups already consider done.
                 refresh_rollups(self.engine, now_ts, since_ts=self._replayed_since_ts)
+                refresh_usage_daily(self.engine, now_ts, since_ts=self._replayed_since_ts)
                 self._last_rollup_ts = now_ts
                 self._replayed_since_ts = None
-            if force or now_ts - self._last_retention_ts >= 3600:
+            held = self._retention_held_until_ts
+            if held is not None and now_ts < held:
+                pass  # after a forward clock jump: keep everything until the clock proves steady
+            elif force or now_ts - self._last_retention_ts >= 3600:
+                self._retention_held_until_ts = None
                 apply_retention(self.engine, now_ts, self.settings.retention)
                 self._last_retention_ts = now_ts
         except Exception as exc:  # retried next tick; never stops collection

@@ -395,3 +395,35 @@ Index(
     participant_sessions.c.is_publisher,
     participant_sessions.c.kind,
 )
+
+# --- daily usage rollup (issue 10) ---
+# Per room and UTC day of joining, the connection-minute sums analytics/usage.py ``_sessions``
+# needs, over *closed* participant sessions (left_ts set) of closed days, so a 30-day read sums
+# a few thousand rows instead of millions of sessions. Maintained by store/usage_rollup.py (its
+# horizon and last_seen_ts watermark live in ``rollup_state``). Migration 0005_usage_daily.
+
+room_usage_daily = Table(
+    "room_usage_daily",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("room_sid", String(200), primary_key=True),
+    Column("day_ts", BigInteger, primary_key=True),  # UTC midnight of the join day
+    Column("sessions", Integer, nullable=False),
+    # Rounded up per connection (at least 1 min each), as LiveKit bills.
+    Column("publisher_minutes", BigInteger, nullable=False),
+    Column("listener_minutes", BigInteger, nullable=False),
+    # Unrounded, as whole seconds (exact sums; the reader divides by 60).
+    Column("publisher_seconds", BigInteger, nullable=False),
+    Column("listener_seconds", BigInteger, nullable=False),
+    # The row is only valid for windows with since_ts < min_left_ts and max_left_ts <= until_ts
+    # (no session in it is clipped); other windows read its sessions raw.
+    Column("min_left_ts", BigInteger, nullable=False),
+    Column("max_left_ts", BigInteger, nullable=False),
+)
+Index("ix_room_usage_daily_day", room_usage_daily.c.day_ts)
+# What the rollup's refresh and reader look up besides it: sessions changed since the
+# watermark, and still-open sessions (NULL left_ts) by join time.
+Index("ix_participant_sessions_last_seen", participant_sessions.c.last_seen_ts)
+Index("ix_participant_sessions_open", participant_sessions.c.left_ts, participant_sessions.c.joined_ts)
+
+__all__ += ["room_usage_daily"]

@@ -138,3 +138,34 @@ def test_rollups_are_idempotent_with_late_samples(engine: Engine) -> None:
     assert sorted(_rows(engine, schema.room_samples_1m)) == first
     assert len(first) == 60 and sum(row.samples for row in first) == 240
     assert [row.listeners_max for row in sorted(first, key=lambda r: r.bucket_ts)][:2] == [3, 7]
+
+
+def test_a_clock_jumping_forward_does_not_let_retention_wipe_the_history(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A clock a year ahead (a bad NTP answer, a VM restored with a wrong time) must not delete
+    the history as "older than 7 days" in one pass: retention waits for 24 h of steady ticks."""
+    now = 1_900_000_000
+    year_s = 365 * 86_400
+
+    async def scenario() -> list[int]:
+        async with fleet() as server:
+            collector = Collector(
+                Settings(livekit=[livekit_source(server.api_url)]), engine, spool=Spool(tmp_path / "spool")
+            )
+            kept = []
+            await collector.tick(now, force=True)
+            await collector.tick(now + 15, force=True)
+            kept.append(count(engine, schema.room_samples, schema.room_samples.c.ts <= now + 15))
+            await collector.tick(now + year_s, force=True)  # the jump: retention is held
+            await collector.tick(now + year_s + 3_600, force=True)
+            kept.append(count(engine, schema.room_samples, schema.room_samples.c.ts <= now + 15))
+            for hours in range(5, 30, 5):  # a day of steady ticks (5 h apart: no new jump)
+                await collector.tick(now + year_s + hours * 3_600, force=True)
+            kept.append(count(engine, schema.room_samples, schema.room_samples.c.ts <= now + 15))
+            return kept
+
+    before, held, after = run(scenario())
+    assert before > 0
+    assert held == before  # nothing deleted while the clock was unproven
+    assert after == 0  # a clock that stayed ahead for a day is believed: retention resumes
