@@ -718,13 +718,14 @@ def stream_detail(
     else:
         participants["connection_min"] = pd.Series(dtype="int64")
 
-    kbps, measured = (listener_kbps, False) if listener_kbps is not None else (DEFAULT_LISTENER_KBPS, False)
-    if listener_kbps is None:
-        per_track = kbps_per_subscribed_track(connection, started_ts, until_ts + 1)
-        if per_track is not None and per_track > 0:
-            # A listener subscribes to every publisher's track.
-            publishing = float(curve["publishers"].mean()) if not curve.empty else 1.0
-            kbps, measured = per_track * max(1.0, publishing), True
+    kbps, measured = (DEFAULT_LISTENER_KBPS if listener_kbps is None else listener_kbps), False
+    per_track = (
+        kbps_per_subscribed_track(connection, started_ts, until_ts + 1) if listener_kbps is None else None
+    )
+    if per_track is not None and per_track > 0:
+        # A listener subscribes to every publisher's track.
+        publishing = float(curve["publishers"].mean()) if not curve.empty else 1.0
+        kbps, measured = per_track * max(1.0, publishing), True
 
     e = schema.egress_status.c
     egress = _frame(

@@ -1,8 +1,8 @@
 """A Streamlit client that speaks the browser's protocol: protobuf BackMsg / ForwardMsg over the
 ``/_stcore/stream`` websocket. The benchmarks use it to time a *server-side* rerun the way a
 browser triggers one (a rerun request carrying the widget states, optionally scoped to a
-fragment) against a real ``streamlit run`` server: from sending the request to receiving
-``script_finished``, on loopback.
+fragment) against a real ``streamlit run`` server (tests/realparts.py ``streamlit_run``): from
+sending the request to receiving ``script_finished``, on loopback.
 
 Not a product module: bench/ only. Protocol: streamlit/proto/BackMsg.proto, ForwardMsg.proto.
 """
@@ -10,13 +10,8 @@ Not a product module: bench/ only. Protocol: streamlit/proto/BackMsg.proto, Forw
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -24,8 +19,6 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
-
-from tests.realparts import stop_process, wait_http
 
 # ForwardMsg.ScriptFinishedStatus: a run that ended to make way for another is not the end.
 FINISHED_EARLY_FOR_RERUN = ForwardMsg.ScriptFinishedStatus.Value("FINISHED_EARLY_FOR_RERUN")
@@ -140,24 +133,3 @@ def slider_move(widget_id: str, value: float) -> WidgetStates:
     widget.id = widget_id
     widget.double_array_value.data.append(value)
     return states
-
-
-@contextlib.contextmanager
-def streamlit_server(script: Path, cwd: Path, port: int, env: dict[str, str], log: Path) -> Iterator[str]:
-    """``streamlit run script`` on loopback ``port``; yields its base URL."""
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true",
-               "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=cwd, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_http(f"{base}/_stcore/health", 60, process=process)
-        except (TimeoutError, RuntimeError) as exc:
-            raise RuntimeError(f"streamlit did not start: {log.read_text(errors='replace')[-2000:]}") from exc
-        yield base
-    finally:
-        stop_process(process)

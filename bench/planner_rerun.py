@@ -41,7 +41,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.envi
 
 from bench import _streamlit_ws as browser  # noqa: E402
 from bench._common import machine  # noqa: E402
-from tests.realparts import free_port  # noqa: E402
+from tests.realparts import streamlit_run  # noqa: E402
 
 HOURS = (6.0, 8.0)  # the slider alternates between these
 SLIDER_LABEL = "Hours per day"
@@ -57,16 +57,17 @@ def listener_hours(run: browser.Run) -> str | None:
 
 
 def served(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, object]:
-    env = {"CASTMETER_DB_URL": url, "CASTMETER_CONFIG": os.environ["CASTMETER_CONFIG"]}
+    env = {**os.environ, "CASTMETER_DB_URL": url, "CASTMETER_CONFIG": os.environ["CASTMETER_CONFIG"]}
     empty_dir = tmp / "empty"
     (empty_dir / ".streamlit").mkdir(parents=True)
     shutil.copy(REPO_ROOT / ".streamlit" / "config.toml", empty_dir / ".streamlit" / "config.toml")
     (empty_dir / "empty_page.py").write_text("import streamlit as st\n", encoding="utf-8")
     with (
-        browser.streamlit_server(Path("app.py"), REPO_ROOT, free_port(), env, tmp / "app.log") as app_url,
-        browser.streamlit_server(
-            Path("empty_page.py"), empty_dir, free_port(), env, tmp / "empty.log"
-        ) as empty_url,
+        streamlit_run("app.py", cwd=REPO_ROOT, env=env, log_path=tmp / "app.log") as (app_url, _app),
+        streamlit_run("empty_page.py", cwd=empty_dir, env=env, log_path=tmp / "empty.log") as (
+            empty_url,
+            _empty,
+        ),
     ):
         planner = browser.Session(app_url, "planner", timeout_s=120)
         started = time.perf_counter()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +51,7 @@ def main() -> int:
         import psutil
         from playwright.sync_api import sync_playwright
 
-        from tests.realparts import chromium_path, free_port, stop_process, wait_http
+        from tests.realparts import chromium_path, streamlit_run
 
         chromium = chromium_path()
         if chromium is None:
@@ -65,40 +64,34 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="castmeter-bench-rss-"))
     config = workdir / "castmeter.toml"
     config.write_text("[dashboard]\nstale_after_s = 1800\n")
-    env = {**os.environ, "CASTMETER_DB_URL": url, "CASTMETER_CONFIG": str(config),
-           "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}  # fmt: skip
+    env = {**os.environ, "CASTMETER_DB_URL": url, "CASTMETER_CONFIG": str(config)}
     env.pop("CASTMETER_PASSWORD_HASH", None)
-    port = free_port()
     log_path = workdir / "streamlit.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     per_page: dict[str, float] = {}
     load_s: dict[str, float] = {}
     try:
-        wait_http(f"{base}/_stcore/health", 90, process=process)
-        server = psutil.Process(process.pid)
-        per_page["started"] = round(server.memory_info().rss / 1e6, 1)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS,
-                                                 timeout=PAGE_TIMEOUT_MS)  # fmt: skip
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            for name in PAGES:
-                started = time.perf_counter()
-                page.goto(f"{base}/{name}?range={args.range}")
+        with streamlit_run("app.py", cwd=REPO_ROOT, env=env, log_path=log_path, start_timeout_s=90) as (
+            base,
+            process,
+        ):
+            server = psutil.Process(process.pid)
+            per_page["started"] = round(server.memory_info().rss / 1e6, 1)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS,
+                                                     timeout=PAGE_TIMEOUT_MS)  # fmt: skip
+                page = browser.new_page(viewport={"width": 1600, "height": 1000})
+                page.set_default_timeout(PAGE_TIMEOUT_MS)
+                for name in PAGES:
+                    started = time.perf_counter()
+                    page.goto(f"{base}/{name}?range={args.range}")
+                    _settle(page)
+                    load_s[name or "overview"] = round(time.perf_counter() - started, 2)
+                    per_page[name or "overview"] = round(server.memory_info().rss / 1e6, 1)
+                # Back to the Overview once more: caches are full now, RSS should hold still.
+                page.goto(f"{base}/?range={args.range}")
                 _settle(page)
-                load_s[name or "overview"] = round(time.perf_counter() - started, 2)
-                per_page[name or "overview"] = round(server.memory_info().rss / 1e6, 1)
-            # Back to the Overview once more: caches are full now, RSS should hold still.
-            page.goto(f"{base}/?range={args.range}")
-            _settle(page)
-            browser.close()
-        final_mb = server.memory_info().rss / 1e6
+                browser.close()
+            final_mb = server.memory_info().rss / 1e6
         result.update(
             dashboard_rss_mb=round(final_mb, 1),
             dashboard_rss_peak_mb=round(max([final_mb, *per_page.values()]), 1),
@@ -110,7 +103,6 @@ def main() -> int:
         result.update(dashboard_rss_mb=None, reason=f"{type(exc).__name__}: {exc}",
                       streamlit_log_tail=log_path.read_text(errors="replace")[-1500:])  # fmt: skip
     finally:
-        stop_process(process, grace_s=15)
         shutil.rmtree(workdir, ignore_errors=True)
     emit(result)
     return 0

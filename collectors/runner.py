@@ -374,10 +374,9 @@ class Collector:
                 refresh_usage_daily(self.engine, now_ts, since_ts=self._replayed_since_ts)
                 self._last_rollup_ts = now_ts
                 self._replayed_since_ts = None
-            held = self._retention_held_until_ts
-            if held is not None and now_ts < held:
-                pass  # after a forward clock jump: keep everything until the clock proves steady
-            elif force or now_ts - self._last_retention_ts >= 3600:
+            # After a forward clock jump: keep everything until the clock proves steady.
+            held = self._retention_held_until_ts is not None and now_ts < self._retention_held_until_ts
+            if not held and (force or now_ts - self._last_retention_ts >= 3600):
                 self._retention_held_until_ts = None
                 apply_retention(self.engine, now_ts, self.settings.retention)
                 self._last_retention_ts = now_ts

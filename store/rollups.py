@@ -75,9 +75,16 @@ def _time_column(rollup: Rollup) -> ColumnElement[int]:
     return rollup.source.c["ts"] if rollup.from_raw else rollup.source.c["bucket_ts"]
 
 
+def done_until(connection: Connection, name: str) -> int | None:
+    """How far the rollup ``name`` is complete (exclusive, Unix s); None before its first refresh."""
+    state = schema.rollup_state
+    done = connection.execute(select(state.c.done_until_ts).where(state.c.name == name)).scalar()
+    return None if done is None else int(done)
+
+
 def _refresh_one(connection: Connection, rollup: Rollup, now_ts: int, since_ts: int | None) -> int:
     state = schema.rollup_state
-    done = connection.execute(select(state.c.done_until_ts).where(state.c.name == rollup.name)).scalar()
+    done = done_until(connection, rollup.name)
     # ts - ts % n is integer arithmetic on both SQLite and PostgreSQL.
     time_col = _time_column(rollup)
     if since_ts is not None:

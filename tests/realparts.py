@@ -37,12 +37,13 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,32 @@ def wait_http(url: str, timeout_s: float = 30.0, *, process: subprocess.Popen[An
             last_error = str(exc)
         time.sleep(0.1)
     raise TimeoutError(f"{url} not ready after {timeout_s}s: {last_error}")
+
+
+@contextlib.contextmanager
+def streamlit_run(
+    script: str | Path, *, cwd: Path, env: Mapping[str, str], log_path: Path, start_timeout_s: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``streamlit run script`` headless on a free loopback port with the environment ``env``
+    (complete: nothing is inherited); yields (base URL, process) once it answers its health
+    check, stops it afterwards. A server that never comes up raises with its log's tail."""
+    port = free_port()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
+            cwd=cwd, env=dict(env), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        try:
+            wait_http(f"{base}/_stcore/health", start_timeout_s, process=process)
+        except (TimeoutError, RuntimeError) as exc:
+            raise RuntimeError(f"streamlit did not start ({exc}):\n{_tail(log_path)}") from exc
+        yield base, process
+    finally:
+        stop_process(process, grace_s=15)
 
 
 def _tail(path: Path, lines: int = 30) -> str:

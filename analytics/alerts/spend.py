@@ -25,8 +25,9 @@ from sqlalchemy import Connection, Select, func, or_, select, union_all
 
 from analytics.costs import MODELS, price_usage, usage_from_scenario_frame
 from analytics.ledger import REGIONS, Scenario
-from analytics.prices import Catalogue, CatalogueError, load_catalogue
+from analytics.prices import Catalogue, CatalogueError, load_catalogue, price_overrides
 from store import schema
+from store.rollups import done_until
 
 HOURS_PER_MONTH = 730  # the bandwidth fallback's month
 HOURS_PER_DAY = 24.0  # usage is an average over all hours, idle ones included
@@ -86,7 +87,7 @@ def pricing_from_settings(settings: Any | None = None) -> SpendPricing:
             # An unreadable config must not stop the backtest: list prices, default model.
             return SpendPricing(_catalogue_or_none({}))
     prices = getattr(settings, "prices", None)
-    overrides = dict(getattr(prices, "overrides", None) or {})
+    overrides = price_overrides(settings)
     model_id = str(getattr(prices, "current_model", DEFAULT_MODEL_ID) or DEFAULT_MODEL_ID)
     # No setting names a pricing region today; honour one if the settings ever carry it.
     region = getattr(prices, "region", None)
@@ -131,17 +132,11 @@ def _finish(bucket_ts: np.ndarray, value_pct: np.ndarray, since_ts: int, until_t
 # ---------------------------------------------------------------------------------------------
 
 
-def _rollup_done_until_ts(connection: Connection, name: str) -> int | None:
-    state = schema.rollup_state
-    done = connection.execute(select(state.c.done_until_ts).where(state.c.name == name)).scalar()
-    return None if done is None else int(done)
-
-
 def _tier_split_ts(connection: Connection, rollup_name: str, low_ts: int, high_ts: int) -> int:
     """Where the 1-min rollup hands over to raw samples: its complete part (below
     ``done_until_ts``) is 4× fewer rows than raw at a 15 s poll and outlives raw retention.
     Aligned down to a 5-min bucket so no room's bucket is split across the two tiers."""
-    done = _rollup_done_until_ts(connection, rollup_name)
+    done = done_until(connection, rollup_name)
     if done is None:
         return low_ts  # never rolled up: everything from raw
     return int(min(max(done - done % _BUCKET_S, low_ts), high_ts + 1))

@@ -11,8 +11,6 @@ import contextlib
 import importlib.util
 import io
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ import pandas as pd
 import pytest
 
 from tests.pages.fixture_store import build_fixture
-from tests.realparts import REPO_ROOT, free_port, stop_process, wait_http
+from tests.realparts import REPO_ROOT, streamlit_run
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 README_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "overview.png"
@@ -45,27 +43,13 @@ def serve(workdir: Path, url: str) -> Iterator[str]:
     """A fresh `streamlit run app.py` on ``url``'s store; yields its base URL."""
     config = workdir / "castmeter.toml"
     config.write_text('[dashboard]\ntimezone = "Europe/Berlin"\nstale_after_s = 1800\n')
-    env = {
-        **os.environ,
-        "CASTMETER_DB_URL": url,
-        "CASTMETER_CONFIG": str(config),
-        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
-    }
+    env = {**os.environ, "CASTMETER_DB_URL": url, "CASTMETER_CONFIG": str(config)}
     env.pop("CASTMETER_PASSWORD_HASH", None)
-    port = free_port()
     log_path = workdir / "streamlit.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none"],
-            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     try:
-        wait_http(f"{base}/_stcore/health", 60, process=process)
-        yield base
+        with streamlit_run("app.py", cwd=REPO_ROOT, env=env, log_path=log_path) as (base, _process):
+            yield base
     finally:
-        stop_process(process)
         print(log_path.read_text(errors="replace")[-3000:])
 
 

@@ -4,15 +4,15 @@ the navigation or the title — and the outputs follow the slider."""
 
 from __future__ import annotations
 
+import os
 import urllib.parse
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from bench import _streamlit_ws as browser
 from store.engine import open_store
-from tests.realparts import REPO_ROOT, free_port
+from tests.realparts import REPO_ROOT, streamlit_run
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,8 +24,8 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     open_store(url).dispose()
     config = workdir / "castmeter.toml"
     config.write_text("")
-    env = {"CASTMETER_DB_URL": url, "CASTMETER_CONFIG": str(config)}
-    with browser.streamlit_server(Path("app.py"), REPO_ROOT, free_port(), env, workdir / "app.log") as base:
+    env = {**os.environ, "CASTMETER_DB_URL": url, "CASTMETER_CONFIG": str(config)}
+    with streamlit_run("app.py", cwd=REPO_ROOT, env=env, log_path=workdir / "app.log") as (base, _process):
         yield base
 
 
