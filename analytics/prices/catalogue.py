@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -386,8 +387,8 @@ def load_catalogue(
     directory: Path = PRICES_DIR,
 ) -> Catalogue:
     """The catalogue from ``directory`` with ``overrides`` (rate id → value) applied, answering
-    for ``as_of`` (``today`` is its older name; default: today, UTC). An unknown id or a
-    negative value is an error naming the id."""
+    for ``as_of`` (``today`` is its older name; default: :func:`default_as_of`). An unknown id
+    or a negative value is an error naming the id."""
     entries = _read_files(directory)
     checked: dict[str, float] = {}
     for rate_id, value in (overrides or {}).items():
@@ -396,8 +397,23 @@ def load_catalogue(
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             raise CatalogueError(f"prices.overrides.{rate_id}: must be a number >= 0")
         checked[rate_id] = float(value)
-    day = as_of or today or dt.datetime.now(dt.UTC).date()
+    day = as_of or today or default_as_of()
     return Catalogue(entries=entries, as_of=day, overrides=checked)
+
+
+AS_OF_ENV = "CASTMETER_PRICES_AS_OF"
+
+
+def default_as_of() -> dt.date:
+    """The day prices are looked up for when nobody says: ``CASTMETER_PRICES_AS_OF``
+    (YYYY-MM-DD; tests pin it) or today, UTC."""
+    text = os.environ.get(AS_OF_ENV, "").strip()
+    if not text:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise CatalogueError(f"{AS_OF_ENV}: expected YYYY-MM-DD, got {text!r}") from None
 
 
 def price_overrides(settings: object) -> dict[str, float]:
