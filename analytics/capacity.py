@@ -628,7 +628,9 @@ def plan(
         return count.nodes
 
     results[self_hosted.MODEL_ID] = tracked(
-        lambda cat: self_hosted.price(sfu_usage, cat, servers_fn=servers_fn, server_type=scenario.server_type),
+        lambda cat: self_hosted.price(
+            sfu_usage, cat, servers_fn=servers_fn, server_type=scenario.server_type
+        ),
         catalogue,
     )
     sh = results[self_hosted.MODEL_ID]

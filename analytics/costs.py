@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -64,8 +65,13 @@ def price_usage(
     """Every model over every row of ``usage`` (vectorized), each naming the unverified rates
     it used."""
     return {
-        model_id: tracked(lambda cat, fn=MODELS[model_id]: fn(usage, cat), catalogue) for model_id in models
+        model_id: tracked(functools.partial(_price_one, MODELS[model_id], usage), catalogue)
+        for model_id in models
     }
+
+
+def _price_one(price_fn: PriceFn, usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
+    return price_fn(usage, catalogue)
 
 
 def _round(value: float, digits: int = 4) -> float:
@@ -90,19 +96,25 @@ def _provider_cost(model_id: str, parts: Sequence[tuple[float, ModelResult]], ro
         if [i.name for i in result.items] != [i.name for i in items]:
             raise ValueError(f"{model_id}: the price periods itemize differently")
 
-    def weighted(pick: Callable[[ModelResult, int], float]) -> float:
-        return sum(weight * pick(result, row) for weight, result in parts)
+    def weighted(values: Callable[[ModelResult], np.ndarray]) -> float:
+        return sum(weight * float(values(result)[row]) for weight, result in parts)
 
-    total = weighted(lambda result, r: float(result.total_usd[r]))
+    def item_quantity(index: int) -> Callable[[ModelResult], np.ndarray]:
+        return lambda result: result.items[index].quantity
+
+    def item_usd(index: int) -> Callable[[ModelResult], np.ndarray]:
+        return lambda result: result.items[index].usd
+
+    total = weighted(lambda result: result.total_usd)
     return ProviderCost(
         id=model_id,
         monthly_usd=_round(total, 2),
         items=[
             {
                 "name": item.name,
-                "quantity": _round(weighted(lambda result, r, k=index: float(result.items[k].quantity[r]))),
+                "quantity": _round(weighted(item_quantity(index))),
                 "unit": item.unit,
-                "usd": _round(weighted(lambda result, r, k=index: float(result.items[k].usd[r])), 4),
+                "usd": _round(weighted(item_usd(index)), 4),
             }
             for index, item in enumerate(items)
         ],
@@ -198,15 +210,22 @@ def price_ledger_detail(
         results = price_usage(UsageArrays.from_ledger(part), segment.catalogue, models)
         parts.append((weight, results))
         periods.append(
-            PricePeriod(segment.first_day, segment.last_day, weight, segment.version,
-                        {m: float(r.total_usd[0]) for m, r in results.items()})  # fmt: skip
+            PricePeriod(
+                segment.first_day,
+                segment.last_day,
+                weight,
+                segment.version,
+                {m: float(r.total_usd[0]) for m, r in results.items()},
+            )
         )
     costs = [_provider_cost(m, [(w, results[m]) for w, results in parts]) for m in models]
     changes = catalogue.changes(first, last)
     if len(periods) > 1:
         days = ", ".join(sorted({c.day.isoformat() for c in changes}))
         for cost in costs:
-            cost.notes.append(f"prices changed on {days}: each part of the window is priced at the prices in force then")
+            cost.notes.append(
+                f"prices changed on {days}: each part of the window is priced at the prices in force then"
+            )
     return PricedLedger(costs, periods, changes)
 
 
@@ -251,7 +270,7 @@ SCENARIO_COLUMNS = (
     "audio_kbps", "video", "recording", "region", "rtmp_ingress", "hls_egress", "audience_product",
 )  # fmt: skip
 # Columns a scenario frame may leave out, and what they mean then.
-OPTIONAL_SCENARIO_COLUMNS: dict[str, object] = {
+OPTIONAL_SCENARIO_COLUMNS: dict[str, bool | str] = {
     "rtmp_ingress": False, "hls_egress": False, "audience_product": "broadcast",
 }  # fmt: skip
 
@@ -259,9 +278,10 @@ OPTIONAL_SCENARIO_COLUMNS: dict[str, object] = {
 def usage_from_scenario_frame(scenarios: pd.DataFrame) -> UsageArrays:
     """Vectorized usage for a frame with :data:`SCENARIO_COLUMNS` (video/region/audience
     product as names; the optional columns default as :data:`OPTIONAL_SCENARIO_COLUMNS`)."""
-    scenarios = scenarios.assign(
-        **{k: v for k, v in OPTIONAL_SCENARIO_COLUMNS.items() if k not in scenarios.columns}
-    )
+    scenarios = scenarios.copy()
+    for column, default in OPTIONAL_SCENARIO_COLUMNS.items():
+        if column not in scenarios.columns:
+            scenarios[column] = default
     video = scenarios["video"].map({name: i for i, name in enumerate(VIDEO_TIERS)}).to_numpy(dtype=float)
     region = scenarios["region"].map({name: i for i, name in enumerate(REGIONS)}).to_numpy(dtype=float)
     product = scenarios["audience_product"].map({name: i for i, name in enumerate(AUDIENCE_PRODUCTS)})

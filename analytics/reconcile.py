@@ -225,7 +225,9 @@ def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Any) 
             "audio_min": "audio", "video_hd_min": "hd", "video_hdp_min": "hd",
             "video_fullhd_min": "fullhd", "video_2k_min": "2k", "video_2kplus_min": "2kplus",
         }  # fmt: skip
-        standard = sum(total(metric) * catalogue[f"agora.standard.{tier}_ratio"] for metric, tier in ratios.items())
+        standard = sum(
+            total(metric) * catalogue[f"agora.standard.{tier}_ratio"] for metric, tier in ratios.items()
+        )
         bill = agora.package_bill(agora.round_up_minutes(np.array([standard])), catalogue)
         package = agora.PACKAGE_LABELS[agora.PACKAGES[int(bill.package[0])]]
         return Priced(
@@ -258,7 +260,9 @@ def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Any) 
 SNAPSHOT_METRICS: tuple[str, ...] = ("minutes_stored",)
 
 
-def price_billed_period(provider: str, month_rows: pd.DataFrame, catalogue: Any, first: date, last: date) -> Priced:
+def price_billed_period(
+    provider: str, month_rows: pd.DataFrame, catalogue: Any, first: date, last: date
+) -> Priced:
     """Billed usage of [first, last] priced at the rates in force on each day — the same way
     the cost engine prices the modeled side: where a price changes inside the period, each part's
     usage, as a rate over the whole period, is priced at its own rates and weighted by its days."""
@@ -270,7 +274,9 @@ def price_billed_period(provider: str, month_rows: pd.DataFrame, catalogue: Any,
     causes: list[str] = []
     for segment in segments:
         weight = ((segment.last_day - segment.first_day).days + 1) / total_days
-        in_part = (month_rows["day_ts"] >= _ts(segment.first_day)) & (month_rows["day_ts"] < _ts(segment.last_day) + DAY_S)
+        in_part = (month_rows["day_ts"] >= _ts(segment.first_day)) & (
+            month_rows["day_ts"] < _ts(segment.last_day) + DAY_S
+        )
         part = month_rows[in_part].copy()
         flows = ~part["metric"].isin(SNAPSHOT_METRICS)
         part.loc[flows, "quantity"] = part.loc[flows, "quantity"] / weight
@@ -280,7 +286,9 @@ def price_billed_period(provider: str, month_rows: pd.DataFrame, catalogue: Any,
         usd += weight * priced.usd
         causes.extend(c for c in priced.causes if c not in causes)
     days = ", ".join(sorted({c.day.isoformat() for c in catalogue.changes(first, last)}))
-    causes.append(f"price change on {days}: both sides price each part of the month at the rates in force then")
+    causes.append(
+        f"price change on {days}: both sides price each part of the month at the rates in force then"
+    )
     return Priced(usd, causes)
 
 

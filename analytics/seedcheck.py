@@ -292,7 +292,9 @@ def render_markdown(catalogue: Catalogue) -> str:
     results = evaluate(watched)
     holding = sum(claim.holds(ours) for claim, ours in results)
     overridden = [rate_id for rate_id in catalogue if catalogue.rate(rate_id).overridden]
-    unverified = [r for r in sorted(watched.used) if catalogue.rate(r).unverified and not catalogue.rate(r).overridden]
+    unverified = [
+        r for r in sorted(watched.used) if catalogue.rate(r).unverified and not catalogue.rate(r).overridden
+    ]
     lines = [
         "# Seed check",
         "",
@@ -323,7 +325,10 @@ def render_markdown(catalogue: Catalogue) -> str:
                          f"(±{claim.tolerance:.0%}) | {claim.how} |")  # fmt: skip
     if unverified:
         lines += ["", "## Unverified rates these figures use", ""]
-        lines += [f"- `{r}` = {catalogue[r]:g} {catalogue.rate(r).unit}: {catalogue.rate(r).reason}" for r in unverified]
+        lines += [
+            f"- `{r}` = {catalogue[r]:g} {catalogue.rate(r).unit}: {catalogue.rate(r).reason}"
+            for r in unverified
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -339,7 +344,10 @@ README_PRESETS: tuple[str, ...] = ("dj-radio", "tours", "live-shopping", "platfo
 def readme_block(catalogue: Catalogue, scenarios: dict[str, Scenario]) -> str:
     """Monthly cost of each seed preset under every model, at ``catalogue.as_of``'s prices."""
     costs = {
-        name: {p["id"]: p["monthly_usd"] for p in costs_json(ledger_from_scenario(scenarios[name]), catalogue)["providers"]}
+        name: {
+            p["id"]: p["monthly_usd"]
+            for p in costs_json(ledger_from_scenario(scenarios[name]), catalogue)["providers"]
+        }
         for name in README_PRESETS
     }
     lines = [
@@ -354,7 +362,9 @@ def readme_block(catalogue: Catalogue, scenarios: dict[str, Scenario]) -> str:
     ]
     for model_id in MODEL_IDS:
         lines.append(
-            f"| {MODEL_LABELS[model_id]} | " + " | ".join(f"{costs[n][model_id]:,.2f}" for n in README_PRESETS) + " |"
+            f"| {MODEL_LABELS[model_id]} | "
+            + " | ".join(f"{costs[n][model_id]:,.2f}" for n in README_PRESETS)
+            + " |"
         )
     lines += ["", README_END]
     return "\n".join(lines)

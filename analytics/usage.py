@@ -49,11 +49,11 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from analytics.ledger import (
     COLUMNS,
-    AudienceProduct,
     DAY_S,
     FLOW_COLUMNS,
     MONTH_DAYS,
     PEAK_COLUMNS,
+    AudienceProduct,
     Region,
     UsageLedger,
     VideoTier,

@@ -17,7 +17,9 @@ HELP = "the price catalogue: `audit` lists stale, unverified, single-source and 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="prices_command", required=True, metavar="SUBCOMMAND")
-    audit_parser = sub.add_parser("audit", help="list the rates whose provenance needs a look (reports, exit 0)")
+    audit_parser = sub.add_parser(
+        "audit", help="list the rates whose provenance needs a look (reports, exit 0)"
+    )
     audit_parser.add_argument(
         "--older-than",
         default=f"{STALE_AFTER_DAYS}d",

@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readme", type=Path, default=DEFAULT_README,
                         help="README whose prices:begin/prices:end block is rewritten ('-' for none)")  # fmt: skip
     parser.add_argument("--as-of", help="price on this day, YYYY-MM-DD (default: the catalogue's last check)")
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a file is not up to date")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 when a file is not up to date"
+    )
     parser.add_argument("--config", help="castmeter.toml (for [prices.overrides])")
 
 
@@ -47,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     targets: list[tuple[Path, str]] = [(args.out, markdown)]
     if str(args.readme) != "-":
         try:
-            targets.append((args.readme, replace_readme_block(args.readme.read_text(encoding="utf-8"), block)))
+            targets.append(
+                (args.readme, replace_readme_block(args.readme.read_text(encoding="utf-8"), block))
+            )
         except (OSError, ValueError) as exc:
             raise ConfigError(f"--readme {args.readme}: {exc}") from None
     stale = [path for path, text in targets if not path.exists() or path.read_text(encoding="utf-8") != text]

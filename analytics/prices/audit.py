@@ -86,7 +86,9 @@ def audit(catalogue: Catalogue, older_than_days: int = STALE_AFTER_DAYS) -> Audi
         if rate.single_source:
             rows["single_source"].append({**base, "why": f"only {rate.source}"})
         if rate.disputed:
-            others = "; ".join(f"{d.value:g} per {d.source} (read {d.read.isoformat()})" for d in rate.disputed)
+            others = "; ".join(
+                f"{d.value:g} per {d.source} (read {d.read.isoformat()})" for d in rate.disputed
+            )
             rows["disputed"].append({**base, "why": others})
     sections = {name: pd.DataFrame(found, columns=COLUMNS) for name, found in rows.items()}
     return AuditReport(catalogue.as_of, older_than_days, len(list(catalogue)), sections)

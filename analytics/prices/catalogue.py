@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import functools
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -94,7 +95,7 @@ class RateEntry(BaseModel):
     @model_validator(mode="after")
     def _dates_increase(self) -> RateEntry:
         days = [v.effective_from for v in self.versions]
-        if any(later <= earlier for earlier, later in zip(days, days[1:], strict=False)):
+        if any(later <= earlier for earlier, later in itertools.pairwise(days)):
             raise ValueError("versions must be listed oldest first, one per effective_from date")
         return self
 
@@ -267,7 +268,9 @@ class Catalogue:
         replaced = entry.model_copy(
             update={"versions": (current.model_copy(update={"value": float(value), "note": note}),)}
         )
-        return Catalogue(entries={**self.entries, rate_id: replaced}, as_of=self.as_of, overrides=self.overrides)
+        return Catalogue(
+            entries={**self.entries, rate_id: replaced}, as_of=self.as_of, overrides=self.overrides
+        )
 
     def tracked(self) -> Catalogue:
         """A copy that records which rate ids are read (:attr:`used`)."""
@@ -299,10 +302,12 @@ class Catalogue:
         for rate_id, entry in self.entries.items():
             if rate_id in self.overrides:
                 continue
-            for before, after in zip(entry.versions, entry.versions[1:], strict=False):
+            for before, after in itertools.pairwise(entry.versions):
                 if first_day < after.effective_from <= last_day and after.value != before.value:
                     found.append(
-                        PriceChange(after.effective_from, rate_id, before.value, after.value, entry.unit, after.source)
+                        PriceChange(
+                            after.effective_from, rate_id, before.value, after.value, entry.unit, after.source
+                        )
                     )
         return sorted(found, key=lambda c: (c.day, c.rate_id))
 
@@ -333,7 +338,9 @@ class Catalogue:
                     "reason": rate.reason,
                     "source": rate.source,
                     "also": len(rate.also),
-                    "disputed": "; ".join(f"{d.value:g} ({d.source}, {d.read.isoformat()})" for d in rate.disputed),
+                    "disputed": "; ".join(
+                        f"{d.value:g} ({d.source}, {d.read.isoformat()})" for d in rate.disputed
+                    ),
                     "note": rate.note,
                     "versions": rate.versions,
                     "overridden": rate.overridden,
@@ -419,7 +426,11 @@ def default_as_of() -> dt.date:
 def price_overrides(settings: object) -> dict[str, float]:
     """``[prices.overrides]`` from the settings, when they carry a ``prices`` table (a model with
     an ``overrides`` mapping, a plain mapping, or a mapping that is the ``prices`` table itself)."""
-    prices = settings.get("prices", settings) if isinstance(settings, Mapping) else getattr(settings, "prices", None)
+    prices = (
+        settings.get("prices", settings)
+        if isinstance(settings, Mapping)
+        else getattr(settings, "prices", None)
+    )
     overrides = getattr(prices, "overrides", None) if prices is not None else None
     if overrides is None and isinstance(prices, Mapping):
         overrides = prices.get("overrides")
@@ -429,6 +440,4 @@ def price_overrides(settings: object) -> dict[str, float]:
 def catalogue_from_settings(
     settings: object | None, *, as_of: dt.date | None = None, today: dt.date | None = None
 ) -> Catalogue:
-    return load_catalogue(
-        price_overrides(settings) if settings is not None else None, as_of=as_of or today
-    )
+    return load_catalogue(price_overrides(settings) if settings is not None else None, as_of=as_of or today)

@@ -87,7 +87,9 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
                 "channel, whose input rate is unverified [U]"
             )
         if tier == 2:
-            notes.append("Full HD output rate not found: HD rate used (a lower bound); Standard input rate unverified [U]")
+            notes.append(
+                "Full HD output rate not found: HD rate used (a lower bound); Standard input rate unverified [U]"
+            )
         return notes
 
     return ModelResult(MODEL_ID, input_usd + output_usd, items, notes_for)

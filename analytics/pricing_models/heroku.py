@@ -31,7 +31,9 @@ class DynoCost:
     note: str
 
 
-def dyno_cost(dyno_type: str, catalogue: Catalogue, *, dynos: float = 1.0, hours_each: float | None = None) -> DynoCost:
+def dyno_cost(
+    dyno_type: str, catalogue: Catalogue, *, dynos: float = 1.0, hours_each: float | None = None
+) -> DynoCost:
     """``dynos`` dynos of ``dyno_type`` running ``hours_each`` hours this month (default: all
     month). An always-on Eco web dyno also needs traffic at least every 30 minutes."""
     if dyno_type not in DYNO_TYPES:

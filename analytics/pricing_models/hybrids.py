@@ -114,8 +114,12 @@ def price_agora_cloudflare(usage: UsageArrays, catalogue: Catalogue) -> ModelRes
     blocks = cloudflare_stream.storage_blocks(usage.recording_min)
     storage_usd = blocks * catalogue["cloudflare.stream.storage_per_1000_min_usd"]
     items = [
-        Item("Agora package fee (hosts + Media Push subscription)", "month", (bill.fee_usd > 0).astype(float),
-             bill.fee_usd),  # fmt: skip
+        Item(
+            "Agora package fee (hosts + Media Push subscription)",
+            "month",
+            (bill.fee_usd > 0).astype(float),
+            bill.fee_usd,
+        ),
         Item("Agora standard minutes over the package", "standard min", bill.over_min, bill.over_usd),
         Item("Media Push transcoding", "min", usage.stream_min, transcode_usd),
         Item("Cloudflare Stream minutes delivered", "min", delivered, delivery_usd),

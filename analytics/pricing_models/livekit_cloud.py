@@ -93,8 +93,12 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         Item("plan fee", "month", np.ones(len(usage)), at("fee")),
         Item("connection minutes over plan", "participant-min", at("over_min"), at("cost_min")),
         Item("downstream data over plan", "GB", at("over_gb"), at("cost_gb")),
-        Item("transcode minutes over plan (ingress, composite/HLS egress)", "transcode-min",
-             at("over_transcode"), at("cost_transcode")),  # fmt: skip
+        Item(
+            "transcode minutes over plan (ingress, composite/HLS egress)",
+            "transcode-min",
+            at("over_transcode"),
+            at("cost_transcode"),
+        ),
         Item("track egress minutes over plan", "track-egress-min", at("over_track"), at("cost_track")),
     ]
     conn_min = usage.publisher_min + usage.listener_min

@@ -132,7 +132,12 @@ def ec2_autoscaled(usage: UsageArrays, catalogue: Catalogue) -> Ec2Estimate:
     )
     month_h = catalogue[a + "hours_per_month"]
     busy_h = np.minimum(
-        np.divide(usage.stream_min / 60.0, usage.peak_streams, out=np.zeros(len(usage)), where=usage.peak_streams > 0),
+        np.divide(
+            usage.stream_min / 60.0,
+            usage.peak_streams,
+            out=np.zeros(len(usage)),
+            where=usage.peak_streams > 0,
+        ),
         month_h,
     )
     node_hours = np.where(nodes > 0, nodes * busy_h + (month_h - busy_h), 0.0)

@@ -13,7 +13,15 @@ import pytest
 from analytics.costs import MODEL_IDS, price_usage
 from analytics.ledger import REGIONS
 from analytics.prices import load_catalogue
-from analytics.pricing_models import agora, amazon_ivs, cloudflare_stream, heroku, hybrids, livekit_cloud, self_hosted
+from analytics.pricing_models import (
+    agora,
+    amazon_ivs,
+    cloudflare_stream,
+    heroku,
+    hybrids,
+    livekit_cloud,
+    self_hosted,
+)
 from analytics.pricing_models.base import UsageArrays
 
 AS_OF = dt.date(2026, 12, 1)
@@ -106,7 +114,8 @@ def test_transcode_minutes_over_the_ship_quota_by_hand() -> None:
     u = usage(**DJ)
     assert total(livekit_cloud, u) == pytest.approx(326.0)
     quantity, usd = item(livekit_cloud, u, "transcode minutes over plan (ingress, composite/HLS egress)")
-    assert (quantity, usd) == (pytest.approx(13_800), pytest.approx(276.0))
+    assert quantity == pytest.approx(13_800)
+    assert usd == pytest.approx(276.0)
     notes = livekit_cloud.price(u, CAT).notes_for(0)
     assert any("no audio-only transcode rate" in note for note in notes)
     # Ship and Scale are both priced to pick the cheaper: both unverified audio rates are named.
@@ -163,11 +172,18 @@ def test_agora_interactive_audience_pays_host_ratios() -> None:
 
 def test_agora_free_package_then_starter() -> None:
     # 10,000 audio audience min × 0.57 + 1,000 host min = 6,700 standard min: the Free package.
-    assert total(agora, usage(listener_min=10_000, publisher_min=1_000, peak_publishers=1, peak_streams=1)) == 0.0
+    assert (
+        total(agora, usage(listener_min=10_000, publisher_min=1_000, peak_publishers=1, peak_streams=1))
+        == 0.0
+    )
     # 10,001 standard min: the Free package stops there, so the cheapest is Starter ($45.99).
-    assert total(agora, usage(publisher_min=10_001, peak_publishers=1, peak_streams=1)) == pytest.approx(45.99)
+    assert total(agora, usage(publisher_min=10_001, peak_publishers=1, peak_streams=1)) == pytest.approx(
+        45.99
+    )
     # Seconds summed, then rounded up: 10,000.2 standard min bill as 10,001.
-    assert total(agora, usage(publisher_min=10_000.2, peak_publishers=1, peak_streams=1)) == pytest.approx(45.99)
+    assert total(agora, usage(publisher_min=10_000.2, peak_publishers=1, peak_streams=1)) == pytest.approx(
+        45.99
+    )
 
 
 def test_agora_business_advanced_only_from_its_first_day() -> None:
@@ -188,7 +204,9 @@ def test_agora_legacy_audio_free_minutes_come_off_the_audience_first() -> None:
 
 
 def test_agora_legacy_interactive_audience_pays_host_rates() -> None:
-    u = usage(listener_min=20_000, publisher_min=1_000, peak_streams=1, peak_publishers=1, audience_interactive=1)
+    u = usage(
+        listener_min=20_000, publisher_min=1_000, peak_streams=1, peak_publishers=1, audience_interactive=1
+    )
     assert total(AGORA_LEGACY, u) == pytest.approx(9.90 + 0.99)
 
 
@@ -241,7 +259,9 @@ def test_ivs_region_and_video() -> None:
 def test_ivs_full_hd_uses_a_standard_channel_and_has_no_per_gb_fee() -> None:
     # 1080p: Standard channel input $2.00/h [U]; output at the HD ladder (a lower bound [U]); no
     # per-GB fee however many GB move.
-    u = usage(listener_min=60_000, stream_min=600, downstream_gb=5_000, region=REGIONS.index("na"), video_tier=2)
+    u = usage(
+        listener_min=60_000, stream_min=600, downstream_gb=5_000, region=REGIONS.index("na"), video_tier=2
+    )
     assert total(amazon_ivs, u) == pytest.approx(1000 * 0.072 + 10 * 2.00)
     assert CAT["amazon_ivs.output.per_gb_usd"] == 0
 
@@ -308,9 +328,12 @@ def test_hybrid_agora_cloudflare_media_push() -> None:
 
 
 @pytest.mark.parametrize(
-    ("publishers", "tier", "per_1000"), [(1, 0, 1.99), (1, 1, 1.99), (1, 2, 1.99), (2, 1, 7.99), (2, 2, 15.99)]
+    ("publishers", "tier", "per_1000"),
+    [(1, 0, 1.99), (1, 1, 1.99), (1, 2, 1.99), (2, 1, 7.99), (2, 2, 15.99)],
 )
-def test_media_push_single_host_1080p_is_the_single_host_rate(publishers: int, tier: int, per_1000: float) -> None:
+def test_media_push_single_host_1080p_is_the_single_host_rate(
+    publishers: int, tier: int, per_1000: float
+) -> None:
     # One host, output unchanged, H.264: $1.99 at any resolution; several hosts pay by tier.
     u = usage(stream_min=1000, peak_streams=1, peak_publishers=publishers, video_tier=tier)
     assert float(hybrids.media_push_rate(u, CAT)[0]) * 1000 == pytest.approx(per_1000)

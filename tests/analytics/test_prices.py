@@ -87,7 +87,9 @@ def test_a_window_across_2026_06_15_prices_each_side_at_its_hetzner_rate() -> No
     assert after.monthly_usd["livekit_self_hosted"] == pytest.approx(8.49 * fx)
     assert before.version < after.version == dt.date(2026, 6, 15)
     costs = {c.id: c for c in priced.costs}
-    assert costs["livekit_self_hosted"].monthly_usd == pytest.approx((14 * 6.49 + 16 * 8.49) / 30 * fx, abs=0.005)
+    assert costs["livekit_self_hosted"].monthly_usd == pytest.approx(
+        (14 * 6.49 + 16 * 8.49) / 30 * fx, abs=0.005
+    )
     assert any("prices changed on 2026-06-15" in note for note in costs["livekit_self_hosted"].notes)
     # Models whose prices did not change price the same as the whole month at once.
     whole = {c.id: c.monthly_usd for c in provider_costs(UsageArrays.from_ledger(ledger), catalogue)}
@@ -100,7 +102,9 @@ def test_a_window_across_2026_06_15_prices_each_side_at_its_hetzner_rate() -> No
 
 def test_a_window_inside_one_price_period_is_priced_once() -> None:
     ledger = replace(
-        ledger_from_scenario(Scenario(streams=1, hours_per_day=4, listeners_per_stream=10), start_ts=JUNE_1_TS + 15 * DAY_S),
+        ledger_from_scenario(
+            Scenario(streams=1, hours_per_day=4, listeners_per_stream=10), start_ts=JUNE_1_TS + 15 * DAY_S
+        ),
         origin="measured",
     )
     priced = price_ledger_detail(ledger, load_catalogue(as_of=AS_OF))
@@ -115,7 +119,9 @@ def test_override_replaces_the_value_on_every_day_and_marks_it() -> None:
     assert rate.overridden and rate.list_value == 8.49
     assert c.at(dt.date(2026, 1, 1))["self_hosted.hetzner.cx33.monthly_eur"] == 6.49
     # A locked-in (overridden) rate never changes inside a window.
-    assert [x.rate_id for x in c.changes(JUNE_1, dt.date(2026, 6, 30))] == ["self_hosted.hetzner.cx23.monthly_eur"]
+    assert [x.rate_id for x in c.changes(JUNE_1, dt.date(2026, 6, 30))] == [
+        "self_hosted.hetzner.cx23.monthly_eur"
+    ]
     frame = c.frame().set_index("rate_id")
     assert frame.loc["self_hosted.hetzner.cx33.monthly_eur", "overridden"]
     assert not frame.loc["livekit_cloud.scale.overage_per_min_usd", "overridden"]

@@ -24,14 +24,15 @@ def test_audit_sections() -> None:
     assert {"self_hosted.aws.egress.tier1_per_gb_usd", "self_hosted.fx.eur_usd"} <= stale
     assert "agora.standard.per_1000_usd" not in stale
     unverified = report.sections["unverified"].set_index("rate_id")
-    assert "no audio-only transcode rate" in unverified.loc["livekit_cloud.ship.transcode_audio_overage_per_min_usd", "why"]
+    why = str(unverified.loc["livekit_cloud.ship.transcode_audio_overage_per_min_usd", "why"])
+    assert "no audio-only transcode rate" in why
     assert "self_hosted.hetzner.ax102.monthly_eur" in unverified.index
     single = set(report.sections["single_source"]["rate_id"])
     assert "self_hosted.hetzner.cx23.monthly_eur" in single  # €5.49: one secondary source
     assert "self_hosted.hetzner.cx33.monthly_eur" not in single  # €8.49: corroborated
     assert "agora.standard.per_1000_usd" not in single  # primary
     disputed = report.sections["disputed"].set_index("rate_id")
-    assert "5000" in disputed.loc["livekit_cloud.scale.max_connections", "why"]
+    assert "5000" in str(disputed.loc["livekit_cloud.scale.max_connections", "why"])
     assert report.counts()["unverified"] == len(unverified)
 
 
@@ -58,3 +59,11 @@ def test_cli_text_and_json_report_and_exit_zero() -> None:
     assert data["counts"]["unverified"] == len(data["unverified"]) > 0
     bad = _cli("--older-than", "soon")
     assert bad.returncode == 2 and "--older-than" in bad.stderr
+
+
+def test_make_test_prints_the_audit_without_failing_on_it() -> None:
+    """CI (`.ci/run` → `make test`) shows the audit; its exit status never fails the build."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
+    line = next(line for line in recipe.splitlines() if "analytics prices audit" in line)
+    assert "|| echo" in line and "status=1" not in line
