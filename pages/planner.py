@@ -149,8 +149,8 @@ def inputs(errors: dict[str, str], options: list[str], saved: dict[str, Scenario
             format_func=lambda t: f"{t} %",
         )
         st.toggle("Record every stream", key="pl_rec")
-        st.toggle("Publishers stream in over RTMP ingress (OBS)", key="pl_rtmp",
-                  help="LiveKit Cloud bills RTMP ingress as transcode minutes.")  # fmt: skip
+        st.toggle("RTMP ingress (OBS)", key="pl_rtmp",
+                  help="Publishers stream in over RTMP ingress: LiveKit Cloud bills it as transcode minutes.")  # fmt: skip
         st.toggle("One HLS egress per stream", key="pl_hls_egress",
                   help="Composite/HLS egress: LiveKit Cloud transcode minutes and a self-hosted egress job "
                   "(implied when some listeners are on HLS).")  # fmt: skip
