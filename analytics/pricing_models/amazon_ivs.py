@@ -1,5 +1,8 @@
-"""Amazon IVS low-latency channels: input hours per live channel plus output hours delivered,
-on volume tiers per billing region. Audio-only output is a tenth of HD."""
+"""Amazon IVS low-latency channels: input hours per live channel (by channel type) plus output
+hours delivered, on volume tiers per billing region; no per-GB fee. Audio-only output is a tenth
+of HD (since 2024-01-25; half of HD, like SD, before). IVS low-latency accepts no audio-only
+input: an audio stream carries a placeholder video to a Basic channel. The first-year free tier
+is noted, not applied."""
 
 from __future__ import annotations
 

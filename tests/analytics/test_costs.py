@@ -368,3 +368,19 @@ def test_every_model_returns_items_and_notes() -> None:
     for result in results.values():
         assert result.items and result.notes_for(0)
         assert float(result.total_usd[0]) == pytest.approx(sum(float(i.usd[0]) for i in result.items))
+
+
+def test_ec2_autoscaled_by_hand() -> None:
+    """Seed 000's 500 streams × 10 listeners on m7g.large (2 vCPU, $0.0816/h): 5,000 audio
+    down-tracks × 0.00067 = 3.35 cores / (2 × 0.7) → 3 nodes while live (171.43 h: 5,142,857
+    stream-min / 60 / 500), one node the other 558.57 h of AWS's 730 h month = 1,072.86 node-h;
+    data transfer out 49,371.43 GB: 100 free, 10,000 × $0.09, 39,271.43 × $0.085."""
+    stream_min = 500 * 40 / 7 * 60 * 30
+    u = usage(listener_min=stream_min * 10, publisher_min=stream_min, stream_min=stream_min,
+              downstream_gb=49_371.43, peak_streams=500, peak_listeners=5000, peak_publishers=500)  # fmt: skip
+    ec2 = self_hosted.ec2_autoscaled(u, CAT)
+    busy_h = stream_min / 60 / 500
+    assert float(ec2.nodes_at_peak[0]) == 3
+    assert float(ec2.node_hours[0]) == pytest.approx(3 * busy_h + 730 - busy_h)
+    assert float(ec2.compute_usd[0]) == pytest.approx((3 * busy_h + 730 - busy_h) * 0.0816)
+    assert float(ec2.transfer_usd[0]) == pytest.approx(10_000 * 0.09 + 39_271.43 * 0.085)
