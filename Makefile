@@ -10,7 +10,7 @@ CODE_DIRS := pages ui analytics collectors core store simulator tests bench scri
 CODE := $(wildcard app.py) $(foreach d,$(CODE_DIRS),$(if $(wildcard $(d)/*.py $(d)/*/*.py),$(d)))
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps livekit-server run test lint typecheck pytest bench clean
+.PHONY: help venv deps livekit-server run test lint typecheck pytest bench clean prices-audit
 
 help:
 	@echo "make run        start castmeter (demo fleet unless castmeter.toml / LIVEKIT_URL / PROMETHEUS_URL)"
@@ -50,14 +50,20 @@ pytest: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # All three run even when one fails, so CI always shows the pytest summary; any failure fails.
+# The price catalogue audit is printed for the reviewer and never fails the build.
 test: deps venv livekit-server
 	@status=0; \
+	echo "== prices audit (a report: stale, unverified, single-source and disputed rates)"; \
+	$(BIN)/python -m analytics prices audit --older-than 180d || echo "prices audit could not run"; \
 	echo "== ruff"; $(BIN)/ruff check $(CODE) || status=1; \
 	$(BIN)/ruff format --check $(CODE) || status=1; \
 	echo "== mypy"; $(BIN)/mypy $(CODE) || status=1; \
 	echo "== pytest"; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED (see above)"; fi; \
 	exit $$status
+
+prices-audit: venv
+	$(BIN)/python -m analytics prices audit --older-than 180d
 
 bench: venv
 	$(BIN)/python bench/run_all.py

@@ -7,7 +7,7 @@ import sys
 from core.cli import main
 
 # Each name is a module in analytics/commands/ exposing HELP, add_arguments() and run().
-COMMANDS: list[str] = ["alerts", "billing", "plan", "costs", "seed-check", "capacity"]
+COMMANDS: list[str] = ["alerts", "billing", "plan", "costs", "seed-check", "capacity", "prices"]
 
 if __name__ == "__main__":
     sys.exit(main("analytics", "analytics.commands", COMMANDS))

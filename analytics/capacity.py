@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Engine, select
 from analytics.ledger import DAY_S, REGIONS, VIDEO_KBPS, VIDEO_TIERS, Scenario, gb_per_minute
 from analytics.prices import Catalogue
 from analytics.pricing_models import self_hosted
-from analytics.pricing_models.base import UsageArrays
+from analytics.pricing_models.base import UsageArrays, tracked
 from store import schema
 
 if TYPE_CHECKING:
@@ -219,10 +219,9 @@ def egress_cpus_per_stream(catalogue: Catalogue, video: bool) -> float:
 
 def with_target(catalogue: Catalogue, target_cpu_pct: float) -> Catalogue:
     """The catalogue with the planner's target CPU as the self-hosted target utilization."""
-    key = "self_hosted.capacity.target_utilization"
-    rates = dict(catalogue.rates)
-    rates[key] = rates[key].model_copy(update={"value": target_cpu_pct / 100.0})
-    return Catalogue(rates=rates, today=catalogue.today)
+    return catalogue.with_value(
+        "self_hosted.capacity.target_utilization", target_cpu_pct / 100.0, note="the planner's target CPU"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,6 +555,9 @@ def _usage(scenario: Scenario, average: np.ndarray, peak: np.ndarray) -> UsageAr
         video_tier=VIDEO_TIERS.index(scenario.video) * ones,
         recording=float(scenario.recording) * ones,
         region=REGIONS.index(scenario.region) * ones,
+        rtmp_ingress=float(scenario.rtmp_ingress) * ones,
+        hls_egress=float(scenario.hls_egress or scenario.hls_share > 0) * ones,
+        audience_interactive=float(scenario.audience_product == "interactive") * ones,
     )
     live = usage.peak_streams > 0
     return replace(usage, peak_listeners=np.where(live, scenario.streams * peak, 0.0))
@@ -589,7 +591,7 @@ def plan(
     webrtc = 1.0 - scenario.hls_share
     video = scenario.video != "none"
     pubs = usage.publishers_per_stream
-    jobs_per_stream = float(scenario.hls_share > 0) + float(scenario.recording)
+    jobs_per_stream = scenario.egress_jobs_per_stream
     egress_jobs = usage.peak_streams * jobs_per_stream
     kbps = usage.audio_kbps + usage.video_kbps
     listener_min = usage.listener_min * webrtc
@@ -625,8 +627,11 @@ def plan(
         counts[spec.name] = count
         return count.nodes
 
-    results[self_hosted.MODEL_ID] = self_hosted.price(
-        sfu_usage, catalogue, servers_fn=servers_fn, server_type=scenario.server_type
+    results[self_hosted.MODEL_ID] = tracked(
+        lambda cat: self_hosted.price(
+            sfu_usage, cat, servers_fn=servers_fn, server_type=scenario.server_type
+        ),
+        catalogue,
     )
     sh = results[self_hosted.MODEL_ID]
     servers = sh.items[0].quantity

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analytics.ledger import DAY_S, REGIONS, VIDEO_TIERS, Scenario, UsageLedger
+from analytics.ledger import AUDIENCE_PRODUCTS, DAY_S, REGIONS, VIDEO_TIERS, Scenario, UsageLedger
 from analytics.prices import Catalogue
+from analytics.prices.catalogue import PriceChange
 from analytics.pricing_models import agora, amazon_ivs, cloudflare_stream, hybrids, livekit_cloud, self_hosted
-from analytics.pricing_models.base import ModelResult, UsageArrays
+from analytics.pricing_models.base import Item, ModelResult, UsageArrays, tracked
 
 PriceFn = Callable[[UsageArrays, Catalogue], ModelResult]
 
@@ -25,6 +27,7 @@ MODELS: dict[str, PriceFn] = {
     livekit_cloud.MODEL_ID: livekit_cloud.price,
     self_hosted.MODEL_ID: self_hosted.price,
     agora.MODEL_ID: agora.price,
+    agora.LEGACY_ID: agora.price_legacy,
     cloudflare_stream.MODEL_ID: cloudflare_stream.price,
     amazon_ivs.MODEL_ID: amazon_ivs.price,
     hybrids.LIVEKIT_HLS_ID: hybrids.price_livekit_hls,
@@ -35,6 +38,7 @@ MODEL_LABELS: dict[str, str] = {
     "livekit_cloud": "LiveKit Cloud",
     "livekit_self_hosted": "LiveKit self-hosted",
     "agora": "Agora",
+    "agora_legacy": "Agora (legacy pay-as-you-go)",
     "cloudflare_stream": "Cloudflare Stream",
     "amazon_ivs": "Amazon IVS",
     "hybrid_livekit_hls": "LiveKit + HLS (R2)",
@@ -48,16 +52,26 @@ class ProviderCost:
     monthly_usd: float
     items: list[dict[str, Any]]
     notes: list[str]
+    unverified: list[str] = field(default_factory=list)  # unverified rate ids that priced it
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "monthly_usd": self.monthly_usd, "items": self.items, "notes": self.notes}
+        return {"id": self.id, "monthly_usd": self.monthly_usd, "items": self.items, "notes": self.notes,
+                "unverified_rates": self.unverified}  # fmt: skip
 
 
 def price_usage(
     usage: UsageArrays, catalogue: Catalogue, models: Sequence[str] = MODEL_IDS
 ) -> dict[str, ModelResult]:
-    """Every model over every row of ``usage`` (vectorized)."""
-    return {model_id: MODELS[model_id](usage, catalogue) for model_id in models}
+    """Every model over every row of ``usage`` (vectorized), each naming the unverified rates
+    it used."""
+    return {
+        model_id: tracked(functools.partial(_price_one, MODELS[model_id], usage), catalogue)
+        for model_id in models
+    }
+
+
+def _price_one(price_fn: PriceFn, usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
+    return price_fn(usage, catalogue)
 
 
 def _round(value: float, digits: int = 4) -> float:
@@ -71,34 +85,162 @@ def provider_costs(usage: UsageArrays, catalogue: Catalogue, row: int = 0) -> li
 
 def itemized(results: Mapping[str, ModelResult], row: int = 0) -> list[ProviderCost]:
     """One row of priced models (``price_usage``'s or the planner's) as itemized costs."""
-    return [
-        ProviderCost(
-            id=model_id,
-            monthly_usd=_round(result.total_usd[row], 2),
-            items=[
-                {
-                    "name": item.name,
-                    "quantity": _round(item.quantity[row]),
-                    "unit": item.unit,
-                    "usd": _round(item.usd[row], 4),
-                }
-                for item in result.items
+    return [_provider_cost(model_id, [(1.0, result)], row) for model_id, result in results.items()]
+
+
+def _provider_cost(model_id: str, parts: Sequence[tuple[float, ModelResult]], row: int = 0) -> ProviderCost:
+    """One model's cost as the weighted sum of its priced parts (one part per price period)."""
+    first = parts[0][1]
+    items: list[Item] = list(first.items)
+    for _weight, result in parts[1:]:
+        if [i.name for i in result.items] != [i.name for i in items]:
+            raise ValueError(f"{model_id}: the price periods itemize differently")
+
+    def weighted(values: Callable[[ModelResult], np.ndarray]) -> float:
+        return sum(weight * float(values(result)[row]) for weight, result in parts)
+
+    def item_quantity(index: int) -> Callable[[ModelResult], np.ndarray]:
+        return lambda result: result.items[index].quantity
+
+    def item_usd(index: int) -> Callable[[ModelResult], np.ndarray]:
+        return lambda result: result.items[index].usd
+
+    total = weighted(lambda result: result.total_usd)
+    return ProviderCost(
+        id=model_id,
+        monthly_usd=_round(total, 2),
+        items=[
+            {
+                "name": item.name,
+                "quantity": _round(weighted(item_quantity(index))),
+                "unit": item.unit,
+                "usd": _round(weighted(item_usd(index)), 4),
+            }
+            for index, item in enumerate(items)
+        ],
+        notes=parts[-1][1].notes_for(row),
+        unverified=sorted({rate_id for _weight, result in parts for rate_id in result.unverified}),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Prices in force on each day: a measured window is priced per price period
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PricePeriod:
+    """Part of a window with one set of prices: its days, its share of the window, the
+    catalogue's price version then, and each model's monthly cost at those prices."""
+
+    first_day: dt.date
+    last_day: dt.date
+    weight: float  # share of the window's duration
+    version: dt.date
+    monthly_usd: dict[str, float]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"from": self.first_day.isoformat(), "to": self.last_day.isoformat(),
+                "weight": _round(self.weight, 6), "price_version": self.version.isoformat(),
+                "monthly_usd": {k: _round(v, 2) for k, v in self.monthly_usd.items()}}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PricedLedger:
+    """A ledger priced under every model, with the price periods and changes behind it."""
+
+    costs: list[ProviderCost]
+    periods: list[PricePeriod]
+    changes: list[PriceChange]
+
+    @property
+    def versions(self) -> list[dt.date]:
+        return [p.version for p in self.periods]
+
+    def prices_json(self) -> dict[str, Any]:
+        return {
+            "periods": [p.as_json() for p in self.periods],
+            "changes": [
+                {"day": c.day.isoformat(), "rate_id": c.rate_id, "old": c.old, "new": c.new, "unit": c.unit,
+                 "source": c.source}
+                for c in self.changes
             ],
-            notes=result.notes_for(row),
+        }  # fmt: skip
+
+
+def _utc_day(ts: int) -> dt.date:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).date()
+
+
+def _day_ts(day: dt.date) -> int:
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+
+
+def price_ledger_detail(
+    ledger: UsageLedger, catalogue: Catalogue, models: Sequence[str] = MODEL_IDS
+) -> PricedLedger:
+    """Price ``ledger`` with the prices in force on its days. A scenario has no days: it is
+    priced at ``catalogue.as_of``. A measured window is split where a price changes inside it;
+    each part's usage, as a monthly rate, is priced at its own prices and weighted by its share
+    of the window (one part: exactly the whole ledger priced once)."""
+    if ledger.origin == "scenario" or ledger.period_end_ts <= ledger.period_start_ts:
+        usage = UsageArrays.from_ledger(ledger)
+        results = price_usage(usage, catalogue, models)
+        day = catalogue.as_of
+        period = PricePeriod(day, day, 1.0, catalogue.version_on(day),
+                             {m: float(r.total_usd[0]) for m, r in results.items()})  # fmt: skip
+        return PricedLedger([_provider_cost(m, [(1.0, r)]) for m, r in results.items()], [period], [])
+    first = _utc_day(ledger.period_start_ts)
+    last = _utc_day(ledger.period_end_ts - 1)
+    segments = catalogue.segments(first, last)
+    duration = ledger.period_end_ts - ledger.period_start_ts
+    parts: list[tuple[float, dict[str, ModelResult]]] = []
+    periods = []
+    for segment in segments:
+        if len(segments) == 1:
+            weight, part = 1.0, ledger
+        else:
+            start_ts = max(ledger.period_start_ts, _day_ts(segment.first_day))
+            end_ts = min(ledger.period_end_ts, _day_ts(segment.last_day) + DAY_S)
+            weight = (end_ts - start_ts) / duration
+            frame = ledger.frame
+            in_part = (frame["day_ts"] >= _day_ts(segment.first_day)) & (frame["day_ts"] < end_ts)
+            part = replace(ledger, frame=frame[in_part], period_start_ts=start_ts, period_end_ts=end_ts,
+                           month_scale=ledger.month_scale / weight)  # fmt: skip
+        results = price_usage(UsageArrays.from_ledger(part), segment.catalogue, models)
+        parts.append((weight, results))
+        periods.append(
+            PricePeriod(
+                segment.first_day,
+                segment.last_day,
+                weight,
+                segment.version,
+                {m: float(r.total_usd[0]) for m, r in results.items()},
+            )
         )
-        for model_id, result in results.items()
-    ]
+    costs = [_provider_cost(m, [(w, results[m]) for w, results in parts]) for m in models]
+    changes = catalogue.changes(first, last)
+    if len(periods) > 1:
+        days = ", ".join(sorted({c.day.isoformat() for c in changes}))
+        for cost in costs:
+            cost.notes.append(
+                f"prices changed on {days}: each part of the window is priced at the prices in force then"
+            )
+    return PricedLedger(costs, periods, changes)
 
 
 def price_ledger(ledger: UsageLedger, catalogue: Catalogue) -> list[ProviderCost]:
-    return provider_costs(UsageArrays.from_ledger(ledger), catalogue)
+    return price_ledger_detail(ledger, catalogue).costs
 
 
 def costs_json(ledger: UsageLedger, catalogue: Catalogue) -> dict[str, Any]:
-    """``{"usage": {...}, "providers": [{"id", "monthly_usd", "items", "notes"}]}``."""
+    """``{"usage": {...}, "prices": {"periods", "changes"}, "providers": [{"id", "monthly_usd",
+    "items", "notes", "unverified_rates"}]}``."""
+    priced = price_ledger_detail(ledger, catalogue)
     return {
         "usage": ledger.usage_summary(),
-        "providers": [p.as_json() for p in price_ledger(ledger, catalogue)],
+        "prices": priced.prices_json(),
+        "providers": [p.as_json() for p in priced.costs],
     }
 
 
@@ -125,16 +267,33 @@ def items_frame(costs: Sequence[ProviderCost]) -> pd.DataFrame:
 
 SCENARIO_COLUMNS = (
     "streams", "hours_per_day", "days_per_month", "listeners_per_stream", "publishers_per_stream",
-    "audio_kbps", "video", "recording", "region",
+    "audio_kbps", "video", "recording", "region", "rtmp_ingress", "hls_egress", "audience_product",
 )  # fmt: skip
+# Columns a scenario frame may leave out, and what they mean then.
+OPTIONAL_SCENARIO_COLUMNS: dict[str, bool | str] = {
+    "rtmp_ingress": False, "hls_egress": False, "audience_product": "broadcast",
+}  # fmt: skip
 
 
 def usage_from_scenario_frame(scenarios: pd.DataFrame) -> UsageArrays:
-    """Vectorized usage for a frame with :data:`SCENARIO_COLUMNS` (video/region as names)."""
+    """Vectorized usage for a frame with :data:`SCENARIO_COLUMNS` (video/region/audience
+    product as names; the optional columns default as :data:`OPTIONAL_SCENARIO_COLUMNS`)."""
+    scenarios = scenarios.copy()
+    for column, default in OPTIONAL_SCENARIO_COLUMNS.items():
+        if column not in scenarios.columns:
+            scenarios[column] = default
     video = scenarios["video"].map({name: i for i, name in enumerate(VIDEO_TIERS)}).to_numpy(dtype=float)
     region = scenarios["region"].map({name: i for i, name in enumerate(REGIONS)}).to_numpy(dtype=float)
-    if np.isnan(video).any() or np.isnan(region).any():
-        raise ValueError(f"video must be one of {VIDEO_TIERS} and region one of {REGIONS}")
+    product = scenarios["audience_product"].map({name: i for i, name in enumerate(AUDIENCE_PRODUCTS)})
+    interactive = product.to_numpy(dtype=float)
+    if np.isnan(video).any() or np.isnan(region).any() or np.isnan(interactive).any():
+        raise ValueError(
+            f"video must be one of {VIDEO_TIERS}, region one of {REGIONS} and audience_product one of "
+            f"{AUDIENCE_PRODUCTS}"
+        )
+    hls = scenarios["hls_egress"].to_numpy(dtype=float)
+    if "hls_share" in scenarios.columns:
+        hls = np.maximum(hls, (scenarios["hls_share"].to_numpy(dtype=float) > 0).astype(float))
     return UsageArrays.from_scenarios(
         streams=scenarios["streams"].to_numpy(dtype=float),
         hours_per_day=scenarios["hours_per_day"].to_numpy(dtype=float),
@@ -145,6 +304,9 @@ def usage_from_scenario_frame(scenarios: pd.DataFrame) -> UsageArrays:
         video_tier=video,
         recording=scenarios["recording"].to_numpy(dtype=float),
         region=region,
+        rtmp_ingress=scenarios["rtmp_ingress"].to_numpy(dtype=float),
+        hls_egress=hls,
+        audience_interactive=interactive,
     )
 
 
@@ -161,7 +323,7 @@ def break_even_frame(base: Scenario, listeners: Sequence[float], catalogue: Cata
     Long frame: listeners_per_stream, model, label, monthly_usd."""
     grid = pd.DataFrame(
         [
-            {**base.model_dump(include=set(SCENARIO_COLUMNS)), "listeners_per_stream": value}
+            {**base.model_dump(include={*SCENARIO_COLUMNS, "hls_share"}), "listeners_per_stream": value}
             for value in listeners
         ]
     )
@@ -314,4 +476,6 @@ def scenario_from_ledger(ledger: UsageLedger) -> Scenario:
         listeners_per_stream=totals["listener_minutes_unrounded"] / live_min if totals["stream_minutes"] else 0.0,
         publishers_per_stream=max(publishers, 1.0), audio_kbps=ledger.audio_kbps, video=ledger.video,
         recording=totals["recording_minutes"] > 0, region=ledger.region,
+        rtmp_ingress=totals["stream_minutes"] > 0 and totals["ingress_minutes"] >= 0.5 * totals["stream_minutes"],
+        audience_product=ledger.audience_product,
     )  # fmt: skip

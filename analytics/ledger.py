@@ -30,8 +30,13 @@ FLOW_COLUMNS: tuple[str, ...] = (
     "stream_minutes",  # minutes a channel was live (a room open with a publisher)
     "downstream_gb",  # server → clients
     "upstream_gb",  # clients → server
-    "egress_minutes",
-    "ingress_minutes",
+    "egress_minutes",  # every egress job (composite and track)
+    "ingress_minutes",  # every ingress (RTMP, WHIP, URL)
+    # LiveKit Cloud's meters: transcode minutes are ingress that transcodes (RTMP, URL) and
+    # composite egress (room, web, participant, track-composite; HLS included); track egress
+    # minutes are single-track egress (no transcoding).
+    "transcode_minutes",
+    "track_egress_minutes",
     "recording_minutes",
 )
 # Maxima per day × channel (concurrent counts).
@@ -44,6 +49,11 @@ VIDEO_TIERS: tuple[str, ...] = ("none", "hd", "fullhd")
 VIDEO_KBPS: dict[str, float] = {"none": 0.0, "hd": 2500.0, "fullhd": 4500.0}
 Region = Literal["eu", "na", "apac", "india", "anz", "sa", "kr"]
 REGIONS: tuple[str, ...] = ("eu", "na", "apac", "india", "anz", "sa", "kr")
+# Agora's audience product: Broadcast Streaming audiences convert at their own (lower) ratios;
+# Interactive Live Streaming audiences pay host rates. castmeter cannot see it: a scenario (or
+# [prices] audience_product) says which.
+AudienceProduct = Literal["broadcast", "interactive"]
+AUDIENCE_PRODUCTS: tuple[str, ...] = ("broadcast", "interactive")
 # Self-hosted server choice of the planner: the cheaper of the two, or one of them.
 ServerType = Literal["auto", "cx33", "ax52"]
 SERVER_TYPES: tuple[str, ...] = ("auto", "cx33", "ax52")
@@ -74,6 +84,7 @@ class UsageLedger:
     # Multiplier from the ledger's period to one billing month (1.0 for a scenario).
     month_scale: float = 1.0
     origin: Literal["measured", "scenario"] = "measured"
+    audience_product: AudienceProduct = "broadcast"
 
     @property
     def period_days(self) -> float:
@@ -129,6 +140,7 @@ class UsageLedger:
             "audio_kbps": self.audio_kbps,
             "video": self.video,
             "region": self.region,
+            "audience_product": self.audience_product,
             "channels": int(self.frame["channel"].nunique()) if not self.frame.empty else 0,
             **{f"monthly_{name}": round(value, 4) for name, value in monthly.items()},
         }
@@ -161,6 +173,11 @@ class Scenario(BaseModel):
     hls_share: float = Field(default=0, ge=0, le=1)  # share of listeners served by HLS egress
     server_type: ServerType = "auto"
     target_cpu_pct: float = Field(default=70, ge=10, le=95)
+    # Transcode minutes (LiveKit Cloud): publishers arrive through RTMP ingress (OBS), and/or
+    # every stream has one composite HLS egress (also implied by hls_share > 0).
+    rtmp_ingress: bool = False
+    hls_egress: bool = False
+    audience_product: AudienceProduct = "broadcast"
 
     @field_validator("peak_listeners_per_stream")
     @classmethod
@@ -169,6 +186,12 @@ class Scenario(BaseModel):
         if value is not None and average is not None and value < average:
             raise ValueError(f"must be at least listeners_per_stream ({average:g})")
         return value
+
+    @property
+    def egress_jobs_per_stream(self) -> float:
+        """Composite egress jobs per live stream: one for HLS (asked for, or implied by HLS
+        listeners), one for recording."""
+        return float(self.hls_egress or self.hls_share > 0) + float(self.recording)
 
     @property
     def peak_listeners(self) -> float:
@@ -221,6 +244,8 @@ def ledger_from_scenario(scenario: Scenario, *, start_ts: int = 0) -> UsageLedge
         0.0, scenario.publishers_per_stream - 1
     )
     recording_min = live_min if scenario.recording else 0.0
+    egress_min = live_min * scenario.egress_jobs_per_stream
+    ingress_min = live_min if scenario.rtmp_ingress else 0.0
     row = {
         "channel": "all streams",
         # A connection lasts the whole broadcast, so rounding up adds nothing measurable.
@@ -231,8 +256,10 @@ def ledger_from_scenario(scenario: Scenario, *, start_ts: int = 0) -> UsageLedge
         "stream_minutes": live_min,
         "downstream_gb": float(gb_per_minute(kbps)) * downtrack_min,
         "upstream_gb": float(gb_per_minute(kbps)) * publisher_min,
-        "egress_minutes": recording_min,
-        "ingress_minutes": 0.0,
+        "egress_minutes": egress_min,
+        "ingress_minutes": ingress_min,
+        "transcode_minutes": egress_min + ingress_min,
+        "track_egress_minutes": 0.0,
         "recording_minutes": recording_min,
         "peak_streams": scenario.streams,
         "peak_listeners": scenario.streams * scenario.listeners_per_stream,
@@ -250,7 +277,8 @@ def ledger_from_scenario(scenario: Scenario, *, start_ts: int = 0) -> UsageLedge
         fleet_peak_streams=scenario.streams if live else 0.0,
         fleet_peak_listeners=scenario.streams * scenario.listeners_per_stream if live else 0.0,
         fleet_peak_publishers=scenario.streams * scenario.publishers_per_stream if live else 0.0,
-        fleet_peak_egress=scenario.streams if live and scenario.recording else 0.0,
+        fleet_peak_egress=scenario.streams * scenario.egress_jobs_per_stream if live else 0.0,
         month_scale=1.0,
         origin="scenario",
+        audience_product=scenario.audience_product,
     )

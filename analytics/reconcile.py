@@ -214,24 +214,28 @@ def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Any) 
             best[0], [f"free tiers: priced on the {best[1].title()} plan with its included minutes and GB"]
         )
     if provider == "agora":
-        free = catalogue["agora.free_min"]
-        usd = 0.0
-        # Seconds are summed per category for the month, then rounded up to minutes; the free
-        # minutes go to audio first. No host/audience split in the API: host (premium) rates.
-        rates = {
+        # Standard minutes (accounts since 2025-08-29, the cost engine's "agora" model): every
+        # tier's minutes at the host ratio — the usage API has no host/audience split — summed,
+        # rounded up, and billed by the cheapest package.
+        import numpy as np
+
+        from analytics.pricing_models import agora
+
+        ratios = {
             "audio_min": "audio", "video_hd_min": "hd", "video_hdp_min": "hd",
             "video_fullhd_min": "fullhd", "video_2k_min": "2k", "video_2kplus_min": "2kplus",
         }  # fmt: skip
-        for metric, tier in rates.items():
-            minutes = math.ceil(total(metric) - 1e-9)
-            used_free = min(free, minutes)
-            free -= used_free
-            usd += (minutes - used_free) / 1000.0 * catalogue[f"agora.host.{tier}_per_1000_usd"]
+        standard = sum(
+            total(metric) * catalogue[f"agora.standard.{tier}_ratio"] for metric, tier in ratios.items()
+        )
+        bill = agora.package_bill(agora.round_up_minutes(np.array([standard])), catalogue)
+        package = agora.PACKAGE_LABELS[agora.PACKAGES[int(bill.package[0])]]
         return Priced(
-            usd,
+            float(bill.total_usd[0]),
             [
-                f"free tiers: {catalogue['agora.free_min']:,.0f} free minutes a month",
-                "the usage API has no host/audience split: priced at host rates (an upper bound)",
+                f"free tiers: {standard:,.0f} standard minutes priced on the cheapest package ({package}); "
+                "a legacy pay-as-you-go account pays per minute instead",
+                "the usage API has no host/audience split: priced at host ratios (an upper bound)",
             ],
         )
     if provider == "cloudflare":
@@ -250,6 +254,42 @@ def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Any) 
             causes.append(f"free tiers: the first {free_gb:,.0f} GB of Realtime egress are free")
         return Priced(usd, causes)
     return Priced(None, [])
+
+
+# Snapshot meters (a value as of a day, not a flow): not spread when a month is split.
+SNAPSHOT_METRICS: tuple[str, ...] = ("minutes_stored",)
+
+
+def price_billed_period(
+    provider: str, month_rows: pd.DataFrame, catalogue: Any, first: date, last: date
+) -> Priced:
+    """Billed usage of [first, last] priced at the rates in force on each day — the same way
+    the cost engine prices the modeled side: where a price changes inside the period, each part's
+    usage, as a rate over the whole period, is priced at its own rates and weighted by its days."""
+    segments = catalogue.segments(first, last) if hasattr(catalogue, "segments") else []
+    if len(segments) <= 1:
+        return price_billed_usage(provider, month_rows, segments[0].catalogue if segments else catalogue)
+    total_days = (last - first).days + 1
+    usd = 0.0
+    causes: list[str] = []
+    for segment in segments:
+        weight = ((segment.last_day - segment.first_day).days + 1) / total_days
+        in_part = (month_rows["day_ts"] >= _ts(segment.first_day)) & (
+            month_rows["day_ts"] < _ts(segment.last_day) + DAY_S
+        )
+        part = month_rows[in_part].copy()
+        flows = ~part["metric"].isin(SNAPSHOT_METRICS)
+        part.loc[flows, "quantity"] = part.loc[flows, "quantity"] / weight
+        priced = price_billed_usage(provider, part, segment.catalogue)
+        if priced.usd is None:
+            return Priced(None, [])
+        usd += weight * priced.usd
+        causes.extend(c for c in priced.causes if c not in causes)
+    days = ", ".join(sorted({c.day.isoformat() for c in catalogue.changes(first, last)}))
+    causes.append(
+        f"price change on {days}: both sides price each part of the month at the rates in force then"
+    )
+    return Priced(usd, causes)
 
 
 def _api_money(provider: str, month_rows: pd.DataFrame) -> float | None:
@@ -400,7 +440,7 @@ def _monthly(
         billed_usd: float | None = api_usd
         source = "api"
     else:
-        priced = price_billed_usage(provider, rows, catalogue)
+        priced = price_billed_period(provider, rows, catalogue, first, last)
         billed_usd, source = priced.usd, "catalogue" if priced.usd is not None else "none"
         causes.extend(priced.causes)
     model_id = PROVIDER_MODEL.get(provider, "")

@@ -6,7 +6,9 @@ All aggregation is in SQL (GROUP BY day, channel); pandas only joins the few gro
   LiveKit meters), SIP is billed separately and left out too; whole days come from the daily
   rollup (store/usage_rollup.py), edge days and sessions it does not hold from the sessions;
 - stream minutes: room sessions' open time; egress/ingress minutes from their status rows
-  (egress minutes are also counted as recording minutes: the output is stored either way);
+  (egress minutes are also counted as recording minutes: the output is stored either way),
+  split into LiveKit's transcode minutes (RTMP/URL ingress, composite egress) and track-egress
+  minutes by the egress request kind and the ingress input type;
 - downstream/upstream GB: node bytes_out/in_per_s averages × bucket seconds from the 1 h
   rollup (1 min for ranges up to two days; raw samples when no rollup exists yet), shared
   out to channels by listener minutes because nodes are not per channel;
@@ -51,6 +53,7 @@ from analytics.ledger import (
     FLOW_COLUMNS,
     MONTH_DAYS,
     PEAK_COLUMNS,
+    AudienceProduct,
     Region,
     UsageLedger,
     VideoTier,
@@ -59,6 +62,12 @@ from analytics.ledger import (
 from store import schema, usage_rollup
 
 NOT_CONNECTION_KINDS = usage_rollup.NOT_CONNECTION_KINDS
+# LiveKit bills these egress requests as track-egress minutes; every other kind (room_composite,
+# web, participant, track_composite, the unified "egress") composites and transcodes.
+TRACK_EGRESS_KINDS: tuple[str, ...] = ("track",)
+# WHIP ingress forwards media unchanged by default (transcoding bypassed): no transcode minutes.
+# RTMP and URL ingress always transcode. castmeter sees the input type, not the bypass flag.
+PASSTHROUGH_INGRESS_TYPES: tuple[str, ...] = ("WHIP_INPUT",)
 SESSION_COLUMNS = (
     "publisher_minutes",
     "listener_minutes",
@@ -360,11 +369,15 @@ def _egress(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -
     end = func.coalesce(e.c.ended_ts, e.c.updated_ts, e.c.last_seen_ts)
     seconds, day, overlaps = _interval_query(e.c.started_ts, end, since_ts, until_ts)
     channel = func.coalesce(r.c.channel, e.c.room_name, literal("(unknown)"))
+    minutes = _ceil_minutes(seconds)
+    track = e.c.kind.in_(TRACK_EGRESS_KINDS)
     query = (
         select(
             day.label("day_ts"),
             channel.label("channel"),
-            func.sum(_ceil_minutes(seconds)).label("egress_minutes"),
+            func.sum(minutes).label("egress_minutes"),
+            func.sum(case((track, literal(0)), else_=minutes)).label("transcode_minutes"),
+            func.sum(case((track, minutes), else_=literal(0))).label("track_egress_minutes"),
         )
         .select_from(e.outerjoin(r, and_(e.c.source_id == r.c.source_id, e.c.room_sid == r.c.room_sid)))
         .where(overlaps, e.c.started_ts.is_not(None))
@@ -396,11 +409,14 @@ def _ingress(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) 
     end = func.coalesce(i.c.ended_ts, i.c.last_seen_ts)
     seconds, day, overlaps = _interval_query(i.c.started_ts, end, since_ts, until_ts)
     channel = func.coalesce(i.c.room_name, literal("(unknown)"))
+    minutes = _ceil_minutes(seconds)
+    passthrough = i.c.input_type.in_(PASSTHROUGH_INGRESS_TYPES)
     query = (
         select(
             day.label("day_ts"),
             channel.label("channel"),
-            func.sum(_ceil_minutes(seconds)).label("ingress_minutes"),
+            func.sum(minutes).label("ingress_minutes"),
+            func.sum(case((passthrough, literal(0)), else_=minutes)).label("ingress_transcode_minutes"),
         )
         .where(overlaps, i.c.started_ts.is_not(None))
         .group_by(day, channel)
@@ -558,8 +574,11 @@ def measured_ledger(
     audio_kbps: float = 128.0,
     video: VideoTier = "none",
     region: Region = "eu",
+    audience_product: AudienceProduct = "broadcast",
 ) -> UsageLedger:
-    """Usage per UTC day × channel over [since_ts, until_ts), scaled to a 30-day month."""
+    """Usage per UTC day × channel over [since_ts, until_ts), scaled to a 30-day month.
+    ``video``, ``region`` and ``audience_product`` are what castmeter cannot see: the caller
+    says them (settings, command-line flags)."""
     if until_ts <= since_ts:
         raise ValueError("until_ts must be after since_ts")
     keys = ["day_ts", "channel"]
@@ -576,10 +595,11 @@ def measured_ledger(
         if not part.empty:
             part = part.assign(day_ts=part["day_ts"].astype("int64"), channel=part["channel"].astype(str))
             frame = frame.merge(part, on=keys, how="outer")
-    for name in (*FLOW_COLUMNS, *PEAK_COLUMNS):
+    for name in (*FLOW_COLUMNS, *PEAK_COLUMNS, "ingress_transcode_minutes"):
         frame[name] = (
             pd.to_numeric(frame[name], errors="coerce").fillna(0.0).astype(float) if name in frame else 0.0
         )
+    frame["transcode_minutes"] = frame["transcode_minutes"] + frame.pop("ingress_transcode_minutes")
     traffic = _traffic(engine, since_ts, until_ts, source_id)
     frame = _share_traffic(frame, traffic)
     frame = frame[list(COLUMNS)].sort_values(keys, ignore_index=True)
@@ -597,6 +617,7 @@ def measured_ledger(
         fleet_peak_egress=peak_egress,
         month_scale=MONTH_DAYS / period_days,
         origin="measured",
+        audience_product=audience_product,
     )
 
 

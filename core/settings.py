@@ -280,11 +280,15 @@ class PriceSettings(_Strict):
         "livekit_cloud",
         "livekit_self_hosted",
         "agora",
+        "agora_legacy",
         "cloudflare_stream",
         "amazon_ivs",
         "hybrid_livekit_hls",
         "hybrid_agora_cloudflare",
     ] = "livekit_cloud"
+    # Agora's audience product for measured usage (castmeter cannot see it): Broadcast Streaming
+    # audiences convert at their own ratios, Interactive Live Streaming audiences pay host rates.
+    audience_product: Literal["broadcast", "interactive"] = "broadcast"
 
     @field_validator("overrides")
     @classmethod

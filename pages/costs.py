@@ -1,12 +1,15 @@
 """Costs: the measured usage priced under every provider model — month to date and its
 projection, unit costs, itemized bars, the break-even chart, cost by channel, and the rates
-used (with their dates and sources; overridden and stale rates marked). Thin: the numbers
-come from analytics.costs / analytics.usage."""
+used (with their dates and sources; overridden, stale, unverified and disputed rates marked).
+Each day is priced at the prices in force that day: the window names its price version and
+itemizes a price change inside it. Thin: the numbers come from analytics.costs / analytics.usage."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import plotly.express as px
@@ -14,8 +17,9 @@ import streamlit as st
 
 from analytics import costs as cost_engine
 from analytics import usage as usage_module
-from analytics.ledger import Scenario, UsageLedger, load_scenario
+from analytics.ledger import AudienceProduct, Scenario, UsageLedger, load_scenario
 from analytics.prices import Catalogue, CatalogueError, catalogue_from_settings
+from analytics.prices.catalogue import STALE_AFTER_DAYS
 from ui import data
 from ui.formatting import escape_markdown, format_usd, shorten
 from ui.page import start
@@ -27,8 +31,21 @@ MEASURED = "Measured usage (this window)"
 
 
 @st.cache_data(ttl=COSTS_TTL_S, show_spinner=False)
-def _ledger(url: str, start_ts: int, end_ts: int, source_id: int | None) -> UsageLedger:
-    return usage_module.measured_ledger(data.engine(url), start_ts, end_ts, source_id)
+def _ledger(
+    url: str, start_ts: int, end_ts: int, source_id: int | None, audience_product: str = "broadcast"
+) -> UsageLedger:
+    return usage_module.measured_ledger(
+        data.engine(url),
+        start_ts,
+        end_ts,
+        source_id,
+        audience_product=cast(AudienceProduct, audience_product),
+    )
+
+
+def _audience_product() -> str:
+    """[prices] audience_product: the Agora product castmeter cannot see."""
+    return str(getattr(data.settings().prices, "audience_product", "broadcast"))
 
 
 def _catalogue() -> Catalogue:
@@ -41,7 +58,7 @@ def _presets() -> dict[str, Scenario]:
 
 def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, now_ts: int) -> None:
     month_start, _month_end = cost_engine.month_bounds(now_ts)
-    ledger = _ledger(url, month_start, now_ts - now_ts % 60, view_source)
+    ledger = _ledger(url, month_start, now_ts - now_ts % 60, view_source, _audience_product())
     st.subheader("This month (UTC), per model")
     if ledger.is_empty:
         st.info("No usage recorded this month yet.", icon=":material/hourglass_empty:")
@@ -76,12 +93,51 @@ def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, now_t
     )
 
 
+def price_versions(priced: cost_engine.PricedLedger, catalogue: Catalogue) -> None:
+    """The price version(s) behind the window's figures, and any price change inside it."""
+    versions = ", ".join(sorted({p.version.isoformat() for p in priced.periods}))
+    st.caption(
+        f"Priced at the prices in force on each day: price version {versions} "
+        f"(catalogue last checked {catalogue.last_checked.isoformat()}; Agora audience: "
+        f"{'Interactive Live Streaming' if _audience_product() == 'interactive' else 'Broadcast Streaming'})."
+    )
+    if not priced.changes:
+        return
+    days = ", ".join(sorted({c.day.isoformat() for c in priced.changes}))
+    lines = [f"Prices changed inside this window on {days}; each part is priced at its own rates:"]
+    lines += [
+        f"- `{c.rate_id}`: {'not offered' if math.isinf(c.old) else f'{c.old:g}'} → "
+        f"{'not offered' if math.isinf(c.new) else f'{c.new:g}'} {escape_markdown(c.unit)} from {c.day.isoformat()}"
+        for c in priced.changes
+    ]
+    st.warning("\n".join(lines), icon=":material/price_change:")
+    periods = pd.DataFrame(
+        {
+            "From": [p.first_day.isoformat() for p in priced.periods],
+            "To": [p.last_day.isoformat() for p in priced.periods],
+            "Share of window": [f"{p.weight:.0%}" for p in priced.periods],
+            "Price version": [p.version.isoformat() for p in priced.periods],
+            **{
+                cost_engine.MODEL_LABELS[m]: [format_usd(p.monthly_usd[m]) for p in priced.periods]
+                for m in cost_engine.MODEL_IDS
+            },
+        }
+    )
+    st.dataframe(periods, hide_index=True, width="stretch", key="costs_price_periods")
+    st.caption(
+        "Monthly cost at each period's prices; the window's figures weight them by the period's share."
+    )
+
+
 def window_costs(
     ledger: UsageLedger, catalogue: Catalogue, range_label: str
 ) -> list[cost_engine.ProviderCost]:
-    provider_costs = cost_engine.price_ledger(ledger, catalogue)
+    priced = cost_engine.price_ledger_detail(ledger, catalogue)
+    provider_costs = priced.costs
     st.subheader(f"{range_label}: monthly cost at this usage rate")
+    price_versions(priced, catalogue)
     units = cost_engine.unit_costs_frame(ledger, provider_costs).sort_values("monthly_usd")
+    unverified = {c.id: c.unverified for c in provider_costs}
     columns = st.columns(3)
     cheapest = units.iloc[0]
     columns[0].metric(
@@ -100,7 +156,8 @@ def window_costs(
     st.dataframe(
         pd.DataFrame({"Model": units["label"], "Monthly": units["monthly_usd"].map(format_usd),
                       "Per listener-hour": units["usd_per_listener_hour"].map(lambda v: "—" if pd.isna(v) else f"${v:,.4f}"),
-                      "Per 1,000 listener-hours": units["usd_per_1000_listener_hours"].map(format_usd)}),
+                      "Per 1,000 listener-hours": units["usd_per_1000_listener_hours"].map(format_usd),
+                      "Unverified rates": units["model"].map(lambda m: f"⚠ {len(unverified[m])}" if unverified[m] else "none")}),
         hide_index=True, width="stretch",
     )  # fmt: skip
     items = cost_engine.items_frame(provider_costs)
@@ -120,6 +177,8 @@ def window_costs(
             st.markdown(f"**{cost_engine.MODEL_LABELS[cost.id]}**")
             for note in cost.notes:
                 st.caption(escape_markdown(note))
+            for rate_id in cost.unverified:
+                st.caption(f"⚠ unverified: `{rate_id}` — {escape_markdown(catalogue.rate(rate_id).reason)}")
     return provider_costs
 
 
@@ -171,21 +230,33 @@ def by_channel(
     )
 
 
+RATE_FLAGS: tuple[tuple[str, str], ...] = (
+    ("overridden", "overridden"), ("stale", "stale"), ("unverified", "unverified"),
+    ("single_source", "single-source"), ("disputed", "disputed"),
+)  # fmt: skip
+
+
 def rates_table(catalogue: Catalogue) -> None:
     st.subheader("Rates used")
     frame = catalogue.frame()
     stale, overridden = int(frame["stale"].sum()), int(frame["overridden"].sum())
+    unverified, disputed = int(frame["unverified"].sum()), int((frame["disputed"] != "").sum())
     st.caption(
-        f"{len(frame)} rates; {overridden} overridden in `[prices.overrides]`; {stale} older than a year (stale). "
-        "Confidence: P primary source, S secondary, U unverified."
+        f"{len(frame)} rates in force on {catalogue.as_of.isoformat()} (price version "
+        f"{catalogue.version_on(catalogue.as_of).isoformat()}); {overridden} overridden in `[prices.overrides]`; "
+        f"{stale} read more than {STALE_AFTER_DAYS} days ago (stale); {unverified} unverified; {disputed} disputed. "
+        "Confidence: P primary source, S secondary, U unverified (the reason says why). "
+        "`python -m analytics prices audit` lists them."
     )
     flags = frame.apply(
-        lambda r: ", ".join(f for f, on in (("overridden", r["overridden"]), ("stale", r["stale"])) if on),
+        lambda r: ", ".join(label for column, label in RATE_FLAGS if bool(r[column]) and r[column] != ""),
         axis=1,
     )
     st.dataframe(
-        pd.DataFrame({"Rate": frame["rate_id"], "Value": frame["value"], "Unit": frame["unit"], "Effective": frame["effective"],
-                      "Confidence": frame["confidence"], "Flags": flags, "Source": frame["source"], "Note": frame["note"]}),
+        pd.DataFrame({"Rate": frame["rate_id"], "Value": frame["value"], "Unit": frame["unit"],
+                      "Effective from": frame["effective_from"], "Read": frame["read"], "Confidence": frame["confidence"],
+                      "Flags": flags, "Why unverified": frame["reason"], "Other values": frame["disputed"],
+                      "Versions": frame["versions"], "Source": frame["source"], "Note": frame["note"]}),
         hide_index=True, width="stretch",
     )  # fmt: skip
 
@@ -201,7 +272,7 @@ def main() -> None:
     now_ts = int(time.time())
     month_to_date(url, view.source_id, catalogue, now_ts)
     start_ts, end_ts = view.window()
-    ledger = _ledger(url, start_ts, end_ts, view.source_id)
+    ledger = _ledger(url, start_ts, end_ts, view.source_id, _audience_product())
     if ledger.is_empty:
         st.info(
             f"No usage in {view.range_label.lower()}. Pick a longer range in the sidebar; the break-even chart "

@@ -15,7 +15,7 @@ import streamlit as st
 
 from analytics.capacity import CapacityModel, FleetCapacity, PlanResult, default_model, plan
 from analytics.costs import MODEL_IDS, MODEL_LABELS
-from analytics.ledger import REGIONS, SERVER_TYPES, VIDEO_TIERS, Scenario
+from analytics.ledger import AUDIENCE_PRODUCTS, REGIONS, SERVER_TYPES, VIDEO_TIERS, Scenario
 from analytics.prices import Catalogue, CatalogueError
 from ui import data, headroom, params
 from ui import planner as state
@@ -32,6 +32,7 @@ SERVER_LABELS = {
     "ax52": "Hetzner AX52 (16 threads, unmetered)",
 }
 VIDEO_LABELS = {"none": "audio only", "hd": "720p video", "fullhd": "1080p video"}
+AUDIENCE_LABELS = {"broadcast": "Broadcast Streaming", "interactive": "Interactive Live Streaming"}
 SECTIONS = ["Nodes and costs", "Save and compare", "Capacity model", "Headroom forecast"]
 COEFFICIENT_LABELS = {
     "fleet": "fitted on my fleet",
@@ -148,6 +149,15 @@ def inputs(errors: dict[str, str], options: list[str], saved: dict[str, Scenario
             format_func=lambda t: f"{t} %",
         )
         st.toggle("Record every stream", key="pl_rec")
+        st.toggle("RTMP ingress (OBS)", key="pl_rtmp",
+                  help="Publishers stream in over RTMP ingress: LiveKit Cloud bills it as transcode minutes.")  # fmt: skip
+        st.toggle("One HLS egress per stream", key="pl_hls_egress",
+                  help="Composite/HLS egress: LiveKit Cloud transcode minutes and a self-hosted egress job "
+                  "(implied when some listeners are on HLS).")  # fmt: skip
+        st.selectbox("Agora audience product", list(AUDIENCE_PRODUCTS), key="pl_audience",
+                     format_func=AUDIENCE_LABELS.__getitem__,
+                     help="Broadcast Streaming audiences convert at their own ratios; Interactive Live Streaming "
+                     "audiences pay host rates.")  # fmt: skip
 
 
 def _coefficients(report: FleetCapacity | None, catalogue: Catalogue) -> CapacityModel:
@@ -255,6 +265,12 @@ def outputs(result: PlanResult) -> None:
         "Every model prices the whole audience its own way; the self-hosted row is sized by the capacity model with "
         "HLS listeners off the SFU (their delivery cost is the LiveKit + HLS model's)."
     )
+    unverified = sorted({rate_id for p in result.providers for rate_id in p.unverified})
+    if unverified:
+        st.caption(
+            "⚠ Unverified rates in these figures (set them in `[prices.overrides]`): "
+            + ", ".join(f"`{rate_id}`" for rate_id in unverified)
+        )
     st.vega_lite_chart(spec=curve_spec(result), key="planner_curve")
     growth = result.growth
     table: dict[str, object] = {

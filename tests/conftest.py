@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,10 @@ from sqlalchemy import Engine
 
 from tests import realparts
 from tests.realparts import PostgresServer, PrometheusHandle, require
+
+# Prices are effective-dated: pin the day they are looked up for, so no test depends on today's
+# date (pages and servers started by tests inherit it; a test may still pass its own as_of).
+os.environ.setdefault("CASTMETER_PRICES_AS_OF", "2026-12-01")
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from analytics import costs as cost_engine
 from analytics.capacity import streams_from_weekly_hours
-from analytics.ledger import REGIONS, SERVER_TYPES, VIDEO_TIERS, Scenario, load_scenario
+from analytics.ledger import AUDIENCE_PRODUCTS, REGIONS, SERVER_TYPES, VIDEO_TIERS, Scenario, load_scenario
 from analytics.usage import measured_ledger
 from ui import data
 
@@ -50,8 +50,16 @@ FIELDS: dict[str, tuple[str, str]] = {
     "server_type": ("pl_server", "sv"),
     "target_cpu_pct": ("pl_target", "t"),
     "recording": ("pl_rec", "rec"),
+    "rtmp_ingress": ("pl_rtmp", "in"),
+    "hls_egress": ("pl_hls_egress", "he"),
+    "audience_product": ("pl_audience", "ap"),
 }
-CHOICES: dict[str, tuple[str, ...]] = {"video": VIDEO_TIERS, "region": REGIONS, "server_type": SERVER_TYPES}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "video": VIDEO_TIERS, "region": REGIONS, "server_type": SERVER_TYPES, "audience_product": AUDIENCE_PRODUCTS,
+}  # fmt: skip
+BOOL_FIELDS: tuple[str, ...] = ("recording", "rtmp_ingress", "hls_egress")
+# Fields a shared URL from before they existed may leave out, and their values then.
+URL_DEFAULTS: dict[str, Any] = {"rtmp_ingress": False, "hls_egress": False, "audience_product": "broadcast"}
 
 
 @st.cache_resource(ttl=3600, show_spinner=False)
@@ -140,7 +148,8 @@ def scenario_from_inputs(
         scenario = Scenario.model_validate(
             {**numbers, "hls_share": numbers["hls_share"] / 100.0, "name": name, "video": values["video"],
              "region": values["region"], "server_type": values["server_type"],
-             "recording": bool(values.get("recording", False))}
+             "audience_product": values["audience_product"],
+             **{field: bool(values.get(field, False)) for field in BOOL_FIELDS}}
         )  # fmt: skip
     except ValidationError as exc:  # a bound the checks above missed: still a reason, not a traceback
         for item in exc.errors():
@@ -200,7 +209,7 @@ def from_url(text: str | None) -> Scenario | None:
             if raw not in CHOICES[name]:
                 return None
             values[name] = raw
-        elif name == "recording":
+        elif name in BOOL_FIELDS:
             if raw not in ("0", "1"):
                 return None
             values[name] = raw == "1"
@@ -209,6 +218,7 @@ def from_url(text: str | None) -> Scenario | None:
                 values[name] = float(raw)
             except ValueError:
                 return None
+    values = {**{k: v for k, v in URL_DEFAULTS.items() if k not in values}, **values}
     if set(values) != set(FIELDS):
         return None
     values["hls_share"] = values["hls_share"] * 100.0

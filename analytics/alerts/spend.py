@@ -14,6 +14,7 @@ the frame's ``attrs["spend_method"]`` says which one was used.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,14 +64,15 @@ class SpendPricing:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_catalogue(overrides: tuple[tuple[str, float], ...]) -> Catalogue:
-    # The live evaluator asks every 15 s; parsing the YAML catalogue each time would dominate.
-    return load_catalogue(dict(overrides))
+def _cached_catalogue(overrides: tuple[tuple[str, float], ...], day: dt.date) -> Catalogue:
+    # The live evaluator asks every 15 s; building the catalogue each time would dominate. Keyed
+    # by the UTC day too, so a price change takes effect on its day without a restart.
+    return load_catalogue(dict(overrides), as_of=day)
 
 
 def _catalogue_or_none(overrides: Mapping[str, float]) -> Catalogue | None:
     try:
-        return _cached_catalogue(tuple(sorted(overrides.items())))
+        return _cached_catalogue(tuple(sorted(overrides.items())), dt.datetime.now(dt.UTC).date())
     except (CatalogueError, OSError):
         return None
 

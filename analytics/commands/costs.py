@@ -1,4 +1,5 @@
-"""`python -m analytics costs --since 30d --json [--db URL]`: price measured usage from the store."""
+"""`python -m analytics costs --since 30d --json [--db URL]`: price measured usage from the store at
+the prices in force on each day of the window (the JSON's ``prices`` names the periods and changes)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from analytics.commands._common import catalogue_for, parse_duration_s
 from analytics.commands.plan import print_result
 from analytics.costs import costs_json
-from analytics.ledger import REGIONS, VIDEO_TIERS
+from analytics.ledger import AUDIENCE_PRODUCTS, REGIONS, VIDEO_TIERS
 from analytics.usage import measured_ledger
 from core.settings import load_settings
 from store.engine import make_engine
@@ -29,6 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--video", choices=VIDEO_TIERS, default="none")
     parser.add_argument("--region", choices=REGIONS, default="eu")
+    parser.add_argument(
+        "--audience-product",
+        choices=AUDIENCE_PRODUCTS,
+        default=None,
+        help="Agora audience product (default: [prices] audience_product, else broadcast)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON (default: a table)")
 
 
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
             audio_kbps=args.audio_kbps,
             video=args.video,
             region=args.region,
+            audience_product=args.audience_product or settings.prices.audience_product,
         )
     finally:
         engine.dispose()

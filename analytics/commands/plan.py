@@ -56,6 +56,21 @@ def print_result(result: dict[str, Any], *, as_json: bool) -> None:
             f"{planned['sfu_traffic_tb_per_month']:,.2f} TB/month on the SFU"
         )
     for provider in sorted(result["providers"], key=lambda p: p["monthly_usd"]):
-        print(f"{provider['id']:<26} {provider['monthly_usd']:>14,.2f} USD/month")
+        unverified = (
+            f"  ({len(provider['unverified_rates'])} unverified rates)"
+            if provider.get("unverified_rates")
+            else ""
+        )
+        print(f"{provider['id']:<26} {provider['monthly_usd']:>14,.2f} USD/month{unverified}")
+    prices = result.get("prices")  # `analytics costs`: the price periods of the window
+    if prices:
+        versions = ", ".join(
+            f"{p['from']}..{p['to']} (price version {p['price_version']})" for p in prices["periods"]
+        )
+        print(f"prices in force: {versions}")
+        for change in prices["changes"]:
+            print(
+                f"price change on {change['day']}: {change['rate_id']} {change['old']:g} → {change['new']:g} {change['unit']}"
+            )
     for warning in [] if planned is None else planned["warnings"]:
         print(f"note: {warning}")

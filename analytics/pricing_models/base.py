@@ -3,8 +3,8 @@ type, and graduated-tier arithmetic. Everything is vectorized over rows with num
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
 
 import numpy as np
@@ -26,8 +26,10 @@ class UsageArrays:
     stream_min: FloatArray
     downstream_gb: FloatArray
     upstream_gb: FloatArray
-    egress_min: FloatArray
-    ingress_min: FloatArray
+    egress_min: FloatArray  # every egress job
+    ingress_min: FloatArray  # every ingress
+    transcode_min: FloatArray  # LiveKit transcode minutes: RTMP/URL ingress + composite egress
+    track_egress_min: FloatArray
     recording_min: FloatArray
     peak_streams: FloatArray
     peak_listeners: FloatArray
@@ -37,6 +39,7 @@ class UsageArrays:
     video_kbps: FloatArray
     video_tier: FloatArray  # index into VIDEO_TIERS: 0 none, 1 hd, 2 fullhd
     region: FloatArray  # index into REGIONS
+    audience_interactive: FloatArray  # 1: Agora Interactive Live Streaming audience, 0: Broadcast
 
     def __len__(self) -> int:
         return int(self.publisher_min.shape[0])
@@ -73,6 +76,8 @@ class UsageArrays:
             upstream_gb=one(monthly["upstream_gb"]),
             egress_min=one(monthly["egress_minutes"]),
             ingress_min=one(monthly["ingress_minutes"]),
+            transcode_min=one(monthly["transcode_minutes"]),
+            track_egress_min=one(monthly["track_egress_minutes"]),
             recording_min=one(monthly["recording_minutes"]),
             peak_streams=one(monthly["peak_streams"]),
             peak_listeners=one(monthly["peak_listeners"]),
@@ -82,6 +87,7 @@ class UsageArrays:
             video_kbps=one(ledger.video_kbps),
             video_tier=one(VIDEO_TIERS.index(ledger.video)),
             region=one(REGIONS.index(ledger.region)),
+            audience_interactive=one(float(ledger.audience_product == "interactive")),
         )
 
     @classmethod
@@ -97,8 +103,13 @@ class UsageArrays:
         video_tier: FloatArray,
         recording: FloatArray,
         region: FloatArray,
+        rtmp_ingress: FloatArray | float = 0.0,
+        hls_egress: FloatArray | float = 0.0,
+        audience_interactive: FloatArray | float = 0.0,
     ) -> UsageArrays:
-        """Vectorized twin of :func:`analytics.ledger.ledger_from_scenario` (same arithmetic)."""
+        """Vectorized twin of :func:`analytics.ledger.ledger_from_scenario` (same arithmetic).
+        ``hls_egress`` is 1 where every stream has an HLS egress (asked for or implied by HLS
+        listeners), ``rtmp_ingress`` 1 where publishers arrive over RTMP."""
         f = np.asarray
         streams, hours, days = f(streams, float), f(hours_per_day, float), f(days_per_month, float)
         listeners, pubs = f(listeners_per_stream, float), f(publishers_per_stream, float)
@@ -109,7 +120,11 @@ class UsageArrays:
         publisher_min = live_min * pubs
         listener_min = live_min * listeners
         downtrack_min = listener_min * pubs + publisher_min * np.maximum(pubs - 1.0, 0.0)
-        recording_min = live_min * (f(recording, float) > 0)
+        recording_on = (f(recording, float) > 0).astype(float)
+        recording_min = live_min * recording_on
+        jobs = (f(hls_egress, float) > 0).astype(float) + recording_on
+        egress_min = live_min * jobs
+        ingress_min = live_min * (f(rtmp_ingress, float) > 0)
         live = (streams > 0) & (hours > 0) & (days > 0)
         return cls(
             publisher_min=publisher_min,
@@ -119,17 +134,20 @@ class UsageArrays:
             stream_min=live_min,
             downstream_gb=gb_per_minute(kbps) * downtrack_min,
             upstream_gb=gb_per_minute(kbps) * publisher_min,
-            egress_min=recording_min,
-            ingress_min=np.zeros_like(live_min),
+            egress_min=egress_min,
+            ingress_min=ingress_min,
+            transcode_min=egress_min + ingress_min,
+            track_egress_min=np.zeros_like(live_min),
             recording_min=recording_min,
             peak_streams=np.where(live, streams, 0.0),
             peak_listeners=np.where(live, streams * listeners, 0.0),
             peak_publishers=np.where(live, streams * pubs, 0.0),
-            peak_egress=np.where(live & (f(recording, float) > 0), streams, 0.0),
+            peak_egress=np.where(live, streams * jobs, 0.0),
             audio_kbps=f(audio_kbps, float) * np.ones_like(live_min),
             video_kbps=video_kbps * np.ones_like(live_min),
             video_tier=tier * np.ones_like(live_min),
             region=f(region, float) * np.ones_like(live_min),
+            audience_interactive=(f(audience_interactive, float) > 0) * np.ones_like(live_min),
         )
 
     def take(self, index: int) -> UsageArrays:
@@ -151,6 +169,27 @@ class ModelResult:
     items: Sequence[Item]
     # Notes for one row (plan picked, servers, caveats); built lazily so a grid stays cheap.
     notes_for: Callable[[int], list[str]] = field(default=lambda _row: [])
+    # Unverified catalogue rates that priced the usage (not overridden), set by :func:`tracked`.
+    unverified: tuple[str, ...] = ()
+
+
+def unverified_rates(catalogue: Catalogue, rate_ids: Iterable[str]) -> tuple[str, ...]:
+    """The unverified (U) rates among ``rate_ids`` that no override replaces."""
+    return tuple(
+        sorted(
+            rate_id
+            for rate_id in rate_ids
+            if catalogue.rate(rate_id).unverified and not catalogue.rate(rate_id).overridden
+        )
+    )
+
+
+def tracked(price_fn: Callable[[Catalogue], ModelResult], catalogue: Catalogue) -> ModelResult:
+    """``price_fn`` run on a tracked copy of ``catalogue``: the result names the unverified
+    rates it read."""
+    watched = catalogue.tracked()
+    result = price_fn(watched)
+    return replace(result, unverified=unverified_rates(catalogue, watched.used))
 
 
 class PriceModel(Protocol):
@@ -159,6 +198,18 @@ class PriceModel(Protocol):
     model_id: str
 
     def __call__(self, usage: UsageArrays, catalogue: Catalogue) -> ModelResult: ...
+
+
+def choose(catalogue: Catalogue, index: FloatArray, rate_ids: Sequence[str]) -> FloatArray:
+    """``catalogue[rate_ids[i]]`` where ``index`` is i: reads only the rates some row uses, so a
+    tracked catalogue (the unverified-rate markers) names only what priced the usage."""
+    positions = np.asarray(index).astype(int)
+    out = np.zeros(positions.shape, dtype=np.float64)
+    for position, rate_id in enumerate(rate_ids):
+        mask = positions == position
+        if mask.any():
+            out[mask] = catalogue[rate_id]
+    return out
 
 
 def graduated(quantity: FloatArray, bounds: Sequence[float], prices: Sequence[float]) -> FloatArray:

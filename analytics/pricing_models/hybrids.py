@@ -2,18 +2,20 @@
 
 ``hybrid_livekit_hls`` (seed 000, option 4): publishers on a self-hosted LiveKit node, one HLS
 egress per stream on egress workers, segments in R2 served to listeners through Cloudflare.
-``hybrid_agora_cloudflare`` (seed 003): sellers on Agora, Media Push (RTMP) into Cloudflare
-Stream, buyers on HLS.
+``hybrid_agora_cloudflare`` (seed 003): sellers on Agora (standard-minute packages), Media Push
+(RTMP) into Cloudflare Stream, buyers on HLS.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
 from analytics.ledger import gb_per_minute
 from analytics.prices import Catalogue
 from analytics.pricing_models import agora, cloudflare_stream, self_hosted
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, eur
+from analytics.pricing_models.base import Item, ModelResult, UsageArrays, choose, eur
 
 LIVEKIT_HLS_ID = "hybrid_livekit_hls"
 AGORA_CLOUDFLARE_ID = "hybrid_agora_cloudflare"
@@ -26,11 +28,8 @@ def price_livekit_hls(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     # The SFU only serves publishers and one egress recorder per stream.
     per_stream = usage.publishers_per_stream
     downtracks = usage.peak_publishers * np.maximum(per_stream - 1.0, 0.0) + usage.peak_streams * per_stream
-    cores = np.where(
-        usage.video_tier > 0,
-        catalogue[cap + "cores_per_video_downtrack"],
-        catalogue[cap + "cores_per_audio_downtrack"],
-    )
+    cores = choose(catalogue, (usage.video_tier > 0).astype(float),
+                   [cap + "cores_per_audio_downtrack", cap + "cores_per_video_downtrack"])  # fmt: skip
     mbps = downtracks * (usage.audio_kbps + usage.video_kbps) / 1000.0
     servers = self_hosted.servers_needed(
         downtracks, mbps, cores, cloud_spec, catalogue[cap + "target_utilization"]
@@ -84,62 +83,59 @@ def price_livekit_hls(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     return ModelResult(LIVEKIT_HLS_ID, total, items, notes_for)
 
 
-def price_agora_cloudflare(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
+def media_push_rate(usage: UsageArrays, catalogue: Catalogue) -> np.ndarray:
+    """Media Push transcoding per minute: one host with the output unchanged pays the
+    single-host rate (H.264, any resolution); several hosts pay the multi-host rate by tier."""
     mp = "agora.media_push."
-    hosts_video = agora.host_tier(usage) > 0
-    host_rate = agora.tier_rate(catalogue, "host", agora.host_tier(usage))
-    # The push server joins the channel as an audience member at the stream's tier.
-    push_rate = agora.tier_rate(catalogue, "audience", usage.video_tier)
-    hosts = usage.publisher_min_unrounded
-    audio_stream = usage.video_tier == 0
-    segments = [
-        (np.where(audio_stream, usage.stream_min, 0.0), push_rate),
-        (np.where(hosts_video, 0.0, hosts), host_rate),
-        (np.where(audio_stream, 0.0, usage.stream_min), push_rate),
-        (np.where(hosts_video, hosts, 0.0), host_rate),
-    ]
-    billable, usd = agora.minutes_cost(segments, catalogue)
     single = usage.publishers_per_stream <= 1.0
-    single_rate = np.choose(
-        usage.video_tier.astype(int),
-        [
-            catalogue[mp + "single_audio_per_1000_usd"],
-            catalogue[mp + "single_hd_per_1000_usd"],
-            catalogue[mp + "multi_fullhd_per_1000_usd"],
-        ],
-    )
-    multi_rate = np.choose(
-        usage.video_tier.astype(int),
-        [
-            catalogue[mp + "multi_audio_per_1000_usd"],
-            catalogue[mp + "multi_hd_per_1000_usd"],
-            catalogue[mp + "multi_fullhd_per_1000_usd"],
-        ],
-    )
-    transcode_usd = usage.stream_min * np.where(single, single_rate, multi_rate) / 1000.0
+    out = np.zeros(len(usage))
+    if single.any():
+        out[single] = choose(catalogue, (usage.video_tier[single] > 0).astype(float),
+                             [mp + "single_audio_per_1000_usd", mp + "single_video_per_1000_usd"])  # fmt: skip
+    if (~single).any():
+        out[~single] = choose(catalogue, usage.video_tier[~single],
+                              [mp + "multi_audio_per_1000_usd", mp + "multi_hd_per_1000_usd",
+                               mp + "multi_fullhd_per_1000_usd"])  # fmt: skip
+    return out / 1000.0
+
+
+def price_agora_cloudflare(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
+    """Standard-minute packages (accounts since 2025-08-29): the hosts and the Media Push
+    server (which joins the channel as an audience member of the stream's product and tier)
+    add up to standard minutes billed by the cheapest package; Media Push transcoding is billed
+    outside standard minutes."""
+    hosts_std = usage.publisher_min_unrounded * agora.host_ratio(catalogue, agora.host_tier(usage))
+    push_ratio = agora.audience_ratio(catalogue, usage.video_tier, usage.audience_interactive)
+    push_std = usage.stream_min * push_ratio
+    bill = agora.package_bill(agora.round_up_minutes(hosts_std + push_std), catalogue)
+    transcode_usd = usage.stream_min * media_push_rate(usage, catalogue)
     delivered = usage.listener_min_unrounded
     delivery_usd = cloudflare_stream.delivery_usd(delivered, catalogue)
     blocks = cloudflare_stream.storage_blocks(usage.recording_min)
     storage_usd = blocks * catalogue["cloudflare.stream.storage_per_1000_min_usd"]
-    push_min = billable[0] + billable[2]
-    push_usd = usd[0] + usd[2]
-    host_min = billable[1] + billable[3]
-    host_usd = usd[1] + usd[3]
     items = [
-        Item("Agora host minutes", "min", host_min, host_usd),
-        Item("Media Push subscription (audience minutes)", "min", push_min, push_usd),
+        Item(
+            "Agora package fee (hosts + Media Push subscription)",
+            "month",
+            (bill.fee_usd > 0).astype(float),
+            bill.fee_usd,
+        ),
+        Item("Agora standard minutes over the package", "standard min", bill.over_min, bill.over_usd),
         Item("Media Push transcoding", "min", usage.stream_min, transcode_usd),
         Item("Cloudflare Stream minutes delivered", "min", delivered, delivery_usd),
         Item("Cloudflare Stream minutes stored (blocks)", "block", blocks, storage_usd),
     ]
-    total = host_usd + push_usd + transcode_usd + delivery_usd + storage_usd
-    recording_rate = agora.tier_rate(catalogue, "recording", usage.video_tier)
+    total = bill.total_usd + transcode_usd + delivery_usd + storage_usd
 
     def notes_for(row: int) -> list[str]:
+        name = agora.PACKAGES[int(bill.package[row])]
+        recording = float(agora.recording_usd(replace(usage.take(row), recording_min=usage.stream_min[row : row + 1]),
+                                              catalogue)[0])  # fmt: skip
         return [
             "sellers on Agora; Media Push (RTMP) into Cloudflare Stream; buyers on HLS, billed per minute delivered",
-            f"with Cloud Recording instead of Media Push: ${usage.stream_min[row] * recording_rate[row]:,.2f} "
-            "for recording minutes at the stream's tier",
+            f"Agora: {bill.standard_min[row]:,.0f} standard min (hosts + the push server as a "
+            f"{agora.audience_label(usage, row)} member) on the {agora.PACKAGE_LABELS[name]} package",
+            f"with Cloud Recording instead of Media Push: ${recording:,.2f} for recording minutes at the stream's tier",
         ]
 
     return ModelResult(AGORA_CLOUDFLARE_ID, total, items, notes_for)

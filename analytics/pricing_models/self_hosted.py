@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, eur, graduated
+from analytics.pricing_models.base import Item, ModelResult, UsageArrays, choose, eur, graduated
 
 MODEL_ID = "livekit_self_hosted"
 
@@ -72,13 +72,18 @@ def servers_needed(
     ).nodes
 
 
+def cores_per_downtrack(usage: UsageArrays, catalogue: Catalogue) -> np.ndarray:
+    cap = "self_hosted.capacity."
+    return choose(catalogue, (usage.video_tier > 0).astype(float),
+                  [cap + "cores_per_audio_downtrack", cap + "cores_per_video_downtrack"])  # fmt: skip
+
+
 def egress_workers(
     usage: UsageArrays, catalogue: Catalogue, vcpus: float, concurrent_jobs: np.ndarray
 ) -> np.ndarray:
     cap = "self_hosted.capacity."
-    cpus_per_job = np.where(
-        usage.video_tier > 0, catalogue[cap + "egress_cpus_video"], catalogue[cap + "egress_cpus_audio"]
-    )
+    cpus_per_job = choose(catalogue, (usage.video_tier > 0).astype(float),
+                          [cap + "egress_cpus_audio", cap + "egress_cpus_video"])  # fmt: skip
     return np.ceil(
         np.round(concurrent_jobs * cpus_per_job / (vcpus * catalogue[cap + "egress_max_utilization"]), 9)
     )
@@ -94,6 +99,52 @@ def aws_egress_usd(gb: np.ndarray, catalogue: Catalogue) -> np.ndarray:
     return graduated(gb, bounds, prices)
 
 
+@dataclass(frozen=True)
+class Ec2Estimate:
+    """Self-hosted LiveKit on autoscaled EC2: nodes at the peak, one node the rest of the month."""
+
+    nodes_at_peak: np.ndarray
+    node_hours: np.ndarray
+    compute_usd: np.ndarray
+    transfer_usd: np.ndarray
+
+    @property
+    def total_usd(self) -> np.ndarray:
+        return self.compute_usd + self.transfer_usd
+
+
+def ec2_autoscaled(usage: UsageArrays, catalogue: Catalogue) -> Ec2Estimate:
+    """EC2 m7g.large nodes sized by the same capacity model for the peak, running while streams
+    are live (the busy hours = stream minutes / peak streams) and one node the rest of the month,
+    plus data transfer out on the us-east-1 ladder (the larger part at any audience)."""
+    a = "self_hosted.aws.ec2."
+    spec = ServerSpec(
+        "EC2 m7g.large", catalogue[a + "m7g_large.vcpus"], catalogue[a + "port_mbps"],
+        catalogue[a + "m7g_large.hourly_usd"] * catalogue[a + "hours_per_month"], np.inf, 0.0,
+    )  # fmt: skip
+    downtracks = usage.peak_downtracks
+    nodes = servers_needed(
+        downtracks,
+        downtracks * (usage.audio_kbps + usage.video_kbps) / 1000.0,
+        cores_per_downtrack(usage, catalogue),
+        spec,
+        catalogue["self_hosted.capacity.target_utilization"],
+    )
+    month_h = catalogue[a + "hours_per_month"]
+    busy_h = np.minimum(
+        np.divide(
+            usage.stream_min / 60.0,
+            usage.peak_streams,
+            out=np.zeros(len(usage)),
+            where=usage.peak_streams > 0,
+        ),
+        month_h,
+    )
+    node_hours = np.where(nodes > 0, nodes * busy_h + (month_h - busy_h), 0.0)
+    compute = node_hours * catalogue[a + "m7g_large.hourly_usd"]
+    return Ec2Estimate(nodes, node_hours, compute, aws_egress_usd(usage.downstream_gb, catalogue))
+
+
 def price(
     usage: UsageArrays,
     catalogue: Catalogue,
@@ -105,11 +156,7 @@ def price(
     """``server_type`` "auto" uses the cheaper server per row; "cx33" or "ax52" forces one."""
     cap = "self_hosted.capacity."
     fx = eur(catalogue)
-    cores_per_dt = np.where(
-        usage.video_tier > 0,
-        catalogue[cap + "cores_per_video_downtrack"],
-        catalogue[cap + "cores_per_audio_downtrack"],
-    )
+    cores_per_dt = cores_per_downtrack(usage, catalogue)
     downtracks = usage.peak_downtracks
     peak_mbps = downtracks * (usage.audio_kbps + usage.video_kbps) / 1000.0
     utilization = catalogue[cap + "target_utilization"]
@@ -153,13 +200,17 @@ def price(
     def notes_for(row: int) -> list[str]:
         spec = cloud[0] if use_cloud[row] else dedicated[0]
         capacity = spec.vcpus * utilization / cores_per_dt[row]
+        ec2 = ec2_autoscaled(usage.take(row), catalogue)
         notes = [
             f"{int(servers[row])} × {spec.name} (${spec.monthly_usd:,.2f}/month each) for a peak of "
             f"{downtracks[row]:,.0f} down-tracks ({peak_mbps[row]:,.0f} Mbit/s); "
             f"about {capacity:,.0f} down-tracks per server at {utilization:.0%} CPU",
             "capacity per down-track is derived from LiveKit's published benchmark [U]; measure your own",
-            f"the same traffic on AWS EC2 would add ${aws_egress_usd(usage.downstream_gb[row : row + 1], catalogue)[0]:,.2f}"
-            " in data transfer out (instance prices not in the catalogue)",
+            "Hetzner prices are for new orders and rescales: servers ordered before a price change keep "
+            "their old price (set it in [prices.overrides])",
+            f"on autoscaled AWS EC2 instead: ${float(ec2.total_usd[0]):,.2f} "
+            f"({float(ec2.node_hours[0]):,.0f} m7g.large node-hours ${float(ec2.compute_usd[0]):,.2f} + "
+            f"data transfer out ${float(ec2.transfer_usd[0]):,.2f})",
         ]
         return notes
 

@@ -225,7 +225,7 @@ def test_bandwidth_only_when_the_catalogue_cannot_be_loaded(
              for t in range(END - 86_400, END, 60)],
         )  # fmt: skip
 
-    def broken(overrides: dict[str, float] | None = None) -> object:
+    def broken(overrides: dict[str, float] | None = None, **_kwargs: object) -> object:
         raise CatalogueError("invalid price file livekit_cloud.yaml")
 
     spend._cached_catalogue.cache_clear()

@@ -3,6 +3,7 @@ scenarios, consistency with the cost engine, and the planner's scenario fields."
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from pathlib import Path
 
@@ -16,10 +17,11 @@ from analytics.ledger import Scenario, ScenarioError, ledger_from_scenario, load
 from analytics.prices import load_catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
-CAT = load_catalogue()
+# Prices in force on 2026-12-01: new-order Hetzner prices since 2026-06-15.
+CAT = load_catalogue(as_of=dt.date(2026, 12, 1))
 FX = CAT["self_hosted.fx.eur_usd"]
-CX33_USD = 6.49 * FX
-CX23_USD = 3.99 * FX
+CX33_USD = 8.49 * FX
+CX23_USD = 5.49 * FX
 CX33_INCLUDED_TB = 20 * 2**40 / 1e12  # 20 TiB
 
 
@@ -65,7 +67,9 @@ def test_nodes_for_load_takes_the_binding_constraint() -> None:
 # Hand arithmetic (defaults: 0.00067 cores per audio down-track, 0.00491 per video; CX33 4 vCPU,
 # 1 Gbit/s, 20 TiB; target 70 % → 2.8 usable cores and 700 Mbit/s per node):
 # - dj-radio: 1 × 100 listeners = 100 down-tracks → 0.067 cores, 12.8 Mbit/s → 1 node;
-#   traffic 4 h × 60 × 30 d × 100 = 720,000 listener-min × 128 kbit/s × 60 / 8 = 691.2 GB.
+#   traffic 4 h × 60 × 30 d × 100 = 720,000 listener-min × 128 kbit/s × 60 / 8 = 691.2 GB;
+#   its HLS egress subscribes to the DJ's track (101 tracks) and needs 1 egress node (1 CPU of
+#   4 × 0.8), a second CX33.
 # - tours: 40 × 25 = 1,000 down-tracks → 0.67 cores, 62 Mbit/s → 1 node;
 #   40 × 8 h × 60 × 30 × 25 = 14.4 M listener-min × 62 kbit/s → 6,696 GB.
 # - live-shopping (720p): 200 down-tracks × 0.00491 = 0.982 cores; 200 × 2,564 kbit/s = 512.8 Mbit/s
@@ -74,14 +78,15 @@ def test_nodes_for_load_takes_the_binding_constraint() -> None:
 #   500 × 40/7 h × 60 × 30 × 10 = 51.43 M listener-min → 49,371.43 GB; 2 × 20 TiB = 43.98 TB
 #   included → 5.39 TB over at €1/TB; Redis (CX23) because there are two nodes.
 HAND = {
-    "dj-radio": (1, 100, 12.8, 0.6912, CX33_USD),
-    "tours": (1, 1000, 62.0, 6.696, CX33_USD),
-    "live-shopping": (1, 200, 512.8, 6.9228, CX33_USD),
+    "dj-radio": (1, 101, 12.8, 0.6912, 1, 2 * CX33_USD),
+    "tours": (1, 1000, 62.0, 6.696, 0, CX33_USD),
+    "live-shopping": (1, 200, 512.8, 6.9228, 0, CX33_USD),
     "platform-500": (
         2,
         5000,
         640.0,
         49.37142857,
+        0,
         2 * CX33_USD + (49.37142857 - 2 * CX33_INCLUDED_TB) * FX + CX23_USD,
     ),
 }
@@ -89,7 +94,7 @@ HAND = {
 
 @pytest.mark.parametrize("name", sorted(HAND))
 def test_seed_scenarios_by_hand(name: str) -> None:
-    nodes, tracks, mbps, traffic_tb, self_hosted_usd = HAND[name]
+    nodes, tracks, mbps, traffic_tb, egress_nodes, self_hosted_usd = HAND[name]
     result = plan(seed(name), CAT, default_model(CAT))
     assert result.sfu_nodes == nodes
     assert result.server_name == "Hetzner CX33"
@@ -97,7 +102,7 @@ def test_seed_scenarios_by_hand(name: str) -> None:
     assert result.peak_mbps == pytest.approx(mbps)
     assert result.sfu_traffic_tb == pytest.approx(traffic_tb, rel=1e-6)
     assert result.included_traffic_tb == pytest.approx(nodes * CX33_INCLUDED_TB)
-    assert result.egress_nodes == 0
+    assert result.egress_nodes == egress_nodes
     costs = result.costs.set_index("model")["monthly_usd"]
     assert costs["livekit_self_hosted"] == pytest.approx(self_hosted_usd, rel=1e-6)
     assert list(result.costs["model"]) == list(MODEL_IDS)

@@ -80,7 +80,7 @@ def test_capacity_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert cluster_cpu["slope_per_day"] == pytest.approx(0.3125, rel=1e-3)
     assert forecast["add_node_by_ts"] is not None
     assert forecast["listener_growth_pct_per_month"] > 0
-    assert document["plan"]["sfu_nodes"] >= 1 and len(document["plan"]["costs"]) == 7
+    assert document["plan"]["sfu_nodes"] >= 1 and len(document["plan"]["costs"]) == 8  # models
     assert document["defaults"]["derivation"]
 
 

@@ -34,7 +34,7 @@ def test_plan_json_shape() -> None:
     assert set(data) == {"usage", "providers", "plan"}
     assert [p["id"] for p in data["providers"]] == list(MODEL_IDS)
     for provider in data["providers"]:
-        assert set(provider) == {"id", "monthly_usd", "items", "notes"}
+        assert set(provider) == {"id", "monthly_usd", "items", "notes", "unverified_rates"}
         for item in provider["items"]:
             assert set(item) == {"name", "quantity", "unit", "usd"}
     assert data["usage"]["monthly_listener_minutes"] == 720_000

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -98,9 +99,10 @@ def test_daily_and_monthly_variance_with_money_sources_and_causes(engine: Engine
     assert any(c.startswith("rounding per connection") for c in conn_min["causes"])
     assert any(c.startswith("sampling gaps: 2.0 h") for c in conn_min["causes"])
     agora = monthly[("agora", "minutes")]
-    # 12,001 audio min − 10,000 free = 2,001 at $0.99/1000, plus 100 HD at $3.99/1000.
-    assert agora["billed_usd"] == pytest.approx(2001 * 0.99 / 1000 + 100 * 3.99 / 1000)
-    assert any("free minutes" in c for c in agora["causes"])
+    # Standard minutes at host ratios: 12,001 audio × 1 + 100 HD × 4 = 12,401, over the Free
+    # package's 10,000: the cheapest package is Starter, $45.99 for 50,000.
+    assert agora["billed_usd"] == pytest.approx(45.99)
+    assert any("Starter" in c for c in agora["causes"])
     aws = monthly[("aws", "delivered_min")]
     assert aws["billed_usd_source"] == "api" and aws["billed_usd"] == pytest.approx(1.44)
     assert aws["variance_usd"] == pytest.approx(0.24) and aws["warn"]
@@ -178,3 +180,43 @@ def test_parse_since() -> None:
     assert parse_since("2026-11-01", today) == dt.date(2026, 11, 1)
     with pytest.raises(ValueError):
         parse_since("soon", today)
+
+
+def _versioned_stream_catalogue(tmp_path: Path) -> Any:
+    """Cloudflare Stream delivery at $1 until 2026-06-14 and $2 from 2026-06-15."""
+    (tmp_path / "cloudflare.yaml").write_text(
+        "provider: cloudflare\nrates:\n"
+        "  stream.delivery_per_1000_min_usd:\n    unit: USD/1000 min\n    versions:\n"
+        "      - {value: 1.0, effective_from: 2026-01-01, read: 2026-01-01, confidence: P, source: http://a}\n"
+        "      - {value: 2.0, effective_from: 2026-06-15, read: 2026-06-15, confidence: P, source: http://b}\n"
+        "  stream.storage_per_1000_min_usd: {value: 5, unit: USD/block, effective_from: 2026-01-01, read: 2026-01-01, "
+        "confidence: P, source: http://a}\n"
+        "  realtime.free_gb: {value: 1000, unit: GB, effective_from: 2026-01-01, read: 2026-01-01, confidence: P, "
+        "source: http://a}\n"
+        "  realtime.egress_per_gb_usd: {value: 0.05, unit: USD/GB, effective_from: 2026-01-01, read: 2026-01-01, "
+        "confidence: P, source: http://a}\n",
+        encoding="utf-8",
+    )
+    from analytics.prices import load_catalogue
+
+    return load_catalogue(directory=tmp_path, as_of=dt.date(2026, 12, 1))
+
+
+def test_billed_usage_across_a_price_change_is_priced_at_each_days_rate(tmp_path: Path) -> None:
+    """1,000 minutes delivered a day through June 2026: 14 days at $1 and 16 at $2 per 1,000 =
+    $14 + $32, what a bill at each day's rate says (like the modeled side, priced per period)."""
+    from analytics.reconcile import price_billed_period
+
+    catalogue = _versioned_stream_catalogue(tmp_path)
+    june = [dt.date(2026, 6, 1) + dt.timedelta(days=n) for n in range(30)]
+    rows = pd.DataFrame(
+        {"metric": "minutes_delivered", "quantity": 1000.0,
+         "day_ts": [int(dt.datetime(d.year, d.month, d.day, tzinfo=dt.UTC).timestamp()) for d in june]}
+    )  # fmt: skip
+    priced = price_billed_period("cloudflare", rows, catalogue, june[0], june[-1])
+    assert priced.usd == pytest.approx(14 + 32)
+    assert any("price change on 2026-06-15" in c for c in priced.causes)
+    # Inside one price period nothing is split.
+    july = price_billed_period("cloudflare", rows.assign(day_ts=rows["day_ts"] + 30 * DAY), catalogue,
+                               dt.date(2026, 7, 1), dt.date(2026, 7, 30))  # fmt: skip
+    assert july.usd == pytest.approx(60.0)

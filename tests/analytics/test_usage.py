@@ -77,6 +77,8 @@ def store(db_url: str) -> Iterator[Engine]:
         upsert(c, schema.ingress_status, [
             {"source_id": 1, "ingress_id": "IN_1", "name": "obs", "room_name": "radio", "input_type": "RTMP_INPUT",
              "status": "COMPLETE", "started_ts": D0 + H, "ended_ts": D0 + H + 1800, "last_seen_ts": D0 + H + 1800},
+            {"source_id": 1, "ingress_id": "IN_2", "name": "whip", "room_name": "talk", "input_type": "WHIP_INPUT",
+             "status": "COMPLETE", "started_ts": D0 + DAY, "ended_ts": D0 + DAY + 600, "last_seen_ts": D0 + DAY + 600},
         ])  # fmt: skip
         upsert(
             c,
@@ -119,6 +121,20 @@ def test_stream_egress_ingress_minutes(store: Engine) -> None:
     assert radio["recording_minutes"] == 120
     assert radio["ingress_minutes"] == 30
     assert ledger.fleet_peak_egress == 2
+
+
+def test_transcode_and_track_egress_minutes_by_type(store: Engine) -> None:
+    """LiveKit's two meters: the room composite (60 min) and the RTMP ingress (30 min) transcode;
+    the track egress (60 min) is track-egress minutes; WHIP ingress forwards media unchanged."""
+    ledger = measured_ledger(store, D0, D0 + 3 * DAY, audience_product="interactive")
+    frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
+    radio, talk = frame[(D0, "radio")], frame[(D0 + DAY, "talk")]
+    assert radio["transcode_minutes"] == 60 + 30
+    assert radio["track_egress_minutes"] == 60
+    assert talk["ingress_minutes"] == 10
+    assert talk["transcode_minutes"] == 0
+    assert ledger.audience_product == "interactive"
+    assert ledger.usage_summary()["audience_product"] == "interactive"
 
 
 def test_traffic_from_hour_rollup_shared_by_listener_minutes(store: Engine) -> None:

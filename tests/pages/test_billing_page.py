@@ -116,9 +116,10 @@ def test_populated_shows_chart_variance_warning_and_collector_health(
     variance = app.dataframe[1].value
     agora = variance[variance["Provider"] == "Agora"].iloc[0]
     assert agora["Billed"] == "40,000.00" and agora["Money from"] == "catalogue"
-    # 40,000 audio min − 10,000 free at $0.99 per 1,000
-    assert agora["Billed $"] == "$29.70"
-    assert "free minutes" in agora["Known causes"]
+    # 40,000 audio min = 40,000 standard min: over the Free package's 10,000, so Starter ($45.99
+    # for 50,000) is the cheapest package (accounts since 2025-08-29).
+    assert agora["Billed $"] == "$45.99"
+    assert "Starter" in agora["Known causes"]
     aws = variance[variance["Provider"] == "AWS (Amazon IVS)"].iloc[0]
     assert aws["Billed $"] == "$2.50" and aws["Money from"] == "api"
     # The empty fleet models $0 and 0 minutes: the difference cannot be a share, so no warning for it;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +23,10 @@ def run_page() -> AppTest:
     app.run()
     assert not app.exception, app.exception
     return app
+
+
+def per_model_table(app: AppTest) -> Any:
+    return next(d.value for d in app.dataframe if "Per listener-hour" in d.value.columns).set_index("Model")
 
 
 def text_of(app: AppTest) -> str:
@@ -58,7 +63,7 @@ def test_populated_with_patched_usage_shows_known_costs(
     app = run_page()
     cheapest = next(m for m in app.metric if m.label == "Cheapest model")
     assert cheapest.value == "LiveKit self-hosted"
-    per_model = app.dataframe[1].value.set_index("Model")
+    per_model = per_model_table(app)
     assert per_model.loc["LiveKit Cloud", "Monthly"] == "$391.54"
     assert per_model.loc["Cloudflare Stream", "Per 1,000 listener-hours"] == "$60.00"
     shown = text_of(app)
@@ -70,3 +75,42 @@ def test_populated_with_patched_usage_shows_known_costs(
 def test_fixture_fleet_renders(populated_store: dict[str, Any]) -> None:
     app = run_page()
     assert "Rates used" in text_of(app)
+
+
+def _june_ledger(*_args: Any, **kwargs: Any) -> UsageLedger:
+    # 40 tours × 25 listeners through June 2026: the window spans Hetzner's 2026-06-15 rise.
+    start_ts = int(dt.datetime(2026, 6, 1, tzinfo=dt.UTC).timestamp())
+    tours = Scenario(streams=40, hours_per_day=8, days_per_month=30, listeners_per_stream=25, audio_kbps=62)
+    return replace(ledger_from_scenario(tours, start_ts=start_ts), origin="measured")
+
+
+def test_a_price_change_inside_the_window_is_named_and_itemized(
+    empty_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(usage_module, "measured_ledger", _june_ledger)
+    app = run_page()
+    shown = text_of(app)
+    assert "Priced at the prices in force on each day: price version" in shown
+    warning = " ".join(str(w.value) for w in app.warning)
+    assert "Prices changed inside this window on 2026-06-15" in warning
+    assert "`self_hosted.hetzner.cx33.monthly_eur`: 6.49 → 8.49 EUR" in warning
+    periods = next(d.value for d in app.dataframe if "Price version" in d.value.columns)
+    assert list(periods["From"]) == ["2026-06-01", "2026-06-15"]
+    assert list(periods["Share of window"]) == ["47%", "53%"]
+    fx = 1.1637
+    assert list(periods["LiveKit self-hosted"]) == [f"${6.49 * fx:,.2f}", f"${8.49 * fx:,.2f}"]
+    # The window's figure weights the two periods by their days.
+    per_model = per_model_table(app)
+    assert per_model.loc["LiveKit self-hosted", "Monthly"] == f"${(14 * 6.49 + 16 * 8.49) / 30 * fx:,.2f}"
+
+
+def test_unverified_rates_are_marked(empty_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(usage_module, "measured_ledger", _scenario_ledger)
+    app = run_page()
+    per_model = per_model_table(app)
+    assert per_model.loc["Amazon IVS", "Unverified rates"] == "⚠ 1"  # the Basic channel input rate
+    assert per_model.loc["Cloudflare Stream", "Unverified rates"] == "none"
+    assert any("unverified: `amazon_ivs.input.basic_per_hour_usd`" in str(c.value) for c in app.caption)
+    rates = app.dataframe[-1].value.set_index("Rate")
+    assert "unverified" in str(rates.loc["self_hosted.hetzner.ax102.monthly_eur", "Flags"])
+    assert "5000" in str(rates.loc["livekit_cloud.scale.max_connections", "Other values"])
