@@ -31,6 +31,7 @@ from analytics.alerts.backtest import Grid, grid_values, split_frame
 from analytics.alerts.rules import Rule, RuleSet, format_duration
 from analytics.alerts.series import load_store_series
 from core.logs import register_secret
+from core.resources import data_path
 from store import schema
 from store.upsert import upsert
 
@@ -471,7 +472,7 @@ def evaluator_from_settings(engine: Engine, settings: Any) -> AlertEvaluator | N
     alerts = settings.alerts
     if not alerts.enabled:
         return None
-    rules = load_rules(alerts.rules_file)
+    rules = load_rules(data_path(alerts.rules_file))
     dispatcher = Dispatcher(
         engine,
         notifiers_from_settings(settings),

@@ -14,6 +14,7 @@ from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules, parse_r
 from analytics.alerts.series import load_store_series
 from analytics.alerts.spend import RUN_RATE_NOTE
 from analytics.alerts.timeline import busiest_targets, target_episodes, timeline_frame
+from core.resources import data_path
 from ui import data
 from ui.formatting import escape_markdown
 from ui.page import start
@@ -69,7 +70,7 @@ def _replay(
 def _default_rules_yaml() -> tuple[str, str | None]:
     path = data.settings().alerts.rules_file
     try:
-        return load_rules(path).to_yaml(), None
+        return load_rules(data_path(path)).to_yaml(), None
     except RuleError as exc:
         return "evaluation_interval: 15s\nlookback: 1m\nrules: []\n", str(exc)
 

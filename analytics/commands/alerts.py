@@ -23,6 +23,7 @@ from analytics.alerts.replay import (
 from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules
 from analytics.alerts.spend import RUN_RATE_NOTE
 from core.cli import EXIT_CONFIG_ERROR
+from core.resources import data_path
 
 HELP = "alert threshold review: backtest rules on history, export Prometheus rules"
 
@@ -192,7 +193,7 @@ def _run_export(args: argparse.Namespace, ruleset: RuleSet) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        ruleset = load_rules(args.rules)
+        ruleset = load_rules(data_path(args.rules))
         if args.alerts_command == "backtest":
             return _run_backtest(args, ruleset)
         return _run_export(args, ruleset)
