@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument(
-        "--config", metavar="FILE", help="castmeter TOML file (default: $CASTMETER_CONFIG or ./castmeter.toml)"
+        "--config",
+        metavar="FILE",
+        help="castmeter TOML file (default: $CASTMETER_CONFIG or ./castmeter.toml)",
     )
     parser.add_argument(
         "streamlit_args", nargs=argparse.REMAINDER, help="after --: options passed to `streamlit run`"

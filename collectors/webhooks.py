@@ -40,6 +40,7 @@ from livekit import api
 from livekit.protocol import webhook as webhook_pb
 from sqlalchemy import Engine
 
+from collectors import self_metrics
 from collectors.webhook_sessions import (
     RoomConnectionMinutes,
     bump_counter,
@@ -158,6 +159,7 @@ async def _handle(request: web.Request) -> web.Response:
         api_key, event, text = _verify(config, body, auth_header)
     except Refused as refusal:
         await _count(engine, f"webhook_refused_{refusal.reason}")
+        self_metrics.count_webhook_refusal(refusal.reason)
         log.info("webhook refused (%s) from %s", refusal.reason, request.remote)
         response = web.Response(status=refusal.status, text=f"refused: {refusal.reason}\n")
         if refusal.status == 413:

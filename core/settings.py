@@ -261,6 +261,18 @@ class AlertSettings(_Strict):
         return value
 
 
+class MetricsSettings(_Strict):
+    """castmeter's own Prometheus metrics, served by the collectors (collectors/self_metrics.py)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9465, ge=0, le=65535)  # 0: any free port (logged)
+    # Cost and usage series (castmeter_cost_usd_per_hour, ...): the trailing window they price,
+    # and how often they are recomputed (in the background, never in a collection tick).
+    cost_window_s: float = Field(default=3600.0, ge=60, le=31 * 86_400)
+    cost_refresh_s: float = Field(default=60.0, ge=5, le=86_400)
+
+
 COST_MODEL_IDS = (
     "livekit_cloud",
     "livekit_self_hosted",
@@ -317,6 +329,7 @@ class Settings(_Strict):
     billing: BillingSettings = BillingSettings()
     alerts: AlertSettings = AlertSettings()
     prices: PriceSettings = PriceSettings()
+    metrics: MetricsSettings = MetricsSettings()
     # Where the settings came from, for messages ("defaults" or a file path).
     origin: str = "defaults"
     mode: Literal["configured", "demo"] = "configured"

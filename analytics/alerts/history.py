@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Connection, inspect, select
+from sqlalchemy import Connection, func, inspect, select
 
 from store import schema
 
@@ -45,6 +45,19 @@ def active_alerts(connection: Connection) -> pd.DataFrame:
         .order_by(table.c.state.desc(), table.c.active_since_ts, table.c.rule, table.c.target)
     )
     return pd.DataFrame(connection.execute(query).all(), columns=ACTIVE_COLUMNS)
+
+
+def active_counts(connection: Connection) -> list[tuple[str, str, int]]:
+    """(state, severity, number) of the pending and firing alerts."""
+    if not _has_alert_tables(connection):
+        return []
+    table = schema.alert_state
+    query = (
+        select(table.c.state, table.c.severity, func.count())
+        .where(table.c.state.in_(("pending", "firing")))
+        .group_by(table.c.state, table.c.severity)
+    )
+    return [(str(state), str(severity), int(count)) for state, severity, count in connection.execute(query)]
 
 
 def alert_history(connection: Connection, start_ts: int, end_ts: int, limit: int = 1000) -> pd.DataFrame:

@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument(
         "--livekit-job", default="livekit", help="job label of the LiveKit scrape (node down)"
     )
+    export.add_argument(
+        "--castmeter-job", default="castmeter", help="job label of the scrape of castmeter's own /metrics"
+    )
+    export.add_argument(
+        "--no-health-rules", action="store_true", help="leave out the rules on castmeter's own health"
+    )
     export.add_argument("--max-steps", type=int, default=480, help="evaluations per generated test case")
     export.add_argument("--max-targets", type=int, default=2, help="targets per rule in generated tests")
     export.add_argument("--include-disabled", action="store_true")
@@ -171,7 +177,12 @@ def _run_export(args: argparse.Namespace, ruleset: RuleSet) -> int:
             ruleset.evaluation_interval_s,
             ruleset.lookback_s,
         )
-    options = ExportOptions(rate_window=args.rate_window, livekit_job=args.livekit_job)
+    options = ExportOptions(
+        rate_window=args.rate_window,
+        livekit_job=args.livekit_job,
+        health_rules=not args.no_health_rules,
+        castmeter_job=args.castmeter_job,
+    )
     exported = export_rules(ruleset, options, include_disabled=args.include_disabled or bool(args.rule))
     for name, reason in exported.skipped:
         print(f"warning: rule {name!r} not exported: {reason}", file=sys.stderr)
