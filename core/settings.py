@@ -270,7 +270,7 @@ class MetricsSettings(_Strict):
     # Cost and usage series (castmeter_cost_usd_per_hour, ...): the trailing window they price,
     # and how often they are recomputed (in the background, never in a collection tick).
     cost_window_s: float = Field(default=3600.0, ge=60, le=31 * 86_400)
-    cost_refresh_s: float = Field(default=60.0, ge=5, le=86_400)
+    cost_refresh_s: float = Field(default=60.0, ge=1, le=86_400)
 
 
 COST_MODEL_IDS = (
