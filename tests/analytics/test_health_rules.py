@@ -85,7 +85,7 @@ def test_health_rules_fire_on_hand_written_series(promtool: Path, tmp_path: Path
                         "CastmeterAlertmanagerUnreachable",
                         "9m",
                         [{"severity": "critical", "alertmanager": "http://am:9093"}],
-                    ),  # fmt: skip
+                    ),
                     _alert("CastmeterCollectorDown", "14m", []),
                     _alert("CastmeterCollectorDown", "15m", [{"severity": "critical"}]),
                     # time() - 360 > 300 from 12m (720 s; at 11m it is exactly 300), firing 2m later.
