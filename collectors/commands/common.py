@@ -58,6 +58,7 @@ def alert_hooks(settings: Settings, engine: Engine) -> tuple[list[TickHook], Cal
     from analytics.alerts.rules import RuleError
     from collectors import self_metrics
     from collectors.alerting import evaluator_from_settings
+    from collectors.alertmanager import forwarder_from_settings
 
     try:
         evaluator = evaluator_from_settings(engine, settings)
@@ -77,4 +78,14 @@ def alert_hooks(settings: Settings, engine: Engine) -> tuple[list[TickHook], Cal
         with engine.connect() as connection:
             self_metrics.observe_alert_evaluation(True, active_counts(connection))
 
-    return [evaluate_alerts], evaluator.close
+    # Alertmanager ([alerts.alertmanager] urls): right after each evaluation, from the store's
+    # alert state (collectors/alertmanager.py).
+    forwarder = forwarder_from_settings(engine, evaluator.rules, settings)
+    if forwarder is None:
+        return [evaluate_alerts], evaluator.close
+
+    def close() -> None:
+        evaluator.close()
+        forwarder.close()
+
+    return [evaluate_alerts, forwarder], close
