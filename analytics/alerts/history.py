@@ -133,6 +133,7 @@ def alertmanager_view(connection: Connection) -> pd.DataFrame:
     """Alertmanager's view of castmeter's firing alerts, one row per Alertmanager and alert."""
     columns = [
         "url",
+        "fingerprint",
         "rule",
         "target",
         "state",
