@@ -56,6 +56,14 @@ Serves castmeter's own metrics on http://127.0.0.1:9465/metrics ([metrics] in th
   castmeter dashboard -- --server.baseUrlPath castmeter   # any streamlit option after --""",
     ),
     Subcommand(
+        "password-hash",
+        "castmeter.password",
+        "print a bcrypt hash of the dashboard's sign-in password (never the password itself)",
+        """\
+  castmeter password-hash                   # prompts twice; put the output in CASTMETER_PASSWORD_HASH
+  printf '%s\\n' "$PASSWORD" | castmeter password-hash --stdin""",
+    ),
+    Subcommand(
         "costs",
         "analytics.commands.costs",
         "price the measured usage in the store under every provider model",
