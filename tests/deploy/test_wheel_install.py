@@ -69,6 +69,13 @@ def test_help_on_every_subcommand_with_examples(installed: Installed) -> None:
         assert f"castmeter {command.name}" in result.stdout, command.name
     version = installed.run("--version")
     assert version.returncode == 0 and version.stdout.strip() == "castmeter 0.1.0"
+    # The package CLIs keep working beside the command.
+    for package, command in (("collectors", "run"), ("analytics", "costs")):
+        result = subprocess.run(
+            [str(installed.python), "-m", package, command, "--help"], cwd=installed.workdir,
+            env=installed.env(), capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
 
 
 def test_a_one_day_demo_backfill_then_reports_from_the_installed_command(installed: Installed) -> None:
