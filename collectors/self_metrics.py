@@ -345,12 +345,13 @@ def compute_cost_figures(
     publishers: dict[str, float] = {}
     scopes: list[tuple[str, int | None]] = [*sources, (ALL_SOURCES, None)]
     for name, source_id in scopes:
-        totals = measured_ledger(engine, start_ts, end_ts, source_id).totals()
+        ledger = measured_ledger(engine, start_ts, end_ts, source_id)  # read once, priced per model
+        totals = ledger.totals()
         listeners[name] = totals["listener_minutes"]
         publishers[name] = totals["publisher_minutes"]
         for model in models:
             usd[(model, name)] = estimate_cost_per_hour_usd(
-                engine, start_ts, end_ts, source_id, model_id=model, catalogue=catalogue
+                engine, start_ts, end_ts, source_id, model_id=model, catalogue=catalogue, ledger=ledger
             )
     return CostFigures(end_ts, window_s, usd, listeners, publishers)
 
