@@ -70,13 +70,17 @@ def alert_hooks(settings: Settings, engine: Engine) -> tuple[list[TickHook], Cal
         return [], lambda: None
 
     def evaluate_alerts(_engine: Engine, now_ts: int) -> None:
+        # The evaluator runs at its own interval and skips the ticks in between: only a pass
+        # that evaluated (its last evaluation time moved) counts as an evaluation.
+        before = getattr(evaluator, "_last_eval_ts", None)
         try:
             evaluator.evaluate(now_ts)
         except Exception:
             self_metrics.observe_alert_evaluation(False)
             raise
-        with engine.connect() as connection:
-            self_metrics.observe_alert_evaluation(True, active_counts(connection))
+        if getattr(evaluator, "_last_eval_ts", None) != before:
+            with engine.connect() as connection:
+                self_metrics.observe_alert_evaluation(True, active_counts(connection))
 
     # Alertmanager ([alerts.alertmanager] urls): right after each evaluation, from the store's
     # alert state (collectors/alertmanager.py).

@@ -175,3 +175,19 @@ def test_the_endpoint_serves_the_registry_and_stops(engine: Engine) -> None:
         server.stop()
     disabled = Settings.model_validate({"metrics": {"enabled": False}})
     assert self_metrics.serve_metrics(disabled, engine, []) is None
+
+
+def test_alert_evaluations_count_only_the_passes_that_evaluated(engine: Engine) -> None:
+    """The example rules evaluate every 15 s; ticks in between are skipped, not evaluations."""
+    from collectors.commands.common import alert_hooks
+
+    hooks, close = alert_hooks(Settings(), engine)
+    try:
+        counted = []
+        before = value("castmeter_alert_evaluations_total", outcome="ok")
+        for now_ts in (1_800_000_000, 1_800_000_005, 1_800_000_015, 1_800_000_016, 1_800_000_030):
+            hooks[0](engine, now_ts)
+            counted.append(value("castmeter_alert_evaluations_total", outcome="ok") - before)
+        assert counted == [1, 1, 2, 2, 3]
+    finally:
+        close()
