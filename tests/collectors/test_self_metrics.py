@@ -191,3 +191,22 @@ def test_alert_evaluations_count_only_the_passes_that_evaluated(engine: Engine) 
         assert counted == [1, 1, 2, 2, 3]
     finally:
         close()
+
+
+def test_a_refused_webhook_is_counted_by_reason(engine: Engine) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from collectors.webhooks import make_webhook_app
+
+    app = make_webhook_app(engine, {"key": "s" * 32}, 1_048_576, 1)
+    before = value("castmeter_webhook_refusals_total", reason="unsigned")
+
+    async def post_unsigned() -> int:
+        async with TestClient(TestServer(app)) as client:
+            response = await client.post(
+                "/", data=b'{"event": "room_started"}', headers={"Content-Type": "application/webhook+json"}
+            )
+            return response.status
+
+    assert asyncio.run(post_unsigned()) == 401
+    assert value("castmeter_webhook_refusals_total", reason="unsigned") == before + 1
