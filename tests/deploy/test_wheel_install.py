@@ -70,9 +70,9 @@ def test_help_on_every_subcommand_with_examples(installed: Installed) -> None:
     version = installed.run("--version")
     assert version.returncode == 0 and version.stdout.strip() == "castmeter 0.1.0"
     # The package CLIs keep working beside the command.
-    for package, command in (("collectors", "run"), ("analytics", "costs")):
+    for package, name in (("collectors", "run"), ("analytics", "costs")):
         result = subprocess.run(
-            [str(installed.python), "-m", package, command, "--help"], cwd=installed.workdir,
+            [str(installed.python), "-m", package, name, "--help"], cwd=installed.workdir,
             env=installed.env(), capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert result.returncode == 0 and "usage:" in result.stdout, result.stderr
