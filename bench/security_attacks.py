@@ -442,9 +442,14 @@ def webhooks(work: Path, app_dir: Path, unsigned: int) -> dict[str, Any]:
         "setup_logging('INFO')\n"
         f"engine = open_store('sqlite:///{db}')\n"
         f"app = make_webhook_app(engine, {{'APIbench': 'bench-secret-0123456789abcdefghij'}}, 1048576, 1)\n"
+        "import signal\n"
         "async def main():\n"
-        f"    await WebhookServer(app, '127.0.0.1', {port}).start()\n"
-        "    await asyncio.Event().wait()\n"
+        f"    server = WebhookServer(app, '127.0.0.1', {port})\n"
+        "    await server.start()\n"
+        "    stop = asyncio.Event()\n"
+        "    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)\n"
+        "    await stop.wait()\n"
+        "    await server.stop()\n"
         "asyncio.run(main())\n"
     )
     with log_path.open("wb") as log:
@@ -462,7 +467,12 @@ def webhooks(work: Path, app_dir: Path, unsigned: int) -> dict[str, Any]:
     out["log_lines_total"] = len(text.splitlines())
     out["log_lines_refused"] = len(re.findall(r"(?i)refus", text))
     out["error_tracebacks"] = text.count("Traceback")
-    out["counter_writes_possible"] = "(one per refused request before the fix)"
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        out["collector_counters"] = dict(
+            connection.execute("SELECT name, value FROM collector_counters WHERE name LIKE 'webhook_%'").fetchall()
+        )
     return out
 
 
@@ -512,7 +522,8 @@ async def _webhook_attacks(port: int, unsigned: int) -> dict[str, Any]:
     for _ in range(20):
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(
-                b'POST /livekit HTTP/1.1\r\nHost: x\r\nAuthorization: x.y.z\r\nContent-Length: 1000\r\n\r\n{"a":'
+                b"POST /livekit HTTP/1.1\r\nHost: x\r\nAuthorization: x.y.z\r\n"
+                b'Content-Type: application/webhook+json\r\nContent-Length: 1000\r\n\r\n{"a":'
             )
     out["dropped_mid_body_clients"] = 20
     held = await _slow_clients(port, clients=50, limit_s=40.0)

@@ -97,6 +97,10 @@ class WebhookSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8788, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # A client gets this long to send its request head, and then its body (slow clients
+    # cannot hold connections open).
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
 
 class RetentionSettings(_Strict):
