@@ -52,47 +52,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 Front = Callable[[str], contextlib.AbstractContextManager[tuple[str, Any]]]
 
 
-def _address(index: int) -> str:
-    """A distinct loopback client address per attacker (127.0.0.0/8 is all loopback on Linux)."""
-    return f"127.0.0.{10 + index}"
-
-
 # ---------------------------------------------------------------------------------------------
 # 1. The sign-in race on a fresh server
 # ---------------------------------------------------------------------------------------------
-
-
-def _first_visits(base: str, ssl_context: Any, per_page: int) -> list[tuple[str, set[str], int]]:
-    """``per_page`` sessions to every page, released together; (page, element kinds, live
-    fragments) per session (kinds ``{"refused: …"}`` when the door refused the connection)."""
-    results: list[tuple[str, set[str], int]] = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(len(dash.PAGES) * per_page)
-
-    def first_visit(page: str, index: int) -> None:
-        try:
-            session = browser.Session(base, page, ssl_context=ssl_context, source_address=_address(index))
-        except Exception as exc:  # refused at the door (the proxy's per-address limit)
-            barrier.wait()
-            with lock:
-                results.append((page, {f"refused: {type(exc).__name__}"}, 0))
-            return
-        try:
-            barrier.wait()
-            run = session.run()
-            with lock:
-                results.append((page, browser.element_kinds(run), len(run.fragment_ids)))
-        finally:
-            session.close()
-
-    threads = [
-        threading.Thread(target=first_visit, args=(page, i)) for page in dash.PAGES for i in range(per_page)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 def race(
@@ -109,7 +71,7 @@ def race(
                 ssl_context,
             ),
         ):
-            results = _first_visits(base, ssl_context, per_page)
+            results = dash.first_visits(base, ssl_context, per_page)
         sessions += len(results)
         for page, kinds, fragments in results:
             if kinds & dash.DATA_KINDS:
@@ -166,7 +128,7 @@ def _guess_loop(base: str, ssl_context: Any, address: str, until: float, counter
 def guessing(base: str, ssl_context: Any, board: dash.Dashboard | None, seconds: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     # The right password after 9 wrong ones, from one address.
-    session = browser.Session(base, "", ssl_context=ssl_context, source_address=_address(60))
+    session = browser.Session(base, "", ssl_context=ssl_context, source_address=dash.client_address(60))
     try:
         form = session.run()
         for _ in range(9):
@@ -182,7 +144,7 @@ def guessing(base: str, ssl_context: Any, board: dash.Dashboard | None, seconds:
     for label, sessions in (("one_session", 1), ("ten_sessions", 10)):
         counter, lock = [0], threading.Lock()
         until = time.monotonic() + seconds
-        threads = [threading.Thread(target=_guess_loop, args=(base, ssl_context, _address(61 + (label == "ten_sessions")), until, counter, lock))
+        threads = [threading.Thread(target=_guess_loop, args=(base, ssl_context, dash.client_address(61 + (label == "ten_sessions")), until, counter, lock))
                    for _ in range(sessions)]  # fmt: skip
         for thread in threads:
             thread.start()
@@ -210,7 +172,7 @@ def clear_cache(base: str, ssl_context: Any, direct_base: str) -> dict[str, Any]
     try:
         session.run()  # warm
         before = _cache_misses(direct_base)
-        attacker = browser.Session(base, "", ssl_context=ssl_context, source_address=_address(70))
+        attacker = browser.Session(base, "", ssl_context=ssl_context, source_address=dash.client_address(70))
         try:
             attacker.run()
             message = browser.BackMsg()
@@ -239,7 +201,7 @@ def _xsrf(base: str, ssl_context: Any) -> str:
 
 
 def uploads(base: str, ssl_context: Any, board: dash.Dashboard | None, files: int = 5, size_mb: int = 20) -> dict[str, Any]:  # fmt: skip
-    attacker = browser.Session(base, "", ssl_context=ssl_context, source_address=_address(71))
+    attacker = browser.Session(base, "", ssl_context=ssl_context, source_address=dash.client_address(71))
     try:
         attacker.run()
         token = _xsrf(base, ssl_context)
@@ -279,13 +241,15 @@ def metrics(base: str, ssl_context: Any) -> dict[str, Any]:
 
 
 def resume(base: str, ssl_context: Any) -> dict[str, Any]:
-    session, run = dash.sign_in(base, "streams", ssl_context=ssl_context, source_address=_address(80))
+    session, run = dash.sign_in(
+        base, "streams", ssl_context=ssl_context, source_address=dash.client_address(80)
+    )
     session_id = session.session_id
     owner_saw_data = bool(browser.element_kinds(run) & dash.DATA_KINDS)
     session.close()
     time.sleep(0.5)
     attacker = browser.Session(
-        base, "streams", ssl_context=ssl_context, resume=session_id, source_address=_address(81)
+        base, "streams", ssl_context=ssl_context, resume=session_id, source_address=dash.client_address(81)
     )
     try:
         stolen = attacker.run()
@@ -306,7 +270,7 @@ def flood(base: str, ssl_context: Any, sessions: int, seconds: float) -> dict[st
         def attacker(index: int) -> None:
             try:
                 session = browser.Session(
-                    base, "", ssl_context=ssl_context, source_address=_address(90), timeout_s=30
+                    base, "", ssl_context=ssl_context, source_address=dash.client_address(90), timeout_s=30
                 )
             except Exception:
                 with lock:
@@ -358,7 +322,7 @@ def inputs(base: str, ssl_context: Any) -> dict[str, Any]:
     from ui import planner as planner_state
 
     out: dict[str, Any] = {}
-    session, run = _signed_in_with_query(base, ssl_context, "overview", "range=custom&from=2026-11-01&to=2999-12-31", _address(100))  # fmt: skip
+    session, run = _signed_in_with_query(base, ssl_context, "overview", "range=custom&from=2026-11-01&to=2999-12-31", dash.client_address(100))  # fmt: skip
     try:
         again = session.run()
         out["custom_future_range"] = {
@@ -376,7 +340,9 @@ def inputs(base: str, ssl_context: Any) -> dict[str, Any]:
     shared = planner_state.to_url(planner_state.presets()["platform-500"])
     huge = ";".join("s=1e300" if part.startswith("s=") else part for part in shared.split(";"))
     # Signed in first, then the shared planner link (so a lost deep link cannot hide this one).
-    session, _run = dash.sign_in(base, "overview", ssl_context=ssl_context, source_address=_address(101))
+    session, _run = dash.sign_in(
+        base, "overview", ssl_context=ssl_context, source_address=dash.client_address(101)
+    )
     try:
         session.page_name, session.page_script_hash = "planner", ""
         session.query_string = urllib.parse.urlencode({"plan": huge})
@@ -389,7 +355,7 @@ def inputs(base: str, ssl_context: Any) -> dict[str, Any]:
         }
     finally:
         session.close()
-    session, run = _signed_in_with_query(base, ssl_context, "streams", "range=7d", _address(102))
+    session, run = _signed_in_with_query(base, ssl_context, "streams", "range=7d", dash.client_address(102))
     try:
         out["deep_link_streams_range_7d_lands_on"] = {"page": run.page, "query": session.query_string,
                                                       "has_streams_title": "Streams" in run.texts}  # fmt: skip
@@ -471,7 +437,9 @@ def webhooks(work: Path, app_dir: Path, unsigned: int) -> dict[str, Any]:
 
     with contextlib.closing(sqlite3.connect(db)) as connection:
         out["collector_counters"] = dict(
-            connection.execute("SELECT name, value FROM collector_counters WHERE name LIKE 'webhook_%'").fetchall()
+            connection.execute(
+                "SELECT name, value FROM collector_counters WHERE name LIKE 'webhook_%'"
+            ).fetchall()
         )
     return out
 
@@ -584,6 +552,14 @@ def _direct(base: str) -> Iterator[tuple[str, Any]]:
     yield base, None
 
 
+@contextlib.contextmanager
+def _through_nginx(base: str) -> Iterator[tuple[str, Any]]:
+    from tests.realparts import nginx_proxy
+
+    with nginx_proxy(base) as proxy:
+        yield proxy.https_base, proxy.ssl_context()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -607,40 +583,35 @@ def main() -> None:
         work = Path(tmp)
         env = dash.dashboard_env(work, dash.hostile_store(work / "fleet.db"), dash.password_hash())
         front: Front = _direct
-        proxy_stack = contextlib.ExitStack()
         if args.proxy:
-            from tests.realparts import nginx_front
+            front = _through_nginx
 
-            def front(base: str) -> contextlib.AbstractContextManager[tuple[str, Any]]:
-                return nginx_front(base, work / f"nginx-{time.monotonic_ns()}")
-
-        with proxy_stack:
-            if "race" in wanted:
-                results["race"] = race(work, env, args.app_dir, args.rounds, args.per_page, front)
-            dashboard_attacks = wanted & {"csv", "guessing", "clear_cache", "uploads", "metrics", "resume", "flood", "inputs"}  # fmt: skip
-            if dashboard_attacks:
-                with dash.served(work, env, app_dir=args.app_dir, name="attacks") as board, front(board.base) as (base, ctx):  # fmt: skip
-                    for name, attack in (
-                        ("csv", lambda: csv_export(base, ctx)),
-                        ("inputs", lambda: inputs(base, ctx)),
-                        ("resume", lambda: resume(base, ctx)),
-                        ("clear_cache", lambda: clear_cache(base, ctx, board.base)),
-                        ("metrics", lambda: metrics(base, ctx)),
-                        ("uploads", lambda: uploads(base, ctx, board)),
-                        ("guessing", lambda: guessing(base, ctx, board, args.seconds)),
-                        ("flood", lambda: flood(base, ctx, args.flood_sessions, args.seconds)),
-                    ):
-                        if name in wanted:
-                            try:
-                                results[name] = attack()
-                            except Exception as exc:  # one failed attack must not hide the others
-                                results[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-            if "store" in wanted:
-                results["store"] = store_attach(work, args.app_dir)
-            if "simulator" in wanted:
-                results["simulator"] = simulator_secret(args.app_dir)
-            if "webhooks" in wanted:
-                results["webhooks"] = webhooks(work, args.app_dir, args.unsigned)
+        if "race" in wanted:
+            results["race"] = race(work, env, args.app_dir, args.rounds, args.per_page, front)
+        dashboard_attacks = wanted & {"csv", "guessing", "clear_cache", "uploads", "metrics", "resume", "flood", "inputs"}  # fmt: skip
+        if dashboard_attacks:
+            with dash.served(work, env, app_dir=args.app_dir, name="attacks") as board, front(board.base) as (base, ctx):  # fmt: skip
+                for name, attack in (
+                    ("csv", lambda: csv_export(base, ctx)),
+                    ("inputs", lambda: inputs(base, ctx)),
+                    ("resume", lambda: resume(base, ctx)),
+                    ("clear_cache", lambda: clear_cache(base, ctx, board.base)),
+                    ("metrics", lambda: metrics(base, ctx)),
+                    ("uploads", lambda: uploads(base, ctx, board)),
+                    ("guessing", lambda: guessing(base, ctx, board, args.seconds)),
+                    ("flood", lambda: flood(base, ctx, args.flood_sessions, args.seconds)),
+                ):
+                    if name in wanted:
+                        try:
+                            results[name] = attack()
+                        except Exception as exc:  # one failed attack must not hide the others
+                            results[name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+        if "store" in wanted:
+            results["store"] = store_attach(work, args.app_dir)
+        if "simulator" in wanted:
+            results["simulator"] = simulator_secret(args.app_dir)
+        if "webhooks" in wanted:
+            results["webhooks"] = webhooks(work, args.app_dir, args.unsigned)
     print(json.dumps(results, indent=1, default=str))
 
 

@@ -60,11 +60,12 @@ def through_app() -> None:
 
 
 def gate() -> None:
-    """What every page does first: come through app.py, and check the sign-in itself (whatever
-    route Streamlit took to get here)."""
+    """What every page does first: check the sign-in itself (whatever route Streamlit took to
+    get here), then make sure it runs inside app.py. Sign-in first: a visitor who is not signed
+    in gets the form in one run, with or without app.py around it."""
     hardening.install()
-    through_app()
     require_login()
+    through_app()
 
 
 def start(title: str) -> ViewState:

@@ -9,6 +9,7 @@ import contextlib
 import os
 import ssl
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -133,3 +134,47 @@ def sign_in(
         session.close()
         raise
     return session, run
+
+
+def client_address(index: int) -> str:
+    """A distinct loopback client address (127.0.0.0/8 is all loopback on Linux)."""
+    return f"127.0.0.{10 + index}"
+
+
+def first_visits(
+    base: str, ssl_context: ssl.SSLContext | None, per_page: int
+) -> list[tuple[str, set[str], int]]:
+    """``per_page`` first sessions to every page, released together, as ``per_page`` clients
+    (each opening every page); (page, element kinds, live fragments) per session. A session the
+    door refused gets kinds ``{"refused: <error>"}``."""
+    results: list[tuple[str, set[str], int]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(PAGES) * per_page)
+
+    def first_visit(page: str, index: int) -> None:
+        try:
+            session = browser.Session(
+                base, page, ssl_context=ssl_context, source_address=client_address(index)
+            )
+        except Exception as exc:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=60)
+            with lock:
+                results.append((page, {f"refused: {type(exc).__name__}"}, 0))
+            return
+        try:
+            barrier.wait(timeout=60)
+            run = session.run()
+            with lock:
+                results.append((page, browser.element_kinds(run), len(run.fragment_ids)))
+        finally:
+            session.close()
+
+    threads = [
+        threading.Thread(target=first_visit, args=(page, i)) for page in PAGES for i in range(per_page)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    return results
