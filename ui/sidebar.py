@@ -93,11 +93,11 @@ def clamp_dates(start: date, end: date, earliest: date, today: date) -> tuple[tu
     reasons = []
     if end > today:
         reasons.append(f"{end.isoformat()} is in the future: the range ends today ({today.isoformat()})")
-        end = today
     if start < earliest:
-        reasons.append(f"{start.isoformat()} is more than {EARLIEST_DAYS_BACK:,} days ago: the range starts "
-                       f"{earliest.isoformat()}")  # fmt: skip
-        start = earliest
+        reasons.append(
+            f"{start.isoformat()} is more than {EARLIEST_DAYS_BACK:,} days ago: the range starts {earliest.isoformat()}"
+        )
+    end = min(max(end, earliest), today)
     start = min(max(start, earliest), end)
     return (start, end), "; ".join(reasons) + ("." if reasons else "")
 
