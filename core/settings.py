@@ -115,6 +115,10 @@ class DashboardSettings(_Strict):
     # Reverse proxies whose X-Forwarded-For is believed (addresses or networks): the sign-in
     # limiter counts failures per client address, which only the proxy knows.
     trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # Runs of the sign-in page, for every visitor who is not signed in together: a steady rate
+    # after a burst (each run costs the dashboard ~0.1 s of CPU; see ui/auth.py).
+    sign_in_runs_per_s: float = Field(default=5.0, gt=0, le=1000)
+    sign_in_burst: int = Field(default=10, ge=1, le=10_000)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -51,18 +52,34 @@ SECRETS_HASH_KEY = "password_hash"
 _SESSION_KEY = "castmeter_sign_in"
 _LAST_RUN_KEY = "castmeter_unauthenticated_run_ts"
 SIGN_IN_MAX_AGE_S = 12 * 3600  # a sign-in lasts a working day; then the password again
-# Runs of the sign-in page: at most 5 a second in all after a burst of 60 (each costs ~0.1 s of
-# CPU; 60 covers every tab of a busy team reconnecting after a restart), at least 1 s apart per
-# session; a waiting run sleeps at most 15 s.
-UNAUTHENTICATED_RUNS_PER_S = 5.0
-UNAUTHENTICATED_BURST = 60
+# Runs of the sign-in page, process-wide: [dashboard] sign_in_runs_per_s after a burst of
+# sign_in_burst (defaults 5 and 10: each run costs ~0.1 s of CPU, so a flood of visitors who are
+# not signed in takes at most about half a core); at least 1 s apart per session; a waiting run
+# sleeps at most 15 s.
 UNAUTHENTICATED_MAX_WAIT_S = 15.0
 SESSION_MIN_INTERVAL_S = 1.0
 
 # One of each per dashboard process (shared by every browser session). Deliberately not
-# st.cache_resource: any session can ask Streamlit to clear those caches.
+# st.cache_resource: any session could ask Streamlit to clear those caches.
 LIMITER = SignInLimiter()
-PACE = RunPace(UNAUTHENTICATED_RUNS_PER_S, UNAUTHENTICATED_BURST, UNAUTHENTICATED_MAX_WAIT_S)
+_pace: RunPace | None = None
+_pace_lock = threading.Lock()
+
+
+def _run_pace() -> RunPace:
+    global _pace
+    with _pace_lock:
+        if _pace is None:
+            rate_per_s, burst = 5.0, 10
+            try:
+                from ui import data
+
+                dashboard = data.settings().dashboard
+                rate_per_s, burst = dashboard.sign_in_runs_per_s, dashboard.sign_in_burst
+            except Exception:  # an invalid configuration still gets a working, paced sign-in
+                pass
+            _pace = RunPace(rate_per_s, burst, UNAUTHENTICATED_MAX_WAIT_S)
+        return _pace
 
 
 @dataclass(frozen=True)
@@ -143,7 +160,7 @@ def _pace_unauthenticated_run() -> None:
     last = st.session_state.get(_LAST_RUN_KEY)
     if isinstance(last, float) and 0 <= now - last < SESSION_MIN_INTERVAL_S:
         time.sleep(SESSION_MIN_INTERVAL_S - (now - last))
-    PACE.wait()
+    _run_pace().wait()
     st.session_state[_LAST_RUN_KEY] = time.monotonic()
 
 
@@ -258,5 +275,7 @@ def sign_out_button() -> None:
 
 def reset_for_tests() -> None:
     """Forget every failure and turn (tests share one process and one limiter)."""
+    global _pace
     LIMITER.reset()
-    PACE.reset()
+    with _pace_lock:
+        _pace = None

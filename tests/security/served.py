@@ -79,10 +79,13 @@ def password_hash(password: str = PASSWORD) -> str:
     return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
 
 
-def dashboard_env(workdir: Path, store_url: str, pw_hash: str, **extra: str) -> dict[str, str]:
+def dashboard_env(
+    workdir: Path, store_url: str, pw_hash: str, *, dashboard_toml: str = "", **extra: str
+) -> dict[str, str]:
+    """The environment of a dashboard on ``store_url`` protected by ``pw_hash``; its
+    castmeter.toml gets ``dashboard_toml`` lines under ``[dashboard]``."""
     config = workdir / "castmeter.toml"
-    if not config.exists():
-        config.write_text('[dashboard]\ntimezone = "UTC"\nstale_after_s = 1800\n')
+    config.write_text(f'[dashboard]\ntimezone = "UTC"\nstale_after_s = 1800\n{dashboard_toml}\n')
     env = {key: value for key, value in os.environ.items() if not key.startswith("CASTMETER_")}
     return {**env, "CASTMETER_DB_URL": store_url, "CASTMETER_CONFIG": str(config),
             "CASTMETER_PASSWORD_HASH": pw_hash, **extra}  # fmt: skip
