@@ -6,14 +6,13 @@ wrong password is refused there too."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
 
-from tests.browser.test_pages_browser import CHROMIUM_ARGS, TIMEOUT_MS, metric_values, settle
-from tests.realparts import NginxHandle, nginx_path, nginx_proxy, require
+from tests.browser.test_pages_browser import TIMEOUT_MS, browser, metric_values, settle  # noqa: F401 (fixture)
+from tests.realparts import NginxHandle
 from tests.security import served as dash
 
 pytestmark = pytest.mark.browser
@@ -21,27 +20,13 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def front_door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dash.Dashboard, NginxHandle]]:
-    require(nginx_path() is not None, "nginx (apt package nginx)")
-    workdir = tmp_path_factory.mktemp("front-door-browser")
-    env = dash.dashboard_env(workdir, dash.hostile_store(workdir / "fleet.db"), dash.password_hash())
-    with dash.served(workdir, env) as board, nginx_proxy(board.base) as proxy:
+    with dash.behind_nginx(tmp_path_factory.mktemp("front-door-browser")) as (board, proxy):
         yield board, proxy
 
 
-@pytest.fixture(scope="module")
-def browser(chromium: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
-        )
-        yield instance
-        instance.close()
-
-
 def test_sign_in_through_the_proxy_lands_on_the_deep_link(
-    front_door: tuple[dash.Dashboard, NginxHandle], browser: Any
+    front_door: tuple[dash.Dashboard, NginxHandle],
+    browser: Any,  # noqa: F811 (the Chromium fixture of test_pages_browser)
 ) -> None:
     board, proxy = front_door
     # The test's own certificate: Chromium has no CA file option, so it skips verification

@@ -17,6 +17,7 @@ import pytest
 from collectors.webhooks import Refused, WebhookServer, _check_age, make_webhook_app, read_counters
 from store.engine import open_store
 from tests.collectors.test_webhooks import KEY, SECRET, SOURCE_ID, T0, Post, _event, _run, _sign
+from tests.security.served import trickle
 
 MAX_BODY = 4096
 
@@ -127,9 +128,8 @@ def test_slow_heads_and_slow_bodies_are_cut_off(store: Any) -> None:
         server = WebhookServer(app, "127.0.0.1", 0, header_timeout_s=1.0)
         port = await server.start()
         try:
-            head_s = await _trickle(
-                port, b"POST /livekit HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100, limit_s=8
-            )
+            head = b"POST /livekit HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100
+            head_s = await trickle(port, head, byte_every_s=0.1, limit_s=8)
             started = time.monotonic()
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
@@ -148,28 +148,6 @@ def test_slow_heads_and_slow_bodies_are_cut_off(store: Any) -> None:
     assert head_s < 4, head_s  # 1 s allowed; a trickle of 100 bytes would take 100 s
     assert status == 408 and body_s < 4, (status, body_s)
     assert read_counters(store) == {"webhook_refused_slow_body": 1}
-
-
-async def _trickle(port: int, request: bytes, limit_s: float) -> float:
-    """Send ``request`` a byte every 0.1 s; seconds until the server closed the connection."""
-    started = time.monotonic()
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for byte in request:
-            if time.monotonic() - started > limit_s:
-                break
-            writer.write(bytes([byte]))
-            await writer.drain()
-            try:
-                if await asyncio.wait_for(reader.read(1), timeout=0.1) == b"":
-                    break
-            except TimeoutError:
-                continue
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
-    return time.monotonic() - started
 
 
 def test_settings_carry_the_timeouts(tmp_path: Path) -> None:

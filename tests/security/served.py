@@ -1,10 +1,12 @@
 """A password-protected dashboard on a real ``streamlit run app.py``, for the security tests and
 ``bench/security_attacks.py``: the fixture fleet plus rooms whose names are spreadsheet
-formulas and a billing source, a bcrypt hash in the environment, and helpers to sign in over
-the browser's websocket protocol (bench/_streamlit_ws.py)."""
+formulas and a billing source, a bcrypt hash in the environment, the shipped nginx in front,
+helpers to sign in and guess over the browser's websocket protocol (bench/_streamlit_ws.py),
+and a client that trickles a request byte by byte."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import ssl
@@ -22,7 +24,7 @@ from store import schema
 from store.engine import open_store
 from store.upsert import upsert
 from tests.pages.fixture_store import MAIN_SOURCE_ID, build_fixture
-from tests.realparts import REPO_ROOT, streamlit_run
+from tests.realparts import REPO_ROOT, NginxHandle, nginx_path, nginx_proxy, require, streamlit_run
 
 PASSWORD = "correct horse battery staple"
 PAGES = ("overview", "streams", "nodes", "costs", "planner", "billing", "alerts")
@@ -110,6 +112,66 @@ def served(
     log_path = workdir / f"{name}.log"
     with streamlit_run("app.py", cwd=app_dir, env=env, log_path=log_path) as (base, process):
         yield Dashboard(base, process, log_path)
+
+
+@contextlib.contextmanager
+def protected(workdir: Path, *, behind_nginx: bool = False) -> Iterator[tuple[Dashboard, NginxHandle | None]]:
+    """A fresh password-protected dashboard on the hostile fleet in ``workdir`` (and the shipped
+    nginx in front of it when ``behind_nginx``)."""
+    env = dashboard_env(workdir, hostile_store(workdir / "fleet.db"), password_hash())
+    with served(workdir, env) as board:
+        if not behind_nginx:
+            yield board, None
+            return
+        with nginx_proxy(board.base) as proxy:
+            yield board, proxy
+
+
+@contextlib.contextmanager
+def behind_nginx(workdir: Path) -> Iterator[tuple[Dashboard, NginxHandle]]:
+    """:func:`protected` behind the shipped nginx; skips (fails in CI) without nginx."""
+    require(nginx_path() is not None, "nginx (apt package nginx)")
+    with protected(workdir, behind_nginx=True) as (board, proxy):
+        assert proxy is not None
+        yield board, proxy
+
+
+def guess(base: str, address: str, password: str, *, ssl_context: ssl.SSLContext | None = None,
+          headers: dict[str, str] | None = None) -> str:  # fmt: skip
+    """One password from a brand-new session: "admitted", or what the page said."""
+    with browser.Session(
+        base, "", ssl_context=ssl_context, source_address=address, headers=headers
+    ) as session:
+        form = session.run()
+        run = session.run(browser.sign_in_states(form, password))
+        if "text_input" not in browser.element_kinds(run):
+            run = session.run()
+        if browser.element_kinds(run) & DATA_KINDS:
+            return "admitted"
+        return next((text for text in run.texts if "Wrong" in text or "Too many" in text), "?")
+
+
+async def trickle(port: int, request: bytes, *, byte_every_s: float, limit_s: float) -> float:
+    """Send ``request`` to 127.0.0.1:``port`` one byte every ``byte_every_s``; the seconds until
+    the server closed the connection (``limit_s`` at most)."""
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for byte in request:
+            if time.monotonic() - started > limit_s:
+                break
+            writer.write(bytes([byte]))
+            await writer.drain()
+            try:
+                if await asyncio.wait_for(reader.read(1), timeout=byte_every_s) == b"":
+                    break  # closed by the server
+            except TimeoutError:
+                continue
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        writer.close()
+    return time.monotonic() - started
 
 
 def is_sign_in_only(run: browser.Run) -> bool:

@@ -28,9 +28,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dash.Dashboard]:
-    workdir = tmp_path_factory.mktemp("dashboard-attacks")
-    env = dash.dashboard_env(workdir, dash.hostile_store(workdir / "fleet.db"), dash.password_hash())
-    with dash.served(workdir, env) as served:
+    with dash.protected(tmp_path_factory.mktemp("dashboard-attacks")) as (served, _proxy):
         yield served
 
 
@@ -90,9 +88,9 @@ def test_clear_cache_from_a_visitor_who_is_not_signed_in_is_refused(board: dash.
             visitor.send(message)
             time.sleep(1.0)
         user.run()
-        # Emptied caches would make every cached reader of the Overview miss (10 before the
-        # fix); a ttl may expire meanwhile.
-        assert _cache_misses(board.base) - before <= 1
+        # Emptied caches make every cached reader of the Overview miss (10 before the fix);
+        # a short ttl (15 s) may expire meanwhile for one or two.
+        assert _cache_misses(board.base) - before <= 3
     finally:
         user.close()
     assert "refused websocket messages" in board.log() and "clear_cache=1" in board.log()

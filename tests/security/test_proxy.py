@@ -17,7 +17,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 
 from bench import _streamlit_ws as browser
-from tests.realparts import NginxHandle, nginx_path, nginx_proxy, require
+from tests.realparts import NginxHandle
 from tests.security import served as dash
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -34,10 +34,7 @@ WEBSOCKETS_PER_ADDRESS = 16  # limit_conn castmeter_ws in the example
 
 @pytest.fixture(scope="module")
 def front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dash.Dashboard, NginxHandle]]:
-    require(nginx_path() is not None, "nginx (apt package nginx)")
-    workdir = tmp_path_factory.mktemp("proxy")
-    env = dash.dashboard_env(workdir, dash.hostile_store(workdir / "fleet.db"), dash.password_hash())
-    with dash.served(workdir, env) as board, nginx_proxy(board.base) as proxy:
+    with dash.behind_nginx(tmp_path_factory.mktemp("proxy")) as (board, proxy):
         yield board, proxy
 
 
@@ -90,19 +87,6 @@ def test_only_what_the_browser_needs_of_stcore_gets_through(
         assert response.status == 200
 
 
-def _guess(proxy: NginxHandle, address: str, password: str, headers: dict[str, str] | None = None) -> str:
-    with browser.Session(
-        proxy.https_base, "", ssl_context=proxy.ssl_context(), source_address=address, headers=headers
-    ) as session:
-        form = session.run()
-        run = session.run(browser.sign_in_states(form, password))
-        if "text_input" not in browser.element_kinds(run):
-            run = session.run()
-        if browser.element_kinds(run) & dash.DATA_KINDS:
-            return "admitted"
-        return next((text for text in run.texts if "Wrong" in text or "Too many" in text), "?")
-
-
 def test_the_limiter_counts_the_address_the_proxy_saw_and_ignores_forged_ones(
     front: tuple[dash.Dashboard, NginxHandle],
 ) -> None:
@@ -110,7 +94,14 @@ def test_the_limiter_counts_the_address_the_proxy_saw_and_ignores_forged_ones(
     guesser, other = dash.client_address(80), dash.client_address(81)
     # Every guess claims to come from a new address: nginx replaces the header with its own.
     outcomes = [
-        _guess(proxy, guesser, "wrong", {"X-Forwarded-For": f"203.0.113.{index}"}) for index in range(9)
+        dash.guess(
+            proxy.https_base,
+            guesser,
+            "wrong",
+            ssl_context=proxy.ssl_context(),
+            headers={"X-Forwarded-For": f"203.0.113.{index}"},
+        )
+        for index in range(9)
     ]
     assert outcomes[:5] == ["Wrong password."] * 5, outcomes
     # Then 2, 4, 8 s waits: a guess a second gets through at most once more.
@@ -119,7 +110,9 @@ def test_the_limiter_counts_the_address_the_proxy_saw_and_ignores_forged_ones(
         wrong <= 6
         and sum(o.startswith("Too many failed sign-ins from your address") for o in outcomes) == 9 - wrong
     )
-    assert _guess(proxy, other, dash.PASSWORD) == "admitted"  # the dashboard tells the clients apart
+    assert (
+        dash.guess(proxy.https_base, other, dash.PASSWORD, ssl_context=proxy.ssl_context()) == "admitted"
+    )  # the dashboard tells the clients apart
     log = board.log()
     assert log.count(f"sign-in failed for {guesser}: wrong password") == wrong
     assert "203.0.113." not in log

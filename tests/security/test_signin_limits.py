@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from bench import _streamlit_ws as browser
 from core.run_pace import RunPace
 from core.signin_limiter import LimiterPolicy, SignInLimiter
 from tests.pages.conftest import REPO_ROOT
@@ -182,22 +180,8 @@ def test_every_page_checks_the_sign_in_itself(password_env: None, page: str) -> 
 
 @pytest.fixture(scope="module")
 def board(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dash.Dashboard]:
-    workdir = tmp_path_factory.mktemp("signin-limits")
-    env = dash.dashboard_env(workdir, dash.hostile_store(workdir / "fleet.db"), dash.password_hash())
-    with dash.served(workdir, env) as served:
+    with dash.protected(tmp_path_factory.mktemp("signin-limits")) as (served, _proxy):
         yield served
-
-
-def _guess_once(base: str, address: str, password: str) -> str:
-    """One guess from a brand-new session; what the page said."""
-    with browser.Session(base, "", source_address=address) as session:
-        form = session.run()
-        run = session.run(browser.sign_in_states(form, password))
-        if "text_input" not in browser.element_kinds(run):
-            run = session.run()
-        if browser.element_kinds(run) & dash.DATA_KINDS:
-            return "admitted"
-        return next((text for text in run.texts if "Wrong" in text or "Too many" in text), "?")
 
 
 @pytest.mark.slow
@@ -207,7 +191,7 @@ def test_new_sessions_do_not_reset_the_count_and_other_clients_still_get_in(boar
     lock = threading.Lock()
 
     def guess(index: int) -> None:
-        outcome = _guess_once(board.base, guesser, f"parallel-guess-{index}")
+        outcome = dash.guess(board.base, guesser, f"parallel-guess-{index}")
         with lock:
             outcomes.append(outcome)
 
@@ -219,11 +203,10 @@ def test_new_sessions_do_not_reset_the_count_and_other_clients_still_get_in(boar
     assert len(outcomes) == 10
     assert sum("Wrong password" in o for o in outcomes) <= 6, outcomes  # 5 free (+1 racing its count)
     assert sum("Too many failed sign-ins from your address" in o for o in outcomes) >= 4, outcomes
-    assert _guess_once(board.base, guesser, dash.PASSWORD).startswith("Too many")  # even the right one
-    assert _guess_once(board.base, bystander, dash.PASSWORD) == "admitted"
+    assert dash.guess(board.base, guesser, dash.PASSWORD).startswith("Too many")  # even the right one
+    assert dash.guess(board.base, bystander, dash.PASSWORD) == "admitted"
     log = board.log()
     assert log.count(f"sign-in failed for {guesser}: wrong password") == sum("Wrong" in o for o in outcomes)
     assert f"sign-in refused for {guesser}: too many failed sign-ins from this address" in log
     assert f"sign-in for {bystander}" in log
     assert "parallel-guess" not in log and dash.PASSWORD not in log
-    time.sleep(0)  # keep the module fixture's server for the next test
