@@ -155,25 +155,34 @@ async def _read_bounded(request: web.Request, max_body_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def _verify(config: WebhookConfig, body: bytes, auth_header: str) -> tuple[str, webhook_pb.WebhookEvent, str]:
-    """(api_key, event, body text) for a correctly signed body; raises Refused otherwise."""
+def _authenticate(config: WebhookConfig, auth_header: str) -> tuple[str, str, api.TokenVerifier]:
+    """(token, api_key, verifier) for a header carrying a token signed by a known key, valid
+    now and issued within MAX_TOKEN_AGE_S; raises Refused otherwise. Needs no body: a forged or
+    stale request is refused before its body is read."""
     token = auth_header.strip()
     if token.lower().startswith("bearer "):  # LiveKit sends none; tolerate a proxy adding one
         token = token[7:].strip()
     if not token:
         raise Refused(401, "unsigned")
     try:
-        issuer = jwt.decode(token, options={"verify_signature": False}).get("iss", "")
+        issuer = str(jwt.decode(token, options={"verify_signature": False}).get("iss", ""))
     except jwt.PyJWTError as exc:
         raise Refused(401, "forged") from exc
-    secret = config.keys.get(str(issuer))
+    secret = config.keys.get(issuer)
     if secret is None:
         raise Refused(401, "forged")
-    verifier = api.TokenVerifier(str(issuer), secret)
+    verifier = api.TokenVerifier(issuer, secret)
+    _check_token(verifier, token)
+    _check_age(token)
+    return token, issuer, verifier
+
+
+def _verify(config: WebhookConfig, body: bytes, auth_header: str) -> tuple[str, webhook_pb.WebhookEvent, str]:
+    """(api_key, event, body text) for a correctly signed body; raises Refused otherwise."""
+    token, issuer, verifier = _authenticate(config, auth_header)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
-        _check_token(verifier, token)  # a forged request is a 401 whatever its body
         raise Refused(400, "not_json") from None
     try:
         event = api.WebhookReceiver(verifier).receive(text, token)
@@ -192,8 +201,7 @@ def _verify(config: WebhookConfig, body: bytes, auth_header: str) -> tuple[str, 
         raise Refused(400, "not_json") from exc
     if not event.id:
         raise Refused(400, "no_id")
-    _check_age(token)
-    return str(issuer), event, text
+    return issuer, event, text
 
 
 def _check_age(token: str, now_ts: float | None = None) -> None:
@@ -243,6 +251,7 @@ async def _handle(request: web.Request) -> web.Response:
             if request.content_length is not None and request.content_length > config.max_body_bytes:
                 raise Refused(413, "oversized")
             raise Refused(401, "unsigned")
+        _authenticate(config, auth_header)  # forged or stale: refused before the body is read
         if not _is_json_type(request.content_type):
             raise Refused(415, "content_type")
         body = await _read_body(request, config)

@@ -53,9 +53,9 @@ _SESSION_KEY = "castmeter_sign_in"
 _LAST_RUN_KEY = "castmeter_unauthenticated_run_ts"
 SIGN_IN_MAX_AGE_S = 12 * 3600  # a sign-in lasts a working day; then the password again
 # Runs of the sign-in page, process-wide: [dashboard] sign_in_runs_per_s after a burst of
-# sign_in_burst (defaults 5 and 10: each run costs ~0.1 s of CPU, so a flood of visitors who are
-# not signed in takes at most about half a core); at least 1 s apart per session; a waiting run
-# sleeps at most 15 s.
+# sign_in_burst (defaults 5 and 10; each run costs ~0.1 s of CPU); at least 1 s apart per
+# session. A waiting run sleeps at most 15 s, so an honest visitor never waits longer for the
+# form — and a flood of N sessions gets N/15 runs a second on top (the proxy caps N per address).
 UNAUTHENTICATED_MAX_WAIT_S = 15.0
 SESSION_MIN_INTERVAL_S = 1.0
 

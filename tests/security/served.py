@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import bcrypt
+from websockets.exceptions import InvalidStatus
 
 from bench import _streamlit_ws as browser
 from store import schema
@@ -217,15 +218,24 @@ def first_visits(
     barrier = threading.Barrier(len(PAGES) * per_page)
 
     def first_visit(page: str, index: int) -> None:
-        try:
-            session = browser.Session(
-                base, page, ssl_context=ssl_context, source_address=client_address(index)
-            )
-        except Exception as exc:
+        session: browser.Session | None = None
+        failure = ""
+        for _attempt in range(3):  # a handshake lost on a loaded machine is retried, not counted
+            try:
+                session = browser.Session(
+                    base, page, ssl_context=ssl_context, source_address=client_address(index)
+                )
+                break
+            except InvalidStatus as exc:  # the door said no (a 429): that is an answer
+                failure = f"refused: HTTP {exc.response.status_code}"
+                break
+            except Exception as exc:
+                failure = f"refused: {type(exc).__name__}"
+        if session is None:
             with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=60)
             with lock:
-                results.append((page, {f"refused: {type(exc).__name__}"}, 0))
+                results.append((page, {failure}, 0))
             return
         try:
             barrier.wait(timeout=60)
