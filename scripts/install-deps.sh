@@ -3,7 +3,8 @@
 # Debian/Ubuntu (apt). Without root it lists what is missing and exits 0 (tests then skip).
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter postgresql chromium)
+# nginx (+ openssl for its test certificate): the front door the security tests start (docs/proxy).
+PACKAGES=(prometheus prometheus-node-exporter postgresql chromium nginx openssl)
 # python3.11 for the venv, only when no python3.11 is on PATH (pyenv etc. count).
 if ! command -v python3.11 >/dev/null 2>&1; then
   PACKAGES+=(python3.11 python3.11-venv)
