@@ -32,8 +32,8 @@ REPO_ROOT = BENCH_DIR.parent
 
 
 # Long-running scripts that `make bench` leaves out (its whole run stays within ~15 minutes);
-# run them by name: `run_all.py --only soak`.
-ON_REQUEST_ONLY = ("soak",)
+# run them by name: `run_all.py --only soak`, `--only security_attacks` (~8 minutes).
+ON_REQUEST_ONLY = ("soak", "security_attacks")
 
 
 def bench_scripts(only: list[str] | None = None) -> list[Path]:

@@ -46,3 +46,18 @@ def setup_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("urllib3", "aiohttp.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def ensure_logger(name: str, level: str = "INFO") -> logging.Logger:
+    """``name``'s records on stderr (timestamped, secrets redacted) inside a host that set up
+    its own logging only (the dashboard: Streamlit configures its ``streamlit`` loggers, not
+    the root). Idempotent."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.addFilter(RedactingFilter())
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
+    return logger

@@ -99,6 +99,10 @@ class WebhookSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8788, ge=1, le=65535)
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    # A client gets this long to send its request head, and then its body (slow clients
+    # cannot hold connections open).
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
 
 class RetentionSettings(_Strict):
@@ -110,6 +114,25 @@ class RetentionSettings(_Strict):
 class DashboardSettings(_Strict):
     timezone: str = "UTC"
     stale_after_s: float = Field(default=120.0, gt=0)
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or networks): the sign-in
+    # limiter counts failures per client address, which only the proxy knows.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # Runs of the sign-in page, for every visitor who is not signed in together: a steady rate
+    # after a burst (each run costs the dashboard ~0.1 s of CPU; see ui/auth.py).
+    sign_in_runs_per_s: float = Field(default=5.0, gt=0, le=1000)
+    sign_in_burst: int = Field(default=10, ge=1, le=10_000)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not an IP address or network") from exc
+        return value
 
     @field_validator("timezone")
     @classmethod

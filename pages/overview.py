@@ -9,7 +9,7 @@ from typing import Any, cast
 import pandas as pd
 import streamlit as st
 
-from ui import charts, data, empty
+from ui import auth, charts, data, empty
 from ui.background import shared_pending
 from ui.formatting import format_count, format_rate, format_usd, plotly_text, shorten
 from ui.page import start
@@ -154,17 +154,17 @@ if not data.has_any_data(data.db_url()):
     st.stop()
 
 
-@st.fragment(run_every=view.refresh_every_s)
+@auth.fragment(run_every=view.refresh_every_s)
 def _live_headline() -> None:
     headline_figures(view)
 
 
-@st.fragment(run_every=CHARTS_REFRESH_S if view.live else None)
+@auth.fragment(run_every=CHARTS_REFRESH_S if view.live else None)
 def _live_charts() -> None:
     history_charts(view)
 
 
-@st.fragment(run_every=view.refresh_every_s)
+@auth.fragment(run_every=view.refresh_every_s)
 def _live_busiest() -> None:
     busiest_now(view)
 

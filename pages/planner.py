@@ -19,8 +19,9 @@ from analytics.ledger import AUDIENCE_PRODUCTS, REGIONS, SERVER_TYPES, VIDEO_TIE
 from analytics.prices import Catalogue, CatalogueError
 from ui import data, headroom, params
 from ui import planner as state
+from ui.auth import fragment
 from ui.formatting import escape_markdown, format_usd
-from ui.page import through_app
+from ui.page import gate
 from ui.sidebar import current_view
 
 DEFAULT_PRESET = "platform-500"
@@ -320,7 +321,7 @@ def compare(
     st.dataframe(pd.DataFrame({"": rows, **columns}), hide_index=True, key="planner_compare")
 
 
-@st.fragment
+@fragment()
 def planner(catalogue: Catalogue, source_id: int | None, timezone: str) -> None:
     """Inputs and what they give, as one fragment: a slider move reruns this, not the sidebar,
     the navigation and the fleet calibration around it (a change of data source or range in the
@@ -372,5 +373,5 @@ def main() -> None:
     planner(catalogue, view.source_id, view.timezone)
 
 
-through_app()
+gate()
 main()

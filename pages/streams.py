@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.monitoring import STREAM_STATUSES, StreamDetail
-from ui import charts, data, empty, params
+from ui import charts, data, empty, export, params
 from ui.formatting import format_count, shorten
 from ui.page import start
 from ui.sidebar import ViewState
@@ -18,7 +18,7 @@ _KEY_SEARCH, _KEY_STATUS, _KEY_STREAM = "streams_q", "streams_status", "streams_
 
 
 def table_frame(rows: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    """What the table shows, and exactly what its CSV contains."""
+    """What the table shows, and what its CSV contains (formula-like cells neutralised there)."""
     return pd.DataFrame(
         {
             "Channel": rows["channel"].astype(str),
@@ -172,7 +172,7 @@ def page(view: ViewState) -> None:
         st.dataframe(shown, hide_index=True, key="streams_table")
         st.download_button(
             "Download CSV",
-            shown.to_csv(index=False).encode("utf-8"),
+            export.csv_bytes(shown),
             file_name=f"castmeter-streams-{time.strftime('%Y%m%d-%H%M%S')}.csv",
             mime="text/csv",
             icon=":material/download:",

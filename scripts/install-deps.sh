@@ -3,7 +3,8 @@
 # Debian/Ubuntu (apt). Without root it lists what is missing and exits 0 (tests then skip).
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter postgresql chromium)
+# nginx (+ openssl for its test certificate): the front door the security tests start (docs/proxy).
+PACKAGES=(prometheus prometheus-node-exporter postgresql chromium nginx openssl)
 # prometheus-alertmanager (+ amtool): live alerts through a real Alertmanager; systemd: only for
 # `systemd-analyze verify` of deploy/systemd (it works without systemd running as PID 1).
 PACKAGES+=(prometheus-alertmanager systemd)

@@ -1,16 +1,24 @@
-"""``python -m simulator --scenario NAME`` — a fake LiveKit fleet on the real wire protocols."""
+"""``python -m simulator --scenario NAME`` — a fake LiveKit fleet on the real wire protocols.
+
+The API secret comes from ``LIVEKIT_API_SECRET`` or ``--api-secret-file PATH`` (never the
+command line, which every user of the machine can read with ``ps``); without either, the
+development secret."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from core.logs import setup_logging
 from simulator.model import FleetModel
 from simulator.scenarios import SCENARIOS
 from simulator.server import DEV_API_KEY, DEV_API_SECRET, FleetServer
+
+SECRET_ENV = "LIVEKIT_API_SECRET"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -22,7 +30,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--nodes", type=int, default=None, help="number of nodes (default: the scenario's)")
     parser.add_argument("--speed", type=float, default=1.0, help="run the fleet this many times faster")
     parser.add_argument("--api-key", default=DEV_API_KEY)
-    parser.add_argument("--api-secret", default=DEV_API_SECRET)
+    parser.add_argument("--api-secret-file", type=Path, default=None,
+                        help=f"a file holding the API secret (default: ${SECRET_ENV}, else the development secret)")  # fmt: skip
+    parser.add_argument("--api-secret", help=argparse.SUPPRESS)  # refused below, with the reason
     parser.add_argument(
         "--no-redis", action="store_true", help="answer ListEgress/ListIngress like a server without Redis"
     )
@@ -36,6 +46,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     args = parser.parse_args(argv)
+    if args.api_secret is not None:
+        parser.error(
+            f"--api-secret would show the secret to anyone running ps; use ${SECRET_ENV} or --api-secret-file"
+        )
+    args.api_secret = _api_secret(parser, args.api_secret_file)
     if args.speed <= 0:
         parser.error("--speed must be > 0")
     if args.nodes is not None and args.nodes < 1:
@@ -43,6 +58,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.seed < 0:
         parser.error("--seed must be >= 0")
     return args
+
+
+def _api_secret(parser: argparse.ArgumentParser, path: Path | None) -> str:
+    if path is not None:
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            parser.error(f"--api-secret-file: {exc.strerror}: {path}")
+        if not secret:
+            parser.error(f"--api-secret-file: {path} is empty")
+        return secret
+    return os.environ.get(SECRET_ENV, "").strip() or DEV_API_SECRET
 
 
 async def _run(args: argparse.Namespace) -> None:

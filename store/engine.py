@@ -25,9 +25,26 @@ def _sqlite_path(url: str) -> str | None:
     return database if database and database != ":memory:" else None
 
 
+def _refuse_attach(action: int, *_args: object) -> int:
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def _confine(connection: sqlite3.Connection) -> None:
+    """A read-only page connection stays on the one file it opened: ``mode=ro`` covers that
+    file only, and ``ATTACH`` would open (and create) any other file read-write. No attached
+    databases at all (the limit), ATTACH/DETACH refused by the authorizer, and writes refused
+    even to temporary tables (``query_only``)."""
+    connection.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+    connection.set_authorizer(_refuse_attach)
+    connection.execute("PRAGMA query_only = ON")
+    connection.execute("PRAGMA trusted_schema = OFF")
+
+
 def make_engine(url: str, *, busy_timeout_ms: int = 5000, read_only: bool = False) -> Engine:
     """An engine for ``url``. SQLite gets WAL and a busy timeout; ``read_only`` opens it
-    with ``mode=ro`` so a page can never write. PostgreSQL read-only sessions use
+    with ``mode=ro`` and confines it to that file (no ATTACH) so a page can never write. PostgreSQL read-only sessions use
     ``default_transaction_read_only`` (a read-only role is the stronger guarantee)."""
     kwargs: dict[str, Any] = {"future": True}
     if is_sqlite(url):
@@ -38,7 +55,11 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, read_only: bool = Fals
             uri = f"file:{Path(path).resolve()}?mode=ro"
 
             def _connect() -> sqlite3.Connection:
-                return sqlite3.connect(uri, uri=True, timeout=busy_timeout_ms / 1000, check_same_thread=False)
+                connection = sqlite3.connect(
+                    uri, uri=True, timeout=busy_timeout_ms / 1000, check_same_thread=False
+                )
+                _confine(connection)
+                return connection
 
             engine = create_engine("sqlite://", creator=_connect, poolclass=NullPool, **kwargs)
         else:

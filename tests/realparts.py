@@ -12,8 +12,11 @@ API (import from ``tests.realparts``; fixtures live in ``tests/conftest.py``):
   ``.create_database(template=None) -> url``, ``.drop_database(url)``, ``.admin_url``.
 - ``PrometheusHandle`` — ``.url``, ``.stop()``, ``.reload()``, ``.config_path``, ``.storage_path``;
   started by ``start_prometheus(workdir, scrape_targets, ...)``.
-- ``prometheus_path()``, ``promtool_path()``, ``node_exporter_path()``, ``chromium_path()``
-  — the binary or None.
+- ``prometheus_path()``, ``promtool_path()``, ``node_exporter_path()``, ``chromium_path()``,
+  ``nginx_path()``, ``openssl_path()`` — the binary or None.
+- ``nginx_proxy(upstream_base)`` — context manager: the shipped front door
+  (docs/proxy/castmeter.nginx.conf, ports and certificate replaced) in front of a dashboard;
+  yields an ``NginxHandle`` (``.https_base``, ``.http_base``, ``.ssl_context()``).
 - ``livekit_server_binary(build=True) -> Path | None`` — livekit-server v1.13.5
   (``LIVEKIT_SERVER_BIN``, else ``$CASTMETER_CACHE/go/bin/server``, else built by
   ``scripts/build-livekit-server.sh``).
@@ -36,6 +39,7 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -472,3 +476,134 @@ def start_prometheus(
             handle.stop()
             last_error = exc
     raise RuntimeError(f"prometheus did not start: {last_error}\n{_tail(log_path)}")
+
+
+# ---------------------------------------------------------------------------------------------
+# nginx: the shipped front door (docs/proxy/castmeter.nginx.conf) in front of a dashboard
+# ---------------------------------------------------------------------------------------------
+
+NGINX_EXAMPLE = REPO_ROOT / "docs" / "proxy" / "castmeter.nginx.conf"
+
+
+def nginx_path() -> Path | None:
+    return _which("NGINX_BIN", "/usr/sbin/nginx", "nginx")
+
+
+def openssl_path() -> Path | None:
+    return _which("OPENSSL_BIN", "/usr/bin/openssl", "openssl")
+
+
+def self_signed_certificate(workdir: Path) -> tuple[Path, Path]:
+    """(certificate, key) for 127.0.0.1, valid for two days (the openssl command line)."""
+    openssl = openssl_path()
+    if openssl is None:
+        raise FileNotFoundError("openssl (apt package openssl) not found")
+    cert, key = workdir / "fullchain.pem", workdir / "privkey.pem"
+    subprocess.run(
+        [str(openssl), "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def render_nginx_example(upstream_port: int, https_port: int, http_port: int, cert: Path, key: Path) -> str:
+    """The shipped configuration with only its ports and certificate paths replaced (each
+    replaced line must exist, so a change to the example cannot silently skip a test)."""
+    text = NGINX_EXAMPLE.read_text()
+    replacements = {
+        "server 127.0.0.1:8501;": f"server 127.0.0.1:{upstream_port};",
+        "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
+        "listen 80;": f"listen 127.0.0.1:{http_port};",
+        "/etc/ssl/castmeter/fullchain.pem": str(cert),
+        "/etc/ssl/castmeter/privkey.pem": str(key),
+    }
+    for old, new in replacements.items():
+        if old not in text:
+            raise ValueError(f"{NGINX_EXAMPLE.name} no longer has {old!r}")
+        text = text.replace(old, new)
+    return text
+
+
+@dataclass
+class NginxHandle:
+    https_base: str  # https://127.0.0.1:port
+    http_base: str  # http://127.0.0.1:port (redirects)
+    cert: Path
+    workdir: Path
+    process: subprocess.Popen[bytes]
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert))
+
+    def error_log(self) -> str:
+        return _tail(self.workdir / "error.log", 50)
+
+
+@contextlib.contextmanager
+def nginx_proxy(upstream_base: str, certificate: tuple[Path, Path] | None = None) -> Iterator[NginxHandle]:
+    """The shipped nginx example in front of ``upstream_base`` (http://127.0.0.1:port), on free
+    loopback ports with ``certificate`` (cert, key) or a fresh self-signed one; stopped
+    afterwards. The working directory is world-readable: nginx's workers run as an
+    unprivileged user."""
+    binary = nginx_path()
+    if binary is None:
+        raise FileNotFoundError("nginx (apt package nginx) not found")
+    workdir = Path(tempfile.mkdtemp(prefix="castmeter-nginx-"))
+    workdir.chmod(0o755)
+    try:
+        cert, key = certificate or self_signed_certificate(workdir)
+        https_port, http_port = free_port(), free_port()
+        upstream_port = int(upstream_base.rsplit(":", 1)[1])
+        (workdir / "castmeter.conf").write_text(
+            render_nginx_example(upstream_port, https_port, http_port, cert, key)
+        )
+        temp = workdir / "temp"
+        temp.mkdir(mode=0o777)
+        temp.chmod(0o777)
+        (workdir / "nginx.conf").write_text(
+            f"worker_processes 1;\npid {workdir / 'nginx.pid'};\nerror_log {workdir / 'error.log'} warn;\n"
+            "events { worker_connections 1024; }\n"
+            "http {\n"
+            "    include /etc/nginx/mime.types;\n"
+            f"    access_log {workdir / 'access.log'};\n"
+            f"    client_body_temp_path {temp}/body;\n    proxy_temp_path {temp}/proxy;\n"
+            f"    fastcgi_temp_path {temp}/fastcgi;\n    uwsgi_temp_path {temp}/uwsgi;\n    scgi_temp_path {temp}/scgi;\n"
+            f"    include {workdir / 'castmeter.conf'};\n"
+            "}\n"
+        )  # fmt: skip
+        test = subprocess.run(
+            [str(binary), "-t", "-q", "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-e", "stderr"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        if test.returncode != 0:
+            raise RuntimeError(f"nginx -t refused the example:\n{test.stderr}")
+        with (workdir / "nginx.out").open("wb") as out:
+            process = subprocess.Popen(
+                [str(binary), "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-e", str(workdir / "error.log"),
+                 "-g", "daemon off;"],
+                stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        handle = NginxHandle(
+            f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}", cert, workdir, process
+        )
+        try:
+            _wait_tls(https_port, process, workdir)
+            yield handle
+        finally:
+            stop_process(process, grace_s=10)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _wait_tls(port: int, process: subprocess.Popen[bytes], workdir: Path, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited with {process.returncode}:\n{_tail(workdir / 'error.log')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nginx not listening on {port} after {timeout_s}s")

@@ -60,6 +60,26 @@ CHOICES: dict[str, tuple[str, ...]] = {
 BOOL_FIELDS: tuple[str, ...] = ("recording", "rtmp_ingress", "hls_egress")
 # Fields a shared URL from before they existed may leave out, and their values then.
 URL_DEFAULTS: dict[str, Any] = {"rtmp_ingress": False, "hls_egress": False, "audience_product": "broadcast"}
+# Upper bounds of the inputs: far beyond any fleet, and short of numbers that stop meaning
+# anything (a shared link with s=1e300 would otherwise ask for a 300-digit node count).
+MAX_STREAMS = 100_000.0
+MAX_LISTENERS = 10_000_000.0
+MAX_PUBLISHERS = 1_000.0
+# A shared link's numbers above these are clamped to them, with the reason shown (below the
+# range the link is refused like any invalid one).
+URL_LIMITS: dict[str, tuple[float, str]] = {
+    "streams": (MAX_STREAMS, "concurrent broadcasts"),
+    "listeners_per_stream": (MAX_LISTENERS, "average listeners per stream"),
+    "peak_listeners_per_stream": (MAX_LISTENERS, "peak listeners per stream"),
+    "publishers_per_stream": (MAX_PUBLISHERS, "publishers per stream"),
+    "audio_kbps": (2000.0, "audio bitrate (kbps)"),
+    "hours_per_day": (24.0, "hours per day"),
+    "days_per_month": (31.0, "days per month"),
+    "growth_pct_per_month": (200.0, "monthly growth (%)"),
+    "hls_share": (1.0, "HLS share"),
+    "target_cpu_pct": (95.0, "target CPU (%)"),
+}
+NOTICE_KEY = "pl_notice"  # the planner page shows (and removes) this message above its inputs
 
 
 @st.cache_resource(ttl=3600, show_spinner=False)
@@ -115,10 +135,22 @@ def scenario_from_inputs(
         else:
             numbers[field] = number
     checks = {
-        "streams": (lambda v: v > 0, "concurrent broadcasts must be above 0"),
-        "listeners_per_stream": (lambda v: v >= 0, "listeners cannot be negative"),
-        "peak_listeners_per_stream": (lambda v: v >= 0, "listeners cannot be negative"),
-        "publishers_per_stream": (lambda v: v >= 1, "a stream needs at least 1 publisher"),
+        "streams": (
+            lambda v: 0 < v <= MAX_STREAMS,
+            f"concurrent broadcasts must be above 0 and at most {MAX_STREAMS:,.0f}",
+        ),
+        "listeners_per_stream": (
+            lambda v: 0 <= v <= MAX_LISTENERS,
+            f"listeners per stream must be between 0 and {MAX_LISTENERS:,.0f}",
+        ),
+        "peak_listeners_per_stream": (
+            lambda v: 0 <= v <= MAX_LISTENERS,
+            f"listeners per stream must be between 0 and {MAX_LISTENERS:,.0f}",
+        ),
+        "publishers_per_stream": (
+            lambda v: 1 <= v <= MAX_PUBLISHERS,
+            f"a stream needs 1 to {MAX_PUBLISHERS:,.0f} publishers",
+        ),
         "audio_kbps": (lambda v: 0 < v <= 2000, "the audio bitrate must be between 1 and 2,000 kbps"),
         "hours_per_day": (lambda v: 0 < v <= 24, "hours per day must be above 0 and at most 24"),
         "days_per_month": (lambda v: 0 < v <= 31, "days per month must be between 1 and 31"),
@@ -194,8 +226,30 @@ def to_url(scenario: Scenario) -> str:
     return ";".join(parts)
 
 
+def _clamped(name: str, value: float, notes: list[str]) -> float:
+    """``value`` capped at the planner's limit for ``name`` (with the reason in ``notes``);
+    values below the range are left for the validation to refuse."""
+    high, label = URL_LIMITS[name]
+    if value <= high:
+        return value
+    notes.append(f"{label} {value:g} is more than the planner takes: clamped to {high:,g}")
+    return high
+
+
 def from_url(text: str | None) -> Scenario | None:
-    """The scenario in a shared URL value, or None when anything in it is unknown or invalid."""
+    """The scenario in a shared URL value, or None when anything in it is unknown or invalid.
+    Numbers above the planner's range are clamped to it; the reason is left for the page
+    (``st.session_state[NOTICE_KEY]``), as is the reason a link could not be read at all."""
+    notes: list[str] = []
+    scenario = _parse_url(text, notes)
+    if text and scenario is None:
+        notes.append("the rest of the link could not be read, so the default preset is shown")
+    if notes:
+        st.session_state[NOTICE_KEY] = "The shared link: " + "; ".join(notes) + "."
+    return scenario
+
+
+def _parse_url(text: str | None, notes: list[str]) -> Scenario | None:
     if not text:
         return None
     by_short = {short: name for name, (_key, short) in FIELDS.items()}
@@ -215,9 +269,12 @@ def from_url(text: str | None) -> Scenario | None:
             values[name] = raw == "1"
         else:
             try:
-                values[name] = float(raw)
+                number = float(raw)
             except ValueError:
                 return None
+            if math.isnan(number):
+                return None
+            values[name] = _clamped(name, number, notes)
     values = {**{k: v for k, v in URL_DEFAULTS.items() if k not in values}, **values}
     if set(values) != set(FIELDS):
         return None

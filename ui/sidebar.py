@@ -38,6 +38,12 @@ ALL_SOURCES = "all"
 WINDOW_ROUND_S = 15
 REFRESH_EVERY_S = 15
 _KEY_SOURCE, _KEY_RANGE, _KEY_DATES, _KEY_LIVE = "sb_source", "sb_range", "sb_dates", "sb_live"
+_KEY_DATES_NOTICE = "sb_dates_notice"
+# A custom range reaches back at most this far (Streamlit's date picker refuses a value outside
+# its bounds with a traceback; a shared link is clamped instead, with the reason shown).
+EARLIEST_DAYS_BACK = 3660
+# The kinds of source with fleet data (billing collectors are sources too).
+MONITORED_KINDS = ("livekit", "prometheus")
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,20 @@ class ViewState:
         return REFRESH_EVERY_S if self.live else None
 
 
+def clamp_dates(start: date, end: date, earliest: date, today: date) -> tuple[tuple[date, date], str]:
+    """A custom range inside [earliest, today], and why it was changed ("" when it was not)."""
+    reasons = []
+    if end > today:
+        reasons.append(f"{end.isoformat()} is in the future: the range ends today ({today.isoformat()})")
+    if start < earliest:
+        reasons.append(
+            f"{start.isoformat()} is more than {EARLIEST_DAYS_BACK:,} days ago: the range starts {earliest.isoformat()}"
+        )
+    end = min(max(end, earliest), today)
+    start = min(max(start, earliest), end)
+    return (start, end), "; ".join(reasons) + ("." if reasons else "")
+
+
 def _seed(key: str, value: object) -> None:
     if key not in st.session_state:
         st.session_state[key] = value
@@ -96,6 +116,8 @@ def render_sidebar(*, publish: bool = False) -> ViewState:
     timezone = data.settings().dashboard.timezone
     url = data.db_url()
     source_rows = data.sources(url) if data.store_state(url).ok else None
+    if source_rows is not None:  # billing collectors are sources too, but they hold no fleet data
+        source_rows = source_rows[source_rows["kind"].isin(MONITORED_KINDS)]
     names = [] if source_rows is None else [str(name) for name in source_rows["name"]]
     options = [ALL_SOURCES, *names]
 
@@ -106,10 +128,21 @@ def render_sidebar(*, publish: bool = False) -> ViewState:
     _seed(_KEY_RANGE, params.read("range") or DEFAULT_RANGE)
     url_from, url_to = params.read("from"), params.read("to")
     today = _today(timezone)
-    if url_from and url_to and url_from <= url_to:
-        _seed(_KEY_DATES, (date.fromisoformat(url_from), date.fromisoformat(url_to)))
+    earliest = today - timedelta(days=EARLIEST_DAYS_BACK)
+    if url_from and url_to and url_from <= url_to and _KEY_DATES not in st.session_state:
+        clamped, notice = clamp_dates(
+            date.fromisoformat(url_from), date.fromisoformat(url_to), earliest, today
+        )
+        _seed(_KEY_DATES, clamped)
+        if notice:  # shown until other dates are picked
+            st.session_state[_KEY_DATES_NOTICE] = (clamped, notice)
     else:
         _seed(_KEY_DATES, (today - timedelta(days=7), today))
+    picked_before = st.session_state[_KEY_DATES]
+    if isinstance(picked_before, tuple) and len(picked_before) == 2:  # a long-open session passes midnight
+        clamped, _ = clamp_dates(picked_before[0], picked_before[1], earliest, today)
+        if clamped != picked_before:
+            st.session_state[_KEY_DATES] = clamped
     _seed(_KEY_LIVE, params.read("live") != "0")
 
     with st.sidebar:
@@ -126,7 +159,12 @@ def render_sidebar(*, publish: bool = False) -> ViewState:
         custom_from: date | None = None
         custom_to: date | None = None
         if range_key == "custom":
-            picked = st.date_input("Dates", key=_KEY_DATES, max_value=today, format="YYYY-MM-DD")
+            picked = st.date_input(
+                "Dates", key=_KEY_DATES, min_value=earliest, max_value=today, format="YYYY-MM-DD"
+            )
+            shown_for, notice = st.session_state.get(_KEY_DATES_NOTICE, (None, ""))
+            if notice and shown_for == picked:
+                st.caption(notice)
             if isinstance(picked, tuple) and len(picked) == 2:
                 custom_from, custom_to = picked
             else:  # the user has picked the first day only so far

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -216,10 +217,9 @@ def test_cli_once_against_the_simulator(tmp_path: Path) -> None:
             "0",
             "--api-key",
             KEY,
-            "--api-secret",
-            SECRET,
         ],
         cwd=ROOT,
+        env={**os.environ, "LIVEKIT_API_SECRET": SECRET},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

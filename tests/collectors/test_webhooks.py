@@ -460,7 +460,8 @@ api_secret = "{OTHER_SECRET}"
         port = await server.start()
         try:
             async with aiohttp.ClientSession() as session:
-                headers = {"Authorization": _sign(body, key="APIother", secret=OTHER_SECRET)}
+                headers = {"Authorization": _sign(body, key="APIother", secret=OTHER_SECRET),
+                           "Content-Type": "application/webhook+json"}  # fmt: skip
                 async with session.post(f"http://127.0.0.1:{port}/", data=body, headers=headers) as response:
                     return response.status
         finally:

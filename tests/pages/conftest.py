@@ -18,6 +18,17 @@ PAGE_TIMEZONE = "Europe/Berlin"
 STALE_AFTER_S = 1800
 
 
+@pytest.fixture(autouse=True)
+def fresh_sign_in_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AppTest runs every test in this one process, with one sign-in limiter and one pace:
+    each test starts with no failed sign-ins and no waiting between the sign-in page's runs
+    (the pace is measured on a real server, tests/security/test_signin_limits.py)."""
+    from ui import auth
+
+    auth.reset_for_tests()
+    monkeypatch.setattr(auth, "SESSION_MIN_INTERVAL_S", 0.0)
+
+
 def page_path(name: str) -> str:
     return str(REPO_ROOT / "pages" / f"{name}.py")
 

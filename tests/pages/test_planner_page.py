@@ -152,10 +152,13 @@ def test_bitrate_preset_and_weekly_hours(empty_store: str) -> None:
 @pytest.mark.parametrize(
     ("key", "value", "reason"),
     [
-        ("pl_avg", -5.0, "listeners cannot be negative"),
+        ("pl_avg", -5.0, "listeners per stream must be between 0 and"),
         ("pl_peak", 5.0, "cannot be below the average"),
         ("pl_streams", 0.0, "concurrent broadcasts must be above 0"),
         ("pl_kbps", 0.0, "audio bitrate"),
+        # Far beyond any fleet: refused, not a 300-digit node count (issue 13).
+        ("pl_streams", 1e300, "concurrent broadcasts must be above 0 and at most 100"),
+        ("pl_pubs", 5000.0, "a stream needs 1 to 1"),
     ],
 )
 def test_bad_input_is_refused_with_a_reason(empty_store: str, key: str, value: float, reason: str) -> None:

@@ -27,8 +27,9 @@ def simulator() -> Iterator[int]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--scenario", "platform-500", "--api-port", str(port),
-         "--metrics-port", "0", "--api-key", KEY, "--api-secret", SECRET, "--log-level", "WARNING"],
+         "--metrics-port", "0", "--api-key", KEY, "--log-level", "WARNING"],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "LIVEKIT_API_SECRET": SECRET},
     )  # fmt: skip
     try:
         _wait_port(port, process)

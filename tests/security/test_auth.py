@@ -41,7 +41,6 @@ def test_wrong_password_refused_right_one_admitted(
     populated_store: dict[str, Any], password_hash: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CASTMETER_PASSWORD_HASH", password_hash)
-    monkeypatch.setattr("ui.auth.WRONG_PASSWORD_DELAY_S", 0.0)
     app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     app.run()
     assert not app.metric and not app.dataframe  # nothing of the fleet before sign-in
@@ -59,7 +58,6 @@ def test_wrong_password_refused_right_one_admitted(
 def test_password_hash_from_streamlit_secrets(
     populated_store: dict[str, Any], password_hash: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ui.auth.WRONG_PASSWORD_DELAY_S", 0.0)
     app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     app.secrets["castmeter"] = {"password_hash": password_hash}
     app.run()
@@ -97,7 +95,6 @@ def test_a_garbage_hash_refuses_everyone(
     populated_store: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CASTMETER_PASSWORD_HASH", "not-a-bcrypt-hash")
-    monkeypatch.setattr("ui.auth.WRONG_PASSWORD_DELAY_S", 0.0)
     app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     app.run()
     _sign_in(app, "not-a-bcrypt-hash")

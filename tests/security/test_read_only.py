@@ -50,3 +50,21 @@ def test_postgresql_page_engine_is_read_only(pg_url: str, monkeypatch: pytest.Mo
     with engine.connect() as connection:
         assert connection.execute(text("SHOW default_transaction_read_only")).scalar() == "on"
     engine.dispose()
+
+
+def test_sqlite_page_engine_cannot_attach_another_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``mode=ro`` covers the one file: ATTACH would open (and create) any other read-write."""
+    url = f"sqlite:///{tmp_path / 'ro.db'}"
+    open_store(url).dispose()
+    engine = _page_engine(url, monkeypatch)
+    planted = tmp_path / "planted.db"
+    for statement in (f"ATTACH DATABASE '{planted}' AS planted", "ATTACH DATABASE ':memory:' AS scratch"):
+        with pytest.raises(DBAPIError, match="not authorized"), engine.connect() as connection:
+            connection.execute(text(statement))
+    assert not planted.exists()
+    with engine.connect() as connection:  # and the page still reads
+        assert connection.execute(select(func.count()).select_from(schema.sources)).scalar_one() == 0
+        with pytest.raises(DBAPIError, match=r"(?i)read.?only"):
+            connection.execute(text("CREATE TEMP TABLE t (x)"))  # query_only: not even temp tables
