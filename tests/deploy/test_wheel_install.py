@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import tomllib
 import zipfile
 
 import pytest
@@ -143,3 +144,26 @@ def test_the_installed_dashboard_renders_its_pages(installed: Installed) -> None
     finally:
         stop_process(process)
         print(log_path.read_text(errors="replace")[-3000:])
+
+
+def test_the_installed_dashboard_carries_the_shipped_streamlit_settings(installed: Installed) -> None:
+    """Streamlit reads .streamlit/config.toml from the working directory, which is the
+    operator's: `castmeter dashboard` passes the shipped file's options itself (the security
+    settings among them: no data export, no uploads)."""
+    probe = (
+        "import argparse, json; from castmeter.dashboard import streamlit_argv; "
+        "print(json.dumps(streamlit_argv(argparse.Namespace(host='127.0.0.1', port=8501, streamlit_args=[]))))"
+    )
+    result = subprocess.run(
+        [str(installed.python), "-c", probe], cwd=installed.workdir, env=installed.env(),
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    argv = json.loads(result.stdout)
+    assert argv[0] == "run" and argv[1] == str(
+        next(installed.venv.glob("lib/python*/site-packages/castmeter/_root/app.py"))
+    )
+    shipped = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())
+    for section, values in shipped.items():
+        for key, value in values.items():
+            flag = argv.index(f"--{section}.{key}")
+            assert argv[flag + 1] == (str(value).lower() if isinstance(value, bool) else str(value))
