@@ -6,8 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 # What the linters and type checker look at (only the paths that exist).
-CODE_DIRS := pages ui analytics collectors core store simulator tests bench scripts
-CODE := $(wildcard app.py) $(foreach d,$(CODE_DIRS),$(if $(wildcard $(d)/*.py $(d)/*/*.py),$(d)))
+CODE_DIRS := castmeter pages ui analytics collectors core store simulator tests bench scripts
+CODE := $(wildcard app.py setup.py) $(foreach d,$(CODE_DIRS),$(if $(wildcard $(d)/*.py $(d)/*/*.py),$(d)))
 PYTEST_ARGS ?=
 
 .PHONY: help venv deps livekit-server run test lint typecheck pytest bench clean prices-audit

@@ -30,7 +30,9 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 from analytics.alerts.backtest import Grid, grid_values, split_frame
 from analytics.alerts.rules import Rule, RuleSet, format_duration
 from analytics.alerts.series import load_store_series
+from collectors import self_metrics
 from core.logs import register_secret
+from core.resources import data_path
 from store import schema
 from store.upsert import upsert
 
@@ -226,6 +228,7 @@ class Dispatcher:
                 self._queue.put_nowait((notifier, transition))
             except queue.Full:
                 self.dropped += 1
+                self_metrics.count_alert_notification(notifier.name, "dropped")
                 self._count("alerts.notify.dropped")
                 log.warning(
                     "alert notification queue full; dropped %s for %s", transition.rule, notifier.name
@@ -259,10 +262,12 @@ class Dispatcher:
         except Exception as exc:  # a receiver must never take the collector down
             self.failed += 1
             self._count(f"alerts.notify.{notifier.name}.failed")
+            self_metrics.count_alert_notification(notifier.name, "failed")
             log.warning("alert notification to %s failed: %s", notifier.name, exc)
             return
         self.sent += 1
         self._count(f"alerts.notify.{notifier.name}.sent")
+        self_metrics.count_alert_notification(notifier.name, "sent")
 
     def _count(self, name: str) -> None:
         if self.engine is None:
@@ -471,7 +476,7 @@ def evaluator_from_settings(engine: Engine, settings: Any) -> AlertEvaluator | N
     alerts = settings.alerts
     if not alerts.enabled:
         return None
-    rules = load_rules(alerts.rules_file)
+    rules = load_rules(data_path(alerts.rules_file))
     dispatcher = Dispatcher(
         engine,
         notifiers_from_settings(settings),

@@ -8,6 +8,7 @@ import time
 
 from sqlalchemy import Engine
 
+from collectors import self_metrics
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def start_billing_thread(
             try:
                 if scheduler.due(time.time()):
                     summary = scheduler.run()
+                    self_metrics.observe_billing(summary)
                     log.info("billing run: %s", {k: v.get("status") for k, v in summary["providers"].items()})
             except Exception as exc:  # a billing failure never stops the collectors
                 log.warning("billing run failed: %s", exc)

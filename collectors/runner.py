@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from collectors import self_metrics
 from collectors.health import SourceHealth, ensure_source
 from collectors.livekit_rooms import RoomPoller, describe_error
 from collectors.prometheus_poller import PrometheusPoller, store_node_snapshot
@@ -74,6 +75,7 @@ class TickReport:
     polled: dict[str, str] = field(default_factory=dict)
     rows: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
+    poll_s: dict[str, float] = field(default_factory=dict)  # source name -> poll wall time
 
 
 @dataclass
@@ -315,12 +317,18 @@ class Collector:
         tasks = []
         for lk_job in self.livekit_jobs:
             if force or lk_job.health.due(now_ts):
-                tasks.append(self._run_livekit(lk_job, now_ts, report))
+                tasks.append(
+                    self._timed(lk_job.poller.source.name, self._run_livekit(lk_job, now_ts, report), report)
+                )
             else:
                 report.polled[lk_job.poller.source.name] = "skipped"
         for prom_job in self.prometheus_jobs:
             if force or prom_job.health.due(now_ts):
-                tasks.append(self._run_prometheus(prom_job, now_ts, report))
+                tasks.append(
+                    self._timed(
+                        prom_job.poller.source.name, self._run_prometheus(prom_job, now_ts, report), report
+                    )
+                )
             else:
                 report.polled[prom_job.poller.source.name] = "skipped"
         await asyncio.gather(*tasks)
@@ -331,7 +339,26 @@ class Collector:
             except Exception as exc:  # a hook never stops collection
                 log.warning("tick hook %s failed: %s", getattr(hook, "__name__", hook), exc)
         report.duration_s = time.perf_counter() - started
+        self._observe(report)
         return report
+
+    @staticmethod
+    async def _timed(name: str, poll: Awaitable[None], report: TickReport) -> None:
+        started = time.perf_counter()
+        try:
+            await poll
+        finally:
+            report.poll_s[name] = time.perf_counter() - started
+
+    def _observe(self, report: TickReport) -> None:
+        """castmeter's own metrics (collectors/self_metrics.py) after a tick."""
+        stats = self.spool.stats()
+        self_metrics.observe_tick(
+            report.duration_s, report.ts, report.rows, report.poll_s,
+            [(job.health, "livekit") for job in self.livekit_jobs]
+            + [(job.health, "prometheus") for job in self.prometheus_jobs],
+            self_metrics.SpoolState(stats.batches, stats.bytes, stats.oldest_ts, self.spool.max_batches, self.spool.max_bytes),
+        )  # fmt: skip
 
     def _notice_clock(self, now_ts: int) -> None:
         """A wall clock set back would leave every schedule (next attempt, next rollup) far

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
+from collectors import self_metrics
 from collectors.livekit_rooms import EgressRow, IngressRow, ParticipantRow, RoomRow, RoomSnapshot
 from collectors.prometheus_poller import NodeSnapshot
 
@@ -150,6 +151,7 @@ class Spool:
                 db.execute("ROLLBACK")
                 raise
         if not fits:
+            self_metrics.count_spool_overflow(kind, rows)
             log.error(
                 "spool full (%d batches, %.1f MB; bounds %d batches, %.1f MB): %s batch of %d rows at %d NOT kept",
                 count, total / 1e6, self.max_batches, self.max_bytes / 1e6, kind, rows, ts,

@@ -54,6 +54,7 @@ from livekit import api
 from livekit.protocol import webhook as webhook_pb
 from sqlalchemy import Engine
 
+from collectors import self_metrics
 from collectors.webhook_sessions import (
     RoomConnectionMinutes,
     bump_counter,
@@ -97,6 +98,7 @@ class RefusalTally:
 
     def add(self, reason: str, remote: str | None) -> None:
         self._counts[reason] += 1
+        self_metrics.count_webhook_refusal(reason)  # castmeter_webhook_refusals_total, at once
         if len(self._addresses) < _MAX_TRACKED_ADDRESSES:
             self._addresses.add(remote or "?")
 

@@ -35,9 +35,14 @@ def main(prog: str, package: str, commands: Sequence[str], argv: Sequence[str] |
         modules[name] = module
         module.add_arguments(sub.add_parser(name, help=module.HELP, description=module.HELP))
     args = parser.parse_args(argv)
+    return run_command(prog, modules[args.command], args)
+
+
+def run_command(prog: str, module: Command, args: argparse.Namespace) -> int:
+    """Run a parsed subcommand: logging set up, a configuration error is exit 2 with one line."""
     setup_logging(args.log_level)
     try:
-        return modules[args.command].run(args)
+        return module.run(args)
     except ConfigError as exc:
         logging.getLogger(prog).error("%s", exc)
         print(f"error: {exc}", file=sys.stderr)

@@ -7,9 +7,11 @@ An invalid value raises :class:`ConfigError` naming the key, before anything sta
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -262,6 +264,40 @@ class BillingSettings(_Strict):
         return {name: provider for name, provider in candidates.items() if provider is not None}
 
 
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+class AlertmanagerSettings(_Strict):
+    """Alertmanager API v2 endpoints live alerts are posted to (collectors/alertmanager.py)."""
+
+    urls: list[str] = []  # e.g. ["http://127.0.0.1:9093"]; every one gets every alert (an HA pair)
+    # Firing alerts are re-sent this often (Alertmanager resolves an alert whose endsAt passes).
+    resend_interval_s: float = Field(default=60.0, gt=0, le=3600)
+    # Resolved alerts are re-sent for this long after they resolved (as Prometheus does).
+    resolved_resend_s: float = Field(default=900.0, ge=0, le=86_400)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    attempts: int = Field(default=3, ge=1, le=20)
+    max_backoff_s: float = Field(default=10.0, gt=0, le=600)
+    # Added to every alert's labels (like Prometheus's external_labels), e.g. {cluster = "eu-1"}.
+    labels: dict[str, str] = {}
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} must start with http:// or https://")
+        return [url.rstrip("/") for url in value]
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _LABEL_NAME.match(name) or name.startswith("__"):
+                raise ValueError(f"{name!r} is not a Prometheus label name")
+        return value
+
+
 class AlertSettings(_Strict):
     """Live alerting (collectors/alerting.py, issue 7)."""
 
@@ -275,6 +311,16 @@ class AlertSettings(_Strict):
     notify_attempts: int = Field(default=5, ge=1, le=50)
     notify_max_backoff_s: float = Field(default=60.0, gt=0, le=3600)
     notify_queue_size: int = Field(default=1000, ge=1, le=1_000_000)
+    # Where the dashboard is reached: alerts link back to it (Alertmanager's generatorURL).
+    dashboard_url: str = "http://127.0.0.1:8501"
+    alertmanager: AlertmanagerSettings = AlertmanagerSettings()
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
 
     @field_validator("webhook_url")
     @classmethod
@@ -282,6 +328,18 @@ class AlertSettings(_Strict):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value
+
+
+class MetricsSettings(_Strict):
+    """castmeter's own Prometheus metrics, served by the collectors (collectors/self_metrics.py)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9465, ge=0, le=65535)  # 0: any free port (logged)
+    # Cost and usage series (castmeter_cost_usd_per_hour, ...): the trailing window they price,
+    # and how often they are recomputed (in the background, never in a collection tick).
+    cost_window_s: float = Field(default=3600.0, ge=60, le=31 * 86_400)
+    cost_refresh_s: float = Field(default=60.0, ge=1, le=86_400)
 
 
 COST_MODEL_IDS = (
@@ -340,6 +398,7 @@ class Settings(_Strict):
     billing: BillingSettings = BillingSettings()
     alerts: AlertSettings = AlertSettings()
     prices: PriceSettings = PriceSettings()
+    metrics: MetricsSettings = MetricsSettings()
     # Where the settings came from, for messages ("defaults" or a file path).
     origin: str = "defaults"
     mode: Literal["configured", "demo"] = "configured"
@@ -434,4 +493,8 @@ def secret_values(settings: Settings) -> list[str]:
         values.extend(provider.secrets())
     if settings.alerts.slack_webhook_url is not None:
         values.append(settings.alerts.slack_webhook_url.get_secret_value())
+    for url in settings.alerts.alertmanager.urls:
+        password = urlsplit(url).password
+        if password:
+            values.append(password)
     return values

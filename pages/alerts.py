@@ -3,18 +3,22 @@ stored history, two candidate thresholds side by side, a suggestion, and rule ed
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from analytics.alerts import history as alert_tables
+from analytics.alerts.am_view import alertmanager_table, status_lines
 from analytics.alerts.backtest import BacktestResult
 from analytics.alerts.replay import Replay, replay_rule
 from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules, parse_rules_yaml
 from analytics.alerts.series import load_store_series
 from analytics.alerts.spend import RUN_RATE_NOTE
 from analytics.alerts.timeline import busiest_targets, target_episodes, timeline_frame
-from ui import data
+from core.resources import data_path
+from ui import data, params
 from ui.formatting import escape_markdown
 from ui.page import start
 from ui.sidebar import ViewState
@@ -31,6 +35,12 @@ TTL_S = 60
 def _active(url: str) -> pd.DataFrame:
     with data.engine(url).connect() as connection:
         return alert_tables.active_alerts(connection)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _alertmanager(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with data.engine(url).connect() as connection:
+        return alert_tables.alertmanager_view(connection), alert_tables.alertmanager_status(connection)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
@@ -69,7 +79,7 @@ def _replay(
 def _default_rules_yaml() -> tuple[str, str | None]:
     path = data.settings().alerts.rules_file
     try:
-        return load_rules(path).to_yaml(), None
+        return load_rules(data_path(path)).to_yaml(), None
     except RuleError as exc:
         return "evaluation_interval: 15s\nlookback: 1m\nrules: []\n", str(exc)
 
@@ -97,6 +107,23 @@ def active_section(view: ViewState) -> None:
         hide_index=True,
         width="stretch",
     )
+
+
+def alertmanager_section() -> None:
+    """What the configured Alertmanagers did with castmeter's alerts (silenced, inhibited,
+    routed), as the collectors last read it back (collectors/alertmanager.py)."""
+    am_view, status = _alertmanager(data.db_url())
+    if status.empty:
+        return  # no [alerts.alertmanager] urls (or the collectors have not exchanged yet)
+    for reachable, line in status_lines(status, int(time.time())):
+        if reachable:
+            st.caption(escape_markdown(line))
+        else:
+            st.warning(escape_markdown(line), icon=":material/cloud_off:")
+    table = alertmanager_table(_active(data.db_url()), am_view, status)
+    if not table.empty:
+        st.markdown("**In Alertmanager**")
+        st.dataframe(table, hide_index=True, width="stretch")
 
 
 def history_section(view: ViewState) -> None:
@@ -230,7 +257,8 @@ def backtest_section(view: ViewState) -> None:
         return
     names = [rule.name for rule in ruleset.rules]
     if st.session_state.get(_KEY_RULE) not in names:
-        st.session_state[_KEY_RULE] = names[0]
+        linked = params.read("rule")  # a deep link from an alert (Alertmanager's generatorURL)
+        st.session_state[_KEY_RULE] = linked if linked in names else names[0]
     chosen, per_week_column = st.columns([2, 1])
     rule_name = chosen.selectbox("Rule", names, key=_KEY_RULE)
     per_week = per_week_column.number_input(
@@ -280,7 +308,8 @@ def backtest_section(view: ViewState) -> None:
             _result_metrics(result, label)
     targets = busiest_targets(replay.candidates[0])
     if st.session_state.get(_KEY_TARGET) not in targets:
-        st.session_state[_KEY_TARGET] = targets[0]
+        linked = params.read("target")
+        st.session_state[_KEY_TARGET] = linked if linked in targets else targets[0]
     target = st.selectbox("Target", targets, key=_KEY_TARGET)
     chart_columns = st.columns(2)
     for column, result in zip(chart_columns, replay.candidates, strict=True):
@@ -295,6 +324,7 @@ def backtest_section(view: ViewState) -> None:
 def main() -> None:
     view = start("Alerts")
     active_section(view)
+    alertmanager_section()
     history_section(view)
     backtest_section(view)
 

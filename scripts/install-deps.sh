@@ -5,6 +5,9 @@ set -euo pipefail
 
 # nginx (+ openssl for its test certificate): the front door the security tests start (docs/proxy).
 PACKAGES=(prometheus prometheus-node-exporter postgresql chromium nginx openssl)
+# prometheus-alertmanager (+ amtool): live alerts through a real Alertmanager; systemd: only for
+# `systemd-analyze verify` of deploy/systemd (it works without systemd running as PID 1).
+PACKAGES+=(prometheus-alertmanager systemd)
 # python3.11 for the venv, only when no python3.11 is on PATH (pyenv etc. count).
 if ! command -v python3.11 >/dev/null 2>&1; then
   PACKAGES+=(python3.11 python3.11-venv)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `make run`: start castmeter.
 #   - with a configuration (castmeter.toml, $CASTMETER_CONFIG, or LIVEKIT_URL / PROMETHEUS_URL in the
-#     environment): the collectors (`python -m collectors run`) in the background + the dashboard;
-#   - without one: the demo fleet (`python -m collectors demo`, which backfills history first and then
-#     runs a simulated fleet live), and the dashboard once the backfill is done.
+#     environment): the collectors (`castmeter run`) in the background + `castmeter dashboard`;
+#   - without one: the demo fleet (`castmeter demo`, which backfills history first and then runs a
+#     simulated fleet live), and `castmeter dashboard` once the backfill is done.
+# The `castmeter` command runs from the checkout as `python -m castmeter` (what the installed
+# console script runs), so `make run` needs no `pip install`.
 # Ctrl-C stops everything.
 #
 # Environment: CASTMETER_HOST (default 127.0.0.1), PORT (default 8501), CASTMETER_DEMO_DAYS (7),
@@ -13,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 PY="$ROOT/.venv/bin/python"
+CASTMETER=("$PY" -m castmeter)
 HOST="${CASTMETER_HOST:-127.0.0.1}"
 PORT="${PORT:-8501}"
 LOG_DIR="${CASTMETER_LOG_DIR:-$ROOT/data/logs}"
@@ -88,7 +91,7 @@ has_config() {
 COLLECTOR_LOG="$LOG_DIR/collectors.log"
 if has_config; then
   echo "castmeter: configured fleet — starting collectors (log: ${COLLECTOR_LOG#"$ROOT"/})"
-  "$PY" -m collectors run >>"$COLLECTOR_LOG" 2>&1 &
+  "${CASTMETER[@]}" run >>"$COLLECTOR_LOG" 2>&1 &
   PIDS+=($!)
   sleep 2
   if ! kill -0 "${PIDS[0]}" 2>/dev/null; then
@@ -105,7 +108,7 @@ else
   echo "castmeter: backfilling $DAYS days of simulated history (log: ${COLLECTOR_LOG#"$ROOT"/}) ..."
   rm -f "$READY_FILE"
   # shellcheck disable=SC2086  # CASTMETER_DEMO_ARGS is a list of words on purpose
-  "$PY" -m collectors demo --days "$DAYS" --ready-file "$READY_FILE" \
+  "${CASTMETER[@]}" demo --days "$DAYS" --ready-file "$READY_FILE" \
     --api-port "$API_PORT" --prometheus-port "$PROM_PORT" --metrics-port 0 ${CASTMETER_DEMO_ARGS:-} >>"$COLLECTOR_LOG" 2>&1 &
   PIDS+=($!)
   started=$SECONDS
@@ -127,8 +130,7 @@ else
 fi
 
 echo "castmeter: dashboard on http://$HOST:$PORT  (Ctrl-C stops everything)"
-"$PY" -m streamlit run app.py --server.address "$HOST" --server.port "$PORT" --server.headless true \
-  --browser.gatherUsageStats false &
+"${CASTMETER[@]}" dashboard --host "$HOST" --port "$PORT" &
 PIDS+=($!)
 
 # Whichever stops first (collectors or dashboard) stops the other.

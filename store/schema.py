@@ -427,3 +427,38 @@ Index("ix_participant_sessions_last_seen", participant_sessions.c.last_seen_ts)
 Index("ix_participant_sessions_open", participant_sessions.c.left_ts, participant_sessions.c.joined_ts)
 
 __all__ += ["room_usage_daily"]
+
+# --- Alertmanager (issue 19) ---
+# What each configured Alertmanager said at the last exchange (collectors/alertmanager.py):
+# whether it could be reached, and its view of castmeter's alerts (silenced, inhibited), which
+# the Alerts page shows beside castmeter's own state. Migration 0006_alertmanager.
+alertmanager_status = Table(
+    "alertmanager_status",
+    metadata,
+    Column("url", String(500), primary_key=True),  # without credentials
+    Column("status", String(10), nullable=False),  # ok | failing
+    Column("last_attempt_ts", BigInteger, nullable=False),
+    Column("last_success_ts", BigInteger),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("alerts_sent", Integer, nullable=False, default=0),  # in the last successful post
+)
+
+alertmanager_alerts = Table(
+    "alertmanager_alerts",
+    metadata,
+    Column("url", String(500), primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),
+    Column("rule", String(100), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("state", String(20), nullable=False),  # active | suppressed | unprocessed
+    Column("silenced_by", Text, nullable=False, default=""),  # silence ids, comma-separated
+    Column("inhibited_by", Text, nullable=False, default=""),  # fingerprints of the inhibiting alerts
+    Column("note", Text, nullable=False, default=""),  # the silences' authors, comments and ends
+    Column("receivers", Text, nullable=False, default=""),
+    Column("starts_ts", BigInteger),
+    Column("ends_ts", BigInteger),
+    Column("updated_ts", BigInteger, nullable=False),
+)
+
+__all__ += ["alertmanager_alerts", "alertmanager_status"]

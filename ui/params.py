@@ -17,6 +17,7 @@ RANGE_KEYS: tuple[str, ...] = ("1h", "6h", "24h", "7d", "30d", "custom")
 STATUS_KEYS: tuple[str, ...] = ("all", "live", "ended")
 MAX_SEARCH_CHARS = 200
 MAX_NAME_CHARS = 100
+MAX_TARGET_CHARS = 200  # alert targets: node ids, stream names
 
 # "<source id>:<room sid or node id>"; ids are printable ASCII without spaces.
 _KEYED_ID = re.compile(r"^[0-9]{1,9}:[A-Za-z0-9_.:\-]{1,200}$")
@@ -51,6 +52,9 @@ ALLOWED: Mapping[str, Callable[[str], bool]] = {
     # Nodes page.
     "node": lambda value: bool(_KEYED_ID.match(value)),
     "plan": _is_plain_text(MAX_SEARCH_CHARS),  # Planner page: key=value;… parsed strictly by ui/planner.py
+    # Alerts page: the rule and target an alert links to (checked against the rules and targets).
+    "rule": _is_plain_text(MAX_NAME_CHARS),
+    "target": _is_plain_text(MAX_TARGET_CHARS),
 }
 
 

@@ -23,6 +23,7 @@ from analytics.alerts.replay import (
 from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules
 from analytics.alerts.spend import RUN_RATE_NOTE
 from core.cli import EXIT_CONFIG_ERROR
+from core.resources import data_path
 
 HELP = "alert threshold review: backtest rules on history, export Prometheus rules"
 
@@ -57,6 +58,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--rate-window", default="1m", help="rate() window for counters")
     export.add_argument(
         "--livekit-job", default="livekit", help="job label of the LiveKit scrape (node down)"
+    )
+    export.add_argument(
+        "--castmeter-job", default="castmeter", help="job label of the scrape of castmeter's own /metrics"
+    )
+    export.add_argument(
+        "--no-health-rules", action="store_true", help="leave out the rules on castmeter's own health"
     )
     export.add_argument("--max-steps", type=int, default=480, help="evaluations per generated test case")
     export.add_argument("--max-targets", type=int, default=2, help="targets per rule in generated tests")
@@ -170,7 +177,12 @@ def _run_export(args: argparse.Namespace, ruleset: RuleSet) -> int:
             ruleset.evaluation_interval_s,
             ruleset.lookback_s,
         )
-    options = ExportOptions(rate_window=args.rate_window, livekit_job=args.livekit_job)
+    options = ExportOptions(
+        rate_window=args.rate_window,
+        livekit_job=args.livekit_job,
+        health_rules=not args.no_health_rules,
+        castmeter_job=args.castmeter_job,
+    )
     exported = export_rules(ruleset, options, include_disabled=args.include_disabled or bool(args.rule))
     for name, reason in exported.skipped:
         print(f"warning: rule {name!r} not exported: {reason}", file=sys.stderr)
@@ -192,7 +204,7 @@ def _run_export(args: argparse.Namespace, ruleset: RuleSet) -> int:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        ruleset = load_rules(args.rules)
+        ruleset = load_rules(data_path(args.rules))
         if args.alerts_command == "backtest":
             return _run_backtest(args, ruleset)
         return _run_export(args, ruleset)

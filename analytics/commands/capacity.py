@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="castmeter.toml (for [prices.overrides] and node sizes)")
     parser.add_argument("--source-id", type=int, default=None, help="only this source")
     parser.add_argument(
-        "--node-vcpus", type=float, default=None, help="vCPUs of the fleet's nodes (CPU % → cores)"
+        "--node-vcpus", type=float, default=None, help="vCPUs of the fleet's nodes (CPU %% → cores)"
     )
     parser.add_argument("--target-cpu", type=float, default=70.0, help="target CPU %% per node (default 70)")
     parser.add_argument(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from analytics.capacity import default_model, plan
@@ -18,18 +19,36 @@ from analytics.commands._common import catalogue_for
 from analytics.ledger import ScenarioError, ledger_from_scenario, load_scenario
 from core.settings import ConfigError, load_settings
 
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 HELP = "price a scenario (YAML) under every provider model, with the capacity planner's sizing"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scenario", required=True, help="scenario YAML (streams, hours_per_day, ...)")
+    parser.add_argument(
+        "--scenario",
+        required=True,
+        help="scenario YAML (streams, hours_per_day, ...) or a preset: " + ", ".join(sorted(presets())),
+    )
     parser.add_argument("--json", action="store_true", help="print JSON (default: a table)")
     parser.add_argument("--config", help="castmeter.toml (for [prices.overrides])")
 
 
+def presets() -> dict[str, Path]:
+    """The seed presets shipped with castmeter (analytics/scenarios/*.yaml), by name."""
+    return {path.stem: path for path in sorted(PRESETS_DIR.glob("*.yaml"))}
+
+
+def scenario_path(value: str) -> Path:
+    """A scenario file, or a preset's file when ``value`` names one and no such file exists."""
+    path = Path(value)
+    if not path.exists() and value in presets():
+        return presets()[value]
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        scenario = load_scenario(args.scenario)
+        scenario = load_scenario(scenario_path(args.scenario))
     except ScenarioError as exc:
         raise ConfigError(str(exc)) from None
     catalogue = catalogue_for(load_settings(args.config))

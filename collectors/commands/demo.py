@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from collectors.backfill import BackfillReport, backfill
-from collectors.commands.common import add_config_arguments, alert_hooks, settings_from
+from collectors.commands.common import add_config_arguments, alert_hooks, settings_from, start_metrics
 from collectors.demo_prometheus import DemoPrometheus, prometheus_binary
 from collectors.health import ensure_source
 from collectors.runner import Collector, TickHook
@@ -198,6 +198,7 @@ async def _main(args: argparse.Namespace) -> int:
         hooks.append(model_node_hook(model, node_source_id))
     alert_hook_list, close_alerts = alert_hooks(settings, engine)
     collector = Collector(settings, engine, hooks=[*hooks, *alert_hook_list])
+    metrics = start_metrics(settings, engine, collector, required=False)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -211,6 +212,8 @@ async def _main(args: argparse.Namespace) -> int:
         await collector.run_forever(stop)
     finally:
         close_alerts()
+        if metrics is not None:
+            metrics.stop()
         await simulator.stop()
         if prometheus is not None:
             prometheus.stop()

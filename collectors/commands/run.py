@@ -13,7 +13,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from collectors.background import start_billing_thread
-from collectors.commands.common import add_config_arguments, alert_hooks, settings_from
+from collectors.commands.common import add_config_arguments, alert_hooks, settings_from, start_metrics
 from collectors.runner import Collector
 from collectors.startup import when_database_ready
 from core.logs import register_secret
@@ -55,6 +55,7 @@ async def _main(args: argparse.Namespace) -> int:
     engine, collector, close_alerts = when_database_ready(
         connect, give_up_after_s=STARTUP_WAIT_ONCE_S if args.once else None
     )
+    metrics = None if args.once else start_metrics(settings, engine, collector, required=True)
     if args.once:
         report = await collector.tick(force=True)
         print(
@@ -88,6 +89,8 @@ async def _main(args: argparse.Namespace) -> int:
         await webhook_task
     if billing is not None:
         billing.join(timeout=5)
+    if metrics is not None:
+        metrics.stop()
     log.info("stopped")
     return 0
 
