@@ -60,6 +60,16 @@ def parse_instant_ts(text: str, option: str, *, end_of_day: bool = False) -> int
     return int(moment.timestamp())
 
 
+def parse_since_ts(text: str, end_ts: int) -> int:
+    """``--since``: a duration back from ``end_ts`` or an instant."""
+    if is_duration(text):
+        return end_ts - parse_duration_s(text, "--since")
+    try:
+        return parse_instant_ts(text, "--since")
+    except ConfigError:
+        raise ConfigError(f"--since: {text!r} is neither {DURATION_HELP} nor {INSTANT_HELP}") from None
+
+
 def day_start_ts(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
@@ -128,12 +138,7 @@ def window_from(args: argparse.Namespace) -> Window:
     until_text = getattr(args, "until", None)
     end = parse_instant_ts(until_text, "--until", end_of_day=True) if until_text else now
     since_text = getattr(args, "since", None)
-    if not since_text:
-        start = 0
-    elif is_duration(since_text):
-        start = end - parse_duration_s(since_text, "--since")
-    else:
-        start = parse_instant_ts(since_text, "--since")
+    start = parse_since_ts(since_text, end) if since_text else 0
     if start >= end:
         raise ConfigError(f"--since ({since_text}) is not before --until ({until_text or 'now'})")
     return Window(start_ts=start, end_ts=end, now_ts=now)
@@ -154,7 +159,7 @@ def day_window_from(args: argparse.Namespace) -> tuple[date, date, int]:
         days = max(1, -(-parse_duration_s(since_text, "--since") // DAY_S))
         first = last - timedelta(days=days - 1)
     else:
-        first = utc_day(parse_instant_ts(since_text, "--since"))
+        first = utc_day(parse_since_ts(since_text, day_start_ts(last)))
     if first > last:
         raise ConfigError(f"--since ({since_text}) is after --until ({until_text or 'today'})")
     return first, last, now

@@ -1,26 +1,24 @@
-"""`python -m analytics costs --since 30d --json [--db URL]`: price measured usage from the store."""
+"""`python -m analytics costs --since 30d [--until WHEN] [--now WHEN] --json [--db URL]`: price
+measured usage from the store."""
 
 from __future__ import annotations
 
 import argparse
-import time
 
-from analytics.commands._common import catalogue_for, parse_duration_s
+from analytics.commands._common import catalogue_for
 from analytics.commands.plan import print_result
 from analytics.costs import costs_json
 from analytics.ledger import REGIONS, VIDEO_TIERS
 from analytics.usage import measured_ledger
 from core.settings import load_settings
+from core.timeargs import add_window_arguments, window_from
 from store.engine import make_engine
 
 HELP = "price the measured usage in the store under every provider model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--since", default="30d", help="window length back from now: 30d, 12h, 2w (default 30d)"
-    )
-    parser.add_argument("--until-ts", type=int, default=None, help="window end, Unix seconds (default: now)")
+    add_window_arguments(parser, since_default="30d")
     parser.add_argument("--db", help="database URL (default: [database].url from the config)")
     parser.add_argument("--config", help="castmeter.toml")
     parser.add_argument("--source-id", type=int, default=None, help="only this source")
@@ -35,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     catalogue = catalogue_for(settings)
-    until_ts = args.until_ts if args.until_ts is not None else int(time.time())
-    since_ts = until_ts - parse_duration_s(args.since)
+    window = window_from(args)
+    since_ts, until_ts = window.start_ts, window.end_ts
     engine = make_engine(args.db or settings.database.url, read_only=True)
     try:
         ledger = measured_ledger(

@@ -88,3 +88,42 @@ def test_day_windows_for_billing() -> None:
 def test_since_must_precede_until() -> None:
     with pytest.raises(ConfigError, match="not before"):
         window_from(_args("--since", "2026-12-01", "--until", "2026-11-01"))
+
+
+# Every command that reads a window, with the arguments it needs besides the window.
+WINDOWED_COMMANDS = [
+    ("analytics.commands.costs", []),
+    ("analytics.commands.capacity", []),
+    ("analytics.commands.billing", []),
+    ("analytics.commands.alerts", ["backtest", "--rules", "rules.yaml"]),
+    ("analytics.commands.alerts", ["export", "--rules", "rules.yaml"]),
+]
+
+
+@pytest.mark.parametrize(("module", "extra"), WINDOWED_COMMANDS)
+def test_every_windowed_command_shares_the_grammar(module: str, extra: list[str]) -> None:
+    import importlib
+
+    parser = argparse.ArgumentParser()
+    importlib.import_module(module).add_arguments(parser)
+    args = parser.parse_args(
+        [*extra, "--since", "1h30m", "--until", "2026-11-20T12:00Z", "--now", "1795176000"]
+    )
+    window = window_from(args)
+    assert (window.start_ts, window.end_ts, window.now_ts) == (
+        NOV20_NOON_TS - 5_400,
+        NOV20_NOON_TS,
+        NOV20_NOON_TS,
+    )
+    bad = parser.parse_args([*extra, "--since", "thirty"])
+    with pytest.raises(ConfigError, match="--since: 'thirty' is neither a duration"):
+        window_from(bad)
+
+
+def test_the_collectors_billing_command_takes_now_and_since() -> None:
+    from collectors.commands import billing
+
+    parser = argparse.ArgumentParser()
+    billing.add_arguments(parser)
+    args = parser.parse_args(["--once", "--since", "2d", "--now", "2026-11-20T12:00:00Z"])
+    assert day_window_from(args)[:2] == (date(2026, 11, 19), date(2026, 11, 20))
