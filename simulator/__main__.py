@@ -19,6 +19,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--api-port", type=int, default=7880, help="Twirp API port (0 = any free port)")
     parser.add_argument("--metrics-port", type=int, default=6789,
                         help="node i serves Prometheus metrics on this port + i (0 = free ports)")  # fmt: skip
+    parser.add_argument("--node-exporter-port", type=int, default=0,
+                        help="node i serves node_exporter host metrics on this port + i (default 0 = free ports)")  # fmt: skip
     parser.add_argument("--nodes", type=int, default=None, help="number of nodes (default: the scenario's)")
     parser.add_argument("--speed", type=float, default=1.0, help="run the fleet this many times faster")
     parser.add_argument("--api-key", default=DEV_API_KEY)
@@ -57,11 +59,16 @@ async def _run(args: argparse.Namespace) -> None:
         args.speed,
         args.no_redis,
         sim_start=args.sim_start,
+        node_exporter_port=args.node_exporter_port,
     )
     await server.start()
     # One machine-readable line for whoever started us (tests, bench/tick.py).
     shown = "" if args.sim_start is None else f" sim_start={int(args.sim_start)}"
-    print(f"READY api={server.api_url} metrics={','.join(server.metrics_targets)}{shown}", flush=True)
+    print(
+        f"READY api={server.api_url} metrics={','.join(server.metrics_targets)} "
+        f"node_exporter={','.join(server.node_exporter_targets)}{shown}",
+        flush=True,
+    )
     try:
         await asyncio.Event().wait()
     finally:

@@ -4,7 +4,8 @@ In-process use (the lead's ``collectors demo``, tests)::
 
     server = FleetServer(FleetModel("platform-500"), api_port=0, metrics_port=0)
     await server.start()            # binds; ports 0 pick free ports
-    server.api_url, server.metrics_urls
+    server.api_url, server.metrics_urls, server.node_exporter_targets
+    server.scrape_configs()         # Prometheus scrape_configs for both (node_exporter labelled by node_id)
     await server.stop()
 
 or ``await serve(model, host, api_port, metrics_port, api_key, api_secret, speed, no_redis)``
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from core.logs import register_secret
 from simulator.clock import LiveFleet
-from simulator.metrics import CONTENT_TYPE, FleetMetrics, node_registries, render
+from simulator.metrics import CONTENT_TYPE, FleetMetrics, host_registries, node_registries, render
 from simulator.model import FleetModel
 from simulator.twirp import TwirpApi
 
@@ -44,12 +45,15 @@ class FleetServer:
         speed: float = 1.0,
         no_redis: bool = False,
         sim_start: float | None = None,
+        node_exporter_port: int = 0,
     ) -> None:
         register_secret(api_secret)
         self.model = model
         self.host = host
         self._api_port = api_port
         self._metrics_port = metrics_port
+        # node i's node_exporter listens on node_exporter_port + i (0: free ports).
+        self._node_exporter_port = node_exporter_port
         # sim_start: the model time shown at startup (default: now).
         self.fleet = LiveFleet(model, speed, sim_start=sim_start)
         self.metrics = FleetMetrics(self.fleet)
@@ -63,6 +67,7 @@ class FleetServer:
         self._runners: list[web.AppRunner] = []
         self.api_port = 0
         self.metrics_ports: list[int] = []
+        self.node_exporter_ports: list[int] = []
 
     @property
     def api_url(self) -> str:
@@ -76,6 +81,26 @@ class FleetServer:
     def metrics_targets(self) -> list[str]:
         """``host:port`` per node, for a Prometheus scrape config."""
         return [f"{self.host}:{port}" for port in self.metrics_ports]
+
+    @property
+    def node_exporter_targets(self) -> list[str]:
+        """``host:port`` of each node's node_exporter, in node order."""
+        return [f"{self.host}:{port}" for port in self.node_exporter_ports]
+
+    def scrape_configs(self, livekit_job: str = "livekit") -> list[dict[str, object]]:
+        """Prometheus ``scrape_configs`` for the fleet: the LiveKit nodes, and node_exporter with
+        each target labelled ``node_id`` (the nodes share one host here, so the collector joins
+        host metrics to a node by that label rather than by host)."""
+        return [
+            {"job_name": livekit_job, "static_configs": [{"targets": self.metrics_targets}]},
+            {
+                "job_name": "node",
+                "static_configs": [
+                    {"targets": [target], "labels": {"node_id": node_id}}
+                    for node_id, target in zip(self.model.node_ids, self.node_exporter_targets, strict=True)
+                ],
+            },
+        ]
 
     async def _bind(self, app: web.Application, port: int) -> int:
         runner = web.AppRunner(app, access_log=None)
@@ -100,6 +125,15 @@ class FleetServer:
             app.router.add_route("GET", "/{tail:.*}", metrics_handler)  # any path, like promhttp.Handler()
             port = 0 if self._metrics_port == 0 else self._metrics_port + node
             self.metrics_ports.append(await self._bind(app, port))
+        for node, registry in enumerate(host_registries(self.metrics)):
+
+            async def host_handler(_request: web.Request, registry: object = registry) -> web.Response:
+                return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})  # type: ignore[arg-type]
+
+            app = web.Application()
+            app.router.add_route("GET", "/{tail:.*}", host_handler)
+            port = 0 if self._node_exporter_port == 0 else self._node_exporter_port + node
+            self.node_exporter_ports.append(await self._bind(app, port))
         log.info(
             "simulator %s: %d nodes, API %s, metrics %s, speed x%g",
             self.model.scenario, self.model.n_nodes, self.api_url, ", ".join(self.metrics_targets), self.fleet.speed,

@@ -182,7 +182,7 @@ async def _main(args: argparse.Namespace) -> int:
     if use_prometheus:
         prometheus = DemoPrometheus(
             port=args.prometheus_port,
-            targets=simulator.metrics_targets,
+            scrape_configs=simulator.scrape_configs(),
             workdir=Path(base.database.url.split("///")[-1]).parent / "prometheus"
             if base.database.url.startswith("sqlite")
             else Path("data/prometheus"),
