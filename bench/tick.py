@@ -136,7 +136,7 @@ def main() -> int:
             from collectors.demo_prometheus import DemoPrometheus, prometheus_binary
 
             if prometheus_binary() is not None:
-                livekit_job = {
+                livekit_job: dict[str, object] = {
                     "job_name": "livekit",
                     "static_configs": [{"targets": ready["metrics"].split(",")}],
                 }

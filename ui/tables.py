@@ -3,7 +3,8 @@ numbers keep their type so a column still sorts as numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pandas as pd
 from pandas.io.formats.style import Styler
@@ -14,7 +15,7 @@ NO_DATA = "no data"
 def no_data_styler(frame: pd.DataFrame, digits: Mapping[str, int] | None = None) -> Styler:
     """``frame`` for st.dataframe: NaN/None shown as "no data"; the numeric columns in
     ``digits`` with that many decimals and thousands separators (other columns as they are)."""
-    formats: dict[object, str | None] = {
+    formats: dict[Any, str | Callable[[object], str] | None] = {
         column: f"{{:,.{places}f}}" for column, places in (digits or {}).items() if column in frame
     }
     return frame.style.format(formats, na_rep=NO_DATA).format(
