@@ -110,10 +110,11 @@ def test_live_samples_continue_the_backfill(tmp_path: Path) -> None:
                     )
     fleet = rooms.groupby("ts")["listeners"].sum()
     fleet_hour = fleet[(fleet.index >= live_from - 3600) & (fleet.index < live_from)]
-    for ts, value in fleet[(fleet.index >= live_from) & (fleet.index <= live_from + LIVE_S)].items():
-        low, high = _band(
-            fleet_hour.index.to_numpy(float), fleet_hour.to_numpy(float), float(ts), "listeners"
-        )
+    fleet_live = fleet[(fleet.index >= live_from) & (fleet.index <= live_from + LIVE_S)]
+    for ts, value in zip(fleet_live.index.to_numpy(float), fleet_live.to_numpy(float), strict=True):
+        low, high = _band(fleet_hour.index.to_numpy(float), fleet_hour.to_numpy(float), ts, "listeners")
         if not low <= value <= high:
-            problems.append(f"fleet listeners at +{ts - live_from} s: {value} not in [{low:.4g}, {high:.4g}]")
+            problems.append(
+                f"fleet listeners at +{ts - live_from:.0f} s: {value} not in [{low:.4g}, {high:.4g}]"
+            )
     assert not problems, "\n".join(problems)
