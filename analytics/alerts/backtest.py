@@ -31,6 +31,8 @@ import pandas as pd
 from analytics.alerts.rules import Rule, RuleSet
 
 WEEK_S = 7 * 86_400
+# node_down: a node seen this recently is expected to report; one silent longer is forgotten.
+KNOWN_NODE_S = 86_400
 # An episode starting this soon after the previous one ended counts as a re-fire (flapping).
 DEFAULT_REFIRE_WINDOW_S = 600
 FLEET_TARGET = "fleet"
@@ -97,12 +99,13 @@ def sample_values_on_grid(
 def presence_on_grid(
     ts: np.ndarray, grid: Grid, lookback_s: int, valid_s: np.ndarray | None = None
 ) -> np.ndarray:
-    """1.0 where a target has no sample within the lookback (node down), else 0.0,
-    from its first sample on (before that the target did not exist yet)."""
+    """1.0 where a known target has no sample within the lookback (node down), else 0.0;
+    no data (NaN) where it has had no sample in the last KNOWN_NODE_S (it did not exist yet,
+    or was retired long ago)."""
     present = sample_values_on_grid(ts, np.ones(ts.size), grid, lookback_s, valid_s)
+    known = sample_values_on_grid(ts, np.ones(ts.size), grid, KNOWN_NODE_S)
     down = np.where(np.isnan(present), 1.0, 0.0)
-    if ts.size:
-        down[grid.times() < ts[0]] = np.nan
+    down[np.isnan(known)] = np.nan
     return down
 
 
@@ -243,6 +246,25 @@ def evaluate_episodes(values: np.ndarray, rule: Rule, interval_s: int) -> Episod
         owner = np.searchsorted(episode_starts, missed, side="right") - 1
         inside = (owner >= 0) & (missed < episode_ends[np.clip(owner, 0, None)])
     return Episodes(np.asarray(starts, dtype=np.int64), episode_ends, episode_starts, int((~inside).sum()))
+
+
+def states_on_grid(values: np.ndarray, rule: Rule, interval_s: int) -> np.ndarray:
+    """The alert's state at every evaluation: "normal", "pending" or "firing" (what live
+    alerting stores after evaluating the same values; keep_firing_for counts as firing)."""
+    steps = values.size
+    firing = firing_mask(evaluate_episodes(values, rule, interval_s), steps)
+    enter = rule.compare(values, rule.threshold)
+    stay = rule.compare(values, rule.recovery_threshold) | enter
+    active = np.zeros(steps, dtype=bool)
+    enter_index = np.flatnonzero(enter)
+    for start, end in zip(*_runs(stay), strict=True):
+        position = int(np.searchsorted(enter_index, start))
+        if position < enter_index.size and enter_index[position] < end:
+            active[enter_index[position] : end] = True
+    states = np.full(steps, "normal", dtype=object)
+    states[active] = "pending"
+    states[firing] = "firing"
+    return states
 
 
 def firing_mask(episodes: Episodes, steps: int) -> np.ndarray:
