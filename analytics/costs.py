@@ -251,7 +251,7 @@ def self_hosted_idle_fraction(ledger: UsageLedger, catalogue: Catalogue) -> floa
     usage = UsageArrays.from_ledger(ledger)
     result = self_hosted.price(usage, catalogue)
     servers = float(result.items[0].quantity[0])
-    if servers <= 0 or ledger.period_days <= 0:
+    if servers <= 0 or ledger.covered_days <= 0:
         return 0.0
     cloud, dedicated = self_hosted.server_specs(catalogue)
     spec = cloud if result.items[0].usd[0] <= servers * cloud.monthly_usd + 1e-9 else dedicated
@@ -262,7 +262,7 @@ def self_hosted_idle_fraction(ledger: UsageLedger, catalogue: Catalogue) -> floa
     capacity = servers * spec.vcpus * catalogue[cap + "target_utilization"] / per_dt
     totals = ledger.totals()
     per_stream = usage.publishers_per_stream[0] or 1.0
-    average_dt = totals["listener_minutes_unrounded"] * per_stream / (ledger.period_days * 1440.0)
+    average_dt = totals["listener_minutes_unrounded"] * per_stream / (ledger.covered_days * 1440.0)
     return float(np.clip(1.0 - average_dt / capacity, 0.0, 1.0))
 
 
@@ -304,7 +304,7 @@ def scenario_from_ledger(ledger: UsageLedger) -> Scenario:
     """The steady scenario closest to measured usage (for the break-even chart): peak streams,
     their average live hours per day, and the measured listeners per stream."""
     totals = ledger.totals()
-    days = max(ledger.period_days, 1e-9)
+    days = max(ledger.covered_days, 1e-9)
     streams = max(ledger.fleet_peak_streams, 1.0)
     hours = min(24.0, totals["stream_minutes"] / 60.0 / days / streams) if totals["stream_minutes"] else 1.0
     live_min = max(totals["stream_minutes"], 1e-9)

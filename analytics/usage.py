@@ -57,6 +57,7 @@ from analytics.ledger import (
     empty_frame,
 )
 from store import schema, usage_rollup
+from store.observed import first_observed_ts
 
 NOT_CONNECTION_KINDS = usage_rollup.NOT_CONNECTION_KINDS
 SESSION_COLUMNS = (
@@ -559,7 +560,8 @@ def measured_ledger(
     video: VideoTier = "none",
     region: Region = "eu",
 ) -> UsageLedger:
-    """Usage per UTC day × channel over [since_ts, until_ts), scaled to a 30-day month."""
+    """Usage per UTC day × channel over [since_ts, until_ts), scaled to a 30-day month from the
+    part of the window the store has observations for (``covered_start_ts`` on)."""
     if until_ts <= since_ts:
         raise ValueError("until_ts must be after since_ts")
     keys = ["day_ts", "channel"]
@@ -583,7 +585,11 @@ def measured_ledger(
     traffic = _traffic(engine, since_ts, until_ts, source_id)
     frame = _share_traffic(frame, traffic)
     frame = frame[list(COLUMNS)].sort_values(keys, ignore_index=True)
-    period_days = (until_ts - since_ts) / DAY_S
+    with _connected(engine) as connection:
+        first_ts = first_observed_ts(connection, source_id)
+    covered_start_ts = since_ts if first_ts is None else min(max(since_ts, first_ts), until_ts)
+    # Rates (per month, per hour) divide by the time the store has observations for.
+    covered_days = max((until_ts - covered_start_ts) / DAY_S, 1 / 1440)
     return UsageLedger(
         frame=frame,
         period_start_ts=since_ts,
@@ -595,8 +601,9 @@ def measured_ledger(
         fleet_peak_listeners=fleet["listeners"],
         fleet_peak_publishers=fleet["publishers"],
         fleet_peak_egress=peak_egress,
-        month_scale=MONTH_DAYS / period_days,
+        month_scale=MONTH_DAYS / covered_days,
         origin="measured",
+        covered_start_ts=covered_start_ts,
     )
 
 

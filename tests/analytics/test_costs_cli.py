@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -112,8 +111,10 @@ def test_plan_unknown_key_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_costs_from_store(tmp_path: Path) -> None:
+    """Two hours of history in a 30-day window: the monthly figures are the 2 hours' rate (the
+    time covered by data), not 2 hours spread over 30 days (finding 6 of issue 14)."""
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    now = int(time.time())
+    now = 1_795_176_000  # 2026-11-20 12:00 UTC, pinned with --now
     engine = open_store(url)
     with engine.begin() as c:
         upsert(c, schema.room_sessions, [{"source_id": 1, "room_sid": "RM_1", "room_name": "radio", "channel": "radio",
@@ -124,11 +125,15 @@ def test_costs_from_store(tmp_path: Path) -> None:
             for i in range(5)
         ])  # fmt: skip
     engine.dispose()
-    result = run_cli("costs", "--since", "30d", "--json", "--db", url)
+    result = run_cli("costs", "--since", "30d", "--now", str(now), "--json", "--db", url)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["usage"]["origin"] == "measured"
-    assert data["usage"]["monthly_listener_minutes"] == pytest.approx(240)
+    assert data["usage"]["period_days"] == 30 and data["usage"]["covered_days"] == pytest.approx(
+        2 / 24, abs=1e-4
+    )
+    # 4 listeners × 60 min in the 2 covered hours → × (30 days × 24 h / 2 h) = 240 × 360.
+    assert data["usage"]["monthly_listener_minutes"] == pytest.approx(86_400)
     assert {p["id"] for p in data["providers"]} == set(MODEL_IDS)
 
 

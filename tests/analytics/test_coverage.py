@@ -1,0 +1,64 @@
+"""Averages divide by the time covered by data (finding 6 of issue 14): a 30-day window over
+7 days of history gives the same rates as the 7-day window, and says how much it covers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+
+from analytics.costs import estimate_cost_per_hour_usd
+from analytics.prices import load_catalogue
+from analytics.usage import measured_ledger
+from store import schema
+from store.engine import open_store
+
+NOW = 1_795_176_000  # 2026-11-20 12:00 UTC
+DAY_S = 86_400
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    """Seven days of one radio channel live 12:00-14:00 UTC daily with 10 listeners for the
+    whole broadcast (the store begins seven days before NOW)."""
+    url = f"sqlite:///{tmp_path / 'week.db'}"
+    engine = open_store(url)
+    rooms, participants, samples = [], [], []
+    for day in range(7, 0, -1):
+        start = NOW - day * DAY_S
+        sid = f"RM_{day}"
+        rooms.append({"source_id": 1, "room_sid": sid, "room_name": "radio", "channel": "radio", "started_ts": start,
+                      "ended_ts": start + 7200, "last_seen_ts": start + 7200})  # fmt: skip
+        for index in range(11):
+            participants.append(
+                {"source_id": 1, "participant_sid": f"PA_{day}_{index}", "room_sid": sid, "identity": f"u{index}",
+                 "kind": "STANDARD", "is_publisher": index == 0, "joined_ts": start, "left_ts": start + 7200,
+                 "last_seen_ts": start + 7200}
+            )  # fmt: skip
+        samples += [{"source_id": 1, "room_sid": sid, "ts": ts, "participants": 11, "publishers": 1, "listeners": 10}
+                    for ts in range(start, start + 7200, 60)]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(insert(schema.room_sessions), rooms)
+        connection.execute(insert(schema.participant_sessions), participants)
+        connection.execute(insert(schema.room_samples), samples)
+    engine.dispose()
+    return url
+
+
+def test_a_long_window_over_a_short_history_divides_by_the_history(store: str) -> None:
+    engine = open_store(store)
+    week = measured_ledger(engine, NOW - 7 * DAY_S, NOW)
+    month = measured_ledger(engine, NOW - 30 * DAY_S, NOW)
+    # 7 broadcasts × 10 listeners × 120 min = 8,400 listener-minutes in 7 days → × 30 / 7 a month.
+    assert week.totals()["listener_minutes"] == month.totals()["listener_minutes"] == 8_400
+    assert month.covered_days == pytest.approx(7.0) and month.period_days == pytest.approx(30.0)
+    assert month.monthly_totals()["listener_minutes"] == pytest.approx(8_400 * 30 / 7)
+    assert week.monthly_totals()["listener_minutes"] == pytest.approx(8_400 * 30 / 7)
+    assert "data covers 7.0 days of the 30.0 days chosen" in month.coverage_note
+    assert week.coverage_note == ""
+    catalogue = load_catalogue()
+    per_hour_month = estimate_cost_per_hour_usd(engine, NOW - 30 * DAY_S, NOW, None, catalogue=catalogue)
+    per_hour_week = estimate_cost_per_hour_usd(engine, NOW - 7 * DAY_S, NOW, None, catalogue=catalogue)
+    assert per_hour_month is not None and per_hour_month == pytest.approx(per_hour_week, rel=1e-9)
+    engine.dispose()
