@@ -284,16 +284,17 @@ HOURS_PER_MONTH = 30 * 24.0
 
 def estimate_cost_per_hour_usd(
     bind: Any, start_ts: int, end_ts: int, source_id: int | None, *, model_id: str = CURRENT_MODEL,
-    catalogue: Catalogue | None = None,
+    catalogue: Catalogue | None = None, ledger: UsageLedger | None = None,
 ) -> float | None:  # fmt: skip
     """The window's usage rate priced for a month under ``model_id``, per hour (the Overview's
-    "cost per hour"). None when the window has no usage."""
+    "cost per hour": the Costs page's monthly figure for that model ÷ 720 h). None when the
+    window has no usage. ``ledger``: the window's measured ledger when the caller has it."""
     from analytics.prices import load_catalogue
     from analytics.usage import measured_ledger
 
     if end_ts <= start_ts:
         return None
-    ledger = measured_ledger(bind, start_ts, end_ts, source_id)
+    ledger = ledger if ledger is not None else measured_ledger(bind, start_ts, end_ts, source_id)
     if ledger.is_empty:
         return None
     result = MODELS[model_id](UsageArrays.from_ledger(ledger), catalogue or load_catalogue())

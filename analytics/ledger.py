@@ -99,7 +99,7 @@ class UsageLedger:
 
     @property
     def coverage_note(self) -> str:
-        """"" when the data covers the whole period, else what it covers (for captions)."""
+        """ "" when the data covers the whole period, else what it covers (for captions)."""
         if self.period_days <= 0 or self.covered_days >= self.period_days - 1e-9:
             return ""
         return (

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import os
 import secrets
 import signal
 import sys
@@ -38,6 +39,8 @@ log = logging.getLogger("collectors.demo")
 
 DEMO_LIVEKIT = "demo-livekit"
 DEMO_PROMETHEUS = "demo-prometheus"
+# What the demo fleet is (a self-hosted cluster): used when no settings file is given.
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "demo.castmeter.toml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ready-file",
         default="data/demo.ready",
-        help="written when the backfill is done (scripts wait for it)",
+        help="written when the backfill is done (scripts wait for it); a line 'live TS' follows "
+        "when the live collectors take over",
     )
 
 
@@ -162,7 +166,17 @@ async def _prometheus_window_filled(started_monotonic: float, rate_window_s: flo
         await asyncio.sleep(remaining)
 
 
+def _use_demo_config(args: argparse.Namespace) -> None:
+    """Without --config, $CASTMETER_CONFIG or ./castmeter.toml, read the demo's own settings
+    (also where the spend alert reads them: the environment of this process)."""
+    if args.config or os.environ.get("CASTMETER_CONFIG") or Path("castmeter.toml").exists():
+        return
+    args.config = str(DEMO_CONFIG)
+    os.environ["CASTMETER_CONFIG"] = str(DEMO_CONFIG)
+
+
 async def _main(args: argparse.Namespace) -> int:
+    _use_demo_config(args)
     base = settings_from(args)
     engine = open_store(base.database.url, busy_timeout_ms=base.database.busy_timeout_ms)
     # Built before the backfill so an unknown scenario fails at once; it serves the live fleet
@@ -224,9 +238,11 @@ async def _main(args: argparse.Namespace) -> int:
                 report.duration_s,
                 ", ".join(f"{k}={v}" for k, v in report.rows.items()),
             )
+        # The history is there: the dashboard may open (`make run` waits for this file). The live
+        # collectors follow as soon as Prometheus has a full rate() window of scrapes.
+        ready.parent.mkdir(parents=True, exist_ok=True)
+        ready.write_text(f"{end_ts}\n")
         if simulator is None:
-            ready.parent.mkdir(parents=True, exist_ok=True)
-            ready.write_text(str(int(time.time())))
             return 0
         interval_s = settings.collectors.interval_s
         if prometheus is not None:
@@ -269,8 +285,9 @@ async def _run_live(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    ready.parent.mkdir(parents=True, exist_ok=True)
-    ready.write_text(str(int(time.time())))
+    # Second line of the ready file: when the live collectors took over from the backfill.
+    with ready.open("a", encoding="utf-8") as marker:
+        marker.write(f"live {int(time.time())}\n")
     log.info(
         "demo fleet live: LiveKit API %s, node metrics at %s; Ctrl-C stops",
         simulator.api_url,

@@ -72,7 +72,7 @@ def test_live_samples_continue_the_backfill(tmp_path: Path) -> None:
     demo = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 300
-        while not ready.exists():
+        while not (ready.exists() and "live " in ready.read_text()):
             assert demo.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "the demo was not live within 300 s"
             time.sleep(1)
@@ -84,7 +84,7 @@ def test_live_samples_continue_the_backfill(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             demo.kill()
         log.close()
-    live_from = int(ready.read_text())
+    live_from = int(ready.read_text().split("live ")[1].split()[0])
     assert abs(live_from - EVENING_TS) < 600  # the demo ran at the pinned evening
 
     engine = make_engine(db_url)

@@ -32,7 +32,8 @@ def test_overview_shows_the_live_fleet(populated_store: dict[str, Any]) -> None:
     assert shown["Publishers"] == str(populated_store["publishers_now"])
     assert shown["Nodes up"] == f"{populated_store['nodes_up']} / {populated_store['nodes_total']}"
     assert shown["Outgoing Mbit/s"] == f"{populated_store['bytes_out_per_s'] * 8 / 1e6:.1f}"
-    assert "Est. cost per hour" in shown
+    # The cost card names the model it prices (the default current_model) and fills at once.
+    assert shown["Cost per hour (LiveKit Cloud)"].startswith("$")
     assert len(app.get("plotly_chart")) == 2  # listeners by channel, live streams
     busiest = app.dataframe[0].value
     assert busiest.iloc[0]["Channel"] == populated_store["busiest_channel"]
@@ -107,3 +108,23 @@ def test_a_source_failing_from_the_start_is_shown_with_the_empty_state(empty_sto
     app = run_overview()
     assert any("studio" in error.value and "401 unauthorized" in error.value for error in app.error)
     assert any("No streams or nodes yet" in info.value for info in app.info)
+
+
+def test_the_cost_card_prices_the_configured_model_with_live_refresh_off(
+    populated_store: dict[str, Any], tmp_path: Any, monkeypatch: Any
+) -> None:
+    """Finding 5 of issue 14: the card names [prices] current_model and is filled on the very
+    render that asked for it, even with live refresh off (it used to stay blank until a
+    refresh that never came)."""
+    config = tmp_path / "self-hosted.toml"
+    config.write_text(
+        f'[dashboard]\ntimezone = "{PAGE_TIMEZONE}"\nstale_after_s = 1800\n'
+        '[prices]\ncurrent_model = "livekit_self_hosted"\n'
+    )
+    monkeypatch.setenv("CASTMETER_CONFIG", str(config))
+    app = run_overview({"live": "0", "range": "1h"})
+    shown = metrics(app)
+    assert "Cost per hour (LiveKit Cloud)" not in shown
+    assert shown["Cost per hour (LiveKit self-hosted)"].startswith("$")
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "live refresh off" in captions and "cost per hour: LiveKit self-hosted, last 1 hour" in captions
