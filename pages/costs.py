@@ -41,12 +41,16 @@ def _presets() -> dict[str, Scenario]:
 
 def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, now_ts: int) -> None:
     month_start, _month_end = cost_engine.month_bounds(now_ts)
-    ledger = _ledger(url, month_start, now_ts - now_ts % 60, view_source)
-    st.subheader("This month (UTC), per model")
-    if ledger.is_empty:
+    until_ts = now_ts - now_ts % 60
+    ledger = _ledger(url, month_start, until_ts, view_source)
+    trailing = _ledger(url, until_ts - cost_engine.PROJECTION_TRAILING_DAYS * 86_400, until_ts, view_source)
+    outlook = cost_engine.month_outlook(ledger, trailing, until_ts, catalogue)
+    month_name = pd.Timestamp(month_start, unit="s", tz="UTC").strftime("%B %Y")
+    st.subheader(f"This month ({month_name}, UTC), per model")
+    if ledger.is_empty and trailing.is_empty:
         st.info("No usage recorded this month yet.", icon=":material/hourglass_empty:")
         return
-    frame = cost_engine.month_to_date_frame(ledger, now_ts, catalogue).sort_values("projected_month_usd")
+    frame = outlook.frame.sort_values("projected_month_usd")
     long = frame.melt(
         id_vars=["label"],
         value_vars=["month_to_date_usd", "projected_month_usd"],
@@ -54,7 +58,7 @@ def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, now_t
         value_name="usd",
     )
     long["figure"] = long["figure"].map(
-        {"month_to_date_usd": "month to date", "projected_month_usd": "projected to month end"}
+        {"month_to_date_usd": "month to date", "projected_month_usd": "projected month"}
     )
     figure = px.bar(
         long,
@@ -66,13 +70,16 @@ def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, now_t
     )
     figure.update_layout(height=360, margin={"l": 0, "r": 0, "t": 10, "b": 0})
     st.plotly_chart(figure, width="stretch")
+    days = f"{outlook.month_days:.0f}-day month"
     st.dataframe(
-        pd.DataFrame({"Model": frame["label"], "Month to date": frame["month_to_date_usd"].map(format_usd),
-                      "Projected month": frame["projected_month_usd"].map(format_usd)}),
-        hide_index=True, width="stretch",
+        pd.DataFrame({"Model": frame["label"], "Month to date (USD)": frame["month_to_date_usd"].map(format_usd),
+                      f"Projected month (USD, {days})": frame["projected_month_usd"].map(format_usd),
+                      f"Run rate (USD per 30 days, last {cost_engine.PROJECTION_TRAILING_DAYS} days)": frame["run_rate_usd"].map(format_usd)}),
+        hide_index=True, width="stretch", key="costs_month",
     )  # fmt: skip
+    covered = outlook.covered_s / 86_400
     st.caption(
-        "Month to date prices the usage so far as this month's bill; the projection scales it to the whole month."
+        f"{cost_engine.PROJECTION_METHOD} Data covers {covered:,.1f} of this month's {outlook.month_days:.0f} days so far."
     )
 
 
@@ -81,6 +88,10 @@ def window_costs(
 ) -> list[cost_engine.ProviderCost]:
     provider_costs = cost_engine.price_ledger(ledger, catalogue)
     st.subheader(f"{range_label}: monthly cost at this usage rate")
+    st.caption(
+        "USD per 30-day month at the window's usage rate"
+        + (f"; {ledger.coverage_note}." if ledger.coverage_note else ".")
+    )
     units = cost_engine.unit_costs_frame(ledger, provider_costs).sort_values("monthly_usd")
     columns = st.columns(3)
     cheapest = units.iloc[0]

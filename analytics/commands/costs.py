@@ -7,8 +7,8 @@ import argparse
 
 from analytics.commands._common import catalogue_for
 from analytics.commands.plan import print_result
-from analytics.costs import costs_json
-from analytics.ledger import REGIONS, VIDEO_TIERS
+from analytics.costs import PROJECTION_TRAILING_DAYS, costs_json, month_bounds, month_outlook
+from analytics.ledger import DAY_S, REGIONS, VIDEO_TIERS, UsageLedger
 from analytics.usage import measured_ledger
 from core.settings import load_settings
 from core.timeargs import add_window_arguments, window_from
@@ -36,17 +36,31 @@ def run(args: argparse.Namespace) -> int:
     window = window_from(args)
     since_ts, until_ts = window.start_ts, window.end_ts
     engine = make_engine(args.db or settings.database.url, read_only=True)
-    try:
-        ledger = measured_ledger(
+
+    def ledger_for(start_ts: int, end_ts: int) -> UsageLedger:
+        return measured_ledger(
             engine,
-            since_ts,
-            until_ts,
+            start_ts,
+            end_ts,
             args.source_id,
             audio_kbps=args.audio_kbps,
             video=args.video,
             region=args.region,
         )
+
+    try:
+        ledger = ledger_for(since_ts, until_ts)
+        # This month as of --now: month to date, projection and run rate (the Costs page's method).
+        now_ts = window.now_ts
+        month_start, _month_end = month_bounds(now_ts)
+        trailing_from = now_ts - PROJECTION_TRAILING_DAYS * DAY_S
+        outlook = month_outlook(
+            ledger_for(month_start, now_ts), ledger_for(trailing_from, now_ts), now_ts, catalogue
+        )
     finally:
         engine.dispose()
-    print_result(costs_json(ledger, catalogue), as_json=args.json)
+    result = costs_json(ledger, catalogue)
+    result["current_model"] = settings.prices.current_model
+    result["month"] = outlook.as_json()
+    print_result(result, as_json=args.json)
     return 0
