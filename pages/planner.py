@@ -57,9 +57,12 @@ def _on_preset(saved: dict[str, Scenario], source_id: int | None, growth_pct: fl
     if choice in state.presets():
         scenario = state.presets()[choice]
     elif choice == state.MY_FLEET:
-        scenario = state.fleet_scenario(source_id, growth_pct)
-        if scenario is None:
+        fleet = state.fleet_scenario(source_id, growth_pct)
+        if fleet is None:
             st.session_state["pl_notice"] = "No usage in the last 30 days to fill “my fleet” from."
+        else:
+            scenario, note = fleet
+            st.session_state["pl_fleet_note"] = note
     elif choice.startswith(SAVED_PREFIX):
         scenario = saved.get(choice.removeprefix(SAVED_PREFIX))
     if scenario is not None:
@@ -102,6 +105,9 @@ def inputs(errors: dict[str, str], options: list[str], saved: dict[str, Scenario
     notice = st.session_state.pop("pl_notice", None)
     if notice:
         st.warning(notice)
+    fleet_note = st.session_state.pop("pl_fleet_note", None)
+    if fleet_note:
+        st.info(fleet_note, icon=":material/info:")  # our own text: no markdown to escape
     left, middle, right = st.columns(3)
     with left:
         mode = st.radio("Broadcasts", ["concurrent", "weekly"], key="pl_mode", horizontal=True,
