@@ -727,18 +727,32 @@ def stream_detail(
         publishing = float(curve["publishers"].mean()) if not curve.empty else 1.0
         kbps, measured = per_track * max(1.0, publishing), True
 
+    # This session's egress and ingress only: other sessions of the same room name (earlier
+    # broadcasts of the channel) have their own. Egress names its room session; a row without
+    # one, and ingress (a reusable endpoint per room name), count when they ran during it.
     e = schema.egress_status.c
+    during_egress = and_(
+        e.room_sid.is_(None),
+        e.room_name == session.room_name,
+        e.started_ts <= until_ts,
+        func.coalesce(e.ended_ts, e.last_seen_ts) >= started_ts,
+    )
     egress = _frame(
         connection,
         select(e.egress_id, e.kind, e.status, e.started_ts, e.ended_ts, e.error)
-        .where(e.source_id == source_id, or_(e.room_sid == room_sid, e.room_name == session.room_name))
+        .where(e.source_id == source_id, or_(e.room_sid == room_sid, during_egress))
         .order_by(e.started_ts),
     )
     i = schema.ingress_status.c
     ingress = _frame(
         connection,
         select(i.ingress_id, i.name, i.input_type, i.status, i.started_ts, i.ended_ts, i.error)
-        .where(i.source_id == source_id, i.room_name == session.room_name)
+        .where(
+            i.source_id == source_id,
+            i.room_name == session.room_name,
+            i.started_ts <= until_ts,
+            func.coalesce(i.ended_ts, i.last_seen_ts) >= started_ts,
+        )
         .order_by(i.started_ts),
     )
     return StreamDetail(
