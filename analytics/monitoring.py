@@ -54,7 +54,8 @@ OTHER_CHANNELS = "other"
 # end unless the caller knows better (no settings key exists for it yet).
 DEFAULT_LISTENER_KBPS = 128.0
 CPU_THRESHOLDS_PCT: tuple[float, float] = (70.0, 80.0)
-STREAM_ROWS_LIMIT = 2000
+STREAM_ROWS_LIMIT = 2000  # rows the Streams table shows
+STREAM_CSV_ROWS_LIMIT = 200_000  # rows its CSV export holds (every session of a long range)
 PARTICIPANT_ROWS_LIMIT = 5000
 
 
@@ -539,6 +540,8 @@ STREAM_STATUSES = ("all", "live", "ended")
 class StreamList:
     rows: pd.DataFrame
     truncated: bool
+    total: int = 0  # every matching session (rows holds the newest ``limit`` of them)
+    live: int = 0  # how many of them are live
 
 
 def streams(
@@ -594,10 +597,13 @@ def streams(
                 func.lower(r.channel).contains(term, autoescape=True),
             )
         )
-    query = query.order_by(r.started_ts.desc(), r.room_sid).limit(limit + 1)
+    counted = query.subquery("matching")
+    total, live_count = connection.execute(
+        select(func.count(), func.coalesce(func.sum(case((counted.c.status == "live", 1), else_=0)), 0))
+    ).one()
+    query = query.order_by(r.started_ts.desc(), r.room_sid).limit(limit)
     frame = _frame(connection, query)
-    truncated = len(frame) > limit
-    return StreamList(frame.head(limit).reset_index(drop=True), truncated)
+    return StreamList(frame, int(total) > limit, int(total), int(live_count))
 
 
 @dataclass(frozen=True)

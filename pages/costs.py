@@ -5,7 +5,6 @@ come from analytics.costs / analytics.usage."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +15,7 @@ from analytics import costs as cost_engine
 from analytics import usage as usage_module
 from analytics.ledger import Scenario, UsageLedger, load_scenario
 from analytics.prices import Catalogue, CatalogueError, catalogue_from_settings
+from core import clock
 from ui import data
 from ui.formatting import escape_markdown, format_usd, shorten
 from ui.page import start
@@ -209,7 +209,7 @@ def main() -> None:
         st.error(f"Invalid price override: {escape_markdown(str(exc))}", icon=":material/error:")
         return
     url = data.db_url()
-    now_ts = int(time.time())
+    now_ts = clock.now_ts()
     month_to_date(url, view.source_id, catalogue, now_ts)
     start_ts, end_ts = view.window()
     ledger = _ledger(url, start_ts, end_ts, view.source_id)

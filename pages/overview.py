@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics import costs
+from core import clock
 from ui import charts, data, empty
 from ui.background import shared_pending
 from ui.formatting import format_count, format_rate, format_usd, plotly_text, shorten
@@ -197,4 +198,4 @@ def _live_busiest() -> None:
 _live_headline()
 _live_charts()
 _live_busiest()
-st.caption(f"Rendered {format_ts(int(time.time()), view.timezone)} · {view.range_label}")
+st.caption(f"Rendered {format_ts(clock.now_ts(), view.timezone)} · {view.range_label}")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 
+from core import clock
 from ui import data
 from ui.formatting import escape_markdown, shorten
 from ui.sidebar import ViewState
@@ -53,7 +52,7 @@ def nothing_in_window(what: str, view: ViewState) -> None:
 
 def banners(view: ViewState, now_ts: int | None = None) -> None:
     """A red banner per failing source, a yellow one when the newest sample is stale."""
-    now = int(time.time()) if now_ts is None else now_ts
+    now = clock.now_ts() if now_ts is None else now_ts
     url = data.db_url()
     source_rows = data.sources(url)
     failing = source_rows[source_rows["status"].notna() & (source_rows["status"] != "ok")]

@@ -19,3 +19,27 @@ def displayed(element: Any) -> pd.DataFrame:
         frame.columns = list(element.value.columns)
         return frame.astype(str)
     return element.value.astype(object).where(element.value.notna(), "None").astype(str)
+
+
+def capture_downloads(monkeypatch: Any) -> list[dict[str, Any]]:
+    """Record what every ``st.download_button`` of the page offers (label, data as bytes, file
+    name), as the browser would download it; the button still renders."""
+    import streamlit as st
+
+    offered: list[dict[str, Any]] = []
+    original = st.download_button
+
+    def recording(label: str, data: Any, *args: Any, **kwargs: Any) -> Any:
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        offered.append({"label": label, "data": raw, "file_name": kwargs.get("file_name")})
+        return original(label, data, *args, **kwargs)
+
+    monkeypatch.setattr(st, "download_button", recording)
+    return offered
+
+
+def csv_frame(raw: bytes) -> pd.DataFrame:
+    """A downloaded CSV as text cells (nothing parsed as numbers or dates)."""
+    import io
+
+    return pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
