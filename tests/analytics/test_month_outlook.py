@@ -67,15 +67,15 @@ def test_projection_month_to_date_and_run_rate_agree_for_a_steady_fleet(store: s
     engine.dispose()
     assert outlook.month_days == 30
     assert outlook.covered_s == 14 * DAY_S + DAY_S // 2  # observed since 2026-11-06 00:00
-    frame = outlook.frame.set_index("model")
-    assert list(frame.index) == list(MODEL_IDS)
+    rows = {str(row["model"]): row for row in outlook.frame.to_dict("records")}
+    assert list(rows) == list(MODEL_IDS)
     share = 14.5 / 30
-    for model in MODEL_IDS:
-        run_rate = frame.loc[model, "run_rate_usd"]
+    for model, row in rows.items():
+        run_rate = float(row["run_rate_usd"])
         assert run_rate > 0, model
         # One rate all month: the projection for a 30-day month is the 30-day run rate.
-        assert frame.loc[model, "projected_month_usd"] == pytest.approx(run_rate, rel=1e-6), model
-        assert frame.loc[model, "month_to_date_usd"] == pytest.approx(run_rate * share, rel=1e-6), model
-        assert frame.loc[model, "month_to_date_usd"] < frame.loc[model, "projected_month_usd"]
+        assert float(row["projected_month_usd"]) == pytest.approx(run_rate, rel=1e-6), model
+        assert float(row["month_to_date_usd"]) == pytest.approx(run_rate * share, rel=1e-6), model
+        assert float(row["month_to_date_usd"]) < float(row["projected_month_usd"])
     document = outlook.as_json()
     assert "last 7 days' rate" in document["method"] and document["covered_days"] == 14.5
