@@ -119,6 +119,10 @@ def page(view: ViewState) -> None:
     start_ts, end_ts = view.window()
     nodes = data.nodes_table(data.db_url(), start_ts, end_ts, view.source_id)
     if nodes.empty:
+        missing = empty.node_metrics_missing(view)
+        if missing is not None:
+            st.info(missing, icon=":material/dns:")
+            return
         empty.nothing_in_window("nodes", view)
         st.caption(
             "Node metrics come from Prometheus: add a `[[prometheus]]` source that scrapes your LiveKit nodes."

@@ -87,11 +87,17 @@ def headline_figures(view: ViewState) -> None:
     columns[0].metric("Live streams", format_count(figures.live_streams), border=True)
     columns[1].metric("Listeners", format_count(figures.listeners), border=True)
     columns[2].metric("Publishers", format_count(figures.publishers), border=True)
-    columns[3].metric("Nodes up", f"{figures.nodes_up} / {figures.nodes_total}", border=True)
-    bandwidth_value, bandwidth_unit = format_rate(figures.outgoing_mbps)
-    columns[4].metric(
-        f"Outgoing {bandwidth_unit}", bandwidth_value, border=True, help="Sum over the nodes up."
-    )
+    no_nodes = empty.node_metrics_missing(view) if figures.nodes_total == 0 else None
+    if no_nodes is not None:
+        # LiveKit Cloud (or any source without Prometheus): say so instead of "0 / 0" and "0.0".
+        columns[3].metric("Nodes up", "not measured", border=True, help=no_nodes)
+        columns[4].metric("Outgoing Mbit/s", "not measured", border=True, help=no_nodes)
+    else:
+        columns[3].metric("Nodes up", f"{figures.nodes_up} / {figures.nodes_total}", border=True)
+        bandwidth_value, bandwidth_unit = format_rate(figures.outgoing_mbps)
+        columns[4].metric(
+            f"Outgoing {bandwidth_unit}", bandwidth_value, border=True, help="Sum over the nodes up."
+        )
     columns[5].metric(
         f"Cost per hour ({cost.model_label})",
         format_usd(cost.usd_per_hour) if cost.usd_per_hour is not None else "no data",

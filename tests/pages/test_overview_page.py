@@ -128,3 +128,61 @@ def test_the_cost_card_prices_the_configured_model_with_live_refresh_off(
     assert shown["Cost per hour (LiveKit self-hosted)"].startswith("$")
     captions = " ".join(caption.value for caption in app.caption)
     assert "live refresh off" in captions and "cost per hour: LiveKit self-hosted, last 1 hour" in captions
+
+
+def _livekit_only(url: str, now_ts: int) -> None:
+    from sqlalchemy import insert
+
+    from store import schema
+    from store.engine import open_store
+
+    engine = open_store(url)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(schema.sources),
+            [
+                {
+                    "id": 1,
+                    "name": "cloud",
+                    "kind": "livekit",
+                    "url": "https://x.livekit.cloud",
+                    "created_ts": now_ts,
+                }
+            ],
+        )
+        connection.execute(
+            insert(schema.room_sessions),
+            [{"source_id": 1, "room_sid": "RM_1", "room_name": "channel-1", "channel": "channel-1",
+              "started_ts": now_ts - 600, "ended_ts": None, "last_seen_ts": now_ts}],
+        )  # fmt: skip
+        connection.execute(
+            insert(schema.room_samples),
+            [{"source_id": 1, "room_sid": "RM_1", "ts": ts, "participants": 31, "publishers": 1, "listeners": 30}
+             for ts in range(now_ts - 600, now_ts + 1, 15)],
+        )  # fmt: skip
+    engine.dispose()
+
+
+def test_a_livekit_only_fleet_says_node_metrics_need_prometheus(
+    tmp_path: Any, page_env: Any, monkeypatch: Any
+) -> None:
+    """Finding 12 of issue 14: with only a LiveKit source (LiveKit Cloud has no Prometheus) the
+    Overview showed "Nodes up 0 / 0" and "Outgoing 0.0 Mbit/s" beside 30 listeners, and Nodes
+    advised a longer time range."""
+    now_ts = 1_795_176_000
+    monkeypatch.setenv("CASTMETER_NOW", str(now_ts))
+    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+    _livekit_only(url, now_ts)
+    page_env(url)
+    app = run_overview()
+    shown = metrics(app)
+    assert shown["Listeners"] == "30"
+    assert shown["Nodes up"] == "not measured" and shown["Outgoing Mbit/s"] == "not measured"
+    helps = {m.label: m.proto.help for m in app.metric}
+    assert (
+        "[[prometheus]]" in helps["Nodes up"] and "LiveKit Cloud exposes no Prometheus" in helps["Nodes up"]
+    )
+    nodes = AppTest.from_file(page_path("nodes"), default_timeout=TIMEOUT_S)
+    nodes.run()
+    infos = " ".join(i.value for i in nodes.info)
+    assert "LiveKit Cloud exposes no Prometheus" in infos and "longer time range" not in infos
