@@ -7,9 +7,9 @@ All aggregation is in SQL (GROUP BY day, channel); pandas only joins the few gro
   rollup (store/usage_rollup.py), edge days and sessions it does not hold from the sessions;
 - stream minutes: room sessions' open time; egress/ingress minutes from their status rows
   (egress minutes are also counted as recording minutes: the output is stored either way);
-- downstream/upstream GB: node bytes_out/in_per_s averages × bucket seconds from the 1 h
-  rollup (1 min for ranges up to two days; raw samples when no rollup exists yet), shared
-  out to channels by listener minutes because nodes are not per channel;
+- downstream/upstream GB: node bytes_out/in_per_s averages × bucket seconds from the 1 min
+  rollup (the 1 h one for hours older than it; raw samples when no rollup exists yet),
+  shared out to channels by listener minutes because nodes are not per channel;
 - peaks: room rollups, the largest room per channel and day; fleet-wide, rooms summed per bucket.
 A session is assigned to the UTC day it started in (or the window start when it began earlier).
 """
@@ -412,14 +412,25 @@ def _ingress(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) 
 
 
 def _traffic(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
-    """Fleet GB per day, from the coarsest rollup that covers the range."""
-    use_hour = until_ts - since_ts > MINUTE_ROLLUP_MAX_S
-    tables = (
-        [(schema.node_samples_1h, 3600), (schema.node_samples_1m, 60)]
-        if use_hour
-        else [(schema.node_samples_1m, 60), (schema.node_samples_1h, 3600)]
-    )
-    for table, bucket_s in tables:
+    """Fleet GB per day: minute rollups wherever they exist (a node's average bytes/s × 60 s
+    per minute), hourly rollups only for the hours before them (retention keeps minutes 35
+    days), raw samples when neither exists yet. An hourly row averages only the minutes it
+    saw: × 3 600 s would stretch a partly covered hour (the store's first hour, the current
+    one) to a whole one."""
+    minute, hour = schema.node_samples_1m, schema.node_samples_1h
+    with _connected(engine) as connection:
+        first_minute = connection.execute(select(func.min(minute.c.bucket_ts))).scalar()
+    if first_minute is None:
+        cut_ts = until_ts
+    else:
+        cut_ts = int(first_minute) + (-int(first_minute)) % 3600  # the first whole hour of minutes
+    parts = []
+    for table, bucket_s, low_ts, high_ts in (
+        (minute, 60, max(since_ts, cut_ts), until_ts),
+        (hour, 3600, since_ts, min(until_ts, cut_ts)),
+    ):
+        if low_ts >= high_ts:
+            continue
         day = _day(table.c.bucket_ts)
         query = (
             select(
@@ -431,14 +442,17 @@ def _traffic(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) 
                     "upstream_gb"
                 ),
             )
-            .where(table.c.bucket_ts >= since_ts, table.c.bucket_ts < until_ts)
+            .where(table.c.bucket_ts >= low_ts, table.c.bucket_ts < high_ts)
             .group_by(day)
         )
         if source_id is not None:
             query = query.where(table.c.source_id == source_id)
         frame = _read(engine, query)
         if not frame.empty:
-            return frame
+            parts.append(frame)
+    if parts:
+        frame = pd.concat(parts, ignore_index=True).groupby("day_ts", as_index=False).sum()
+        return frame
     raw = schema.node_samples
     day = _day(raw.c.ts)
     # No rollup yet: average rate × the span the node was sampled that day.

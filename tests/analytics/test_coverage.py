@@ -62,3 +62,26 @@ def test_a_long_window_over_a_short_history_divides_by_the_history(store: str) -
     per_hour_week = estimate_cost_per_hour_usd(engine, NOW - 7 * DAY_S, NOW, None, catalogue=catalogue)
     assert per_hour_month is not None and per_hour_month == pytest.approx(per_hour_week, rel=1e-9)
     engine.dispose()
+
+
+def test_a_partly_covered_hour_is_not_stretched_to_a_whole_one(tmp_path: Path) -> None:
+    """Ten minutes of one node sending 16 000 B/s: 10 × 60 × 16 000 = 9.6 MB, whatever the
+    window. The hourly rollup's average × 3 600 s made it an hour's worth (57.6 MB) in any
+    window longer than two days."""
+    from store.rollups import refresh_rollups
+
+    engine = open_store(f"sqlite:///{tmp_path / 'ten.db'}")
+    start = NOW - 7200
+    with engine.begin() as connection:
+        connection.execute(
+            insert(schema.node_samples),
+            [
+                {"source_id": 2, "node_id": "n1", "ts": ts, "bytes_out_per_s": 16_000.0}
+                for ts in range(start, start + 600, 15)
+            ],
+        )
+    refresh_rollups(engine, NOW)
+    for days in (1, 7, 30):
+        ledger = measured_ledger(engine, NOW - days * DAY_S, NOW)
+        assert ledger.totals()["downstream_gb"] == pytest.approx(0.0096), days
+    engine.dispose()
