@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from store import schema
+from store.usage_rollup import NOT_CONNECTION_KINDS
 
 _Columns = TypeVarTuple("_Columns")
 
@@ -631,11 +632,15 @@ class StreamDetail:
     ingress: pd.DataFrame
     listener_kbps: float
     listener_kbps_measured: bool = False  # from the fleet's bytes per subscribed track, else assumed
+    # Minutes the room's egress recorders were subscribed (hidden EGRESS participants).
+    recorder_minutes: float = 0.0
 
     @property
     def downstream_gb(self) -> float:
-        """Listener-minutes × the bitrate a listener receives, in GB (10^9 bytes)."""
-        return self.listener_minutes * 60 * self.listener_kbps * 1000 / 8 / 1e9
+        """What the SFU sent for this stream, in GB (10^9 bytes): listener-minutes plus the egress
+        recorders' minutes, × the bitrate each receives (so the streams add up to the fleet's
+        measured downstream GB)."""
+        return (self.listener_minutes + self.recorder_minutes) * 60 * self.listener_kbps * 1000 / 8 / 1e9
 
 
 def kbps_per_subscribed_track(connection: Connection, start_ts: int, end_ts: int) -> float | None:
@@ -694,12 +699,17 @@ def stream_detail(
     left = func.coalesce(p.left_ts, literal(until_ts))
     duration = left - p.joined_ts
     in_room = and_(p.source_id == source_id, p.room_sid == room_sid)
+    # LiveKit's metering, as the usage ledger applies it: ceil(duration / 60), at least one
+    # minute, per connection; egress recorders, ingress and SIP are not connection minutes.
+    billed = p.kind.not_in(NOT_CONNECTION_KINDS)
+    positive = case((duration > 0, duration), else_=0)
+    minutes = case(((positive + 59) // 60 > 1, (positive + 59) // 60), else_=1)
     totals = connection.execute(
         select(
             func.count(),
             func.coalesce(func.sum(case((p.is_publisher, 1), else_=0)), 0),
-            # ceil(duration / 60) per connection, in integer arithmetic (portable).
-            func.coalesce(func.sum((case((duration > 0, duration), else_=0) + 59) // 60), 0),
+            func.coalesce(func.sum(case((billed, minutes), else_=0)), 0),
+            func.coalesce(func.sum(case((p.kind == "EGRESS", positive), else_=0)), 0),
         ).where(in_room)
     ).one()
     participants = _frame(
@@ -720,7 +730,8 @@ def stream_detail(
     )
     if not participants.empty:
         seconds = participants["duration_s"].clip(lower=0)
-        participants["connection_min"] = ((seconds + 59) // 60).astype("int64")
+        metered = ((seconds + 59) // 60).clip(lower=1).astype("int64")
+        participants["connection_min"] = metered.where(~participants["kind"].isin(NOT_CONNECTION_KINDS), 0)
     else:
         participants["connection_min"] = pd.Series(dtype="int64")
 
@@ -778,6 +789,7 @@ def stream_detail(
         participants=participants,
         participants_total=int(totals[0]),
         connection_minutes=int(totals[2]),
+        recorder_minutes=float(totals[3]) / 60.0,
         egress=egress,
         ingress=ingress,
         listener_kbps=kbps,

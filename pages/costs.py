@@ -15,7 +15,6 @@ from analytics import costs as cost_engine
 from analytics import usage as usage_module
 from analytics.ledger import Scenario, UsageLedger, load_scenario
 from analytics.prices import Catalogue, CatalogueError, catalogue_from_settings
-from core import clock
 from ui import data
 from ui.formatting import escape_markdown, format_usd, shorten
 from ui.page import start
@@ -39,9 +38,9 @@ def _presets() -> dict[str, Scenario]:
     return {path.stem: load_scenario(path) for path in sorted(SCENARIO_DIR.glob("*.yaml"))}
 
 
-def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, now_ts: int) -> None:
-    month_start, _month_end = cost_engine.month_bounds(now_ts)
-    until_ts = now_ts - now_ts % 60
+def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, until_ts: int) -> None:
+    """This month up to ``until_ts`` (the end of the page's time range: now, rounded up)."""
+    month_start, _month_end = cost_engine.month_bounds(until_ts)
     ledger = _ledger(url, month_start, until_ts, view_source)
     trailing = _ledger(url, until_ts - cost_engine.PROJECTION_TRAILING_DAYS * 86_400, until_ts, view_source)
     outlook = cost_engine.month_outlook(ledger, trailing, until_ts, catalogue)
@@ -209,9 +208,8 @@ def main() -> None:
         st.error(f"Invalid price override: {escape_markdown(str(exc))}", icon=":material/error:")
         return
     url = data.db_url()
-    now_ts = clock.now_ts()
-    month_to_date(url, view.source_id, catalogue, now_ts)
     start_ts, end_ts = view.window()
+    month_to_date(url, view.source_id, catalogue, view.now_ts())
     ledger = _ledger(url, start_ts, end_ts, view.source_id)
     if ledger.is_empty:
         st.info(

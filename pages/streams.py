@@ -68,7 +68,8 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
         "Connection minutes",
         format_count(detail.connection_minutes),
         border=True,
-        help="Σ ceil(duration / 60) over every participant connection (LiveKit's metering).",
+        help="Σ ceil(duration / 60), at least 1, over every participant connection (LiveKit's metering); "
+        "egress recorders and ingress are not connection minutes.",
     )
     columns[4].metric("Listener minutes", format_count(detail.listener_minutes), border=True)
     columns[5].metric(
@@ -76,11 +77,11 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
         f"{detail.downstream_gb:,.2f}",
         border=True,
         help=(
-            f"Listener minutes × {detail.listener_kbps:,.1f} kbps, in GB of 10⁹ bytes: the fleet's measured bytes "
-            "per subscribed track during the stream × its publishers."
+            f"(Listener minutes + egress recorder minutes) × {detail.listener_kbps:,.1f} kbps, in GB of 10⁹ "
+            "bytes: the fleet's measured bytes per subscribed track during the stream × its publishers."
             if detail.listener_kbps_measured
-            else f"An estimate: listener minutes × {detail.listener_kbps:g} kbps (assumed audio bitrate: the "
-            "fleet had no node samples with subscribed tracks during the stream)."
+            else f"An estimate: (listener + egress recorder minutes) × {detail.listener_kbps:g} kbps (assumed audio "
+            "bitrate: the fleet had no node samples with subscribed tracks during the stream)."
         ),
     )
 
