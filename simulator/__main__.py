@@ -15,7 +15,9 @@ from simulator.server import DEV_API_KEY, DEV_API_SECRET, FleetServer
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="simulator", description=__doc__)
-    parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    fleet = parser.add_mutually_exclusive_group(required=True)
+    fleet.add_argument("--scenario", choices=sorted(SCENARIOS))
+    fleet.add_argument("--script", metavar="FILE", help="a scripted fleet (simulator/scripted.py) instead")
     parser.add_argument("--api-port", type=int, default=7880, help="Twirp API port (0 = any free port)")
     parser.add_argument("--metrics-port", type=int, default=6789,
                         help="node i serves Prometheus metrics on this port + i (0 = free ports)")  # fmt: skip
@@ -47,8 +49,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _model(args: argparse.Namespace) -> FleetModel:
+    if args.script:
+        from simulator.scripted import ScriptedFleet, load_script
+
+        return ScriptedFleet(load_script(args.script))
+    return FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
+
+
 async def _run(args: argparse.Namespace) -> None:
-    model = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
+    model = _model(args)
     server = FleetServer(
         model,
         args.host,
@@ -78,6 +88,14 @@ async def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level)
+    if args.script:
+        from simulator.scripted import ScriptError, load_script
+
+        try:
+            load_script(args.script)
+        except ScriptError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         asyncio.run(_run(args))
     except KeyboardInterrupt:

@@ -197,9 +197,10 @@ class FleetMetrics:
                     i, "livekit_participant_join_total", {"state": state, "warp": warp}, joins[i] * share
                 )
             requests = float(row.api_requests_per_s) * h
+            errors = min(float(row.api_errors_per_s) * h, requests)
             service, method = BACKGROUND_API
-            self.api_requests[i][(service, method, "200", "")] += requests * (1 - load.API_ERROR_SHARE)
-            self.api_requests[i][(service, method, "5xx", "internal")] += requests * load.API_ERROR_SHARE
+            self.api_requests[i][(service, method, "200", "")] += requests - errors
+            self.api_requests[i][(service, method, "5xx", "internal")] += errors
             self.cpu_seconds[i] += float(row.cpu_cores) * h
             # node_exporter: seconds per CPU and mode; busy = the model's CPU %.
             busy = min(max(float(row.cpu_pct) / 100.0, 0.0), 1.0)
