@@ -520,28 +520,78 @@ def _peaks(
         )
         .group_by(per_room.c.day_ts, r.c.channel)
     )
-    fleet_bucket = (
+    with _connected(engine) as connection:
+        peaks = _fleet_peaks(connection, table, in_window, use_hour, source_id)
+    return _read(engine, by_channel), peaks
+
+
+_PEAK_NAMES = ("streams", "listeners", "publishers")
+# Hours whose minutes are read to turn an hourly upper bound into the exact peak, at most.
+MAX_PEAK_HOURS_REFINED = 48
+
+
+def _bucket_sums(table: Any, conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    """Per bucket, the fleet's figures: live rooms, and each room's maxima summed."""
+    live = case((table.c.publishers_max > 0, 1), else_=0)
+    return (
         select(
+            table.c.bucket_ts,
             func.sum(live).label("streams"),
             func.sum(table.c.listeners_max).label("listeners"),
             func.sum(table.c.publishers_max).label("publishers"),
         )
-        .where(*in_window)
+        .where(*conditions)
         .group_by(table.c.bucket_ts)
-        .subquery()
     )
-    fleet = select(
-        func.max(fleet_bucket.c.streams),
-        func.max(fleet_bucket.c.listeners),
-        func.max(fleet_bucket.c.publishers),
+
+
+def _fleet_peaks(
+    connection: Connection,
+    table: Any,
+    in_window: list[ColumnElement[bool]],
+    use_hour: bool,
+    source_id: int | None,
+) -> dict[str, float]:
+    """The fleet's simultaneous peaks. From minute buckets they are exact (to a minute); an
+    hourly bucket sums each room's maximum within the hour, an upper bound (two rooms peaking
+    at different minutes add up). So hours are read by their bound, highest first, and their
+    minute rollup gives the exact peak, until no unread hour's bound can beat the peaks found
+    (minutes expire after 35 days: an hour without them keeps its bound)."""
+    bounds = pd.DataFrame(
+        connection.execute(_bucket_sums(table, in_window)).all(), columns=["bucket_ts", *_PEAK_NAMES]
     )
-    with _connected(engine) as connection:
-        row = connection.execute(fleet).one()
-    peaks = {
-        name: float(value or 0)
-        for name, value in zip(("streams", "listeners", "publishers"), row, strict=True)
-    }
-    return _read(engine, by_channel), peaks
+    if bounds.empty:
+        return dict.fromkeys(_PEAK_NAMES, 0.0)
+    bounds[list(_PEAK_NAMES)] = bounds[list(_PEAK_NAMES)].astype(float)
+    if not use_hour:
+        return {name: float(bounds[name].max()) for name in _PEAK_NAMES}
+    minute = schema.room_samples_1m
+    best = dict.fromkeys(_PEAK_NAMES, 0.0)
+    pending = bounds.copy()
+    for _ in range(MAX_PEAK_HOURS_REFINED):
+        open_names = [name for name in _PEAK_NAMES if not pending.empty and pending[name].max() > best[name]]
+        if not open_names:
+            break
+        position = int(pending[open_names[0]].to_numpy().argmax())
+        row = {column: float(value) for column, value in pending.iloc[position].items()}
+        pending = pending.drop(index=pending.index[position])
+        hour_ts = int(row["bucket_ts"])
+        conditions = [minute.c.bucket_ts >= hour_ts, minute.c.bucket_ts < hour_ts + 3600]
+        if source_id is not None:
+            conditions.append(minute.c.source_id == source_id)
+        minutes = pd.DataFrame(
+            connection.execute(_bucket_sums(minute, conditions)).all(), columns=["bucket_ts", *_PEAK_NAMES]
+        )
+        for peak_name in _PEAK_NAMES:
+            exact = (
+                float(minutes[peak_name].astype(float).max()) if not minutes.empty else float(row[peak_name])
+            )
+            best[peak_name] = max(best[peak_name], exact)
+    else:
+        for name in _PEAK_NAMES:  # refinement budget spent: the remaining bounds stand
+            if not pending.empty:
+                best[name] = max(best[name], float(pending[name].max()))
+    return best
 
 
 @contextmanager

@@ -85,3 +85,28 @@ def test_a_partly_covered_hour_is_not_stretched_to_a_whole_one(tmp_path: Path) -
         ledger = measured_ledger(engine, NOW - days * DAY_S, NOW)
         assert ledger.totals()["downstream_gb"] == pytest.approx(0.0096), days
     engine.dispose()
+
+
+def test_fleet_peaks_over_long_windows_are_simultaneous(tmp_path: Path) -> None:
+    """Two rooms in one hour, 10 listeners each but never at once: the fleet's peak is 10. An
+    hourly rollup sums each room's maximum (20); the minutes of that hour say 10."""
+    from store.rollups import refresh_rollups
+
+    engine = open_store(f"sqlite:///{tmp_path / 'peaks.db'}")
+    hour = NOW - 7200
+    rows = []
+    for room, (first, last) in {"RM_a": (hour, hour + 1200), "RM_b": (hour + 1800, hour + 3000)}.items():
+        rows += [{"source_id": 1, "room_sid": room, "ts": ts, "participants": 11, "publishers": 1, "listeners": 10}
+                 for ts in range(first, last, 15)]  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(insert(schema.room_samples), rows)
+        connection.execute(
+            insert(schema.room_sessions),
+            [{"source_id": 1, "room_sid": room, "room_name": room, "channel": room, "started_ts": hour,
+              "ended_ts": hour + 3000, "last_seen_ts": hour + 3000} for room in ("RM_a", "RM_b")],
+        )  # fmt: skip
+    refresh_rollups(engine, NOW)
+    for days in (1, 7, 30):  # minute buckets up to two days, hourly ones beyond
+        ledger = measured_ledger(engine, NOW - days * DAY_S, NOW)
+        assert (ledger.fleet_peak_listeners, ledger.fleet_peak_streams) == (10, 1), days
+    engine.dispose()
