@@ -19,7 +19,7 @@ from ui.sidebar import ViewState
 from ui.timefmt import format_ts, to_local, with_zone
 
 CHARTS_REFRESH_S = 60
-COST_ROUND_S = 300  # pricing a window is heavier than reading it; the rate moves slowly
+COST_TTL_S = 300  # a priced window is kept this long (every session shares it)
 COST_WAIT_S = 3.0  # most windows are priced in time for the render that asked
 COST_RETRY_S = 1.0  # a longer one: the card looks again this often until it is there
 
@@ -36,13 +36,11 @@ class CostEstimate:
 
 
 def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int | None) -> CostEstimate:
-    """The cost engine's ``estimate_cost_per_hour_usd`` for the window under the current
-    model. Pricing a long window takes a second or more, so it runs in a background pool
-    shared by every session (window rounded to COST_ROUND_S so one result serves many
-    reruns); the page waits up to COST_WAIT_S for it, and re-runs the card until it is there
-    when it takes longer. The only place the Overview touches costs."""
-    end_ts -= end_ts % COST_ROUND_S
-    start_ts -= start_ts % COST_ROUND_S
+    """The cost engine's ``estimate_cost_per_hour_usd`` for the page's window (the Costs page's
+    figure for the same window ÷ 720 h) under the current model. Pricing a long window takes a
+    second or more, so it runs in a background pool shared by every session; the page waits up
+    to COST_WAIT_S for it, and re-runs until it is there when it takes longer. The only place
+    the Overview touches costs."""
     # Priced under [prices] current_model with [prices.overrides] (settings read in the script thread).
     prices = data.settings().prices
     model_id, overrides = prices.current_model, tuple(sorted(prices.overrides.items()))
@@ -64,7 +62,7 @@ def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int
         ready, result = shared_pending().get(
             ("cost_per_hour", url, start_ts, end_ts, source_id, model_id, overrides),
             compute,
-            ttl_s=COST_ROUND_S,
+            ttl_s=COST_TTL_S,
             wait_s=COST_WAIT_S,
         )
     except Exception as exc:  # the cost engine must never take the live overview down

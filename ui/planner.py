@@ -22,8 +22,8 @@ from analytics import costs as cost_engine
 from analytics.capacity import streams_from_weekly_hours
 from analytics.ledger import REGIONS, SERVER_TYPES, VIDEO_TIERS, Scenario, load_scenario
 from analytics.usage import measured_ledger
-from core import clock
 from ui import data
+from ui.sidebar import ViewState
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "analytics" / "scenarios"
 SAVED_PATH = Path(__file__).resolve().parents[1] / "data" / "planner_scenarios.json"
@@ -275,9 +275,11 @@ def fleet_scenario(source_id: int | None, growth_pct: float | None) -> tuple[Sce
     url = data.db_url()
     if not data.store_state(url).ok:
         return None
-    now = clock.now_ts()
+    # The last 30 days up to where every page's window ends (now, rounded up to 15 s), so the
+    # preset's listener-hours are the Costs page's for the same 30 days.
+    until_ts = ViewState.now_ts()
     growth = None if growth_pct is None else round(growth_pct, 1)
-    return _fleet_scenario(url, now - now % FLEET_TTL_S, source_id, growth)
+    return _fleet_scenario(url, until_ts, source_id, growth)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,9 @@ which only has to agree on durations), so the test does not depend on the hour i
 Tolerance: the fleet is ramping up at that hour, so a live sample in the first minute is
 compared with the straight line fitted to the last 20 minutes of backfilled samples, extended
 to its time: it must lie within 4 σ of it, σ being the spread of those 20 minutes around the
-line (their own noise), and at least one unit for counts."""
+line (their own noise), and at least one unit for counts — plus, for rates, how far the
+backfilled values moved within one rate() window (1 minute) before the seam: a live rate is
+the average over that window, a backfilled sample the value at its instant."""
 
 from __future__ import annotations
 
@@ -44,12 +46,18 @@ FIT_S = 20 * 60
 COUNTS = {"rooms", "participants", "tracks_subscribed", "listeners"}
 
 
+RATE_WINDOW_S = 60  # the demo's rate() window
+
+
 def _band(ts: np.ndarray, values: np.ndarray, at_ts: float, metric: str) -> tuple[float, float]:
     """(low, high) for a sample at ``at_ts`` continuing the series (ts, values) before it."""
     recent = ts >= ts.max() - FIT_S
     slope, intercept = np.polyfit(ts[recent] - ts.max(), values[recent], 1)
     residual = values[recent] - (intercept + slope * (ts[recent] - ts.max()))
     tolerance = max(4 * float(np.std(residual)), 1.0 if metric in COUNTS else 0.0)
+    if metric not in COUNTS:
+        last_window = values[ts >= ts.max() - RATE_WINDOW_S]
+        tolerance += float(np.ptp(last_window))
     expected = intercept + slope * (at_ts - ts.max())
     return expected - tolerance, expected + tolerance
 
