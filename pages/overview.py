@@ -13,7 +13,7 @@ from analytics import costs
 from core import clock
 from ui import charts, data, empty
 from ui.background import shared_pending
-from ui.formatting import format_count, format_rate, format_usd, plotly_text, shorten
+from ui.formatting import format_count, format_rate, format_usd_rate, plotly_text, shorten
 from ui.page import start
 from ui.sidebar import ViewState
 from ui.timefmt import format_ts, to_local, with_zone
@@ -98,7 +98,7 @@ def headline_figures(view: ViewState) -> None:
         )
     columns[5].metric(
         f"Cost per hour ({cost.model_label})",
-        format_usd(cost.usd_per_hour) if cost.usd_per_hour is not None else "no data",
+        format_usd_rate(cost.usd_per_hour),
         border=True,
         help=cost.note
         or (

@@ -74,7 +74,7 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
     columns[4].metric("Listener minutes", format_count(detail.listener_minutes), border=True)
     columns[5].metric(
         "Downstream GB",
-        f"{detail.downstream_gb:,.2f}",
+        f"{detail.downstream_gb:,.4f}" if detail.downstream_gb < 1 else f"{detail.downstream_gb:,.2f}",
         border=True,
         help=(
             f"(Listener minutes + egress recorder minutes) × {detail.listener_kbps:,.1f} kbps, in GB of 10⁹ "

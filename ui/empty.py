@@ -61,7 +61,9 @@ def node_metrics_missing(view: ViewState) -> str | None:
         return None if data.settings().prometheus else NO_NODE_METRICS
     if view.source_id is not None and view.source_id not in set(prometheus["id"].astype(int)):
         names = ", ".join(str(name) for name in prometheus["name"])
-        return f"Node metrics belong to the Prometheus source ({names}): pick it or all sources in the sidebar."
+        return (
+            f"Node metrics belong to the Prometheus source ({names}): pick it or all sources in the sidebar."
+        )
     return None
 
 

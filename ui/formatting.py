@@ -38,6 +38,14 @@ def format_usd(value_usd: float | None) -> str:
     return f"${value_usd:,.2f}"
 
 
+def format_usd_rate(value_usd: float | None) -> str:
+    """A small rate (per hour, per listener-hour) keeps four decimals below a dollar:
+    "$0.0210", where cents alone would read "$0.02"."""
+    if value_usd is None or math.isnan(value_usd):
+        return "no data"
+    return f"${value_usd:,.4f}" if abs(value_usd) < 1 else f"${value_usd:,.2f}"
+
+
 _MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
 
 
