@@ -3,7 +3,9 @@
 # Debian/Ubuntu (apt). Without root it lists what is missing and exits 0 (tests then skip).
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-node-exporter postgresql chromium)
+# faketime: libfaketime, for the suite run at the edges of a month and a year (scripts/test-clock-edges.sh)
+# and the known-answer fleet's live run at its scripted date.
+PACKAGES=(prometheus prometheus-node-exporter postgresql chromium faketime)
 # python3.11 for the venv, only when no python3.11 is on PATH (pyenv etc. count).
 if ! command -v python3.11 >/dev/null 2>&1; then
   PACKAGES+=(python3.11 python3.11-venv)

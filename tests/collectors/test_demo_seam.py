@@ -32,7 +32,7 @@ from store import schema
 from store.engine import make_engine
 from tests.realparts import REPO_ROOT, faketime_env, free_port, prometheus_path, require
 
-pytestmark = [pytest.mark.slow, pytest.mark.prometheus]
+pytestmark = [pytest.mark.slow, pytest.mark.prometheus, pytest.mark.realclock]
 
 EVENING_TS = 1_795_201_200  # 2026-11-20 19:00:00 UTC: the platform's evening ramp
 NODE_METRICS = (

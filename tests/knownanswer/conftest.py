@@ -194,7 +194,12 @@ def known_stores(
     return get
 
 
-@pytest.fixture(params=STORE_KINDS)
+@pytest.fixture(
+    params=[
+        pytest.param(kind, marks=[pytest.mark.realclock] if kind.startswith("live") else [])
+        for kind in STORE_KINDS
+    ]
+)
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

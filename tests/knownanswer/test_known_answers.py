@@ -274,7 +274,9 @@ def test_stream_drill_down(
     assert shown["Peak listeners"] == str(a.STREAMS[room][3])
     listener_min = a.LISTENER_MIN_BY_CHANNEL[room]
     assert float(shown["Listener minutes"].replace(",", "")) == pytest.approx(listener_min, abs=1)
-    gb_slack = 0.02 * a.STREAM_GB[room] if is_live(store_kind) else 0.00005  # 4 decimals shown
+    # Live: the listener minutes are sampled every 5 s tick and the recorders' polled leaves are
+    # up to a tick early (8 changes × 5 s of 18 track-minutes ≈ 4 %); backfilled: display rounding.
+    gb_slack = 0.04 * a.STREAM_GB[room] if is_live(store_kind) else 0.00005
     assert float(shown["Downstream GB"]) == pytest.approx(a.STREAM_GB[room], abs=gb_slack)
     frames = [frame.value for frame in app.dataframe]
     participants = next(frame for frame in frames if "Identity" in frame.columns)
