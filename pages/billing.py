@@ -78,10 +78,10 @@ def status_frame(status: pd.DataFrame, configured: list[str], timezone: str) -> 
 
 def variance_frame(monthly: pd.DataFrame) -> pd.DataFrame:
     def share(value: float | None) -> str:
-        return "—" if value is None or pd.isna(value) else f"{float(value):+.1%}"
+        return "no data" if value is None or pd.isna(value) else f"{float(value):+.1%}"
 
     def quantity(value: float | None) -> str:
-        return "—" if value is None or pd.isna(value) else f"{float(value):,.2f}"
+        return "no data" if value is None or pd.isna(value) else f"{float(value):,.2f}"
 
     return pd.DataFrame(
         {

@@ -109,7 +109,7 @@ def window_costs(
     )
     st.dataframe(
         pd.DataFrame({"Model": units["label"], "Monthly": units["monthly_usd"].map(format_usd),
-                      "Per listener-hour": units["usd_per_listener_hour"].map(lambda v: "—" if pd.isna(v) else f"${v:,.4f}"),
+                      "Per listener-hour": units["usd_per_listener_hour"].map(lambda v: "no data" if pd.isna(v) else f"${v:,.4f}"),
                       "Per 1,000 listener-hours": units["usd_per_1000_listener_hours"].map(format_usd)}),
         hide_index=True, width="stretch",
     )  # fmt: skip

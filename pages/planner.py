@@ -252,7 +252,7 @@ def outputs(result: PlanResult) -> None:
     for warning in result.warnings:
         st.warning(escape_markdown(warning), icon=":material/warning:")
     # Per 1,000 listener-hours: self-hosted audio costs fractions of a cent per listener-hour.
-    per_hour = ["—" if pd.isna(v) else f"${v * 1000:,.2f}" for v in costs["usd_per_listener_hour"]]
+    per_hour = ["no data" if pd.isna(v) else f"${v * 1000:,.2f}" for v in costs["usd_per_listener_hour"]]
     st.dataframe(
         pa.table({"Model": list(costs["label"]), "Monthly": _usd(costs["monthly_usd"]), "Per 1,000 listener-hours": per_hour}),
         hide_index=True, key="planner_costs",

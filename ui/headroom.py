@@ -63,7 +63,7 @@ def fleet(source_id: int | None, target_cpu_pct: float = 70.0) -> FleetCapacity 
 
 def _day(ts: object, timezone: str) -> str:
     if not isinstance(ts, int | float) or math.isnan(ts):
-        return "—"
+        return "no data"
     return pd.Timestamp(int(ts), unit="s", tz="UTC").tz_convert(timezone).strftime("%Y-%m-%d")
 
 
@@ -116,7 +116,7 @@ def render_forecast(report: FleetCapacity | None, timezone: str, node_id: str | 
 def _figure(value: object) -> str:
     """Four significant figures (coefficients span 1e-4 cores to 1e6 bytes)."""
     if not isinstance(value, int | float) or math.isnan(value):
-        return "—"
+        return "no data"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
