@@ -358,3 +358,16 @@ def test_planner_my_fleet(store_kind: str, dashboard: Callable[[int], None]) -> 
     assert shown == pytest.approx(a.MONTHLY_LISTENER_HOURS, rel=listener_rel(store_kind), abs=0.5)
     assert app.number_input(key="pl_streams").value == a.PEAK_STREAMS
     assert app.slider(key="pl_growth").value == 0.0
+
+
+def test_capacity_cli(store_kind: str, store_url: str, tmp_path: Path) -> None:
+    config = dashboard_config(tmp_path / "castmeter.toml")
+    document = cli(
+        "capacity", "--since", str(a.T0), "--until", str(a.END), "--now", str(a.END), "--node-vcpus", "4",
+        store_url=store_url, config=config,
+    )  # fmt: skip
+    assert document["window"] == {"since_ts": a.T0, "until_ts": a.END}
+    calibration = document["calibration"]
+    # 6 one-minute load buckets on each of the 2 nodes: too few for a fit (24 are needed).
+    assert (calibration["status"], calibration["samples"], calibration["nodes"]) == ("too_little_data", 12, 2)
+    assert document["model_in_use"]["source"] == "benchmark"
