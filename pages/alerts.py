@@ -308,6 +308,12 @@ def backtest_section(view: ViewState) -> None:
     )
     if rule.metric == "spend_run_rate_pct":
         st.caption(RUN_RATE_NOTE)
+    result = replay.result
+    if 0 < result.range_s < result.chosen_s:
+        st.caption(
+            f"The rule has data for {format_duration(result.range_s)} of the {format_duration(result.chosen_s)} "
+            "chosen: alerts per week and time in alert are per time with data."
+        )
     if replay.frame.empty:
         st.info(
             f"No samples for {rule.spec.title.lower()} in {view.range_label.lower()}: pick a longer range.",

@@ -282,9 +282,18 @@ class BacktestResult:
     episodes: pd.DataFrame  # target, start_ts, end_ts, duration_s, open, short, refire, flapping
     per_target: pd.DataFrame  # target, episodes, firing_s, time_in_alert_pct, flapping, near_misses
     values: dict[str, np.ndarray] = field(default_factory=dict)  # grid values when kept
+    # Evaluation steps from the first one with data to the end: rates divide by these, so a
+    # 30-day review of 2 days of history is not a fifteenth of the real alert rate.
+    covered_steps: int | None = None
 
     @property
     def range_s(self) -> int:
+        """The time the rule had data for (from its first value on) in the replayed range."""
+        steps = self.grid.steps if self.covered_steps is None else self.covered_steps
+        return steps * self.grid.interval_s
+
+    @property
+    def chosen_s(self) -> int:
         return self.grid.steps * self.grid.interval_s
 
     @property
@@ -319,6 +328,7 @@ class BacktestResult:
             "scope": rule.scope,
             "start_ts": self.grid.start_ts,
             "end_ts": self.grid.end_ts,
+            "covered_s": self.range_s,
             "interval_s": self.grid.interval_s,
             "targets": len(self.per_target),
             "episodes": self.count,
@@ -355,6 +365,7 @@ def backtest_series(
     """Backtest ``rule`` over per-target sorted series on ``grid``."""
     values_by_target = grid_values(series, rule, grid, lookback_s)
     interval = grid.interval_s
+    covered = covered_steps(values_by_target, grid.steps)
     short_s = max(rule.for_s, 2 * interval)
     episode_parts: list[pd.DataFrame] = []
     target_rows: list[dict[str, Any]] = []
@@ -389,7 +400,7 @@ def backtest_series(
                 "target": target,
                 "episodes": int(start_ts.size),
                 "firing_s": firing_s,
-                "time_in_alert_pct": 100.0 * firing_s / (grid.steps * interval) if grid.steps else 0.0,
+                "time_in_alert_pct": 100.0 * firing_s / (covered * interval) if covered else 0.0,
                 "flapping": int(flapping.sum()),
                 "near_misses": found.near_misses,
             }
@@ -400,7 +411,17 @@ def backtest_series(
         else pd.DataFrame({name: pd.Series(dtype=object) for name in _EPISODE_COLUMNS})
     )
     per_target = pd.DataFrame(target_rows, columns=_TARGET_COLUMNS)
-    return BacktestResult(rule, grid, episodes, per_target, values_by_target if keep_values else {})
+    return BacktestResult(rule, grid, episodes, per_target, values_by_target if keep_values else {}, covered)
+
+
+def covered_steps(values_by_target: Mapping[str, np.ndarray], steps: int) -> int:
+    """Evaluation steps from the first with a value for any target to the end of the grid."""
+    first = steps
+    for values in values_by_target.values():
+        finite = np.flatnonzero(np.isfinite(values))
+        if finite.size:
+            first = min(first, int(finite[0]))
+    return steps - first
 
 
 def backtest(

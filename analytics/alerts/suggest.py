@@ -10,6 +10,7 @@ import pandas as pd
 from analytics.alerts.backtest import (
     WEEK_S,
     Grid,
+    covered_steps,
     evaluate_episodes,
     grid_values,
     split_frame,
@@ -49,7 +50,8 @@ class Suggestion:
 
 def _rates(values: dict[str, np.ndarray], rule: Rule, grid: Grid) -> tuple[float, float]:
     """(alerts per week, % of the time in alert — pending or firing — over all targets)."""
-    range_s = grid.steps * grid.interval_s
+    steps = covered_steps(values, grid.steps)
+    range_s = steps * grid.interval_s
     if not range_s or not values:
         return 0.0, 0.0
     count = 0
@@ -57,7 +59,7 @@ def _rates(values: dict[str, np.ndarray], rule: Rule, grid: Grid) -> tuple[float
     for series in values.values():
         count += evaluate_episodes(series, rule, grid.interval_s).start.size
         active_steps += int((states_on_grid(series, rule, grid.interval_s) != "normal").sum())
-    return count * WEEK_S / range_s, 100.0 * active_steps / (grid.steps * len(values))
+    return count * WEEK_S / range_s, 100.0 * active_steps / (steps * len(values))
 
 
 def suggest_threshold(
