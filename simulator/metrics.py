@@ -387,24 +387,21 @@ class HostCollector(Collector):
         )
 
 
-def host_registries(metrics: FleetMetrics) -> list[CollectorRegistry]:
-    registries = []
-    for node in range(metrics.model.n_nodes):
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(HostCollector(metrics, node))
-        registries.append(registry)
-    return registries
-
-
 def _le(bound: float) -> str:
     return floatToGoString(bound)
 
 
-def node_registries(metrics: FleetMetrics) -> list[CollectorRegistry]:
+def node_registries(
+    metrics: FleetMetrics,
+    collector: type[NodeCollector] | type[HostCollector] | None = None,
+) -> list[CollectorRegistry]:
+    """One registry per node: its LiveKit metrics (NodeCollector) or, with
+    ``collector=HostCollector``, what node_exporter on its host shows."""
+    kind = collector or NodeCollector
     registries = []
     for node in range(metrics.model.n_nodes):
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(NodeCollector(metrics, node))
+        registry.register(kind(metrics, node))
         registries.append(registry)
     return registries
 

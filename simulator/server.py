@@ -17,13 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
 from aiohttp import web
 
 from core.logs import register_secret
 from simulator.clock import LiveFleet
-from simulator.metrics import CONTENT_TYPE, FleetMetrics, host_registries, node_registries, render
+from simulator.metrics import (
+    CONTENT_TYPE,
+    FleetMetrics,
+    HostCollector,
+    NodeCollector,
+    node_registries,
+    render,
+)
 from simulator.model import FleetModel
 from simulator.twirp import TwirpApi
 
@@ -111,29 +119,30 @@ class FleetServer:
         sockets = getattr(site._server, "sockets", None) or []  # the bound port when port == 0
         return int(sockets[0].getsockname()[1]) if sockets else port
 
+    async def _serve_registries(self, registries: Sequence[object], first_port: int) -> list[int]:
+        """One HTTP port per registry, any path answering its exposition (like promhttp)."""
+        ports = []
+        for node, registry in enumerate(registries):
+
+            async def handler(_request: web.Request, registry: object = registry) -> web.Response:
+                return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})  # type: ignore[arg-type]
+
+            app = web.Application()
+            app.router.add_route("GET", "/{tail:.*}", handler)
+            ports.append(await self._bind(app, 0 if first_port == 0 else first_port + node))
+        return ports
+
     async def start(self) -> None:
         # Build the current day plans now rather than on the first request or scrape.
         self.fleet.snapshot()
         self.metrics.advance()
         self.api_port = await self._bind(self.api.app(), self._api_port)
-        for node, registry in enumerate(node_registries(self.metrics)):
-
-            async def metrics_handler(_request: web.Request, registry: object = registry) -> web.Response:
-                return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})  # type: ignore[arg-type]
-
-            app = web.Application()
-            app.router.add_route("GET", "/{tail:.*}", metrics_handler)  # any path, like promhttp.Handler()
-            port = 0 if self._metrics_port == 0 else self._metrics_port + node
-            self.metrics_ports.append(await self._bind(app, port))
-        for node, registry in enumerate(host_registries(self.metrics)):
-
-            async def host_handler(_request: web.Request, registry: object = registry) -> web.Response:
-                return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})  # type: ignore[arg-type]
-
-            app = web.Application()
-            app.router.add_route("GET", "/{tail:.*}", host_handler)
-            port = 0 if self._node_exporter_port == 0 else self._node_exporter_port + node
-            self.node_exporter_ports.append(await self._bind(app, port))
+        self.metrics_ports = await self._serve_registries(
+            node_registries(self.metrics, NodeCollector), self._metrics_port
+        )
+        self.node_exporter_ports = await self._serve_registries(
+            node_registries(self.metrics, HostCollector), self._node_exporter_port
+        )
         log.info(
             "simulator %s: %d nodes, API %s, metrics %s, speed x%g",
             self.model.scenario, self.model.n_nodes, self.api_url, ", ".join(self.metrics_targets), self.fleet.speed,

@@ -15,13 +15,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.browser.test_pages_browser import CHROMIUM_ARGS, TIMEOUT_MS, metric_values, settle
+from tests.browser.test_pages_browser import TIMEOUT_MS, browser, metric_values, settle
 from tests.knownanswer import answers as a
 from tests.knownanswer.conftest import DASHBOARD_ZONE, dashboard_config, is_live
 from tests.knownanswer.test_known_answers import berlin
 from tests.realparts import REPO_ROOT, streamlit_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
+__all__ = ["browser"]  # the module-scoped Chromium of the browser tests, shared
 BROWSER_STORES = ("live-sqlite", "backfill-postgresql")
 
 
@@ -32,18 +33,6 @@ BROWSER_STORES = ("live-sqlite", "backfill-postgresql")
 )
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-@pytest.fixture(scope="module")
-def browser(chromium: Path) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
-        )
-        yield instance
-        instance.close()
 
 
 @contextlib.contextmanager
