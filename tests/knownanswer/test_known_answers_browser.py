@@ -99,7 +99,8 @@ def test_overview_and_nodes_while_both_rooms_are_live(
         assert values["Cost per hour (LiveKit self-hosted)"] == f"${a.COST_PER_HOUR_USD:,.4f}"
         text = painted_text(page)
         assert "None" not in text.split() and "NaN" not in text
-        assert "cost per hour: LiveKit self-hosted, last 1 hour" in text and DASHBOARD_ZONE in text
+        assert "cost per hour: LiveKit self-hosted, last 1 hour" in text
+        assert "CET" in text and DASHBOARD_ZONE in page.locator('[data-testid="stSidebar"]').inner_text()
         # The live-streams chart (the second chart): 2 streams over the minute before the end.
         streams = plotted(page, 1)[0]
         tail = [y for x, y in zip(streams["x"], streams["y"], strict=True) if x >= at(180)]
