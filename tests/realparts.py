@@ -183,6 +183,16 @@ def libfaketime_path() -> Path | None:
     return next((path for path in candidates if path.exists()), None)
 
 
+CLOCK_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_RESET", "TZ")
+
+
+def clock_env() -> dict[str, str]:
+    """The variables that set this process's clock and zone (libfaketime under
+    scripts/test-clock-edges.sh), for a child started with an environment built from scratch:
+    it must share the test's clock."""
+    return {name: os.environ[name] for name in CLOCK_VARIABLES if name in os.environ}
+
+
 def faketime_env(at_ts: float) -> dict[str, str]:
     """Environment for child processes whose clock reads ``at_ts`` now and then runs normally:
     a fixed offset, so every process started with it shares one clock (and Prometheus, a Go

@@ -17,13 +17,14 @@ from analytics.pricing_models.base import UsageArrays
 from store import schema
 from store.engine import open_store
 from store.upsert import upsert
+from tests.realparts import clock_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "analytics", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False, env={"PATH": "/usr/bin:/bin", "CASTMETER_CONFIG": ""})  # fmt: skip
+                          timeout=120, check=False, env={**clock_env(), "PATH": "/usr/bin:/bin", "CASTMETER_CONFIG": ""})  # fmt: skip
 
 
 def test_plan_json_shape() -> None:

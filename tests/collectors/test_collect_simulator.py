@@ -20,7 +20,7 @@ from simulator.model import DAY_S, FleetModel
 from simulator.server import FleetServer
 from store import schema
 from store.engine import open_store
-from tests.realparts import free_port
+from tests.realparts import clock_env, free_port
 
 KEY, SECRET = "collectkey", "collect-secret-0123456789-0123456789"
 EVENING = 20_000 * DAY_S + 20 * 3600  # live rooms in every audio scenario
@@ -226,6 +226,7 @@ def test_cli_once_against_the_simulator(tmp_path: Path) -> None:
     try:
         db = tmp_path / "cli.db"
         env = {
+            **clock_env(),
             "PATH": "/usr/bin:/bin",
             "LIVEKIT_URL": f"http://127.0.0.1:{api_port}",
             "LIVEKIT_API_KEY": KEY,
