@@ -339,6 +339,9 @@ def break_even_frame(base: Scenario, listeners: Sequence[float], catalogue: Cata
 # ---------------------------------------------------------------------------------------------
 
 
+MONTH_DAYS_RUN_RATE = 30.0  # a run rate's month (the usage ledger's MONTH_DAYS)
+
+
 def month_bounds(now_ts: int) -> tuple[int, int]:
     """[start, end) of the UTC calendar month containing ``now_ts``."""
     now = dt.datetime.fromtimestamp(now_ts, dt.UTC)
@@ -347,26 +350,86 @@ def month_bounds(now_ts: int) -> tuple[int, int]:
     return int(start.timestamp()), int(start.timestamp()) + days * DAY_S
 
 
-def month_to_date_frame(ledger_mtd: UsageLedger, now_ts: int, catalogue: Catalogue) -> pd.DataFrame:
-    """Per model: the bill so far (usage to date as this month's usage) and the projection to
-    month end (usage to date scaled by month length / elapsed)."""
+# The one projection method, named wherever a projection is shown.
+PROJECTION_TRAILING_DAYS = 7
+PROJECTION_METHOD = (
+    "Month to date: this month's usage so far, priced as a whole month at its rate, times the "
+    "share of the month it covers. Projected month: month to date plus the last "
+    f"{PROJECTION_TRAILING_DAYS} days' rate, priced the same way, for the rest of the month. "
+    f"Run rate: the last {PROJECTION_TRAILING_DAYS} days' rate as a 30-day month."
+)
+
+
+@dataclass(frozen=True)
+class MonthOutlook:
+    """This calendar month (UTC) per model: accrued so far, projected, and the run rate, all
+    from one method (:data:`PROJECTION_METHOD`), so a steady fleet's projection equals its run
+    rate (for a 30-day month) and month to date never exceeds the projection."""
+
+    month_start_ts: int
+    month_end_ts: int
+    now_ts: int
+    covered_s: int  # seconds of this month the store has observations for (up to now)
+    frame: pd.DataFrame  # model, label, month_to_date_usd, projected_month_usd, run_rate_usd
+
+    @property
+    def month_days(self) -> float:
+        return (self.month_end_ts - self.month_start_ts) / DAY_S
+
+    @property
+    def covered_share(self) -> float:
+        return self.covered_s / (self.month_end_ts - self.month_start_ts)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "month_start_ts": self.month_start_ts,
+            "month_end_ts": self.month_end_ts,
+            "now_ts": self.now_ts,
+            "month_days": self.month_days,
+            "covered_days": round(self.covered_s / DAY_S, 4),
+            "method": PROJECTION_METHOD,
+            "models": [
+                {key: (round(value, 2) if isinstance(value, float) else value) for key, value in row.items()}
+                for row in self.frame.to_dict("records")
+            ],
+        }
+
+
+def _priced_as_month(ledger: UsageLedger, month_days: float, catalogue: Catalogue) -> dict[str, float]:
+    """Each model's bill for a month of ``month_days`` days at the ledger's usage rate."""
+    if ledger.is_empty or ledger.covered_days <= 0:
+        return dict.fromkeys(MODEL_IDS, 0.0)
+    scaled = ledger.scaled(month_days / ledger.covered_days)
+    return {c.id: c.monthly_usd for c in price_ledger(scaled, catalogue)}
+
+
+def month_outlook(
+    ledger_month: UsageLedger, ledger_trailing: UsageLedger, now_ts: int, catalogue: Catalogue
+) -> MonthOutlook:
+    """``ledger_month``: this month's usage up to ``now_ts``; ``ledger_trailing``: the last
+    PROJECTION_TRAILING_DAYS days' (both measured_ledger, which knows the time they cover).
+    Fixed monthly charges (servers, plans) accrue with time; allowances and tiers apply to a
+    whole month's usage at each rate."""
     start_ts, end_ts = month_bounds(now_ts)
-    elapsed = max(now_ts - start_ts, 1)
-    so_far = {c.id: c.monthly_usd for c in price_ledger(ledger_mtd.scaled(1.0), catalogue)}
-    projected = {
-        c.id: c.monthly_usd for c in price_ledger(ledger_mtd.scaled((end_ts - start_ts) / elapsed), catalogue)
-    }
-    return pd.DataFrame(
-        [
+    month_days = (end_ts - start_ts) / DAY_S
+    covered_s = round(ledger_month.covered_days * DAY_S) if not ledger_month.is_empty else 0
+    covered_share = covered_s / (end_ts - start_ts)
+    at_month_rate = _priced_as_month(ledger_month, month_days, catalogue)
+    at_trailing_rate = _priced_as_month(ledger_trailing, month_days, catalogue)
+    run_rate = _priced_as_month(ledger_trailing, MONTH_DAYS_RUN_RATE, catalogue)
+    rows = []
+    for model in MODEL_IDS:
+        accrued = at_month_rate[model] * covered_share
+        rows.append(
             {
-                "model": m,
-                "label": MODEL_LABELS[m],
-                "month_to_date_usd": so_far[m],
-                "projected_month_usd": projected[m],
+                "model": model,
+                "label": MODEL_LABELS[model],
+                "month_to_date_usd": accrued,
+                "projected_month_usd": accrued + at_trailing_rate[model] * (1.0 - covered_share),
+                "run_rate_usd": run_rate[model],
             }
-            for m in MODEL_IDS
-        ]
-    )
+        )
+    return MonthOutlook(start_ts, end_ts, now_ts, covered_s, pd.DataFrame(rows))
 
 
 def unit_costs_frame(ledger: UsageLedger, costs: Sequence[ProviderCost]) -> pd.DataFrame:
@@ -413,7 +476,7 @@ def self_hosted_idle_fraction(ledger: UsageLedger, catalogue: Catalogue) -> floa
     usage = UsageArrays.from_ledger(ledger)
     result = self_hosted.price(usage, catalogue)
     servers = float(result.items[0].quantity[0])
-    if servers <= 0 or ledger.period_days <= 0:
+    if servers <= 0 or ledger.covered_days <= 0:
         return 0.0
     cloud, dedicated = self_hosted.server_specs(catalogue)
     spec = cloud if result.items[0].usd[0] <= servers * cloud.monthly_usd + 1e-9 else dedicated
@@ -424,7 +487,7 @@ def self_hosted_idle_fraction(ledger: UsageLedger, catalogue: Catalogue) -> floa
     capacity = servers * spec.vcpus * catalogue[cap + "target_utilization"] / per_dt
     totals = ledger.totals()
     per_stream = usage.publishers_per_stream[0] or 1.0
-    average_dt = totals["listener_minutes_unrounded"] * per_stream / (ledger.period_days * 1440.0)
+    average_dt = totals["listener_minutes_unrounded"] * per_stream / (ledger.covered_days * 1440.0)
     return float(np.clip(1.0 - average_dt / capacity, 0.0, 1.0))
 
 
@@ -467,7 +530,7 @@ def scenario_from_ledger(ledger: UsageLedger) -> Scenario:
     """The steady scenario closest to measured usage (for the break-even chart): peak streams,
     their average live hours per day, and the measured listeners per stream."""
     totals = ledger.totals()
-    days = max(ledger.period_days, 1e-9)
+    days = max(ledger.covered_days, 1e-9)
     streams = max(ledger.fleet_peak_streams, 1.0)
     hours = min(24.0, totals["stream_minutes"] / 60.0 / days / streams) if totals["stream_minutes"] else 1.0
     live_min = max(totals["stream_minutes"], 1e-9)

@@ -18,6 +18,9 @@ import pandas as pd
 from analytics.ledger import DAY_S
 
 MIN_DAYS = 5  # fewer daily peaks than this: no trend
+# The audience trend offered to the planner needs two weeks of daily peaks and a slope whose
+# 80 % confidence interval excludes zero: a few days' wobble is not a monthly growth rate.
+MIN_GROWTH_DAYS = 14
 HORIZON_DAYS = 730  # a crossing further out than two years is "not within the horizon"
 CONFIDENCE = 0.80
 # Two-sided 80 % Student t quantiles (t_0.90) by degrees of freedom; normal beyond.
@@ -245,13 +248,15 @@ def forecast(load: pd.DataFrame, now_ts: int, *, target_cpu_pct: float, port_mbp
                             target=str(node_id), metric="out_mbps")
         )  # fmt: skip
     growth = None
-    if len(cluster) >= MIN_DAYS:
+    if len(cluster) >= MIN_GROWTH_DAYS:
         trend = linear_trend(
             cluster["day_ts"].to_numpy(dtype=float), cluster["participants"].to_numpy(dtype=float)
         )
         level = float(cluster["participants"].mean())
         if trend is not None and level > 0:
-            growth = trend.slope_per_day * 30.0 / level * 100.0
+            slope_half_width = t_quantile_80(trend.n - 2) * trend.residual_std / math.sqrt(trend.sxx)
+            if abs(trend.slope_per_day) > slope_half_width:
+                growth = trend.slope_per_day * 30.0 / level * 100.0
     recommendation, by, early, late = _recommend(crossings, target_cpu_pct, len(cluster))
     return Headroom(crossings, recommendation, by, early, late, growth, len(cluster), nodes_now, cluster)
 

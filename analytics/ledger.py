@@ -59,6 +59,15 @@ ServerType = Literal["auto", "cx33", "ax52"]
 SERVER_TYPES: tuple[str, ...] = ("auto", "cx33", "ax52")
 
 
+def format_days(days: float) -> str:
+    """``7.0 days``, ``5.2 hours``, ``40 minutes``."""
+    if days >= 1:
+        return f"{days:,.1f} days"
+    if days * 24 >= 1:
+        return f"{days * 24:,.1f} hours"
+    return f"{days * 1440:,.0f} minutes"
+
+
 def empty_frame() -> pd.DataFrame:
     frame = pd.DataFrame({name: pd.Series(dtype="float64") for name in COLUMNS})
     frame["day_ts"] = frame["day_ts"].astype("int64")
@@ -81,14 +90,33 @@ class UsageLedger:
     fleet_peak_listeners: float = 0.0
     fleet_peak_publishers: float = 0.0
     fleet_peak_egress: float = 0.0
-    # Multiplier from the ledger's period to one billing month (1.0 for a scenario).
+    # Multiplier from the ledger's covered time to one billing month (1.0 for a scenario).
     month_scale: float = 1.0
     origin: Literal["measured", "scenario"] = "measured"
     audience_product: AudienceProduct = "broadcast"
+    # Where the store's observations begin inside the period (None: the whole period): a
+    # 30-day window over 7 days of history covers 7 days, and rates divide by those 7.
+    covered_start_ts: int | None = None
 
     @property
     def period_days(self) -> float:
         return max(0.0, (self.period_end_ts - self.period_start_ts) / DAY_S)
+
+    @property
+    def covered_days(self) -> float:
+        """Days of the period the store has observations for (averages divide by these)."""
+        start = self.period_start_ts if self.covered_start_ts is None else self.covered_start_ts
+        return max(0.0, (self.period_end_ts - max(start, self.period_start_ts)) / DAY_S)
+
+    @property
+    def coverage_note(self) -> str:
+        """ "" when the data covers the whole period, else what it covers (for captions)."""
+        if self.period_days <= 0 or self.covered_days >= self.period_days - 1e-9:
+            return ""
+        return (
+            f"data covers {format_days(self.covered_days)} of the {format_days(self.period_days)} chosen: "
+            "rates are per day of data"
+        )
 
     @property
     def video_kbps(self) -> float:
@@ -136,6 +164,7 @@ class UsageLedger:
             "period_start_ts": self.period_start_ts,
             "period_end_ts": self.period_end_ts,
             "period_days": round(self.period_days, 4),
+            "covered_days": round(self.covered_days, 4),
             "month_scale": round(self.month_scale, 6),
             "audio_kbps": self.audio_kbps,
             "video": self.video,

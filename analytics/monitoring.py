@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from store import schema
+from store.usage_rollup import NOT_CONNECTION_KINDS
 
 _Columns = TypeVarTuple("_Columns")
 
@@ -54,7 +55,8 @@ OTHER_CHANNELS = "other"
 # end unless the caller knows better (no settings key exists for it yet).
 DEFAULT_LISTENER_KBPS = 128.0
 CPU_THRESHOLDS_PCT: tuple[float, float] = (70.0, 80.0)
-STREAM_ROWS_LIMIT = 2000
+STREAM_ROWS_LIMIT = 2000  # rows the Streams table shows
+STREAM_CSV_ROWS_LIMIT = 200_000  # rows its CSV export holds (every session of a long range)
 PARTICIPANT_ROWS_LIMIT = 5000
 
 
@@ -539,6 +541,8 @@ STREAM_STATUSES = ("all", "live", "ended")
 class StreamList:
     rows: pd.DataFrame
     truncated: bool
+    total: int = 0  # every matching session (rows holds the newest ``limit`` of them)
+    live: int = 0  # how many of them are live
 
 
 def streams(
@@ -594,10 +598,13 @@ def streams(
                 func.lower(r.channel).contains(term, autoescape=True),
             )
         )
-    query = query.order_by(r.started_ts.desc(), r.room_sid).limit(limit + 1)
+    counted = query.subquery("matching")
+    total, live_count = connection.execute(
+        select(func.count(), func.coalesce(func.sum(case((counted.c.status == "live", 1), else_=0)), 0))
+    ).one()
+    query = query.order_by(r.started_ts.desc(), r.room_sid).limit(limit)
     frame = _frame(connection, query)
-    truncated = len(frame) > limit
-    return StreamList(frame.head(limit).reset_index(drop=True), truncated)
+    return StreamList(frame, int(total) > limit, int(total), int(live_count))
 
 
 @dataclass(frozen=True)
@@ -625,11 +632,15 @@ class StreamDetail:
     ingress: pd.DataFrame
     listener_kbps: float
     listener_kbps_measured: bool = False  # from the fleet's bytes per subscribed track, else assumed
+    # Minutes the room's egress recorders were subscribed (hidden EGRESS participants).
+    recorder_minutes: float = 0.0
 
     @property
     def downstream_gb(self) -> float:
-        """Listener-minutes × the bitrate a listener receives, in GB (10^9 bytes)."""
-        return self.listener_minutes * 60 * self.listener_kbps * 1000 / 8 / 1e9
+        """What the SFU sent for this stream, in GB (10^9 bytes): listener-minutes plus the egress
+        recorders' minutes, × the bitrate each receives (so the streams add up to the fleet's
+        measured downstream GB)."""
+        return (self.listener_minutes + self.recorder_minutes) * 60 * self.listener_kbps * 1000 / 8 / 1e9
 
 
 def kbps_per_subscribed_track(connection: Connection, start_ts: int, end_ts: int) -> float | None:
@@ -688,12 +699,17 @@ def stream_detail(
     left = func.coalesce(p.left_ts, literal(until_ts))
     duration = left - p.joined_ts
     in_room = and_(p.source_id == source_id, p.room_sid == room_sid)
+    # LiveKit's metering, as the usage ledger applies it: ceil(duration / 60), at least one
+    # minute, per connection; egress recorders, ingress and SIP are not connection minutes.
+    billed = p.kind.not_in(NOT_CONNECTION_KINDS)
+    positive = case((duration > 0, duration), else_=0)
+    minutes = case(((positive + 59) // 60 > 1, (positive + 59) // 60), else_=1)
     totals = connection.execute(
         select(
             func.count(),
             func.coalesce(func.sum(case((p.is_publisher, 1), else_=0)), 0),
-            # ceil(duration / 60) per connection, in integer arithmetic (portable).
-            func.coalesce(func.sum((case((duration > 0, duration), else_=0) + 59) // 60), 0),
+            func.coalesce(func.sum(case((billed, minutes), else_=0)), 0),
+            func.coalesce(func.sum(case((p.kind == "EGRESS", positive), else_=0)), 0),
         ).where(in_room)
     ).one()
     participants = _frame(
@@ -714,7 +730,8 @@ def stream_detail(
     )
     if not participants.empty:
         seconds = participants["duration_s"].clip(lower=0)
-        participants["connection_min"] = ((seconds + 59) // 60).astype("int64")
+        metered = ((seconds + 59) // 60).clip(lower=1).astype("int64")
+        participants["connection_min"] = metered.where(~participants["kind"].isin(NOT_CONNECTION_KINDS), 0)
     else:
         participants["connection_min"] = pd.Series(dtype="int64")
 
@@ -727,18 +744,32 @@ def stream_detail(
         publishing = float(curve["publishers"].mean()) if not curve.empty else 1.0
         kbps, measured = per_track * max(1.0, publishing), True
 
+    # This session's egress and ingress only: other sessions of the same room name (earlier
+    # broadcasts of the channel) have their own. Egress names its room session; a row without
+    # one, and ingress (a reusable endpoint per room name), count when they ran during it.
     e = schema.egress_status.c
+    during_egress = and_(
+        e.room_sid.is_(None),
+        e.room_name == session.room_name,
+        e.started_ts <= until_ts,
+        func.coalesce(e.ended_ts, e.last_seen_ts) >= started_ts,
+    )
     egress = _frame(
         connection,
         select(e.egress_id, e.kind, e.status, e.started_ts, e.ended_ts, e.error)
-        .where(e.source_id == source_id, or_(e.room_sid == room_sid, e.room_name == session.room_name))
+        .where(e.source_id == source_id, or_(e.room_sid == room_sid, during_egress))
         .order_by(e.started_ts),
     )
     i = schema.ingress_status.c
     ingress = _frame(
         connection,
         select(i.ingress_id, i.name, i.input_type, i.status, i.started_ts, i.ended_ts, i.error)
-        .where(i.source_id == source_id, i.room_name == session.room_name)
+        .where(
+            i.source_id == source_id,
+            i.room_name == session.room_name,
+            i.started_ts <= until_ts,
+            func.coalesce(i.ended_ts, i.last_seen_ts) >= started_ts,
+        )
         .order_by(i.started_ts),
     )
     return StreamDetail(
@@ -758,6 +789,7 @@ def stream_detail(
         participants=participants,
         participants_total=int(totals[0]),
         connection_minutes=int(totals[2]),
+        recorder_minutes=float(totals[3]) / 60.0,
         egress=egress,
         ingress=ingress,
         listener_kbps=kbps,

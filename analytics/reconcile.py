@@ -525,14 +525,6 @@ def _day(ts: int) -> date:
     return datetime.fromtimestamp(ts, tz=UTC).date()
 
 
-def parse_since(value: str, today: date) -> date:
-    """``30d`` (days back, today included) or an ISO date."""
-    text = value.strip()
-    if text.endswith("d") and text[:-1].isdigit():
-        return today - timedelta(days=max(1, int(text[:-1])) - 1)
-    return date.fromisoformat(text)
-
-
 def collector_status(engine: Engine) -> pd.DataFrame:
     """Every billing collector that has run: provider, status, last attempt/success, last error."""
     sources, health = schema.sources, schema.source_health

@@ -9,9 +9,9 @@ All aggregation is in SQL (GROUP BY day, channel); pandas only joins the few gro
   (egress minutes are also counted as recording minutes: the output is stored either way),
   split into LiveKit's transcode minutes (RTMP/URL ingress, composite egress) and track-egress
   minutes by the egress request kind and the ingress input type;
-- downstream/upstream GB: node bytes_out/in_per_s averages × bucket seconds from the 1 h
-  rollup (1 min for ranges up to two days; raw samples when no rollup exists yet), shared
-  out to channels by listener minutes because nodes are not per channel;
+- downstream/upstream GB: node bytes_out/in_per_s averages × bucket seconds from the 1 min
+  rollup (the 1 h one for hours older than it; raw samples when no rollup exists yet),
+  shared out to channels by listener minutes because nodes are not per channel;
 - peaks: room rollups, the largest room per channel and day; fleet-wide, rooms summed per bucket.
 A session is assigned to the UTC day it started in (or the window start when it began earlier).
 """
@@ -60,6 +60,7 @@ from analytics.ledger import (
     empty_frame,
 )
 from store import schema, usage_rollup
+from store.observed import first_observed_ts
 
 NOT_CONNECTION_KINDS = usage_rollup.NOT_CONNECTION_KINDS
 # LiveKit bills these egress requests as track-egress minutes; every other kind (room_composite,
@@ -427,14 +428,25 @@ def _ingress(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) 
 
 
 def _traffic(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
-    """Fleet GB per day, from the coarsest rollup that covers the range."""
-    use_hour = until_ts - since_ts > MINUTE_ROLLUP_MAX_S
-    tables = (
-        [(schema.node_samples_1h, 3600), (schema.node_samples_1m, 60)]
-        if use_hour
-        else [(schema.node_samples_1m, 60), (schema.node_samples_1h, 3600)]
-    )
-    for table, bucket_s in tables:
+    """Fleet GB per day: minute rollups wherever they exist (a node's average bytes/s × 60 s
+    per minute), hourly rollups only for the hours before them (retention keeps minutes 35
+    days), raw samples when neither exists yet. An hourly row averages only the minutes it
+    saw: × 3 600 s would stretch a partly covered hour (the store's first hour, the current
+    one) to a whole one."""
+    minute, hour = schema.node_samples_1m, schema.node_samples_1h
+    with _connected(engine) as connection:
+        first_minute = connection.execute(select(func.min(minute.c.bucket_ts))).scalar()
+    if first_minute is None:
+        cut_ts = until_ts
+    else:
+        cut_ts = int(first_minute) + (-int(first_minute)) % 3600  # the first whole hour of minutes
+    parts = []
+    for table, bucket_s, low_ts, high_ts in (
+        (minute, 60, max(since_ts, cut_ts), until_ts),
+        (hour, 3600, since_ts, min(until_ts, cut_ts)),
+    ):
+        if low_ts >= high_ts:
+            continue
         day = _day(table.c.bucket_ts)
         query = (
             select(
@@ -446,14 +458,17 @@ def _traffic(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) 
                     "upstream_gb"
                 ),
             )
-            .where(table.c.bucket_ts >= since_ts, table.c.bucket_ts < until_ts)
+            .where(table.c.bucket_ts >= low_ts, table.c.bucket_ts < high_ts)
             .group_by(day)
         )
         if source_id is not None:
             query = query.where(table.c.source_id == source_id)
         frame = _read(engine, query)
         if not frame.empty:
-            return frame
+            parts.append(frame)
+    if parts:
+        frame = pd.concat(parts, ignore_index=True).groupby("day_ts", as_index=False).sum()
+        return frame
     raw = schema.node_samples
     day = _day(raw.c.ts)
     # No rollup yet: average rate × the span the node was sampled that day.
@@ -521,28 +536,78 @@ def _peaks(
         )
         .group_by(per_room.c.day_ts, r.c.channel)
     )
-    fleet_bucket = (
+    with _connected(engine) as connection:
+        peaks = _fleet_peaks(connection, table, in_window, use_hour, source_id)
+    return _read(engine, by_channel), peaks
+
+
+_PEAK_NAMES = ("streams", "listeners", "publishers")
+# Hours whose minutes are read to turn an hourly upper bound into the exact peak, at most.
+MAX_PEAK_HOURS_REFINED = 48
+
+
+def _bucket_sums(table: Any, conditions: list[ColumnElement[bool]]) -> Select[Any]:
+    """Per bucket, the fleet's figures: live rooms, and each room's maxima summed."""
+    live = case((table.c.publishers_max > 0, 1), else_=0)
+    return (
         select(
+            table.c.bucket_ts,
             func.sum(live).label("streams"),
             func.sum(table.c.listeners_max).label("listeners"),
             func.sum(table.c.publishers_max).label("publishers"),
         )
-        .where(*in_window)
+        .where(*conditions)
         .group_by(table.c.bucket_ts)
-        .subquery()
     )
-    fleet = select(
-        func.max(fleet_bucket.c.streams),
-        func.max(fleet_bucket.c.listeners),
-        func.max(fleet_bucket.c.publishers),
+
+
+def _fleet_peaks(
+    connection: Connection,
+    table: Any,
+    in_window: list[ColumnElement[bool]],
+    use_hour: bool,
+    source_id: int | None,
+) -> dict[str, float]:
+    """The fleet's simultaneous peaks. From minute buckets they are exact (to a minute); an
+    hourly bucket sums each room's maximum within the hour, an upper bound (two rooms peaking
+    at different minutes add up). So hours are read by their bound, highest first, and their
+    minute rollup gives the exact peak, until no unread hour's bound can beat the peaks found
+    (minutes expire after 35 days: an hour without them keeps its bound)."""
+    bounds = pd.DataFrame(
+        connection.execute(_bucket_sums(table, in_window)).all(), columns=["bucket_ts", *_PEAK_NAMES]
     )
-    with _connected(engine) as connection:
-        row = connection.execute(fleet).one()
-    peaks = {
-        name: float(value or 0)
-        for name, value in zip(("streams", "listeners", "publishers"), row, strict=True)
-    }
-    return _read(engine, by_channel), peaks
+    if bounds.empty:
+        return dict.fromkeys(_PEAK_NAMES, 0.0)
+    bounds[list(_PEAK_NAMES)] = bounds[list(_PEAK_NAMES)].astype(float)
+    if not use_hour:
+        return {name: float(bounds[name].max()) for name in _PEAK_NAMES}
+    minute = schema.room_samples_1m
+    best = dict.fromkeys(_PEAK_NAMES, 0.0)
+    pending = bounds.copy()
+    for _ in range(MAX_PEAK_HOURS_REFINED):
+        open_names = [name for name in _PEAK_NAMES if not pending.empty and pending[name].max() > best[name]]
+        if not open_names:
+            break
+        position = int(pending[open_names[0]].to_numpy().argmax())
+        row = {column: float(value) for column, value in pending.iloc[position].items()}
+        pending = pending.drop(index=pending.index[position])
+        hour_ts = int(row["bucket_ts"])
+        conditions = [minute.c.bucket_ts >= hour_ts, minute.c.bucket_ts < hour_ts + 3600]
+        if source_id is not None:
+            conditions.append(minute.c.source_id == source_id)
+        minutes = pd.DataFrame(
+            connection.execute(_bucket_sums(minute, conditions)).all(), columns=["bucket_ts", *_PEAK_NAMES]
+        )
+        for peak_name in _PEAK_NAMES:
+            exact = (
+                float(minutes[peak_name].astype(float).max()) if not minutes.empty else float(row[peak_name])
+            )
+            best[peak_name] = max(best[peak_name], exact)
+    else:
+        for name in _PEAK_NAMES:  # refinement budget spent: the remaining bounds stand
+            if not pending.empty:
+                best[name] = max(best[name], float(pending[name].max()))
+    return best
 
 
 @contextmanager
@@ -576,7 +641,8 @@ def measured_ledger(
     region: Region = "eu",
     audience_product: AudienceProduct = "broadcast",
 ) -> UsageLedger:
-    """Usage per UTC day × channel over [since_ts, until_ts), scaled to a 30-day month.
+    """Usage per UTC day × channel over [since_ts, until_ts), scaled to a 30-day month from the
+    part of the window the store has observations for (``covered_start_ts`` on).
     ``video``, ``region`` and ``audience_product`` are what castmeter cannot see: the caller
     says them (settings, command-line flags)."""
     if until_ts <= since_ts:
@@ -603,7 +669,11 @@ def measured_ledger(
     traffic = _traffic(engine, since_ts, until_ts, source_id)
     frame = _share_traffic(frame, traffic)
     frame = frame[list(COLUMNS)].sort_values(keys, ignore_index=True)
-    period_days = (until_ts - since_ts) / DAY_S
+    with _connected(engine) as connection:
+        first_ts = first_observed_ts(connection, source_id)
+    covered_start_ts = since_ts if first_ts is None else min(max(since_ts, first_ts), until_ts)
+    # Rates (per month, per hour) divide by the time the store has observations for.
+    covered_days = max((until_ts - covered_start_ts) / DAY_S, 1 / 1440)
     return UsageLedger(
         frame=frame,
         period_start_ts=since_ts,
@@ -615,9 +685,10 @@ def measured_ledger(
         fleet_peak_listeners=fleet["listeners"],
         fleet_peak_publishers=fleet["publishers"],
         fleet_peak_egress=peak_egress,
-        month_scale=MONTH_DAYS / period_days,
+        month_scale=MONTH_DAYS / covered_days,
         origin="measured",
         audience_product=audience_product,
+        covered_start_ts=covered_start_ts,
     )
 
 

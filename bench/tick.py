@@ -136,7 +136,11 @@ def main() -> int:
             from collectors.demo_prometheus import DemoPrometheus, prometheus_binary
 
             if prometheus_binary() is not None:
-                prometheus = DemoPrometheus(free_port(), ready["metrics"].split(","), workdir / "prometheus")
+                livekit_job: dict[str, object] = {
+                    "job_name": "livekit",
+                    "static_configs": [{"targets": ready["metrics"].split(",")}],
+                }
+                prometheus = DemoPrometheus(free_port(), [livekit_job], workdir / "prometheus")
                 prometheus.start()
                 time.sleep(2.5 * prometheus.scrape_interval_s)  # two scrapes: rate() needs them
                 prometheus_url = prometheus.url

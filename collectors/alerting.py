@@ -29,7 +29,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from analytics.alerts.backtest import Grid, grid_values, split_frame
 from analytics.alerts.rules import Rule, RuleSet, format_duration
-from analytics.alerts.series import load_store_series
+from analytics.alerts.series import history_s, load_store_series
 from collectors import self_metrics
 from core.logs import register_secret
 from core.resources import data_path
@@ -39,8 +39,8 @@ from store.upsert import upsert
 log = logging.getLogger(__name__)
 
 NORMAL, PENDING, FIRING, RESOLVED = "normal", "pending", "firing", "resolved"
-# node_down: nodes seen this recently are expected to report.
-KNOWN_NODE_S = 86_400
+# After a pause (a restart, a slow tick) evaluation catches up at most this many grid times.
+MAX_CATCH_UP_STEPS = 40
 
 
 @dataclass(frozen=True)
@@ -301,34 +301,21 @@ class Dispatcher:
 # ---------------------------------------------------------------------------------------------
 
 
-def _latest_per_node(connection: Connection, now_ts: int) -> Any:
-    """node_down: each recently known node's newest sample (one row per node)."""
-    import pandas as pd
-
-    table = schema.node_samples
-    query = (
-        select(func.max(table.c.ts), table.c.node_id)
-        .where(table.c.ts >= now_ts - KNOWN_NODE_S, table.c.ts <= now_ts)
-        .group_by(table.c.node_id)
-    )
-    frame = pd.DataFrame(connection.execute(query).all(), columns=["ts", "target"])
-    frame["value"] = 1.0
-    return frame
+def grid_values_live(
+    connection: Connection, rule: Rule, ruleset: RuleSet, grid: Grid
+) -> dict[str, np.ndarray]:
+    """Each target's value at every time of ``grid`` exactly as the backtest computes it:
+    the same loader over enough history (analytics.alerts.series.history_s) and the same
+    grid arithmetic. NaN = no data."""
+    since_ts = grid.start_ts - history_s(rule, ruleset)
+    until_ts = grid.start_ts + (grid.steps - 1) * grid.interval_s
+    frame = load_store_series(connection, rule, since_ts, until_ts, ruleset.lookback_s)
+    return grid_values(split_frame(frame), rule, grid, ruleset.lookback_s)
 
 
 def current_values(connection: Connection, rule: Rule, ruleset: RuleSet, now_ts: int) -> dict[str, float]:
-    """Each target's value at ``now_ts`` exactly as the backtest computes it (NaN = no data)."""
-    interval = ruleset.evaluation_interval_s
-    history_s = ruleset.lookback_s + (rule.window_s if rule.spec.derivation == "drop_pct" else 0)
-    steps = math.ceil(history_s / interval) + 1
-    grid = Grid(now_ts - (steps - 1) * interval, interval, steps)
-    if rule.spec.derivation == "absence":
-        frame = _latest_per_node(connection, now_ts)
-    else:
-        frame = load_store_series(
-            connection, rule, grid.start_ts - ruleset.lookback_s, now_ts, ruleset.lookback_s
-        )
-    values = grid_values(split_frame(frame), rule, grid, ruleset.lookback_s)
+    """Each target's value at the evaluation time ``now_ts`` (NaN = no data)."""
+    values = grid_values_live(connection, rule, ruleset, Grid(now_ts, ruleset.evaluation_interval_s, 1))
     return {target: float(series[-1]) for target, series in values.items()}
 
 
@@ -345,9 +332,11 @@ class AlertEvaluator:
         self.engine = engine
         self.rules = rules
         self.dispatcher = dispatcher or Dispatcher(engine, notifiers)
-        # Called every collector tick; evaluates at most this often (None: every call).
+        # Called every collector tick; looks at most this often (None: every call). Each look
+        # evaluates every grid time missed since the last one.
         self.min_interval_s = min_interval_s
-        self._last_eval_ts: int | None = None
+        self._last_call_ts: int | None = None
+        self._last_eval_ts: int | None = None  # the last grid time evaluated
 
     def _stored_states(self, connection: Connection) -> dict[tuple[str, str], _State]:
         table = schema.alert_state
@@ -363,24 +352,43 @@ class AlertEvaluator:
         ).all()
         return {(r[0], r[1]): _State(r[2], r[3], r[4], r[5]) for r in rows}
 
-    def evaluate(self, now_ts: int) -> list[Transition]:
-        """Evaluate every enabled rule at ``now_ts``; store state and history; queue notifications.
+    def _pending_grid(self, connection: Connection, now_ts: int) -> Grid | None:
+        """The evaluation times not yet evaluated, up to the last one at or before ``now_ts``:
+        the rules file's grid (multiples of evaluation_interval), as the backtest uses."""
+        interval = self.rules.evaluation_interval_s
+        last = now_ts - now_ts % interval
+        if self._last_eval_ts is None:
+            stored = connection.execute(select(func.max(schema.alert_state.c.last_eval_ts))).scalar()
+            self._last_eval_ts = None if stored is None else int(stored)
+        first = last if self._last_eval_ts is None else self._last_eval_ts + interval
+        first = max(first, last - (MAX_CATCH_UP_STEPS - 1) * interval)
+        if first > last:
+            return None
+        return Grid(first, interval, (last - first) // interval + 1)
 
-        Notification failures never raise here; a store error does (the runner handles those)."""
+    def evaluate(self, now_ts: int) -> list[Transition]:
+        """Evaluate every enabled rule at each grid time not evaluated yet up to ``now_ts``
+        (the same times and values a backtest evaluates); store state and history; queue
+        notifications. Notification failures never raise here; a store error does (the
+        runner handles those)."""
         # One second of slack: ticks jitter around the interval.
         if (
             self.min_interval_s is not None
-            and self._last_eval_ts is not None
-            and now_ts - self._last_eval_ts < self.min_interval_s - 1
+            and self._last_call_ts is not None
+            and now_ts - self._last_call_ts < self.min_interval_s - 1
         ):
             return []
-        self._last_eval_ts = now_ts
+        self._last_call_ts = now_ts
         transitions: list[Transition] = []
         with self.engine.begin() as connection:
+            grid = self._pending_grid(connection, now_ts)
+            if grid is None:
+                return []
             stored = self._stored_states(connection)
+            times = [int(t) for t in grid.times()]
             for rule in self.rules.enabled():
                 try:
-                    values = current_values(connection, rule, self.rules, now_ts)
+                    values = grid_values_live(connection, rule, self.rules, grid)
                 except Exception:
                     log.exception("alert rule %s could not be evaluated", rule.name)
                     increment_counter(connection, "alerts.eval.failed", 1, now_ts)
@@ -390,45 +398,26 @@ class AlertEvaluator:
                 ]
                 state_rows: list[dict[str, Any]] = []
                 for target in sorted(set(values) | set(active_targets)):
-                    value = values.get(target, math.nan)
-                    previous = stored.get((rule.name, target), _State())
-                    new, changes = step(previous, value, rule, now_ts)
+                    series = values.get(target)
+                    state = stored.get((rule.name, target), _State())
+                    value = math.nan
+                    for index, at_ts in enumerate(times):
+                        value = float(series[index]) if series is not None else math.nan
+                        state, changes = step(state, value, rule, at_ts)
+                        transitions.extend(_transitions(rule, target, changes, state, value, at_ts))
                     state_rows.append(
                         {
                             "rule": rule.name,
                             "target": target,
-                            "state": new.state,
+                            "state": state.state,
                             "severity": rule.severity,
-                            "active_since_ts": new.active_since_ts,
-                            "fired_ts": new.fired_ts if new.state == FIRING else None,
-                            "keep_firing_since_ts": new.keep_firing_since_ts,
+                            "active_since_ts": state.active_since_ts,
+                            "fired_ts": state.fired_ts if state.state == FIRING else None,
+                            "keep_firing_since_ts": state.keep_firing_since_ts,
                             "last_value": None if math.isnan(value) else value,
-                            "last_eval_ts": now_ts,
+                            "last_eval_ts": times[-1],
                         }
                     )
-                    # for: 0 goes straight from normal to firing: report one transition.
-                    if len(changes) == 1 or not changes:
-                        pairs = changes
-                    else:
-                        pairs = [(changes[0][0], changes[-1][1])]
-                    for from_state, to_state in pairs:
-                        transitions.append(
-                            Transition(
-                                rule=rule.name,
-                                target=target,
-                                from_state=from_state,
-                                to_state=to_state,
-                                ts=now_ts,
-                                value=None if math.isnan(value) else value,
-                                threshold=rule.threshold,
-                                severity=rule.severity,
-                                metric=rule.metric,
-                                comparison=rule.comparison,
-                                recovery=rule.recovery,
-                                fired_ts=new.fired_ts if to_state in (FIRING, RESOLVED) else None,
-                                labels=dict(rule.labels),
-                            )
-                        )
                 upsert(connection, schema.alert_state, state_rows)
             upsert(
                 connection,
@@ -448,6 +437,7 @@ class AlertEvaluator:
                     for t in transitions
                 ],
             )
+        self._last_eval_ts = times[-1]
         for transition in transitions:
             if transition.notify:
                 self.dispatcher.submit(transition)
@@ -486,3 +476,29 @@ def evaluator_from_settings(engine: Engine, settings: Any) -> AlertEvaluator | N
     )
     interval_s = alerts.eval_interval_s if alerts.eval_interval_s is not None else rules.evaluation_interval_s
     return AlertEvaluator(engine, rules, dispatcher=dispatcher, min_interval_s=interval_s)
+
+
+def _transitions(
+    rule: Rule, target: str, changes: list[tuple[str, str]], state: _State, value: float, at_ts: int
+) -> list[Transition]:
+    """The transitions of one evaluation; ``for: 0`` goes straight from normal to firing and
+    reports one transition."""
+    pairs = changes if len(changes) <= 1 else [(changes[0][0], changes[-1][1])]
+    return [
+        Transition(
+            rule=rule.name,
+            target=target,
+            from_state=from_state,
+            to_state=to_state,
+            ts=at_ts,
+            value=None if math.isnan(value) else value,
+            threshold=rule.threshold,
+            severity=rule.severity,
+            metric=rule.metric,
+            comparison=rule.comparison,
+            recovery=rule.recovery,
+            fired_ts=state.fired_ts if to_state in (FIRING, RESOLVED) else None,
+            labels=dict(rule.labels),
+        )
+        for from_state, to_state in pairs
+    ]

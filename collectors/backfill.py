@@ -107,15 +107,18 @@ def backfill(
     raw_hours: float = 6,
     progress: Progress | None = None,
     node_source_id: int | None = None,
+    start_ts: int | None = None,
 ) -> BackfillReport:
-    """Write ``days`` of history of ``model`` (a simulator.model.FleetModel) ending at ``end_ts``.
+    """Write ``days`` of history of ``model`` (a simulator.model.FleetModel) ending at ``end_ts``,
+    from the hour before (or exactly from ``start_ts`` when given: a scripted fleet's start).
     Sessions and room samples belong to ``source_id`` (the LiveKit API source); nodes and node
     samples to ``node_source_id`` (the Prometheus source that scrapes them), by default the same."""
     node_source = source_id if node_source_id is None else node_source_id
     started = time.perf_counter()
     report_progress: Progress = progress or (lambda stage, fraction: None)
-    start_ts = int(end_ts - days * DAY_S)
-    start_ts -= start_ts % HOUR_S
+    if start_ts is None:
+        start_ts = int(end_ts - days * DAY_S)
+        start_ts -= start_ts % HOUR_S
     rows: dict[str, int] = {}
 
     report_progress("simulating history", 0.0)
@@ -176,7 +179,7 @@ def backfill(
         report_progress,
         "hourly node rollups",
     )
-    minute_from = end_ts - int(minute_days * DAY_S)
+    minute_from = max(end_ts - int(minute_days * DAY_S), start_ts)
     recent_rooms = history.room_samples[history.room_samples["ts"] >= minute_from]
     recent_nodes = history.node_samples[history.node_samples["ts"] >= minute_from]
     rows["room_samples_1m"] = _write(
@@ -195,7 +198,7 @@ def backfill(
         report_progress,
         "minute node rollups",
     )
-    raw_from = end_ts - int(raw_hours * HOUR_S)
+    raw_from = max(end_ts - int(raw_hours * HOUR_S), start_ts)
     raw = model.history(raw_from - raw_from % MINUTE_S, end_ts, step_s=15)
     rows["room_samples"] = _write(
         engine, schema.room_samples, raw.room_samples, source_id, report_progress, "raw room samples"

@@ -19,9 +19,14 @@ def prometheus_binary() -> str | None:
 
 
 class DemoPrometheus:
-    def __init__(self, port: int, targets: list[str], workdir: Path, scrape_interval_s: int = 5) -> None:
+    """``scrape_configs``: the simulator's (FleetServer.scrape_configs: the LiveKit nodes and
+    their node_exporters, labelled by node_id)."""
+
+    def __init__(
+        self, port: int, scrape_configs: list[dict[str, object]], workdir: Path, scrape_interval_s: int = 5
+    ) -> None:
         self.port = port
-        self.targets = targets
+        self.scrape_configs = scrape_configs
         self.workdir = workdir
         self.scrape_interval_s = scrape_interval_s
         self.process: subprocess.Popen[bytes] | None = None
@@ -37,7 +42,7 @@ class DemoPrometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = {
             "global": {"scrape_interval": f"{self.scrape_interval_s}s", "evaluation_interval": "15s"},
-            "scrape_configs": [{"job_name": "livekit", "static_configs": [{"targets": self.targets}]}],
+            "scrape_configs": self.scrape_configs,
         }
         config_path = self.workdir / "prometheus.yml"
         config_path.write_text(yaml.safe_dump(config))
@@ -61,7 +66,9 @@ class DemoPrometheus:
                 )
             try:
                 if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    log.info("Prometheus scraping %d simulated node(s) at %s", len(self.targets), self.url)
+                    log.info(
+                        "Prometheus scraping the simulated nodes and their node_exporters at %s", self.url
+                    )
                     return
             except requests.RequestException:
                 pass

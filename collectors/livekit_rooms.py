@@ -25,6 +25,8 @@ from core.settings import LiveKitSource
 log = logging.getLogger(__name__)
 
 NS_PER_S = 1_000_000_000
+# Ended egress looked up by id per poll at most (the rest are closed as complete, as before).
+MAX_ENDED_EGRESS_LOOKUPS = 50
 T = TypeVar("T")
 
 
@@ -191,6 +193,9 @@ class RoomPoller:
         self.max_concurrency = max_concurrency
         # Optional calls (ListEgress, ListIngress) whose refusal was already logged: once, not every tick.
         self._refusals_logged: set[str] = set()
+        # Egress listed active by the last poll: one that is no longer is asked for by id, for
+        # how it ended (complete, failed and why) rather than assumed complete.
+        self._active_egress: set[str] = set()
 
     async def poll(self, now_ts: int) -> RoomSnapshot:
         """One complete poll. Raises when the rooms themselves cannot be listed."""
@@ -274,6 +279,17 @@ class RoomPoller:
             if not response.next_page_token.token or response.next_page_token == page_token:
                 break
             page_token = response.next_page_token
+        listed = {item.egress_id for item in items}
+        for egress_id in sorted(self._active_egress - listed)[:MAX_ENDED_EGRESS_LOOKUPS]:
+            try:
+                ended = await lkapi.egress.list_egress(api.ListEgressRequest(egress_id=egress_id))
+            except api.TwirpError as exc:
+                log.info(
+                    "egress %s ended; its final state is not available: %s", egress_id, describe_error(exc)
+                )
+                continue
+            items.extend(_egress_row(info) for info in ended.items if info.egress_id == egress_id)
+        self._active_egress = {item.egress_id for item in items if item.status == "EGRESS_ACTIVE"}
         return items
 
     async def _list_ingress(self, lkapi: api.LiveKitAPI) -> list[IngressRow]:

@@ -88,14 +88,20 @@ class PrometheusPoller:
             return []
 
     def _add_host_metrics(self, snapshot: NodeSnapshot, instance_of: dict[str, str]) -> None:
-        """node_exporter runs beside each LiveKit node on another port: join on the host,
+        """node_exporter runs beside each LiveKit node on another port. A target labelled
+        ``node_id`` (in the scrape config) belongs to that node; otherwise join on the host,
         but only where a host holds exactly one LiveKit node."""
         nodes_by_host: dict[str, list[str]] = {}
         for node_id, instance in instance_of.items():
             nodes_by_host.setdefault(_host(instance), []).append(node_id)
         for column, promql in host_queries(self.source.rate_window).items():
             for series in self._safe_query(column, promql, snapshot):
-                nodes = nodes_by_host.get(_host(series.get("metric", {}).get("instance", "")), [])
+                labels = series.get("metric", {})
+                labelled = labels.get("node_id")
+                if labelled:
+                    nodes = [labelled] if labelled in snapshot.values else []
+                else:
+                    nodes = nodes_by_host.get(_host(labels.get("instance", "")), [])
                 if len(nodes) == 1:
                     snapshot.values[nodes[0]][column] = _number(series.get("value", [None, None])[1])
 

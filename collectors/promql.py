@@ -57,13 +57,21 @@ def node_queries(window: str) -> dict[str, str]:
     }
 
 
-# node_exporter, by instance; joined to a LiveKit node through the host part of `instance`.
+# node_exporter, by instance (and node_id where the scrape config labels the target with the
+# LiveKit node it runs beside); joined to a LiveKit node by that label, else through the host
+# part of `instance`.
 def host_queries(window: str) -> dict[str, str]:
     return {
-        "host_cpu_busy_pct": f'100 * (1 - avg by (instance) (rate(node_cpu_seconds_total{{mode="idle"}}[{window}])))',
+        # Busy over all modes rather than 1 − idle: every mode of a target is scraped at the
+        # same instants, so rate()'s edge extrapolation (up to half a scrape interval per edge)
+        # cancels in the ratio instead of being amplified in 1 − idle.
+        "host_cpu_busy_pct": (
+            f'100 * sum by (instance, node_id) (rate(node_cpu_seconds_total{{mode!="idle"}}[{window}]))'
+            f" / sum by (instance, node_id) (rate(node_cpu_seconds_total[{window}]))"
+        ),
         "host_memory_used_pct": (
-            "100 * (1 - max by (instance) (node_memory_MemAvailable_bytes)"
-            " / max by (instance) (node_memory_MemTotal_bytes))"
+            "100 * (1 - max by (instance, node_id) (node_memory_MemAvailable_bytes)"
+            " / max by (instance, node_id) (node_memory_MemTotal_bytes))"
         ),
     }
 

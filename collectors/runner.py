@@ -35,7 +35,13 @@ from collectors.webhook_sessions import bump_counter
 from core.logs import redact, register_secret
 from core.settings import Settings, secret_values
 from store import schema
-from store.rollups import apply_retention, refresh_rollups
+from store.rollups import (
+    apply_retention,
+    newest_sample_ts,
+    refresh_rollups,
+    retention_hold_until,
+    set_retention_hold,
+)
 from store.upsert import upsert
 from store.usage_rollup import refresh_usage_daily
 
@@ -133,7 +139,26 @@ class Collector:
             )
         self._last_rollup_ts = 0.0
         self._last_retention_ts = 0.0
-        self._retention_held_until_ts: float | None = None
+        # A hold a jumping clock started survives a restart (it lives in the store).
+        self._retention_held_until_ts: float | None = self._stored_hold()
+
+    def _stored_hold(self) -> float | None:
+        try:
+            with self.engine.connect() as connection:
+                held = retention_hold_until(connection)
+        except Exception as exc:  # the store may be down at start: no hold known then
+            log.warning(
+                "retention hold unknown (store unavailable): %s", redact(str(exc)).splitlines()[0][:200]
+            )
+            return None
+        return None if held is None else float(held)
+
+    def _hold_retention(self, until_ts: int) -> None:
+        self._retention_held_until_ts = until_ts
+        try:
+            set_retention_hold(self.engine, until_ts)
+        except Exception as exc:  # kept in memory; written again at the next jump
+            log.warning("could not store the retention hold: %s", redact(str(exc)).splitlines()[0][:200])
 
     async def _run_livekit(self, job: _LiveKitJob, now_ts: int, report: TickReport) -> None:
         name = job.poller.source.name
@@ -364,11 +389,16 @@ class Collector:
         """A wall clock set back would leave every schedule (next attempt, next rollup) far
         in the future: collection would silently stop until the clock caught up."""
         last = self._last_tick_ts
+        if last is None:
+            # After a restart the previous tick is the newest sample in the store: a clock that
+            # jumped while castmeter was down is caught too (a long stop holds retention a day:
+            # harmless).
+            last = self._newest_stored_ts()
         self._last_tick_ts = now_ts
         if last is not None and now_ts - last > max(
             CLOCK_FORWARD_JUMP_S, 4 * self.settings.collectors.interval_s
         ):
-            self._retention_held_until_ts = now_ts + RETENTION_HOLD_S
+            self._hold_retention(now_ts + RETENTION_HOLD_S)
             log.warning(
                 "the clock jumped forward %d s (from %d to %d): retention is held for %d h of steady ticks",
                 now_ts - last, last, now_ts, RETENTION_HOLD_S // 3600,
@@ -377,7 +407,8 @@ class Collector:
         if last is None or now_ts >= last - CLOCK_SLACK_S:
             return
         # Set back: whatever a forward jump held is moot; the clock is being corrected.
-        self._retention_held_until_ts = None
+        if self._retention_held_until_ts is not None:
+            self._release_hold()
         log.warning(
             "the clock went back %d s (from %d to %d): rescheduling every source", last - now_ts, last, now_ts
         )
@@ -387,6 +418,20 @@ class Collector:
             health.next_attempt_ts = min(health.next_attempt_ts, now_ts)
         self._last_rollup_ts = min(self._last_rollup_ts, now_ts)
         self._last_retention_ts = min(self._last_retention_ts, now_ts)
+
+    def _release_hold(self) -> None:
+        self._retention_held_until_ts = None
+        try:
+            set_retention_hold(self.engine, None)
+        except Exception as exc:
+            log.warning("could not release the retention hold: %s", redact(str(exc)).splitlines()[0][:200])
+
+    def _newest_stored_ts(self) -> int | None:
+        try:
+            with self.engine.connect() as connection:
+                return newest_sample_ts(connection)
+        except Exception:  # the store is down: the spool and the next tick deal with that
+            return None
 
     def _maintenance(self, now_ts: int, force: bool) -> None:
         cfg = self.settings.collectors
@@ -404,7 +449,8 @@ class Collector:
             # After a forward clock jump: keep everything until the clock proves steady.
             held = self._retention_held_until_ts is not None and now_ts < self._retention_held_until_ts
             if not held and (force or now_ts - self._last_retention_ts >= 3600):
-                self._retention_held_until_ts = None
+                if self._retention_held_until_ts is not None:
+                    self._release_hold()
                 apply_retention(self.engine, now_ts, self.settings.retention)
                 self._last_retention_ts = now_ts
         except Exception as exc:  # retried next tick; never stops collection

@@ -12,6 +12,7 @@ import streamlit as st
 from analytics.alerts import history as alert_tables
 from analytics.alerts.am_view import alertmanager_table, status_lines
 from analytics.alerts.backtest import BacktestResult
+from analytics.alerts.promql import ExportOptions, export_rules
 from analytics.alerts.replay import Replay, replay_rule
 from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules, parse_rules_yaml
 from analytics.alerts.series import load_store_series
@@ -84,12 +85,39 @@ def _default_rules_yaml() -> tuple[str, str | None]:
         return "evaluation_interval: 15s\nlookback: 1m\nrules: []\n", str(exc)
 
 
+def _units() -> dict[str, str]:
+    """Rule name → the unit of its metric, from the configured rules file."""
+    try:
+        ruleset = load_rules(data.settings().alerts.rules_file)
+    except RuleError:
+        return {}
+    return {rule.name: rule.spec.unit for rule in ruleset.rules}
+
+
+def with_unit(values: pd.Series, rules: pd.Series, units: dict[str, str]) -> pd.Series:
+    """``1,371.0 % of budget``; "no data" where the rule had no value."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return pd.Series(
+        [
+            "no data" if pd.isna(value) else f"{value:,.{_digits(value)}f} {units.get(str(rule), '')}".strip()
+            for value, rule in zip(numbers, rules, strict=True)
+        ],
+        index=values.index,
+        dtype=object,
+    )
+
+
+def _digits(value: float) -> int:
+    return 1 if abs(value) >= 100 else 2 if abs(value) >= 1 else 4
+
+
 def active_section(view: ViewState) -> None:
     st.subheader("Active alerts")
     active = _active(data.db_url())
     if active.empty:
         st.success("No alert is pending or firing.", icon=":material/check_circle:")
         return
+    units = _units()
     st.dataframe(
         pd.DataFrame(
             {
@@ -97,7 +125,7 @@ def active_section(view: ViewState) -> None:
                 "Rule": active["rule"].astype(str),
                 "Target": active["target"].astype(str),
                 "Severity": active["severity"].astype(str),
-                "Value": pd.to_numeric(active["last_value"], errors="coerce").round(3),
+                "Value": with_unit(active["last_value"], active["rule"], units),
                 with_zone("Active since", view.timezone): to_local_text(
                     active["active_since_ts"], view.timezone
                 ),
@@ -133,6 +161,7 @@ def history_section(view: ViewState) -> None:
     if changes.empty:
         st.info(f"No alert changed state in {view.range_label.lower()}.", icon=":material/history:")
         return
+    units = _units()
     st.dataframe(
         pd.DataFrame(
             {
@@ -140,8 +169,8 @@ def history_section(view: ViewState) -> None:
                 "Rule": changes["rule"].astype(str),
                 "Target": changes["target"].astype(str),
                 "Change": changes["from_state"].astype(str) + " → " + changes["to_state"].astype(str),
-                "Value": pd.to_numeric(changes["value"], errors="coerce").round(3),
-                "Threshold": changes["threshold"],
+                "Value": with_unit(changes["value"], changes["rule"], units),
+                "Threshold": with_unit(changes["threshold"], changes["rule"], units),
                 "Lasted": changes["duration_s"].map(format_duration),
             }
         ),
@@ -172,10 +201,31 @@ def rules_editor() -> RuleSet | None:
             mime="application/yaml",
         )
     try:
-        return parse_rules_yaml(st.session_state[_KEY_YAML])
+        ruleset = parse_rules_yaml(st.session_state[_KEY_YAML])
     except RuleError as exc:
         st.error(f"Invalid rules: {escape_markdown(str(exc))}", icon=":material/error:")
         return None
+    prometheus_export(ruleset)
+    return ruleset
+
+
+def prometheus_export(ruleset: RuleSet) -> None:
+    """These rules as Prometheus alerting rules over the exporters' metrics (what
+    `python -m analytics alerts export` writes), with the rules Prometheus cannot evaluate."""
+    exported = export_rules(ruleset, ExportOptions())
+    st.download_button(
+        "Download Prometheus rules",
+        exported.text,
+        file_name="castmeter.prometheus.rules.yml",
+        mime="application/yaml",
+        icon=":material/download:",
+        key="alerts_prometheus_export",
+    )
+    skipped = "; ".join(f"{name}: {reason}" for name, reason in exported.skipped)
+    st.caption(
+        f"Prometheus rules for {len(exported.exported)} rule(s), with hysteresis kept through ALERTS"
+        + (f". Not exported — {escape_markdown(skipped)}." if skipped else ".")
+    )
 
 
 def _result_metrics(result: BacktestResult, label: str) -> None:
@@ -286,6 +336,12 @@ def backtest_section(view: ViewState) -> None:
     )
     if rule.metric == "spend_run_rate_pct":
         st.caption(RUN_RATE_NOTE)
+    result = replay.result
+    if 0 < result.range_s < result.chosen_s:
+        st.caption(
+            f"The rule has data for {format_duration(result.range_s)} of the {format_duration(result.chosen_s)} "
+            "chosen: alerts per week and time in alert are per time with data."
+        )
     if replay.frame.empty:
         st.info(
             f"No samples for {rule.spec.title.lower()} in {view.range_label.lower()}: pick a longer range.",

@@ -10,6 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 from analytics.reconcile import PROVIDER_LABELS, Reconciliation, collector_status, reconcile
+from core import clock
 from ui import data
 from ui.formatting import escape_markdown, format_usd, shorten
 from ui.page import start
@@ -77,10 +78,10 @@ def status_frame(status: pd.DataFrame, configured: list[str], timezone: str) -> 
 
 def variance_frame(monthly: pd.DataFrame) -> pd.DataFrame:
     def share(value: float | None) -> str:
-        return "—" if value is None or pd.isna(value) else f"{float(value):+.1%}"
+        return "no data" if value is None or pd.isna(value) else f"{float(value):+.1%}"
 
     def quantity(value: float | None) -> str:
-        return "—" if value is None or pd.isna(value) else f"{float(value):,.2f}"
+        return "no data" if value is None or pd.isna(value) else f"{float(value):,.2f}"
 
     return pd.DataFrame(
         {
@@ -113,7 +114,7 @@ def main() -> None:
         "Billing days are UTC days."
     )
     period = st.selectbox("Period", list(PERIODS_DAYS), index=0, key="billing_period")
-    today = datetime.now(tz=UTC).date().isoformat()
+    today = datetime.fromtimestamp(clock.now_ts(), tz=UTC).date().isoformat()
     warn_share = settings.billing.variance_warn_share
     result = _reconciliation(url, PERIODS_DAYS[period], today, warn_share)
 

@@ -7,7 +7,6 @@ itemizes a price change inside it. Thin: the numbers come from analytics.costs /
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import cast
 
@@ -56,14 +55,24 @@ def _presets() -> dict[str, Scenario]:
     return {path.stem: load_scenario(path) for path in sorted(SCENARIO_DIR.glob("*.yaml"))}
 
 
-def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, now_ts: int) -> None:
-    month_start, _month_end = cost_engine.month_bounds(now_ts)
-    ledger = _ledger(url, month_start, now_ts - now_ts % 60, view_source, _audience_product())
-    st.subheader("This month (UTC), per model")
-    if ledger.is_empty:
+def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, until_ts: int) -> None:
+    """This month up to ``until_ts`` (the end of the page's time range: now, rounded up)."""
+    month_start, _month_end = cost_engine.month_bounds(until_ts)
+    ledger = _ledger(url, month_start, until_ts, view_source, _audience_product())
+    trailing = _ledger(
+        url,
+        until_ts - cost_engine.PROJECTION_TRAILING_DAYS * 86_400,
+        until_ts,
+        view_source,
+        _audience_product(),
+    )
+    outlook = cost_engine.month_outlook(ledger, trailing, until_ts, catalogue)
+    month_name = pd.Timestamp(month_start, unit="s", tz="UTC").strftime("%B %Y")
+    st.subheader(f"This month ({month_name}, UTC), per model")
+    if ledger.is_empty and trailing.is_empty:
         st.info("No usage recorded this month yet.", icon=":material/hourglass_empty:")
         return
-    frame = cost_engine.month_to_date_frame(ledger, now_ts, catalogue).sort_values("projected_month_usd")
+    frame = outlook.frame.sort_values("projected_month_usd")
     long = frame.melt(
         id_vars=["label"],
         value_vars=["month_to_date_usd", "projected_month_usd"],
@@ -71,7 +80,7 @@ def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, now_t
         value_name="usd",
     )
     long["figure"] = long["figure"].map(
-        {"month_to_date_usd": "month to date", "projected_month_usd": "projected to month end"}
+        {"month_to_date_usd": "month to date", "projected_month_usd": "projected month"}
     )
     figure = px.bar(
         long,
@@ -83,13 +92,16 @@ def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, now_t
     )
     figure.update_layout(height=360, margin={"l": 0, "r": 0, "t": 10, "b": 0})
     st.plotly_chart(figure, width="stretch")
+    days = f"{outlook.month_days:.0f}-day month"
     st.dataframe(
-        pd.DataFrame({"Model": frame["label"], "Month to date": frame["month_to_date_usd"].map(format_usd),
-                      "Projected month": frame["projected_month_usd"].map(format_usd)}),
-        hide_index=True, width="stretch",
+        pd.DataFrame({"Model": frame["label"], "Month to date (USD)": frame["month_to_date_usd"].map(format_usd),
+                      f"Projected month (USD, {days})": frame["projected_month_usd"].map(format_usd),
+                      f"Run rate (USD per 30 days, last {cost_engine.PROJECTION_TRAILING_DAYS} days)": frame["run_rate_usd"].map(format_usd)}),
+        hide_index=True, width="stretch", key="costs_month",
     )  # fmt: skip
+    covered = outlook.covered_s / 86_400
     st.caption(
-        "Month to date prices the usage so far as this month's bill; the projection scales it to the whole month."
+        f"{cost_engine.PROJECTION_METHOD} Data covers {covered:,.1f} of this month's {outlook.month_days:.0f} days so far."
     )
 
 
@@ -136,6 +148,10 @@ def window_costs(
     provider_costs = priced.costs
     st.subheader(f"{range_label}: monthly cost at this usage rate")
     price_versions(priced, catalogue)
+    st.caption(
+        "USD per 30-day month at the window's usage rate"
+        + (f"; {ledger.coverage_note}." if ledger.coverage_note else ".")
+    )
     units = cost_engine.unit_costs_frame(ledger, provider_costs).sort_values("monthly_usd")
     unverified = {c.id: c.unverified for c in provider_costs}
     columns = st.columns(3)
@@ -155,7 +171,7 @@ def window_costs(
     )
     st.dataframe(
         pd.DataFrame({"Model": units["label"], "Monthly": units["monthly_usd"].map(format_usd),
-                      "Per listener-hour": units["usd_per_listener_hour"].map(lambda v: "—" if pd.isna(v) else f"${v:,.4f}"),
+                      "Per listener-hour": units["usd_per_listener_hour"].map(lambda v: "no data" if pd.isna(v) else f"${v:,.4f}"),
                       "Per 1,000 listener-hours": units["usd_per_1000_listener_hours"].map(format_usd),
                       "Unverified rates": units["model"].map(lambda m: f"⚠ {len(unverified[m])}" if unverified[m] else "none")}),
         hide_index=True, width="stretch",
@@ -269,9 +285,8 @@ def main() -> None:
         st.error(f"Invalid price override: {escape_markdown(str(exc))}", icon=":material/error:")
         return
     url = data.db_url()
-    now_ts = int(time.time())
-    month_to_date(url, view.source_id, catalogue, now_ts)
     start_ts, end_ts = view.window()
+    month_to_date(url, view.source_id, catalogue, view.now_ts())
     ledger = _ledger(url, start_ts, end_ts, view.source_id, _audience_product())
     if ledger.is_empty:
         st.info(

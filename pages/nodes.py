@@ -11,6 +11,7 @@ from ui import charts, data, empty, headroom, params
 from ui.formatting import format_count
 from ui.page import start
 from ui.sidebar import ViewState
+from ui.tables import no_data_styler
 from ui.timefmt import to_local, to_local_text, with_zone
 
 _KEY_NODE = "nodes_node"
@@ -34,35 +35,38 @@ SERIES_LABELS = {
 }
 
 
-def table_frame(nodes: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    def number(column: str, digits: int = 1) -> pd.Series:
-        return pd.to_numeric(nodes[column], errors="coerce").round(digits)
+# Column title -> (nodes_table column, decimals shown).
+TABLE_COLUMNS: dict[str, tuple[str, int]] = {
+    "CPU %": ("cpu_pct", 1),
+    "CPU peak %": ("cpu_peak_pct", 1),
+    "Headroom to 70 % (pp)": ("headroom_70_pp", 1),
+    "Headroom to 80 % (pp)": ("headroom_80_pp", 1),
+    "+Participants to 70 %": ("participants_to_70", 0),
+    "+Participants to 80 %": ("participants_to_80", 0),
+    "Participants": ("participants", 0),
+    "Memory %": ("memory_pct", 1),
+    "Out Mbit/s": ("out_mbps", 1),
+    "In Mbit/s": ("in_mbps", 1),
+    "Packets out/s": ("packets_out_per_s", 0),
+    "Packets in/s": ("packets_in_per_s", 0),
+    "Packet loss p95 %": ("packet_loss_pct", 2),
+    "Jitter p95 ms": ("jitter_p95_ms", 1),
+    "RTT p95 ms": ("rtt_p95_ms", 1),
+    "Quality score": ("quality_score", 2),
+    "Join success %": ("join_success_pct", 2),
+    "API error %": ("api_error_pct", 2),
+}
 
-    return pd.DataFrame(
-        {
-            "Node": nodes["node_id"].astype(str),
-            "CPU status": nodes["cpu_status"].astype(str),
-            "CPU %": number("cpu_pct"),
-            "CPU peak %": number("cpu_peak_pct"),
-            "Headroom to 70 % (pp)": number("headroom_70_pp"),
-            "Headroom to 80 % (pp)": number("headroom_80_pp"),
-            "+Participants to 70 %": number("participants_to_70", 0),
-            "+Participants to 80 %": number("participants_to_80", 0),
-            "Participants": number("participants", 0),
-            "Memory %": number("memory_pct"),
-            "Out Mbit/s": number("out_mbps"),
-            "In Mbit/s": number("in_mbps"),
-            "Packets out/s": number("packets_out_per_s", 0),
-            "Packets in/s": number("packets_in_per_s", 0),
-            "Packet loss %": number("packet_loss_pct", 2),
-            "Jitter p95 ms": number("jitter_p95_ms"),
-            "RTT p95 ms": number("rtt_p95_ms"),
-            "Quality score": number("quality_score", 2),
-            "Join success %": number("join_success_pct", 2),
-            "API error %": number("api_error_pct", 2),
-            with_zone("Last seen", timezone): to_local_text(nodes["last_seen_ts"], timezone),
-        }
+
+def table_frame(nodes: pd.DataFrame, timezone: str) -> pd.DataFrame:
+    """The table's values (numbers rounded as shown; a missing value stays missing)."""
+    frame = pd.DataFrame(
+        {"Node": nodes["node_id"].astype(str), "CPU status": nodes["cpu_status"].astype(str)}
     )
+    for title, (column, digits) in TABLE_COLUMNS.items():
+        frame[title] = pd.to_numeric(nodes[column], errors="coerce").round(digits)
+    frame[with_zone("Last seen", timezone)] = to_local_text(nodes["last_seen_ts"], timezone)
+    return frame
 
 
 def _line(frame: pd.DataFrame, columns: list[str], title: str, y_label: str, timezone: str) -> go.Figure:
@@ -115,6 +119,10 @@ def page(view: ViewState) -> None:
     start_ts, end_ts = view.window()
     nodes = data.nodes_table(data.db_url(), start_ts, end_ts, view.source_id)
     if nodes.empty:
+        missing = empty.node_metrics_missing(view)
+        if missing is not None:
+            st.info(missing, icon=":material/dns:")
+            return
         empty.nothing_in_window("nodes", view)
         st.caption(
             "Node metrics come from Prometheus: add a `[[prometheus]]` source that scrapes your LiveKit nodes."
@@ -126,7 +134,12 @@ def page(view: ViewState) -> None:
     columns[0].metric("Nodes up", f"{up} / {len(nodes)}", border=True)
     columns[1].metric("Over 70 % CPU (peak)", format_count(hot), border=True)
     columns[2].metric("Participants on nodes", format_count(nodes["participants"].sum()), border=True)
-    st.dataframe(table_frame(nodes, view.timezone), hide_index=True, key="nodes_table")
+    table = table_frame(nodes, view.timezone)
+    st.dataframe(
+        no_data_styler(table, {title: digits for title, (_column, digits) in TABLE_COLUMNS.items()}),
+        hide_index=True,
+        key="nodes_table",
+    )
     st.caption(
         "Headroom: percentage points between the window's peak CPU and 70 % / 80 %. "
         "+Participants: how many more the node takes before the threshold, if CPU grows linearly with participants."

@@ -2,67 +2,77 @@
 
 from __future__ import annotations
 
-import importlib
 import time
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import cast
 
 import pandas as pd
 import streamlit as st
 
+from analytics import costs
+from core import clock
 from ui import auth, charts, data, empty
 from ui.background import shared_pending
-from ui.formatting import format_count, format_rate, format_usd, plotly_text, shorten
+from ui.formatting import format_count, format_rate, format_usd_rate, plotly_text, shorten
 from ui.page import start
 from ui.sidebar import ViewState
 from ui.timefmt import format_ts, to_local, with_zone
 
 CHARTS_REFRESH_S = 60
-COST_ROUND_S = 300  # pricing a window is heavier than reading it; the rate moves slowly
-COST_WAIT_S = 0.15  # short windows are priced in time for the first render
+COST_TTL_S = 300  # a priced window is kept this long (every session shares it)
+COST_WAIT_S = 3.0  # most windows are priced in time for the render that asked
+COST_RETRY_S = 1.0  # a longer one: the card looks again this often until it is there
 
 
-def estimated_cost_per_hour(
-    url: str, start_ts: int, end_ts: int, source_id: int | None
-) -> tuple[float | None, str]:
-    """(USD per hour, note) from the cost engine's ``estimate_cost_per_hour_usd(connection,
-    start_ts, end_ts, source_id)`` when analytics/costs.py is installed; otherwise (None, why).
-    Pricing a long window takes seconds, so it runs in the background (window rounded to
-    COST_ROUND_S so one result serves many reruns) and appears on a later refresh.
-    The only place the Overview touches costs."""
-    try:
-        costs: Any = importlib.import_module("analytics.costs")
-        estimate = costs.estimate_cost_per_hour_usd
-    except (ImportError, AttributeError):
-        return None, "Cost per hour appears once the cost engine (analytics/costs.py) is installed."
-    end_ts -= end_ts % COST_ROUND_S
-    start_ts -= start_ts % COST_ROUND_S
+@dataclass(frozen=True)
+class CostEstimate:
+    """The Overview's cost card: the window's usage priced under ``[prices] current_model``."""
 
+    usd_per_hour: float | None
+    model_label: str
+    note: str  # why there is no figure, or "" (coverage is in ``coverage``)
+    coverage: str = ""
+    pending: bool = False
+
+
+def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int | None) -> CostEstimate:
+    """The cost engine's ``estimate_cost_per_hour_usd`` for the page's window (the Costs page's
+    figure for the same window ÷ 720 h) under the current model. Pricing a long window takes a
+    second or more, so it runs in a background pool shared by every session; the page waits up
+    to COST_WAIT_S for it, and re-runs until it is there when it takes longer. The only place
+    the Overview touches costs."""
     # Priced under [prices] current_model with [prices.overrides] (settings read in the script thread).
     prices = data.settings().prices
     model_id, overrides = prices.current_model, tuple(sorted(prices.overrides.items()))
+    label = costs.MODEL_LABELS[model_id]
 
-    def compute() -> float | None:
+    def compute() -> tuple[float | None, str]:
         from analytics.prices import load_catalogue
+        from analytics.usage import measured_ledger
 
         catalogue = load_catalogue(dict(overrides))
         with data.engine(url).connect() as connection:
-            value = estimate(connection, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue)
-        return None if value is None else float(value)
+            ledger = measured_ledger(connection, start_ts, end_ts, source_id)
+            value = costs.estimate_cost_per_hour_usd(
+                connection, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue, ledger=ledger
+            )
+        return (None if value is None else float(value)), ledger.coverage_note
 
     try:
-        ready, value = shared_pending().get(
+        ready, result = shared_pending().get(
             ("cost_per_hour", url, start_ts, end_ts, source_id, model_id, overrides),
             compute,
-            ttl_s=COST_ROUND_S,
+            ttl_s=COST_TTL_S,
             wait_s=COST_WAIT_S,
         )
     except Exception as exc:  # the cost engine must never take the live overview down
-        return None, f"Cost estimate unavailable ({type(exc).__name__})."
+        return CostEstimate(None, label, f"Cost estimate unavailable ({type(exc).__name__}).")
     if not ready:
-        return None, "Estimating the cost of this window…"
+        return CostEstimate(None, label, "Estimating the cost of this window…", pending=True)
+    value, coverage = cast(tuple[float | None, str], result)
     if value is None:
-        return None, "No usage to price in this window."
-    return float(cast(float, value)), ""
+        return CostEstimate(None, label, "No usage to price in this window.")
+    return CostEstimate(value, label, "", coverage)
 
 
 def headline_figures(view: ViewState) -> None:
@@ -70,25 +80,45 @@ def headline_figures(view: ViewState) -> None:
     url = data.db_url()
     figures = data.headline(url, start_ts, end_ts, view.source_id)
     empty.banners(view)
-    cost_usd, cost_note = estimated_cost_per_hour(url, start_ts, end_ts, view.source_id)
+    cost = estimated_cost_per_hour(url, start_ts, end_ts, view.source_id)
     columns = st.columns(6)
     columns[0].metric("Live streams", format_count(figures.live_streams), border=True)
     columns[1].metric("Listeners", format_count(figures.listeners), border=True)
     columns[2].metric("Publishers", format_count(figures.publishers), border=True)
-    columns[3].metric("Nodes up", f"{figures.nodes_up} / {figures.nodes_total}", border=True)
-    bandwidth_value, bandwidth_unit = format_rate(figures.outgoing_mbps)
-    columns[4].metric(
-        f"Outgoing {bandwidth_unit}", bandwidth_value, border=True, help="Sum over the nodes up."
-    )
+    no_nodes = empty.node_metrics_missing(view) if figures.nodes_total == 0 else None
+    if no_nodes is not None:
+        # LiveKit Cloud (or any source without Prometheus): say so instead of "0 / 0" and "0.0".
+        columns[3].metric("Nodes up", "not measured", border=True, help=no_nodes)
+        columns[4].metric("Outgoing Mbit/s", "not measured", border=True, help=no_nodes)
+    else:
+        columns[3].metric("Nodes up", f"{figures.nodes_up} / {figures.nodes_total}", border=True)
+        bandwidth_value, bandwidth_unit = format_rate(figures.outgoing_mbps)
+        columns[4].metric(
+            f"Outgoing {bandwidth_unit}", bandwidth_value, border=True, help="Sum over the nodes up."
+        )
     columns[5].metric(
-        "Est. cost per hour",
-        format_usd(cost_usd),
+        f"Cost per hour ({cost.model_label})",
+        format_usd_rate(cost.usd_per_hour),
         border=True,
-        help=cost_note or "The window's usage priced by the cost engine (current setup), per hour.",
+        help=cost.note
+        or (
+            f"USD per hour: the usage of {view.range_label.lower()} priced by the cost engine under "
+            f"{cost.model_label} ([prices] current_model), as a 30-day month ÷ 720 h."
+            + (f" The {cost.coverage}." if cost.coverage else "")
+        ),
     )
     as_of = format_ts(figures.as_of_ts, view.timezone) if figures.as_of_ts else "no samples in this window"
     refresh = f" · refreshes every {view.refresh_every_s} s" if view.live else " · live refresh off"
-    st.caption(f"As of {as_of}{refresh}" + (f" · {cost_note}" if cost_note else ""))
+    cost_text = cost.note or (
+        f"cost per hour: {cost.model_label}, {view.range_label.lower()}"
+        + (f" ({cost.coverage})" if cost.coverage else "")
+    )
+    st.caption(f"As of {as_of}{refresh} · {cost_text}")
+    if cost.pending:
+        # Still being priced: look again shortly, live refresh or not (the page, not only this
+        # fragment: a fragment-scoped rerun is refused during the page's first run).
+        time.sleep(COST_RETRY_S)
+        st.rerun()
 
 
 def history_charts(view: ViewState) -> None:
@@ -172,4 +202,4 @@ def _live_busiest() -> None:
 _live_headline()
 _live_charts()
 _live_busiest()
-st.caption(f"Rendered {format_ts(int(time.time()), view.timezone)} · {view.range_label}")
+st.caption(f"Rendered {format_ts(clock.now_ts(), view.timezone)} · {view.range_label}")

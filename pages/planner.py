@@ -59,9 +59,12 @@ def _on_preset(saved: dict[str, Scenario], source_id: int | None, growth_pct: fl
     if choice in state.presets():
         scenario = state.presets()[choice]
     elif choice == state.MY_FLEET:
-        scenario = state.fleet_scenario(source_id, growth_pct)
-        if scenario is None:
+        fleet = state.fleet_scenario(source_id, growth_pct)
+        if fleet is None:
             st.session_state["pl_notice"] = "No usage in the last 30 days to fill “my fleet” from."
+        else:
+            scenario, note = fleet
+            st.session_state["pl_fleet_note"] = note
     elif choice.startswith(SAVED_PREFIX):
         scenario = saved.get(choice.removeprefix(SAVED_PREFIX))
     if scenario is not None:
@@ -104,6 +107,9 @@ def inputs(errors: dict[str, str], options: list[str], saved: dict[str, Scenario
     notice = st.session_state.pop("pl_notice", None)
     if notice:
         st.warning(notice)
+    fleet_note = st.session_state.pop("pl_fleet_note", None)
+    if fleet_note:
+        st.info(fleet_note, icon=":material/info:")  # our own text: no markdown to escape
     left, middle, right = st.columns(3)
     with left:
         mode = st.radio("Broadcasts", ["concurrent", "weekly"], key="pl_mode", horizontal=True,
@@ -257,7 +263,7 @@ def outputs(result: PlanResult) -> None:
     for warning in result.warnings:
         st.warning(escape_markdown(warning), icon=":material/warning:")
     # Per 1,000 listener-hours: self-hosted audio costs fractions of a cent per listener-hour.
-    per_hour = ["—" if pd.isna(v) else f"${v * 1000:,.2f}" for v in costs["usd_per_listener_hour"]]
+    per_hour = ["no data" if pd.isna(v) else f"${v * 1000:,.2f}" for v in costs["usd_per_listener_hour"]]
     st.dataframe(
         pa.table({"Model": list(costs["label"]), "Monthly": _usd(costs["monthly_usd"]), "Per 1,000 listener-hours": per_hour}),
         hide_index=True, key="planner_costs",

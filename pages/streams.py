@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 
-from analytics.monitoring import STREAM_STATUSES, StreamDetail
+from analytics.monitoring import STREAM_CSV_ROWS_LIMIT, STREAM_STATUSES, StreamDetail
 from ui import charts, data, empty, export, params
 from ui.formatting import format_count, shorten
 from ui.page import start
@@ -17,9 +15,10 @@ from ui.timefmt import format_duration, format_ts, to_local, to_local_text, with
 _KEY_SEARCH, _KEY_STATUS, _KEY_STREAM = "streams_q", "streams_status", "streams_stream"
 
 
-def table_frame(rows: pd.DataFrame, timezone: str) -> pd.DataFrame:
-    """What the table shows, and what its CSV contains (formula-like cells neutralised there)."""
-    return pd.DataFrame(
+def table_frame(rows: pd.DataFrame, timezone: str, *, with_channel: bool) -> pd.DataFrame:
+    """What the table shows, and exactly what its CSV contains. ``with_channel``: a Channel
+    column beside the Room (only when some room maps to another channel)."""
+    frame = pd.DataFrame(
         {
             "Channel": rows["channel"].astype(str),
             "Room": rows["room_name"].astype(str),
@@ -33,6 +32,16 @@ def table_frame(rows: pd.DataFrame, timezone: str) -> pd.DataFrame:
             "Room SID": rows["room_sid"].astype(str),
         }
     )
+    return frame if with_channel else frame.drop(columns="Channel")
+
+
+def channels_differ(rows: pd.DataFrame) -> bool:
+    """Whether any room belongs to a channel of another name (else one column says it all)."""
+    return bool((rows["channel"].astype(str) != rows["room_name"].astype(str)).any())
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def stream_label(row: pd.Series, timezone: str) -> str:
@@ -45,10 +54,11 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
     st.text(f"Room: {shorten(detail.room_name, 200)}")
     if detail.channel != detail.room_name:
         st.text(f"Channel: {shorten(detail.channel, 200)}")
-    ended = format_ts(detail.ended_ts, timezone) if detail.ended_ts else "still live"
+    ended = f"ended {format_ts(detail.ended_ts, timezone)}" if detail.ended_ts else "still live"
+    lasted = "live for" if detail.ended_ts is None else "lasted"
     st.caption(
-        f"Started {format_ts(detail.started_ts, timezone)} · ended {ended} · "
-        f"lasted {format_duration(detail.until_ts - detail.started_ts)}"
+        f"Started {format_ts(detail.started_ts, timezone)} · {ended} · "
+        f"{lasted} {format_duration(detail.until_ts - detail.started_ts)}"
     )
     columns = st.columns(6)
     columns[0].metric("Peak listeners", format_count(detail.peak_listeners), border=True)
@@ -58,19 +68,20 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
         "Connection minutes",
         format_count(detail.connection_minutes),
         border=True,
-        help="Σ ceil(duration / 60) over every participant connection (LiveKit's metering).",
+        help="Σ ceil(duration / 60), at least 1, over every participant connection (LiveKit's metering); "
+        "egress recorders and ingress are not connection minutes.",
     )
     columns[4].metric("Listener minutes", format_count(detail.listener_minutes), border=True)
     columns[5].metric(
         "Downstream GB",
-        f"{detail.downstream_gb:,.2f}",
+        f"{detail.downstream_gb:,.4f}" if detail.downstream_gb < 1 else f"{detail.downstream_gb:,.2f}",
         border=True,
         help=(
-            f"Listener minutes × {detail.listener_kbps:,.1f} kbps, in GB of 10⁹ bytes: the fleet's measured bytes "
-            "per subscribed track during the stream × its publishers."
+            f"(Listener minutes + egress recorder minutes) × {detail.listener_kbps:,.1f} kbps, in GB of 10⁹ "
+            "bytes: the fleet's measured bytes per subscribed track during the stream × its publishers."
             if detail.listener_kbps_measured
-            else f"An estimate: listener minutes × {detail.listener_kbps:g} kbps (assumed audio bitrate: the "
-            "fleet had no node samples with subscribed tracks during the stream)."
+            else f"An estimate: (listener + egress recorder minutes) × {detail.listener_kbps:g} kbps (assumed audio "
+            "bitrate: the fleet had no node samples with subscribed tracks during the stream)."
         ),
     )
 
@@ -164,16 +175,30 @@ def page(view: ViewState) -> None:
         else:
             empty.nothing_in_window("streams", view)
     else:
-        shown = table_frame(rows, view.timezone)
+        every = (
+            data.streams(url, start_ts, end_ts, view.source_id, search, status, now_ts, STREAM_CSV_ROWS_LIMIT)
+            if listing.truncated
+            else listing
+        )
+        with_channel = channels_differ(every.rows)
+        shown = table_frame(rows, view.timezone, with_channel=with_channel)
+        exported = (
+            table_frame(every.rows, view.timezone, with_channel=with_channel) if listing.truncated else shown
+        )
         st.caption(
-            f"{len(shown):,} streams ({(rows['status'] == 'live').sum():,} live) in {view.range_label.lower()}"
-            + (" — showing the newest only; narrow the search or the range." if listing.truncated else "")
+            f"{plural(listing.total, 'stream')} ({listing.live:,} live) in {view.range_label.lower()}"
+            + (
+                f" — the table shows the newest {len(shown):,}; the CSV holds "
+                + (f"all {len(exported):,}." if not every.truncated else f"the newest {len(exported):,}.")
+                if listing.truncated
+                else ""
+            )
         )
         st.dataframe(shown, hide_index=True, key="streams_table")
         st.download_button(
             "Download CSV",
-            export.csv_bytes(shown),
-            file_name=f"castmeter-streams-{time.strftime('%Y%m%d-%H%M%S')}.csv",
+            export.csv_bytes(exported),
+            file_name=f"castmeter-streams-{format_ts(now_ts, 'UTC', with_zone=False).replace(' ', '-').replace(':', '')}Z.csv",
             mime="text/csv",
             icon=":material/download:",
         )

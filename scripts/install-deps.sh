@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # nginx (+ openssl for its test certificate): the front door the security tests start (docs/proxy).
-PACKAGES=(prometheus prometheus-node-exporter postgresql chromium nginx openssl)
+# faketime: libfaketime, for the suite run at the edges of a month and a year (scripts/test-clock-edges.sh)
+# and the known-answer fleet's live run at its scripted date.
+PACKAGES=(prometheus prometheus-node-exporter postgresql chromium nginx openssl faketime)
 # prometheus-alertmanager (+ amtool): live alerts through a real Alertmanager; systemd: only for
 # `systemd-analyze verify` of deploy/systemd (it works without systemd running as PID 1).
 PACKAGES+=(prometheus-alertmanager systemd)

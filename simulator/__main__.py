@@ -23,10 +23,14 @@ SECRET_ENV = "LIVEKIT_API_SECRET"
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="simulator", description=__doc__)
-    parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    fleet = parser.add_mutually_exclusive_group(required=True)
+    fleet.add_argument("--scenario", choices=sorted(SCENARIOS))
+    fleet.add_argument("--script", metavar="FILE", help="a scripted fleet (simulator/scripted.py) instead")
     parser.add_argument("--api-port", type=int, default=7880, help="Twirp API port (0 = any free port)")
     parser.add_argument("--metrics-port", type=int, default=6789,
                         help="node i serves Prometheus metrics on this port + i (0 = free ports)")  # fmt: skip
+    parser.add_argument("--node-exporter-port", type=int, default=0,
+                        help="node i serves node_exporter host metrics on this port + i (default 0 = free ports)")  # fmt: skip
     parser.add_argument("--nodes", type=int, default=None, help="number of nodes (default: the scenario's)")
     parser.add_argument("--speed", type=float, default=1.0, help="run the fleet this many times faster")
     parser.add_argument("--api-key", default=DEV_API_KEY)
@@ -72,8 +76,16 @@ def _api_secret(parser: argparse.ArgumentParser, path: Path | None) -> str:
     return os.environ.get(SECRET_ENV, "").strip() or DEV_API_SECRET
 
 
+def _model(args: argparse.Namespace) -> FleetModel:
+    if args.script:
+        from simulator.scripted import ScriptedFleet, load_script
+
+        return ScriptedFleet(load_script(args.script))
+    return FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
+
+
 async def _run(args: argparse.Namespace) -> None:
-    model = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
+    model = _model(args)
     server = FleetServer(
         model,
         args.host,
@@ -84,11 +96,16 @@ async def _run(args: argparse.Namespace) -> None:
         args.speed,
         args.no_redis,
         sim_start=args.sim_start,
+        node_exporter_port=args.node_exporter_port,
     )
     await server.start()
     # One machine-readable line for whoever started us (tests, bench/tick.py).
     shown = "" if args.sim_start is None else f" sim_start={int(args.sim_start)}"
-    print(f"READY api={server.api_url} metrics={','.join(server.metrics_targets)}{shown}", flush=True)
+    print(
+        f"READY api={server.api_url} metrics={','.join(server.metrics_targets)} "
+        f"node_exporter={','.join(server.node_exporter_targets)}{shown}",
+        flush=True,
+    )
     try:
         await asyncio.Event().wait()
     finally:
@@ -98,6 +115,14 @@ async def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.log_level)
+    if args.script:
+        from simulator.scripted import ScriptError, load_script
+
+        try:
+            load_script(args.script)
+        except ScriptError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     try:
         asyncio.run(_run(args))
     except KeyboardInterrupt:

@@ -21,6 +21,13 @@ import math
 
 import numpy as np
 
+from simulator.quality import (
+    JITTER_US_BUCKETS,
+    LOSS_BUCKETS,
+    RTT_MS_BUCKETS,
+    histogram_quantile,
+    lognormal_cdf,
+)
 from simulator.scenarios import ScenarioSpec
 
 CORES_IDLE = 0.05  # Go runtime, signalling, stats (assumption)
@@ -39,8 +46,15 @@ MEMORY_BASE_BYTES = 200 * 2**20
 MEMORY_PER_ROOM_BYTES = 3 * 2**20
 MEMORY_PER_PARTICIPANT_BYTES = 512 * 2**10
 
-# Log-normal spreads of the per-track quality observations behind the p95 figures; the
-# Prometheus histograms are filled from the same distributions.
+# Log-normal per-track quality observations (one per track per stats interval): medians at
+# light load, their spreads, and how overload (CPU above 70 %) raises them. The stored p95 is
+# what histogram_quantile over livekit-server's buckets returns for that distribution
+# (simulator/quality.py), exactly what the collector reads from Prometheus on a live fleet.
+# A loss median of 0.1 % puts the p95 (~0.4 %) inside the 0.3-0.5 % bucket, where it moves
+# with load and noise (at 0.01 % it sat in the first bucket and always read 0.095 %).
+LOSS_MEDIAN_PCT = 0.1
+JITTER_MEDIAN_MS = 2.6
+RTT_MEDIAN_MS = 39.0
 LOSS_SIGMA = 0.8
 JITTER_SIGMA = 0.5
 RTT_SIGMA = 0.35
@@ -48,7 +62,8 @@ Z95 = 1.6449
 
 # Share of participants whose media goes over TURN (livekit_connection_total counts those).
 TURN_SHARE = 0.1
-JOIN_FAILURE_SHARE = 0.015
+JOIN_FAILURE_SHARE = 0.015  # failed joins per attempt at light load
+SIGNAL_FAILURE_SHARE = 0.1  # of the failed joins, the ones that fail in signalling (the rest: RTC)
 API_ERROR_SHARE = 0.005
 
 
@@ -115,9 +130,12 @@ def node_metrics(
     )
     memory_pct = 100.0 * memory_bytes / spec.node_memory_bytes
     overload = np.maximum(0.0, load - 0.7)
-    packet_loss_pct = np.maximum(0.005, 0.04 * (1.0 + 0.3 * n(4)) + 8.0 * overload**2)
-    jitter_p95_ms = np.maximum(0.5, 6.0 * (1.0 + 0.1 * n(5)) + 40.0 * overload)
-    rtt_p95_ms = np.maximum(5.0, 70.0 * (1.0 + 0.08 * n(6)) + 200.0 * overload)
+    loss_median_pct = np.maximum(0.002, LOSS_MEDIAN_PCT * (1.0 + 0.3 * n(4)) + 2.0 * overload**2)
+    jitter_median_ms = np.maximum(0.2, JITTER_MEDIAN_MS * (1.0 + 0.1 * n(5)) + 18.0 * overload)
+    rtt_median_ms = np.maximum(3.0, RTT_MEDIAN_MS * (1.0 + 0.08 * n(6)) + 110.0 * overload)
+    packet_loss_pct = histogram_p95(LOSS_BUCKETS, loss_median_pct, LOSS_SIGMA)
+    jitter_p95_ms = histogram_p95(JITTER_US_BUCKETS, jitter_median_ms * 1000.0, JITTER_SIGMA) / 1000.0
+    rtt_p95_ms = histogram_p95(RTT_MS_BUCKETS, rtt_median_ms, RTT_SIGMA)
     bytes_in_per_s = (
         (pub_audio * spec.audio_kbps + pub_video * spec.video_in_kbps) * 125.0 * (1 + RTCP_OVERHEAD)
     )
@@ -132,7 +150,8 @@ def node_metrics(
     )
     nack_per_s = 0.5 * packets_out_per_s * packet_loss_pct / 100.0
     pli_per_s = 0.01 * sub_video + 0.05 * pub_video
-    join_success_ratio = np.clip(1.0 - JOIN_FAILURE_SHARE * (1.0 + 0.2 * n(7)), 0.9, 1.0)
+    # Failed joins rise with overload (signalling and ICE time out on a saturated node).
+    join_success_ratio = np.clip(1.0 - JOIN_FAILURE_SHARE * (1.0 + 0.2 * n(7)) - 0.5 * overload, 0.5, 1.0)
     # Background API traffic from the platform's own backend (room metadata, mutes, ...).
     api_requests_per_s = np.maximum(0.0, 0.2 + 0.02 * rooms + 0.001 * participants) * (
         1.0 + 0.1 * np.abs(n(8))
@@ -166,8 +185,13 @@ def node_metrics(
         "tracks_subscribed_audio": sub_audio,
         "tracks_subscribed_video": sub_video,
         "cpu_cores": cpu_pct / 100.0 * spec.node_vcpus,
+        # the distributions the Prometheus histograms are filled from
+        "loss_median_pct": loss_median_pct,
+        "jitter_median_ms": jitter_median_ms,
+        "rtt_median_ms": rtt_median_ms,
     }
 
 
-def median_from_p95(p95: float, sigma: float) -> float:
-    return p95 / math.exp(Z95 * sigma)
+def histogram_p95(bounds: tuple[float, ...], median: np.ndarray, sigma: float) -> np.ndarray:
+    """What ``histogram_quantile(0.95, ...)`` reads from a histogram of a log-normal."""
+    return histogram_quantile(0.95, bounds, lognormal_cdf(bounds, median, sigma))

@@ -27,6 +27,13 @@ from prometheus_client.utils import floatToGoString
 
 from simulator import load
 from simulator.clock import LiveFleet
+from simulator.quality import (
+    JITTER_US_BUCKETS,
+    LOSS_BUCKETS,
+    QUALITY_BUCKETS,
+    RTT_MS_BUCKETS,
+    lognormal_cdf,
+)
 
 STEP_S = 1.0  # integration step (wall-clock seconds)
 MAX_STEPS = 60  # after a long pause, integrate coarsely rather than stall a scrape
@@ -35,38 +42,33 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 COUNTERS_WITHOUT_TOTAL = ("livekit_packet_bytes", "livekit_node_twirp_request_status")
 
-LOSS_BUCKETS = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0, 5.0, 10.0, 40.0, 100.0)
-JITTER_US_BUCKETS = (1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 5e5, 1e6)
-RTT_MS_BUCKETS = (50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)
-QUALITY_BUCKETS = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5)
 QUALITY_SD = 0.15
-
-# Join funnel per successful join (livekit_participant_join_total{state,warp}).
-_JOIN_FUNNEL: tuple[tuple[str, str, float], ...] = (
-    ("signal_connected", "", 1.0 + load.JOIN_FAILURE_SHARE),
-    ("signal_failed", "", 0.002),
-    ("rtc_init", "false", 1.0 + load.JOIN_FAILURE_SHARE),
-    ("rtc_connected", "false", 1.0),
-    ("rtc_active", "false", 1.0),
-    ("rtc_success", "false", 1.0),
-    ("rtc_failure", "false", load.JOIN_FAILURE_SHARE),
-)
 BACKGROUND_API = ("RoomService", "UpdateParticipant")
+# node_exporter's CPU modes for the busy share (what `mode!="idle"` adds up).
+BUSY_MODES = (("user", 0.7), ("system", 0.3))
+
+
+def join_funnel(success_ratio: float) -> tuple[tuple[str, str, float], ...]:
+    """livekit_participant_join_total{state,warp} per successful join, for a node whose
+    joins succeed with ``success_ratio`` (the model's join_success_ratio): the failed ones
+    split between signalling and RTC, so the collector's rtc_success / (rtc_success +
+    failures) gives the ratio back."""
+    ratio = min(max(success_ratio, 1e-6), 1.0)
+    failures = (1.0 - ratio) / ratio
+    signal, rtc = failures * load.SIGNAL_FAILURE_SHARE, failures * (1.0 - load.SIGNAL_FAILURE_SHARE)
+    return (
+        ("signal_connected", "", 1.0 + rtc),
+        ("signal_failed", "", signal),
+        ("rtc_init", "false", 1.0 + rtc),
+        ("rtc_connected", "false", 1.0),
+        ("rtc_active", "false", 1.0),
+        ("rtc_success", "false", 1.0),
+        ("rtc_failure", "false", rtc),
+    )
 
 
 def _normal_cdf(x: np.ndarray, mean: float, sd: float) -> np.ndarray:
     return np.asarray([0.5 * (1.0 + math.erf((v - mean) / (sd * math.sqrt(2.0)))) for v in x])
-
-
-def _lognormal_cdf(x: tuple[float, ...], median: float, sigma: float) -> np.ndarray:
-    return np.asarray(
-        [
-            0.0
-            if v <= 0
-            else 0.5 * (1.0 + math.erf((math.log(v) - math.log(median)) / (sigma * math.sqrt(2))))
-            for v in x
-        ]
-    )
 
 
 class _Histogram:
@@ -79,7 +81,7 @@ class _Histogram:
     def observe_lognormal(self, n: float, median: float, sigma: float) -> None:
         if n <= 0:
             return
-        self.buckets += n * _lognormal_cdf(self.bounds, median, sigma)
+        self.buckets += n * lognormal_cdf(self.bounds, median, sigma)
         self.count += n
         self.sum += n * median * math.exp(sigma**2 / 2)
 
@@ -120,6 +122,7 @@ class FleetMetrics:
             {} for _ in range(n)
         ]
         self.cpu_seconds = np.zeros(n)
+        self.host_cpu_seconds: list[dict[str, float]] = [defaultdict(float) for _ in range(n)]
         self.api_requests: list[dict[tuple[str, str, str, str], float]] = [
             defaultdict(float) for _ in range(n)
         ]
@@ -189,21 +192,28 @@ class FleetMetrics:
                 i, "livekit_pli_total", {"direction": "outgoing", "country": ""}, float(row.pli_per_s) * h
             )
             self._inc(i, "livekit_pli_total", {"direction": "incoming", "country": ""}, 0.0)
-            for state, warp, share in _JOIN_FUNNEL:
+            for state, warp, share in join_funnel(float(row.join_success_ratio)):
                 self._inc(
                     i, "livekit_participant_join_total", {"state": state, "warp": warp}, joins[i] * share
                 )
             requests = float(row.api_requests_per_s) * h
+            errors = min(float(row.api_errors_per_s) * h, requests)
             service, method = BACKGROUND_API
-            self.api_requests[i][(service, method, "200", "")] += requests * (1 - load.API_ERROR_SHARE)
-            self.api_requests[i][(service, method, "5xx", "internal")] += requests * load.API_ERROR_SHARE
+            self.api_requests[i][(service, method, "200", "")] += requests - errors
+            self.api_requests[i][(service, method, "5xx", "internal")] += errors
             self.cpu_seconds[i] += float(row.cpu_cores) * h
+            # node_exporter: seconds per CPU and mode; busy = the model's CPU %.
+            busy = min(max(float(row.cpu_pct) / 100.0, 0.0), 1.0)
+            self.host_cpu_seconds[i]["idle"] += (1.0 - busy) * h
+            for mode, share in BUSY_MODES:
+                self.host_cpu_seconds[i][mode] += busy * share * h
             self._observe_quality(i, row, h)
 
     def _observe_quality(self, i: int, r: _Row, h: float) -> None:
-        loss_median = load.median_from_p95(r.packet_loss_pct, load.LOSS_SIGMA)
-        jitter_median_us = load.median_from_p95(r.jitter_p95_ms, load.JITTER_SIGMA) * 1000
-        rtt_median = load.median_from_p95(r.rtt_p95_ms, load.RTT_SIGMA)
+        sigmas = self.model.quality_sigmas
+        loss_median = float(r.loss_median_pct)
+        jitter_median_us = float(r.jitter_median_ms) * 1000
+        rtt_median = float(r.rtt_median_ms)
         for source, kind in self.track_labels:
             suffix = kind.lower()
             for direction, tracks in (
@@ -213,13 +223,13 @@ class FleetMetrics:
                 n = tracks / STATS_INTERVAL_S * h
                 labels = {"direction": direction, "source": source, "type": kind, "country": ""}
                 self._hist(i, "livekit_packet_loss_percent", labels, LOSS_BUCKETS).observe_lognormal(
-                    n, loss_median, load.LOSS_SIGMA
+                    n, loss_median, sigmas["loss"]
                 )
                 self._hist(i, "livekit_jitter_us", labels, JITTER_US_BUCKETS).observe_lognormal(
-                    n, jitter_median_us, load.JITTER_SIGMA
+                    n, jitter_median_us, sigmas["jitter"]
                 )
                 self._hist(i, "livekit_rtt_ms", labels, RTT_MS_BUCKETS).observe_lognormal(
-                    n, rtt_median, load.RTT_SIGMA
+                    n, rtt_median, sigmas["rtt"]
                 )
         self._hist(i, "livekit_quality_score", {}, QUALITY_BUCKETS).observe_normal(
             r.participants / STATS_INTERVAL_S * h, r.quality_score, QUALITY_SD, (1.0, 4.5)
@@ -343,15 +353,55 @@ class NodeCollector(Collector):
         yield procs
 
 
+class HostCollector(Collector):
+    """What node_exporter on a simulated node's host shows: CPU seconds per CPU and mode, and
+    memory (MemAvailable = MemTotal − the node's resident memory, so used % is the model's)."""
+
+    def __init__(self, metrics: FleetMetrics, node: int) -> None:
+        self.metrics = metrics
+        self.node = node
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
+        m.advance()
+        spec = m.model.spec
+        frame = m.model.node_load(m.fleet.sim_now())
+        memory_bytes = float(frame["memory_bytes"].to_numpy(dtype=np.float64)[self.node])
+        with m._lock:
+            seconds = dict(m.host_cpu_seconds[self.node])
+        cpu = Metric("node_cpu_seconds", "Seconds the CPUs spent in each mode.", "counter")
+        for index in range(int(spec.node_vcpus)):
+            for mode in ("idle", *(name for name, _share in BUSY_MODES)):
+                cpu.add_sample(
+                    "node_cpu_seconds_total", {"cpu": str(index), "mode": mode}, seconds.get(mode, 0.0)
+                )
+        yield cpu
+        total = float(spec.node_memory_bytes)
+        yield GaugeMetricFamily(
+            "node_memory_MemTotal_bytes", "Memory information field MemTotal_bytes.", total
+        )
+        yield GaugeMetricFamily(
+            "node_memory_MemAvailable_bytes",
+            "Memory information field MemAvailable_bytes.",
+            max(0.0, total - memory_bytes),
+        )
+
+
 def _le(bound: float) -> str:
     return floatToGoString(bound)
 
 
-def node_registries(metrics: FleetMetrics) -> list[CollectorRegistry]:
+def node_registries(
+    metrics: FleetMetrics,
+    collector: type[NodeCollector] | type[HostCollector] | None = None,
+) -> list[CollectorRegistry]:
+    """One registry per node: its LiveKit metrics (NodeCollector) or, with
+    ``collector=HostCollector``, what node_exporter on its host shows."""
+    kind = collector or NodeCollector
     registries = []
     for node in range(metrics.model.n_nodes):
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(NodeCollector(metrics, node))
+        registry.register(kind(metrics, node))
         registries.append(registry)
     return registries
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from simulator import ids
-from simulator.load import node_metrics
+from simulator.load import JITTER_SIGMA, LOSS_SIGMA, RTT_SIGMA, node_metrics
 from simulator.scenarios import KIND_EGRESS, KIND_INGRESS, KIND_STANDARD, ScenarioSpec, get_scenario
 from store.schema import NODE_METRICS
 
@@ -174,6 +174,8 @@ class FleetModel:
         self._curve_by_minute = np.interp(hours, centres, spec.listener_curve, period=24.0)
         self._curve_max = float(self._curve_by_minute.max())
         self._listen_mean_s = spec.listener_session_median_s * math.exp(spec.listener_session_sigma**2 / 2)
+        # Spreads of the per-track quality observations (simulator/quality.py).
+        self.quality_sigmas = {"loss": LOSS_SIGMA, "jitter": JITTER_SIGMA, "rtt": RTT_SIGMA}
         self._plans: OrderedDict[int, DayPlan] = OrderedDict()
         self._windows: OrderedDict[int, _Sessions] = OrderedDict()
         self._snapshots: OrderedDict[float, Snapshot] = OrderedDict()

@@ -4,7 +4,8 @@ In-process use (the lead's ``collectors demo``, tests)::
 
     server = FleetServer(FleetModel("platform-500"), api_port=0, metrics_port=0)
     await server.start()            # binds; ports 0 pick free ports
-    server.api_url, server.metrics_urls
+    server.api_url, server.metrics_urls, server.node_exporter_targets
+    server.scrape_configs()         # Prometheus scrape_configs for both (node_exporter labelled by node_id)
     await server.stop()
 
 or ``await serve(model, host, api_port, metrics_port, api_key, api_secret, speed, no_redis)``
@@ -16,13 +17,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
 from aiohttp import web
 
 from core.logs import register_secret
 from simulator.clock import LiveFleet
-from simulator.metrics import CONTENT_TYPE, FleetMetrics, node_registries, render
+from simulator.metrics import (
+    CONTENT_TYPE,
+    FleetMetrics,
+    HostCollector,
+    NodeCollector,
+    node_registries,
+    render,
+)
 from simulator.model import FleetModel
 from simulator.twirp import TwirpApi
 
@@ -44,12 +53,15 @@ class FleetServer:
         speed: float = 1.0,
         no_redis: bool = False,
         sim_start: float | None = None,
+        node_exporter_port: int = 0,
     ) -> None:
         register_secret(api_secret)
         self.model = model
         self.host = host
         self._api_port = api_port
         self._metrics_port = metrics_port
+        # node i's node_exporter listens on node_exporter_port + i (0: free ports).
+        self._node_exporter_port = node_exporter_port
         # sim_start: the model time shown at startup (default: now).
         self.fleet = LiveFleet(model, speed, sim_start=sim_start)
         self.metrics = FleetMetrics(self.fleet)
@@ -63,6 +75,7 @@ class FleetServer:
         self._runners: list[web.AppRunner] = []
         self.api_port = 0
         self.metrics_ports: list[int] = []
+        self.node_exporter_ports: list[int] = []
 
     @property
     def api_url(self) -> str:
@@ -77,6 +90,26 @@ class FleetServer:
         """``host:port`` per node, for a Prometheus scrape config."""
         return [f"{self.host}:{port}" for port in self.metrics_ports]
 
+    @property
+    def node_exporter_targets(self) -> list[str]:
+        """``host:port`` of each node's node_exporter, in node order."""
+        return [f"{self.host}:{port}" for port in self.node_exporter_ports]
+
+    def scrape_configs(self, livekit_job: str = "livekit") -> list[dict[str, object]]:
+        """Prometheus ``scrape_configs`` for the fleet: the LiveKit nodes, and node_exporter with
+        each target labelled ``node_id`` (the nodes share one host here, so the collector joins
+        host metrics to a node by that label rather than by host)."""
+        return [
+            {"job_name": livekit_job, "static_configs": [{"targets": self.metrics_targets}]},
+            {
+                "job_name": "node",
+                "static_configs": [
+                    {"targets": [target], "labels": {"node_id": node_id}}
+                    for node_id, target in zip(self.model.node_ids, self.node_exporter_targets, strict=True)
+                ],
+            },
+        ]
+
     async def _bind(self, app: web.Application, port: int) -> int:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -86,20 +119,30 @@ class FleetServer:
         sockets = getattr(site._server, "sockets", None) or []  # the bound port when port == 0
         return int(sockets[0].getsockname()[1]) if sockets else port
 
+    async def _serve_registries(self, registries: Sequence[object], first_port: int) -> list[int]:
+        """One HTTP port per registry, any path answering its exposition (like promhttp)."""
+        ports = []
+        for node, registry in enumerate(registries):
+
+            async def handler(_request: web.Request, registry: object = registry) -> web.Response:
+                return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})  # type: ignore[arg-type]
+
+            app = web.Application()
+            app.router.add_route("GET", "/{tail:.*}", handler)
+            ports.append(await self._bind(app, 0 if first_port == 0 else first_port + node))
+        return ports
+
     async def start(self) -> None:
         # Build the current day plans now rather than on the first request or scrape.
         self.fleet.snapshot()
         self.metrics.advance()
         self.api_port = await self._bind(self.api.app(), self._api_port)
-        for node, registry in enumerate(node_registries(self.metrics)):
-
-            async def metrics_handler(_request: web.Request, registry: object = registry) -> web.Response:
-                return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})  # type: ignore[arg-type]
-
-            app = web.Application()
-            app.router.add_route("GET", "/{tail:.*}", metrics_handler)  # any path, like promhttp.Handler()
-            port = 0 if self._metrics_port == 0 else self._metrics_port + node
-            self.metrics_ports.append(await self._bind(app, port))
+        self.metrics_ports = await self._serve_registries(
+            node_registries(self.metrics, NodeCollector), self._metrics_port
+        )
+        self.node_exporter_ports = await self._serve_registries(
+            node_registries(self.metrics, HostCollector), self._node_exporter_port
+        )
         log.info(
             "simulator %s: %d nodes, API %s, metrics %s, speed x%g",
             self.model.scenario, self.model.n_nodes, self.api_url, ", ".join(self.metrics_targets), self.fleet.speed,

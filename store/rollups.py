@@ -82,6 +82,35 @@ def done_until(connection: Connection, name: str) -> int | None:
     return None if done is None else int(done)
 
 
+RETENTION_HOLD = "retention_hold_until"  # rollup_state row: retention waits until this time
+
+
+def retention_hold_until(connection: Connection) -> int | None:
+    """Until when retention is held after a forward clock jump (None: not held)."""
+    return done_until(connection, RETENTION_HOLD)
+
+
+def set_retention_hold(engine: Engine, until_ts: int | None) -> None:
+    """Hold retention until ``until_ts`` (None: release it); kept in the store, so a restart
+    does not forget a hold a jumping clock started."""
+    state = schema.rollup_state
+    with engine.begin() as connection:
+        if until_ts is None:
+            connection.execute(delete(state).where(state.c.name == RETENTION_HOLD))
+        else:
+            upsert(connection, state, [{"name": RETENTION_HOLD, "done_until_ts": int(until_ts)}])
+
+
+def newest_sample_ts(connection: Connection) -> int | None:
+    """The newest raw room or node sample (Unix s): where the collectors last wrote."""
+    values = [
+        connection.execute(select(func.max(table.c.ts))).scalar()
+        for table in (schema.room_samples, schema.node_samples)
+    ]
+    found = [int(v) for v in values if v is not None]
+    return max(found) if found else None
+
+
 def _refresh_one(connection: Connection, rollup: Rollup, now_ts: int, since_ts: int | None) -> int:
     state = schema.rollup_state
     done = done_until(connection, rollup.name)

@@ -16,6 +16,27 @@ from tests.realparts import PostgresServer, PrometheusHandle, require
 # Prices are effective-dated: pin the day they are looked up for, so no test depends on today's
 # date (pages and servers started by tests inherit it; a test may still pass its own as_of).
 os.environ.setdefault("CASTMETER_PRICES_AS_OF", "2026-12-01")
+# Under a clock moved by libfaketime (scripts/test-clock-edges.sh sets CASTMETER_CLOCK_EDGE),
+# tests that need the machine's own clock skip: Go components (Prometheus, promtool,
+# livekit-server) cannot be moved with Python, and some tests move the clock themselves.
+REAL_CLOCK_FIXTURES = frozenset({"prometheus_server", "promtool", "livekit_server_bin"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    edge = os.environ.get("CASTMETER_CLOCK_EDGE")
+    if not edge:
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs the real clock (the suite runs at {edge}): a Go component or its own libfaketime"
+    )
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if (
+            item.get_closest_marker("realclock")
+            or item.get_closest_marker("e2e")
+            or fixtures & REAL_CLOCK_FIXTURES
+        ):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -178,6 +178,35 @@ def node_exporter_path() -> Path | None:
     )
 
 
+def libfaketime_path() -> Path | None:
+    """Debian's libfaketime (package faketime / libfaketime), for a process with a moved clock."""
+    explicit = os.environ.get("LIBFAKETIME")
+    candidates = (
+        [Path(explicit)] if explicit else sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+    )
+    return next((path for path in candidates if path.exists()), None)
+
+
+CLOCK_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_RESET", "TZ")
+
+
+def clock_env() -> dict[str, str]:
+    """The variables that set this process's clock and zone (libfaketime under
+    scripts/test-clock-edges.sh), for a child started with an environment built from scratch:
+    it must share the test's clock."""
+    return {name: os.environ[name] for name in CLOCK_VARIABLES if name in os.environ}
+
+
+def faketime_env(at_ts: float) -> dict[str, str]:
+    """Environment for child processes whose clock reads ``at_ts`` now and then runs normally:
+    a fixed offset, so every process started with it shares one clock (and Prometheus, a Go
+    binary that libfaketime cannot move, still agrees on durations and rates)."""
+    library = libfaketime_path()
+    require(library is not None, "libfaketime (apt package faketime)")
+    offset_s = round(at_ts - time.time())
+    return {"LD_PRELOAD": str(library), "FAKETIME": f"{offset_s:+d}", "FAKETIME_DONT_RESET": "1"}
+
+
 def chromium_path() -> Path | None:
     return _which("CHROMIUM_BIN", "/usr/bin/chromium", "chromium", "chromium-browser")
 

@@ -122,10 +122,19 @@ def fleet_history(url: str, start_ts: int, end_ts: int, source_id: int | None) -
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def streams(
-    url: str, start_ts: int, end_ts: int, source_id: int | None, search: str, status: str, now_ts: int
+    url: str,
+    start_ts: int,
+    end_ts: int,
+    source_id: int | None,
+    search: str,
+    status: str,
+    now_ts: int,
+    limit: int = monitoring.STREAM_ROWS_LIMIT,
 ) -> monitoring.StreamList:
     with engine(url).connect() as connection:
-        return monitoring.streams(connection, start_ts, end_ts, source_id, search, status, now_ts=now_ts)
+        return monitoring.streams(
+            connection, start_ts, end_ts, source_id, search, status, limit=limit, now_ts=now_ts
+        )
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import streamlit as st
 
+from core import clock
 from ui import data
 from ui.formatting import escape_markdown, shorten
 from ui.sidebar import ViewState
@@ -43,6 +42,31 @@ def no_data(what: str = "data") -> None:
     st.info(f"No {what} yet.\n\n{HOW_TO_START}", icon=":material/hourglass_empty:")
 
 
+NO_NODE_METRICS = (
+    "Node metrics (CPU, memory, bandwidth, quality) come from a `[[prometheus]]` source that scrapes "
+    "your LiveKit nodes, and none is configured. LiveKit Cloud exposes no Prometheus endpoint, so a "
+    "LiveKit Cloud project has no node metrics; its bandwidth per session is in its Analytics API, "
+    "which the Billing page reads by day (`[billing.livekit_cloud]`)."
+)
+
+
+def node_metrics_missing(view: ViewState) -> str | None:
+    """Why there are no node metrics to show ("" never): no Prometheus source at all, or a
+    LiveKit source picked in the sidebar (node samples belong to the Prometheus source); None
+    when node metrics can exist."""
+    source_rows = data.sources(data.db_url())
+    prometheus = source_rows[source_rows["kind"] == "prometheus"]
+    if prometheus.empty:
+        # Configured but not reporting yet is another matter (the banners say why).
+        return None if data.settings().prometheus else NO_NODE_METRICS
+    if view.source_id is not None and view.source_id not in set(prometheus["id"].astype(int)):
+        names = ", ".join(str(name) for name in prometheus["name"])
+        return (
+            f"Node metrics belong to the Prometheus source ({names}): pick it or all sources in the sidebar."
+        )
+    return None
+
+
 def nothing_in_window(what: str, view: ViewState) -> None:
     st.info(
         f"No {what} in {view.range_label.lower()} for {'all sources' if view.source_id is None else 'this source'}. "
@@ -53,7 +77,7 @@ def nothing_in_window(what: str, view: ViewState) -> None:
 
 def banners(view: ViewState, now_ts: int | None = None) -> None:
     """A red banner per failing source, a yellow one when the newest sample is stale."""
-    now = int(time.time()) if now_ts is None else now_ts
+    now = clock.now_ts() if now_ts is None else now_ts
     url = data.db_url()
     source_rows = data.sources(url)
     failing = source_rows[source_rows["status"].notna() & (source_rows["status"] != "ok")]

@@ -19,14 +19,14 @@ def shorten(text: str, limit: int = MAX_SHOWN_CHARS) -> str:
 
 def format_count(value: float | int | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
+        return "no data"
     return f"{round(value):,}"
 
 
 def format_rate(value_mbps: float | None) -> tuple[str, str]:
     """(number, unit) for a bit rate, so a narrow metric can carry the unit in its label."""
     if value_mbps is None or math.isnan(value_mbps):
-        return "—", "Mbit/s"
+        return "no data", "Mbit/s"
     if value_mbps >= 1000:
         return f"{value_mbps / 1000:,.2f}", "Gbit/s"
     return f"{value_mbps:,.1f}", "Mbit/s"
@@ -34,8 +34,16 @@ def format_rate(value_mbps: float | None) -> tuple[str, str]:
 
 def format_usd(value_usd: float | None) -> str:
     if value_usd is None or math.isnan(value_usd):
-        return "—"
+        return "no data"
     return f"${value_usd:,.2f}"
+
+
+def format_usd_rate(value_usd: float | None) -> str:
+    """A small rate (per hour, per listener-hour) keeps four decimals below a dollar:
+    "$0.0210", where cents alone would read "$0.02"."""
+    if value_usd is None or math.isnan(value_usd):
+        return "no data"
+    return f"${value_usd:,.4f}" if abs(value_usd) < 1 else f"${value_usd:,.2f}"
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character

@@ -7,7 +7,6 @@ only lays them out.
 from __future__ import annotations
 
 import math
-import time
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +14,7 @@ import streamlit as st
 from analytics.capacity import FleetCapacity, derivation_lines, fleet_capacity, fleet_node_vcpus
 from analytics.forecast import CLUSTER
 from analytics.prices import Catalogue, catalogue_from_settings
+from core import clock
 from ui import data
 from ui.formatting import escape_markdown
 
@@ -56,14 +56,14 @@ def fleet(source_id: int | None, target_cpu_pct: float = 70.0) -> FleetCapacity 
     url = data.db_url()
     if not data.store_state(url).ok:
         return None
-    now = int(time.time())
+    now = clock.now_ts()
     overrides = tuple(sorted(data.settings().prices.overrides.items()))
     return _fleet(url, now - now % ROUND_S, source_id, float(target_cpu_pct), overrides)
 
 
 def _day(ts: object, timezone: str) -> str:
     if not isinstance(ts, int | float) or math.isnan(ts):
-        return "—"
+        return "no data"
     return pd.Timestamp(int(ts), unit="s", tz="UTC").tz_convert(timezone).strftime("%Y-%m-%d")
 
 
@@ -116,7 +116,7 @@ def render_forecast(report: FleetCapacity | None, timezone: str, node_id: str | 
 def _figure(value: object) -> str:
     """Four significant figures (coefficients span 1e-4 cores to 1e6 bytes)."""
     if not isinstance(value, int | float) or math.isnan(value):
-        return "—"
+        return "no data"
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 

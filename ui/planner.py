@@ -11,7 +11,6 @@ import json
 import math
 import os
 import tempfile
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from analytics.capacity import streams_from_weekly_hours
 from analytics.ledger import AUDIENCE_PRODUCTS, REGIONS, SERVER_TYPES, VIDEO_TIERS, Scenario, load_scenario
 from analytics.usage import measured_ledger
 from ui import data
+from ui.sidebar import ViewState
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "analytics" / "scenarios"
 SAVED_PATH = Path(__file__).resolve().parents[1] / "data" / "planner_scenarios.json"
@@ -288,17 +288,38 @@ def _parse_url(text: str | None, notes: list[str]) -> Scenario | None:
 # --------------------------------------------------------------------------------------------
 
 
+GROWTH_RANGE_PCT = (-50.0, 200.0)  # the slider's range
+
+
+def fleet_notes(ledger_covered_note: str, growth_pct: float | None) -> str:
+    """What "my fleet" was filled from, for the notice under the preset."""
+    if growth_pct is None:
+        growth = (
+            "growth set to 0 %: the audience shows no measurable trend (it needs two weeks of daily "
+            "peaks and a slope clear of day-to-day noise)"
+        )
+    elif not GROWTH_RANGE_PCT[0] <= growth_pct <= GROWTH_RANGE_PCT[1]:
+        growth = (
+            f"the audience trend is {growth_pct:+.1f} % a month, beyond the slider's "
+            f"{GROWTH_RANGE_PCT[0]:g}..{GROWTH_RANGE_PCT[1]:g} %: set to the nearest end"
+        )
+    else:
+        growth = f"growth {growth_pct:+.1f} % a month: the trend of the daily audience peaks"
+    coverage = f"; {ledger_covered_note}" if ledger_covered_note else ""
+    return f"My fleet: the last 30 days' usage per month{coverage}; {growth}."
+
+
 @st.cache_resource(ttl=FLEET_TTL_S, show_spinner=False)
 def _fleet_scenario(
     url: str, until_ts: int, source_id: int | None, growth_pct: float | None
-) -> Scenario | None:
+) -> tuple[Scenario, str] | None:
     ledger = measured_ledger(data.engine(url), until_ts - 30 * 86_400, until_ts, source_id)
     if ledger.is_empty:
         return None
     base = cost_engine.scenario_from_ledger(ledger)
     streams = max(ledger.fleet_peak_streams, 1.0)
     peak = max(ledger.fleet_peak_listeners / streams, base.listeners_per_stream)
-    return base.model_copy(
+    scenario = base.model_copy(
         update={
             "name": MY_FLEET,
             "streams": round(base.streams, 2),
@@ -308,18 +329,24 @@ def _fleet_scenario(
             if peak >= round(base.listeners_per_stream, 2)
             else None,
             "publishers_per_stream": round(base.publishers_per_stream, 2),
-            "growth_pct_per_month": float(min(max(growth_pct or 0.0, -50.0), 200.0)),
+            "growth_pct_per_month": float(
+                min(max(growth_pct or 0.0, GROWTH_RANGE_PCT[0]), GROWTH_RANGE_PCT[1])
+            ),
         }
     )
+    return scenario, fleet_notes(ledger.coverage_note, growth_pct)
 
 
-def fleet_scenario(source_id: int | None, growth_pct: float | None) -> Scenario | None:
+def fleet_scenario(source_id: int | None, growth_pct: float | None) -> tuple[Scenario, str] | None:
+    """ "My fleet" as a scenario and a note on what it was filled from, or None."""
     url = data.db_url()
     if not data.store_state(url).ok:
         return None
-    now = int(time.time())
+    # The last 30 days up to where every page's window ends (now, rounded up to 15 s), so the
+    # preset's listener-hours are the Costs page's for the same 30 days.
+    until_ts = ViewState.now_ts()
     growth = None if growth_pct is None else round(growth_pct, 1)
-    return _fleet_scenario(url, now - now % FLEET_TTL_S, source_id, growth)
+    return _fleet_scenario(url, until_ts, source_id, growth)
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ renders it itself, so every page works both ways.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,6 +13,7 @@ from zoneinfo import ZoneInfo
 import streamlit as st
 from sqlalchemy.engine import make_url
 
+from core import clock
 from ui import data, params
 
 VIEW_KEY = "castmeter_view"
@@ -61,7 +61,7 @@ class ViewState:
     @staticmethod
     def now_ts() -> int:
         """Now, rounded up to WINDOW_ROUND_S (the end of every relative range)."""
-        now = int(time.time())
+        now = clock.now_ts()
         return now - now % WINDOW_ROUND_S + WINDOW_ROUND_S
 
     def window(self, now_ts: int | None = None) -> tuple[int, int]:
@@ -108,7 +108,7 @@ def _seed(key: str, value: object) -> None:
 
 
 def _today(timezone: str) -> date:
-    return datetime.now(ZoneInfo(timezone)).date()
+    return datetime.fromtimestamp(clock.now_ts(), ZoneInfo(timezone)).date()
 
 
 def render_sidebar(*, publish: bool = False) -> ViewState:

@@ -9,9 +9,9 @@ import pandas as pd
 
 
 def format_ts(ts: int | float | None, timezone: str, *, with_zone: bool = True) -> str:
-    """``2026-11-21 18:04:05 CET`` (or "—" for a missing time)."""
+    """``2026-11-21 18:04:05 CET`` (or "no data" for a missing time)."""
     if ts is None or (isinstance(ts, float) and pd.isna(ts)):
-        return "—"
+        return "no data"
     moment = datetime.fromtimestamp(int(ts), ZoneInfo(timezone))
     text = moment.strftime("%Y-%m-%d %H:%M:%S")
     return f"{text} {moment.tzname()}" if with_zone else text
@@ -29,9 +29,9 @@ def with_zone(label: str, timezone: str) -> str:
 
 
 def format_duration(seconds: float | int | None) -> str:
-    """``2 h 05 min``, ``4 min 10 s``, ``—``."""
+    """``2 h 05 min``, ``4 min 10 s``, ``no data``."""
     if seconds is None or pd.isna(seconds):
-        return "—"
+        return "no data"
     total = max(0, int(seconds))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)

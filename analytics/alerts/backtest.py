@@ -31,6 +31,8 @@ import pandas as pd
 from analytics.alerts.rules import Rule, RuleSet
 
 WEEK_S = 7 * 86_400
+# node_down: a node seen this recently is expected to report; one silent longer is forgotten.
+KNOWN_NODE_S = 86_400
 # An episode starting this soon after the previous one ended counts as a re-fire (flapping).
 DEFAULT_REFIRE_WINDOW_S = 600
 FLEET_TARGET = "fleet"
@@ -97,12 +99,13 @@ def sample_values_on_grid(
 def presence_on_grid(
     ts: np.ndarray, grid: Grid, lookback_s: int, valid_s: np.ndarray | None = None
 ) -> np.ndarray:
-    """1.0 where a target has no sample within the lookback (node down), else 0.0,
-    from its first sample on (before that the target did not exist yet)."""
+    """1.0 where a known target has no sample within the lookback (node down), else 0.0;
+    no data (NaN) where it has had no sample in the last KNOWN_NODE_S (it did not exist yet,
+    or was retired long ago)."""
     present = sample_values_on_grid(ts, np.ones(ts.size), grid, lookback_s, valid_s)
+    known = sample_values_on_grid(ts, np.ones(ts.size), grid, KNOWN_NODE_S)
     down = np.where(np.isnan(present), 1.0, 0.0)
-    if ts.size:
-        down[grid.times() < ts[0]] = np.nan
+    down[np.isnan(known)] = np.nan
     return down
 
 
@@ -245,6 +248,25 @@ def evaluate_episodes(values: np.ndarray, rule: Rule, interval_s: int) -> Episod
     return Episodes(np.asarray(starts, dtype=np.int64), episode_ends, episode_starts, int((~inside).sum()))
 
 
+def states_on_grid(values: np.ndarray, rule: Rule, interval_s: int) -> np.ndarray:
+    """The alert's state at every evaluation: "normal", "pending" or "firing" (what live
+    alerting stores after evaluating the same values; keep_firing_for counts as firing)."""
+    steps = values.size
+    firing = firing_mask(evaluate_episodes(values, rule, interval_s), steps)
+    enter = rule.compare(values, rule.threshold)
+    stay = rule.compare(values, rule.recovery_threshold) | enter
+    active = np.zeros(steps, dtype=bool)
+    enter_index = np.flatnonzero(enter)
+    for start, end in zip(*_runs(stay), strict=True):
+        position = int(np.searchsorted(enter_index, start))
+        if position < enter_index.size and enter_index[position] < end:
+            active[enter_index[position] : end] = True
+    states = np.full(steps, "normal", dtype=object)
+    states[active] = "pending"
+    states[firing] = "firing"
+    return states
+
+
 def firing_mask(episodes: Episodes, steps: int) -> np.ndarray:
     """True at every evaluation where the alert is firing."""
     delta = np.zeros(steps + 1, dtype=np.int64)
@@ -260,9 +282,18 @@ class BacktestResult:
     episodes: pd.DataFrame  # target, start_ts, end_ts, duration_s, open, short, refire, flapping
     per_target: pd.DataFrame  # target, episodes, firing_s, time_in_alert_pct, flapping, near_misses
     values: dict[str, np.ndarray] = field(default_factory=dict)  # grid values when kept
+    # Evaluation steps from the first one with data to the end: rates divide by these, so a
+    # 30-day review of 2 days of history is not a fifteenth of the real alert rate.
+    covered_steps: int | None = None
 
     @property
     def range_s(self) -> int:
+        """The time the rule had data for (from its first value on) in the replayed range."""
+        steps = self.grid.steps if self.covered_steps is None else self.covered_steps
+        return steps * self.grid.interval_s
+
+    @property
+    def chosen_s(self) -> int:
         return self.grid.steps * self.grid.interval_s
 
     @property
@@ -297,6 +328,7 @@ class BacktestResult:
             "scope": rule.scope,
             "start_ts": self.grid.start_ts,
             "end_ts": self.grid.end_ts,
+            "covered_s": self.range_s,
             "interval_s": self.grid.interval_s,
             "targets": len(self.per_target),
             "episodes": self.count,
@@ -333,6 +365,7 @@ def backtest_series(
     """Backtest ``rule`` over per-target sorted series on ``grid``."""
     values_by_target = grid_values(series, rule, grid, lookback_s)
     interval = grid.interval_s
+    covered = covered_steps(values_by_target, grid.steps)
     short_s = max(rule.for_s, 2 * interval)
     episode_parts: list[pd.DataFrame] = []
     target_rows: list[dict[str, Any]] = []
@@ -367,7 +400,7 @@ def backtest_series(
                 "target": target,
                 "episodes": int(start_ts.size),
                 "firing_s": firing_s,
-                "time_in_alert_pct": 100.0 * firing_s / (grid.steps * interval) if grid.steps else 0.0,
+                "time_in_alert_pct": 100.0 * firing_s / (covered * interval) if covered else 0.0,
                 "flapping": int(flapping.sum()),
                 "near_misses": found.near_misses,
             }
@@ -378,7 +411,17 @@ def backtest_series(
         else pd.DataFrame({name: pd.Series(dtype=object) for name in _EPISODE_COLUMNS})
     )
     per_target = pd.DataFrame(target_rows, columns=_TARGET_COLUMNS)
-    return BacktestResult(rule, grid, episodes, per_target, values_by_target if keep_values else {})
+    return BacktestResult(rule, grid, episodes, per_target, values_by_target if keep_values else {}, covered)
+
+
+def covered_steps(values_by_target: Mapping[str, np.ndarray], steps: int) -> int:
+    """Evaluation steps from the first with a value for any target to the end of the grid."""
+    first = steps
+    for values in values_by_target.values():
+        finite = np.flatnonzero(np.isfinite(values))
+        if finite.size:
+            first = min(first, int(finite[0]))
+    return steps - first
 
 
 def backtest(

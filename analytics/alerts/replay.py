@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from analytics.alerts.backtest import BacktestResult, Grid, backtest, grid_values, split_frame
 from analytics.alerts.promtests import Case, promtool_test_yaml, window_around_first_episode
-from analytics.alerts.rules import Rule, RuleError, RuleSet, parse_duration_s
+from analytics.alerts.rules import Rule, RuleSet
 from analytics.alerts.series import load_store_series, read_series_csv
 from analytics.alerts.suggest import Suggestion, suggest_threshold
 
@@ -30,31 +30,27 @@ class Replay:
     candidates: list[BacktestResult] = field(default_factory=list)
 
 
-def parse_since_s(text: str) -> int:
-    seconds = parse_duration_s(text, "--since", max_s=10 * 365 * 86_400)
-    if seconds <= 0:
-        raise RuleError("--since: must be longer than 0s")
-    return seconds
-
-
 def load_frame(
     rule: Rule,
     *,
     engine: Engine | None,
     series_csv: str | Path | None,
-    since_s: int,
+    since: int | tuple[str, int],
     until_ts: int | None,
     lookback_s: int = 60,
 ) -> tuple[pd.DataFrame, int, int]:
-    """The samples for ``rule`` and the replayed range ``[start_ts, end_ts]``."""
+    """The samples for ``rule`` and the replayed range ``[start_ts, end_ts]``. ``since`` is
+    seconds back from the end or ``("at", start_ts)``; ``until_ts`` None (a CSV only) is the
+    CSV's last sample: the command line always passes its --until / --now."""
     if series_csv is not None:
         frame = read_series_csv(series_csv, rule)
         end_ts = until_ts if until_ts is not None else (int(frame["ts"].max()) if len(frame) else 0)
-        start_ts = max(int(frame["ts"].min()) if len(frame) else end_ts, end_ts - since_s)
+        first_ts = int(frame["ts"].min()) if len(frame) else end_ts
+        start_ts = max(first_ts, since[1] if isinstance(since, tuple) else end_ts - since)
         return frame[(frame["ts"] >= start_ts) & (frame["ts"] <= end_ts)], start_ts, end_ts
-    assert engine is not None
-    end_ts = until_ts if until_ts is not None else int(pd.Timestamp.now(tz="UTC").timestamp())
-    start_ts = end_ts - since_s
+    assert engine is not None and until_ts is not None
+    end_ts = until_ts
+    start_ts = since[1] if isinstance(since, tuple) else end_ts - since
     return load_store_series(engine, rule, start_ts - lookback_s, end_ts, lookback_s), start_ts, end_ts
 
 

@@ -31,6 +31,8 @@ import numpy as np
 import yaml
 
 from analytics.alerts.metrics import METRICS, MetricSpec, Scope
+from core.timeargs import is_duration
+from core.timeargs import parse_duration_s as parse_duration_text
 
 Comparison = Literal[">", ">=", "<", "<="]
 Severity = Literal["info", "warning", "critical"]
@@ -42,7 +44,6 @@ SCOPES: tuple[str, ...] = ("node", "stream", "fleet")
 MAX_DURATION_S = 7 * 86_400
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 # Labels the alert sets itself; a rule may not override them.
 _RESERVED_LABELS = {"alertname", "alertstate", "severity", "node_id", "instance", "room", "__name__"}
 _RULE_KEYS = {
@@ -83,11 +84,10 @@ def parse_duration_s(value: Any, where: str, max_s: int = MAX_DURATION_S) -> int
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str) and value.strip():
-        match = _DURATION_RE.match(value.strip())
-        if not match or not any(match.groups()):
+        # The one duration grammar of castmeter (core/timeargs.py): 30s, 5m, 1h30m, 2d, 1w.
+        if not is_duration(value):
             raise RuleError(f"{where}: {value!r} is not a duration (use e.g. 30s, 5m, 1h)")
-        d, h, m, s = (int(g) if g else 0 for g in match.groups())
-        seconds = d * 86_400 + h * 3600 + m * 60 + s
+        seconds = parse_duration_text(value, where)
     else:
         raise RuleError(f"{where}: expected a duration like 5m, got {value!r}")
     if not math.isfinite(seconds) or seconds < 0 or seconds != int(seconds):

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, func, select
 
-from analytics.alerts.rules import Rule, RuleError
-from analytics.alerts.spend import pricing_from_settings, spend_run_rate_frame
+from analytics.alerts.backtest import KNOWN_NODE_S
+from analytics.alerts.rules import Rule, RuleError, RuleSet
+from analytics.alerts.spend import BUCKET_S, pricing_from_settings, spend_run_rate_frame
 from store import schema
+from store.observed import newest_node_samples
 
 COLUMNS = ["ts", "target", "value"]
 
@@ -74,15 +76,33 @@ _NODE_TIERS = (
 )
 
 
+def history_s(rule: Rule, ruleset: RuleSet) -> int:
+    """How much history before an evaluation time its value can depend on: the lookback, a
+    drop rule's window, and the longest a sample counts as present (a 1-h rollup row: its
+    bucket plus the lookback; a spend bucket: two buckets). Live evaluation loads this much,
+    so it sees exactly what a backtest over a longer range sees at the same time."""
+    lookback = ruleset.lookback_s
+    window = rule.window_s if rule.spec.derivation == "drop_pct" else 0
+    validity = 2 * BUCKET_S if rule.spec.source == "spend" else 3600 + lookback
+    return lookback + window + validity
+
+
 def _node_frame(
     connection: Connection, rule: Rule, since_ts: int, until_ts: int, lookback_s: int
 ) -> pd.DataFrame:
     """Raw samples, with older history from the 1-min and then the 1-h rollup means (coarser:
-    a rollup row counts as present for its whole bucket plus the lookback)."""
+    a rollup row counts as present for its whole bucket plus the lookback). For node_down,
+    also each node's newest sample in the KNOWN_NODE_S before ``since_ts``: a node that went
+    silent before the range is still known, whatever the range."""
     spec = rule.spec
     column = spec.source.split(".", 1)[1]
     absence = spec.derivation == "absence"
     parts: list[pd.DataFrame] = []
+    if absence:
+        known = newest_node_samples(connection, since_ts - KNOWN_NODE_S, since_ts)
+        if known:
+            prior = pd.DataFrame(known, columns=["ts", "target"]).assign(value=1.0, valid_s=lookback_s)
+            parts.append(prior[[*COLUMNS, "valid_s"]])
     limit = until_ts
     for table, time_name, suffix, bucket_s in _NODE_TIERS:
         if limit < since_ts:

@@ -28,6 +28,7 @@ from analytics.costs import MODELS, price_usage, usage_from_scenario_frame
 from analytics.ledger import REGIONS, Scenario
 from analytics.prices import Catalogue, CatalogueError, load_catalogue, price_overrides
 from store import schema
+from store.observed import first_observed_ts, has_node_data
 from store.rollups import done_until
 
 HOURS_PER_MONTH = 730  # the bandwidth fallback's month
@@ -38,7 +39,7 @@ DEFAULT_REGION = "eu"
 # The scenario default (128 kbps) when no node bytes say otherwise (e.g. LiveKit Cloud has no nodes).
 DEFAULT_AUDIO_KBPS = float(Scenario.model_fields["audio_kbps"].default)
 _TRAILING_S = 86_400
-_BUCKET_S = 300
+BUCKET_S = 300
 
 METHOD_COST_ENGINE = "cost_engine"
 METHOD_BANDWIDTH = "bandwidth_fallback"
@@ -122,10 +123,10 @@ def _with_method(frame: pd.DataFrame, method: str, model_id: str | None = None) 
 def _finish(bucket_ts: np.ndarray, value_pct: np.ndarray, since_ts: int, until_ts: int) -> pd.DataFrame:
     # Stamp each bucket at its end so a sample is never used before it happened.
     frame = pd.DataFrame(
-        {"ts": bucket_ts.astype("int64") + _BUCKET_S - 1, "target": "fleet", "value": value_pct}
+        {"ts": bucket_ts.astype("int64") + BUCKET_S - 1, "target": "fleet", "value": value_pct}
     )
-    frame["valid_s"] = 2 * _BUCKET_S  # present until the next bucket is due, with slack
-    keep = (frame["ts"] >= since_ts) & (frame["ts"] <= until_ts + _BUCKET_S)
+    frame["valid_s"] = 2 * BUCKET_S  # present until the next bucket is due, with slack
+    keep = (frame["ts"] >= since_ts) & (frame["ts"] <= until_ts)
     return frame[keep].reset_index(drop=True)
 
 
@@ -141,7 +142,7 @@ def _tier_split_ts(connection: Connection, rollup_name: str, low_ts: int, high_t
     done = done_until(connection, rollup_name)
     if done is None:
         return low_ts  # never rolled up: everything from raw
-    return int(min(max(done - done % _BUCKET_S, low_ts), high_ts + 1))
+    return int(min(max(done - done % BUCKET_S, low_ts), high_ts + 1))
 
 
 def _room_buckets(connection: Connection, low_ts: int, high_ts: int) -> pd.DataFrame:
@@ -151,7 +152,7 @@ def _room_buckets(connection: Connection, low_ts: int, high_ts: int) -> pd.DataF
     parts: list[Select[Any]] = []
     if split_ts > low_ts:
         m = schema.room_samples_1m.c
-        bucket = m.bucket_ts - m.bucket_ts % _BUCKET_S
+        bucket = m.bucket_ts - m.bucket_ts % BUCKET_S
         # Minutes weighted by their samples: the same mean the raw samples would give.
         weight = func.sum(m.samples)
         listeners = func.sum(m.listeners_avg * m.samples) / weight
@@ -164,7 +165,7 @@ def _room_buckets(connection: Connection, low_ts: int, high_ts: int) -> pd.DataF
         )
     if split_ts <= high_ts:
         r = schema.room_samples.c
-        bucket = r.ts - r.ts % _BUCKET_S
+        bucket = r.ts - r.ts % BUCKET_S
         listeners = func.avg(r.listeners)
         publishers = func.avg(r.publishers)
         parts.append(
@@ -194,7 +195,7 @@ def _node_bytes_buckets(connection: Connection, low_ts: int, high_ts: int) -> pd
     parts: list[Select[Any]] = []
     if split_ts > low_ts:
         m = schema.node_samples_1m.c
-        bucket = m.bucket_ts - m.bucket_ts % _BUCKET_S
+        bucket = m.bucket_ts - m.bucket_ts % BUCKET_S
         parts.append(
             select(bucket.label("bucket_ts"), func.avg(m.bytes_out_per_s_avg).label("bytes_per_s"))
             .where(m.bucket_ts >= low_ts, m.bucket_ts < split_ts, m.bytes_out_per_s_avg.is_not(None))
@@ -202,7 +203,7 @@ def _node_bytes_buckets(connection: Connection, low_ts: int, high_ts: int) -> pd
         )
     if split_ts <= high_ts:
         n = schema.node_samples.c
-        bucket = n.ts - n.ts % _BUCKET_S
+        bucket = n.ts - n.ts % BUCKET_S
         parts.append(
             select(bucket.label("bucket_ts"), func.avg(n.bytes_out_per_s).label("bytes_per_s"))
             .where(n.ts >= split_ts, n.ts <= high_ts, n.bytes_out_per_s.is_not(None))
@@ -223,7 +224,7 @@ def _room_gap_buckets(connection: Connection, grid_ts: np.ndarray) -> np.ndarray
     if grid_ts.size == 0:
         return np.zeros(0, dtype=bool)
     gaps, sources = schema.collector_gaps, schema.sources
-    first_ts, end_ts = int(grid_ts[0]), int(grid_ts[-1]) + _BUCKET_S
+    first_ts, end_ts = int(grid_ts[0]), int(grid_ts[-1]) + BUCKET_S
     rows = connection.execute(
         select(gaps.c.start_ts, gaps.c.end_ts)
         .join(sources, sources.c.id == gaps.c.source_id)
@@ -236,7 +237,7 @@ def _room_gap_buckets(connection: Connection, grid_ts: np.ndarray) -> np.ndarray
     in_gap = np.zeros(grid_ts.size, dtype=bool)
     for start_ts, stop_ts in rows:
         stop = end_ts if stop_ts is None else int(stop_ts)
-        in_gap |= (grid_ts + _BUCKET_S > int(start_ts)) & (grid_ts < stop)
+        in_gap |= (grid_ts + BUCKET_S > int(start_ts)) & (grid_ts < stop)
     return in_gap
 
 
@@ -249,26 +250,33 @@ def trailing_usage_frame(connection: Connection, since_ts: int, until_ts: int) -
     """Per 5-min bucket, the trailing-24 h fleet as a steady scenario's varying columns:
     ``bucket_ts, streams, listeners_per_stream, publishers_per_stream, audio_kbps``.
 
-    Buckets run from the first to the last with any room or node sample; a bucket without rooms
-    counts as zero rooms live (idle hours lower the average) unless a LiveKit source was failing
-    then. The bitrate is the trailing outgoing bytes over the scenario's own down-tracks
+    A bucket's figures depend only on the 24 h before it, never on the range asked for (so a
+    live evaluation and a backtest over a longer range agree). A bucket without rooms counts
+    as zero rooms live (idle hours lower the average) unless nothing was observed then: before
+    the store's first observation, during a recorded outage of a LiveKit source, or — when the
+    store has node metrics at all — a bucket without node samples either (castmeter itself was
+    down). The bitrate is the trailing outgoing bytes over the scenario's own down-tracks
     (listeners × publishers per room + publishers × the other publishers), so the scenario moves
     the bytes the nodes measured; without node bytes it is the 128 kbps default."""
-    low_ts, high_ts = since_ts - _TRAILING_S, until_ts
-    rooms = _room_buckets(connection, low_ts, high_ts)
-    nodes = _node_bytes_buckets(connection, low_ts, high_ts)
-    seen = pd.concat([rooms["bucket_ts"], nodes["bucket_ts"]], ignore_index=True)
-    if seen.empty:
-        return pd.DataFrame(columns=["bucket_ts", "streams", "listeners_per_stream", "publishers_per_stream",
-                                     "audio_kbps"])  # fmt: skip
-    first_ts, last_ts = int(seen.min()), int(seen.max())
-    grid_ts = np.arange(first_ts, last_ts + _BUCKET_S, _BUCKET_S, dtype=np.int64)
+    # One bucket more than the window: the first bucket kept (stamped at its end) has its full 24 h.
+    low_ts, high_ts = since_ts - _TRAILING_S - BUCKET_S, until_ts
+    first_ts = low_ts - low_ts % BUCKET_S + BUCKET_S
+    # The last bucket complete by until_ts (a bucket counts from its end on).
+    last_ts = (high_ts + 1) - (high_ts + 1) % BUCKET_S - BUCKET_S
+    empty = pd.DataFrame(columns=["bucket_ts", "streams", "listeners_per_stream", "publishers_per_stream",
+                                  "audio_kbps"])  # fmt: skip
+    first_observed = first_observed_ts(connection)
+    if first_observed is None or last_ts < first_ts:
+        return empty
+    rooms = _room_buckets(connection, first_ts, high_ts)
+    nodes = _node_bytes_buckets(connection, first_ts, high_ts)
+    grid_ts = np.arange(first_ts, last_ts + BUCKET_S, BUCKET_S, dtype=np.int64)
     usage = rooms.set_index(rooms["bucket_ts"].astype("int64"))[["rooms", "listeners", "publishers"]]
     usage = usage.astype(float).reindex(grid_ts, fill_value=0.0)
     no_rooms = ~np.isin(grid_ts, rooms["bucket_ts"].to_numpy())
-    unknown = _room_gap_buckets(connection, grid_ts) & no_rooms
-    if not nodes.empty:
-        # With node samples in the store, a bucket with neither kind means castmeter itself was
+    unknown = no_rooms & ((grid_ts + BUCKET_S <= first_observed) | _room_gap_buckets(connection, grid_ts))
+    if has_node_data(connection):
+        # With node metrics in the store, a bucket with neither kind means castmeter itself was
         # down (no gap gets recorded then), not an idle fleet.
         unknown |= no_rooms & ~np.isin(grid_ts, nodes["bucket_ts"].to_numpy())
     usage.loc[unknown] = np.nan

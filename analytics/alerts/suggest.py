@@ -7,12 +7,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.alerts.backtest import WEEK_S, Grid, evaluate_episodes, grid_values, split_frame
+from analytics.alerts.backtest import (
+    WEEK_S,
+    Grid,
+    covered_steps,
+    evaluate_episodes,
+    grid_values,
+    split_frame,
+    states_on_grid,
+)
 from analytics.alerts.rules import Rule, RuleSet
 
 # Every observed value is a candidate up to this many; beyond, dense quantiles.
 _MAX_EXACT_CANDIDATES = 200_000
 _QUANTILE_LEVELS = 8192
+# A threshold that keeps the alert active longer than this share of the time is no alert:
+# "at most N per week" is then met by one endless episode (a CPU rule at 4 % on a 4 % fleet).
+MAX_TIME_IN_ALERT_PCT = 5.0
 
 
 @dataclass(frozen=True)
@@ -37,10 +48,18 @@ class Suggestion:
         }
 
 
-def _alerts_per_week(values: dict[str, np.ndarray], rule: Rule, grid: Grid) -> float:
-    count = sum(evaluate_episodes(v, rule, grid.interval_s).start.size for v in values.values())
-    range_s = grid.steps * grid.interval_s
-    return count * WEEK_S / range_s if range_s else 0.0
+def _rates(values: dict[str, np.ndarray], rule: Rule, grid: Grid) -> tuple[float, float]:
+    """(alerts per week, % of the time in alert — pending or firing — over all targets)."""
+    steps = covered_steps(values, grid.steps)
+    range_s = steps * grid.interval_s
+    if not range_s or not values:
+        return 0.0, 0.0
+    count = 0
+    active_steps = 0
+    for series in values.values():
+        count += evaluate_episodes(series, rule, grid.interval_s).start.size
+        active_steps += int((states_on_grid(series, rule, grid.interval_s) != "normal").sum())
+    return count * WEEK_S / range_s, 100.0 * active_steps / (steps * len(values))
 
 
 def suggest_threshold(
@@ -53,10 +72,13 @@ def suggest_threshold(
     end_ts: int | None = None,
 ) -> Suggestion:
     """The most sensitive threshold (keeping ``for``, keep-firing and the hysteresis gap) that
-    would have fired at most ``target_alerts_per_week`` on this history.
+    would have fired at most ``target_alerts_per_week`` on this history while keeping the
+    alert active at most MAX_TIME_IN_ALERT_PCT of the time.
 
-    Alerts per week fall (almost) monotonically as the threshold moves away from the data, so
-    a bisection over the observed values (or dense quantiles) needs log2(n) replays."""
+    Time in alert grows as the threshold moves into the data, so "few alerts and rarely in
+    alert" holds from the least sensitive threshold down to some point, and a bisection over
+    the observed values (or dense quantiles) finds it in log2(n) replays. (Alerts per week
+    alone is not monotonic: far enough into the data, one endless episode is one alert.)"""
     series = split_frame(frame)
     start = start_ts if start_ts is not None else (int(frame["ts"].min()) if len(frame) else 0)
     end = end_ts if end_ts is not None else (int(frame["ts"].max()) if len(frame) else start)
@@ -91,9 +113,9 @@ def suggest_threshold(
     while low <= high:  # bisection: about log2(candidates) replays
         middle = (low + high) // 2
         candidate = rule.with_threshold(float(ordered[middle]))
-        rate = _alerts_per_week(values, candidate, grid)
+        rate, in_alert_pct = _rates(values, candidate, grid)
         tried.append((candidate.threshold, rate))
-        if rate <= target_alerts_per_week:
+        if rate <= target_alerts_per_week and in_alert_pct <= MAX_TIME_IN_ALERT_PCT:
             best = (candidate.threshold, rate)
             high = middle - 1
         else:
@@ -107,7 +129,8 @@ def suggest_threshold(
             None,
             tried[-1][1] if tried else 0.0,
             tuple(tried),
-            "every threshold within the observed values fires more often than the target",
+            "every threshold within the observed values fires more often than the target "
+            f"or keeps the alert active over {MAX_TIME_IN_ALERT_PCT:g} % of the time",
         )
     chosen = rule.with_threshold(best[0])
     return Suggestion(rule.name, target_alerts_per_week, best[0], chosen.recovery, best[1], tuple(tried))

@@ -1,23 +1,12 @@
-"""Shared helpers of the cost commands: the catalogue with config overrides, durations."""
+"""Shared helper of the cost commands: the catalogue with config overrides (time arguments are
+core/timeargs.py's, shared by every command)."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from analytics.prices import Catalogue, CatalogueError, catalogue_from_settings
 from core.settings import ConfigError
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
-
-
-def parse_duration_s(text: str) -> int:
-    """``30d``, ``12h``, ``90m``, ``2w`` → seconds."""
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ConfigError(f"--since: expected a duration like 30d, 12h or 2w, got {text!r}")
-    return int(float(match.group(1)) * _UNIT_S[match.group(2)])
 
 
 def catalogue_for(settings: Any | None) -> Catalogue:

@@ -14,7 +14,6 @@ from analytics.alerts.promql import ExportOptions, export_rules
 from analytics.alerts.replay import (
     Replay,
     load_frame,
-    parse_since_s,
     promtool_cases,
     replay_json,
     replay_rule,
@@ -24,6 +23,15 @@ from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules
 from analytics.alerts.spend import RUN_RATE_NOTE
 from core.cli import EXIT_CONFIG_ERROR
 from core.resources import data_path
+from core.settings import ConfigError
+from core.timeargs import (
+    add_window_arguments,
+    is_duration,
+    now_ts,
+    parse_duration_s,
+    parse_instant_ts,
+    parse_since_ts,
+)
 
 HELP = "alert threshold review: backtest rules on history, export Prometheus rules"
 
@@ -33,8 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--rules", required=True, help="the YAML rules file")
     common.add_argument("--rule", action="append", default=[], help="only this rule (repeatable)")
-    common.add_argument("--since", default="30d", help="how far back to replay (e.g. 7d, 30d, 12h)")
-    common.add_argument("--until", type=int, default=None, help="end of the range, Unix s (default: now)")
+    add_window_arguments(common, since_default="30d", since_help="how far back to replay")
     common.add_argument("--series", default=None, help="replay a CSV ts,target,value instead of the store")
     common.add_argument("--db", default=None, help="database URL (default: from the settings)")
     common.add_argument("--config", default=None, help="castmeter TOML settings file")
@@ -91,6 +98,28 @@ def _engine(args: argparse.Namespace) -> Engine:
     return make_engine(url, read_only=True)
 
 
+def _until_ts(args: argparse.Namespace) -> int | None:
+    """The range's end: --until, else --now, else (a CSV) its last sample, else the clock."""
+    if args.until:
+        return parse_instant_ts(args.until, "--until", end_of_day=True)
+    if args.now or not args.series:
+        return now_ts(args)
+    return None
+
+
+def _since(args: argparse.Namespace, until_ts: int | None) -> int | tuple[str, int]:
+    """A duration (seconds back from the end) or an instant: ``("at", ts)``."""
+    if is_duration(args.since):
+        seconds = parse_duration_s(args.since, "--since")
+        if seconds <= 0:
+            raise ConfigError("--since: must be longer than 0s")
+        return seconds
+    start_ts = parse_since_ts(args.since, until_ts or 0)
+    if until_ts is not None and start_ts >= until_ts:
+        raise ConfigError(f"--since ({args.since}) is not before --until")
+    return ("at", start_ts)
+
+
 def _replays(
     args: argparse.Namespace,
     ruleset: RuleSet,
@@ -99,7 +128,7 @@ def _replays(
     target_per_week: float | None = None,
     candidates: list[float] | None = None,
 ) -> list[Replay]:
-    since_s = parse_since_s(args.since)
+    until_ts = _until_ts(args)
     engine = None if args.series else _engine(args)
     replays = []
     try:
@@ -108,8 +137,8 @@ def _replays(
                 rule,
                 engine=engine,
                 series_csv=args.series,
-                since_s=since_s,
-                until_ts=args.until,
+                since=_since(args, until_ts),
+                until_ts=until_ts,
                 lookback_s=ruleset.lookback_s,
             )
             replays.append(
@@ -208,6 +237,6 @@ def run(args: argparse.Namespace) -> int:
         if args.alerts_command == "backtest":
             return _run_backtest(args, ruleset)
         return _run_export(args, ruleset)
-    except RuleError as exc:
+    except (RuleError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR

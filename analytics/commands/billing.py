@@ -1,23 +1,21 @@
-"""`python -m analytics billing [--since 30d] --json` — reconcile provider bills with the model."""
+"""`python -m analytics billing [--since 30d] [--until DAY] [--now WHEN] --json` — reconcile
+provider bills with the model, over whole UTC days."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, date, datetime
 
-from analytics.reconcile import parse_since, reconcile
-from core.settings import ConfigError, load_settings
+from analytics.reconcile import reconcile
+from core.settings import load_settings
+from core.timeargs import add_window_arguments, day_window_from
 from store.engine import make_engine, migrate
 
 HELP = "reconcile what providers billed (python -m collectors billing) with the cost model"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--since", default="30d", help="first day: Nd (days back) or YYYY-MM-DD (default 30d)"
-    )
-    parser.add_argument("--until", help="last day, YYYY-MM-DD (default today, UTC)")
+    add_window_arguments(parser, since_default="30d", since_help="first UTC day")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--db", metavar="URL", help="database URL (default: from the settings)")
     parser.add_argument("--config", metavar="FILE", help="settings file")
@@ -25,14 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    today = datetime.now(tz=UTC).date()
-    try:
-        since = parse_since(args.since, today)
-        until = date.fromisoformat(args.until) if args.until else today
-    except ValueError:
-        raise ConfigError("--since/--until: expected Nd or YYYY-MM-DD") from None
-    if until < since:
-        raise ConfigError("--until is before --since")
+    since, until, _ = day_window_from(args)
     engine = make_engine(args.db or settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
     try:
         migrate(engine)  # the billing tables may not exist yet on an older store

@@ -6,21 +6,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from typing import Any
 
 from analytics.capacity import fleet_capacity, fleet_node_vcpus, plan
-from analytics.commands._common import catalogue_for, parse_duration_s
+from analytics.commands._common import catalogue_for
 from analytics.ledger import ScenarioError, load_scenario
 from core.settings import ConfigError, load_settings
+from core.timeargs import add_window_arguments, window_from
 from store.engine import make_engine
 
 HELP = "calibrate the capacity model on the stored fleet and forecast when to add a node"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", default="30d", help="history to fit and trend: 30d, 2w (default 30d)")
-    parser.add_argument("--until-ts", type=int, default=None, help="window end, Unix seconds (default: now)")
+    add_window_arguments(parser, since_default="30d", since_help="history to fit and trend")
     parser.add_argument("--db", help="database URL (default: [database].url from the config)")
     parser.add_argument("--config", help="castmeter.toml (for [prices.overrides] and node sizes)")
     parser.add_argument("--source-id", type=int, default=None, help="only this source")
@@ -53,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
     vcpus, vcpus_source = fleet_node_vcpus(settings)
     if args.node_vcpus is not None:
         vcpus, vcpus_source = args.node_vcpus, "--node-vcpus"
-    until_ts = args.until_ts if args.until_ts is not None else int(time.time())
+    window = window_from(args)
     engine = make_engine(args.db or settings.database.url, read_only=True)
     try:
         fleet = fleet_capacity(
-            engine, catalogue, until_ts=until_ts, window_s=parse_duration_s(args.since), source_id=args.source_id,
+            engine, catalogue, until_ts=window.end_ts, window_s=window.end_ts - window.start_ts, source_id=args.source_id,
             node_vcpus=vcpus, node_vcpus_source=vcpus_source, target_cpu_pct=args.target_cpu, port_mbps=args.port_mbps,
         )  # fmt: skip
     finally:

@@ -7,10 +7,11 @@ import datetime as dt
 import json
 import sys
 
-from analytics.commands._common import catalogue_for, parse_duration_s
+from analytics.commands._common import catalogue_for
 from analytics.prices.audit import audit
 from analytics.prices.catalogue import STALE_AFTER_DAYS
 from core.settings import ConfigError, load_settings
+from core.timeargs import parse_duration_s
 
 HELP = "the price catalogue: `audit` lists stale, unverified, single-source and disputed rates"
 

@@ -1,4 +1,4 @@
-"""`python -m collectors billing [--since DATE] [--once]` — fetch provider usage/billing APIs.
+"""`python -m collectors billing [--since WHEN] [--now WHEN] [--once]` — fetch provider usage/billing APIs.
 
 Without ``--once`` it keeps running and fetches on the daily schedule (``billing.interval_h``);
 ``python -m collectors run`` does the same alongside the other collectors."""
@@ -13,7 +13,8 @@ import time
 from datetime import date
 
 from collectors.billing import BillingScheduler, run_billing_once
-from core.settings import ConfigError, load_settings
+from core.settings import load_settings
+from core.timeargs import DURATION_HELP, INSTANT_HELP, add_now_argument, day_window_from, now_ts
 from store.engine import open_store
 
 HELP = (
@@ -27,9 +28,11 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--since",
-        metavar="DATE",
-        help="first UTC day to fetch (YYYY-MM-DD); default: since the last complete day",
+        metavar="WHEN",
+        help=f"first UTC day to fetch: {DURATION_HELP} back from today, or {INSTANT_HELP}; "
+        "default: since the last complete day",
     )
+    add_now_argument(parser)
     parser.add_argument("--once", action="store_true", help="fetch once and exit (a backfill)")
     parser.add_argument("--db", metavar="URL", help="database URL (default: from the settings)")
     parser.add_argument(
@@ -38,18 +41,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the run summary as JSON")
 
 
-def _since(value: str | None) -> date | None:
-    if not value:
+def _since(args: argparse.Namespace) -> date | None:
+    if not args.since:
         return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"--since: not a date (YYYY-MM-DD): {value!r}") from None
+    first_day, _, _ = day_window_from(args)
+    return first_day
 
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    since = _since(args.since)
+    since = _since(args)
+    started_ts = now_ts(args)
     configured = settings.billing.configured()
     if not configured:
         print(
@@ -61,12 +63,12 @@ def run(args: argparse.Namespace) -> int:
     engine = open_store(args.db or settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
     try:
         if args.once:
-            summary = run_billing_once(settings, engine, since)
+            summary = run_billing_once(settings, engine, since, now_ts=started_ts)
             _report(summary, args.json)
             return 1 if any(p["status"] == "failing" for p in summary["providers"].values()) else 0
         scheduler = BillingScheduler(settings, engine)
         if since is not None:
-            _report(run_billing_once(settings, engine, since), args.json)
+            _report(run_billing_once(settings, engine, since, now_ts=started_ts), args.json)
         while True:
             now = time.time()
             if scheduler.due(now):

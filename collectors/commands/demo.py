@@ -12,12 +12,15 @@ import argparse
 import asyncio
 import logging
 import multiprocessing
+import os
 import secrets
 import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from collectors.backfill import BackfillReport, backfill
 from collectors.commands.common import add_config_arguments, alert_hooks, settings_from, start_metrics
@@ -26,6 +29,9 @@ from collectors.health import ensure_source
 from collectors.runner import Collector, TickHook
 from core.logs import setup_logging
 from core.settings import LiveKitSource, PrometheusSource, Settings
+from core.timeargs import parse_duration_s
+from simulator.model import FleetModel
+from simulator.server import FleetServer
 from store.engine import make_engine, open_store
 
 HELP = "backfill N days of a simulated fleet, then run the simulator and collectors live"
@@ -33,6 +39,8 @@ log = logging.getLogger("collectors.demo")
 
 DEMO_LIVEKIT = "demo-livekit"
 DEMO_PROMETHEUS = "demo-prometheus"
+# What the demo fleet is (a self-hosted cluster): used when no settings file is given.
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "demo.castmeter.toml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,13 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
     parser.add_argument("--api-port", type=int, default=7880)
     parser.add_argument("--metrics-port", type=int, default=6789)
+    parser.add_argument(
+        "--node-exporter-port", type=int, default=0, help="simulated node_exporters (0: free ports)"
+    )
     parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backfill-only", action="store_true", help="stop after the backfill")
     parser.add_argument(
         "--ready-file",
         default="data/demo.ready",
-        help="written when the backfill is done (scripts wait for it)",
+        help="written when the backfill is done (scripts wait for it); a line 'live TS' follows "
+        "when the live collectors take over",
     )
 
 
@@ -101,8 +113,6 @@ def _backfill_in_child(
     days: float,
     log_level: str,
 ) -> BackfillReport:
-    from simulator.model import FleetModel
-
     setup_logging(log_level)
     engine = make_engine(db_url, busy_timeout_ms=busy_timeout_ms)
     try:
@@ -119,17 +129,61 @@ def _backfill_in_child(
         engine.dispose()
 
 
-async def _main(args: argparse.Namespace) -> int:
-    from simulator.model import FleetModel
-    from simulator.server import FleetServer
+async def _backfill(args: argparse.Namespace, base: Settings, livekit_id: int, node_source_id: int, end_ts: int,
+                    days: float) -> BackfillReport:  # fmt: skip
+    """``days`` of history ending at ``end_ts``, in a child process: the bulk frames' memory goes
+    back to the OS when it exits, so the long-running demo stays small."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return await asyncio.wrap_future(pool.submit(
+            _backfill_in_child, base.database.url, base.database.busy_timeout_ms, args.scenario, args.nodes,
+            args.seed, livekit_id, node_source_id, end_ts, days, args.log_level,
+        ))  # fmt: skip
 
+
+async def _catch_up(
+    engine: Engine, model: FleetModel, livekit_id: int, node_source_id: int, from_ts: int, slack_s: float
+) -> int:
+    """Backfill from ``from_ts`` up to now, again until less than ``slack_s`` (a collector
+    interval) is left: the live collectors then start where the history ends, with no gap."""
+    while time.time() - from_ts > slack_s:
+        end_ts = int(time.time())
+        hours = (end_ts - from_ts) / 3600 + 1
+        await asyncio.to_thread(
+            backfill, engine, model, livekit_id, end_ts=end_ts, days=hours / 24, minute_days=hours / 24,
+            raw_hours=hours, node_source_id=node_source_id,
+        )  # fmt: skip
+        from_ts = end_ts
+    return from_ts
+
+
+async def _prometheus_window_filled(started_monotonic: float, rate_window_s: float, scrape_s: float) -> None:
+    """rate() over a series younger than its window under-reads (Prometheus extrapolates only
+    half an interval past the first sample): wait until the simulator has been scraped for a
+    whole window before the first live tick."""
+    remaining = started_monotonic + rate_window_s + 2 * scrape_s - time.monotonic()
+    if remaining > 0:
+        log.info("waiting %.0f s for a full rate() window of scrapes", remaining)
+        await asyncio.sleep(remaining)
+
+
+def _use_demo_config(args: argparse.Namespace) -> None:
+    """Without --config, $CASTMETER_CONFIG or ./castmeter.toml, read the demo's own settings
+    (also where the spend alert reads them: the environment of this process)."""
+    if args.config or os.environ.get("CASTMETER_CONFIG") or Path("castmeter.toml").exists():
+        return
+    args.config = str(DEMO_CONFIG)
+    os.environ["CASTMETER_CONFIG"] = str(DEMO_CONFIG)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    _use_demo_config(args)
     base = settings_from(args)
     engine = open_store(base.database.url, busy_timeout_ms=base.database.busy_timeout_ms)
     # Built before the backfill so an unknown scenario fails at once; it serves the live fleet
     # (the backfill builds its own in a child process, deterministically the same).
     model = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
     api_secret = secrets.token_urlsafe(32)
-    use_prometheus = prometheus_binary() is not None
+    use_prometheus = prometheus_binary() is not None and not args.backfill_only
     settings = _demo_settings(base, args, api_secret, use_prometheus)
     livekit_id = ensure_source(engine, DEMO_LIVEKIT, "livekit", settings.livekit[0].url)
     node_source_id = (
@@ -139,56 +193,85 @@ async def _main(args: argparse.Namespace) -> int:
     )
     ready = Path(args.ready_file)
     ready.unlink(missing_ok=True)
-    if args.days > 0:
-        log.info(
-            "backfilling %.0f days of %s into %s", args.days, args.scenario, base.database.url.split("@")[-1]
-        )
-        # In a child process: the bulk frames' memory goes back to the OS when it exits, so the
-        # long-running demo stays small (freed pandas memory otherwise stays in this process).
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            report = await asyncio.wrap_future(pool.submit(
-                _backfill_in_child, base.database.url, base.database.busy_timeout_ms, args.scenario, args.nodes,
-                args.seed, livekit_id, node_source_id, int(time.time()), args.days, args.log_level,
-            ))  # fmt: skip
-        log.info(
-            "backfill done in %.1f s: %s",
-            report.duration_s,
-            ", ".join(f"{k}={v}" for k, v in report.rows.items()),
-        )
-    ready.parent.mkdir(parents=True, exist_ok=True)
-    ready.write_text(str(int(time.time())))
-    if args.backfill_only:
-        return 0
 
-    simulator = FleetServer(
-        model,
-        host="127.0.0.1",
-        api_port=args.api_port,
-        metrics_port=args.metrics_port,
-        api_key="demo",
-        api_secret=api_secret,
-        speed=args.speed,
-    )
-    try:
-        await simulator.start()
-    except OSError as exc:  # a port in use: say which option moves it
-        log.error(
-            "cannot start the simulated fleet: %s (choose other ports with --api-port / --metrics-port)", exc
-        )
-        await simulator.stop()
-        return 1
+    simulator: FleetServer | None = None
     prometheus: DemoPrometheus | None = None
+    simulator_started = time.monotonic()
+    if not args.backfill_only:
+        # The fleet and its Prometheus start first, so Prometheus holds a full rate() window of
+        # scrapes by the time the collectors take over from the backfill (no dip at the seam).
+        simulator = FleetServer(
+            model, host="127.0.0.1", api_port=args.api_port, metrics_port=args.metrics_port, api_key="demo",
+            api_secret=api_secret, speed=args.speed, node_exporter_port=args.node_exporter_port,
+        )  # fmt: skip
+        try:
+            await simulator.start()
+        except OSError as exc:  # a port in use: say which option moves it
+            log.error(
+                "cannot start the simulated fleet: %s (choose other ports with --api-port / --metrics-port)",
+                exc,
+            )
+            await simulator.stop()
+            return 1
+        simulator_started = time.monotonic()
+        if use_prometheus:
+            prometheus = DemoPrometheus(
+                port=args.prometheus_port,
+                scrape_configs=simulator.scrape_configs(),
+                workdir=Path(base.database.url.split("///")[-1]).parent / "prometheus"
+                if base.database.url.startswith("sqlite")
+                else Path("data/prometheus"),
+            )
+            prometheus.start()
+    try:
+        end_ts = int(time.time())
+        if args.days > 0:
+            log.info(
+                "backfilling %.0f days of %s into %s",
+                args.days,
+                args.scenario,
+                base.database.url.split("@")[-1],
+            )
+            report = await _backfill(args, base, livekit_id, node_source_id, end_ts, args.days)
+            log.info(
+                "backfill done in %.1f s: %s",
+                report.duration_s,
+                ", ".join(f"{k}={v}" for k, v in report.rows.items()),
+            )
+        # The history is there: the dashboard may open (`make run` waits for this file). The live
+        # collectors follow as soon as Prometheus has a full rate() window of scrapes.
+        ready.parent.mkdir(parents=True, exist_ok=True)
+        ready.write_text(f"{end_ts}\n")
+        if simulator is None:
+            return 0
+        interval_s = settings.collectors.interval_s
+        if prometheus is not None:
+            window_s = parse_duration_s(settings.prometheus[0].rate_window, "rate_window")
+            await _prometheus_window_filled(simulator_started, window_s, prometheus.scrape_interval_s)
+        if args.days > 0:
+            # Its own model instance: the simulator's serves requests on the event loop meanwhile.
+            history = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
+            end_ts = await _catch_up(engine, history, livekit_id, node_source_id, end_ts, interval_s)
+        return await _run_live(args, settings, engine, model, simulator, prometheus, node_source_id, ready)
+    finally:
+        if simulator is not None:
+            await simulator.stop()
+        if prometheus is not None:
+            prometheus.stop()
+
+
+async def _run_live(
+    args: argparse.Namespace,
+    settings: Settings,
+    engine: Engine,
+    model: FleetModel,
+    simulator: FleetServer,
+    prometheus: DemoPrometheus | None,
+    node_source_id: int,
+    ready: Path,
+) -> int:
     hooks: list[TickHook] = []
-    if use_prometheus:
-        prometheus = DemoPrometheus(
-            port=args.prometheus_port,
-            targets=simulator.metrics_targets,
-            workdir=Path(base.database.url.split("///")[-1]).parent / "prometheus"
-            if base.database.url.startswith("sqlite")
-            else Path("data/prometheus"),
-        )
-        prometheus.start()
-    else:
+    if prometheus is None:
         log.warning(
             "no `prometheus` binary found: node samples come straight from the simulator's model "
             "(install Debian's prometheus package to scrape the simulated nodes for real)"
@@ -203,6 +286,9 @@ async def _main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    # Second line of the ready file: when the live collectors took over from the backfill.
+    with ready.open("a", encoding="utf-8") as marker:
+        marker.write(f"live {int(time.time())}\n")
     log.info(
         "demo fleet live: LiveKit API %s, node metrics at %s; Ctrl-C stops",
         simulator.api_url,
@@ -214,9 +300,6 @@ async def _main(args: argparse.Namespace) -> int:
         close_alerts()
         if metrics is not None:
             metrics.stop()
-        await simulator.stop()
-        if prometheus is not None:
-            prometheus.stop()
     return 0
 
 

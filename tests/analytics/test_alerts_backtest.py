@@ -204,3 +204,36 @@ def test_grid_alignment() -> None:
     grid = Grid.covering(7, 61, 15)
     assert grid.times().tolist() == [15, 30, 45, 60]
     assert math.isclose(grid.end_ts, 75)
+
+
+def test_no_suggestion_below_the_values_the_metric_lives_at() -> None:
+    """Finding 11 of issue 14: for a CPU rule at 80 % on a fleet near 4 %, "at most 2 alerts a
+    week" was met by > 4.12 % — one alert that never ends. The suggestion keeps the alert
+    active at most MAX_TIME_IN_ALERT_PCT of the time."""
+    from analytics.alerts.suggest import MAX_TIME_IN_ALERT_PCT
+
+    rng = np.random.default_rng(14)
+    ts = np.arange(0, 7 * 86_400, 60)
+    values = 4.0 + 0.3 * rng.standard_normal(ts.size)  # 4 % ± 0.3, no spike in the week
+    frame = pd.DataFrame({"ts": ts, "target": "n1", "value": values})
+    r = rule()
+    rs = RuleSet((r,), evaluation_interval_s=60, lookback_s=120)
+    suggestion = suggest_threshold(frame, r, rs, target_alerts_per_week=2)
+    assert suggestion.threshold is not None
+    assert suggestion.threshold > float(np.quantile(values, 0.95))
+    result = backtest(frame, r.with_threshold(suggestion.threshold), rs)
+    assert result.alerts_per_week <= 2 and result.time_in_alert_pct <= MAX_TIME_IN_ALERT_PCT
+
+
+def test_rates_divide_by_the_time_with_data() -> None:
+    """Two days of history reviewed over 30 days: one episode a day is 7 a week, not 7/15."""
+    day = 86_400
+    ts = np.arange(28 * day, 30 * day, 60)
+    values = np.where((ts % day) < 600, 95.0, 40.0)  # 10 hot minutes a day
+    frame = pd.DataFrame({"ts": ts, "target": "n1", "value": values})
+    r = rule()
+    rs = RuleSet((r,), evaluation_interval_s=60, lookback_s=120)
+    result = backtest(frame, r, rs, start_ts=0, end_ts=30 * day)
+    assert result.count == 2
+    assert result.range_s == pytest.approx(2 * day, abs=120) and result.chosen_s >= 30 * day
+    assert result.alerts_per_week == pytest.approx(7.0, rel=0.01)

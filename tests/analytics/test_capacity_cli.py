@@ -60,7 +60,7 @@ def test_capacity_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     config = tmp_path / "castmeter.toml"
     config.write_text("")
     code, out, _err = run(
-        ["capacity", "--json", "--db", url, "--config", str(config), "--until-ts", str(NOW_TS),
+        ["capacity", "--json", "--db", url, "--config", str(config), "--until", str(NOW_TS),
          "--node-vcpus", "8", "--scenario", str(ROOT / "analytics" / "scenarios" / "tours.yaml")],
         capsys,
     )  # fmt: skip

@@ -5,26 +5,26 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from analytics.costs import MODEL_IDS, costs_json, month_to_date_frame
+from analytics.costs import MODEL_IDS, costs_json
 from analytics.ledger import FLOW_COLUMNS, Scenario, ledger_from_scenario, load_scenario
 from analytics.prices import load_catalogue
 from analytics.pricing_models.base import UsageArrays
 from store import schema
 from store.engine import open_store
 from store.upsert import upsert
+from tests.realparts import clock_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "analytics", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False, env={"PATH": "/usr/bin:/bin", "CASTMETER_CONFIG": ""})  # fmt: skip
+                          timeout=120, check=False, env={**clock_env(), "PATH": "/usr/bin:/bin", "CASTMETER_CONFIG": ""})  # fmt: skip
 
 
 def test_plan_json_shape() -> None:
@@ -112,8 +112,10 @@ def test_plan_unknown_key_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_costs_from_store(tmp_path: Path) -> None:
+    """Two hours of history in a 30-day window: the monthly figures are the 2 hours' rate (the
+    time covered by data), not 2 hours spread over 30 days (finding 6 of issue 14)."""
     url = f"sqlite:///{tmp_path / 'c.db'}"
-    now = int(time.time())
+    now = 1_795_176_000  # 2026-11-20 12:00 UTC, pinned with --now
     engine = open_store(url)
     with engine.begin() as c:
         upsert(c, schema.room_sessions, [{"source_id": 1, "room_sid": "RM_1", "room_name": "radio", "channel": "radio",
@@ -124,11 +126,15 @@ def test_costs_from_store(tmp_path: Path) -> None:
             for i in range(5)
         ])  # fmt: skip
     engine.dispose()
-    result = run_cli("costs", "--since", "30d", "--json", "--db", url)
+    result = run_cli("costs", "--since", "30d", "--now", str(now), "--json", "--db", url)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["usage"]["origin"] == "measured"
-    assert data["usage"]["monthly_listener_minutes"] == pytest.approx(240)
+    assert data["usage"]["period_days"] == 30 and data["usage"]["covered_days"] == pytest.approx(
+        2 / 24, abs=1e-4
+    )
+    # 4 listeners × 60 min in the 2 covered hours → × (30 days × 24 h / 2 h) = 240 × 360.
+    assert data["usage"]["monthly_listener_minutes"] == pytest.approx(86_400)
     assert {p["id"] for p in data["providers"]} == set(MODEL_IDS)
 
 
@@ -149,14 +155,10 @@ def test_scenario_ledger_and_vectorized_scenarios_agree() -> None:
         assert getattr(from_ledger, name)[0] == pytest.approx(getattr(vectorized, name)[0]), name
 
 
-def test_month_to_date_projection_scales_usage() -> None:
+def test_costs_json_usage_of_a_scenario() -> None:
     ledger = ledger_from_scenario(
         Scenario(streams=1, hours_per_day=4, days_per_month=10, listeners_per_stream=100)
     )
-    now_ts = 1_793_491_200 + 10 * 86_400  # 2026-11-11 00:00 UTC: 10 of 30 days elapsed
-    frame = month_to_date_frame(ledger, now_ts, load_catalogue()).set_index("model")
-    assert frame.loc["cloudflare_stream", "month_to_date_usd"] == pytest.approx(240)
-    assert frame.loc["cloudflare_stream", "projected_month_usd"] == pytest.approx(720)
     assert all(name in ledger.frame for name in FLOW_COLUMNS)
     assert costs_json(ledger, load_catalogue())["usage"]["monthly_listener_minutes"] == 240_000
 

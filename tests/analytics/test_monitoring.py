@@ -245,3 +245,44 @@ def test_a_live_session_never_lasts_beyond_now(fleet: tuple[Engine, dict[str, An
     started_ts = int(listing.rows["started_ts"].iloc[0])
     assert set(listing.rows["duration_s"]) == {earlier_ts - started_ts}
     assert detail is not None and detail.until_ts == earlier_ts
+
+
+def test_stream_detail_lists_only_its_own_sessions_egress_and_ingress(tmp_path: Path) -> None:
+    """Finding 9 of issue 14: a 9-minute-old stream listed 15 egress jobs of earlier broadcasts
+    of the same room name (one failed); only the jobs of this room session, or — without a
+    room sid — that ran during it, belong to it."""
+    engine = open_store(f"sqlite:///{tmp_path / 'egress.db'}")
+    now = 1_795_176_000
+    yesterday = now - 86_400
+    with engine.begin() as connection:
+        upsert(connection, schema.room_sessions, [
+            {"source_id": 1, "room_sid": "RM_old", "room_name": "radio", "channel": "radio",
+             "started_ts": yesterday, "ended_ts": yesterday + 3600, "last_seen_ts": yesterday + 3600},
+            {"source_id": 1, "room_sid": "RM_now", "room_name": "radio", "channel": "radio",
+             "started_ts": now - 540, "ended_ts": None, "last_seen_ts": now},
+        ])  # fmt: skip
+        upsert(connection, schema.egress_status, [
+            {"source_id": 1, "egress_id": "EG_old_failed", "room_sid": "RM_old", "room_name": "radio",
+             "kind": "room_composite", "status": "EGRESS_FAILED", "started_ts": yesterday + 5,
+             "ended_ts": yesterday + 60, "last_seen_ts": yesterday + 60, "error": "upload failed"},
+            {"source_id": 1, "egress_id": "EG_old", "room_sid": None, "room_name": "radio", "kind": "track",
+             "status": "EGRESS_COMPLETE", "started_ts": yesterday + 100, "ended_ts": yesterday + 3600,
+             "last_seen_ts": yesterday + 3600, "error": None},
+            {"source_id": 1, "egress_id": "EG_now", "room_sid": "RM_now", "room_name": "radio",
+             "kind": "room_composite", "status": "EGRESS_ACTIVE", "started_ts": now - 537, "ended_ts": None,
+             "last_seen_ts": now, "error": None},
+        ])  # fmt: skip
+        upsert(connection, schema.ingress_status, [
+            {"source_id": 1, "ingress_id": "IN_radio", "name": "OBS", "room_name": "radio", "input_type": "RTMP_INPUT",
+             "status": "ENDPOINT_INACTIVE", "started_ts": yesterday, "ended_ts": yesterday + 3600,
+             "last_seen_ts": now},
+        ])  # fmt: skip
+    with engine.connect() as connection:
+        detail = monitoring.stream_detail(connection, 1, "RM_now", now)
+        old = monitoring.stream_detail(connection, 1, "RM_old", now)
+    engine.dispose()
+    assert detail is not None and old is not None
+    assert list(detail.egress["egress_id"]) == ["EG_now"]
+    assert list(old.egress["egress_id"]) == ["EG_old_failed", "EG_old"]
+    assert detail.ingress.empty  # the channel's RTMP ingress last published yesterday
+    assert list(old.ingress["ingress_id"]) == ["IN_radio"]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from analytics.reconcile import Modeled, parse_since, reconcile
+from analytics.reconcile import Modeled, reconcile
 from collectors.billing.base import BillingRow
 from collectors.billing.persist import replace_days
 from store import schema
@@ -172,14 +172,6 @@ def test_with_the_real_usage_ledger_and_cost_engine(engine: Engine) -> None:
     paid = negotiated.to_json()["monthly"][0]
     assert paid["modeled_usd"] > row["modeled_usd"]
     assert paid["billed_usd"] > row["billed_usd"]
-
-
-def test_parse_since() -> None:
-    today = dt.date(2026, 11, 21)
-    assert parse_since("30d", today) == dt.date(2026, 10, 23)
-    assert parse_since("2026-11-01", today) == dt.date(2026, 11, 1)
-    with pytest.raises(ValueError):
-        parse_since("soon", today)
 
 
 def _versioned_stream_catalogue(tmp_path: Path) -> Any:

@@ -143,10 +143,10 @@ def test_overview_in_chromium(dashboard: tuple[str, dict[str, Any] | None], brow
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 2
     assert page.get_by_text("Europe/Berlin").count() >= 1
     if importlib.util.find_spec("analytics.costs") is not None:
-        # Priced in the background; the 15 s live fragment shows it on a later rerun.
+        # Priced in the background; the card re-runs until the estimate is there.
         page.wait_for_function(
             """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
-                m => m.innerText.includes('cost per hour') && m.innerText.includes('$'))""",
+                m => m.innerText.includes('Cost per hour') && m.innerText.includes('$'))""",
             timeout=60_000,
         )
     check_and_capture(page, "overview")

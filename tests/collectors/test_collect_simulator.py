@@ -21,7 +21,7 @@ from simulator.model import DAY_S, FleetModel
 from simulator.server import FleetServer
 from store import schema
 from store.engine import open_store
-from tests.realparts import free_port
+from tests.realparts import clock_env, free_port
 
 KEY, SECRET = "collectkey", "collect-secret-0123456789-0123456789"
 EVENING = 20_000 * DAY_S + 20 * 3600  # live rooms in every audio scenario
@@ -226,6 +226,7 @@ def test_cli_once_against_the_simulator(tmp_path: Path) -> None:
     try:
         db = tmp_path / "cli.db"
         env = {
+            **clock_env(),
             "PATH": "/usr/bin:/bin",
             "LIVEKIT_URL": f"http://127.0.0.1:{api_port}",
             "LIVEKIT_API_KEY": KEY,
@@ -253,3 +254,31 @@ def test_cli_once_against_the_simulator(tmp_path: Path) -> None:
     finally:
         sim.terminate()
         sim.wait(timeout=10)
+
+
+def test_an_egress_that_ended_keeps_its_final_state(engine: Engine) -> None:
+    """The collector lists active egress; one that is no longer listed is asked for by id, so a
+    failed recording is stored as EGRESS_FAILED with its error, not closed as complete."""
+    from simulator.scripted import ScriptedFleet, load_script
+
+    script = load_script(ROOT / "tests" / "knownanswer" / "fleet.yaml")
+    model = ScriptedFleet(script)
+
+    async def scenario() -> None:
+        # radio-2's recorder fails at T0+180: start the fleet 2 s before that.
+        server = FleetServer(model, api_port=0, metrics_port=0, api_key=KEY, api_secret=SECRET,
+                             sim_start=script.start_ts + 178)  # fmt: skip
+        await server.start()
+        try:
+            collector = Collector(Settings(livekit=[_source(server.api_url)]), engine)
+            await collector.tick(force=True)
+            await asyncio.sleep(3)
+            await collector.tick(force=True)
+        finally:
+            await server.stop()
+
+    run(scenario())
+    with engine.connect() as connection:
+        rows = {r.egress_id: r for r in connection.execute(select(schema.egress_status)).all()}
+    assert rows["EG_ka_rec2"].status == "EGRESS_FAILED" and rows["EG_ka_rec2"].error == "pipeline frozen"
+    assert rows["EG_ka_rec1"].status == "EGRESS_ACTIVE"

@@ -220,7 +220,14 @@ def build_fixture(url: str, now_ts: int) -> dict[str, Any]:
     refresh_rollups(engine, now_ts, since_ts=now_ts - 3 * 86_400)
     engine.dispose()
     current = [listeners_at(index, last_tick_ts) for index in range(len(CHANNELS))]
+    # The fleet's simultaneous peak at minute resolution (what a 1-minute rollup keeps): per
+    # minute, each room's highest sample, summed over the rooms; the highest minute.
+    per_minute: dict[int, dict[str, int]] = {}
+    for row in room_rows:
+        minute = per_minute.setdefault(int(row["ts"]) - int(row["ts"]) % 60, {})
+        minute[row["room_sid"]] = max(minute.get(row["room_sid"], 0), int(row["listeners"]))
     return {
+        "fleet_peak_listeners": max(sum(rooms.values()) for rooms in per_minute.values()),
         "last_tick_ts": last_tick_ts,
         "live_streams": len(CHANNELS),
         "listeners_now": sum(current),

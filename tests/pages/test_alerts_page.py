@@ -103,7 +103,12 @@ def test_alerts_page_populated(configured: str) -> None:
     app = run_page()
     active, history = app.dataframe[0].value, app.dataframe[1].value
     assert active.iloc[0]["Rule"] == "HighCPU" and active.iloc[0]["State"] == "firing"
+    # Finding 11 of issue 14: values carry the metric's unit (they read "1371.035").
+    assert active.iloc[0]["Value"] == "92.00 %"
     assert history.iloc[0]["Change"] == "firing → resolved" and history.iloc[0]["Lasted"] == "10 min 00 s"
+    assert history.iloc[0]["Value"] == "40.00 %" and history.iloc[0]["Threshold"] == "80.00 %"
+    # The README's promise: the page exports the rules for Prometheus.
+    assert any("Prometheus rules for 2 rule(s)" in c.value for c in app.caption)
     metrics = {m.label: m.value for m in app.metric}
     # 6 h window: ~5 hot half-hours, each fires after 5 min → 5 or so episodes at A (80).
     assert int(metrics["Episodes (A)"]) >= 4
@@ -123,3 +128,18 @@ def test_alerts_page_populated(configured: str) -> None:
     app.text_area(key="alerts_rules_yaml").set_value(RULES.replace("threshold: 80", "threshold: 180")).run()
     errors = " ".join(e.value for e in app.error)
     assert "HighCPU" in errors and "threshold" in errors and "outside" in errors
+
+
+def test_the_rules_download_for_prometheus(configured: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from tests.pages.shown import capture_downloads
+
+    open_store(configured).dispose()
+    downloads = capture_downloads(monkeypatch)
+    run_page()
+    exported = next(d for d in downloads if d["label"] == "Download Prometheus rules")
+    document = yaml.safe_load(exported["data"])
+    alerts = [r["alert"] for g in document["groups"] for r in g["rules"] if "alert" in r]
+    assert alerts == ["HighCPU", "HighMemory"]
+    assert exported["file_name"] == "castmeter.prometheus.rules.yml"

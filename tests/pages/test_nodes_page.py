@@ -36,7 +36,7 @@ def test_nodes_table_shows_load_quality_and_headroom(populated_store: dict[str, 
     assert f"Last seen ({PAGE_TIMEZONE})" in table.columns
     for column in (
         "Packets out/s",
-        "Packet loss %",
+        "Packet loss p95 %",
         "Jitter p95 ms",
         "RTT p95 ms",
         "Quality score",
@@ -56,5 +56,19 @@ def test_node_detail_follows_the_url(populated_store: dict[str, Any]) -> None:
 def test_nodes_on_an_empty_store(empty_store: str) -> None:
     app = run_nodes()
     assert not app.dataframe
-    assert any("No nodes" in info.value for info in app.info)
-    assert any("[[prometheus]]" in caption.value for caption in app.caption)
+    # No Prometheus source anywhere: what node metrics need, not "pick a longer range".
+    assert any("[[prometheus]]" in info.value for info in app.info)
+    assert not any("longer time range" in info.value for info in app.info)
+
+
+def test_missing_node_figures_read_no_data(populated_store: dict[str, Any]) -> None:
+    """node-c is down: its figures are missing and read "no data", never "None" or "nan"."""
+    from tests.pages.shown import displayed
+
+    app = run_nodes()
+    table = displayed(app.dataframe[0]).set_index("Node")
+    assert table.loc["node-c", "CPU %"] == "no data"
+    assert table.loc["node-c", "Memory %"] == "no data"
+    assert table.loc["node-a", "Out Mbit/s"] == "40.0"
+    texts = set(table.to_numpy().ravel())
+    assert not texts & {"None", "nan", "NaN", "<NA>"}

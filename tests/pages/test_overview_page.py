@@ -32,7 +32,8 @@ def test_overview_shows_the_live_fleet(populated_store: dict[str, Any]) -> None:
     assert shown["Publishers"] == str(populated_store["publishers_now"])
     assert shown["Nodes up"] == f"{populated_store['nodes_up']} / {populated_store['nodes_total']}"
     assert shown["Outgoing Mbit/s"] == f"{populated_store['bytes_out_per_s'] * 8 / 1e6:.1f}"
-    assert "Est. cost per hour" in shown
+    # The cost card names the model it prices (the default current_model) and fills at once.
+    assert shown["Cost per hour (LiveKit Cloud)"].startswith("$")
     assert len(app.get("plotly_chart")) == 2  # listeners by channel, live streams
     busiest = app.dataframe[0].value
     assert busiest.iloc[0]["Channel"] == populated_store["busiest_channel"]
@@ -107,3 +108,81 @@ def test_a_source_failing_from_the_start_is_shown_with_the_empty_state(empty_sto
     app = run_overview()
     assert any("studio" in error.value and "401 unauthorized" in error.value for error in app.error)
     assert any("No streams or nodes yet" in info.value for info in app.info)
+
+
+def test_the_cost_card_prices_the_configured_model_with_live_refresh_off(
+    populated_store: dict[str, Any], tmp_path: Any, monkeypatch: Any
+) -> None:
+    """Finding 5 of issue 14: the card names [prices] current_model and is filled on the very
+    render that asked for it, even with live refresh off (it used to stay blank until a
+    refresh that never came)."""
+    config = tmp_path / "self-hosted.toml"
+    config.write_text(
+        f'[dashboard]\ntimezone = "{PAGE_TIMEZONE}"\nstale_after_s = 1800\n'
+        '[prices]\ncurrent_model = "livekit_self_hosted"\n'
+    )
+    monkeypatch.setenv("CASTMETER_CONFIG", str(config))
+    app = run_overview({"live": "0", "range": "1h"})
+    shown = metrics(app)
+    assert "Cost per hour (LiveKit Cloud)" not in shown
+    assert shown["Cost per hour (LiveKit self-hosted)"].startswith("$")
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "live refresh off" in captions and "cost per hour: LiveKit self-hosted, last 1 hour" in captions
+
+
+def _livekit_only(url: str, now_ts: int) -> None:
+    from sqlalchemy import insert
+
+    from store import schema
+    from store.engine import open_store
+
+    engine = open_store(url)
+    with engine.begin() as connection:
+        connection.execute(
+            insert(schema.sources),
+            [
+                {
+                    "id": 1,
+                    "name": "cloud",
+                    "kind": "livekit",
+                    "url": "https://x.livekit.cloud",
+                    "created_ts": now_ts,
+                }
+            ],
+        )
+        connection.execute(
+            insert(schema.room_sessions),
+            [{"source_id": 1, "room_sid": "RM_1", "room_name": "channel-1", "channel": "channel-1",
+              "started_ts": now_ts - 600, "ended_ts": None, "last_seen_ts": now_ts}],
+        )  # fmt: skip
+        connection.execute(
+            insert(schema.room_samples),
+            [{"source_id": 1, "room_sid": "RM_1", "ts": ts, "participants": 31, "publishers": 1, "listeners": 30}
+             for ts in range(now_ts - 600, now_ts + 1, 15)],
+        )  # fmt: skip
+    engine.dispose()
+
+
+def test_a_livekit_only_fleet_says_node_metrics_need_prometheus(
+    tmp_path: Any, page_env: Any, monkeypatch: Any
+) -> None:
+    """Finding 12 of issue 14: with only a LiveKit source (LiveKit Cloud has no Prometheus) the
+    Overview showed "Nodes up 0 / 0" and "Outgoing 0.0 Mbit/s" beside 30 listeners, and Nodes
+    advised a longer time range."""
+    now_ts = 1_795_176_000
+    monkeypatch.setenv("CASTMETER_NOW", str(now_ts))
+    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+    _livekit_only(url, now_ts)
+    page_env(url)
+    app = run_overview()
+    shown = metrics(app)
+    assert shown["Listeners"] == "30"
+    assert shown["Nodes up"] == "not measured" and shown["Outgoing Mbit/s"] == "not measured"
+    helps = {m.label: m.proto.help for m in app.metric}
+    assert (
+        "[[prometheus]]" in helps["Nodes up"] and "LiveKit Cloud exposes no Prometheus" in helps["Nodes up"]
+    )
+    nodes = AppTest.from_file(page_path("nodes"), default_timeout=TIMEOUT_S)
+    nodes.run()
+    infos = " ".join(i.value for i in nodes.info)
+    assert "LiveKit Cloud exposes no Prometheus" in infos and "longer time range" not in infos

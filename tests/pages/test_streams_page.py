@@ -110,3 +110,56 @@ def test_streams_on_an_empty_store(empty_store: str) -> None:
 def test_streams_without_a_database(missing_store: str) -> None:
     app = run_streams()
     assert any("make run" in info.value for info in app.info)
+
+
+def _many_sessions(url: str, now_ts: int, ended: int) -> None:
+    from sqlalchemy import insert
+
+    from store import schema
+    from store.engine import open_store
+
+    engine = open_store(url)
+    rows = [
+        {"source_id": 1, "room_sid": f"RM_{i:05d}", "room_name": f"radio-{i % 50}", "channel": f"radio-{i % 50}",
+         "started_ts": now_ts - 6 * 86_400 + i * 60, "ended_ts": now_ts - 6 * 86_400 + i * 60 + 30,
+         "last_seen_ts": now_ts - 6 * 86_400 + i * 60 + 30, "max_participants": 3, "max_listeners": 2}
+        for i in range(ended)
+    ]  # fmt: skip
+    rows.append(
+        {"source_id": 1, "room_sid": "RM_live", "room_name": "radio-live", "channel": "radio-live",
+         "started_ts": now_ts - 540, "ended_ts": None, "last_seen_ts": now_ts, "max_participants": 5,
+         "max_listeners": 4}
+    )  # fmt: skip
+    with engine.begin() as connection:
+        connection.execute(insert(schema.room_sessions), rows)
+    engine.dispose()
+
+
+def test_a_long_range_says_how_many_and_its_csv_holds_every_stream(
+    tmp_path: Any, page_env: Any, monkeypatch: Any
+) -> None:
+    """Finding 10 of issue 14: 7 days showed 2,000 of 6,084 sessions without saying so and the
+    CSV held the same 2,000; the caption said "1 streams"; a live stream read "ended still live";
+    Channel repeated Room on every row."""
+    from tests.pages.shown import capture_downloads, csv_frame
+
+    now_ts = 1_795_176_000
+    monkeypatch.setenv("CASTMETER_NOW", str(now_ts))
+    url = f"sqlite:///{tmp_path / 'many.db'}"
+    _many_sessions(url, now_ts, ended=2_083)
+    page_env(url)
+    downloads = capture_downloads(monkeypatch)
+    app = run_streams({"range": "7d"})
+    captions = " ".join(c.value for c in app.caption)
+    assert "2,084 streams (1 live) in last 7 days" in captions
+    assert "the table shows the newest 2,000; the CSV holds all 2,084." in captions
+    assert len(app.dataframe[0].value) == 2_000
+    assert "Channel" not in app.dataframe[0].value.columns  # the same as Room on every row
+    csv = csv_frame(downloads[-1]["data"])
+    assert len(csv) == 2_084 and set(csv.columns) == set(app.dataframe[0].value.columns)
+    assert "RM_00000" in set(csv["Room SID"]) and "RM_live" in set(csv["Room SID"])
+
+    app = run_streams({"range": "1h", "stream": "1:RM_live"})
+    captions = " ".join(c.value for c in app.caption)
+    assert "1 stream (1 live) in last 1 hour" in captions
+    assert "still live · live for 9 min 00 s" in captions and "ended still live" not in captions

@@ -169,3 +169,54 @@ def test_a_clock_jumping_forward_does_not_let_retention_wipe_the_history(
     assert before > 0
     assert held == before  # nothing deleted while the clock was unproven
     assert after == 0  # a clock that stayed ahead for a day is believed: retention resumes
+
+
+def test_the_retention_hold_survives_a_restart(engine: Engine, tmp_path: Path) -> None:
+    """The hold a forward jump started lives in the store: a collector restarted during it
+    (a crash, a deploy) still keeps the history until the clock has proved steady for a day.
+    And a clock that jumped while castmeter was down is caught on the first tick after."""
+    now = 1_900_000_000
+    year_s = 365 * 86_400
+
+    def collector(server: Any) -> Collector:
+        return Collector(
+            Settings(livekit=[livekit_source(server.api_url)]), engine, spool=Spool(tmp_path / "spool")
+        )
+
+    async def scenario() -> list[int]:
+        async with fleet() as server:
+            first = collector(server)
+            await first.tick(now, force=True)
+            await first.tick(now + 15, force=True)
+            kept = [count(engine, schema.room_samples, schema.room_samples.c.ts <= now + 15)]
+            await first.tick(now + year_s, force=True)  # the jump: retention is held
+            restarted = collector(server)  # a restart an hour into the hold
+            await restarted.tick(now + year_s + 3_600, force=True)
+            kept.append(count(engine, schema.room_samples, schema.room_samples.c.ts <= now + 15))
+            for hours in range(5, 30, 5):
+                await restarted.tick(now + year_s + hours * 3_600, force=True)
+            kept.append(count(engine, schema.room_samples, schema.room_samples.c.ts <= now + 15))
+            return kept
+
+    before, held, after = run(scenario())
+    assert before > 0 and held == before and after == 0
+
+
+def test_a_jump_while_castmeter_was_down_holds_retention(engine: Engine, tmp_path: Path) -> None:
+    now = 1_900_000_000
+    year_s = 365 * 86_400
+
+    async def scenario() -> list[int]:
+        async with fleet() as server:
+            settings = Settings(livekit=[livekit_source(server.api_url)])
+            first = Collector(settings, engine, spool=Spool(tmp_path / "spool"))
+            await first.tick(now, force=True)
+            kept = [count(engine, schema.room_samples, schema.room_samples.c.ts <= now)]
+            # Stopped, and started again with the clock a year ahead.
+            second = Collector(settings, engine, spool=Spool(tmp_path / "spool"))
+            await second.tick(now + year_s, force=True)
+            kept.append(count(engine, schema.room_samples, schema.room_samples.c.ts <= now))
+            return kept
+
+    before, held = run(scenario())
+    assert before > 0 and held == before

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.password import hash_password
 from tests.pages.conftest import REPO_ROOT
+from tests.realparts import clock_env
 
 APP = str(REPO_ROOT / "app.py")
 PASSWORD = "correct horse battery"
@@ -130,6 +131,7 @@ def test_password_helper_makes_a_working_hash() -> None:
 def _run_sh(tmp_path: Path, host: str, **extra: str) -> subprocess.CompletedProcess[str]:
     # A missing config file makes the collectors stop at once (exit 2), after the warning.
     env = {
+        **clock_env(),
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
         "CASTMETER_HOST": host,

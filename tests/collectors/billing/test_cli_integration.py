@@ -1,5 +1,8 @@
 """All five providers configured against local servers: `python -m collectors billing --once`
-fills the billing tables and `python -m analytics billing --json` reconciles them."""
+fills the billing tables and `python -m analytics billing --json` reconciles them.
+
+Both commands get ``--now`` (the fakes' 2026-11-20 12:00 UTC): without it they read the wall
+clock, and from 2026-12-01 on the month's figures moved to a month the fakes never billed."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from store.engine import make_engine
 from tests.collectors.billing import fakes
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+NOW = str(fakes.NOW_TS)  # 2026-11-20 12:00 UTC, the day the fakes' data ends
 
 
 def config_text(base: str) -> str:
@@ -88,6 +92,8 @@ def test_collect_then_reconcile_end_to_end(httpserver: HTTPServer, tmp_path: Pat
         "--once",
         "--since",
         "2026-11-18",
+        "--now",
+        NOW,
         "--db",
         db_url,
         "--config",
@@ -96,6 +102,7 @@ def test_collect_then_reconcile_end_to_end(httpserver: HTTPServer, tmp_path: Pat
     )
     assert collected.returncode == 0, collected.stderr
     summary = json.loads(collected.stdout)
+    assert summary["started_ts"] == fakes.NOW_TS
     assert {name: p["status"] for name, p in summary["providers"].items()} == dict.fromkeys(
         ["livekit_cloud", "agora", "cloudflare", "aws", "hetzner"], "ok"
     )
@@ -115,7 +122,17 @@ def test_collect_then_reconcile_end_to_end(httpserver: HTTPServer, tmp_path: Pat
 
     # A second run stores the same rows: nothing doubled.
     again = run_cli(
-        "collectors", "billing", "--once", "--since", "2026-11-18", "--db", db_url, "--config", str(config)
+        "collectors",
+        "billing",
+        "--once",
+        "--since",
+        "2026-11-18",
+        "--now",
+        NOW,
+        "--db",
+        db_url,
+        "--config",
+        str(config),
     )
     assert again.returncode == 0, again.stderr
     with engine.connect() as conn:
@@ -125,11 +142,22 @@ def test_collect_then_reconcile_end_to_end(httpserver: HTTPServer, tmp_path: Pat
     engine.dispose()
 
     reconciled = run_cli(
-        "analytics", "billing", "--since", "2026-11-18", "--json", "--db", db_url, "--config", str(config)
+        "analytics",
+        "billing",
+        "--since",
+        "2026-11-18",
+        "--now",
+        NOW,
+        "--json",
+        "--db",
+        db_url,
+        "--config",
+        str(config),
     )
     assert reconciled.returncode == 0, reconciled.stderr
     report = json.loads(reconciled.stdout)
     assert report["providers"] == ["livekit_cloud", "agora", "cloudflare", "aws", "hetzner"]
+    assert {r["month"] for r in report["monthly"]} == {"2026-11"}
     monthly = {(r["provider"], r["measure"]): r for r in report["monthly"]}
     assert monthly[("livekit_cloud", "connection_min")]["billed"] == 63 + 45 + 10
     assert monthly[("aws", "delivered_min")]["billed_usd"] == 1.44 + 0.85 + 0.72

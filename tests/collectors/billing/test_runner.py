@@ -3,7 +3,7 @@ collector status, and the daily schedule."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
@@ -39,7 +39,7 @@ def stored(engine: Engine, provider: str = "agora") -> dict[tuple[str, str], flo
         rows = conn.execute(select(table).where(table.c.provider == provider)).mappings().all()
     out: dict[tuple[str, str], float] = {}
     for row in rows:
-        key = (date.fromtimestamp(row["day_ts"]).isoformat(), row["metric"])
+        key = (datetime.fromtimestamp(row["day_ts"], tz=UTC).date().isoformat(), row["metric"])
         out[key] = out.get(key, 0.0) + row["quantity"]
     return out
 
