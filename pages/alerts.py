@@ -88,7 +88,7 @@ def _default_rules_yaml() -> tuple[str, str | None]:
 def _units() -> dict[str, str]:
     """Rule name → the unit of its metric, from the configured rules file."""
     try:
-        ruleset = load_rules(data.settings().alerts.rules_file)
+        ruleset = load_rules(data_path(data.settings().alerts.rules_file))
     except RuleError:
         return {}
     return {rule.name: rule.spec.unit for rule in ruleset.rules}
