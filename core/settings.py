@@ -25,6 +25,7 @@ ENV_LIVEKIT_URL = "LIVEKIT_URL"
 ENV_LIVEKIT_KEY = "LIVEKIT_API_KEY"
 ENV_LIVEKIT_SECRET = "LIVEKIT_API_SECRET"
 ENV_PROMETHEUS_URL = "PROMETHEUS_URL"
+ENV_METRICS_PORT = "CASTMETER_METRICS_PORT"  # [metrics] port (0: any free port)
 
 
 class ConfigError(Exception):
@@ -445,6 +446,9 @@ def _apply_env(data: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         first = sources[0] if sources else {"name": "prometheus"}
         first["url"] = env[ENV_PROMETHEUS_URL]
         data["prometheus"] = [first, *sources[1:]]
+    if env.get(ENV_METRICS_PORT):
+        # Validated with the rest (a bad value names metrics.port).
+        data["metrics"] = {**data.get("metrics", {}), "port": env[ENV_METRICS_PORT]}
     return data
 
 

@@ -16,6 +16,9 @@ from tests.realparts import PostgresServer, PrometheusHandle, require
 # Prices are effective-dated: pin the day they are looked up for, so no test depends on today's
 # date (pages and servers started by tests inherit it; a test may still pass its own as_of).
 os.environ.setdefault("CASTMETER_PRICES_AS_OF", "2026-12-01")
+# Collectors started by tests serve their own /metrics on any free port: two at once (or a
+# `make run` demo on this machine) would otherwise collide on the default 9465.
+os.environ.setdefault("CASTMETER_METRICS_PORT", "0")
 # Under a clock moved by libfaketime (scripts/test-clock-edges.sh sets CASTMETER_CLOCK_EDGE),
 # tests that need the machine's own clock skip: Go components (Prometheus, promtool,
 # livekit-server) cannot be moved with Python, and some tests move the clock themselves.

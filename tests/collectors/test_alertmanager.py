@@ -255,6 +255,7 @@ def test_alerts_through_the_real_alertmanager(
                 report = await collector.tick(force=True)
                 return report.polled
 
+        time.sleep(1.1)  # the tick's evaluation is at a grid second after step 4's (1 s interval)
         assert asyncio.run(asyncio.wait_for(collect_while_down(), 120)) == {"sim": "ok"}
         assert forwarder.wait_idle(60)
         down = status(engine)

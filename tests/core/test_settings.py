@@ -102,3 +102,12 @@ def test_cli_exits_2_on_invalid_config(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "collectors.interval_s" in result.stderr
+
+
+def test_the_metrics_port_comes_from_the_environment_and_is_validated(tmp_path: Path) -> None:
+    config = tmp_path / "castmeter.toml"
+    config.write_text("[metrics]\nport = 9470\n")
+    assert load_settings(config, env={}).metrics.port == 9470
+    assert load_settings(config, env={"CASTMETER_METRICS_PORT": "0"}).metrics.port == 0
+    with pytest.raises(ConfigError, match=r"metrics\.port"):
+        load_settings(config, env={"CASTMETER_METRICS_PORT": "70000"})

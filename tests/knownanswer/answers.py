@@ -56,22 +56,26 @@ MONTHLY_LISTENER_HOURS = MONTHLY_LISTENER_MIN / 60  # 2 160
 MONTHLY_DOWNSTREAM_GB = DOWNSTREAM_GB * MONTH_SCALE  # 179.712 GB
 MONTHLY_EGRESS_MIN = EGRESS_MIN * MONTH_SCALE  # 57 600
 
-# LiveKit Cloud (analytics/prices/livekit_cloud.yaml, rates as of 2025-08-01):
+# LiveKit Cloud (analytics/prices/livekit_cloud.yaml, price version 2026-09-27):
 #   Build is a hard cap at 5 000 participant-min → not eligible (201 600).
-#   Ship: fee $50; 150 000 min included, then $0.0005/min; 250 GB included; 600 egress-min
-#     included, then $0.001/egress-min (the track-egress rate; transcode unknown [U]).
-#     = 50 + (201 600 − 150 000) × 0.0005 + 0 (179.72 GB ≤ 250) + (57 600 − 600) × 0.001
-#     = 50 + 25.80 + 0 + 57.00 = $132.80
-#   Scale: $500 + 0 + 0 + (57 600 − 8 000) × 0.001 = $549.60 → Ship is cheaper.
+#   Ship: fee $50; 150 000 min included, then $0.0005/min; 250 GB included; the recordings
+#     are room-composite egress, i.e. transcode minutes: 600 included, then $0.02/min (the
+#     audio-only rate is unpublished, so the video rate applies); no track egress.
+#     = 50 + (201 600 − 150 000) × 0.0005 + 0 (179.72 GB ≤ 250) + (57 600 − 600) × 0.02 + 0
+#     = 50 + 25.80 + 0 + 1 140.00 + 0 = $1 215.80
+#   Scale: $500 + 0 + 0 + (57 600 − 8 000) × 0.015 = $1 244.00 → Ship is cheaper.
 LIVEKIT_CLOUD_ITEMS_USD = {"plan fee": 50.0, "connection minutes over plan": 25.80,
-                           "downstream data over plan": 0.0, "egress minutes over plan": 57.00}  # fmt: skip
-LIVEKIT_CLOUD_USD = 132.80
-# LiveKit self-hosted (analytics/prices/self_hosted.yaml): Hetzner CX33 €6.49/month × 1.1637
-# USD/EUR (ECB, 2026-05-27) = $7.552413. Peak down-tracks 6 (6 listeners × 1 publisher) ×
-# 0.00067 cores = 0.004 cores, 0.768 Mbit/s: one CX33 (4 vCPU at 70 %), 0.18 TB of its 21.99 TB;
-# egress workers: ceil(2 concurrent jobs × 1 CPU / (4 vCPU × 0.8)) = 1 CX33; no Redis (one node).
-CX33_USD = 6.49 * 1.1637
-SELF_HOSTED_USD = 2 * CX33_USD  # $15.104826
+                           "downstream data over plan": 0.0,
+                           "transcode minutes over plan (ingress, composite/HLS egress)": 1140.00,
+                           "track egress minutes over plan": 0.0}  # fmt: skip
+LIVEKIT_CLOUD_USD = 1215.80
+# LiveKit self-hosted (analytics/prices/self_hosted.yaml): Hetzner CX33 €8.49/month (from
+# 2026-06-15) × 1.1637 USD/EUR (ECB, 2026-05-27) = $9.879813. Peak down-tracks 6 (6 listeners
+# × 1 publisher) × 0.00067 cores = 0.004 cores, 0.768 Mbit/s: one CX33 (4 vCPU at 70 %),
+# 0.18 TB of its 21.99 TB; egress workers: ceil(2 concurrent jobs × 1 CPU / (4 vCPU × 0.8))
+# = 1 CX33; no Redis (one node).
+CX33_USD = 8.49 * 1.1637
+SELF_HOSTED_USD = 2 * CX33_USD  # $19.759626
 # Cloudflare Stream (analytics/prices/cloudflare.yaml): $1.00 per 1 000 minutes delivered,
 # $5.00 per prepaid 1 000-minute storage block (recordings = egress minutes).
 #   129 600 min × $0.001 = $129.60; ceil(57 600 / 1 000) = 58 blocks × $5 = $290 → $419.60

@@ -96,6 +96,9 @@ rate_window = "{RATE_WINDOW}"
 enabled = true
 rules_file = "{RULES}"
 
+[metrics]
+port = 0  # two collectors run at once: any free port each
+
 [prices]
 current_model = "{answers.CURRENT_MODEL}"
 """)
@@ -115,8 +118,8 @@ def _run_live(workdir: Path, urls: dict[str, str]) -> None:
 
     simulator = subprocess.Popen(
         [sys.executable, "-m", "simulator", "--script", str(FLEET), "--api-port", str(free_port()),
-         "--metrics-port", "0", "--node-exporter-port", "0", "--api-key", API_KEY, "--api-secret", API_SECRET],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=(workdir / "simulator.log").open("wb"), text=True,
+         "--metrics-port", "0", "--node-exporter-port", "0", "--api-key", API_KEY],
+        cwd=REPO_ROOT, env={**env, "LIVEKIT_API_SECRET": API_SECRET}, stdout=subprocess.PIPE, stderr=(workdir / "simulator.log").open("wb"), text=True,
     )  # fmt: skip
     collectors: list[subprocess.Popen[bytes]] = []
     prometheus = None

@@ -194,7 +194,7 @@ def test_overview_while_both_rooms_are_live(store_kind: str, dashboard: Callable
     assert shown["Publishers"] == str(a.LIVE_PUBLISHERS)
     assert shown["Nodes up"] == f"{a.NODES_UP} / {a.NODES_TOTAL}"
     assert shown["Outgoing Mbit/s"] == f"{a.OUT_MBPS:.1f}"  # 0.896 → 0.9
-    # Self-hosted: one CX33 and one egress worker whatever the usage: $15.104826 / 720 h.
+    # Self-hosted: one CX33 and one egress worker whatever the usage: $19.759626 / 720 h.
     assert shown["Cost per hour (LiveKit self-hosted)"] == f"${a.COST_PER_HOUR_USD:,.4f}"  # $0.0210
     busiest = app.dataframe[0].value.set_index("Channel")
     assert busiest["Listeners"].to_dict() == {"radio-1": 3, "radio-2": 3}

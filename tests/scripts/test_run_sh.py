@@ -51,7 +51,9 @@ def test_demo_mode_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path: Pa
         text = output.read_text()
         assert "DEMO fleet" in text
         # The dashboard reads the demo's settings: the fleet is priced as what it is, self-hosted.
-        dashboard = [line for line in _group_alive(process.pid) if "streamlit" in line]
+        dashboard = [
+            line for line in _group_alive(process.pid) if "castmeter dashboard" in line or "streamlit" in line
+        ]
         assert dashboard, _group_alive(process.pid)
         environ = Path(f"/proc/{dashboard[0].split()[1]}/environ").read_bytes().split(b"\0")
         assert f"CASTMETER_CONFIG={REPO_ROOT / 'collectors' / 'demo.castmeter.toml'}".encode() in environ

@@ -136,7 +136,7 @@ def test_the_csv_export_neutralises_formulas_the_table_does_not(board: dash.Dash
     for name in dash.FORMULA_NAMES:
         assert "'" + name in cells, name  # kept whole, behind a quote the spreadsheet hides
     assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@", "\t", "\r"))]
-    assert text.startswith('"Channel","Room"')  # every cell quoted
+    assert text.startswith('"Room","Status"')  # every cell quoted
 
 
 def test_a_deep_link_survives_the_sign_in(board: dash.Dashboard) -> None:
