@@ -343,8 +343,11 @@ MONTH_DAYS_RUN_RATE = 30.0  # a run rate's month (the usage ledger's MONTH_DAYS)
 
 
 def month_bounds(now_ts: int) -> tuple[int, int]:
-    """[start, end) of the UTC calendar month containing ``now_ts``."""
-    now = dt.datetime.fromtimestamp(now_ts, dt.UTC)
+    """[start, end) of the UTC calendar month "to date" at ``now_ts``, an exclusive end: the
+    month of the second before it. At a month's very first instant (a time range rounded up
+    to midnight on the 1st) that is the month just ended — the new one has no time to show
+    yet, and a window from its start to ``now_ts`` would be empty."""
+    now = dt.datetime.fromtimestamp(now_ts - 1, dt.UTC)
     start = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC)
     days = calendar.monthrange(now.year, now.month)[1]
     return int(start.timestamp()), int(start.timestamp()) + days * DAY_S
