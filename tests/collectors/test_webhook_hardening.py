@@ -98,6 +98,7 @@ def test_a_flood_of_refusals_is_one_log_line_and_one_counter_write_per_reason(
     assert read_counters(store) == {"webhook_refused_forged": 30, "webhook_refused_unsigned": 200}
 
 
+@pytest.mark.slow
 def test_clients_dropping_mid_body_cost_no_traceback(store: Any, caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
         server = WebhookServer(make_webhook_app(store, {KEY: SECRET}, MAX_BODY, SOURCE_ID), "127.0.0.1", 0)
@@ -121,6 +122,7 @@ def test_clients_dropping_mid_body_cost_no_traceback(store: Any, caplog: pytest.
     assert read_counters(store) == {"webhook_refused_dropped": 5}
 
 
+@pytest.mark.slow
 def test_slow_heads_and_slow_bodies_are_cut_off(store: Any) -> None:
     """A client trickling its request head is closed after header_timeout_s, one trickling its
     body gets 408 after body_timeout_s (before, both were held for as long as they liked)."""
