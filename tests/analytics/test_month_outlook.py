@@ -17,6 +17,8 @@ from store import schema
 from store.engine import open_store
 from store.rollups import refresh_rollups
 
+pytestmark = pytest.mark.slow  # builds a month of rollups (1.5 s)
+
 NOW = 1_795_176_000  # 2026-11-20 12:00 UTC; November has 30 days
 DAY_S = 86_400
 FIRST = NOW - 14 * DAY_S - DAY_S // 2  # 2026-11-06 00:00: the store's first observation

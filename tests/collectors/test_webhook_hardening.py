@@ -104,6 +104,7 @@ def dropped_so_far() -> float:
     return value or 0.0
 
 
+@pytest.mark.slow
 def test_clients_dropping_mid_body_cost_no_traceback(store: Any, caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
         server = WebhookServer(make_webhook_app(store, {KEY: SECRET}, MAX_BODY, SOURCE_ID), "127.0.0.1", 0)
@@ -131,6 +132,7 @@ def test_clients_dropping_mid_body_cost_no_traceback(store: Any, caplog: pytest.
     assert read_counters(store) == {"webhook_refused_dropped": 5}
 
 
+@pytest.mark.slow
 def test_slow_heads_and_slow_bodies_are_cut_off(store: Any) -> None:
     """A client trickling its request head is closed after header_timeout_s, one trickling its
     body gets 408 after body_timeout_s (before, both were held for as long as they liked)."""
