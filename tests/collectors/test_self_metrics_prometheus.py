@@ -89,6 +89,7 @@ def test_prometheus_scrapes_the_collector_and_the_health_rules_see_it(
         }
         env.update(CASTMETER_CONFIG=str(config), PYTHONPATH=str(REPO_ROOT))
         env.pop("CASTMETER_DB_URL", None)
+        env.pop("CASTMETER_METRICS_PORT", None)  # this test chooses the port (the config)
         log_path = tmp_path / "collector.log"
         with log_path.open("wb") as log:
             collector = subprocess.Popen(
