@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 from sqlalchemy import Engine
+
+from core.settings import CollectorSettings
 
 
 class Snapshot(Protocol):
@@ -107,6 +109,35 @@ class Poller(Protocol[SnapshotT]):
     def describe_error(self, exc: BaseException) -> str:
         """A short, credential-free description of a failed poll (the health table shows it)."""
         ...
+
+
+class SourceConfig(Protocol):
+    """A source's settings entry: at least its name and where it reads."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+
+SourceConfigT = TypeVar("SourceConfigT", bound=SourceConfig)
+
+
+class ConfiguredPoller(Generic[SourceConfigT]):
+    """What a poller configured by one settings entry shares: its name, url and interval."""
+
+    def __init__(self, source: SourceConfigT, collectors: CollectorSettings) -> None:
+        self.source = source
+        self.interval_s = collectors.interval_s
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def url(self) -> str:
+        return self.source.url
 
 
 def describe_exception(exc: BaseException) -> str:

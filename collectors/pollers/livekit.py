@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from sqlalchemy import Engine
 
 from collectors.livekit_rooms import RoomPoller, RoomSnapshot, describe_error
+from collectors.pollers.base import ConfiguredPoller
 from collectors.sessions import SessionTracker
 from core.settings import CollectorSettings, LiveKitSource
 
@@ -17,27 +18,18 @@ from core.settings import CollectorSettings, LiveKitSource
 POLL_TIMEOUTS = 4
 
 
-class LiveKitPoller:
+class LiveKitPoller(ConfiguredPoller[LiveKitSource]):
     kind = "livekit"
     spool_kind = "rooms"
     snapshot_type = RoomSnapshot
 
     def __init__(self, source: LiveKitSource, collectors: CollectorSettings) -> None:
-        self.source = source
+        super().__init__(source, collectors)
         self.client = RoomPoller(
             source, timeout_s=collectors.http_timeout_s, max_concurrency=collectors.max_concurrent_requests
         )
-        self.interval_s = collectors.interval_s
         self.poll_timeout_s: float | None = POLL_TIMEOUTS * collectors.http_timeout_s
         self._tracker: SessionTracker | None = None
-
-    @property
-    def name(self) -> str:
-        return self.source.name
-
-    @property
-    def url(self) -> str:
-        return self.source.url
 
     def bind(self, engine: Engine, source_id: int) -> None:
         # The sessions still open in the store (a restart picks them up where it left off).

@@ -8,12 +8,12 @@ from collections.abc import Mapping
 
 from sqlalchemy import Engine
 
-from collectors.pollers.base import describe_exception
+from collectors.pollers.base import ConfiguredPoller, describe_exception
 from collectors.prometheus_poller import NodeSnapshot, PrometheusPoller, store_node_snapshot
 from core.settings import CollectorSettings, PrometheusSource
 
 
-class PrometheusNodePoller:
+class PrometheusNodePoller(ConfiguredPoller[PrometheusSource]):
     kind = "prometheus"
     spool_kind = "nodes"
     snapshot_type = NodeSnapshot
@@ -21,19 +21,10 @@ class PrometheusNodePoller:
     poll_timeout_s: float | None = None
 
     def __init__(self, source: PrometheusSource, collectors: CollectorSettings) -> None:
-        self.source = source
+        super().__init__(source, collectors)
         self.client = PrometheusPoller(source, timeout_s=collectors.http_timeout_s)
-        self.interval_s = collectors.interval_s
         self._engine: Engine | None = None
         self._source_id = 0
-
-    @property
-    def name(self) -> str:
-        return self.source.name
-
-    @property
-    def url(self) -> str:
-        return self.source.url
 
     def bind(self, engine: Engine, source_id: int) -> None:
         self._engine, self._source_id = engine, source_id
