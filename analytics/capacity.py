@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from analytics.costs import ProviderCost  # analytics.costs imports this module
 
 # ---------------------------------------------------------------------------------------------
-# Defaults from LiveKit's benchmark (reference/livekit.md §5) — the derivation, step by step
+# Defaults from LiveKit's benchmark (docs/ARCHITECTURE.md, Facts) — the derivation, step by step
 # ---------------------------------------------------------------------------------------------
 
 # "Large audio rooms" on a GCP c2-standard-16: 10 publishers, 3,000 subscribers, 80 % CPU,

@@ -244,12 +244,6 @@ def costs_json(ledger: UsageLedger, catalogue: Catalogue) -> dict[str, Any]:
     }
 
 
-def totals_frame(costs: Sequence[ProviderCost]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"model": c.id, "label": MODEL_LABELS[c.id], "monthly_usd": c.monthly_usd} for c in costs]
-    ).sort_values("monthly_usd", kind="stable", ignore_index=True)
-
-
 def items_frame(costs: Sequence[ProviderCost]) -> pd.DataFrame:
     """Long frame (model, label, item, quantity, unit, usd) for stacked bars."""
     rows = [
@@ -343,8 +337,11 @@ MONTH_DAYS_RUN_RATE = 30.0  # a run rate's month (the usage ledger's MONTH_DAYS)
 
 
 def month_bounds(now_ts: int) -> tuple[int, int]:
-    """[start, end) of the UTC calendar month containing ``now_ts``."""
-    now = dt.datetime.fromtimestamp(now_ts, dt.UTC)
+    """[start, end) of the UTC calendar month "to date" at ``now_ts``, an exclusive end: the
+    month of the second before it. At a month's very first instant (a time range rounded up
+    to midnight on the 1st) that is the month just ended — the new one has no time to show
+    yet, and a window from its start to ``now_ts`` would be empty."""
+    now = dt.datetime.fromtimestamp(now_ts - 1, dt.UTC)
     start = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC)
     days = calendar.monthrange(now.year, now.month)[1]
     return int(start.timestamp()), int(start.timestamp()) + days * DAY_S
@@ -489,17 +486,6 @@ def self_hosted_idle_fraction(ledger: UsageLedger, catalogue: Catalogue) -> floa
     per_stream = usage.publishers_per_stream[0] or 1.0
     average_dt = totals["listener_minutes_unrounded"] * per_stream / (ledger.covered_days * 1440.0)
     return float(np.clip(1.0 - average_dt / capacity, 0.0, 1.0))
-
-
-def scenario_costs_json(scenario: Scenario, catalogue: Catalogue) -> dict[str, Any]:
-    from analytics.ledger import ledger_from_scenario
-
-    return costs_json(ledger_from_scenario(scenario), catalogue)
-
-
-def apply_overrides_note(catalogue: Catalogue) -> Mapping[str, float]:
-    """Overridden rate ids and their values (for reports)."""
-    return {rate_id: catalogue[rate_id] for rate_id in catalogue if catalogue.rate(rate_id).overridden}
 
 
 # The model that stands for "what we run now" when no setting says otherwise.

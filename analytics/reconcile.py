@@ -22,6 +22,9 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Table, and_, select
 
+from analytics.costs import price_ledger
+from analytics.prices.catalogue import load_catalogue
+from analytics.usage import measured_ledger
 from store import schema
 
 DAY_S = 86_400
@@ -103,16 +106,9 @@ ModeledSource = Callable[[Engine, int, int], Modeled | None]
 
 def modeled_from_cost_engine(
     engine: Engine, start_ts: int, end_ts: int, overrides: Mapping[str, float] | None = None
-) -> Modeled | None:
+) -> Modeled:
     """The measured usage ledger for [start_ts, end_ts) priced by the cost engine (no monthly
-    scaling: the period is priced as it stands, like a bill to date). None when the usage
-    ledger or the cost engine is not available."""
-    try:
-        from analytics.costs import price_ledger
-        from analytics.prices.catalogue import load_catalogue
-        from analytics.usage import measured_ledger
-    except ImportError:
-        return None
+    scaling: the period is priced as it stands, like a bill to date)."""
     ledger = measured_ledger(engine, start_ts, end_ts).scaled(1.0)
     frame = ledger.frame
     daily = (

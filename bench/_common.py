@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = REPO_ROOT / "bench" / "out"
 SHARED_DB = OUT_DIR / "platform500_30d.db"
@@ -52,12 +54,7 @@ def load_avg() -> list[float] | None:
 
 def machine() -> dict[str, Any]:
     """The machine and how busy it was (the team shares it: timings are noisy under load)."""
-    try:
-        import psutil
-
-        memory_gb: float | None = round(psutil.virtual_memory().total / 1e9, 1)
-    except ImportError:
-        memory_gb = None
+    memory_gb = round(psutil.virtual_memory().total / 1e9, 1)
     return {
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),

@@ -41,7 +41,7 @@ from tests import realparts  # noqa: E402
 from tests.e2e import livekit_harness as lk  # noqa: E402
 
 OUT_PATH = REPO_ROOT / "bench" / "out" / "livekit_calibration.json"
-# reference/livekit.md §5: 80 % of a 16-core c2-standard-16 for 10 × 3000 audio down-tracks
+# https://docs.livekit.io/home/self-hosting/benchmark.md: 80 % of a 16-core c2-standard-16 for 10 × 3000 audio down-tracks
 # (our own division of LiveKit's published benchmark, not an official figure).
 BENCHMARK_CORES_PER_SUBSCRIBED_TRACK = 0.8 * 16 / 30_000
 

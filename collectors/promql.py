@@ -1,6 +1,7 @@
 """The PromQL behind every node metric, over LiveKit's real metric names.
 
-Names, types and labels: shared/reference/livekit.md §1.1. Every ``livekit_*`` series carries
+Names, types and labels: livekit-server's https://github.com/livekit/livekit/tree/master/pkg/telemetry/prometheus
+(docs/ARCHITECTURE.md, Facts). Every ``livekit_*`` series carries
 ``node_id``; the process metrics (``process_cpu_seconds_total``,
 ``process_resident_memory_bytes``, ``go_sched_gomaxprocs_threads``) do not, so they are joined
 to a node through Prometheus's ``instance`` label. Counters are read with ``rate()`` /

@@ -3,7 +3,7 @@
 LiveKit POSTs ``protojson(WebhookEvent)`` as ``application/webhook+json`` with
 ``Authorization: <JWT>`` (no "Bearer"), signed with one of the server's API keys; the JWT's
 ``sha256`` claim is base64(SHA-256(body)) and it is valid for 5 minutes from its ``nbf``
-(reference/livekit.md §6). We verify with the official ``livekit.api.WebhookReceiver`` and,
+(https://github.com/livekit/protocol/tree/main/webhook). We verify with the official ``livekit.api.WebhookReceiver`` and,
 because a signer may choose a longer ``exp``, also refuse a token *issued* (``iat``, else
 ``nbf``) more than 5 minutes ago. Every refusal is answered without touching the event log;
 refusals are counted in memory and reported once a minute — one log line with the count per

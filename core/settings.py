@@ -232,7 +232,7 @@ class HetznerBilling(_BillingProvider):
 
     api_base_url: str = "https://api.hetzner.cloud/v1"
     api_token: SecretStr
-    # ECB reference rate of 2026-05-27 (pricing.md §6.1); set your own.
+    # ECB reference rate of 2026-05-27 (https://www.ecb.europa.eu); set your own.
     eur_usd: float = Field(default=1.1637, gt=0, le=10)
 
 

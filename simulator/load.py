@@ -2,7 +2,7 @@
 
 Everything is vectorized over numpy arrays of the same shape (one element per node and ts).
 
-CPU model (livekit.md §5, "Large audio rooms" on a GCP c2-standard-16 = 16 vCPU):
+CPU model (https://docs.livekit.io/home/self-hosting/benchmark.md, "Large audio rooms" on a GCP c2-standard-16 = 16 vCPU):
 10 publishers x 3,000 subscribers = 30,000 audio down-tracks at 80 % CPU, i.e.
 0.80 x 16 / 30,000 = 0.00043 vCPU per audio down-track -> ``CORES_PER_AUDIO_DOWNTRACK``.
 (That run averaged ~32 packets/s per down-track thanks to DTX; continuous music at 50 pps

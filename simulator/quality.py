@@ -1,7 +1,7 @@
 """Quality distributions of the simulated fleet and what Prometheus reads back from them.
 
 livekit-server observes per-track loss, jitter and RTT into histograms with fixed buckets
-(shared/reference/livekit.md §1.1); the collector reads their p95 with ``histogram_quantile``,
+(https://github.com/livekit/livekit/tree/master/pkg/telemetry/prometheus); the collector reads their p95 with ``histogram_quantile``,
 which interpolates linearly inside the bucket that holds the 95th percentile. The simulator
 fills those histograms from a distribution per node and instant, and the backfill stores what
 ``histogram_quantile`` returns for the same distribution, so a backfilled p95 and a live one
@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-# livekit-server's buckets (livekit.md §1.1).
+# livekit-server's buckets (pkg/telemetry/prometheus, linked above).
 LOSS_BUCKETS = (0.0, 0.1, 0.3, 0.5, 0.7, 1.0, 5.0, 10.0, 40.0, 100.0)  # percent
 JITTER_US_BUCKETS = (1e3, 2.5e3, 5e3, 1e4, 2.5e4, 5e4, 1e5, 2.5e5, 5e5, 1e6)  # microseconds
 RTT_MS_BUCKETS = (50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0)

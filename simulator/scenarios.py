@@ -1,7 +1,8 @@
 """Scenario parameters for the simulated fleet, as data.
 
-Each scenario comes from one of the planning documents in ``shared/seeds/`` (named in
-``seed_ref``). Times of day are UTC hours; curves are 24 hourly weights, interpolated linearly.
+Each scenario comes from one of the owner's planning notes (000, 002, 003; not public: the
+figures used are written next to each scenario, see docs/ARCHITECTURE.md), named in
+``seed_ref``. Times of day are UTC hours; curves are 24 hourly weights, interpolated linearly.
 
 Broadcast windows: a broadcast belongs to the UTC day it starts on. Starts fall in
 ``[start_window_h[0], start_window_h[1])`` of that day, and every room is closed by
@@ -76,7 +77,7 @@ SCENARIOS: dict[str, ScenarioSpec] = {
     # 128-192 kbps audio, listeners coming and going, HLS egress to R2, OBS via RTMP ingress.
     "dj-radio": ScenarioSpec(
         name="dj-radio",
-        seed_ref="seeds/000 (Current Setup Summary; Phase 2 multi-channel rooms)",
+        seed_ref="planning note 000 (Current Setup Summary; Phase 2 multi-channel rooms)",
         description="DJ radio: ~20 channel-<id> rooms, one DJ each, HLS egress, RTMP ingress",
         channels=20,
         default_nodes=1,
@@ -109,7 +110,7 @@ SCENARIOS: dict[str, ScenarioSpec] = {
     # an 8-hour day on one Hetzner CX32 (4 vCPU, 8 GB). Guide voice at ~7.7 KB/s per stream.
     "tours": ScenarioSpec(
         name="tours",
-        seed_ref="seeds/002 (Hetzner Instance Capacity; Capacity Calculations)",
+        seed_ref="planning note 002 (Hetzner Instance Capacity; Capacity Calculations)",
         description="Tour guiding: ~40 concurrent 2-3 h tours of 20-30 listeners, 09:00-17:00",
         channels=140,
         default_nodes=1,
@@ -142,7 +143,7 @@ SCENARIOS: dict[str, ScenarioSpec] = {
     # peaks, the stream forwarded to a CDN over RTMP (here: room composite egress -> RTMP).
     "live-shopping": ScenarioSpec(
         name="live-shopping",
-        seed_ref="seeds/003 (Business Value: 200 buyers, 1,000+ concurrent viewers)",
+        seed_ref="planning note 003 (Business Value: 200 buyers, 1,000+ concurrent viewers)",
         description="Live shopping: 6 video sellers, 200-1,000 buyers each, evening shows",
         channels=6,
         default_nodes=2,
@@ -177,7 +178,7 @@ SCENARIOS: dict[str, ScenarioSpec] = {
     # on average (500 * 5.7 / 24), ~5,000 listeners at the evening peak.
     "platform-500": ScenarioSpec(
         name="platform-500",
-        seed_ref="seeds/000 (Updated Scale: Multi-Channel Platform)",
+        seed_ref="planning note 000 (Updated Scale: Multi-Channel Platform)",
         description="Multi-channel platform: 500 broadcasters x 40 h/week, ~10 listeners per stream",
         channels=500,
         default_nodes=4,

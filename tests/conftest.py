@@ -25,7 +25,32 @@ os.environ.setdefault("CASTMETER_METRICS_PORT", "0")
 REAL_CLOCK_FIXTURES = frozenset({"prometheus_server", "promtool", "livekit_server_bin"})
 
 
+# A test that asks for one of these fixtures (directly or through another fixture) needs a real
+# component, and carries its marker without writing it: `make check` deselects the markers, so a
+# new test on PostgreSQL or Prometheus cannot slow the fast set by forgetting one. Tests that reach
+# a real part another way (getfixturevalue, tests.realparts directly) are marked by hand.
+FIXTURE_MARKERS: dict[str, str] = {
+    "postgres_server": "postgres",
+    "postgres_url": "postgres",
+    "pg_url": "postgres",
+    "pg_engine": "postgres",
+    "prometheus_server": "prometheus",
+    "promtool": "prometheus",
+    "livekit_server_bin": "e2e",
+    "chromium": "browser",
+}
+
+
+def mark_real_parts(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        for name in sorted({FIXTURE_MARKERS[f] for f in fixtures & FIXTURE_MARKERS.keys()}):
+            if not item.get_closest_marker(name):
+                item.add_marker(getattr(pytest.mark, name))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mark_real_parts(items)
     edge = os.environ.get("CASTMETER_CLOCK_EDGE")
     if not edge:
         return

@@ -1,5 +1,5 @@
 """Agora usage API (``GET /dev/v3/usage``, HTTP Basic with Customer ID/Secret): seconds per UTC day
-per tier and business type → minutes (pricing.md §3.5).
+per tier and business type → minutes (docs/ARCHITECTURE.md, Facts: the Agora usage API).
 
 The API gives no money and no host/audience split; the reconciliation prices the minutes with
 the catalogue. Agora sums seconds per category over the month and rounds up to whole minutes,

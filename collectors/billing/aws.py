@@ -1,6 +1,7 @@
 """AWS: Cost Explorer ``GetCostAndUsage`` for Amazon IVS (money and quantity by usage type, daily)
 and CloudWatch ``AWS/IVS`` ``LiveDeliveredTime`` (Sum → minutes delivered) and ``ConcurrentViews``
-(Maximum → peak viewers) per channel per day (pricing.md §5.3). boto3, with endpoint URLs
+(Maximum → peak viewers) per channel per day
+(https://docs.aws.amazon.com/ivs/latest/userguide/cloudwatch.html). boto3, with endpoint URLs
 overridable for proxies and local test servers; botocore's own retry handles throttling."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Cloudflare: GraphQL Analytics ``streamMinutesViewedAdaptiveGroups`` (Stream minutes delivered,
 at most 31 days per query, 90 days retention), Stream ``storage-usage`` (minutes stored, a
 snapshot), and Realtime SFU/TURN egress/ingress bytes where the account has them
-(pricing.md §4.4). Money is not in these APIs; the reconciliation prices them."""
+(https://developers.cloudflare.com/stream/getting-analytics/fetching-bulk-analytics/). Money is not in these APIs; the reconciliation prices them."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Hetzner Cloud API: ``/v1/servers`` (traffic of the current billing period) and ``/v1/pricing``
-→ server cost and traffic overage to date (pricing.md §6.3).
+→ server cost and traffic overage to date (https://docs.hetzner.cloud/).
 
 The API knows only the present billing period, so this is a snapshot on the fetch day: each row
 is month-to-date (``*_mtd``), and a deleted server is no longer listed. Prices are EUR decimal

@@ -2,7 +2,8 @@
 → connection minutes and downstream/upstream GB per room per day.
 
 Auth is a LiveKit JWT with the ``roomList`` video grant, signed here with the project's key.
-LiveKit rounds every connection up to a whole minute before summing (pricing.md §1.2), so
+LiveKit rounds every connection up to a whole minute before summing
+(https://docs.livekit.io/deploy/admin/billing), so
 when a session detail gives participants we count ceil(connected s / 60) per participant;
 otherwise we take its ``connectionMinutes``. Sessions are attributed to the UTC day they started.
 """

@@ -34,7 +34,7 @@ def test_example_export_passes_promtool_check(promtool: Path, tmp_path: Path) ->
     result = run_promtool(promtool, "check", "rules", "rules.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SpendOverBudget" in dict(exported.skipped) and "ListenersDrop" in dict(exported.skipped)
-    # Real metric names only (reference/livekit.md §1).
+    # Real metric names only (docs/ARCHITECTURE.md, Facts: LiveKit's Prometheus metrics).
     for name in (
         "node_cpu_seconds_total",
         "node_memory_MemAvailable_bytes",

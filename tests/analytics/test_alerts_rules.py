@@ -79,6 +79,7 @@ def test_duplicate_names_and_file_errors(tmp_path: Path) -> None:
         load_rules(tmp_path / "missing.yaml")
 
 
+@pytest.mark.slow
 def test_cli_backtest_on_the_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'castmeter.db'}"
     engine = open_store(url)

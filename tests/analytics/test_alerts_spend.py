@@ -86,6 +86,7 @@ def _constant_fleet(kbps: float = 64.0, publishers: float = 1) -> Scenario:
     )  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model_id", ["livekit_cloud", "livekit_self_hosted", "agora"])
 def test_constant_fleet_equals_the_scenario_priced_by_the_engine(engine: Engine, model_id: str) -> None:
     _fill(engine, END - 48 * 3600, END, lambda _ts: 10)
@@ -120,6 +121,7 @@ def test_without_node_samples_the_default_bitrate_is_used(engine: Engine) -> Non
     assert frame["value"].iloc[-1] == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_a_rising_fleet_has_a_rising_run_rate(engine: Engine) -> None:
     start = END - 48 * 3600
     _fill(engine, start, END, lambda ts: 1 + (ts - start) // 7200)  # one more room every 2 h
@@ -167,6 +169,7 @@ def test_castmeter_down_is_not_counted_as_an_idle_fleet(engine: Engine) -> None:
     assert frame["value"].iloc[-1] == pytest.approx(_scenario_pct(_constant_fleet()), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_minute_rollup_gives_the_raw_result(engine: Engine, tmp_path: Path) -> None:
     start = END - 30 * 3600
     _fill(engine, start, END, lambda ts: 5 + (ts - start) // 3600 % 7)

@@ -19,6 +19,8 @@ from store.engine import open_store
 from store.upsert import upsert
 from tests.realparts import clock_env
 
+pytestmark = pytest.mark.slow  # every test runs the CLI in a subprocess (1-3 s each)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

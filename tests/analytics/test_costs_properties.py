@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,8 @@ from analytics.costs import MODEL_IDS, price_grid
 from analytics.prices import load_catalogue
 from analytics.pricing_models import livekit_cloud
 from analytics.pricing_models.base import UsageArrays
+
+pytestmark = pytest.mark.slow  # hypothesis over the cost engine (1-4 s)
 
 CAT = load_catalogue()
 

@@ -17,6 +17,8 @@ from store import schema
 from store.engine import open_store
 from store.rollups import refresh_rollups
 
+pytestmark = pytest.mark.slow  # builds a month of rollups (1.5 s)
+
 NOW = 1_795_176_000  # 2026-11-20 12:00 UTC; November has 30 days
 DAY_S = 86_400
 FIRST = NOW - 14 * DAY_S - DAY_S // 2  # 2026-11-06 00:00: the store's first observation
@@ -79,3 +81,38 @@ def test_projection_month_to_date_and_run_rate_agree_for_a_steady_fleet(store: s
         assert float(row["month_to_date_usd"]) < float(row["projected_month_usd"])
     document = outlook.as_json()
     assert "last 7 days' rate" in document["method"] and document["covered_days"] == 14.5
+
+
+def test_the_month_to_date_at_a_months_first_instant_is_the_month_just_ended() -> None:
+    """Found at the clock edge (scripts/test-clock-edges.sh at 2026-12-31 23:59:51 UTC): the
+    Costs page's range ends at now rounded up, 2027-01-01 00:00:00, and asking for January
+    "to date" gave an empty window that crashed the page."""
+    from analytics.costs import month_bounds
+
+    dec_1, jan_1, feb_1 = (
+        1_796_083_200,
+        1_798_761_600,
+        1_801_440_000,
+    )  # 2026-12-01, 2027-01-01, 2027-02-01 UTC
+    assert month_bounds(jan_1) == (dec_1, jan_1)
+    assert month_bounds(jan_1 - 9) == (dec_1, jan_1)
+    assert month_bounds(jan_1 + 1) == (jan_1, feb_1)
+    assert month_bounds(feb_1 - 1) == (jan_1, feb_1)
+
+
+def test_the_costs_cli_at_a_months_first_instant(store: str) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.realparts import REPO_ROOT
+
+    month_start = 1_796_083_200  # 2026-12-01 00:00 UTC: November (to date) is over
+    result = subprocess.run(
+        [sys.executable, "-m", "analytics", "costs", "--db", store, "--since", "7d",
+         "--now", str(month_start), "--json"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    month = json.loads(result.stdout)["month"]
+    assert (month["month_start_ts"], month["month_end_ts"]) == (1_793_491_200, month_start)  # November

@@ -49,6 +49,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           env={"PATH": "/usr/bin:/bin", "CASTMETER_CONFIG": ""})  # fmt: skip
 
 
+@pytest.mark.slow
 def test_cli_text_and_json_report_and_exit_zero() -> None:
     text = _cli("--as-of", "2026-12-01", "--older-than", "26w")
     assert text.returncode == 0, text.stderr

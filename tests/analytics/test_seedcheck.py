@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from analytics.commands.seed_check import generated
 from analytics.prices import load_catalogue
 from analytics.seedcheck import check, render_markdown, seed_check_catalogue
+
+pytestmark = pytest.mark.slow  # prices every seed claim; the CLI test runs a subprocess (9 s)
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 12, 1)

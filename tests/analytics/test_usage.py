@@ -155,6 +155,7 @@ def test_peaks_per_channel_and_fleet(store: Engine) -> None:
     assert ledger.fleet_peak_publishers == 1
 
 
+@pytest.mark.slow
 def test_month_scale_and_source_filter(store: Engine) -> None:
     ledger = measured_ledger(store, D0, D0 + 3 * DAY)
     assert ledger.month_scale == pytest.approx(10.0)

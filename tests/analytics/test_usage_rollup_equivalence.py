@@ -20,6 +20,8 @@ from store.engine import open_store
 from store.upsert import upsert
 from store.usage_rollup import coverage, refresh_usage_daily
 
+pytestmark = pytest.mark.slow  # many windows over a month of rollups (1-2.5 s each)
+
 DAY = 86_400
 H = 3600
 D0 = int(dt.datetime(2026, 11, 2, tzinfo=dt.UTC).timestamp())

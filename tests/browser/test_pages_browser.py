@@ -8,7 +8,6 @@ Overview's also replaces docs/screenshots/overview.png (the README's picture).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import os
 import time
@@ -142,13 +141,12 @@ def test_overview_in_chromium(dashboard: tuple[str, dict[str, Any] | None], brow
         assert int(values["Live streams"].replace(",", "")) > 0
     assert page.locator('[data-testid="stPlotlyChart"]').count() == 2
     assert page.get_by_text("Europe/Berlin").count() >= 1
-    if importlib.util.find_spec("analytics.costs") is not None:
-        # Priced in the background; the card re-runs until the estimate is there.
-        page.wait_for_function(
-            """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
-                m => m.innerText.includes('Cost per hour') && m.innerText.includes('$'))""",
-            timeout=60_000,
-        )
+    # Priced in the background; the card re-runs until the estimate is there.
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(
+            m => m.innerText.includes('Cost per hour') && m.innerText.includes('$'))""",
+        timeout=60_000,
+    )
     check_and_capture(page, "overview")
     if os.environ.get("CASTMETER_UPDATE_SCREENSHOTS") == "1":
         capture(page, README_SCREENSHOT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from collectors.backfill import backfill
@@ -11,6 +12,8 @@ from collectors.health import ensure_source
 from simulator.model import DAY_S, FleetModel
 from store import schema
 from store.engine import open_store
+
+pytestmark = pytest.mark.slow  # backfills days of the simulated fleet (1.2 s)
 
 END_TS = 20_000 * DAY_S + 21 * 3600  # an evening: live rooms at the end of the backfill
 

@@ -142,6 +142,7 @@ def test_server_without_redis_is_partial_not_failed(engine: Engine) -> None:
     run(scenario())
 
 
+@pytest.mark.slow
 def test_sessions_end_when_participants_leave(engine: Engine) -> None:
     async def scenario() -> None:
         # 600x: ten simulated minutes per real second, so sessions end between two ticks.
@@ -202,6 +203,7 @@ def test_prometheus_poller_reads_the_simulated_nodes(
     run(scenario())
 
 
+@pytest.mark.slow
 def test_cli_once_against_the_simulator(tmp_path: Path) -> None:
     api_port = free_port()
     sim = subprocess.Popen(
@@ -256,6 +258,7 @@ def test_cli_once_against_the_simulator(tmp_path: Path) -> None:
         sim.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_an_egress_that_ended_keeps_its_final_state(engine: Engine) -> None:
     """The collector lists active egress; one that is no longer listed is asked for by id, so a
     failed recording is stored as EGRESS_FAILED with its error, not closed as complete."""

@@ -31,6 +31,8 @@ from store.engine import open_store
 from store.rollups import refresh_rollups
 from tests.realparts import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # runs the live evaluator through a replayed day (25-45 s)
+
 RULES = REPO_ROOT / "rules" / "castmeter.rules.example.yaml"
 END = 1_795_176_000  # 2026-11-20 12:00 UTC
 DATA_FROM = END - 3 * 3600

@@ -74,6 +74,7 @@ def _known_hour(engine: Engine) -> None:
         upsert(connection, schema.participant_sessions, rows)
 
 
+@pytest.mark.slow
 def test_cost_series_are_the_cost_engines_figures_with_hand_counted_usage(engine: Engine) -> None:
     _known_hour(engine)
     refresher = self_metrics.CostRefresher(engine, Settings(), [("radio", 1), ("tours", 2)])
@@ -160,6 +161,7 @@ def test_rows_written_webhook_refusals_notifications_and_billing() -> None:
     assert value("castmeter_billing_last_fetch_timestamp_seconds", provider="agora") == END_TS
 
 
+@pytest.mark.slow
 def test_the_endpoint_serves_the_registry_and_stops(engine: Engine) -> None:
     port = free_port()
     settings = Settings.model_validate({"metrics": {"port": port, "cost_refresh_s": 3600}})
@@ -177,6 +179,7 @@ def test_the_endpoint_serves_the_registry_and_stops(engine: Engine) -> None:
     assert self_metrics.serve_metrics(disabled, engine, []) is None
 
 
+@pytest.mark.slow
 def test_alert_evaluations_count_only_the_passes_that_evaluated(engine: Engine) -> None:
     """The example rules evaluate every 15 s; ticks in between are skipped, not evaluations."""
     from collectors.commands.common import alert_hooks

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from collectors import self_metrics
 from collectors.webhooks import Refused, WebhookServer, _check_age, make_webhook_app, read_counters
 from store.engine import open_store
 from tests.collectors.test_webhooks import KEY, SECRET, SOURCE_ID, T0, Post, _event, _run, _sign
@@ -98,10 +99,17 @@ def test_a_flood_of_refusals_is_one_log_line_and_one_counter_write_per_reason(
     assert read_counters(store) == {"webhook_refused_forged": 30, "webhook_refused_unsigned": 200}
 
 
+def dropped_so_far() -> float:
+    value = self_metrics.REGISTRY.get_sample_value("castmeter_webhook_refusals_total", {"reason": "dropped"})
+    return value or 0.0
+
+
+@pytest.mark.slow
 def test_clients_dropping_mid_body_cost_no_traceback(store: Any, caplog: pytest.LogCaptureFixture) -> None:
     async def main() -> None:
         server = WebhookServer(make_webhook_app(store, {KEY: SECRET}, MAX_BODY, SOURCE_ID), "127.0.0.1", 0)
         port = await server.start()
+        dropped_before = dropped_so_far()
         try:
             for _ in range(5):
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -111,7 +119,10 @@ def test_clients_dropping_mid_body_cost_no_traceback(store: Any, caplog: pytest.
                 )
                 await writer.drain()
                 writer.close()
-            await asyncio.sleep(0.5)
+            # The server notices each drop on its own time (later on a loaded machine).
+            deadline = time.monotonic() + 20
+            while dropped_so_far() - dropped_before < 5 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
         finally:
             await server.stop()
 
@@ -121,6 +132,7 @@ def test_clients_dropping_mid_body_cost_no_traceback(store: Any, caplog: pytest.
     assert read_counters(store) == {"webhook_refused_dropped": 5}
 
 
+@pytest.mark.slow
 def test_slow_heads_and_slow_bodies_are_cut_off(store: Any) -> None:
     """A client trickling its request head is closed after header_timeout_s, one trickling its
     body gets 408 after body_timeout_s (before, both were held for as long as they liked)."""
@@ -147,8 +159,10 @@ def test_slow_heads_and_slow_bodies_are_cut_off(store: Any) -> None:
             await server.stop()
 
     head_s, body_s, status = asyncio.run(main())
-    assert head_s < 4, head_s  # 1 s allowed; a trickle of 100 bytes would take 100 s
-    assert status == 408 and body_s < 4, (status, body_s)
+    # 1 s allowed; a trickle of 100 bytes would take 10 s (the trickle gives up at 8 s). The
+    # margin is for a loaded machine: the cut-off itself is measured in bench/security_attacks.py.
+    assert head_s < 7, head_s
+    assert status == 408 and body_s < 7, (status, body_s)
     assert read_counters(store) == {"webhook_refused_slow_body": 1}
 
 

@@ -228,6 +228,7 @@ REFUSALS: list[tuple[str, Callable[[bytes], tuple[bytes, str | None]], int, str]
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("case", "make", "status", "counter"), REFUSALS, ids=[r[0] for r in REFUSALS])
 def test_refusals_are_counted_and_never_stored(
     store: Engine, case: str, make: Callable[[bytes], tuple[bytes, str | None]], status: int, counter: str
@@ -297,6 +298,7 @@ def _deliver(engine: Engine, bodies: list[bytes]) -> list[int]:
     return statuses
 
 
+@pytest.mark.slow
 def test_sessions_get_exact_times_and_minutes(store: Engine) -> None:
     bodies = [
         _event("room_started", "EV_1", T0, num_participants=0),

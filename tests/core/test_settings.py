@@ -90,6 +90,7 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
         load_settings(tmp_path / "absent.toml", env={})
 
 
+@pytest.mark.slow
 def test_cli_exits_2_on_invalid_config(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[collectors]\ninterval_s = 0\n")

@@ -63,6 +63,7 @@ def test_webhook_verifier_with_correctly_signed_garbage(body: bytes) -> None:
     assert info.value.status == 401
 
 
+@pytest.mark.slow
 @BOUNDED
 @given(event=json_like)
 def test_webhook_verifier_with_signed_json_of_any_shape(event: Any) -> None:
@@ -88,6 +89,7 @@ def test_twirp_room_responses_decode_or_refuse(payload: bytes) -> None:
     assert all(isinstance(row.room_name, str) for row in rows)
 
 
+@pytest.mark.slow
 @BOUNDED
 @given(
     data=st.dictionaries(
@@ -134,6 +136,7 @@ def test_settings_loader_with_arbitrary_text(tmp_path_factory: pytest.TempPathFa
         load_settings(path, env={})
 
 
+@pytest.mark.slow
 @BOUNDED
 @given(data=json_like)
 def test_rules_loader_with_any_structure(data: Any) -> None:

@@ -45,6 +45,7 @@ def run_page() -> AppTest:
     return app
 
 
+@pytest.mark.slow
 def test_alerts_page_on_an_empty_store(configured: str) -> None:
     open_store(configured).dispose()
     app = run_page()
@@ -55,6 +56,7 @@ def test_alerts_page_on_an_empty_store(configured: str) -> None:
     assert not app.get("plotly_chart")
 
 
+@pytest.mark.slow
 def test_alerts_page_populated(configured: str) -> None:
     engine = open_store(configured)
     now = int(time.time())

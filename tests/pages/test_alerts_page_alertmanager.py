@@ -8,6 +8,7 @@ import re
 import time
 
 import numpy as np
+import pytest
 from sqlalchemy import insert
 
 from store import schema
@@ -101,6 +102,7 @@ def test_without_alertmanager_nothing_is_added(configured: str) -> None:  # noqa
     assert not app.warning
 
 
+@pytest.mark.slow
 def test_a_deep_link_opens_the_alerts_rule_and_target(configured: str) -> None:  # noqa: F811
     from streamlit.testing.v1 import AppTest
 

@@ -15,6 +15,7 @@ TIMEOUT_S = 30
 APP = str(REPO_ROOT / "app.py")
 
 
+@pytest.mark.slow
 def test_app_opens_on_the_overview_and_switches_pages(populated_store: dict[str, Any]) -> None:
     app = AppTest.from_file(APP, default_timeout=TIMEOUT_S)
     app.run()
@@ -28,6 +29,7 @@ def test_app_opens_on_the_overview_and_switches_pages(populated_store: dict[str,
         assert app.title[0].value == title
 
 
+@pytest.mark.slow
 def test_sidebar_state_goes_to_the_url(populated_store: dict[str, Any]) -> None:
     # A page on its own draws the same sidebar. (AppTest loses the entry point's sidebar
     # on reruns under st.navigation, so widget changes are driven here; the browser test

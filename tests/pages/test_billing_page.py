@@ -76,6 +76,7 @@ def test_configured_but_empty(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "agora-page-secret" not in text
 
 
+@pytest.mark.slow
 def test_populated_shows_chart_variance_warning_and_collector_health(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

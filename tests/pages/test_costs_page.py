@@ -36,6 +36,7 @@ def text_of(app: AppTest) -> str:
     return " ".join(str(p) for p in parts)
 
 
+@pytest.mark.slow
 def test_empty_store_explains_and_still_shows_rates_and_break_even(empty_store: str) -> None:
     app = run_page()
     shown = text_of(app)
@@ -56,6 +57,7 @@ def _scenario_ledger(*_args: Any, **_kwargs: Any) -> UsageLedger:
     return replace(ledger, origin="measured")
 
 
+@pytest.mark.slow
 def test_populated_with_patched_usage_shows_known_costs(
     empty_store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -72,6 +74,7 @@ def test_populated_with_patched_usage_shows_known_costs(
     assert len(app.get("plotly_chart")) >= 4
 
 
+@pytest.mark.slow
 def test_fixture_fleet_renders(populated_store: dict[str, Any]) -> None:
     app = run_page()
     assert "Rates used" in text_of(app)
@@ -84,6 +87,7 @@ def _june_ledger(*_args: Any, **kwargs: Any) -> UsageLedger:
     return replace(ledger_from_scenario(tours, start_ts=start_ts), origin="measured")
 
 
+@pytest.mark.slow
 def test_a_price_change_inside_the_window_is_named_and_itemized(
     empty_store: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -104,6 +108,7 @@ def test_a_price_change_inside_the_window_is_named_and_itemized(
     assert per_model.loc["LiveKit self-hosted", "Monthly"] == f"${(14 * 6.49 + 16 * 8.49) / 30 * fx:,.2f}"
 
 
+@pytest.mark.slow
 def test_unverified_rates_are_marked(empty_store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(usage_module, "measured_ledger", _scenario_ledger)
     app = run_page()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.conftest import PAGE_TIMEZONE, page_path
@@ -52,6 +53,7 @@ def test_overview_banner_names_the_failing_source(populated_store: dict[str, Any
     assert not app.warning  # fresh data: no stale banner
 
 
+@pytest.mark.slow
 def test_overview_warns_when_data_is_stale(stale_store: dict[str, Any]) -> None:
     app = run_overview({"range": "24h"})
     warnings = [warning.value for warning in app.warning]
@@ -163,6 +165,7 @@ def _livekit_only(url: str, now_ts: int) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_a_livekit_only_fleet_says_node_metrics_need_prometheus(
     tmp_path: Any, page_env: Any, monkeypatch: Any
 ) -> None:

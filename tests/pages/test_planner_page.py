@@ -85,6 +85,7 @@ def test_default_preset_shows_nodes_bandwidth_and_every_model(empty_store: str) 
     assert not errors(app)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SEEDS)
 def test_every_seed_preset_loads_with_nodes_and_costs(empty_store: str, name: str) -> None:
     app = run_page()
@@ -96,6 +97,7 @@ def test_every_seed_preset_loads_with_nodes_and_costs(empty_store: str, name: st
     assert len(priced) == len(MODEL_LABELS) and all(usd > 0 for usd in priced.values())
 
 
+@pytest.mark.slow
 def test_sliders_move_the_outputs_the_right_way(empty_store: str) -> None:
     app = run_page()
     before_traffic = number(metrics(app)["SFU traffic, TB/month"])
@@ -131,6 +133,7 @@ def test_sliders_move_the_outputs_the_right_way(empty_store: str) -> None:
     assert app.query_params["plan"].count("g=10") == 1
 
 
+@pytest.mark.slow
 def test_bitrate_preset_and_weekly_hours(empty_store: str) -> None:
     app = run_page()
     app.pills(key="pl_kbps_preset").set_value(64)
@@ -149,6 +152,7 @@ def test_bitrate_preset_and_weekly_hours(empty_store: str) -> None:
     assert app.number_input(key="pl_streams").value == 500  # kept while hidden
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("key", "value", "reason"),
     [
@@ -178,6 +182,7 @@ def test_zero_hours_is_refused(empty_store: str) -> None:
     assert any("hours per day must be above 0" in text for text in errors(app))
 
 
+@pytest.mark.slow
 def test_shared_url_restores_the_inputs_and_bad_urls_are_ignored(empty_store: str) -> None:
     url = "s=40;l=25;p=30;u=1;k=62;v=none;h=8;d=30;g=2;x=0;r=eu;sv=ax52;t=80;rec=0"
     app = run_page({"plan": url})
@@ -199,6 +204,7 @@ def test_shared_url_restores_the_inputs_and_bad_urls_are_ignored(empty_store: st
         assert app.number_input(key="pl_streams").value == 500  # the default preset instead
 
 
+@pytest.mark.slow
 def test_save_and_compare_side_by_side(empty_store: str, saved_file: Path) -> None:
     app = run_page()
     app.segmented_control(key="pl_section").set_value("Save and compare")
@@ -264,6 +270,7 @@ def test_missing_store_still_plans_the_presets(missing_store: str) -> None:
     assert planner_state.MY_FLEET not in app.selectbox(key="pl_preset").options
 
 
+@pytest.mark.slow
 def test_nodes_page_shows_the_headroom_forecast(populated_store: dict[str, Any]) -> None:
     st.cache_resource.clear()
     app = AppTest.from_file(page_path("nodes"), default_timeout=TIMEOUT_S)
@@ -274,6 +281,7 @@ def test_nodes_page_shows_the_headroom_forecast(populated_store: dict[str, Any])
     assert any("Too little history" in i.value for i in app.info)  # the fixture holds two hours
 
 
+@pytest.mark.slow
 def test_calibration_and_forecast_from_a_growing_fleet(tmp_path: Path, page_env: Any) -> None:
     page_env(store_with_growth(tmp_path / "growing.db", int(time.time())))
     app = run_page()
@@ -333,6 +341,7 @@ def _week_with_falling_audience(path: Path, now_ts: int) -> str:
     return url
 
 
+@pytest.mark.slow
 def test_my_fleet_uses_the_covered_days_and_no_noise_as_growth(
     tmp_path: Path, page_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

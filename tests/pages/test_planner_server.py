@@ -14,7 +14,7 @@ from bench import _streamlit_ws as browser
 from store.engine import open_store
 from tests.realparts import REPO_ROOT, streamlit_run
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]  # a real Streamlit server and websocket (4 s)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.conftest import PAGE_TIMEZONE, page_path
@@ -72,6 +73,7 @@ def test_drill_down_from_the_url_shows_minutes_and_status(populated_store: dict[
     assert app.query_params["stream"] == f"1:{room_sid(0)}"
 
 
+@pytest.mark.slow
 def test_hostile_room_names_are_shown_as_plain_text(populated_store: dict[str, Any]) -> None:
     for index in range(len(CHANNELS) - len(HOSTILE_NAMES), len(CHANNELS)):
         app = run_streams({"stream": f"1:{room_sid(index)}"})
@@ -135,6 +137,7 @@ def _many_sessions(url: str, now_ts: int, ended: int) -> None:
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_a_long_range_says_how_many_and_its_csv_holds_every_stream(
     tmp_path: Any, page_env: Any, monkeypatch: Any
 ) -> None:

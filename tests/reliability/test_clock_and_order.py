@@ -93,6 +93,7 @@ def test_a_tick_failing_half_way_writes_nothing(engine: Engine, monkeypatch: pyt
     assert parts["PA_l1"][1] == 1000 and parts["PA_l2"][1] is None
 
 
+@pytest.mark.slow
 def test_the_clock_set_back_does_not_stop_collection(engine: Engine, tmp_path: Path) -> None:
     now = 1_900_000_000
 
@@ -140,6 +141,7 @@ def test_rollups_are_idempotent_with_late_samples(engine: Engine) -> None:
     assert [row.listeners_max for row in sorted(first, key=lambda r: r.bucket_ts)][:2] == [3, 7]
 
 
+@pytest.mark.slow
 def test_a_clock_jumping_forward_does_not_let_retention_wipe_the_history(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -171,6 +173,7 @@ def test_a_clock_jumping_forward_does_not_let_retention_wipe_the_history(
     assert after == 0  # a clock that stayed ahead for a day is believed: retention resumes
 
 
+@pytest.mark.slow
 def test_the_retention_hold_survives_a_restart(engine: Engine, tmp_path: Path) -> None:
     """The hold a forward jump started lives in the store: a collector restarted during it
     (a crash, a deploy) still keeps the history until the clock has proved steady for a day.

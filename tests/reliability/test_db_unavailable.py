@@ -25,6 +25,8 @@ from store.engine import open_store
 from tests.realparts import REPO_ROOT
 from tests.reliability.helpers import StoppablePostgres, count, fleet, livekit_source, run
 
+pytestmark = pytest.mark.slow  # waits out lock timeouts and backoff (3-14 s each)
+
 T0 = 1_900_000_000
 TICK_S = 15
 
@@ -162,6 +164,7 @@ def test_postgresql_stopped_and_started_again(tmp_path: Path) -> None:
         postgres.close()
 
 
+@pytest.mark.postgres
 def test_collectors_run_waits_for_postgresql_that_is_down_at_start(tmp_path: Path) -> None:
     """`collectors run` started while PostgreSQL is down: it says so, retries with backoff, and
     collects once the server is up — it does not exit. (A one-off run gives up after 30 s.)"""

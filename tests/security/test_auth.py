@@ -38,6 +38,7 @@ def _texts(app: AppTest) -> str:
     return "\n".join(str(p) for p in parts)
 
 
+@pytest.mark.slow
 def test_wrong_password_refused_right_one_admitted(
     populated_store: dict[str, Any], password_hash: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -102,6 +103,7 @@ def test_a_garbage_hash_refuses_everyone(
     assert not app.exception and not app.metric
 
 
+@pytest.mark.slow
 def test_password_helper_makes_a_working_hash() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "core.password", "--stdin"],

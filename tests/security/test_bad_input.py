@@ -141,7 +141,10 @@ def engine(tmp_path: Path) -> Engine:
     return open_store(f"sqlite:///{tmp_path / 'bad.db'}")
 
 
-@pytest.mark.parametrize("mode", ["garbage", "html", "error_html", "huge", "huge_streamed", "slow"])
+@pytest.mark.parametrize(
+    "mode",
+    ["garbage", "html", "error_html", "huge", "huge_streamed", pytest.param("slow", marks=pytest.mark.slow)],
+)
 def test_hostile_twirp_answers_fail_the_poll_cleanly(mode: str, engine: Engine, tmp_path: Path) -> None:
     async def scenario() -> tuple[str, float]:
         async with twirp_server({"list_rooms": mode}) as url:
@@ -166,6 +169,7 @@ def test_hostile_twirp_answers_fail_the_poll_cleanly(mode: str, engine: Engine, 
         assert state == "failed" and "larger than 16,777,216" in health.last_error, health.last_error
 
 
+@pytest.mark.slow
 def test_hostile_names_are_stored_verbatim_and_shown_as_plain_text(
     engine: Engine, tmp_path: Path, page_env: Callable[[str], None]
 ) -> None:
@@ -260,6 +264,7 @@ def test_a_malformed_prometheus_is_a_failed_source_not_a_crash(
     assert report.polled == {"p": "failed"}
 
 
+@pytest.mark.slow
 def test_nan_inf_and_huge_prometheus_results(httpserver: HTTPServer, engine: Engine) -> None:
     nodes = [({"node_id": f"n{i}", "node_type": "SERVER", "instance": f"10.0.{i // 250}.{i % 250}:6789"}, "1")
              for i in range(20_000)]  # fmt: skip
@@ -281,6 +286,7 @@ def test_nan_inf_and_huge_prometheus_results(httpserver: HTTPServer, engine: Eng
     assert values["n4"]["rooms"] == 12.5
 
 
+@pytest.mark.slow
 def test_invalid_config_values_exit_2_naming_the_key(tmp_path: Path) -> None:
     cases = {
         "[collectors]\ninterval_s = -5\n": "collectors.interval_s",

@@ -89,6 +89,7 @@ def test_a_shared_planner_link_asking_for_1e300_streams_is_clamped_with_a_reason
     assert figures and max(len(str(value)) for value in figures) < 20, figures  # 300 digits before
 
 
+@pytest.mark.slow
 def test_billing_collectors_are_not_a_data_source(hostile: str) -> None:
     app = AppTest.from_file(str(REPO_ROOT / "pages" / "overview.py"), default_timeout=60)
     app.run()

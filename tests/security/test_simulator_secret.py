@@ -15,6 +15,8 @@ from livekit import api
 
 from tests.realparts import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # starts the simulator CLI in a subprocess (1-2 s each)
+
 SECRET = "simulator-secret-for-the-ps-test-0123456789"
 
 

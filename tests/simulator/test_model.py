@@ -70,6 +70,7 @@ def test_day_plan_shapes_and_ids(scenario: str) -> None:
         assert plan.ingress["ingress_id"].str.startswith("IN_").all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["dj-radio", "platform-500", "live-shopping"])
 def test_snapshot_counts_equal_open_sessions(scenario: str) -> None:
     model = FleetModel(scenario)
@@ -115,6 +116,7 @@ def test_node_cpu_follows_load() -> None:
     assert ((busy["cpu_pct"] > 0) & (busy["cpu_pct"] <= 100)).all()
 
 
+@pytest.mark.slow
 def test_history_matches_sessions_and_snapshots() -> None:
     model = FleetModel("dj-radio")
     start, end = DAY * DAY_S + 18 * 3600, DAY * DAY_S + 23 * 3600
@@ -143,6 +145,7 @@ def test_history_matches_sessions_and_snapshots() -> None:
     ).all()
 
 
+@pytest.mark.slow
 def test_platform500_matches_the_seed_scale() -> None:
     """seed 000: 500 x 40 h/week -> ~120 concurrent streams; ~10 listeners/stream; ~5,000 at peak."""
     model = FleetModel("platform-500")

@@ -168,6 +168,7 @@ def test_no_redis_breaks_egress_but_not_rooms() -> None:
     run(scenario)
 
 
+@pytest.mark.slow
 def test_json_requests() -> None:
     async def scenario() -> None:
         async with running("platform-500") as server:
@@ -306,6 +307,7 @@ def test_metrics_exposition() -> None:
     run(scenario)
 
 
+@pytest.mark.slow
 def test_counters_integrate_model_rates() -> None:
     """Without Prometheus: two reads of the bytes counter a few seconds apart give the model's rate."""
 
@@ -331,6 +333,7 @@ def _outgoing_bytes(metrics: Any, node: int) -> float:
     )
 
 
+@pytest.mark.slow
 def test_speed_runs_the_fleet_faster_with_wall_clock_timestamps() -> None:
     async def scenario() -> None:
         async with running("dj-radio", speed=60.0) as server:
@@ -352,6 +355,7 @@ def test_speed_runs_the_fleet_faster_with_wall_clock_timestamps() -> None:
     run(scenario)
 
 
+@pytest.mark.slow
 def test_cli_starts_and_serves(tmp_path: Any) -> None:
     command = [sys.executable, "-m", "simulator", "--scenario", "tours", "--api-port", "0", "--metrics-port", "0",
                "--api-key", KEY, "--speed", "5"]  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, func, select
 
 from store import schema
@@ -73,6 +74,7 @@ def test_keep_existing_and_explicit_update_columns(store: Engine) -> None:
     assert (row["node_type"], row["last_seen_ts"]) == ("MEDIA", 901)
 
 
+@pytest.mark.slow
 def test_large_batches_are_chunked_below_the_parameter_limit(store: Engine) -> None:
     # 6 columns x 6,000 rows = 36,000 parameters: more than SQLite takes in one statement (32,766).
     rows = _room_samples(6_000)

@@ -1,5 +1,6 @@
 """Local stand-ins for the providers' APIs (pytest-httpserver handlers) serving the documented
-response shapes (reference/pricing.md §3.5, §4.4, §6.3, §7; livekit.md §4), plus helpers."""
+response shapes (the sources in docs/ARCHITECTURE.md, Facts; each client's docstring), plus
+helpers."""
 
 from __future__ import annotations
 

@@ -50,6 +50,7 @@ def test_cost_explorer_request_and_paging_with_stubber() -> None:
     assert sum(r.usd or 0 for r in fetched.rows) == pytest.approx(1.44 + 0.85 + 0.72)
 
 
+@pytest.mark.slow
 def test_cloudwatch_delivered_time_with_stubber() -> None:
     aws = collector(channel_arns=[fakes.IVS_CHANNEL])
     stamps = [datetime(2026, 11, 18, tzinfo=UTC), datetime(2026, 11, 19, tzinfo=UTC)]
@@ -88,6 +89,7 @@ def test_throttling_after_retries_is_a_billing_error() -> None:
             aws.fetch_part("cost", START, TODAY, NOW_TS)
 
 
+@pytest.mark.slow
 def test_both_services_against_a_local_endpoint(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/", method="POST").respond_with_handler(fakes.aws_handler())
     aws = collector(httpserver.url_for("/").rstrip("/"), httpserver.url_for("/").rstrip("/"))

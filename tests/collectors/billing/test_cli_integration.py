@@ -167,6 +167,7 @@ def test_collect_then_reconcile_end_to_end(httpserver: HTTPServer, tmp_path: Pat
     assert {r["provider"] for r in report["daily"]} >= {"livekit_cloud", "agora", "cloudflare", "aws"}
 
 
+@pytest.mark.slow
 def test_without_providers_the_command_explains(tmp_path: Path) -> None:
     config = tmp_path / "castmeter.toml"
     config.write_text("")
