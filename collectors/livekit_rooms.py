@@ -88,6 +88,10 @@ class RoomSnapshot:
     rooms_without_participants: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def row_count(self) -> int:
+        return len(self.rooms) + len(self.participants)
+
 
 def _ns_to_s(value: int) -> int | None:
     return int(value // NS_PER_S) if value else None

@@ -27,6 +27,10 @@ class NodeSnapshot:
     node_types: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    @property
+    def row_count(self) -> int:
+        return len(self.values)
+
 
 def _host(instance: str) -> str:
     return instance.rsplit(":", 1)[0] if ":" in instance else instance
@@ -145,7 +149,3 @@ def store_node_snapshot(engine: Engine, source_id: int, snapshot: NodeSnapshot) 
         upsert(connection, schema.nodes, inventory, update=["node_type", "last_seen_ts"])
         upsert(connection, schema.node_samples, rows)
     return len(rows)
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    return isinstance(exc, requests.RequestException)

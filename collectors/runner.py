@@ -1,8 +1,11 @@
 """Runs every configured poller on its interval in one process.
 
-Each source has its own schedule and backoff (collectors/health.py): a source that is down
-is retried later while the others keep going. Network work is concurrent (asyncio for the
-LiveKit API, a worker thread per Prometheus query batch); writes happen after each poll.
+Every source is a :class:`~collectors.pollers.base.Poller` (collectors/pollers/) and takes the
+same path: scheduled and backed off by its own health (collectors/health.py), so a source that
+is down is retried later while the others keep going; polled concurrently (asyncio); written
+after its poll, through the spool while the store is unavailable (collectors/spool.py); counted
+in castmeter's own metrics (collectors/self_metrics.py). After the polls, the once-per-tick
+jobs: rollups and retention, then the hooks (live alert evaluation).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -20,17 +24,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from collectors import self_metrics
 from collectors.health import SourceHealth, ensure_source
-from collectors.livekit_rooms import RoomPoller, describe_error
-from collectors.prometheus_poller import PrometheusPoller, store_node_snapshot
-from collectors.sessions import SessionTracker
-from collectors.spool import (
-    Spool,
-    default_spool_dir,
-    node_snapshot_from,
-    node_snapshot_payload,
-    room_snapshot_from,
-    room_snapshot_payload,
-)
+from collectors.pollers import Poller, pollers_from_settings
+from collectors.pollers.base import decode_snapshot, encode_snapshot
+from collectors.spool import Spool, default_spool_dir
 from collectors.webhook_sessions import bump_counter
 from core.logs import redact, register_secret
 from core.settings import Settings, secret_values
@@ -49,8 +45,6 @@ log = logging.getLogger(__name__)
 
 # Replaying a long outage from the spool is spread over ticks so that one tick stays short.
 MAX_REPLAY_S = 20.0
-# A whole LiveKit poll (several requests) may take this many HTTP timeouts.
-POLL_TIMEOUTS = 4
 # A tick this far behind the previous one means the wall clock was set back.
 CLOCK_SLACK_S = 5
 # A jump forward larger than this between two ticks may be a wrong clock (NTP, a VM restored
@@ -85,17 +79,11 @@ class TickReport:
 
 
 @dataclass
-class _LiveKitJob:
-    poller: RoomPoller
-    health: SourceHealth
-    tracker: SessionTracker
+class PolledSource:
+    """One source the runner polls: its poller and its schedule/health."""
 
-
-@dataclass
-class _PrometheusJob:
-    poller: PrometheusPoller
+    poller: Poller[Any]
     health: SourceHealth
-    source_id: int
 
 
 class Collector:
@@ -106,7 +94,9 @@ class Collector:
         hooks: list[TickHook] | None = None,
         *,
         spool: Spool | None = None,
+        pollers: Sequence[Poller[Any]] | None = None,
     ) -> None:
+        """``pollers``: the sources to poll (default: every source the settings configure)."""
         self.settings = settings
         self.engine = engine
         self.hooks = list(hooks or [])
@@ -117,24 +107,13 @@ class Collector:
         for secret in secret_values(settings):
             register_secret(secret)
         cfg = settings.collectors
-        self.livekit_jobs: list[_LiveKitJob] = []
-        for lk in settings.livekit:
-            source_id = ensure_source(engine, lk.name, "livekit", lk.url)
-            self.livekit_jobs.append(
-                _LiveKitJob(
-                    RoomPoller(lk, timeout_s=cfg.http_timeout_s, max_concurrency=cfg.max_concurrent_requests),
-                    SourceHealth(source_id, lk.name, cfg.interval_s, cfg.max_backoff_s),
-                    SessionTracker(engine, source_id),
-                )
-            )
-        self.prometheus_jobs: list[_PrometheusJob] = []
-        for prom in settings.prometheus:
-            source_id = ensure_source(engine, prom.name, "prometheus", prom.url)
-            self.prometheus_jobs.append(
-                _PrometheusJob(
-                    PrometheusPoller(prom, timeout_s=cfg.http_timeout_s),
-                    SourceHealth(source_id, prom.name, cfg.interval_s, cfg.max_backoff_s),
-                    source_id,
+        self.sources: list[PolledSource] = []
+        for poller in pollers_from_settings(settings) if pollers is None else pollers:
+            source_id = ensure_source(engine, poller.name, poller.kind, poller.url)
+            poller.bind(engine, source_id)
+            self.sources.append(
+                PolledSource(
+                    poller, SourceHealth(source_id, poller.name, poller.interval_s, cfg.max_backoff_s)
                 )
             )
         self._last_rollup_ts = 0.0
@@ -160,61 +139,39 @@ class Collector:
         except Exception as exc:  # kept in memory; written again at the next jump
             log.warning("could not store the retention hold: %s", redact(str(exc)).splitlines()[0][:200])
 
-    async def _run_livekit(self, job: _LiveKitJob, now_ts: int, report: TickReport) -> None:
-        name = job.poller.source.name
-        try:
-            # livekit-api passes timeout=None per request, which lifts the session's timeout:
-            # a server that trickles its answer would hold the tick forever. Bound the poll.
-            snapshot = await asyncio.wait_for(
-                job.poller.poll(now_ts), timeout=POLL_TIMEOUTS * self.settings.collectors.http_timeout_s
-            )
-        except Exception as exc:
-            job.health.failed(self.engine, now_ts, describe_error(exc))
-            report.polled[name] = "failed"
-            return
-        rows = len(snapshot.rooms) + len(snapshot.participants)
-        try:
-            counts, note = await asyncio.to_thread(
-                self._store_through_spool, f"rooms:{job.health.source_id}", "rooms", snapshot.ts, rows,
-                lambda: room_snapshot_payload(snapshot), lambda: job.tracker.apply(snapshot),
-                lambda payload: job.tracker.apply(room_snapshot_from(payload)),
-            )  # fmt: skip
-        except Exception as exc:  # the store refused this data for good: say so, keep collecting
-            job.health.failed(self.engine, now_ts, f"store refused the rooms: {type(exc).__name__}: {exc}")
-            report.polled[name] = "failed"
-            return
-        if counts is not None:
-            report.rows[f"{name}.rooms"] = counts["rooms"]
-            report.rows[f"{name}.participants"] = counts["participants"]
-        partial = "; ".join(sorted(set(snapshot.warnings)) + ([note] if note else [])) or None
-        self._health_ok(job.health, now_ts, partial)
-        report.polled[name] = "spooled" if counts is None else "partial" if partial else "ok"
+    def of_kind(self, kind: str) -> list[PolledSource]:
+        return [source for source in self.sources if source.poller.kind == kind]
 
-    async def _run_prometheus(self, job: _PrometheusJob, now_ts: int, report: TickReport) -> None:
-        name = job.poller.source.name
+    async def _run(self, source: PolledSource, now_ts: int, report: TickReport) -> None:
+        """Poll one source, then write what it saw (or spool it); record its health."""
+        poller, health = source.poller, source.health
         try:
-            snapshot = await asyncio.to_thread(job.poller.poll, now_ts)
+            polled = poller.poll(now_ts)
+            bound = poller.poll_timeout_s
+            snapshot = await (polled if bound is None else asyncio.wait_for(polled, timeout=bound))
         except Exception as exc:
-            job.health.failed(self.engine, now_ts, exc)
-            report.polled[name] = "failed"
+            health.failed(self.engine, now_ts, poller.describe_error(exc))
+            report.polled[poller.name] = "failed"
             return
+        kind = poller.spool_kind
         try:
             written, note = await asyncio.to_thread(
-                self._store_through_spool, f"nodes:{job.source_id}", "nodes", snapshot.ts, len(snapshot.values),
-                lambda: node_snapshot_payload(snapshot), lambda: store_node_snapshot(self.engine, job.source_id, snapshot),
-                lambda payload: store_node_snapshot(self.engine, job.source_id, node_snapshot_from(payload)),
+                self._store_through_spool, f"{kind}:{health.source_id}", kind, snapshot.ts, snapshot.row_count,
+                lambda: encode_snapshot(snapshot), lambda: poller.write(snapshot),
+                lambda payload: poller.write(decode_snapshot(poller.snapshot_type, payload)),
             )  # fmt: skip
         except Exception as exc:  # the store refused this data for good: say so, keep collecting
-            job.health.failed(
-                self.engine, now_ts, f"store refused the node samples: {type(exc).__name__}: {exc}"
+            health.failed(
+                self.engine, now_ts, f"store refused the {kind} snapshot: {type(exc).__name__}: {exc}"
             )
-            report.polled[name] = "failed"
+            report.polled[poller.name] = "failed"
             return
         if written is not None:
-            report.rows[f"{name}.nodes"] = written
-        partial = "; ".join(snapshot.warnings + ([note] if note else [])) or None
-        self._health_ok(job.health, now_ts, partial)
-        report.polled[name] = "spooled" if written is None else "partial" if partial else "ok"
+            for table, rows in written.items():
+                report.rows[f"{poller.name}.{table}"] = rows
+        partial = "; ".join([*snapshot.warnings, *([note] if note else [])]) or None
+        self._health_ok(health, now_ts, partial)
+        report.polled[poller.name] = "spooled" if written is None else "partial" if partial else "ok"
 
     def _health_ok(self, health: SourceHealth, now_ts: int, partial: str | None) -> None:
         try:
@@ -340,22 +297,12 @@ class Collector:
         self._notice_clock(now_ts)
         report = TickReport(ts=now_ts)
         tasks = []
-        for lk_job in self.livekit_jobs:
-            if force or lk_job.health.due(now_ts):
-                tasks.append(
-                    self._timed(lk_job.poller.source.name, self._run_livekit(lk_job, now_ts, report), report)
-                )
+        for source in self.sources:
+            name = source.poller.name
+            if force or source.health.due(now_ts):
+                tasks.append(self._timed(name, self._run(source, now_ts, report), report))
             else:
-                report.polled[lk_job.poller.source.name] = "skipped"
-        for prom_job in self.prometheus_jobs:
-            if force or prom_job.health.due(now_ts):
-                tasks.append(
-                    self._timed(
-                        prom_job.poller.source.name, self._run_prometheus(prom_job, now_ts, report), report
-                    )
-                )
-            else:
-                report.polled[prom_job.poller.source.name] = "skipped"
+                report.polled[name] = "skipped"
         await asyncio.gather(*tasks)
         await asyncio.to_thread(self._maintenance, now_ts, force)
         for hook in self.hooks:
@@ -380,8 +327,7 @@ class Collector:
         stats = self.spool.stats()
         self_metrics.observe_tick(
             report.duration_s, report.ts, report.rows, report.poll_s,
-            [(job.health, "livekit") for job in self.livekit_jobs]
-            + [(job.health, "prometheus") for job in self.prometheus_jobs],
+            [(source.health, source.poller.kind) for source in self.sources],
             self_metrics.SpoolState(stats.batches, stats.bytes, stats.oldest_ts, self.spool.max_batches, self.spool.max_bytes),
         )  # fmt: skip
 
@@ -412,10 +358,8 @@ class Collector:
         log.warning(
             "the clock went back %d s (from %d to %d): rescheduling every source", last - now_ts, last, now_ts
         )
-        for health in [job.health for job in self.livekit_jobs] + [
-            job.health for job in self.prometheus_jobs
-        ]:
-            health.next_attempt_ts = min(health.next_attempt_ts, now_ts)
+        for source in self.sources:
+            source.health.next_attempt_ts = min(source.health.next_attempt_ts, now_ts)
         self._last_rollup_ts = min(self._last_rollup_ts, now_ts)
         self._last_retention_ts = min(self._last_retention_ts, now_ts)
 
@@ -458,10 +402,11 @@ class Collector:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         interval = self.settings.collectors.interval_s
+        kinds = Counter(source.poller.kind for source in self.sources)
         log.info(
-            "collecting from %d LiveKit and %d Prometheus source(s) every %.0f s",
-            len(self.livekit_jobs),
-            len(self.prometheus_jobs),
+            "collecting from %d source(s) (%s) every %.0f s",
+            len(self.sources),
+            ", ".join(f"{kind}: {count}" for kind, count in kinds.items()),
             interval,
         )
         while not stop.is_set():
@@ -472,14 +417,7 @@ class Collector:
             if polled:
                 log.info("tick %.2f s: %s", report.duration_s, polled)
             next_due = min(
-                [job.health.next_attempt_ts for job in self.livekit_jobs]
-                + [job.health.next_attempt_ts for job in self.prometheus_jobs]
-                + [time.time() + interval]
+                [source.health.next_attempt_ts for source in self.sources] + [time.time() + interval]
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.05, next_due - time.time()))
-
-
-async def run_once(settings: Settings, engine: Engine) -> TickReport:
-    """One forced tick of every source (``collectors run --once``)."""
-    return await Collector(settings, engine).tick(force=True)

@@ -19,15 +19,13 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import URL, make_url
 
 from collectors import self_metrics
-from collectors.livekit_rooms import EgressRow, IngressRow, ParticipantRow, RoomRow, RoomSnapshot
-from collectors.prometheus_poller import NodeSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -259,38 +257,3 @@ class Spool:
                 "DELETE FROM overflow WHERE key = ? AND batches = ? AND last_ts = ?",
                 (overflow.key, overflow.batches, overflow.last_ts),
             )
-
-
-# --- what goes into the spool: the tick's snapshots, as plain JSON ----------------------------
-
-
-def room_snapshot_payload(snapshot: RoomSnapshot) -> dict[str, Any]:
-    payload = asdict(snapshot)
-    payload["rooms_without_participants"] = sorted(snapshot.rooms_without_participants)
-    return payload
-
-
-def room_snapshot_from(payload: dict[str, Any]) -> RoomSnapshot:
-    egress, ingress = payload.get("egress"), payload.get("ingress")
-    return RoomSnapshot(
-        ts=int(payload["ts"]),
-        rooms=[RoomRow(**row) for row in payload.get("rooms", [])],
-        participants=[ParticipantRow(**row) for row in payload.get("participants", [])],
-        egress=None if egress is None else [EgressRow(**row) for row in egress],
-        ingress=None if ingress is None else [IngressRow(**row) for row in ingress],
-        rooms_without_participants=set(payload.get("rooms_without_participants", [])),
-        warnings=list(payload.get("warnings", [])),
-    )
-
-
-def node_snapshot_payload(snapshot: NodeSnapshot) -> dict[str, Any]:
-    return asdict(snapshot)
-
-
-def node_snapshot_from(payload: dict[str, Any]) -> NodeSnapshot:
-    return NodeSnapshot(
-        ts=int(payload["ts"]),
-        values={node: dict(values) for node, values in payload.get("values", {}).items()},
-        node_types=dict(payload.get("node_types", {})),
-        warnings=list(payload.get("warnings", [])),
-    )

@@ -11,11 +11,6 @@ _ALPHABET = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 ID_CHARS = 12
 
 
-def random_suffixes(rng: np.random.Generator, n: int) -> np.ndarray:
-    """``n`` random 12-character base-62 strings (vectorized: no per-id Python work)."""
-    return suffixes_from_ints(rng.integers(0, 2**62, size=n, dtype=np.int64))
-
-
 def suffixes_from_ints(raw: np.ndarray) -> np.ndarray:
     """12-character base-62 strings from non-negative 64-bit integers."""
     low = np.asarray(raw, dtype=np.int64).astype(np.uint64)

@@ -38,7 +38,7 @@ def start_metrics(
     bound is a configuration error when ``required`` (``castmeter run``), else a warning."""
     from collectors.self_metrics import serve_metrics
 
-    sources = [(job.poller.source.name, job.health.source_id) for job in collector.livekit_jobs]
+    sources = [(source.poller.name, source.health.source_id) for source in collector.of_kind("livekit")]
     try:
         return serve_metrics(settings, engine, sources)
     except OSError as exc:

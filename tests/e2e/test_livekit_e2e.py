@@ -211,7 +211,8 @@ rate_window = "{RATE_WINDOW_S}s"
         settings = load_settings(config_path, env={})
         recorded = Recorded(settings, engine, db_url, config_path, source_id, int(time.time()))
         collector = Collector(settings, engine)
-        assert collector.livekit_jobs[0].health.source_id == source_id  # one source for polls and webhooks
+        # One source for polls and webhooks.
+        assert collector.of_kind("livekit")[0].health.source_id == source_id
 
         # --- join: a radio channel and a tour, like the seeds -------------------------------
         dj = await lk.join(server, CHANNEL, "dj", publish=True, frequency_hz=440)

@@ -7,15 +7,9 @@ from pathlib import Path
 import pytest
 
 from collectors.livekit_rooms import EgressRow, ParticipantRow, RoomRow, RoomSnapshot
+from collectors.pollers.base import decode_snapshot, encode_snapshot
 from collectors.prometheus_poller import NodeSnapshot
-from collectors.spool import (
-    Spool,
-    default_spool_dir,
-    node_snapshot_from,
-    node_snapshot_payload,
-    room_snapshot_from,
-    room_snapshot_payload,
-)
+from collectors.spool import Spool, default_spool_dir
 
 
 def test_batches_come_back_in_order_per_key_and_survive_a_reopen(tmp_path: Path) -> None:
@@ -86,6 +80,6 @@ def test_snapshots_round_trip_through_json() -> None:
         rooms_without_participants={"RM_2"},
         warnings=["w"],
     )
-    assert room_snapshot_from(room_snapshot_payload(room)) == room
+    assert decode_snapshot(RoomSnapshot, encode_snapshot(room)) == room
     nodes = NodeSnapshot(ts=5, values={"n1": {"cpu_pct": 1.5, "rooms": None}}, node_types={"n1": "SERVER"})
-    assert node_snapshot_from(node_snapshot_payload(nodes)) == nodes
+    assert decode_snapshot(NodeSnapshot, encode_snapshot(nodes)) == nodes

@@ -1,0 +1,22 @@
+"""The sources the runner polls, one class per kind behind the :class:`~collectors.pollers.base.Poller`
+Protocol. Adding a kind: its settings, its class, one line here (docs/ARCHITECTURE-pollers.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collectors.pollers.base import Poller
+from collectors.pollers.livekit import LiveKitPoller
+from collectors.pollers.prometheus import PrometheusNodePoller
+from core.settings import Settings
+
+
+def pollers_from_settings(settings: Settings) -> list[Poller[Any]]:
+    """Every configured source, in the order the settings list them (LiveKit first)."""
+    collectors = settings.collectors
+    pollers: list[Poller[Any]] = [LiveKitPoller(source, collectors) for source in settings.livekit]
+    pollers += [PrometheusNodePoller(source, collectors) for source in settings.prometheus]
+    return pollers
+
+
+__all__ = ["LiveKitPoller", "Poller", "PrometheusNodePoller", "pollers_from_settings"]

@@ -1,0 +1,50 @@
+"""LiveKit rooms and participants as a source: the ``livekit-api`` client (collectors/
+livekit_rooms.py) reads, the session tracker (collectors/sessions.py) writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import Engine
+
+from collectors.livekit_rooms import RoomPoller, RoomSnapshot, describe_error
+from collectors.pollers.base import ConfiguredPoller
+from collectors.sessions import SessionTracker
+from core.settings import CollectorSettings, LiveKitSource
+
+# A whole poll (ListRooms, ListParticipants per room, ListEgress, ListIngress) may take this many
+# HTTP timeouts. livekit-api passes timeout=None per request, which lifts the session's timeout:
+# a server that trickles its answer would hold the tick forever without this bound.
+POLL_TIMEOUTS = 4
+
+
+class LiveKitPoller(ConfiguredPoller[LiveKitSource]):
+    kind = "livekit"
+    spool_kind = "rooms"
+    snapshot_type = RoomSnapshot
+
+    def __init__(self, source: LiveKitSource, collectors: CollectorSettings) -> None:
+        super().__init__(source, collectors)
+        self.client = RoomPoller(
+            source, timeout_s=collectors.http_timeout_s, max_concurrency=collectors.max_concurrent_requests
+        )
+        self.poll_timeout_s: float | None = POLL_TIMEOUTS * collectors.http_timeout_s
+        self._tracker: SessionTracker | None = None
+
+    def bind(self, engine: Engine, source_id: int) -> None:
+        # The sessions still open in the store (a restart picks them up where it left off).
+        self._tracker = SessionTracker(engine, source_id)
+
+    async def poll(self, now_ts: int) -> RoomSnapshot:
+        snapshot = await self.client.poll(now_ts)
+        # Participant lists are read concurrently: the same warnings, in a stable order.
+        snapshot.warnings = sorted(set(snapshot.warnings))
+        return snapshot
+
+    def write(self, snapshot: RoomSnapshot) -> Mapping[str, int]:
+        assert self._tracker is not None, "bind() first"
+        counts = self._tracker.apply(snapshot)
+        return {"rooms": counts["rooms"], "participants": counts["participants"]}
+
+    def describe_error(self, exc: BaseException) -> str:
+        return describe_error(exc)
