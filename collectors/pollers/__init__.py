@@ -1,5 +1,5 @@
 """The sources the runner polls, one class per kind behind the :class:`~collectors.pollers.base.Poller`
-Protocol. Adding a kind: its settings, its class, one line here (docs/ARCHITECTURE-pollers.md)."""
+Protocol. Adding a kind: its settings, its class, one line here (docs/ARCHITECTURE.md, "Adding a poller")."""
 
 from __future__ import annotations
 
