@@ -22,7 +22,12 @@ from tests.security.served import trickle
 
 MAX_BODY = 4096
 # A valid token (for some other body): the receiver reads the body before it can compare hashes.
-SIGNED = _sign(b"{}").encode()
+
+
+def signed() -> bytes:
+    """A token issued now: one made at import would be stale (> 5 min) by the time a long
+    suite reaches these tests."""
+    return _sign(b"{}").encode()
 
 
 @pytest.fixture
@@ -114,7 +119,7 @@ def test_clients_dropping_mid_body_cost_no_traceback(store: Any, caplog: pytest.
             for _ in range(5):
                 _, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.write(
-                    b"POST /livekit HTTP/1.1\r\nHost: x\r\nAuthorization: " + SIGNED + b"\r\n"
+                    b"POST /livekit HTTP/1.1\r\nHost: x\r\nAuthorization: " + signed() + b"\r\n"
                     b'Content-Type: application/webhook+json\r\nContent-Length: 1000\r\n\r\n{"event":'
                 )
                 await writer.drain()
@@ -147,7 +152,7 @@ def test_slow_heads_and_slow_bodies_are_cut_off(store: Any) -> None:
             started = time.monotonic()
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(
-                b"POST /livekit HTTP/1.1\r\nHost: x\r\nAuthorization: " + SIGNED + b"\r\n"
+                b"POST /livekit HTTP/1.1\r\nHost: x\r\nAuthorization: " + signed() + b"\r\n"
                 b"Content-Type: application/webhook+json\r\nContent-Length: 100\r\n\r\n{"
             )
             await writer.drain()

