@@ -69,7 +69,7 @@ class AwsCollector:
         boto_config = Config(
             connect_timeout=timeout_s,
             read_timeout=timeout_s,
-            retries={"max_attempts": max_attempts, "mode": "standard"},
+            retries={"total_max_attempts": max_attempts, "mode": "standard"},  # the first try included
         )
         self.ce = session.client("ce", endpoint_url=config.api_base_url, config=boto_config)
         self.cloudwatch = session.client(

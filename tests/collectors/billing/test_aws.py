@@ -108,3 +108,25 @@ def test_unreachable_endpoint_is_a_billing_error() -> None:
     aws = collector(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(BillingError, match="aws: cost"):
         aws.fetch_part("cost", START, TODAY, NOW_TS)
+
+
+@pytest.mark.slow
+def test_max_attempts_counts_the_first_try(httpserver: HTTPServer) -> None:
+    """``max_attempts=3`` is three requests in all (botocore's ``max_attempts`` would have
+    meant three *retries*: four requests)."""
+    from werkzeug import Response
+
+    httpserver.expect_request("/", method="POST").respond_with_response(
+        Response(
+            '{"__type": "InternalServerError", "message": "try later"}',
+            status=500,
+            content_type="application/x-amz-json-1.1",
+        )
+    )
+    base = httpserver.url_for("/").rstrip("/")
+    config = AwsBilling(api_base_url=base, cloudwatch_url=base, access_key_id="AKIDTEST",
+                        secret_access_key=SecretStr(fakes.AWS_SECRET))  # fmt: skip
+    aws = AwsCollector(config, timeout_s=5, max_attempts=3)
+    with pytest.raises(BillingError):
+        aws.fetch_part("cost", START, TODAY, NOW_TS)
+    assert len(httpserver.log) == 3
