@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -182,10 +183,23 @@ def test_collectors_run_waits_for_postgresql_that_is_down_at_start(tmp_path: Pat
             [sys.executable, "-m", "collectors", "run", "--once", "--config", str(config)],
             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(3)  # a few refused attempts
-        assert process.poll() is None, process.communicate()
+        # Start the server only once the collector has met it down (its start-up can take
+        # seconds on a loaded machine: a fixed sleep let it find the server already up).
+        lines: list[str] = []
+        assert process.stderr is not None
+        reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        deadline = time.monotonic() + 60
+        while not any("database unavailable" in line for line in lines) and time.monotonic() < deadline:
+            assert process.poll() is None, "".join(lines)
+            time.sleep(0.2)
+        assert process.poll() is None, "".join(lines)
         postgres.start_server()
-        stdout, stderr = process.communicate(timeout=60)
+        assert process.stdout is not None
+        stdout = process.stdout.read()
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+        stderr = "".join(lines)
         assert process.returncode == 0, stderr
         assert "database unavailable" in stderr and "retrying in" in stderr
         assert "database available after" in stderr
