@@ -9,8 +9,8 @@ and a node is "full" at ``target CPU × vCPUs``. Bandwidth must fit the port at 
 target, memory (when a figure is known) the node's RAM. Each egress (HLS or recording) job
 reserves the CPUs LiveKit's egress admission control charges for it.
 
-Everything here is pure (numpy/pandas in, dataclasses out) except :func:`node_load_frame`,
-which reads node samples from the store.
+Everything here is pure (numpy/pandas in, dataclasses out); :func:`fleet_capacity` reads its
+node samples through store.queries.nodes.node_load.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, select
 
 from analytics.ledger import DAY_S, REGIONS, VIDEO_KBPS, VIDEO_TIERS, Scenario, gb_per_minute
 from analytics.prices import Catalogue
 from analytics.pricing_models import self_hosted
 from analytics.pricing_models.base import UsageArrays, tracked
-from store import schema
+from store.queries.bind import Bind
+from store.queries.nodes import node_load
 
 if TYPE_CHECKING:
     from analytics.costs import ProviderCost  # analytics.costs imports this module
@@ -424,44 +424,6 @@ def model_in_use(calibration: Calibration | None, defaults: CapacityModel) -> Ca
     )
 
 
-Bind = Engine | Connection
-NODE_LOAD_COLUMNS = (
-    "cpu_pct", "tracks_subscribed", "tracks_published", "rooms", "participants", "memory_bytes", "bytes_out_per_s",
-)  # fmt: skip
-MINUTE_TIER_MAX_S = 2 * DAY_S
-
-
-def node_load_frame(bind: Bind, since_ts: int, until_ts: int, source_id: int | None = None) -> pd.DataFrame:
-    """Node load per bucket (hourly averages beyond two days, else 1-minute; raw samples when
-    no rollup exists yet): source_id, node_id, bucket_ts, and :data:`NODE_LOAD_COLUMNS`."""
-    tiers: list[tuple[Any, str]] = []
-    if until_ts - since_ts > MINUTE_TIER_MAX_S:
-        tiers.append((schema.node_samples_1h, "bucket_ts"))
-    tiers += [(schema.node_samples_1m, "bucket_ts"), (schema.node_samples, "ts")]
-    for table, ts_name in tiers:
-        ts = table.c[ts_name]
-        columns = [table.c.source_id, table.c.node_id, ts.label("bucket_ts")]
-        for name in NODE_LOAD_COLUMNS:
-            columns.append((table.c[name] if ts_name == "ts" else table.c[f"{name}_avg"]).label(name))
-        query = select(*columns).where(ts >= since_ts, ts < until_ts)
-        if source_id is not None:
-            query = query.where(table.c.source_id == source_id)
-        query = query.order_by(ts)
-        if isinstance(bind, Connection):
-            rows = bind.execute(query).fetchall()
-        else:
-            with bind.connect() as connection:
-                rows = connection.execute(query).fetchall()
-        if rows:
-            names = ["source_id", "node_id", "bucket_ts", *NODE_LOAD_COLUMNS]
-            frame = pd.DataFrame.from_records(rows, columns=names)
-            for name in NODE_LOAD_COLUMNS:
-                frame[name] = pd.to_numeric(frame[name], errors="coerce")
-            frame["node_id"] = frame["source_id"].astype(str) + ":" + frame["node_id"].astype(str)
-            return frame
-    return pd.DataFrame(columns=["source_id", "node_id", "bucket_ts", *NODE_LOAD_COLUMNS])
-
-
 # ---------------------------------------------------------------------------------------------
 # The planner: a scenario → nodes, bandwidth and cost per model (vectorized over variants)
 # ---------------------------------------------------------------------------------------------
@@ -818,7 +780,7 @@ def fleet_capacity(
     from analytics.forecast import forecast
 
     since_ts = until_ts - window_s
-    load = node_load_frame(bind, since_ts, until_ts, source_id)
+    load = node_load(bind, since_ts, until_ts, source_id)
     defaults = default_model(catalogue)
     calibration = calibrate(load, node_vcpus, defaults)
     port = port_mbps if port_mbps is not None else catalogue["self_hosted.hetzner.cx33.port_mbps"]

@@ -149,7 +149,7 @@ def linear_crossing(
 
 
 def daily_peaks(load: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per node, cluster) daily peaks from node load buckets (analytics.capacity.node_load_frame).
+    """(per node, cluster) daily peaks from node load buckets (store.queries.nodes.node_load).
     Per node: the day's highest CPU % and out Mbit/s. Cluster: per bucket the mean CPU % over
     the nodes reporting (total load over total capacity when nodes are alike) and the summed
     out Mbit/s, listeners and subscribed tracks; then each day's peak."""

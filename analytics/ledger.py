@@ -17,7 +17,8 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-DAY_S = 86_400
+from core.units import DAY_S
+
 # A month of usage, for scaling a measured period to a monthly bill.
 MONTH_DAYS = 30.0
 

@@ -25,9 +25,8 @@ from sqlalchemy import Engine, Table, and_, select
 from analytics.costs import price_ledger
 from analytics.prices.catalogue import load_catalogue
 from analytics.usage import measured_ledger
+from core.units import DAY_S
 from store import schema
-
-DAY_S = 86_400
 
 # Billing provider → cost-engine model id (analytics/costs.py MODEL_IDS).
 PROVIDER_MODEL: dict[str, str] = {

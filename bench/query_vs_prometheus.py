@@ -42,9 +42,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import OUT_DIR, SCENARIO, add_db_argument, backend, demo_db, emit, machine, store_facts
+from core.units import DAY_S, HOUR_S
 
 TARGET_RATIO = 0.1
-HOUR_S, DAY_S = 3600, 86_400
+
 PROMETHEUS_TIMES = OUT_DIR / "prometheus_query_s.json"
 
 
@@ -58,14 +59,15 @@ def our_pages_once(url: str, start_ts: int, end_ts: int) -> dict[str, float]:
     from analytics import monitoring
     from analytics.usage import measured_ledger
     from store.engine import make_engine
+    from store.queries import fleet
 
     engine = make_engine(url, read_only=True)
     try:
         started = time.perf_counter()
         with engine.connect() as connection:
-            monitoring.headline(connection, start_ts, end_ts)
-            history = monitoring.fleet_history(connection, start_ts, end_ts)
-            monitoring.busiest_channels(connection, end_ts)
+            fleet.headline(connection, start_ts, end_ts)
+            history = monitoring.fleet_history(fleet.fleet_history_frames(connection, start_ts, end_ts))
+            fleet.busiest_channels(connection, end_ts)
         overview_s = time.perf_counter() - started
         started = time.perf_counter()
         ledger = measured_ledger(engine, start_ts, end_ts)

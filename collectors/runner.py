@@ -31,13 +31,8 @@ from collectors.webhook_sessions import bump_counter
 from core.logs import redact, register_secret
 from core.settings import Settings, secret_values
 from store import schema
-from store.rollups import (
-    apply_retention,
-    newest_sample_ts,
-    refresh_rollups,
-    retention_hold_until,
-    set_retention_hold,
-)
+from store.queries.sources import newest_sample_ts
+from store.rollups import apply_retention, refresh_rollups, retention_hold_until, set_retention_hold
 from store.upsert import upsert
 from store.usage_rollup import refresh_usage_daily
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from core.settings import ConfigError
+from core.units import DAY_S
 
-DAY_S = 86_400
 _UNIT_S = {"w": 7 * DAY_S, "d": DAY_S, "h": 3600, "m": 60, "s": 1}
 _DURATION_RE = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.monitoring import STREAM_CSV_ROWS_LIMIT, STREAM_STATUSES, StreamDetail
+from analytics.monitoring import StreamDetail
 from ui import charts, data, empty, export, params
 from ui.formatting import format_count, shorten
 from ui.page import start
@@ -163,7 +163,7 @@ def page(view: ViewState) -> None:
 
     left, right = st.columns([3, 1])
     search = left.text_input("Search room or channel", key=_KEY_SEARCH, max_chars=params.MAX_SEARCH_CHARS)
-    status = right.selectbox("Status", STREAM_STATUSES, key=_KEY_STATUS, format_func=str.capitalize)
+    status = right.selectbox("Status", data.STREAM_STATUSES, key=_KEY_STATUS, format_func=str.capitalize)
     now_ts = view.now_ts()
     listing = data.streams(url, start_ts, end_ts, view.source_id, search, status, now_ts)
     rows = listing.rows
@@ -176,7 +176,9 @@ def page(view: ViewState) -> None:
             empty.nothing_in_window("streams", view)
     else:
         every = (
-            data.streams(url, start_ts, end_ts, view.source_id, search, status, now_ts, STREAM_CSV_ROWS_LIMIT)
+            data.streams(
+                url, start_ts, end_ts, view.source_id, search, status, now_ts, data.STREAM_CSV_ROWS_LIMIT
+            )
             if listing.truncated
             else listing
         )

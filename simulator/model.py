@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from core.units import DAY_S
 from simulator import ids
 from simulator.load import JITTER_SIGMA, LOSS_SIGMA, RTT_SIGMA, node_metrics
 from simulator.scenarios import KIND_EGRESS, KIND_INGRESS, KIND_STANDARD, ScenarioSpec, get_scenario
 from store.schema import NODE_METRICS
 
-DAY_S = 86_400
 DEPARTURE_S = 20  # a room closes this long after its publisher leaves (departure_timeout)
 EGRESS_DELAY_S = 3  # the recorder starts this long after the broadcast
 LISTENER_POOL = 2**17  # distinct listener identities per scenario

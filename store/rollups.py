@@ -15,12 +15,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
 from core.settings import RetentionSettings
+from core.units import DAY_S, HOUR_S, MINUTE_S
 from store import schema
 from store.upsert import upsert
 
-MINUTE_S = 60
-HOUR_S = 3600
-DAY_S = 86_400
 # Buckets recomputed behind the last complete one, for samples that arrive late.
 LATE_BUCKETS = 2
 
@@ -99,16 +97,6 @@ def set_retention_hold(engine: Engine, until_ts: int | None) -> None:
             connection.execute(delete(state).where(state.c.name == RETENTION_HOLD))
         else:
             upsert(connection, state, [{"name": RETENTION_HOLD, "done_until_ts": int(until_ts)}])
-
-
-def newest_sample_ts(connection: Connection) -> int | None:
-    """The newest raw room or node sample (Unix s): where the collectors last wrote."""
-    values = [
-        connection.execute(select(func.max(table.c.ts))).scalar()
-        for table in (schema.room_samples, schema.node_samples)
-    ]
-    found = [int(v) for v in values if v is not None]
-    return max(found) if found else None
 
 
 def _refresh_one(connection: Connection, rollup: Rollup, now_ts: int, since_ts: int | None) -> int:

@@ -1,6 +1,6 @@
 """The daily usage rollup: connection minutes per room and UTC join day, computed in SQL.
 
-``room_usage_daily`` holds, per (source_id, room_sid, day_ts), what analytics/usage.py
+``room_usage_daily`` holds, per (source_id, room_sid, day_ts), what store/queries/usage.py
 ``_sessions`` sums for *closed* participant sessions (left_ts set) that joined on that day:
 minutes rounded up per connection, unrounded seconds, and the spread of their left_ts, so a
 reader can tell whether a window would clip any of them. Only closed UTC days are rolled up
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from sqlalchemy import (
     BigInteger,
     Connection,
-    Engine,
     Select,
     and_,
     case,
@@ -39,10 +38,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnElement
 
+from core.units import DAY_S
 from store import schema
+from store.queries.bind import Bind
 from store.upsert import upsert
 
-DAY_S = 86_400
 # Participants that LiveKit does not charge connection minutes for (SIP is billed apart).
 NOT_CONNECTION_KINDS = ("EGRESS", "INGRESS", "SIP")
 HORIZON_STATE = "room_usage_daily"
@@ -55,8 +55,6 @@ LATE_S = 3600
 KEYS_PER_STATEMENT = 200
 # Larger than any Unix time in seconds: the open end of a range written as two-sided.
 NO_TS = 2**62
-
-Bind = Engine | Connection
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The pages' only way to the store: settings, a cached READ-ONLY engine, and cached readers
-around analytics.monitoring (every cache has a ttl).
+"""The pages' only way to the data: settings, a cached READ-ONLY engine, and every cached
+reader (every cache has a ttl). A reader reads through store.queries and hands the rows to
+analytics; pages never see an engine.
 
 Readers take the database URL as their first argument so the cache is keyed by database,
 and window ends are rounded by the caller (see ui.sidebar) so reruns within a few seconds
@@ -14,17 +15,25 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from analytics import monitoring
 from core.settings import ConfigError, Settings, load_settings
 from store.engine import is_sqlite, make_engine
+from store.queries import fleet as fleet_q
+from store.queries import nodes as nodes_q
+from store.queries import sources as sources_q
+from store.queries import streams as streams_q
+from store.queries.results import Headline, StreamList
+from store.queries.streams import STREAM_ROWS_LIMIT
 
 LIVE_TTL_S = 15
 HISTORY_TTL_S = 60
 INVENTORY_TTL_S = 30
 STORE_STATE_TTL_S = 5  # short: the first `make run` creates the database while the app waits
+STREAM_CSV_ROWS_LIMIT = 200_000  # rows the Streams CSV export holds (every session of a long range)
+STREAM_STATUSES = streams_q.STREAM_STATUSES  # the Streams page's status filter, as the query takes it
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
@@ -76,48 +85,46 @@ def store_state(url: str) -> StoreState:
         if database and database != ":memory:" and not Path(database).exists():
             return StoreState(False, "missing", database)
     try:
-        with engine(url).connect() as connection:
-            if not inspect(connection).has_table("room_sessions"):
-                return StoreState(False, "no_schema")
+        if not sources_q.has_schema(engine(url)):
+            return StoreState(False, "no_schema")
     except Exception as exc:  # any driver error means the same to the operator: cannot read
         return StoreState(False, "unreachable", type(exc).__name__)
     return StoreState(True, "")
 
 
+# ---------------------------------------------------------------------------------------------
+# Monitoring: sources, the fleet now and over time, streams, nodes
+# ---------------------------------------------------------------------------------------------
+
+
 @st.cache_data(ttl=INVENTORY_TTL_S, show_spinner=False)
 def sources(url: str) -> pd.DataFrame:
-    with engine(url).connect() as connection:
-        return monitoring.list_sources(connection)
+    return sources_q.list_sources(engine(url))
 
 
 @st.cache_data(ttl=STORE_STATE_TTL_S, show_spinner=False)
 def has_any_data(url: str) -> bool:
-    with engine(url).connect() as connection:
-        return monitoring.has_any_data(connection)
+    return sources_q.has_any_data(engine(url))
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def newest_sample_ts(url: str, source_id: int | None) -> int | None:
-    with engine(url).connect() as connection:
-        return monitoring.newest_sample_ts(connection, source_id)
+    return sources_q.newest_sample_ts(engine(url), source_id)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def headline(url: str, start_ts: int, end_ts: int, source_id: int | None) -> monitoring.Headline:
-    with engine(url).connect() as connection:
-        return monitoring.headline(connection, start_ts, end_ts, source_id)
+def headline(url: str, start_ts: int, end_ts: int, source_id: int | None) -> Headline:
+    return fleet_q.headline(engine(url), start_ts, end_ts, source_id)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def busiest_channels(url: str, end_ts: int, source_id: int | None, limit: int = 10) -> pd.DataFrame:
-    with engine(url).connect() as connection:
-        return monitoring.busiest_channels(connection, end_ts, source_id, limit)
+    return fleet_q.busiest_channels(engine(url), end_ts, source_id, limit)
 
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def fleet_history(url: str, start_ts: int, end_ts: int, source_id: int | None) -> monitoring.FleetHistory:
-    with engine(url).connect() as connection:
-        return monitoring.fleet_history(connection, start_ts, end_ts, source_id)
+    return monitoring.fleet_history(fleet_q.fleet_history_frames(engine(url), start_ts, end_ts, source_id))
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
@@ -129,27 +136,24 @@ def streams(
     search: str,
     status: str,
     now_ts: int,
-    limit: int = monitoring.STREAM_ROWS_LIMIT,
-) -> monitoring.StreamList:
-    with engine(url).connect() as connection:
-        return monitoring.streams(
-            connection, start_ts, end_ts, source_id, search, status, limit=limit, now_ts=now_ts
-        )
+    limit: int = STREAM_ROWS_LIMIT,
+) -> StreamList:
+    return streams_q.streams(
+        engine(url), start_ts, end_ts, source_id, search, status, limit=limit, now_ts=now_ts
+    )
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def stream_detail(url: str, source_id: int, room_sid: str, now_ts: int) -> monitoring.StreamDetail | None:
-    with engine(url).connect() as connection:
-        return monitoring.stream_detail(connection, source_id, room_sid, now_ts)
+    record = streams_q.stream_record(engine(url), source_id, room_sid, now_ts)
+    return None if record is None else monitoring.stream_detail(record)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
 def nodes_table(url: str, start_ts: int, end_ts: int, source_id: int | None) -> pd.DataFrame:
-    with engine(url).connect() as connection:
-        return monitoring.nodes_table(connection, start_ts, end_ts, source_id)
+    return monitoring.nodes_table(nodes_q.node_state(engine(url), start_ts, end_ts, source_id))
 
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def node_series(url: str, source_id: int, node_id: str, start_ts: int, end_ts: int) -> pd.DataFrame:
-    with engine(url).connect() as connection:
-        return monitoring.node_series(connection, source_id, node_id, start_ts, end_ts)
+    return nodes_q.node_series(engine(url), source_id, node_id, start_ts, end_ts)

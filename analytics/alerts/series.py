@@ -13,7 +13,7 @@ from analytics.alerts.backtest import KNOWN_NODE_S
 from analytics.alerts.rules import Rule, RuleError, RuleSet
 from analytics.alerts.spend import BUCKET_S, pricing_from_settings, spend_run_rate_frame
 from store import schema
-from store.observed import newest_node_samples
+from store.queries.nodes import newest_node_samples
 
 COLUMNS = ["ts", "target", "value"]
 

@@ -28,7 +28,7 @@ from analytics.costs import MODELS, price_usage, usage_from_scenario_frame
 from analytics.ledger import REGIONS, Scenario
 from analytics.prices import Catalogue, CatalogueError, load_catalogue, price_overrides
 from store import schema
-from store.observed import first_observed_ts, has_node_data
+from store.queries.sources import first_observed_ts, has_node_data
 from store.rollups import done_until
 
 HOURS_PER_MONTH = 730  # the bandwidth fallback's month

@@ -23,7 +23,6 @@ from core.logs import redact
 
 log = logging.getLogger(__name__)
 
-DAY_S = 86_400
 USER_AGENT = "castmeter-billing/1"
 
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.capacity import calibrate, default_model, fleet_capacity, model_in_use, node_load_frame
+from analytics.capacity import calibrate, default_model, fleet_capacity, model_in_use
 from analytics.prices import load_catalogue
 from store import schema
 from store.engine import make_engine, open_store
+from store.queries.nodes import node_load as node_load_frame
 from store.upsert import upsert
 
 CAT = load_catalogue()

@@ -14,9 +14,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, update
 
-from analytics.usage import _sessions, _sessions_raw, measured_ledger
+from analytics.usage import measured_ledger
 from store import schema
 from store.engine import open_store
+from store.queries.usage import _sessions, _sessions_raw
 from store.upsert import upsert
 from store.usage_rollup import coverage, refresh_usage_daily
 
@@ -188,5 +189,5 @@ def test_measured_ledger_is_unchanged_by_the_rollup(store: Engine) -> None:
 
 def test_too_many_keys_to_reread_falls_back_to_raw(store: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     refresh_usage_daily(store, NOW)
-    monkeypatch.setattr("analytics.usage.MAX_KEYS_REREAD", 0)
+    monkeypatch.setattr("store.queries.usage.MAX_KEYS_REREAD", 0)
     _assert_all_windows(store)

@@ -19,8 +19,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from analytics import monitoring
 from store.engine import make_engine, open_store
+from store.queries import sources
 from tests.realparts import REPO_ROOT, PostgresServer, require
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -116,7 +116,7 @@ def test_collector_writes_dashboard_only_reads(roles: Roles, tmp_path: Path) -> 
                 connection.execute(text("SELECT count(*) FROM participant_sessions")).scalar_one() == sessions
             )
             assert connection.execute(text("SELECT x FROM later_table")).scalar_one() == 7
-            assert not monitoring.list_sources(connection).empty
+            assert not sources.list_sources(connection).empty
             assert connection.execute(text("SHOW default_transaction_read_only")).scalar_one() == "on"
     finally:
         reader.dispose()

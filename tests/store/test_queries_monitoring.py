@@ -1,4 +1,5 @@
-"""analytics.monitoring on the fixture fleet: figures, tiers, SQL aggregation, metering."""
+"""store.queries (fleet, streams, nodes, sources) and analytics.monitoring on the fixture fleet:
+figures, tiers, SQL aggregation, metering."""
 
 from __future__ import annotations
 
@@ -13,10 +14,21 @@ from sqlalchemy import Engine, event
 from analytics import monitoring
 from store import schema
 from store.engine import make_engine, open_store
+from store.queries import fleet as fleet_queries
+from store.queries import nodes as node_queries
+from store.queries import sources, tiers
+from store.queries import streams as stream_queries
+from store.queries.bind import Bind
 from store.upsert import upsert
 from tests.pages.fixture_store import CHANNELS, HOSTILE_NAMES, NODE_IDS, build_fixture, room_sid
 
 NOW_TS = int(time.time())
+
+
+def stream_detail(bind: Bind, source_id: int, room_sid: str, now_ts: int) -> monitoring.StreamDetail | None:
+    """A stream's drill-down as the Streams page reads it (ui.data.stream_detail)."""
+    record = stream_queries.stream_record(bind, source_id, room_sid, now_ts)
+    return None if record is None else monitoring.stream_detail(record)
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +44,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, di
     "span_s", [60, 3600, 6 * 3600, 12 * 3600, 86_400, 3 * 86_400, 7 * 86_400, 30 * 86_400, 400 * 86_400]
 )
 def test_tier_keeps_series_under_the_point_limit(span_s: int) -> None:
-    tier = monitoring.pick_tier(NOW_TS - span_s, NOW_TS)
-    assert span_s / tier.step_s <= monitoring.MAX_POINTS
+    tier = tiers.pick_tier(NOW_TS - span_s, NOW_TS)
+    assert span_s / tier.step_s <= tiers.MAX_POINTS
     expected = "raw" if span_s <= 2 * 3600 else "1m" if span_s <= 2 * 86_400 else "1h"
     assert tier.name == expected
     assert tier.step_s % max(1, tier.bucket_s) == 0  # whole rollup buckets per point
@@ -42,8 +54,8 @@ def test_tier_keeps_series_under_the_point_limit(span_s: int) -> None:
 def test_headline_is_the_newest_picture(fleet: tuple[Engine, dict[str, Any]]) -> None:
     engine, facts = fleet
     with engine.connect() as connection:
-        figures = monitoring.headline(connection, NOW_TS - 3600, NOW_TS + 1)
-        only_nodes = monitoring.headline(connection, NOW_TS - 3600, NOW_TS + 1, source_id=2)
+        figures = fleet_queries.headline(connection, NOW_TS - 3600, NOW_TS + 1)
+        only_nodes = fleet_queries.headline(connection, NOW_TS - 3600, NOW_TS + 1, source_id=2)
     assert figures.as_of_ts == facts["last_tick_ts"]
     assert figures.live_streams == facts["live_streams"]
     assert figures.listeners == facts["listeners_now"]
@@ -59,7 +71,7 @@ def test_headline_of_an_earlier_window_is_that_window_s_last_picture(
     engine, _facts = fleet
     yesterday_end = NOW_TS - 86_400 + 3600
     with engine.connect() as connection:
-        figures = monitoring.headline(connection, yesterday_end - 600, yesterday_end + 30)
+        figures = fleet_queries.headline(connection, yesterday_end - 600, yesterday_end + 30)
     assert figures.as_of_ts == yesterday_end - 60  # the last sample before the sessions ended
     assert (figures.live_streams, figures.listeners) == (len(CHANNELS), 2 * len(CHANNELS))
     assert figures.nodes_up == 0  # no node reported then
@@ -68,8 +80,10 @@ def test_headline_of_an_earlier_window_is_that_window_s_last_picture(
 def test_listeners_by_channel_keeps_top_n_plus_other(fleet: tuple[Engine, dict[str, Any]]) -> None:
     engine, _facts = fleet
     with engine.connect() as connection:
-        by_channel = monitoring.listeners_by_channel(connection, NOW_TS - 3600, NOW_TS + 1, top_n=3)
-        fleet_series = monitoring.fleet_series(connection, NOW_TS - 3600, NOW_TS + 1)
+        by_channel = monitoring.listeners_by_channel(
+            fleet_queries.fleet_history_frames(connection, NOW_TS - 3600, NOW_TS + 1, top_n=3)
+        )
+        fleet_series = fleet_queries.fleet_series(connection, NOW_TS - 3600, NOW_TS + 1)
     assert list(dict.fromkeys(by_channel["channel"])) == [*CHANNELS[:3], monitoring.OTHER_CHANNELS]
     per_bucket = by_channel.groupby("bucket_ts")["listeners"].sum()
     totals = fleet_series.set_index("bucket_ts")["listeners"]
@@ -89,8 +103,10 @@ def test_month_view_reads_hourly_rollups_and_aggregates_in_sql(tmp_path: Path) -
     engine = make_engine(url, read_only=True)
     statements = _statements(engine)
     with engine.connect() as connection:
-        by_channel = monitoring.listeners_by_channel(connection, NOW_TS - 30 * 86_400, NOW_TS)
-        fleet_series = monitoring.fleet_series(connection, NOW_TS - 30 * 86_400, NOW_TS)
+        by_channel = monitoring.listeners_by_channel(
+            fleet_queries.fleet_history_frames(connection, NOW_TS - 30 * 86_400, NOW_TS)
+        )
+        fleet_series = fleet_queries.fleet_series(connection, NOW_TS - 30 * 86_400, NOW_TS)
     engine.dispose()
     sql = " ".join(statements)
     assert "room_samples_1h" in sql and "GROUP BY" in sql
@@ -102,10 +118,10 @@ def test_month_view_reads_hourly_rollups_and_aggregates_in_sql(tmp_path: Path) -
 def test_stream_search_is_literal_and_case_insensitive(fleet: tuple[Engine, dict[str, Any]]) -> None:
     engine, _facts = fleet
     with engine.connect() as connection:
-        found = monitoring.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, search="O'REILLY")
-        wildcard = monitoring.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, search="%")
-        live_only = monitoring.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, status="live")
-        limited = monitoring.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, limit=5)
+        found = stream_queries.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, search="O'REILLY")
+        wildcard = stream_queries.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, search="%")
+        live_only = stream_queries.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, status="live")
+        limited = stream_queries.streams(connection, NOW_TS - 7 * 86_400, NOW_TS + 1, limit=5)
     assert set(found.rows["room_name"]) == {HOSTILE_NAMES[0]}
     assert len(found.rows) == 2  # today's live session and yesterday's
     assert wildcard.rows.empty
@@ -116,8 +132,8 @@ def test_stream_search_is_literal_and_case_insensitive(fleet: tuple[Engine, dict
 def test_stream_detail_meters_each_connection_in_whole_minutes(fleet: tuple[Engine, dict[str, Any]]) -> None:
     engine, _facts = fleet
     with engine.connect() as connection:
-        detail = monitoring.stream_detail(connection, 1, room_sid(0), NOW_TS)
-        missing = monitoring.stream_detail(connection, 1, "RM_nope", NOW_TS)
+        detail = stream_detail(connection, 1, room_sid(0), NOW_TS)
+        missing = stream_detail(connection, 1, "RM_nope", NOW_TS)
     assert missing is None
     assert detail is not None
     assert detail.connection_minutes == 120 + 2 + 2 + 1
@@ -156,14 +172,14 @@ def test_stream_detail_measures_the_listener_bitrate_from_the_fleet(tmp_path: Pa
                 nodes.append(row)
         upsert(connection, schema.node_samples, nodes)
     with engine.connect() as connection:
-        detail = monitoring.stream_detail(connection, 1, "RM_k", NOW_TS)
+        detail = stream_detail(connection, 1, "RM_k", NOW_TS)
     assert detail is not None and detail.listener_kbps_measured
     assert detail.listener_kbps == pytest.approx(64.0)
     assert detail.downstream_gb == pytest.approx(detail.listener_minutes * 60 * 8_000 / 1e9)
     with engine.begin() as connection:
         connection.execute(schema.node_samples.delete())
     with engine.connect() as connection:
-        assumed = monitoring.stream_detail(connection, 1, "RM_k", NOW_TS)
+        assumed = stream_detail(connection, 1, "RM_k", NOW_TS)
     assert assumed is not None and not assumed.listener_kbps_measured
     assert assumed.listener_kbps == monitoring.DEFAULT_LISTENER_KBPS
 
@@ -171,8 +187,10 @@ def test_stream_detail_measures_the_listener_bitrate_from_the_fleet(tmp_path: Pa
 def test_nodes_table_headroom_and_rates(fleet: tuple[Engine, dict[str, Any]]) -> None:
     engine, _facts = fleet
     with engine.connect() as connection:
-        nodes = monitoring.nodes_table(connection, NOW_TS - 3600 * 2, NOW_TS + 1).set_index("node_id")
-        series = monitoring.node_series(connection, 2, "node-a", NOW_TS - 86_400, NOW_TS + 1)
+        nodes = monitoring.nodes_table(
+            node_queries.node_state(connection, NOW_TS - 3600 * 2, NOW_TS + 1)
+        ).set_index("node_id")
+        series = node_queries.node_series(connection, 2, "node-a", NOW_TS - 86_400, NOW_TS + 1)
     assert set(nodes.index) == set(NODE_IDS)
     assert not nodes.loc["node-c", "up"] and nodes.loc["node-c", "cpu_status"] == "down"
     node_b = nodes.loc["node-b"]
@@ -182,7 +200,7 @@ def test_nodes_table_headroom_and_rates(fleet: tuple[Engine, dict[str, Any]]) ->
     assert node_b["participants_to_70"] == pytest.approx(round(expected_extra))
     assert node_b["api_error_pct"] == pytest.approx(1.0)
     assert node_b["out_mbps"] == pytest.approx(48.0)
-    assert 0 < len(series) <= monitoring.MAX_POINTS
+    assert 0 < len(series) <= tiers.MAX_POINTS
     assert {"cpu_pct", "cpu_pct_max", "rtt_p95_ms", "quality_score"} <= set(series.columns)
 
 
@@ -193,13 +211,15 @@ def test_empty_store_gives_empty_answers(tmp_path: Path) -> None:
     open_store(url).dispose()
     engine = make_engine(url, read_only=True)
     with engine.connect() as connection:
-        assert not monitoring.has_any_data(connection)
-        assert monitoring.headline(connection, NOW_TS - 3600, NOW_TS).live_streams == 0
-        assert monitoring.listeners_by_channel(connection, NOW_TS - 3600, NOW_TS).empty
-        assert monitoring.busiest_channels(connection, NOW_TS).empty
-        assert monitoring.streams(connection, NOW_TS - 3600, NOW_TS).rows.empty
-        assert monitoring.nodes_table(connection, NOW_TS - 3600, NOW_TS).empty
-        assert monitoring.failing_sources(connection).empty
+        assert not sources.has_any_data(connection)
+        assert fleet_queries.headline(connection, NOW_TS - 3600, NOW_TS).live_streams == 0
+        assert monitoring.listeners_by_channel(
+            fleet_queries.fleet_history_frames(connection, NOW_TS - 3600, NOW_TS)
+        ).empty
+        assert fleet_queries.busiest_channels(connection, NOW_TS).empty
+        assert stream_queries.streams(connection, NOW_TS - 3600, NOW_TS).rows.empty
+        assert monitoring.nodes_table(node_queries.node_state(connection, NOW_TS - 3600, NOW_TS)).empty
+        assert monitoring.failing_sources(sources.list_sources(connection)).empty
     engine.dispose()
 
 
@@ -209,16 +229,25 @@ def test_the_same_queries_run_on_postgresql(pg_url: str) -> None:
     engine = make_engine(pg_url, read_only=True)
     try:
         with engine.connect() as connection:
-            figures = monitoring.headline(connection, NOW_TS - 3600, NOW_TS + 1)
+            figures = fleet_queries.headline(connection, NOW_TS - 3600, NOW_TS + 1)
             assert figures.listeners == facts["listeners_now"]
-            assert not monitoring.listeners_by_channel(connection, NOW_TS - 30 * 86_400, NOW_TS + 1).empty
-            detail = monitoring.stream_detail(connection, 1, room_sid(0), NOW_TS)
+            assert not monitoring.listeners_by_channel(
+                fleet_queries.fleet_history_frames(connection, NOW_TS - 30 * 86_400, NOW_TS + 1)
+            ).empty
+            detail = stream_detail(connection, 1, room_sid(0), NOW_TS)
             assert detail is not None and detail.connection_minutes == 125
             assert (
-                len(monitoring.streams(connection, NOW_TS - 86_400 * 2, NOW_TS + 1, search="o'reilly").rows)
+                len(
+                    stream_queries.streams(
+                        connection, NOW_TS - 86_400 * 2, NOW_TS + 1, search="o'reilly"
+                    ).rows
+                )
                 == 2
             )
-            assert len(monitoring.nodes_table(connection, NOW_TS - 7200, NOW_TS + 1)) == 3
+            assert (
+                len(monitoring.nodes_table(node_queries.node_state(connection, NOW_TS - 7200, NOW_TS + 1)))
+                == 3
+            )
     finally:
         engine.dispose()
 
@@ -227,8 +256,8 @@ def test_an_end_time_after_now_is_not_an_end(fleet: tuple[Engine, dict[str, Any]
     engine, _facts = fleet
     midway_ts = NOW_TS - 86_400 + 1800  # yesterday's sessions ran from -24 h to -23 h
     with engine.connect() as connection:
-        listing = monitoring.streams(connection, midway_ts - 3600, midway_ts, now_ts=midway_ts)
-        detail = monitoring.stream_detail(connection, 1, room_sid(0, live=False), midway_ts)
+        listing = stream_queries.streams(connection, midway_ts - 3600, midway_ts, now_ts=midway_ts)
+        detail = stream_detail(connection, 1, room_sid(0, live=False), midway_ts)
     assert len(listing.rows) == len(CHANNELS)
     assert set(listing.rows["status"]) == {"live"} and listing.rows["ended_ts"].isna().all()
     assert detail is not None and detail.status == "live" and detail.ended_ts is None
@@ -238,10 +267,10 @@ def test_a_live_session_never_lasts_beyond_now(fleet: tuple[Engine, dict[str, An
     engine, facts = fleet
     earlier_ts = facts["last_tick_ts"] - 1800  # last_seen_ts is after this "now"
     with engine.connect() as connection:
-        listing = monitoring.streams(
+        listing = stream_queries.streams(
             connection, earlier_ts - 3600, earlier_ts, status="live", now_ts=earlier_ts
         )
-        detail = monitoring.stream_detail(connection, 1, room_sid(0), earlier_ts)
+        detail = stream_detail(connection, 1, room_sid(0), earlier_ts)
     started_ts = int(listing.rows["started_ts"].iloc[0])
     assert set(listing.rows["duration_s"]) == {earlier_ts - started_ts}
     assert detail is not None and detail.until_ts == earlier_ts
@@ -278,8 +307,8 @@ def test_stream_detail_lists_only_its_own_sessions_egress_and_ingress(tmp_path: 
              "last_seen_ts": now},
         ])  # fmt: skip
     with engine.connect() as connection:
-        detail = monitoring.stream_detail(connection, 1, "RM_now", now)
-        old = monitoring.stream_detail(connection, 1, "RM_old", now)
+        detail = stream_detail(connection, 1, "RM_now", now)
+        old = stream_detail(connection, 1, "RM_old", now)
     engine.dispose()
     assert detail is not None and old is not None
     assert list(detail.egress["egress_id"]) == ["EG_now"]
