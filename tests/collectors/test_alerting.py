@@ -14,7 +14,8 @@ from sqlalchemy import Engine, insert, select
 from werkzeug import Request, Response
 
 from analytics.alerts.rules import Rule, RuleSet
-from collectors.alerting import AlertEvaluator, Dispatcher, SlackNotifier, Transition, WebhookNotifier
+from analytics.alerts.state import Transition
+from collectors.alerting import AlertEvaluator, Dispatcher, SlackNotifier, WebhookNotifier
 from store import schema
 from store.engine import open_store
 
