@@ -1,7 +1,7 @@
 """Calibrate the capacity model on a real livekit-server: CPU per subscribed audio track and
 memory per participant.
 
-Starts livekit-server v1.13.5 on loopback (tests/e2e/livekit_harness.py), one publisher
+Starts livekit-server v1.13.5 on loopback (harness/livekit.py), one publisher
 sending a 48 kHz tone, then ramps listeners 0 → --max-listeners in --steps steps. At each step
 it reads the server's own ``process_cpu_seconds_total`` and ``process_resident_memory_bytes``
 straight from its Prometheus port (no Prometheus server), several short windows per step,
@@ -37,8 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests import realparts  # noqa: E402
-from tests.e2e import livekit_harness as lk  # noqa: E402
+from harness import livekit as lk  # noqa: E402
+from harness import realparts  # noqa: E402
 
 OUT_PATH = REPO_ROOT / "bench" / "out" / "livekit_calibration.json"
 # https://docs.livekit.io/home/self-hosting/benchmark.md: 80 % of a 16-core c2-standard-16 for 10 × 3000 audio down-tracks

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine, event
 
 from analytics import monitoring
+from harness.fixture_store import CHANNELS, HOSTILE_NAMES, NODE_IDS, build_fixture, room_sid
 from store import schema
 from store.engine import make_engine, open_store
 from store.upsert import upsert
-from tests.pages.fixture_store import CHANNELS, HOSTILE_NAMES, NODE_IDS, build_fixture, room_sid
 
 NOW_TS = int(time.time())
 

@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from analytics import monitoring
+from harness.realparts import REPO_ROOT, PostgresServer, require
 from store.engine import make_engine, open_store
-from tests.realparts import REPO_ROOT, PostgresServer, require
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -26,11 +26,7 @@ import pytest
 import streamlit as st
 
 from collectors.health import ensure_source
-from simulator.backfill import backfill
-from simulator.scripted import ScriptedFleet, load_script
-from store.engine import open_store
-from tests.knownanswer import answers
-from tests.realparts import (
+from harness.realparts import (
     REPO_ROOT,
     PostgresServer,
     faketime_env,
@@ -40,6 +36,10 @@ from tests.realparts import (
     start_prometheus,
     stop_process,
 )
+from simulator.backfill import backfill
+from simulator.scripted import ScriptedFleet, load_script
+from store.engine import open_store
+from tests.knownanswer import answers
 
 HERE = Path(__file__).resolve().parent
 FLEET = HERE / "fleet.yaml"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.realparts import REPO_ROOT, free_port, wait_http
+from harness.realparts import REPO_ROOT, free_port, wait_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
