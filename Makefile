@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements.stamp
 # What the linters and type checker look at (only the paths that exist).
-CODE_DIRS := castmeter pages ui analytics collectors core store simulator tests bench scripts
+CODE_DIRS := castmeter pages ui analytics collectors core store simulator harness tests bench scripts
 CODE := $(wildcard app.py setup.py) $(foreach d,$(CODE_DIRS),$(if $(wildcard $(d)/*.py $(d)/*/*.py),$(d)))
 PYTEST_ARGS ?=
 # The fast set: no real component (PostgreSQL, Prometheus, livekit-server, Alertmanager, nginx,

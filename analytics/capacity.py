@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from analytics.calibration import latest_livekit_server_file
 from analytics.ledger import DAY_S, REGIONS, VIDEO_KBPS, VIDEO_TIERS, Scenario, gb_per_minute
 from analytics.prices import Catalogue
 from analytics.pricing_models import self_hosted
@@ -69,7 +70,8 @@ DERIVED_CORES_PER_VIDEO_DOWNTRACK = (
 SERVER_MEMORY_BYTES: dict[str, float] = {"Hetzner CX33": 8 * 2**30, "Hetzner AX52": 64 * 2**30}
 SERVER_KEYS: dict[str, str] = {"cx33": "Hetzner CX33", "ax52": "Hetzner AX52"}
 
-CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "bench" / "out" / "livekit_calibration.json"
+# The newest committed livekit-server measurement (analytics/calibration/, bench/livekit_calibrate.py).
+CALIBRATION_FILE = latest_livekit_server_file()
 
 
 def derivation_lines() -> list[str]:

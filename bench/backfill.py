@@ -22,8 +22,8 @@ import contextlib
 
 from sqlalchemy import text
 
-from collectors.backfill import backfill
 from collectors.health import ensure_source
+from simulator.backfill import backfill
 from simulator.model import FleetModel
 from store.engine import open_store
 

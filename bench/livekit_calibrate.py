@@ -1,7 +1,7 @@
 """Calibrate the capacity model on a real livekit-server: CPU per subscribed audio track and
 memory per participant.
 
-Starts livekit-server v1.13.5 on loopback (tests/e2e/livekit_harness.py), one publisher
+Starts livekit-server v1.13.5 on loopback (harness/livekit.py), one publisher
 sending a 48 kHz tone, then ramps listeners 0 → --max-listeners in --steps steps. At each step
 it reads the server's own ``process_cpu_seconds_total`` and ``process_resident_memory_bytes``
 straight from its Prometheus port (no Prometheus server), several short windows per step,
@@ -14,7 +14,9 @@ Bounded: at most --max-listeners participants and --budget-s seconds (default 18
 The listeners run in this process on the same machine, so they compete with the server for
 CPU; the server's figure is its own process CPU, which that contention can only inflate.
 
-    .venv/bin/python bench/livekit_calibrate.py            # writes bench/out/livekit_calibration.json
+    .venv/bin/python bench/livekit_calibrate.py
+        # writes analytics/calibration/livekit-server-<version>-<date>.json: commit it, and the
+        # planner's "measured livekit-server" coefficients read it (the newest file wins)
 """
 
 from __future__ import annotations
@@ -37,10 +39,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as a script: make the project importable
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests import realparts  # noqa: E402
-from tests.e2e import livekit_harness as lk  # noqa: E402
+from analytics.calibration import livekit_server_file  # noqa: E402
+from harness import livekit as lk  # noqa: E402
+from harness import realparts  # noqa: E402
 
-OUT_PATH = REPO_ROOT / "bench" / "out" / "livekit_calibration.json"
 # https://docs.livekit.io/home/self-hosting/benchmark.md: 80 % of a 16-core c2-standard-16 for 10 × 3000 audio down-tracks
 # (our own division of LiveKit's published benchmark, not an official figure).
 BENCHMARK_CORES_PER_SUBSCRIBED_TRACK = 0.8 * 16 / 30_000
@@ -202,7 +204,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-s", type=float, default=5.0)
     parser.add_argument("--settle-s", type=float, default=3.0)
     parser.add_argument("--budget-s", type=float, default=180.0, help="hard bound on the whole ramp")
-    parser.add_argument("--out", type=Path, default=OUT_PATH)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default: analytics/calibration/livekit-server-<version>-<date>.json",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.max_listeners <= 200 or not 1 <= args.steps <= 20:
         parser.error("--max-listeners must be 1..200 and --steps 1..20")
@@ -212,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     with tempfile.TemporaryDirectory(prefix="castmeter-calibrate-") as workdir:
         result = asyncio.run(ramp(args, binary, Path(workdir)))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    measured_date = time.strftime("%Y-%m-%d", time.gmtime(result["measured_ts"]))
+    out = args.out or livekit_server_file(realparts.LIVEKIT_SERVER_VERSION, measured_date)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return 0
 

@@ -5,7 +5,7 @@ Prints JSON.
     .venv/bin/python bench/planner_rerun.py [--db sqlite:////tmp/plan.db] [--reruns 15]
 
 Both pages are served by real ``streamlit run`` servers with the project's .streamlit/config.toml,
-and driven the way a browser drives them (bench/_streamlit_ws.py): a rerun request over the
+and driven the way a browser drives them (harness/streamlit_ws.py): a rerun request over the
 ``/_stcore/stream`` websocket carrying the moved slider's value (scoped to the planner's fragment,
 as the browser scopes it), timed until ``script_finished`` arrives. The headline keys come from
 that. The page goes through app.py (navigation, login gate, sidebar) exactly as an operator opens
@@ -39,9 +39,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
 
-from bench import _streamlit_ws as browser  # noqa: E402
 from bench._common import machine  # noqa: E402
-from tests.realparts import streamlit_run  # noqa: E402
+from harness import streamlit_ws as browser  # noqa: E402
+from harness.realparts import streamlit_run  # noqa: E402
 
 HOURS = (6.0, 8.0)  # the slider alternates between these
 SLIDER_LABEL = "Hours per day"
@@ -173,7 +173,7 @@ def main() -> int:
             result.update(apptest(args))
     result.update({
         "reruns": args.reruns, "store": "empty" if args.db is None else "given", "target": TARGET,
-        "method": "real streamlit servers driven over the browser's websocket protocol (bench/_streamlit_ws.py)",
+        "method": "real streamlit servers driven over the browser's websocket protocol (harness/streamlit_ws.py)",
         "machine": machine(),
     })  # fmt: skip
     print(json.dumps(result))

@@ -167,7 +167,7 @@ def _query_range(base: str, promql: str, start: int, end: int, step: int) -> int
 
 
 def prometheus_side(start_ts: int, end_ts: int, runs: int, resolution_s: int) -> dict[str, Any]:
-    from tests.realparts import free_port, prometheus_path, promtool_path, wait_http
+    from harness.realparts import free_port, prometheus_path, promtool_path, wait_http
 
     prometheus, promtool = prometheus_path(), promtool_path()
     if prometheus is None or promtool is None:

@@ -51,7 +51,7 @@ def main() -> int:
         import psutil
         from playwright.sync_api import sync_playwright
 
-        from tests.realparts import chromium_path, streamlit_run
+        from harness.realparts import chromium_path, streamlit_run
 
         chromium = chromium_path()
         if chromium is None:

@@ -10,7 +10,7 @@ The 30-day platform-500 store the benchmarks read is prepared once per run (``--
 filled one, e.g. ``postgresql+psycopg://...``) and handed to every script as
 ``CASTMETER_BENCH_DB``. With ``--postgres`` (the default when PostgreSQL is installed and no
 ``--db`` is given) the store benchmarks run a second time on a throwaway PostgreSQL server
-(tests/realparts.py), stored as ``<name>@postgresql``. Scripts in ON_REQUEST_ONLY (the
+(harness/realparts.py), stored as ``<name>@postgresql``. Scripts in ON_REQUEST_ONLY (the
 20-minute soak) run only when named with ``--only``. ``summary`` in the output holds the
 issue's headline keys (null with a reason when a benchmark could not produce one).
 """
@@ -183,7 +183,7 @@ def prepare_store(db: str | None) -> tuple[str | None, dict[str, Any]]:
 
 def postgres_available() -> bool:
     sys.path.insert(0, str(REPO_ROOT))
-    from tests.realparts import postgres_bindir
+    from harness.realparts import postgres_bindir
 
     return bool(os.environ.get("CASTMETER_TEST_PG_URL")) or postgres_bindir() is not None
 
@@ -214,7 +214,7 @@ def postgres_pass(
     """The store benchmarks again on a throwaway PostgreSQL server with its own 30-day backfill."""
     sys.path.insert(0, str(REPO_ROOT))
     from bench._common import backfill_demo
-    from tests.realparts import PostgresServer
+    from harness.realparts import PostgresServer
 
     chosen = [script for script in scripts if script.stem in STORE_BENCHES]
     if not chosen:

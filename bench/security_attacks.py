@@ -5,7 +5,7 @@
 
 Dashboard attacks run against a real ``streamlit run app.py`` (a fresh process per attack
 group) with a password set, driven over the browser's websocket protocol
-(bench/_streamlit_ws.py); distinct attackers connect from distinct loopback addresses
+(harness/streamlit_ws.py); distinct attackers connect from distinct loopback addresses
 (127.0.0.x). ``--proxy`` puts the shipped nginx configuration (docs/proxy/castmeter.nginx.conf)
 in front and attacks through it. The webhook attacks run the receiver in this process
 (aiohttp on a free port); the store and simulator checks are direct.
@@ -42,9 +42,9 @@ if str(REPO_ROOT) not in sys.path:
 
 import psutil  # noqa: E402
 
-from bench import _streamlit_ws as browser  # noqa: E402
 from bench._common import machine  # noqa: E402
-from tests.security import served as dash  # noqa: E402
+from harness import served as dash  # noqa: E402
+from harness import streamlit_ws as browser  # noqa: E402
 
 CACHE_MISS = re.compile(r'^cache_lookups_total\{.*result="miss".*\} ')
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -568,7 +568,7 @@ def _direct(base: str) -> Iterator[tuple[str, Any]]:
 
 @contextlib.contextmanager
 def _through_nginx(base: str) -> Iterator[tuple[str, Any]]:
-    from tests.realparts import nginx_proxy
+    from harness.realparts import nginx_proxy
 
     with nginx_proxy(base) as proxy:
         yield proxy.https_base, proxy.ssl_context()

@@ -9,7 +9,7 @@ grows per day by Σ bytes/row × rows/day over every tier a live collector write
 samples, 1-minute and 1-hour rollups, sessions): ``store_mb_per_day_platform500``. With the
 default retention (raw 7 d, 1-minute 35 d, 1-hour 400 d) the store then levels off at
 ``steady_state_mb``. PostgreSQL: ``--pg-url`` (an empty database), else a throwaway server
-from tests/realparts.py with a ``--pg-days`` backfill.
+from harness/realparts.py with a ``--pg-days`` backfill.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def main() -> int:
         try:
             pg_url = args.pg_url
             if not pg_url:
-                from tests.realparts import PostgresServer
+                from harness.realparts import PostgresServer
 
                 server = PostgresServer.start()
                 pg_url = server.create_database()

@@ -133,7 +133,7 @@ def main() -> int:
                                "listeners_at_start": int(ready.get("listeners", 0)), "pid": simulator.pid}  # fmt: skip
         prometheus_url = None
         if not args.no_prometheus:
-            from collectors.demo_prometheus import DemoPrometheus, prometheus_binary
+            from simulator.demo_prometheus import DemoPrometheus, prometheus_binary
 
             if prometheus_binary() is not None:
                 livekit_job: dict[str, object] = {

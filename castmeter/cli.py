@@ -39,7 +39,7 @@ Serves castmeter's own metrics on http://127.0.0.1:9465/metrics ([metrics] in th
     ),
     Subcommand(
         "demo",
-        "collectors.commands.demo",
+        "simulator.demo",
         "backfill a simulated fleet's history, then run the simulator and the collectors live",
         """\
   castmeter demo --days 7                   # 7 days of history, then live (Ctrl-C stops)

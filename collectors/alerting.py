@@ -2,9 +2,10 @@
 store, notify webhooks on changes without ever blocking collection.
 
 ``AlertEvaluator(engine, rules, notifiers).evaluate(now_ts)`` is called by the collectors
-runner each tick. Per (rule, target) it runs the same state machine as the backtest
-(analytics/alerts/backtest.py): Normal → Pending → Firing → Resolved, with ``for``,
-``keep_firing_for`` and the recovery threshold. Notifications go through a bounded queue to a
+runner each tick. This module is the I/O around the alert state machine: per (rule, target) it
+reads the stored state, steps it with analytics/alerts/state.py (Normal → Pending → Firing →
+Resolved, the same semantics as the backtest), writes state and history, and notifies.
+Notifications go through a bounded queue to a
 background thread that retries with exponential backoff (tenacity); a receiver that keeps
 failing is counted in ``collector_counters`` (``alerts.notify.<receiver>.failed``) and logged.
 """
@@ -18,7 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,8 +29,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from analytics.alerts.backtest import Grid, grid_values, split_frame
-from analytics.alerts.rules import Rule, RuleSet, format_duration
+from analytics.alerts.rules import Rule, RuleSet, load_rules
 from analytics.alerts.series import history_s, load_store_series
+from analytics.alerts.state import FIRING, NORMAL, RESOLVED, AlertState, Transition, step, transitions_of
 from collectors import self_metrics
 from core.logs import register_secret
 from core.resources import data_path
@@ -38,91 +40,8 @@ from store.upsert import upsert
 
 log = logging.getLogger(__name__)
 
-NORMAL, PENDING, FIRING, RESOLVED = "normal", "pending", "firing", "resolved"
 # After a pause (a restart, a slow tick) evaluation catches up at most this many grid times.
 MAX_CATCH_UP_STEPS = 40
-
-
-@dataclass(frozen=True)
-class Transition:
-    rule: str
-    target: str
-    from_state: str
-    to_state: str  # pending | firing | resolved | normal (a pending alert dropped)
-    ts: int
-    value: float | None
-    threshold: float
-    severity: str
-    metric: str
-    comparison: str
-    recovery: float | None = None
-    fired_ts: int | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def notify(self) -> bool:
-        return self.to_state in (FIRING, RESOLVED)
-
-    def payload(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["labels"] = dict(self.labels)
-        data["status"] = self.to_state
-        data["version"] = "castmeter.alert.v1"
-        if self.to_state == RESOLVED and self.fired_ts is not None:
-            data["duration_s"] = self.ts - self.fired_ts
-        data["summary"] = self.summary()
-        return data
-
-    def summary(self) -> str:
-        value = "no data" if self.value is None else f"{self.value:.4g}"
-        if self.to_state == RESOLVED:
-            lasted = f" after {format_duration(self.ts - self.fired_ts)}" if self.fired_ts is not None else ""
-            return f"RESOLVED {self.rule} on {self.target}{lasted} ({self.metric} now {value})"
-        return (
-            f"{self.to_state.upper()} {self.rule} on {self.target}: {self.metric} {value} "
-            f"{self.comparison} {self.threshold:g} [{self.severity}]"
-        )
-
-
-@dataclass
-class _State:
-    state: str = NORMAL
-    active_since_ts: int | None = None
-    fired_ts: int | None = None
-    keep_firing_since_ts: int | None = None
-
-
-def step(current: _State, value: float, rule: Rule, now_ts: int) -> tuple[_State, list[tuple[str, str]]]:
-    """One evaluation of one (rule, target): the new state and the transitions (from, to).
-
-    Same semantics as the backtest and Prometheus (see analytics/alerts/backtest.py)."""
-    state = _State(current.state, current.active_since_ts, current.fired_ts, current.keep_firing_since_ts)
-    values = np.array([value], dtype=float)
-    active = state.state in (PENDING, FIRING)
-    holds = bool(rule.compare(values, rule.threshold)[0]) or (
-        active and bool(rule.compare(values, rule.recovery_threshold)[0])
-    )
-    changes: list[tuple[str, str]] = []
-    if holds:
-        if not active:
-            state = _State(PENDING, now_ts)
-        state.keep_firing_since_ts = None
-        assert state.active_since_ts is not None
-        if state.state == PENDING and now_ts - state.active_since_ts >= rule.for_s:
-            state.state, state.fired_ts = FIRING, now_ts
-        if state.state != current.state:
-            changes.append((current.state, state.state))
-        return state, changes
-    if state.state == FIRING and rule.keep_firing_for_s > 0:
-        if state.keep_firing_since_ts is None:
-            state.keep_firing_since_ts = now_ts
-        if now_ts - state.keep_firing_since_ts < rule.keep_firing_for_s:
-            return state, changes
-    if state.state == FIRING:
-        changes.append((FIRING, RESOLVED))
-    elif state.state == PENDING:
-        changes.append((PENDING, NORMAL))
-    return _State(NORMAL, fired_ts=state.fired_ts if state.state == FIRING else None), changes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,12 +232,6 @@ def grid_values_live(
     return grid_values(split_frame(frame), rule, grid, ruleset.lookback_s)
 
 
-def current_values(connection: Connection, rule: Rule, ruleset: RuleSet, now_ts: int) -> dict[str, float]:
-    """Each target's value at the evaluation time ``now_ts`` (NaN = no data)."""
-    values = grid_values_live(connection, rule, ruleset, Grid(now_ts, ruleset.evaluation_interval_s, 1))
-    return {target: float(series[-1]) for target, series in values.items()}
-
-
 class AlertEvaluator:
     def __init__(
         self,
@@ -338,7 +251,7 @@ class AlertEvaluator:
         self._last_call_ts: int | None = None
         self._last_eval_ts: int | None = None  # the last grid time evaluated
 
-    def _stored_states(self, connection: Connection) -> dict[tuple[str, str], _State]:
+    def _stored_states(self, connection: Connection) -> dict[tuple[str, str], AlertState]:
         table = schema.alert_state
         rows = connection.execute(
             select(
@@ -350,7 +263,7 @@ class AlertEvaluator:
                 table.c.keep_firing_since_ts,
             )
         ).all()
-        return {(r[0], r[1]): _State(r[2], r[3], r[4], r[5]) for r in rows}
+        return {(r[0], r[1]): AlertState(r[2], r[3], r[4], r[5]) for r in rows}
 
     def _pending_grid(self, connection: Connection, now_ts: int) -> Grid | None:
         """The evaluation times not yet evaluated, up to the last one at or before ``now_ts``:
@@ -399,12 +312,12 @@ class AlertEvaluator:
                 state_rows: list[dict[str, Any]] = []
                 for target in sorted(set(values) | set(active_targets)):
                     series = values.get(target)
-                    state = stored.get((rule.name, target), _State())
+                    state = stored.get((rule.name, target), AlertState())
                     value = math.nan
                     for index, at_ts in enumerate(times):
                         value = float(series[index]) if series is not None else math.nan
                         state, changes = step(state, value, rule, at_ts)
-                        transitions.extend(_transitions(rule, target, changes, state, value, at_ts))
+                        transitions.extend(transitions_of(rule, target, changes, state, value, at_ts))
                     state_rows.append(
                         {
                             "rule": rule.name,
@@ -461,8 +374,6 @@ def notifiers_from_settings(settings: Any) -> list[Notifier]:
 def evaluator_from_settings(engine: Engine, settings: Any) -> AlertEvaluator | None:
     """The runner's entry point: None when alerting is disabled. A bad rules file raises
     RuleError (the runner should report it as a configuration error)."""
-    from analytics.alerts.rules import load_rules
-
     alerts = settings.alerts
     if not alerts.enabled:
         return None
@@ -476,29 +387,3 @@ def evaluator_from_settings(engine: Engine, settings: Any) -> AlertEvaluator | N
     )
     interval_s = alerts.eval_interval_s if alerts.eval_interval_s is not None else rules.evaluation_interval_s
     return AlertEvaluator(engine, rules, dispatcher=dispatcher, min_interval_s=interval_s)
-
-
-def _transitions(
-    rule: Rule, target: str, changes: list[tuple[str, str]], state: _State, value: float, at_ts: int
-) -> list[Transition]:
-    """The transitions of one evaluation; ``for: 0`` goes straight from normal to firing and
-    reports one transition."""
-    pairs = changes if len(changes) <= 1 else [(changes[0][0], changes[-1][1])]
-    return [
-        Transition(
-            rule=rule.name,
-            target=target,
-            from_state=from_state,
-            to_state=to_state,
-            ts=at_ts,
-            value=None if math.isnan(value) else value,
-            threshold=rule.threshold,
-            severity=rule.severity,
-            metric=rule.metric,
-            comparison=rule.comparison,
-            recovery=rule.recovery,
-            fired_ts=state.fired_ts if to_state in (FIRING, RESOLVED) else None,
-            labels=dict(rule.labels),
-        )
-        for from_state, to_state in pairs
-    ]

@@ -105,7 +105,7 @@ else
   API_PORT="$(port_or_free 7880)"
   PROM_PORT="$(port_or_free 9090)"
   # The demo's own settings (a self-hosted fleet), for the demo collectors and the dashboard alike.
-  export CASTMETER_CONFIG="$ROOT/collectors/demo.castmeter.toml"
+  export CASTMETER_CONFIG="$ROOT/simulator/demo.castmeter.toml"
   echo "castmeter: no castmeter.toml and no LIVEKIT_URL/PROMETHEUS_URL — starting the DEMO fleet"
   echo "castmeter: backfilling $DAYS days of simulated history (log: ${COLLECTOR_LOG#"$ROOT"/}) ..."
   rm -f "$READY_FILE"

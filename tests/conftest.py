@@ -1,4 +1,4 @@
-"""Shared fixtures: real components from tests/realparts.py (see its docstring)."""
+"""Shared fixtures: real components from harness/realparts.py (see its docstring)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from tests import realparts
-from tests.realparts import PostgresServer, PrometheusHandle, require
+from harness import realparts
+from harness.realparts import PostgresServer, PrometheusHandle, require
 
 # Prices are effective-dated: pin the day they are looked up for, so no test depends on today's
 # date (pages and servers started by tests inherit it; a test may still pass its own as_of).
@@ -28,7 +28,7 @@ REAL_CLOCK_FIXTURES = frozenset({"prometheus_server", "promtool", "livekit_serve
 # A test that asks for one of these fixtures (directly or through another fixture) needs a real
 # component, and carries its marker without writing it: `make check` deselects the markers, so a
 # new test on PostgreSQL or Prometheus cannot slow the fast set by forgetting one. Tests that reach
-# a real part another way (getfixturevalue, tests.realparts directly) are marked by hand.
+# a real part another way (getfixturevalue, harness.realparts directly) are marked by hand.
 FIXTURE_MARKERS: dict[str, str] = {
     "postgres_server": "postgres",
     "postgres_url": "postgres",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.realparts import REPO_ROOT
+from harness.realparts import REPO_ROOT
 
 # Directories that are not the project's own text (tools, caches, generated output).
 SKIPPED_DIRS = frozenset(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests import realparts
+from harness import realparts
 from tests.conftest import PrometheusFactory
 
 

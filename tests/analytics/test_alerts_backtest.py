@@ -12,8 +12,8 @@ import pytest
 from analytics.alerts.backtest import Grid, backtest, drop_pct, evaluate_episodes, firing_mask
 from analytics.alerts.rules import Rule, RuleSet
 from analytics.alerts.series import counter_to_rate
+from analytics.alerts.state import FIRING, AlertState, step
 from analytics.alerts.suggest import suggest_threshold
-from collectors.alerting import FIRING, _State, step
 
 STEP_S = 15  # evaluation interval, s
 
@@ -192,7 +192,7 @@ def test_live_step_matches_backtest(seed: int) -> None:
     values = 75 + 12 * rng.standard_normal(300)
     values[rng.random(300) < 0.05] = np.nan
     expected = firing_mask(evaluate_episodes(values, r, STEP_S), values.size)
-    state = _State()
+    state = AlertState()
     live = []
     for k, value in enumerate(values):
         state, _ = step(state, float(value), r, k * STEP_S)

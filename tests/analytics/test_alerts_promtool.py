@@ -15,7 +15,7 @@ from analytics.alerts.promql import export_rules
 from analytics.alerts.promtests import Case, promtool_test_document, series_notation
 from analytics.alerts.rules import Rule, RuleSet, load_rules
 from core.cli import main
-from tests.realparts import REPO_ROOT
+from harness.realparts import REPO_ROOT
 
 pytestmark = pytest.mark.prometheus
 

@@ -12,9 +12,9 @@ from sqlalchemy import insert
 
 from analytics.alerts.rules import RuleError, load_rules, parse_rules, parse_rules_yaml
 from core.cli import main
+from harness.realparts import REPO_ROOT
 from store import schema
 from store.engine import open_store
-from tests.realparts import REPO_ROOT
 
 EXAMPLE = REPO_ROOT / "rules" / "castmeter.rules.example.yaml"
 

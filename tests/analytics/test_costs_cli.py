@@ -14,10 +14,10 @@ from analytics.costs import MODEL_IDS, costs_json
 from analytics.ledger import FLOW_COLUMNS, Scenario, ledger_from_scenario, load_scenario
 from analytics.prices import load_catalogue
 from analytics.pricing_models.base import UsageArrays
+from harness.realparts import clock_env
 from store import schema
 from store.engine import open_store
 from store.upsert import upsert
-from tests.realparts import clock_env
 
 pytestmark = pytest.mark.slow  # every test runs the CLI in a subprocess (1-3 s each)
 

@@ -13,7 +13,7 @@ import yaml
 from analytics.alerts.health_rules import health_rules
 from analytics.alerts.promql import ExportOptions, export_rules
 from analytics.alerts.rules import load_rules
-from tests.realparts import REPO_ROOT
+from harness.realparts import REPO_ROOT
 
 pytestmark = pytest.mark.prometheus
 

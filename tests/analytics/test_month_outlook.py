@@ -105,7 +105,7 @@ def test_the_costs_cli_at_a_months_first_instant(store: str) -> None:
     import subprocess
     import sys
 
-    from tests.realparts import REPO_ROOT
+    from harness.realparts import REPO_ROOT
 
     month_start = 1_796_083_200  # 2026-12-01 00:00 UTC: November (to date) is over
     result = subprocess.run(

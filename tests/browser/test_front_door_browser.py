@@ -11,9 +11,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from harness import served as dash
+from harness.realparts import NginxHandle
 from tests.browser.test_pages_browser import TIMEOUT_MS, browser, metric_values, settle  # noqa: F401 (fixture)
-from tests.realparts import NginxHandle
-from tests.security import served as dash
 
 pytestmark = pytest.mark.browser
 

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from tests.pages.fixture_store import build_fixture
-from tests.realparts import REPO_ROOT, streamlit_run
+from harness.fixture_store import build_fixture
+from harness.realparts import REPO_ROOT, streamlit_run
 
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
 README_SCREENSHOT = REPO_ROOT / "docs" / "screenshots" / "overview.png"

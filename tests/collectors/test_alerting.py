@@ -14,7 +14,8 @@ from sqlalchemy import Engine, insert, select
 from werkzeug import Request, Response
 
 from analytics.alerts.rules import Rule, RuleSet
-from collectors.alerting import AlertEvaluator, Dispatcher, SlackNotifier, Transition, WebhookNotifier
+from analytics.alerts.state import Transition
+from collectors.alerting import AlertEvaluator, Dispatcher, SlackNotifier, WebhookNotifier
 from store import schema
 from store.engine import open_store
 
@@ -230,7 +231,7 @@ def test_evaluator_from_settings_and_rate_limit(tmp_path: Path, engine: Engine) 
     from analytics.alerts.rules import RuleError
     from collectors.alerting import evaluator_from_settings
     from core.settings import load_settings
-    from tests.realparts import REPO_ROOT
+    from harness.realparts import REPO_ROOT
 
     config = tmp_path / "castmeter.toml"
     rules = REPO_ROOT / "rules" / "castmeter.rules.example.yaml"

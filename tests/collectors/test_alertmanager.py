@@ -23,16 +23,16 @@ from collectors.alerting import AlertEvaluator, Dispatcher
 from collectors.alertmanager import AlertmanagerForwarder, build_alerts
 from collectors.runner import Collector
 from core.settings import Settings
-from store import schema
-from store.engine import open_store
-from tests.collectors.test_collect_simulator import _source, fleet
-from tests.realparts import require
-from tests.realparts_alertmanager import (
+from harness.alertmanager import (
     AlertmanagerHandle,
     alertmanager_path,
     amtool_path,
     start_alertmanager,
 )
+from harness.realparts import require
+from store import schema
+from store.engine import open_store
+from tests.collectors.test_collect_simulator import _source, fleet
 
 pytestmark = pytest.mark.slow
 

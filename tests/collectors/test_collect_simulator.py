@@ -17,11 +17,11 @@ from sqlalchemy import Engine, func, select
 
 from collectors.runner import Collector
 from core.settings import LiveKitSource, PrometheusSource, Settings
+from harness.realparts import clock_env, free_port
 from simulator.model import DAY_S, FleetModel
 from simulator.server import FleetServer
 from store import schema
 from store.engine import open_store
-from tests.realparts import clock_env, free_port
 
 KEY, SECRET = "collectkey", "collect-secret-0123456789-0123456789"
 EVENING = 20_000 * DAY_S + 20 * 3600  # live rooms in every audio scenario

@@ -26,10 +26,10 @@ from analytics.alerts.backtest import Grid, grid_values, split_frame, states_on_
 from analytics.alerts.rules import load_rules
 from analytics.alerts.series import load_store_series
 from collectors.alerting import AlertEvaluator
+from harness.realparts import REPO_ROOT
 from store import schema
 from store.engine import open_store
 from store.rollups import refresh_rollups
-from tests.realparts import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # runs the live evaluator through a replayed day (25-45 s)
 

@@ -17,10 +17,10 @@ from collectors import self_metrics
 from collectors.runner import Collector
 from collectors.spool import Spool
 from core.settings import LiveKitSource, Settings
+from harness.realparts import free_port
 from store import schema
 from store.engine import open_store
 from store.upsert import upsert
-from tests.realparts import free_port
 
 HOUR_S = 3600
 END_TS = 1_790_000_000 - 1_790_000_000 % HOUR_S  # 2026-09-21 14:00 UTC, a whole hour

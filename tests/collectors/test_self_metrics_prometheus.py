@@ -21,10 +21,10 @@ import requests
 from analytics.alerts.promql import export_rules
 from analytics.alerts.rules import load_rules
 from analytics.costs import MODELS
+from harness.realparts import REPO_ROOT, free_port, stop_process, wait_http
 from simulator.model import FleetModel
 from simulator.server import FleetServer
 from tests.conftest import PrometheusFactory
-from tests.realparts import REPO_ROOT, free_port, stop_process, wait_http
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 

@@ -16,9 +16,9 @@ import pytest
 
 from collectors import self_metrics
 from collectors.webhooks import Refused, WebhookServer, _check_age, make_webhook_app, read_counters
+from harness.served import trickle
 from store.engine import open_store
 from tests.collectors.test_webhooks import KEY, SECRET, SOURCE_ID, T0, Post, _event, _run, _sign
-from tests.security.served import trickle
 
 MAX_BODY = 4096
 # A valid token (for some other body): the receiver reads the body before it can compare hashes.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.realparts import REPO_ROOT
+from harness.realparts import REPO_ROOT
 
 # What a wheel is built from: the checkout without its venv, data, caches and VCS.
 _NOT_SOURCE = shutil.ignore_patterns(

@@ -19,9 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from harness.realparts import REPO_ROOT, PostgresServer, require
 from store.engine import make_engine, open_store
 from store.queries import sources
-from tests.realparts import REPO_ROOT, PostgresServer, require
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.realparts import REPO_ROOT, require
 from tests.deploy.conftest import Installed
-from tests.realparts import REPO_ROOT, require
 
 pytestmark = pytest.mark.slow
 

@@ -12,8 +12,8 @@ import zipfile
 import pytest
 
 from castmeter.cli import SUBCOMMANDS
+from harness.realparts import REPO_ROOT, chromium_path, free_port, require, stop_process, wait_http
 from tests.deploy.conftest import Installed
-from tests.realparts import REPO_ROOT, chromium_path, free_port, require, stop_process, wait_http
 
 pytestmark = pytest.mark.slow
 

@@ -43,10 +43,10 @@ from collectors.runner import Collector, TickReport
 from collectors.webhook_sessions import RoomConnectionMinutes
 from collectors.webhooks import WebhookServer, make_webhook_app, read_counters, reconcile_connection_minutes
 from core.settings import Settings, load_settings
+from harness import livekit as lk
+from harness import realparts
 from store import schema
 from store.engine import open_store
-from tests import realparts
-from tests.e2e import livekit_harness as lk
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(240)]
 

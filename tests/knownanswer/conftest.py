@@ -1,7 +1,7 @@
 """The known-answer fleet (fleet.yaml) in four stores, each built through a real path:
 
 - ``backfill-sqlite``, ``backfill-postgresql``: the bulk backfill of the scripted fleet
-  (collectors/backfill.py), as ``collectors demo`` writes history;
+  (simulator/backfill.py), as ``collectors demo`` writes history;
 - ``live-sqlite``, ``live-postgresql``: live — ``python -m simulator --script fleet.yaml``
   (Twirp API, LiveKit and node_exporter metrics) scraped by a real Prometheus every second,
   and two ``python -m collectors run`` (one per database) ticking every 5 s. libfaketime moves
@@ -25,12 +25,8 @@ from pathlib import Path
 import pytest
 import streamlit as st
 
-from collectors.backfill import backfill
 from collectors.health import ensure_source
-from simulator.scripted import ScriptedFleet, load_script
-from store.engine import open_store
-from tests.knownanswer import answers
-from tests.realparts import (
+from harness.realparts import (
     REPO_ROOT,
     PostgresServer,
     faketime_env,
@@ -40,6 +36,10 @@ from tests.realparts import (
     start_prometheus,
     stop_process,
 )
+from simulator.backfill import backfill
+from simulator.scripted import ScriptedFleet, load_script
+from store.engine import open_store
+from tests.knownanswer import answers
 
 HERE = Path(__file__).resolve().parent
 FLEET = HERE / "fleet.yaml"

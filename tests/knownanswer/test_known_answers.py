@@ -25,11 +25,11 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from harness.realparts import REPO_ROOT
 from tests.knownanswer import answers as a
 from tests.knownanswer.conftest import DASHBOARD_ZONE, RULES, dashboard_config, is_live
 from tests.pages.conftest import page_path
 from tests.pages.shown import capture_downloads, csv_frame, displayed
-from tests.realparts import REPO_ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 TIMEOUT_S = 60

@@ -15,11 +15,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from harness.realparts import REPO_ROOT, streamlit_run
 from tests.browser.test_pages_browser import TIMEOUT_MS, browser, metric_values, settle
 from tests.knownanswer import answers as a
 from tests.knownanswer.conftest import DASHBOARD_ZONE, dashboard_config, is_live
 from tests.knownanswer.test_known_answers import berlin
-from tests.realparts import REPO_ROOT, streamlit_run
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 __all__ = ["browser"]  # the module-scoped Chromium of the browser tests, shared

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from harness.fixture_store import build_fixture
 from store.engine import open_store
-from tests.pages.fixture_store import build_fixture
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PAGE_TIMEZONE = "Europe/Berlin"

@@ -1,5 +1,5 @@
 """The planner on a real `streamlit run app.py`, driven over the browser's websocket protocol
-(bench/_streamlit_ws.py): a slider move reruns only the planner's fragment — not the sidebar,
+(harness/streamlit_ws.py): a slider move reruns only the planner's fragment — not the sidebar,
 the navigation or the title — and the outputs follow the slider."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import _streamlit_ws as browser
+from harness import streamlit_ws as browser
+from harness.realparts import REPO_ROOT, streamlit_run
 from store.engine import open_store
-from tests.realparts import REPO_ROOT, streamlit_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]  # a real Streamlit server and websocket (4 s)
 

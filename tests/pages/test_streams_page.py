@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from harness.fixture_store import CHANNELS, HOSTILE_NAMES, LONG_NAME, room_sid
 from tests.pages.conftest import PAGE_TIMEZONE, page_path
-from tests.pages.fixture_store import CHANNELS, HOSTILE_NAMES, LONG_NAME, room_sid
 
 TIMEOUT_S = 30
 

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from core.settings import LiveKitSource
+from harness import realparts
+from harness.realparts import PostgresServer, require
 from simulator.model import DAY_S, FleetModel
 from simulator.server import FleetServer
-from tests import realparts
-from tests.realparts import PostgresServer, require
 
 KEY, SECRET = "reliabilitykey", "reliability-secret-0123456789-abcdefghij"
 EVENING = 20_000 * DAY_S + 20 * 3600  # live rooms in every audio scenario

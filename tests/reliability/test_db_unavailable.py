@@ -21,9 +21,9 @@ from collectors.runner import Collector
 from collectors.spool import Spool
 from collectors.webhook_sessions import read_counters
 from core.settings import Settings
+from harness.realparts import REPO_ROOT
 from store import schema
 from store.engine import open_store
-from tests.realparts import REPO_ROOT
 from tests.reliability.helpers import StoppablePostgres, count, fleet, livekit_source, run
 
 pytestmark = pytest.mark.slow  # waits out lock timeouts and backoff (3-14 s each)

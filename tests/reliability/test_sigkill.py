@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.realparts import REPO_ROOT, free_port
+from harness.realparts import REPO_ROOT, free_port
 from tests.reliability.helpers import KEY, SECRET
 
 KILLS = 4

@@ -19,11 +19,11 @@ from sqlalchemy import Engine, select
 from collectors.runner import Collector
 from collectors.spool import Spool
 from core.settings import CollectorSettings, LiveKitSource, PrometheusSource, Settings
+from harness.realparts import free_port, wait_http
 from simulator.model import FleetModel
 from simulator.server import FleetServer
 from store import schema
 from store.engine import open_store
-from tests.realparts import free_port, wait_http
 from tests.reliability.helpers import EVENING, KEY, SECRET, count, fleet, livekit_source, run
 
 pytestmark = pytest.mark.slow
@@ -95,7 +95,7 @@ def test_simulated_livekit_killed_and_restarted(engine: Engine, tmp_path: Path) 
 def test_real_livekit_server_killed_and_restarted(
     engine: Engine, tmp_path: Path, livekit_server_bin: Path
 ) -> None:
-    from tests.e2e.livekit_harness import start_livekit_server
+    from harness.livekit import start_livekit_server
 
     server = start_livekit_server(livekit_server_bin, tmp_path / "lk")
     restarted: subprocess.Popen[bytes] | None = None

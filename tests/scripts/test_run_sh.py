@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.realparts import REPO_ROOT, free_port, wait_http
+from harness.realparts import REPO_ROOT, free_port, wait_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -56,10 +56,10 @@ def test_demo_mode_serves_the_dashboard_and_ctrl_c_stops_everything(tmp_path: Pa
         ]
         assert dashboard, _group_alive(process.pid)
         environ = Path(f"/proc/{dashboard[0].split()[1]}/environ").read_bytes().split(b"\0")
-        assert f"CASTMETER_CONFIG={REPO_ROOT / 'collectors' / 'demo.castmeter.toml'}".encode() in environ
+        assert f"CASTMETER_CONFIG={REPO_ROOT / 'simulator' / 'demo.castmeter.toml'}".encode() in environ
         assert (
             'current_model = "livekit_self_hosted"'
-            in (REPO_ROOT / "collectors" / "demo.castmeter.toml").read_text()
+            in (REPO_ROOT / "simulator" / "demo.castmeter.toml").read_text()
         )
         assert "WARNING" not in text  # loopback: no exposure warning
         # A terminal's Ctrl-C reaches the whole foreground process group.

@@ -14,8 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.password import hash_password
+from harness.realparts import clock_env
 from tests.pages.conftest import REPO_ROOT
-from tests.realparts import clock_env
 
 APP = str(REPO_ROOT / "app.py")
 PASSWORD = "correct horse battery"

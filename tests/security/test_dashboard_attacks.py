@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench import _streamlit_ws as browser
-from tests.security import served as dash
+from harness import served as dash
+from harness import streamlit_ws as browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

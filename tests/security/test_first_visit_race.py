@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.realparts import NginxHandle, nginx_path, nginx_proxy, require, self_signed_certificate
-from tests.security import served as dash
+from harness import served as dash
+from harness.realparts import NginxHandle, nginx_path, nginx_proxy, require, self_signed_certificate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 

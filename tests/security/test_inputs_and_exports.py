@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from harness import served as dash
 from tests.pages.conftest import REPO_ROOT
-from tests.security import served as dash
 from ui.export import csv_bytes, neutralise
 from ui.sidebar import clamp_dates
 

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from bench import _streamlit_ws as browser
-from tests.realparts import NginxHandle
-from tests.security import served as dash
+from harness import served as dash
+from harness import streamlit_ws as browser
+from harness.realparts import NginxHandle
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

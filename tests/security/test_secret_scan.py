@@ -17,7 +17,7 @@ import bcrypt
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.realparts import REPO_ROOT, free_port
+from harness.realparts import REPO_ROOT, free_port
 from tests.reliability.helpers import KEY
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.run_pace import RunPace
 from core.signin_limiter import LimiterPolicy, SignInLimiter
+from harness import served as dash
 from tests.pages.conftest import REPO_ROOT
-from tests.security import served as dash
 
 APP = str(REPO_ROOT / "app.py")
 

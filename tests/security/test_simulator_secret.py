@@ -13,7 +13,7 @@ import psutil
 import pytest
 from livekit import api
 
-from tests.realparts import REPO_ROOT
+from harness.realparts import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # starts the simulator CLI in a subprocess (1-2 s each)
 

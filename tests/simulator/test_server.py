@@ -18,9 +18,9 @@ import pytest
 from livekit import api
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.realparts import REPO_ROOT
 from simulator.model import DAY_S, FleetModel
 from simulator.server import FleetServer
-from tests.realparts import REPO_ROOT
 
 KEY, SECRET = "testkey", "testsecret-0123456789-0123456789-abcdef"
 T = TypeVar("T")

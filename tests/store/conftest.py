@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, Table, select
 
+from harness.realparts import PostgresServer
 from store.engine import make_engine, open_store
-from tests.realparts import PostgresServer
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from analytics import monitoring
+from harness.fixture_store import CHANNELS, HOSTILE_NAMES, NODE_IDS, build_fixture, room_sid
 from store import schema
 from store.engine import make_engine, open_store
 from store.queries import fleet as fleet_queries
@@ -20,7 +21,6 @@ from store.queries import sources, tiers
 from store.queries import streams as stream_queries
 from store.queries.bind import Bind
 from store.upsert import upsert
-from tests.pages.fixture_store import CHANNELS, HOSTILE_NAMES, NODE_IDS, build_fixture, room_sid
 
 NOW_TS = int(time.time())
 

@@ -144,7 +144,7 @@ def test_days_roll_up_when_they_close(store: Engine) -> None:
 
 def test_old_sessions_need_since_ts(store: Engine) -> None:
     """A backfill writes sessions last seen long before the watermark: only a refresh from
-    ``since_ts`` (what collectors/backfill.py passes) sees them."""
+    ``since_ts`` (what simulator/backfill.py passes) sees them."""
     _write(store, SESSIONS)
     refresh_usage_daily(store, NOW)
     old = _session("PA_old", D0 - DAY_S + 10, D0 - DAY_S + 70)

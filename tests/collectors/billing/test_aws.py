@@ -103,7 +103,7 @@ def test_both_services_against_a_local_endpoint(httpserver: HTTPServer) -> None:
 
 
 def test_unreachable_endpoint_is_a_billing_error() -> None:
-    from tests.realparts import free_port
+    from harness.realparts import free_port
 
     aws = collector(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(BillingError, match="aws: cost"):

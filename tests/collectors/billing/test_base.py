@@ -97,7 +97,7 @@ def test_timeout_is_retried(httpserver: HTTPServer, sleeps: list[float]) -> None
 
 
 def test_connection_refused_is_a_billing_error(policy: RetryPolicy) -> None:
-    from tests.realparts import free_port
+    from harness.realparts import free_port
 
     http = HttpClient("acme", f"http://127.0.0.1:{free_port()}", policy=policy)
     with pytest.raises(BillingError, match="connection failed"):

@@ -1,10 +1,10 @@
 """The real Alertmanager (Debian ``prometheus-alertmanager``, with ``amtool``) for tests.
 
-Kept beside tests/realparts.py (whose helpers it uses): ``alertmanager_path()``,
+Kept beside harness/realparts.py (whose helpers it uses): ``alertmanager_path()``,
 ``amtool_path()``, ``start_alertmanager(workdir, config) -> AlertmanagerHandle`` (loopback, a
 free port, clustering off; ``.stop()`` / ``.start()`` again on the same port and storage,
 ``.silence(...)`` through amtool). Skips locally / fails in CI without the binaries
-(``tests.realparts.require``)."""
+(``harness.realparts.require``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from tests.realparts import _tail, _which, free_port, stop_process, wait_http
+from harness.realparts import _tail, _which, free_port, stop_process, wait_http
 
 
 def alertmanager_path() -> Path | None:

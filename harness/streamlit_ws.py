@@ -1,7 +1,7 @@
 """A Streamlit client that speaks the browser's protocol: protobuf BackMsg / ForwardMsg over the
 ``/_stcore/stream`` websocket. The benchmarks use it to time a *server-side* rerun the way a
 browser triggers one (a rerun request carrying the widget states, optionally scoped to a
-fragment) against a real ``streamlit run`` server (tests/realparts.py ``streamlit_run``): from
+fragment) against a real ``streamlit run`` server (harness/realparts.py ``streamlit_run``): from
 sending the request to receiving ``script_finished``, on loopback. The security tests use it as
 an attacker would: many first sessions at once, a resumed session id, raw BackMsgs
 (``clear_cache``), a password form submitted over and over.

@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 from livekit import api, rtc
 
-from tests.realparts import free_port, wait_http
+from harness.realparts import free_port, wait_http
 
 SAMPLE_RATE_HZ = 48_000
 FRAME_SAMPLES = 480  # 10 ms

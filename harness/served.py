@@ -1,7 +1,7 @@
 """A password-protected dashboard on a real ``streamlit run app.py``, for the security tests and
 ``bench/security_attacks.py``: the fixture fleet plus rooms whose names are spreadsheet
 formulas and a billing source, a bcrypt hash in the environment, the shipped nginx in front,
-helpers to sign in and guess over the browser's websocket protocol (bench/_streamlit_ws.py),
+helpers to sign in and guess over the browser's websocket protocol (harness/streamlit_ws.py),
 and a client that trickles a request byte by byte."""
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from pathlib import Path
 import bcrypt
 from websockets.exceptions import InvalidStatus
 
-from bench import _streamlit_ws as browser
+from harness import streamlit_ws as browser
+from harness.fixture_store import MAIN_SOURCE_ID, build_fixture
+from harness.realparts import REPO_ROOT, NginxHandle, nginx_path, nginx_proxy, require, streamlit_run
 from store import schema
 from store.engine import open_store
 from store.upsert import upsert
-from tests.pages.fixture_store import MAIN_SOURCE_ID, build_fixture
-from tests.realparts import REPO_ROOT, NginxHandle, nginx_path, nginx_proxy, require, streamlit_run
 
 PASSWORD = "correct horse battery staple"
 PAGES = ("overview", "streams", "nodes", "costs", "planner", "billing", "alerts")

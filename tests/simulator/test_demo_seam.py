@@ -28,9 +28,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from harness.realparts import REPO_ROOT, faketime_env, free_port, prometheus_path, require
 from store import schema
 from store.engine import make_engine
-from tests.realparts import REPO_ROOT, faketime_env, free_port, prometheus_path, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.prometheus, pytest.mark.realclock]
 

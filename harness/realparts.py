@@ -3,7 +3,7 @@
 Tests that need a real part skip with a visible reason when it is missing, except in CI
 (``CI=true`` or ``CASTMETER_REQUIRE_E2E=1``), where a missing part FAILS the test.
 
-API (import from ``tests.realparts``; fixtures live in ``tests/conftest.py``):
+API (import from ``harness.realparts``; fixtures live in ``tests/conftest.py``):
 
 - ``ci_requires_real() -> bool`` — true when real parts are mandatory.
 - ``require(condition, what)`` — skip (locally) or fail (CI) unless ``condition``.

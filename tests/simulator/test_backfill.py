@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from collectors.backfill import backfill
 from collectors.health import ensure_source
+from simulator.backfill import backfill
 from simulator.model import DAY_S, FleetModel
 from store import schema
 from store.engine import open_store
