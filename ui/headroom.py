@@ -1,6 +1,7 @@
 """The headroom forecast and the capacity calibration as page sections (planner and Nodes).
 
-The numbers come from analytics.capacity.fleet_capacity (cached here, with a ttl); this module
+The numbers come from analytics.capacity.report.fleet_capacity over the node samples
+store.queries.nodes.node_load reads (cached here, with a ttl); this module
 only lays them out.
 """
 
@@ -11,10 +12,12 @@ import math
 import pandas as pd
 import streamlit as st
 
-from analytics.capacity import FleetCapacity, derivation_lines, fleet_capacity, fleet_node_vcpus
+from analytics.capacity.report import FleetCapacity, fleet_capacity, fleet_node_vcpus, fleet_window
+from analytics.capacity.sizing import derivation_lines
 from analytics.forecast import CLUSTER
 from analytics.prices import Catalogue, catalogue_from_settings
 from core import clock
+from store.queries.nodes import node_load
 from ui import data
 from ui.formatting import escape_markdown
 
@@ -45,8 +48,10 @@ def settings_catalogue() -> Catalogue:
 def _fleet(url: str, until_ts: int, source_id: int | None, target_cpu_pct: float,
            overrides: tuple[tuple[str, float], ...]) -> FleetCapacity:  # fmt: skip
     vcpus, vcpus_source = fleet_node_vcpus(data.settings())
+    since_ts, until_ts = fleet_window(until_ts)
+    load = node_load(data.engine(url), since_ts, until_ts, source_id)
     return fleet_capacity(
-        data.engine(url), catalogue(overrides), until_ts=until_ts, source_id=source_id, node_vcpus=vcpus,
+        load, catalogue(overrides), since_ts=since_ts, until_ts=until_ts, node_vcpus=vcpus,
         node_vcpus_source=vcpus_source, target_cpu_pct=target_cpu_pct,
     )  # fmt: skip
 

@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analytics.capacity import default_model, plan
+from analytics.capacity.planner import plan
+from analytics.capacity.sizing import default_model
 from analytics.commands._common import catalogue_for
 from analytics.ledger import ScenarioError, ledger_from_scenario, load_scenario
 from core.settings import ConfigError, load_settings
