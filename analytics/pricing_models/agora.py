@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, choose
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, choose
 
 MODEL_ID = "agora"
 LEGACY_ID = "agora_legacy"
@@ -281,3 +281,7 @@ def price_legacy(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         ]
 
     return ModelResult(LEGACY_ID, total, items, notes_for)
+
+
+MODEL = PriceModel(MODEL_ID, "Agora", price)
+LEGACY_MODEL = PriceModel(LEGACY_ID, "Agora (legacy pay-as-you-go)", price_legacy)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Protocol
 
 import numpy as np
 
@@ -192,12 +191,21 @@ def tracked(price_fn: Callable[[Catalogue], ModelResult], catalogue: Catalogue) 
     return replace(result, unverified=unverified_rates(catalogue, watched.used))
 
 
-class PriceModel(Protocol):
-    """Prices monthly usage arrays under one provider's model."""
+PriceFn = Callable[[UsageArrays, Catalogue], ModelResult]
+
+
+@dataclass(frozen=True)
+class PriceModel:
+    """One provider's price model as the cost engine knows it: its id (part of the JSON
+    interface), the label every page shows, and the function that prices usage arrays.
+    Each model module defines its own; analytics/pricing_models/registry.py lists them."""
 
     model_id: str
+    label: str
+    price: PriceFn
 
-    def __call__(self, usage: UsageArrays, catalogue: Catalogue) -> ModelResult: ...
+    def __call__(self, usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
+        return self.price(usage, catalogue)
 
 
 def choose(catalogue: Catalogue, index: FloatArray, rate_ids: Sequence[str]) -> FloatArray:

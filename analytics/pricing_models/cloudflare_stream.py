@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays
 
 MODEL_ID = "cloudflare_stream"
 
@@ -44,3 +44,6 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         ]
 
     return ModelResult(MODEL_ID, total, items, notes_for)
+
+
+MODEL = PriceModel(MODEL_ID, "Cloudflare Stream", price)

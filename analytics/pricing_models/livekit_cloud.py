@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, ceil_to
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, ceil_to
 
 MODEL_ID = "livekit_cloud"
 PLANS: tuple[str, ...] = ("build", "ship", "scale")
@@ -146,3 +146,6 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         return notes
 
     return ModelResult(MODEL_ID, totals[rows, picked], items, notes_for)
+
+
+MODEL = PriceModel(MODEL_ID, "LiveKit Cloud", price)

@@ -15,7 +15,7 @@ import numpy as np
 
 from analytics.capacity.sizing import nodes_for_load
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, choose, eur, graduated
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, choose, eur, graduated
 
 MODEL_ID = "livekit_self_hosted"
 
@@ -214,3 +214,6 @@ def price(
         return notes
 
     return ModelResult(MODEL_ID, total, items, notes_for)
+
+
+MODEL = PriceModel(MODEL_ID, "LiveKit self-hosted", price)
