@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from analytics.ledger import AUDIENCE_PRODUCTS, DAY_S, REGIONS, VIDEO_TIERS, Scenario, UsageLedger
-from analytics.prices import Catalogue
+from analytics.prices import Catalogue, load_catalogue
 from analytics.prices.catalogue import PriceChange
 from analytics.pricing_models import self_hosted
 from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, tracked
 from analytics.pricing_models.registry import PRICE_MODELS
+from analytics.usage import measured_ledger
 
 # Views of the one registry (analytics/pricing_models/registry.py), by model id.
 MODELS: dict[str, PriceModel] = {model.model_id: model for model in PRICE_MODELS}
@@ -482,9 +483,6 @@ def estimate_cost_per_hour_usd(
     """The window's usage rate priced for a month under ``model_id``, per hour (the Overview's
     "cost per hour": the Costs page's monthly figure for that model ÷ 720 h). None when the
     window has no usage. ``ledger``: the window's measured ledger when the caller has it."""
-    from analytics.prices import load_catalogue
-    from analytics.usage import measured_ledger
-
     if end_ts <= start_ts:
         return None
     ledger = ledger if ledger is not None else measured_ledger(bind, start_ts, end_ts, source_id)

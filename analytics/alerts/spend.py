@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Select, func, or_, select, union_all
 from analytics.costs import MODELS, price_usage, usage_from_scenario_frame
 from analytics.ledger import REGIONS, Scenario
 from analytics.prices import Catalogue, CatalogueError, load_catalogue, price_overrides
+from core.settings import ConfigError, load_settings
 from store import schema
 from store.queries.sources import first_observed_ts, has_node_data
 from store.rollups import done_until
@@ -82,8 +83,6 @@ def pricing_from_settings(settings: Any | None = None) -> SpendPricing:
     """The catalogue (with ``[prices.overrides]``), ``[prices] current_model`` and the pricing
     region from ``settings`` (None: the settings castmeter would load, defaults when unreadable)."""
     if settings is None:
-        from core.settings import ConfigError, load_settings
-
         try:
             settings = load_settings()
         except ConfigError:

@@ -23,7 +23,7 @@ from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules
 from analytics.alerts.spend import RUN_RATE_NOTE
 from core.cli import EXIT_CONFIG_ERROR
 from core.resources import data_path
-from core.settings import ConfigError
+from core.settings import ConfigError, load_settings
 from core.timeargs import (
     add_window_arguments,
     is_duration,
@@ -32,6 +32,7 @@ from core.timeargs import (
     parse_instant_ts,
     parse_since_ts,
 )
+from store.engine import make_engine
 
 HELP = "alert threshold review: backtest rules on history, export Prometheus rules"
 
@@ -87,9 +88,6 @@ def _selected(ruleset: RuleSet, names: list[str], *, include_disabled: bool) -> 
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from core.settings import load_settings
-    from store.engine import make_engine
-
     url = args.db or load_settings(args.config).database.url
     if args.config:
         # The spend rule prices with the settings' overrides and current model, read where
