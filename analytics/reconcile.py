@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, Table, and_, select
 
-from analytics.costs import price_ledger
-from analytics.prices.catalogue import load_catalogue
+from analytics.costs import price_ledger, price_usage
+from analytics.prices.catalogue import Catalogue, load_catalogue
+from analytics.pricing_models import agora, cloudflare_stream, livekit_cloud
+from analytics.pricing_models.base import UsageArrays
 from analytics.usage import measured_ledger
 from core.units import DAY_S
 from store import schema
@@ -179,51 +181,38 @@ class Priced:
     causes: list[str] = field(default_factory=list)
 
 
-def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Any) -> Priced:
-    """A month of ``provider``'s billed usage at catalogue list rates, with its metering rules."""
+# Agora's usage API metric → the resolution whose standard-minute ratio bills it.
+AGORA_METRIC_TIERS: dict[str, str] = {
+    "audio_min": "audio", "video_hd_min": "hd", "video_hdp_min": "hd",
+    "video_fullhd_min": "fullhd", "video_2k_min": "2k", "video_2kplus_min": "2kplus",
+}  # fmt: skip
+
+
+def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Catalogue) -> Priced:
+    """A month of ``provider``'s billed usage at catalogue list rates, with its metering rules,
+    priced by the cost engine's own models (analytics/pricing_models/): nothing prices here."""
 
     def total(metric: str) -> float:
         return float(month_rows.loc[month_rows["metric"] == metric, "quantity"].sum())
 
     if provider == "livekit_cloud":
-        minutes = total("connection_min")
-        gb = math.ceil(total("downstream_gb") * 100 - 1e-9) / 100  # data billed in 0.01 GB steps
-        best: tuple[float, str] | None = None
-        for plan in ("build", "ship", "scale"):
-            q = f"livekit_cloud.{plan}."
-            included_min, included_gb = catalogue[q + "included_min"], catalogue[q + "included_gb"]
-            if plan == "build":
-                if minutes > included_min or gb > included_gb:
-                    continue  # a hard cap, no overage
-                cost = catalogue[q + "fee_usd"]
-            else:
-                cost = (
-                    catalogue[q + "fee_usd"]
-                    + max(0.0, minutes - included_min) * catalogue[q + "overage_per_min_usd"]
-                    + max(0.0, gb - included_gb) * catalogue[q + "overage_per_gb_usd"]
-                )
-            if best is None or cost < best[0]:
-                best = (cost, plan)
-        assert best is not None
+        # The bill does not split publishers from listeners: its connection minutes are one meter.
+        usage = UsageArrays.metered(
+            listener_min=total("connection_min"), downstream_gb=total("downstream_gb")
+        )
+        result = price_usage(usage, catalogue, [livekit_cloud.MODEL_ID])[livekit_cloud.MODEL_ID]
+        plan = livekit_cloud.cheapest_plans(usage, catalogue).plan()
         return Priced(
-            best[0], [f"free tiers: priced on the {best[1].title()} plan with its included minutes and GB"]
+            float(result.total_usd[0]),
+            [f"free tiers: priced on the {plan.title()} plan with its included minutes and GB"],
         )
     if provider == "agora":
-        # Standard minutes (accounts since 2025-08-29, the cost engine's "agora" model): every
-        # tier's minutes at the host ratio — the usage API has no host/audience split — summed,
-        # rounded up, and billed by the cheapest package.
-        import numpy as np
-
-        from analytics.pricing_models import agora
-
-        ratios = {
-            "audio_min": "audio", "video_hd_min": "hd", "video_hdp_min": "hd",
-            "video_fullhd_min": "fullhd", "video_2k_min": "2k", "video_2kplus_min": "2kplus",
-        }  # fmt: skip
-        standard = sum(
-            total(metric) * catalogue[f"agora.standard.{tier}_ratio"] for metric, tier in ratios.items()
-        )
-        bill = agora.package_bill(agora.round_up_minutes(np.array([standard])), catalogue)
+        # Standard minutes (accounts since 2025-08-29, the cost engine's "agora" model).
+        minutes = {tier: 0.0 for tier in agora.HOST_RATIO_TIERS}
+        for metric, tier in AGORA_METRIC_TIERS.items():
+            minutes[tier] += total(metric)
+        standard = agora.host_ratio_minutes(minutes, catalogue)
+        bill = agora.billed_package(minutes, catalogue)
         package = agora.PACKAGE_LABELS[agora.PACKAGES[int(bill.package[0])]]
         return Priced(
             float(bill.total_usd[0]),
@@ -234,20 +223,20 @@ def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Any) 
             ],
         )
     if provider == "cloudflare":
-        delivered = total("minutes_delivered")
         stored = month_rows.loc[month_rows["metric"] == "minutes_stored", "quantity"]
-        stored_max = float(stored.max()) if not stored.empty else 0.0
         realtime_gb = total("realtime_egress_gb")
-        free_gb = catalogue["cloudflare.realtime.free_gb"]
-        usd = (
-            delivered / 1000.0 * catalogue["cloudflare.stream.delivery_per_1000_min_usd"]
-            + math.ceil(stored_max / 1000.0 - 1e-9) * catalogue["cloudflare.stream.storage_per_1000_min_usd"]
-            + max(0.0, realtime_gb - free_gb) * catalogue["cloudflare.realtime.egress_per_gb_usd"]
+        # Stream: minutes delivered, and the month's largest stored-minutes snapshot in blocks.
+        usage = UsageArrays.metered(
+            listener_min_unrounded=total("minutes_delivered"),
+            recording_min=float(stored.max()) if not stored.empty else 0.0,
         )
+        stream = price_usage(usage, catalogue, [cloudflare_stream.MODEL_ID])[cloudflare_stream.MODEL_ID]
+        realtime = cloudflare_stream.realtime_egress_usd(np.array([realtime_gb]), catalogue)
         causes = ["sampling: Stream and Realtime analytics are adaptively sampled"]
         if realtime_gb:
+            free_gb = catalogue["cloudflare.realtime.free_gb"]
             causes.append(f"free tiers: the first {free_gb:,.0f} GB of Realtime egress are free")
-        return Priced(usd, causes)
+        return Priced(float(stream.total_usd[0] + realtime[0]), causes)
     return Priced(None, [])
 
 
@@ -256,14 +245,14 @@ SNAPSHOT_METRICS: tuple[str, ...] = ("minutes_stored",)
 
 
 def price_billed_period(
-    provider: str, month_rows: pd.DataFrame, catalogue: Any, first: date, last: date
+    provider: str, month_rows: pd.DataFrame, catalogue: Catalogue, first: date, last: date
 ) -> Priced:
     """Billed usage of [first, last] priced at the rates in force on each day — the same way
     the cost engine prices the modeled side: where a price changes inside the period, each part's
     usage, as a rate over the whole period, is priced at its own rates and weighted by its days."""
-    segments = catalogue.segments(first, last) if hasattr(catalogue, "segments") else []
-    if len(segments) <= 1:
-        return price_billed_usage(provider, month_rows, segments[0].catalogue if segments else catalogue)
+    segments = catalogue.segments(first, last)
+    if len(segments) == 1:
+        return price_billed_usage(provider, month_rows, segments[0].catalogue)
     total_days = (last - first).days + 1
     usd = 0.0
     causes: list[str] = []
@@ -352,7 +341,7 @@ def reconcile(
     providers = sorted(set(billed["provider"]) | set(fetches["provider"]), key=list(PROVIDER_MODEL).index)
     notes: list[str] = []
     if catalogue is None:
-        catalogue = _load_catalogue(overrides)
+        catalogue = load_catalogue(overrides)
     daily_rows: list[dict[str, Any]] = []
     monthly_rows: list[dict[str, Any]] = []
     for month_start, month_end in _months(since, until):
@@ -383,12 +372,6 @@ def reconcile(
     daily = pd.DataFrame(daily_rows, columns=DAILY_COLUMNS)
     monthly = pd.DataFrame(monthly_rows, columns=MONTHLY_COLUMNS)
     return Reconciliation(since, until, warn_share, daily, monthly, providers, notes)
-
-
-def _load_catalogue(overrides: Mapping[str, float] | None = None) -> Any:
-    from analytics.prices.catalogue import load_catalogue
-
-    return load_catalogue(overrides)
 
 
 def _daily(

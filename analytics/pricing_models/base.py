@@ -149,6 +149,16 @@ class UsageArrays:
             audience_interactive=(f(audience_interactive, float) > 0) * np.ones_like(live_min),
         )
 
+    @classmethod
+    def metered(cls, **meters: float) -> UsageArrays:
+        """One row of usage with only ``meters`` set (the rest 0): a provider's billed meters
+        (reconciliation) priced by the same models as a ledger."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(meters) - names
+        if unknown:
+            raise ValueError(f"not a usage meter: {', '.join(sorted(unknown))}")
+        return cls(**{name: np.array([float(meters.get(name, 0.0))], dtype=np.float64) for name in names})
+
     def take(self, index: int) -> UsageArrays:
         return UsageArrays(**{f.name: getattr(self, f.name)[index : index + 1] for f in fields(self)})
 

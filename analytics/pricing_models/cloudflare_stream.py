@@ -20,6 +20,14 @@ def storage_blocks(recording_min: np.ndarray) -> np.ndarray:
     return np.ceil(np.round(recording_min / 1000.0, 9))
 
 
+def realtime_egress_usd(gb: np.ndarray, catalogue: Catalogue) -> np.ndarray:
+    """Cloudflare Realtime (SFU/TURN) egress over the month's free allowance."""
+    return (
+        np.maximum(gb - catalogue["cloudflare.realtime.free_gb"], 0.0)
+        * catalogue["cloudflare.realtime.egress_per_gb_usd"]
+    )
+
+
 def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     n = len(usage)
     delivered = usage.listener_min_unrounded

@@ -212,3 +212,27 @@ def test_billed_usage_across_a_price_change_is_priced_at_each_days_rate(tmp_path
     july = price_billed_period("cloudflare", rows.assign(day_ts=rows["day_ts"] + 30 * DAY), catalogue,
                                dt.date(2026, 7, 1), dt.date(2026, 7, 30))  # fmt: skip
     assert july.usd == pytest.approx(60.0)
+
+
+def test_billed_usage_is_priced_by_the_cost_engines_models() -> None:
+    """Figures by hand from the catalogue in force on 2026-12-01."""
+    from analytics.prices import load_catalogue
+    from analytics.reconcile import price_billed_usage
+
+    catalogue = load_catalogue(as_of=dt.date(2026, 12, 1))
+    # LiveKit Cloud: 200,000 min and 300.004 GB (billed as 300.01 GB) are over Build; Ship is
+    # $50 + 50,000 min × $0.0005 + 50.01 GB × $0.12 = $81.0012, cheaper than Scale's $500.
+    livekit = pd.DataFrame({"metric": ["connection_min", "downstream_gb"], "quantity": [200_000.0, 300.004]})
+    priced = price_billed_usage("livekit_cloud", livekit, catalogue)
+    assert priced.usd == pytest.approx(81.0012)
+    assert priced.causes == ["free tiers: priced on the Ship plan with its included minutes and GB"]
+    # Cloudflare: 20,000 min delivered ($20), a largest snapshot of 2,500 min stored (3 blocks
+    # × $5), 1,200 GB of Realtime egress of which 1,000 are free (200 × $0.05 = $10).
+    cloudflare = pd.DataFrame(
+        {"metric": ["minutes_delivered", "minutes_stored", "minutes_stored", "realtime_egress_gb"],
+         "quantity": [20_000.0, 1_000.0, 2_500.0, 1_200.0]}
+    )  # fmt: skip
+    priced = price_billed_usage("cloudflare", cloudflare, catalogue)
+    assert priced.usd == pytest.approx(20 + 15 + 10)
+    assert any("first 1,000 GB of Realtime egress are free" in c for c in priced.causes)
+    assert price_billed_usage("aws", livekit, catalogue).usd is None
