@@ -1,6 +1,6 @@
 """`python -m analytics plan --scenario FILE --json`: price a what-if scenario under every model.
 
-The scenario goes through the capacity planner (analytics/capacity.py), so its planner fields
+The scenario goes through the capacity planner (analytics/capacity/planner.py), so its planner fields
 — ``growth_pct_per_month``, ``target_cpu_pct``, ``server_type``, ``hls_share``,
 ``peak_listeners_per_stream`` — size the self-hosted fleet and appear in ``plan``. Files written
 before those fields existed load with their defaults (70 % CPU, the cheaper server, no HLS, no
