@@ -338,6 +338,7 @@ def compute_cost_figures(
     (name, id) and for the whole fleet (``all``)."""
     from analytics.costs import estimate_cost_per_hour_usd
     from analytics.usage import measured_ledger
+    from store.queries.usage import usage_parts
 
     start_ts = end_ts - window_s
     usd: dict[tuple[str, str], float | None] = {}
@@ -345,7 +346,8 @@ def compute_cost_figures(
     publishers: dict[str, float] = {}
     scopes: list[tuple[str, int | None]] = [*sources, (ALL_SOURCES, None)]
     for name, source_id in scopes:
-        ledger = measured_ledger(engine, start_ts, end_ts, source_id)  # read once, priced per model
+        # Read once, priced per model.
+        ledger = measured_ledger(usage_parts(engine, start_ts, end_ts, source_id), start_ts, end_ts)
         totals = ledger.totals()
         listeners[name] = totals["listener_minutes"]
         publishers[name] = totals["publisher_minutes"]

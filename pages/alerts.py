@@ -9,7 +9,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analytics.alerts import history as alert_tables
 from analytics.alerts.am_view import alertmanager_table, status_lines
 from analytics.alerts.backtest import BacktestResult
 from analytics.alerts.promql import ExportOptions, export_rules
@@ -19,6 +18,7 @@ from analytics.alerts.series import load_store_series
 from analytics.alerts.spend import RUN_RATE_NOTE
 from analytics.alerts.timeline import busiest_targets, target_episodes, timeline_frame
 from core.resources import data_path
+from store.queries import alerts as alert_tables
 from ui import data, params
 from ui.formatting import escape_markdown
 from ui.page import start

@@ -54,11 +54,11 @@ def start_metrics(
 def alert_hooks(settings: Settings, engine: Engine) -> tuple[list[TickHook], Callable[[], None]]:
     """Live alert evaluation as a tick hook (empty when alerting is disabled), and its closer.
     A bad rules file is a configuration error (exit 2), reported before collection starts."""
-    from analytics.alerts.history import active_counts
     from analytics.alerts.rules import RuleError
     from collectors import self_metrics
     from collectors.alerting import evaluator_from_settings
     from collectors.alertmanager import forwarder_from_settings
+    from store.queries.alerts import active_counts
 
     try:
         evaluator = evaluator_from_settings(engine, settings)

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, update
 
-from analytics.usage import measured_ledger
 from store import schema
 from store.engine import open_store
 from store.queries.usage import _sessions, _sessions_raw
 from store.upsert import upsert
 from store.usage_rollup import coverage, refresh_usage_daily
+from tests.analytics.stored import stored_ledger
 
 pytestmark = pytest.mark.slow  # many windows over a month of rollups (1-2.5 s each)
 
@@ -180,9 +180,9 @@ def test_late_changes_after_a_refresh(store: Engine) -> None:
 
 
 def test_measured_ledger_is_unchanged_by_the_rollup(store: Engine) -> None:
-    before = [measured_ledger(store, since_ts, until_ts).frame for since_ts, until_ts in WINDOWS[:3]]
+    before = [stored_ledger(store, since_ts, until_ts).frame for since_ts, until_ts in WINDOWS[:3]]
     refresh_usage_daily(store, NOW)
-    after = [measured_ledger(store, since_ts, until_ts).frame for since_ts, until_ts in WINDOWS[:3]]
+    after = [stored_ledger(store, since_ts, until_ts).frame for since_ts, until_ts in WINDOWS[:3]]
     for old, new in zip(before, after, strict=True):
         pd.testing.assert_frame_equal(old, new, check_exact=False, rtol=1e-12, atol=1e-9)
 
