@@ -14,7 +14,6 @@ from analytics.alerts.backtest import BacktestResult
 from analytics.alerts.promql import ExportOptions, export_rules
 from analytics.alerts.replay import Replay, replay_rule
 from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules, parse_rules_yaml
-from analytics.alerts.series import load_store_series
 from analytics.alerts.spend import RUN_RATE_NOTE
 from analytics.alerts.timeline import busiest_targets, target_episodes, timeline_frame
 from core.resources import data_path
@@ -62,9 +61,7 @@ def _replay(
 ) -> Replay:
     ruleset = parse_rules_yaml(rules_yaml)
     rule = ruleset.get(rule_name)
-    frame = load_store_series(
-        data.engine(url), rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s
-    )
+    frame = data.rule_series(url, rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s)
     return replay_rule(
         rule,
         ruleset,

@@ -20,6 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from analytics import monitoring
+from analytics.alerts.rules import Rule
+from analytics.alerts.series import load_store_series
 from core.settings import ConfigError, Settings, load_settings
 from store.engine import is_sqlite, make_engine
 from store.queries import billing as billing_q
@@ -28,6 +30,7 @@ from store.queries import nodes as nodes_q
 from store.queries import sources as sources_q
 from store.queries import streams as streams_q
 from store.queries import usage as usage_q
+from store.queries.alert_series import series_reader
 from store.queries.results import BillingRecords, Headline, StreamList, UsageParts
 from store.queries.streams import STREAM_ROWS_LIMIT
 
@@ -179,3 +182,10 @@ def billing_records(url: str, since: date, until: date) -> BillingRecords:
 def billing_collector_health(url: str) -> pd.DataFrame:
     """Every billing collector that has run, with its health."""
     return billing_q.billing_collector_health(engine(url))
+
+
+def rule_series(url: str, rule: Rule, since_ts: int, until_ts: int, lookback_s: int) -> pd.DataFrame:
+    """The samples an alert rule is evaluated on (analytics.alerts.series.load_store_series over
+    store.queries.alert_series), as the live evaluator reads them."""
+    with series_reader(engine(url)) as reader:
+        return load_store_series(reader, rule, since_ts, until_ts, lookback_s)
