@@ -1,4 +1,4 @@
-"""_sessions with the daily usage rollup answers exactly what the raw-only query answers, over
+"""connection_minutes with the daily usage rollup answers exactly what the raw-only query answers, over
 windows aligned and unaligned to days, before and after late corrections, on both backends."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from sqlalchemy import Engine, update
 
 from store import schema
 from store.engine import open_store
-from store.queries.usage import _sessions, _sessions_raw
+from store.queries.usage import connection_minutes, connection_minutes_raw
 from store.upsert import upsert
 from store.usage_rollup import coverage, refresh_usage_daily
 from tests.analytics.stored import stored_ledger
@@ -125,8 +125,8 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _assert_same(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) -> None:
-    got = _sorted(_sessions(engine, since_ts, until_ts, source_id))
-    want = _sorted(_sessions_raw(engine, since_ts, until_ts, source_id))
+    got = _sorted(connection_minutes(engine, since_ts, until_ts, source_id))
+    want = _sorted(connection_minutes_raw(engine, since_ts, until_ts, source_id))
     assert list(got.columns) == list(want.columns)
     assert got[KEYS].to_dict("records") == want[KEYS].to_dict("records"), (since_ts, until_ts, source_id)
     for name in ("publisher_minutes", "listener_minutes"):
