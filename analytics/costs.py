@@ -21,7 +21,6 @@ from analytics.prices.catalogue import PriceChange
 from analytics.pricing_models import self_hosted
 from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, tracked
 from analytics.pricing_models.registry import PRICE_MODELS
-from analytics.usage import measured_ledger
 
 # Views of the one registry (analytics/pricing_models/registry.py), by model id.
 MODELS: dict[str, PriceModel] = {model.model_id: model for model in PRICE_MODELS}
@@ -482,10 +481,12 @@ def estimate_cost_per_hour_usd(
 ) -> float | None:  # fmt: skip
     """The window's usage rate priced for a month under ``model_id``, per hour (the Overview's
     "cost per hour": the Costs page's monthly figure for that model ÷ 720 h). None when the
-    window has no usage. ``ledger``: the window's measured ledger when the caller has it."""
+    window has no usage. ``ledger``: the window's measured ledger (analytics.usage.measured_ledger
+    over store.queries.usage.usage_parts; analytics reads no store)."""
     if end_ts <= start_ts:
         return None
-    ledger = ledger if ledger is not None else measured_ledger(bind, start_ts, end_ts, source_id)
+    if ledger is None:
+        raise ValueError("estimate_cost_per_hour_usd needs the window's measured ledger")
     if ledger.is_empty:
         return None
     result = MODELS[model_id].price(UsageArrays.from_ledger(ledger), catalogue or load_catalogue())

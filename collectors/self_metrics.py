@@ -43,6 +43,7 @@ from prometheus_client.exposition import start_http_server
 from analytics.costs import MODELS, estimate_cost_per_hour_usd
 from analytics.prices import catalogue_from_settings
 from analytics.usage import measured_ledger
+from store.queries.usage import usage_parts
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +348,8 @@ def compute_cost_figures(
     publishers: dict[str, float] = {}
     scopes: list[tuple[str, int | None]] = [*sources, (ALL_SOURCES, None)]
     for name, source_id in scopes:
-        ledger = measured_ledger(engine, start_ts, end_ts, source_id)  # read once, priced per model
+        # Read once, priced per model.
+        ledger = measured_ledger(usage_parts(engine, start_ts, end_ts, source_id), start_ts, end_ts)
         totals = ledger.totals()
         listeners[name] = totals["listener_minutes"]
         publishers[name] = totals["publisher_minutes"]

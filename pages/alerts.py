@@ -9,16 +9,15 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analytics.alerts import history as alert_tables
 from analytics.alerts.am_view import alertmanager_table, status_lines
 from analytics.alerts.backtest import BacktestResult
 from analytics.alerts.promql import ExportOptions, export_rules
 from analytics.alerts.replay import Replay, replay_rule
 from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules, parse_rules_yaml
-from analytics.alerts.series import load_store_series
 from analytics.alerts.spend import RUN_RATE_NOTE
 from analytics.alerts.timeline import busiest_targets, target_episodes, timeline_frame
 from core.resources import data_path
+from store.queries import alerts as alert_tables
 from ui import data, params
 from ui.formatting import escape_markdown
 from ui.page import start
@@ -62,9 +61,7 @@ def _replay(
 ) -> Replay:
     ruleset = parse_rules_yaml(rules_yaml)
     rule = ruleset.get(rule_name)
-    frame = load_store_series(
-        data.engine(url), rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s
-    )
+    frame = data.rule_series(url, rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s)
     return replay_rule(
         rule,
         ruleset,

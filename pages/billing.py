@@ -9,7 +9,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from analytics.reconcile import PROVIDER_LABELS, Reconciliation, collector_status, reconcile
+from analytics.reconcile import PROVIDER_LABELS, Reconciliation, reconcile
+from analytics.usage import measured_ledger
 from core import clock
 from ui import data
 from ui.formatting import escape_markdown, format_usd, shorten
@@ -28,18 +29,22 @@ HOW_TO_ADD = (
 @st.cache_data(ttl=BILLING_TTL_S, show_spinner=False)
 def _reconciliation(url: str, days: int, today_iso: str, warn_share: float) -> Reconciliation:
     today = datetime.fromisoformat(today_iso).date()
+    since = today - timedelta(days=days - 1)
     return reconcile(
-        data.engine(url),
-        today - timedelta(days=days - 1),
+        data.billing_records(url, since, today),
+        since,
         today,
         warn_share=warn_share,
+        ledger_source=lambda start_ts, end_ts: measured_ledger(
+            data.usage_parts(url, start_ts, end_ts, None), start_ts, end_ts
+        ),
         overrides=data.settings().prices.overrides,
     )
 
 
 @st.cache_data(ttl=BILLING_TTL_S, show_spinner=False)
 def _status(url: str) -> pd.DataFrame:
-    return collector_status(data.engine(url))
+    return data.billing_collector_health(url)
 
 
 def _label(provider: str) -> str:

@@ -34,10 +34,9 @@ def _ledger(
     url: str, start_ts: int, end_ts: int, source_id: int | None, audience_product: str = "broadcast"
 ) -> UsageLedger:
     return usage_module.measured_ledger(
-        data.engine(url),
+        data.usage_parts(url, start_ts, end_ts, source_id),
         start_ts,
         end_ts,
-        source_id,
         audience_product=cast(AudienceProduct, audience_product),
     )
 

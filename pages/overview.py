@@ -51,11 +51,10 @@ def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int
         from analytics.usage import measured_ledger
 
         catalogue = load_catalogue(dict(overrides))
-        with data.engine(url).connect() as connection:
-            ledger = measured_ledger(connection, start_ts, end_ts, source_id)
-            value = costs.estimate_cost_per_hour_usd(
-                connection, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue, ledger=ledger
-            )
+        ledger = measured_ledger(data.usage_parts(url, start_ts, end_ts, source_id), start_ts, end_ts)
+        value = costs.estimate_cost_per_hour_usd(
+            None, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue, ledger=ledger
+        )
         return (None if value is None else float(value)), ledger.coverage_note
 
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -19,13 +20,18 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from analytics import monitoring
+from analytics.alerts.rules import Rule
+from analytics.alerts.series import load_store_series
 from core.settings import ConfigError, Settings, load_settings
 from store.engine import is_sqlite, make_engine
+from store.queries import billing as billing_q
 from store.queries import fleet as fleet_q
 from store.queries import nodes as nodes_q
 from store.queries import sources as sources_q
 from store.queries import streams as streams_q
-from store.queries.results import Headline, StreamList
+from store.queries import usage as usage_q
+from store.queries.alert_series import series_reader
+from store.queries.results import BillingRecords, Headline, StreamList, UsageParts
 from store.queries.streams import STREAM_ROWS_LIMIT
 
 LIVE_TTL_S = 15
@@ -157,3 +163,29 @@ def nodes_table(url: str, start_ts: int, end_ts: int, source_id: int | None) -> 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def node_series(url: str, source_id: int, node_id: str, start_ts: int, end_ts: int) -> pd.DataFrame:
     return nodes_q.node_series(engine(url), source_id, node_id, start_ts, end_ts)
+
+
+# Uncached reads: their callers (the Costs, Overview, Planner and Billing readers) cache what
+# they build from them, so the frames are not held twice.
+
+
+def usage_parts(url: str, start_ts: int, end_ts: int, source_id: int | None) -> UsageParts:
+    """The measured usage ledger's parts (analytics.usage.measured_ledger takes them)."""
+    return usage_q.usage_parts(engine(url), start_ts, end_ts, source_id)
+
+
+def billing_records(url: str, since: date, until: date) -> BillingRecords:
+    """What the billing collectors stored for [since, until] (analytics.reconcile takes it)."""
+    return billing_q.billing_records(engine(url), since, until)
+
+
+def billing_collector_health(url: str) -> pd.DataFrame:
+    """Every billing collector that has run, with its health."""
+    return billing_q.billing_collector_health(engine(url))
+
+
+def rule_series(url: str, rule: Rule, since_ts: int, until_ts: int, lookback_s: int) -> pd.DataFrame:
+    """The samples an alert rule is evaluated on (analytics.alerts.series.load_store_series over
+    store.queries.alert_series), as the live evaluator reads them."""
+    with series_reader(engine(url)) as reader:
+        return load_store_series(reader, rule, since_ts, until_ts, lookback_s)

@@ -313,7 +313,8 @@ def fleet_notes(ledger_covered_note: str, growth_pct: float | None) -> str:
 def _fleet_scenario(
     url: str, until_ts: int, source_id: int | None, growth_pct: float | None
 ) -> tuple[Scenario, str] | None:
-    ledger = measured_ledger(data.engine(url), until_ts - 30 * 86_400, until_ts, source_id)
+    since_ts = until_ts - 30 * 86_400
+    ledger = measured_ledger(data.usage_parts(url, since_ts, until_ts, source_id), since_ts, until_ts)
     if ledger.is_empty:
         return None
     base = cost_engine.scenario_from_ledger(ledger)

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -33,6 +34,7 @@ from core.timeargs import (
     parse_since_ts,
 )
 from store.engine import make_engine
+from store.queries.alert_series import series_reader
 
 HELP = "alert threshold review: backtest rules on history, export Prometheus rules"
 
@@ -131,14 +133,15 @@ def _replays(
     replays = []
     try:
         for rule in rules:
-            frame, start_ts, end_ts = load_frame(
-                rule,
-                engine=engine,
-                series_csv=args.series,
-                since=_since(args, until_ts),
-                until_ts=until_ts,
-                lookback_s=ruleset.lookback_s,
-            )
+            with series_reader(engine) if engine is not None else nullcontext() as reader:
+                frame, start_ts, end_ts = load_frame(
+                    rule,
+                    reader=reader,
+                    series_csv=args.series,
+                    since=_since(args, until_ts),
+                    until_ts=until_ts,
+                    lookback_s=ruleset.lookback_s,
+                )
             replays.append(
                 replay_rule(
                     rule,

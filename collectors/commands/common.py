@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from analytics.alerts.history import active_counts
 from analytics.alerts.rules import RuleError
 from collectors import self_metrics
 from collectors.alerting import evaluator_from_settings
@@ -16,6 +15,7 @@ from collectors.alertmanager import forwarder_from_settings
 from collectors.runner import Collector, TickHook
 from collectors.self_metrics import MetricsServer, serve_metrics
 from core.settings import ConfigError, Settings, load_settings
+from store.queries.alerts import active_counts
 
 log = logging.getLogger(__name__)
 
