@@ -16,9 +16,6 @@
   ``series_reader`` gives them as the ``SeriesReader`` analytics.alerts.series takes.
 - ``results``: the dataclasses the queries return (what analytics/ takes from the store).
 
-Still to move here: analytics/capacity.py's read (fleet_capacity takes a bind and reads through
-``nodes.node_load``), with the capacity split.
-
 Queries return frames, dataclasses and plain values; analytics/ turns them into figures and
 never sees SQL. Writes stay with their owners (collectors/, store/rollups.py, store/bulk.py).
 """
