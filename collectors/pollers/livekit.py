@@ -33,6 +33,8 @@ class LiveKitPoller(ConfiguredPoller[LiveKitSource]):
         self._tracker: SessionTracker | None = None
         self._engine: Engine | None = None
         self._source_id: int | None = None
+        # The call budget at work in the last poll (API requests made, rooms not listed and why).
+        self.last_calls: dict[str, int] = {}
 
     def bind(self, engine: Engine, source_id: int) -> None:
         # The sessions still open in the store (a restart picks them up where it left off).
@@ -61,6 +63,13 @@ class LiveKitPoller(ConfiguredPoller[LiveKitSource]):
 
     async def poll(self, now_ts: int) -> RoomSnapshot:
         snapshot = await self.client.poll(now_ts, self.webhook_covered)
+        self.last_calls = {
+            "api_calls": snapshot.api_calls,
+            "rooms": len(snapshot.rooms),
+            "rooms_listed": len(snapshot.rooms) - snapshot.rooms_deferred - snapshot.rooms_webhook_covered,
+            "rooms_deferred": snapshot.rooms_deferred,
+            "rooms_webhook_covered": snapshot.rooms_webhook_covered,
+        }
         # Participant lists are read concurrently: the same warnings, in a stable order.
         snapshot.warnings = sorted(set(snapshot.warnings))
         return snapshot
