@@ -92,6 +92,7 @@ class RoomSnapshot:
     warnings: list[str] = field(default_factory=list)
     # The call budget at work: LiveKit API requests made by this poll, and why rooms were not listed.
     api_calls: int = 0
+    ended_egress_lookups: int = 0  # of api_calls: ended egress asked for by id (at most 50)
     rooms_deferred: int = 0
     rooms_webhook_covered: int = 0
 
@@ -339,6 +340,7 @@ class RoomPoller:
         listed = {item.egress_id for item in items}
         for egress_id in sorted(self._active_egress - listed)[:MAX_ENDED_EGRESS_LOOKUPS]:
             snapshot.api_calls += 1
+            snapshot.ended_egress_lookups += 1
             try:
                 ended = await lkapi.egress.list_egress(api.ListEgressRequest(egress_id=egress_id))
             except api.TwirpError as exc:

@@ -65,6 +65,7 @@ class LiveKitPoller(ConfiguredPoller[LiveKitSource]):
         snapshot = await self.client.poll(now_ts, self.webhook_covered)
         self.last_calls = {
             "api_calls": snapshot.api_calls,
+            "ended_egress_lookups": snapshot.ended_egress_lookups,
             "rooms": len(snapshot.rooms),
             "rooms_listed": len(snapshot.rooms) - snapshot.rooms_deferred - snapshot.rooms_webhook_covered,
             "rooms_deferred": snapshot.rooms_deferred,
