@@ -192,10 +192,8 @@ def retention_cost(url: str, rooms: int) -> dict[str, Any]:
         with engine.begin() as connection:
             connection.execute(text(fill), {"rooms": rooms, "low": day * DAY_S, "high": (day + 1) * DAY_S})
     out["raw_fill_two_days_s"] = round(time.perf_counter() - started, 1)
-    with engine.connect() as connection:
-        connection.execute(
-            text("VACUUM ANALYZE room_samples").execution_options(isolation_level="AUTOCOMMIT")
-        )
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM ANALYZE room_samples"))
         size = connection.execute(text("SELECT pg_total_relation_size('room_samples_p20241004')")).scalar()
         rows = connection.execute(text("SELECT count(*) FROM room_samples_p20241004")).scalar()
     out["raw_rows_per_day"] = int(rows or 0)
@@ -232,6 +230,9 @@ def main() -> int:
         "--raw-day-rooms", type=int, default=1143, help="average live rooms (platform-5000: 1,143)"
     )
     parser.add_argument("--no-full-tick", action="store_true", help="skip the tick with an unbounded budget")
+    parser.add_argument(
+        "--only-retention", action="store_true", help="step 4 alone (raw day size, DROP vs DELETE)"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {"bench": "platform5000", "scenario": SCENARIO}
     server: Any = None
@@ -245,6 +246,10 @@ def main() -> int:
             server = PostgresServer.start()
             url, backfill_url, retention_url = (server.create_database() for _ in range(3))
         result["backend"] = "postgresql"
+        if args.only_retention:
+            result.update(retention_cost(retention_url, args.raw_day_rooms))
+            emit(result)
+            return 0
         simulator, ready = start_simulator()
         result["simulator"] = {"sim_start_ts": int(ready.get("sim_start", 0)), "rooms_at_peak": int(ready.get("rooms", 0)),
                                "listeners_at_peak": int(ready.get("listeners", 0))}  # fmt: skip
@@ -266,11 +271,9 @@ def main() -> int:
         simulator = None
         result.update(backfill_days(backfill_url, args.backfill_days))
         result.update(retention_cost(retention_url, args.raw_day_rooms))
-        # A day in the store at steady state: its raw samples, plus its sessions and rollups
-        # (the backfill's size per day: sessions, 1 min and 1 h rollups, daily usage).
-        result["store_mb_per_day_platform5000_postgresql"] = round(
-            result["raw_mb_per_day"] + result["backfill_mb_per_day"], 1
-        )
+        # What a backfilled day takes in the store: sessions, egress/ingress, 1 min and 1 h
+        # rollups, daily usage, and the raw samples the backfill writes (its last hours).
+        result["store_mb_per_day_platform5000_postgresql"] = result["backfill_mb_per_day"]
     except Exception as exc:
         emit(
             {
