@@ -34,7 +34,7 @@ REPO_ROOT = BENCH_DIR.parent
 # Long-running scripts that `make bench` leaves out (its whole run stays within ~15 minutes);
 # run them by name: `run_all.py --only soak`, `--only security_attacks` (~8 minutes).
 # platform5000 (~10 minutes: its own PostgreSQL, a 2-day backfill, two days of raw samples):
-# `run_all.py --only platform5000`.
+# `run_all.py --only platform5000 --timeout-s 3600` (up to ~30 min on a busy 2-core machine).
 ON_REQUEST_ONLY = ("soak", "security_attacks", "platform5000")
 
 
