@@ -33,7 +33,9 @@ REPO_ROOT = BENCH_DIR.parent
 
 # Long-running scripts that `make bench` leaves out (its whole run stays within ~15 minutes);
 # run them by name: `run_all.py --only soak`, `--only security_attacks` (~8 minutes).
-ON_REQUEST_ONLY = ("soak", "security_attacks")
+# platform5000 (~10 minutes: its own PostgreSQL, a 2-day backfill, two days of raw samples):
+# `run_all.py --only platform5000 --timeout-s 3600` (up to ~30 min on a busy 2-core machine).
+ON_REQUEST_ONLY = ("soak", "security_attacks", "platform5000")
 
 
 def bench_scripts(only: list[str] | None = None) -> list[Path]:
@@ -127,6 +129,15 @@ SUMMARY_KEYS: list[tuple[str, list[str], float | None]] = [
     ("collector_rss_mb", ["tick"], 150.0),
     ("store_mb_per_day_platform500_sqlite", ["store_size"], None),
     ("store_mb_per_day_platform500_postgresql", ["store_size"], None),
+    # issue 20 (bench/platform5000.py, on request): one collector within a 15 s poll interval
+    # and within LiveKit Cloud's 1,000 API requests a minute (250 per 15 s tick).
+    ("tick_s_platform5000", ["platform5000"], 15.0),
+    ("tick_cpu_s_platform5000", ["platform5000"], None),
+    ("api_calls_per_tick_platform5000", ["platform5000"], 250.0),
+    ("backfill_s_30d_platform5000_postgresql", ["platform5000"], None),
+    ("store_mb_per_day_platform5000_postgresql", ["platform5000"], None),
+    ("retention_drop_day_s", ["platform5000"], None),
+    ("retention_delete_day_s", ["platform5000"], None),
 ]
 
 

@@ -1,7 +1,8 @@
 """LiveKit room poller on the official ``livekit-api`` client.
 
-One poll = ListRooms, then ListParticipants for every room (bounded concurrency), then
-ListEgress and ListIngress. Egress/ingress are optional: a self-hosted server without Redis
+One poll = ListRooms, then ListParticipants for at most ``participant_lists_per_tick`` rooms
+(bounded concurrency; the call budget, see :class:`ListingSchedule`), then ListEgress and
+ListIngress. Egress/ingress are optional: a self-hosted server without Redis
 refuses them ("egress not connected (redis required)"), which makes the poll *partial*,
 never failed. The result is a plain :class:`RoomSnapshot`; writing it is sessions.py's job.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -84,9 +85,16 @@ class RoomSnapshot:
     participants: list[ParticipantRow] = field(default_factory=list)
     egress: list[EgressRow] | None = None  # None: not available this poll
     ingress: list[IngressRow] | None = None
-    # Rooms whose participant list could not be read (they ended between the calls, or failed).
+    # Rooms whose participant list was not read this poll: they ended between the calls, the
+    # call failed, the budget deferred them, or webhooks give their sessions exactly. Their
+    # open participants are neither seen nor gone; their counts come from ListRooms.
     rooms_without_participants: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
+    # The call budget at work: LiveKit API requests made by this poll, and why rooms were not listed.
+    api_calls: int = 0
+    ended_egress_lookups: int = 0  # of api_calls: ended egress asked for by id (at most 50)
+    rooms_deferred: int = 0
+    rooms_webhook_covered: int = 0
 
     @property
     def row_count(self) -> int:
@@ -188,6 +196,36 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+class ListingSchedule:
+    """Which rooms get a ListParticipants call this tick, at most ``budget`` of them.
+
+    Rooms never listed come first, then the least recently listed (ties by sid, so the order is
+    stable); a room no longer live is forgotten. With a steady set of N rooms every room is
+    listed at least once in any ceil(N / budget) consecutive ticks."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self._tick = 0
+        self._last_listed: dict[str, int] = {}  # room sid -> tick it was last listed
+
+    def choose(self, room_sids: Collection[str], skip: Collection[str] = ()) -> list[str]:
+        self._tick += 1
+        live = set(room_sids)
+        self._last_listed = {sid: tick for sid, tick in self._last_listed.items() if sid in live}
+        candidates = sorted(
+            (sid for sid in live if sid not in skip), key=lambda sid: (self._last_listed.get(sid, -1), sid)
+        )
+        chosen = candidates[: self.budget]
+        for sid in chosen:
+            self._last_listed[sid] = self._tick
+        return chosen
+
+
+# The rooms of a source whose sessions webhooks give exactly (a ``room_started`` event stored),
+# among the sids given: read from the store by the caller (collectors/pollers/livekit.py).
+WebhookCoverage = Callable[[list[str]], set[str]]
+
+
 class RoomPoller:
     """Polls one LiveKit server or Cloud project."""
 
@@ -195,14 +233,15 @@ class RoomPoller:
         self.source = source
         self.timeout_s = timeout_s
         self.max_concurrency = max_concurrency
+        self.schedule = ListingSchedule(source.participant_lists_per_tick)
         # Optional calls (ListEgress, ListIngress) whose refusal was already logged: once, not every tick.
         self._refusals_logged: set[str] = set()
         # Egress listed active by the last poll: one that is no longer is asked for by id, for
         # how it ended (complete, failed and why) rather than assumed complete.
         self._active_egress: set[str] = set()
 
-    async def poll(self, now_ts: int) -> RoomSnapshot:
-        """One complete poll. Raises when the rooms themselves cannot be listed."""
+    async def poll(self, now_ts: int, webhook_covered: WebhookCoverage | None = None) -> RoomSnapshot:
+        """One poll within the call budget. Raises when the rooms themselves cannot be listed."""
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         connector = aiohttp.TCPConnector(limit=self.max_concurrency)
         async with aiohttp.ClientSession(
@@ -217,15 +256,23 @@ class RoomPoller:
                 failover=False,
             )
             snapshot = RoomSnapshot(ts=now_ts)
+            snapshot.api_calls += 1
             rooms = (await lkapi.room.list_rooms(api.ListRoomsRequest())).rooms
             snapshot.rooms = [
                 RoomRow(r.sid, r.name, int(r.creation_time), int(r.num_participants), int(r.num_publishers))
                 for r in rooms
             ]
+            sids = [room.room_sid for room in snapshot.rooms]
+            covered = await asyncio.to_thread(webhook_covered, sids) if webhook_covered and sids else set()
+            chosen = set(self.schedule.choose(sids, skip=covered))
+            snapshot.rooms_webhook_covered = len(covered)
+            snapshot.rooms_deferred = len(sids) - len(covered) - len(chosen)
+            snapshot.rooms_without_participants.update(sid for sid in sids if sid not in chosen)
             semaphore = asyncio.Semaphore(self.max_concurrency)
 
             async def participants_of(room: RoomRow) -> None:
                 async with semaphore:
+                    snapshot.api_calls += 1
                     try:
                         response = await lkapi.room.list_participants(
                             api.ListParticipantsRequest(room=room.room_name)
@@ -249,11 +296,17 @@ class RoomPoller:
                         )
                     )
 
-            await asyncio.gather(*(participants_of(room) for room in snapshot.rooms))
+            await asyncio.gather(
+                *(participants_of(room) for room in snapshot.rooms if room.room_sid in chosen)
+            )
             if self.source.poll_egress:
-                snapshot.egress = await self._optional("ListEgress", self._list_egress(lkapi), snapshot)
+                snapshot.egress = await self._optional(
+                    "ListEgress", self._list_egress(lkapi, snapshot), snapshot
+                )
             if self.source.poll_ingress:
-                snapshot.ingress = await self._optional("ListIngress", self._list_ingress(lkapi), snapshot)
+                snapshot.ingress = await self._optional(
+                    "ListIngress", self._list_ingress(lkapi, snapshot), snapshot
+                )
             return snapshot
 
     async def _optional(self, call: str, pending: Awaitable[T], snapshot: RoomSnapshot) -> T | None:
@@ -271,13 +324,14 @@ class RoomPoller:
         self._refusals_logged.discard(call)
         return result
 
-    async def _list_egress(self, lkapi: api.LiveKitAPI) -> list[EgressRow]:
+    async def _list_egress(self, lkapi: api.LiveKitAPI, snapshot: RoomSnapshot) -> list[EgressRow]:
         items: list[EgressRow] = []
         page_token: api.TokenPagination | None = None
         for _ in range(100):  # bounded paging; OSS servers ignore the token
             request = api.ListEgressRequest(active=True)
             if page_token is not None:
                 request.page_token.CopyFrom(page_token)
+            snapshot.api_calls += 1
             response = await lkapi.egress.list_egress(request)
             items.extend(_egress_row(info) for info in response.items)
             if not response.next_page_token.token or response.next_page_token == page_token:
@@ -285,6 +339,8 @@ class RoomPoller:
             page_token = response.next_page_token
         listed = {item.egress_id for item in items}
         for egress_id in sorted(self._active_egress - listed)[:MAX_ENDED_EGRESS_LOOKUPS]:
+            snapshot.api_calls += 1
+            snapshot.ended_egress_lookups += 1
             try:
                 ended = await lkapi.egress.list_egress(api.ListEgressRequest(egress_id=egress_id))
             except api.TwirpError as exc:
@@ -296,6 +352,7 @@ class RoomPoller:
         self._active_egress = {item.egress_id for item in items if item.status == "EGRESS_ACTIVE"}
         return items
 
-    async def _list_ingress(self, lkapi: api.LiveKitAPI) -> list[IngressRow]:
+    async def _list_ingress(self, lkapi: api.LiveKitAPI, snapshot: RoomSnapshot) -> list[IngressRow]:
+        snapshot.api_calls += 1
         response = await lkapi.ingress.list_ingress(api.ListIngressRequest())
         return [_ingress_row(info) for info in response.items]

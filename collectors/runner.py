@@ -31,6 +31,7 @@ from collectors.webhook_sessions import bump_counter
 from core.logs import redact, register_secret
 from core.settings import Settings, secret_values
 from store import schema
+from store.partitions import ensure_day_partitions
 from store.queries.sources import newest_sample_ts
 from store.rollups import apply_retention, refresh_rollups, retention_hold_until, set_retention_hold
 from store.upsert import upsert
@@ -391,6 +392,8 @@ class Collector:
                 if self._retention_held_until_ts is not None:
                     self._release_hold()
                 apply_retention(self.engine, now_ts, self.settings.retention)
+                # PostgreSQL: the next days' partitions, made ahead (nothing on SQLite).
+                ensure_day_partitions(self.engine, now_ts)
                 self._last_retention_ts = now_ts
         except Exception as exc:  # retried next tick; never stops collection
             log.warning("rollups/retention postponed: %s", redact(str(exc)).splitlines()[0][:300])

@@ -58,6 +58,12 @@ class LiveKitSource(_Strict):
     # Egress/ingress listing needs Redis on self-hosted servers; a refusal is tolerated anyway.
     poll_egress: bool = True
     poll_ingress: bool = True
+    # ListParticipants calls per collection tick at most (the call budget). ListRooms runs every
+    # tick; rooms whose sessions come exactly from webhooks are never listed; the others are
+    # listed least-recently-listed first, so each is visited within ceil(rooms / budget) ticks.
+    # LiveKit Cloud documents 1,000 API requests per minute per project: at the default 15 s
+    # interval, 100 + ListRooms/ListEgress/ListIngress is ~412 requests a minute. 0 = never list.
+    participant_lists_per_tick: int = Field(default=100, ge=0, le=10_000)
 
     @field_validator("url")
     @classmethod

@@ -13,7 +13,7 @@ needs the current and the previous day's plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # ParticipantInfo.Kind and friends, as the names LiveKit uses on the wire.
 KIND_STANDARD = "STANDARD"
@@ -208,6 +208,19 @@ SCENARIOS: dict[str, ScenarioSpec] = {
         node_memory_bytes=32 * 2**30,
     ),
 }
+
+
+# issue 20: platform-500 ten times over — 5,000 broadcasters at the same 40 h/week and ~10
+# listeners each, spread over ~20 nodes: ~1,200 live rooms on average, ~2,400 rooms and
+# ~47,000 participants at the evening peak. The scale a single collector has to follow.
+SCENARIOS["platform-5000"] = replace(
+    SCENARIOS["platform-500"],
+    name="platform-5000",
+    seed_ref="planning note 000 (Updated Scale) x 10: issue 20's growth scenario",
+    description="Platform x10: 5,000 broadcasters x 40 h/week, ~10 listeners per stream, ~20 nodes",
+    channels=5000,
+    default_nodes=20,
+)
 
 
 def get_scenario(name: str) -> ScenarioSpec:

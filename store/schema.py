@@ -270,6 +270,9 @@ webhook_events = Table(
     Column("body_json", Text, nullable=False),
 )
 Index("ix_webhook_events_created", webhook_events.c.created_ts)
+# The room poller asks, every tick, which live rooms have a room_started event (their sessions
+# come from webhooks, so their participants are not listed). Migration 0008_day_partitions.
+Index("ix_webhook_events_room", webhook_events.c.source_id, webhook_events.c.room_sid)
 
 # Counters of refused webhook requests etc., by name (never the request itself).
 collector_counters = Table(

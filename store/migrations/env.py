@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from store.migrations.filters import migration_includes
 from store.schema import metadata
 
 connection = context.config.attributes.get("connection")
@@ -18,6 +19,7 @@ context.configure(
     connection=connection,
     target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
+    include_name=migration_includes,
 )
 with context.begin_transaction():
     context.run_migrations()
