@@ -334,11 +334,13 @@ class Tab:
         self, since_ms: float, input_ms: float, before: dict[str, float] | None, after: dict[str, float]
     ) -> dict[str, Any]:
         facts = self.page.evaluate(COLLECT_JS, since_ms)
-        last = float(facts["last_change"])
+        finished = facts["finished_at"]
+        # The end: the last change, or the run's script_finished when the rerun changed nothing
+        # after it (the list closing was the last change): the input is not handled before.
+        last = max(float(facts["last_change"]), float(finished or 0.0))
         runs = self.runlog.runs(input_ms / 1000 - 0.05, last / 1000)
         total_s = (last - input_ms) / 1000
         sample: dict[str, Any] = {"total_s": round(total_s, 4)}
-        finished = facts["finished_at"]
         if runs:
             first_start = min(run["start"] for run in runs)
             newest = max(runs, key=lambda run: run["start"])

@@ -677,7 +677,7 @@ def main() -> int:
     parser.add_argument("--tick-window-s", type=float, default=35.0, help="how long to wait for them")
     parser.add_argument("--quiet-ms", type=int, default=500, help="no change for this long = done")
     parser.add_argument("--step-timeout-s", type=float, default=60.0)
-    parser.add_argument("--budget-s", type=float, default=240.0, help="after this, one sample per series")
+    parser.add_argument("--budget-s", type=float, default=180.0, help="after this, one sample per series")
     parser.add_argument("--pages", nargs="*", choices=[page.key for page in PAGES], help="only these pages")
     parser.add_argument("--no-tick", action="store_true", help="skip the live refresh tick")
     parser.add_argument(
