@@ -119,3 +119,21 @@ def test_unverified_rates_are_marked(empty_store: str, monkeypatch: pytest.Monke
     rates = app.dataframe[-1].value.set_index("Rate")
     assert "unverified" in str(rates.loc["self_hosted.hetzner.ax102.monthly_eur", "Flags"])
     assert "5000" in str(rates.loc["livekit_cloud.scale.max_connections", "Other values"])
+
+
+@pytest.mark.slow
+def test_picking_a_model_or_a_baseline_redraws_its_chart(populated_store: dict[str, Any]) -> None:
+    # (That the pick reruns its section alone, a fragment, is checked on a real server:
+    # tests/pages/test_costs_server.py. AppTest reruns the whole page.)
+    app = run_page()
+    charts = [chart.proto.spec for chart in app.get("plotly_chart")]
+    model = app.selectbox(key="costs_channel_model")
+    model.set_value(next(m for m in model.options if m != model.value)).run()
+    assert not app.exception, app.exception
+    baseline = app.selectbox(key="costs_break_even_base")
+    baseline.set_value(baseline.options[-1]).run()
+    assert not app.exception, app.exception
+    after = [chart.proto.spec for chart in app.get("plotly_chart")]
+    assert len(after) == len(charts)
+    changed = [index for index, (old, new) in enumerate(zip(charts, after, strict=True)) if old != new]
+    assert len(changed) == 2, changed  # the break-even and by-channel charts, nothing else
