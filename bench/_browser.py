@@ -97,7 +97,7 @@ INIT_SCRIPT = r"""
 
 # Done: a script_finished (not "stopped for a rerun") after `since`, no script running, and
 # `quiet` ms without a content change since the last one (which came after `since`).
-DONE_JS = """({since, quiet}) => {
+DONE_JS = """({since, quiet, marker}) => {
   const S = window.__cm; if (!S) return false;
   const t = performance.timeOrigin + performance.now();
   const finished = S.recv.some(([rt, , status]) => rt >= since && status >= 0 && status !== 2);
@@ -107,7 +107,10 @@ DONE_JS = """({since, quiet}) => {
   // Charts load their bundle lazily: a chart element without its drawing is not done yet.
   const drawn = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
     .every((el) => el.querySelector('.js-plotly-plot .main-svg'));
-  return finished && !running && drawn && S.lastMut >= since && t - S.lastMut >= quiet;
+  // A page that sets a marker when done (the Overview's "Rendered ..." caption): wait for it too.
+  const main = document.querySelector('[data-testid="stMain"]');
+  const marked = !marker || !!(main && main.innerText.includes(marker));
+  return finished && !running && drawn && marked && S.lastMut >= since && t - S.lastMut >= quiet;
 }"""
 
 COLLECT_JS = """(since) => {
@@ -257,16 +260,16 @@ class Tab:
                 sample["js"] = {"error": f"{type(exc).__name__}: {str(exc)[:200]}"}
         return sample
 
-    def _settle(self, since_ms: float) -> None:
+    def _settle(self, since_ms: float, marker: str = "") -> None:
         try:
             self.page.wait_for_function(
-                DONE_JS, arg={"since": since_ms, "quiet": self.quiet_ms}, polling=100,
+                DONE_JS, arg={"since": since_ms, "quiet": self.quiet_ms, "marker": marker}, polling=100,
                 timeout=self.step_timeout_ms,
             )  # fmt: skip
         except Exception as exc:  # playwright's TimeoutError
             raise StepTimeout(f"not settled within {self.step_timeout_ms} ms: {exc}") from exc
 
-    def load(self, url: str) -> dict[str, Any]:
+    def load(self, url: str, marker: str = "") -> dict[str, Any]:
         """Navigate (a deep link); input = navigation start, to the last change.
 
         With a ``password`` the link lands on the sign-in form (a new tab is a new Streamlit
@@ -277,7 +280,7 @@ class Tab:
         self.page.goto(url, wait_until="commit")
         since_ms = float(self.page.evaluate("() => performance.timeOrigin"))
         if not self.password:
-            self._settle(since_ms)
+            self._settle(since_ms, marker)
             after = self.metrics()
             return self._js_stop(self._sample(since_ms, since_ms, None, after))
         field = self.page.get_by_label("Password", exact=True)
@@ -287,7 +290,7 @@ class Tab:
         field.fill(self.password)
         submit_since_ms = float(self.page.evaluate(RESET_JS))
         self.page.get_by_role("button", name="Sign in").click()
-        self._settle(submit_since_ms)
+        self._settle(submit_since_ms, marker)
         after = self.metrics()
         facts = self.page.evaluate("() => window.__cm.input")
         input_ms = float(facts) if facts else submit_since_ms
@@ -297,7 +300,9 @@ class Tab:
         sample["total_s"] = round(form_s + sample["total_s"], 4)
         return self._js_stop(sample)
 
-    def step(self, action: Callable[[], None], prepare: Callable[[], None] | None = None) -> dict[str, Any]:
+    def step(
+        self, action: Callable[[], None], prepare: Callable[[], None] | None = None, marker: str = ""
+    ) -> dict[str, Any]:
         """Perform ``action`` (user input) and time it from the input to the last change;
         ``prepare`` (opening a list, typing before Enter) runs before the clock starts."""
         if prepare is not None:
@@ -306,7 +311,7 @@ class Tab:
         since_ms = float(self.page.evaluate(RESET_JS))
         self._js_start()
         action()
-        self._settle(since_ms)
+        self._settle(since_ms, marker)
         after = self.metrics()
         facts = self.page.evaluate("() => window.__cm.input")
         input_ms = float(facts) if facts else since_ms
@@ -319,7 +324,7 @@ class Tab:
         since_ms = float(self.page.evaluate(RESET_JS))
         try:
             self.page.wait_for_function(
-                DONE_JS, arg={"since": since_ms, "quiet": self.quiet_ms}, polling=100,
+                DONE_JS, arg={"since": since_ms, "quiet": self.quiet_ms, "marker": ""}, polling=100,
                 timeout=int(window_s * 1000),
             )  # fmt: skip
         except Exception:

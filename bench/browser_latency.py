@@ -85,6 +85,7 @@ class Page:
     key: str
     title: str
     path: str  # URL path ("" = the default page)
+    marker: str = ""  # text the page shows once it is done (its last element), if any
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,8 @@ class Control:
 
 
 PAGES = [
-    Page("overview", "Overview", ""),
+    # The Overview's last element; it reruns itself while its cost card is priced in the background.
+    Page("overview", "Overview", "", "Rendered "),
     Page("streams", "Streams", "streams"),
     Page("nodes", "Nodes", "nodes"),
     Page("costs", "Costs", "costs"),
@@ -298,7 +300,8 @@ def nav_step(tab: Tab, title: str) -> dict[str, Any]:
     link = tab.page.locator('[data-testid="stSidebarNav"] [data-testid="stSidebarNavLink"]').filter(
         has_text=title
     )
-    return tab.step(lambda: link.first.click())
+    marker = next((page.marker for page in PAGES if page.title == title), "")
+    return tab.step(lambda: link.first.click(), marker=marker)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,7 +342,7 @@ def measure_app(
             def load(_index: int, page: Page = page) -> dict[str, Any]:
                 tab = new_tab()
                 try:
-                    return tab.load(f"{base}/{page.path}?range=30d&live=0")
+                    return tab.load(f"{base}/{page.path}?range=30d&live=0", page.marker)
                 finally:
                     tab.close()
 
@@ -356,7 +359,7 @@ def measure_app(
     # Sidebar navigation: around the menu, from the Overview.
     tab = new_tab()
     try:
-        tab.load(f"{base}/?range=30d&live=0")
+        tab.load(f"{base}/?range=30d&live=0", "Rendered ")
         navs: dict[str, list[dict[str, Any]]] = {page.key: [] for page in PAGES}
         for _round in range(budget.count(args.navs)):
             for page in [*PAGES[1:], PAGES[0]]:
@@ -370,7 +373,7 @@ def measure_app(
         tab = new_tab()
         controls: dict[str, Any] = {}
         try:
-            tab.load(f"{base}/{page.path}?range=30d&live=0")
+            tab.load(f"{base}/{page.path}?range=30d&live=0", page.marker)
             for control in CONTROLS[page.key]:
                 memory: dict[str, str] = {}
                 if control.section:
@@ -397,7 +400,7 @@ def measure_app(
         return {"pages": pages, "tick": {"n": 0, "reason": "--no-tick"}}
     tab = new_tab()
     try:
-        tab.load(f"{base}/?range=30d")
+        tab.load(f"{base}/?range=30d", "Rendered ")
         window_end = time.monotonic() + args.tick_window_s
         while len(ticks) < args.ticks and time.monotonic() < window_end:
             tick = tab.watch(max(1.0, window_end - time.monotonic()))
@@ -588,7 +591,7 @@ def profile_pass(
                 try:
                     profiled(
                         f"{page.key} first load (cold)",
-                        tab.load(f"{base}/{page.path}?range=30d&live=0"),
+                        tab.load(f"{base}/{page.path}?range=30d&live=0", page.marker),
                         runlog,
                     )
                     for control in CONTROLS[page.key]:
@@ -610,7 +613,7 @@ def profile_pass(
                     tab.close()
             tab = Tab(context, runlog, args.quiet_ms, timeout_ms, PASSWORD)
             try:
-                tab.load(f"{base}/?range=30d&live=0")
+                tab.load(f"{base}/?range=30d&live=0", "Rendered ")
                 for page in [*PAGES[1:], PAGES[0]]:
                     profiled(f"{page.key} sidebar nav", nav_step(tab, page.title), runlog)
             finally:
