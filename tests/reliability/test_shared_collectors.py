@@ -11,6 +11,7 @@ collector's holder id) and the database's clock."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
@@ -84,7 +86,7 @@ class Collectors:
         self.tmp_path, self.port = tmp_path, simulator_port
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self, db_url: str) -> subprocess.Popen[bytes]:
+    def start(self, db_url: str, alerts: str = "[alerts]\nenabled = false\n") -> subprocess.Popen[bytes]:
         n = len(self.processes)
         config = self.tmp_path / f"castmeter-{n}.toml"
         sources = "".join(
@@ -94,7 +96,7 @@ class Collectors:
         )
         config.write_text(
             f'[database]\nurl = "{db_url}"\n[collectors]\ninterval_s = {INTERVAL_S}\nrollup_every_s = {INTERVAL_S}\n'
-            f"[alerts]\nenabled = false\n{sources}"
+            f"{alerts}{sources}"
         )
         env = {**os.environ, "CASTMETER_CONFIG": str(config)}
         env.pop("CI", None)
@@ -317,6 +319,80 @@ def test_a_partitioned_collector_stops_writing_and_its_source_moves(
     moved = _tick_times(writes, its_source, cut_at - 2 * INTERVAL_S)
     assert _max_gap_s([t for t in moved if t[1] < restored_at]) <= MAX_GAP_S, (moved, collectors.logs())
     assert reconnected == 1, collectors.logs()
+
+
+CPU_RULE = """
+evaluation_interval: 2s
+lookback: 1m
+rules:
+  - name: HighCPU
+    metric: cpu_pct
+    comparison: ">"
+    threshold: 80
+    scope: node
+    severity: warning
+"""
+
+
+def _hot_node(engine: Engine, from_ts: int, to_ts: int) -> None:
+    """A node at 95 % CPU over the test's whole span, as a Prometheus source would store it."""
+    with engine.begin() as connection:
+        source_id = connection.execute(
+            text(
+                "INSERT INTO sources (name, kind, url, created_ts) VALUES ('nodes', 'prometheus', '', :ts) RETURNING id"
+            ),
+            {"ts": from_ts},
+        ).scalar_one()
+        connection.execute(
+            text(
+                "INSERT INTO node_samples (source_id, node_id, ts, cpu_pct) VALUES (:s, 'node-hot', :ts, 95)"
+            ),
+            [{"s": source_id, "ts": ts} for ts in range(from_ts, to_ts, 2)],
+        )
+
+
+def test_an_alert_fires_once_and_is_notified_once_across_a_leader_change(
+    simulator: int, audited: Engine, pg_url: str, tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    httpserver.expect_request("/hook").respond_with_data("ok")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(CPU_RULE)
+    now_ts = int(_db_now(audited))
+    _hot_node(audited, now_ts - 30, now_ts + 300)
+    alerts = f'[alerts]\nrules_file = "{rules}"\nwebhook_url = "{httpserver.url_for("/hook")}"\nnotify_attempts = 1\n'
+    collectors = Collectors(tmp_path, simulator)
+
+    def firing() -> list[dict[str, object]]:
+        bodies = [json.loads(request.get_data()) for request, _ in httpserver.log]
+        return [body for body in bodies if body.get("status") == "firing"]
+
+    try:
+        pids = {collectors.start(pg_url, alerts).pid for _ in range(3)}
+        leases = _wait_balanced(audited, pids, collectors)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not firing():
+            time.sleep(0.2)
+        assert firing(), f"the alert never fired\n{collectors.logs()}"
+        leader = _leases(audited)["leader"]
+        killed_at = int(_db_now(audited))
+        os.kill(_pid(leader), signal.SIGKILL)
+        # The new leader evaluates for a few intervals: the alert is still firing, already notified.
+        time.sleep(5 * INTERVAL_S)
+        after = _leases(audited)
+        with audited.connect() as connection:
+            evaluated_after_kill = connection.execute(
+                text("SELECT max(last_eval_ts) FROM alert_state WHERE rule = 'HighCPU'")
+            ).scalar_one()
+            fired = connection.execute(
+                text("SELECT count(*) FROM alert_history WHERE rule = 'HighCPU' AND to_state = 'firing'")
+            ).scalar_one()
+    finally:
+        collectors.stop()
+    assert after.get("leader") not in (None, leader), (leases, after)
+    assert evaluated_after_kill is not None and evaluated_after_kill >= killed_at
+    notified = firing()
+    assert len(notified) == 1, notified
+    assert fired == 1
 
 
 def test_a_second_collector_on_one_sqlite_file_stops_with_the_key_to_change(tmp_path: Path) -> None:
