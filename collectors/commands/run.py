@@ -9,6 +9,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from typing import IO
 
 from sqlalchemy import Engine
 
@@ -27,6 +28,7 @@ from store.leases import LEADER
 HELP = "poll every configured LiveKit and Prometheus source into the database"
 log = logging.getLogger("collectors")
 STARTUP_WAIT_ONCE_S = 30.0
+_HELD: list[IO[str]] = []  # the SQLite lock file of this process
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,8 +48,12 @@ async def _main(args: argparse.Namespace) -> int:
     url = settings.database.url
     # SQLite: one collector process (a second one stops here). PostgreSQL: any number, sharing
     # the sources through leases (collectors/ownership.py).
-    sqlite_lock = hold_sqlite_lock(url) if is_sqlite(url) else None
-    holder = None if sqlite_lock is not None or is_sqlite(url) else new_holder_id()
+    if is_sqlite(url):
+        lock = hold_sqlite_lock(url)
+        if lock is not None:
+            _HELD.append(lock)  # open for the process's lifetime: closing it would release the lock
+    # `--once` polls every source itself (a one-off check), without leases.
+    holder = None if is_sqlite(url) or args.once else new_holder_id()
 
     def connect() -> tuple[Engine, Collector, Callable[[], None]]:
         engine = open_store(url, busy_timeout_ms=settings.database.busy_timeout_ms, application_name=holder)
