@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 # in it on a loaded 2-core machine.
 INTERVAL_S = 2.0
 SOURCES = ("sim-a", "sim-b", "sim-c")
-MAX_GAP_S = 2 * INTERVAL_S
+MAX_GAP_S = 2 * INTERVAL_S  # on an idle machine; a loaded one stretches every tick (see _allowed_gap_s)
 
 AUDIT = """
 CREATE TABLE write_audit (app text, source_id int, room_sid text, ts bigint, at double precision);
@@ -150,6 +150,22 @@ def _wait_balanced(
     raise AssertionError(f"leases never balanced: {leases}\n{collectors.logs()}")
 
 
+def _wait_ticks(engine: Engine, since: float, ticks: int, timeout_s: float = 60) -> None:
+    """Until every source has ``ticks`` ticks written since ``since`` (bounded)."""
+    query = text(
+        "SELECT count(DISTINCT (a.source_id, a.ts)) FROM write_audit a JOIN sources s ON s.id = a.source_id "
+        "WHERE a.at >= :since AND s.name = :name"
+    )
+    deadline = time.monotonic() + timeout_s
+    with engine.connect() as connection:
+        while time.monotonic() < deadline:
+            counts = [connection.execute(query, {"since": since, "name": n}).scalar_one() for n in SOURCES]
+            connection.commit()
+            if min(counts) >= ticks:
+                return
+            time.sleep(0.3)
+
+
 def _db_now(engine: Engine) -> float:
     with engine.connect() as connection:
         return float(connection.execute(text("SELECT extract(epoch from clock_timestamp())")).scalar_one())
@@ -196,6 +212,16 @@ def _max_gap_s(ticks: list[tuple[int, float, str]]) -> int:
     return max((b[0] - a[0] for a, b in itertools.pairwise(ticks)), default=0)
 
 
+def _allowed_gap_s(writes: list[tuple[str, str, str, int, float]], since: float, until: float) -> float:
+    """Two intervals, plus however late the machine ran the ticks in steady state (no
+    handover): a tick that takes 3 s on a loaded 2-core machine delays the next one whoever owns
+    the source. On an idle machine the steady gap is one interval and this is MAX_GAP_S."""
+    steady = [
+        _max_gap_s([t for t in _tick_times(writes, source, since) if t[1] < until]) for source in SOURCES
+    ]
+    return MAX_GAP_S + max(0, max(steady, default=0) - INTERVAL_S)
+
+
 def _rollup_mismatches(engine: Engine) -> list[tuple[object, ...]]:
     """Minute buckets the rollup completed that differ from the raw samples, recomputed here
     independently: missing (skipped) or with another sample count (rolled up twice, or partly)."""
@@ -239,13 +265,13 @@ def test_three_collectors_share_sources_and_survive_sigkill_of_the_leader(
         pids = {collectors.start(pg_url).pid for _ in range(3)}
         leases = _wait_balanced(audited, pids, collectors)
         steady_since = _db_now(audited)
-        time.sleep(4 * INTERVAL_S)
+        _wait_ticks(audited, steady_since, 3)
         leader = leases["leader"]
         victim_source = next(name for name in SOURCES if leases[f"source:{name}"] == leader)
         mid_rollup = _caught_in_rollup(audited, leader, timeout_s=5)
         killed_at = _db_now(audited)
         os.kill(_pid(leader), signal.SIGKILL)
-        time.sleep(5 * INTERVAL_S)
+        _wait_ticks(audited, killed_at, 3)  # every source, its survivor's included
         after = _leases(audited)
         with audited.connect() as connection:
             done_until = connection.execute(
@@ -263,10 +289,12 @@ def test_three_collectors_share_sources_and_survive_sigkill_of_the_leader(
         assert len({app for _ts, _at, app in steady}) == 1, (
             f"{source} changed hands in steady state: {steady}"
         )
-        assert _max_gap_s(steady) <= MAX_GAP_S
     # The leader's source moved to a survivor within two intervals, and so did the leadership.
+    allowed_s = _allowed_gap_s(writes, steady_since, killed_at)
     moved = _tick_times(writes, victim_source, steady_since)
-    assert _max_gap_s(moved) <= MAX_GAP_S, (moved, collectors.logs())
+    assert _max_gap_s(moved) <= allowed_s, (allowed_s, moved, collectors.logs())
+    taken_over = [ts for ts, at, app in moved if at > killed_at and app != leader[:63]]
+    assert taken_over and taken_over[0] - killed_at <= allowed_s, (allowed_s, killed_at, moved)
     survivors = {app for _ts, at, app in moved if at > killed_at}
     assert survivors and leader[:63] not in survivors, (survivors, leader)
     assert after.get("leader") not in (None, leader), after
@@ -289,11 +317,12 @@ def test_a_partitioned_collector_stops_writing_and_its_source_moves(
         pids = {cut_off.pid} | {collectors.start(pg_url).pid for _ in range(2)}
         leases = _wait_balanced(audited, pids, collectors)
         holder = next(h for n, h in leases.items() if n.startswith("member:") and _pid(h) == cut_off.pid)
+        steady_since = _db_now(audited)
+        _wait_ticks(audited, steady_since, 3)
         its_source = next(name for name in SOURCES if leases[f"source:{name}"] == holder)
-        time.sleep(2 * INTERVAL_S)
         cut_at = _db_now(audited)
         proxy.cut()
-        time.sleep(5 * INTERVAL_S)
+        _wait_ticks(audited, cut_at + 2 * INTERVAL_S, 2)  # its source too, by another process
         during = _leases(audited)
         restored_at = _db_now(audited)
         proxy.restore()
@@ -317,7 +346,12 @@ def test_a_partitioned_collector_stops_writing_and_its_source_moves(
     assert late == [], late[:5]
     assert _pid(during[f"source:{its_source}"]) != cut_off.pid
     moved = _tick_times(writes, its_source, cut_at - 2 * INTERVAL_S)
-    assert _max_gap_s([t for t in moved if t[1] < restored_at]) <= MAX_GAP_S, (moved, collectors.logs())
+    allowed_s = _allowed_gap_s(writes, steady_since, cut_at)
+    assert _max_gap_s([t for t in moved if t[1] < restored_at]) <= allowed_s, (
+        allowed_s,
+        moved,
+        collectors.logs(),
+    )
     assert reconnected == 1, collectors.logs()
 
 
