@@ -493,8 +493,11 @@ class Collector:
         """Until the next source is due; cut short when a lease moves to or from this process."""
         step_s = math.inf if self.ownership is None else self.ownership.period_s
         while not stop.is_set():
-            left_s = until_ts - time.time()
-            if left_s <= 0 or (self.ownership is not None and self.ownership.changed()):
+            if self.ownership is not None and self.ownership.changed():
                 return
+            # At least 50 ms: a source due at X.5 is not due for a tick at int(now) = X.
+            left_s = until_ts - time.time()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.05, min(left_s, step_s)))
+            if time.time() >= until_ts:
+                return
