@@ -12,8 +12,8 @@ Three layers keep one writer per source:
 2. a process whose keeper could not renew for ``ttl/2`` (the renew deadline, measured from
    before its last successful renewal was sent) stops claiming ownership, well before the lease
    can expire in the database;
-3. each write batch is fenced (:meth:`LeaseKeeper.fence`): the same holder and generation, not
-   expired, checked (and renewed) in the database right before the write.
+3. each write batch is fenced (:meth:`LeaseKeeper.fence`): the same holder and generation,
+   checked (and renewed) in the database right before the write.
 
 When the database cannot be reached at all the process keeps polling what it last held into
 its spool; the spool is replayed only if the lease comes back under the same generation (no one
@@ -94,13 +94,11 @@ class LeaseKeeper:
             return name in self._granted and time.monotonic() - self._confirmed_mono < self.renew_deadline_s
 
     def may_poll(self, name: str) -> bool:
-        """Held and renewed within the TTL (a renewal late under load does not skip a poll:
-        the write's fence decides); or last held while the database cannot be reached (the
-        poll goes to the spool, replayed only if the lease comes back unchanged)."""
+        """Held at the last renewal that reached the database (a renewal late under load, or a
+        database out of reach, does not skip a poll: the write's fence decides, and a poll made
+        while out of reach goes to the spool, replayed only if the lease comes back unchanged)."""
         with self._lock:
-            if name not in self._granted:
-                return False
-            return self._unreachable or time.monotonic() - self._confirmed_mono < self.ttl_s
+            return name in self._granted
 
     def fence(self, name: str) -> None:
         """Right before a write batch: raise :class:`NotOwner` unless the database confirms (and

@@ -4,7 +4,9 @@ Every statement is one atomic statement judged by the DATABASE's clock (``now()`
 processes' own clocks never decide who owns what: a lease is taken when it is free or expired
 (``expires_ts < now()``), renewed only by its holder, and each change of holder bumps its
 ``generation``. A writer proves it still owns a source with :func:`fence` right before each
-write batch (same holder, same generation, not expired; the lease is renewed on the way).
+write batch: same holder, same generation (the lease is renewed on the way). An expired lease
+that nobody took meanwhile passes: no one else can have written under it, and the row lock the
+UPDATE takes orders it against any process trying to take the lease at that moment.
 
 ``now()`` is the transaction's start: a statement that waited on a lock judges expiry, and
 sets the new expiry, from an earlier instant, which only ever shortens a lease (safe).
@@ -46,7 +48,7 @@ _ACQUIRE = text(
 _FENCE = text(
     f"""
     UPDATE collector_leases SET renewed_ts = {_NOW}, expires_ts = {_NOW} + :ttl_s
-    WHERE name = :name AND holder = :holder AND generation = :generation AND expires_ts > {_NOW}
+    WHERE name = :name AND holder = :holder AND generation = :generation
     RETURNING name
     """
 )
@@ -86,7 +88,7 @@ def acquire(connection: Connection, holder: str, names: Sequence[str], ttl_s: fl
 
 
 def fence(connection: Connection, holder: str, name: str, generation: int, ttl_s: float) -> bool:
-    """True when ``holder`` still owns ``name`` under ``generation`` (and renews it)."""
+    """True when ``holder`` still owns ``name`` under ``generation`` (and renews it for ``ttl_s``)."""
     row = connection.execute(
         _FENCE, {"holder": holder, "name": name, "generation": generation, "ttl_s": ttl_s}
     ).first()
