@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -18,9 +19,10 @@ CHECK_EVERY_S = 60.0
 
 
 def start_billing_thread(
-    settings: Settings, engine: Engine, stop: threading.Event
+    settings: Settings, engine: Engine, stop: threading.Event, leads: Callable[[], bool] = lambda: True
 ) -> threading.Thread | None:
-    """Run the daily billing collection while ``stop`` is unset; None when no provider is configured."""
+    """Run the daily billing collection while ``stop`` is unset; None when no provider is configured.
+    With several collectors, only the one that ``leads`` (the leader lease) fetches."""
     scheduler = BillingScheduler(settings, engine)
     if not scheduler.enabled:
         return None
@@ -28,7 +30,7 @@ def start_billing_thread(
     def loop() -> None:
         while not stop.is_set():
             try:
-                if scheduler.due(time.time()):
+                if scheduler.due(time.time()) and leads():
                     summary = scheduler.run()
                     self_metrics.observe_billing(summary)
                     log.info("billing run: %s", {k: v.get("status") for k, v in summary["providers"].items()})

@@ -6,6 +6,10 @@ is down is retried later while the others keep going; polled concurrently (async
 after its poll, through the spool while the store is unavailable (collectors/spool.py); counted
 in castmeter's own metrics (collectors/self_metrics.py). After the polls, the once-per-tick
 jobs: rollups and retention, then the hooks (live alert evaluation).
+
+With several collectors on one PostgreSQL (``ownership``, collectors/ownership.py) a process
+polls only the sources whose lease it holds, fences each write batch, and runs the once-per-tick
+jobs only while it holds the leader lease.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from collectors import self_metrics
 from collectors.health import SourceHealth, ensure_source
+from collectors.ownership import LeaseKeeper, NotOwner, source_lease
 from collectors.pollers import Poller, pollers_from_settings
 from collectors.pollers.base import decode_snapshot, encode_snapshot
 from collectors.spool import Spool, default_spool_dir
@@ -31,6 +37,7 @@ from collectors.webhook_sessions import bump_counter
 from core.logs import redact, register_secret
 from core.settings import Settings, secret_values
 from store import schema
+from store.leases import LEADER, MEMBER_PREFIX
 from store.partitions import ensure_day_partitions
 from store.queries.sources import newest_sample_ts
 from store.rollups import apply_retention, refresh_rollups, retention_hold_until, set_retention_hold
@@ -54,6 +61,8 @@ def store_unavailable(exc: BaseException) -> bool:
     """The store cannot be reached or is busy (server down, SQLite locked past the busy
     timeout, connection lost): the data is worth holding and retrying. Other errors
     (a constraint, bad data) would fail again on every retry."""
+    if isinstance(exc, NotOwner):
+        return False
     if isinstance(exc, OperationalError | InterfaceError):
         return True
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
@@ -67,8 +76,10 @@ T = TypeVar("T")
 @dataclass
 class TickReport:
     ts: int
-    # source name -> ok | partial | spooled (polled, store unavailable) | failed | skipped
+    # source name -> ok | partial | spooled (polled, store unavailable) | failed | skipped |
+    # standby (another collector owns it) | handed over (lost its lease before the write)
     polled: dict[str, str] = field(default_factory=dict)
+    leader: bool = True  # ran the once-per-tick jobs (False: another collector leads)
     rows: dict[str, int] = field(default_factory=dict)
     duration_s: float = 0.0
     poll_s: dict[str, float] = field(default_factory=dict)  # source name -> poll wall time
@@ -91,10 +102,14 @@ class Collector:
         *,
         spool: Spool | None = None,
         pollers: Sequence[Poller[Any]] | None = None,
+        ownership: LeaseKeeper | None = None,
     ) -> None:
-        """``pollers``: the sources to poll (default: every source the settings configure)."""
+        """``pollers``: the sources to poll (default: every source the settings configure).
+        ``ownership``: the leases of several collectors on one PostgreSQL (None: this process
+        owns everything)."""
         self.settings = settings
         self.engine = engine
+        self.ownership = ownership
         self.hooks = list(hooks or [])
         # Where samples wait while the store is unavailable (created on first use only).
         self.spool = spool if spool is not None else Spool(default_spool_dir(engine.url))
@@ -150,12 +165,19 @@ class Collector:
             report.polled[poller.name] = "failed"
             return
         kind = poller.spool_kind
+        key = f"{kind}:{health.source_id}"
         try:
             written, note = await asyncio.to_thread(
-                self._store_through_spool, f"{kind}:{health.source_id}", kind, snapshot.ts, snapshot.row_count,
-                lambda: encode_snapshot(snapshot), lambda: poller.write(snapshot),
-                lambda payload: poller.write(decode_snapshot(poller.snapshot_type, payload)),
+                self._store_through_spool, key, kind, snapshot.ts, snapshot.row_count,
+                lambda: encode_snapshot(snapshot), lambda: self._fenced(poller.name, lambda: poller.write(snapshot)),
+                lambda payload: self._fenced(
+                    poller.name, lambda: poller.write(decode_snapshot(poller.snapshot_type, payload))
+                ),
             )  # fmt: skip
+        except NotOwner:  # another collector owns it now: it polls it; nothing of ours is written
+            report.polled[poller.name] = "handed over"
+            self.spool.discard(key, kind)
+            return
         except Exception as exc:  # the store refused this data for good: say so, keep collecting
             health.failed(
                 self.engine, now_ts, f"store refused the {kind} snapshot: {type(exc).__name__}: {exc}"
@@ -168,6 +190,44 @@ class Collector:
         partial = "; ".join([*snapshot.warnings, *([note] if note else [])]) or None
         self._health_ok(health, now_ts, partial)
         report.polled[poller.name] = "spooled" if written is None else "partial" if partial else "ok"
+
+    def _fenced(self, name: str, write: Callable[[], T]) -> T:
+        """The write, after the database confirmed this process still owns the source."""
+        if self.ownership is not None:
+            self.ownership.fence(source_lease(name))
+        return write()
+
+    def _adopt(self, now_ts: int) -> None:
+        """Leases gained since the last tick: reload each source's state from the store (its
+        previous owner moved its sessions on) and poll it now; lost ones: drop their spool."""
+        if self.ownership is None:
+            return
+        gained, lost = self.ownership.take_changes()
+        for source in self.sources:
+            name = source_lease(source.poller.name)
+            if name in lost:
+                self.spool.discard(
+                    f"{source.poller.spool_kind}:{source.health.source_id}", source.poller.spool_kind
+                )
+            if name in gained:
+                source.poller.bind(self.engine, source.health.source_id)
+                source.health.next_attempt_ts = min(source.health.next_attempt_ts, now_ts)
+        for name in sorted(n for n in gained if not n.startswith(MEMBER_PREFIX)):
+            log.info("now owns %s", name)
+        for name in sorted(n for n in lost - gained if not n.startswith(MEMBER_PREFIX)):
+            log.info("no longer owns %s", name)
+
+    def _leads(self) -> bool:
+        """This process runs the once-per-tick jobs (always, without ``ownership``)."""
+        if self.ownership is None:
+            return True
+        if not self.ownership.owns(LEADER):
+            return False
+        try:
+            self.ownership.fence(LEADER)
+        except Exception:  # NotOwner, or the store is down: the jobs wait
+            return False
+        return True
 
     def _health_ok(self, health: SourceHealth, now_ts: int, partial: str | None) -> None:
         try:
@@ -201,6 +261,8 @@ class Collector:
                 try:
                     replay(batch.payload)
                 except Exception as exc:
+                    if isinstance(exc, NotOwner):
+                        raise
                     if store_unavailable(exc):
                         return None, self._hold(key, kind, ts, rows, payload(), exc)
                     # Bad data fails on every retry: drop it from the spool, counted and logged.
@@ -291,24 +353,33 @@ class Collector:
         started = time.perf_counter()
         now_ts = int(now_ts if now_ts is not None else time.time())
         self._notice_clock(now_ts)
+        self._adopt(now_ts)
         report = TickReport(ts=now_ts)
         tasks = []
         for source in self.sources:
             name = source.poller.name
-            if force or source.health.due(now_ts):
+            if self.ownership is not None and not self.ownership.may_poll(source_lease(name)):
+                report.polled[name] = "standby"
+            elif force or source.health.due(now_ts):
                 tasks.append(self._timed(name, self._run(source, now_ts, report), report))
             else:
                 report.polled[name] = "skipped"
         await asyncio.gather(*tasks)
+        report.leader = await asyncio.to_thread(self._leads)
+        if report.leader:
+            await self._once_only(now_ts, force)
+        report.duration_s = time.perf_counter() - started
+        self._observe(report)
+        return report
+
+    async def _once_only(self, now_ts: int, force: bool) -> None:
+        """Rollups, retention and the hooks (alerts): on the leader only."""
         await asyncio.to_thread(self._maintenance, now_ts, force)
         for hook in self.hooks:
             try:
                 await asyncio.to_thread(hook, self.engine, now_ts)
             except Exception as exc:  # a hook never stops collection
                 log.warning("tick hook %s failed: %s", getattr(hook, "__name__", hook), exc)
-        report.duration_s = time.perf_counter() - started
-        self._observe(report)
-        return report
 
     @staticmethod
     async def _timed(name: str, poll: Awaitable[None], report: TickReport) -> None:
@@ -414,8 +485,22 @@ class Collector:
             )
             if polled:
                 log.info("tick %.2f s: %s", report.duration_s, polled)
-            next_due = min(
-                [source.health.next_attempt_ts for source in self.sources] + [time.time() + interval]
-            )
+            owned = [
+                source for source in self.sources
+                if self.ownership is None or self.ownership.may_poll(source_lease(source.poller.name))
+            ]  # fmt: skip
+            next_due = min([source.health.next_attempt_ts for source in owned] + [time.time() + interval])
+            await self._pause(stop, next_due)
+
+    async def _pause(self, stop: asyncio.Event, until_ts: float) -> None:
+        """Until the next source is due; cut short when a lease moves to or from this process."""
+        step_s = math.inf if self.ownership is None else self.ownership.period_s
+        while not stop.is_set():
+            if self.ownership is not None and self.ownership.changed():
+                return
+            # At least 50 ms: a source due at X.5 is not due for a tick at int(now) = X.
+            left_s = until_ts - time.time()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=max(0.05, next_due - time.time()))
+                await asyncio.wait_for(stop.wait(), timeout=max(0.05, min(left_s, step_s)))
+            if time.time() >= until_ts:
+                return

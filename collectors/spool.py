@@ -204,6 +204,20 @@ class Spool:
             self._add(db, f"spool.{kind}.{outcome}_batches", 1)
             db.execute("COMMIT")
 
+    def discard(self, key: str, kind: str) -> int:
+        """Forget every batch of ``key`` (another collector owns that source now and has polled
+        it meanwhile); counted as ``spool.<kind>.handed_over_batches``."""
+        with self._lock:
+            db = self._db(create=False)
+            if db is None:
+                return 0
+            db.execute("BEGIN IMMEDIATE")
+            dropped = db.execute("DELETE FROM batches WHERE key = ?", (key,)).rowcount
+            if dropped:
+                self._add(db, f"spool.{kind}.handed_over_batches", dropped)
+            db.execute("COMMIT")
+        return int(dropped)
+
     def stats(self) -> SpoolStats:
         with self._lock:
             db = self._db(create=False)

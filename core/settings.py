@@ -99,6 +99,9 @@ class CollectorSettings(_Strict):
     max_backoff_s: float = Field(default=300.0, gt=0, le=86_400)
     max_concurrent_requests: int = Field(default=32, ge=1, le=1024)
     rollup_every_s: float = Field(default=60.0, gt=0, le=86_400)
+    # Several collectors on one PostgreSQL (collectors/ownership.py): how long a source's lease
+    # lives without renewal; unset: 0.4 poll intervals (a source moves within two intervals).
+    lease_ttl_s: float | None = Field(default=None, ge=0.2, le=3600)
 
 
 class WebhookSettings(_Strict):

@@ -176,6 +176,29 @@ def busiest_now(view: ViewState) -> None:
     )
 
 
+def collector_ownership(view: ViewState) -> None:
+    """Several collectors on one PostgreSQL: who owns what, since when (nothing on SQLite)."""
+    owners = data.collector_ownership(data.db_url())
+    if owners.empty:
+        return
+    st.subheader("Collectors")
+    lease = owners["lease"].astype(str)
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Owns": lease.where(
+                    lease != "leader", "leader: rollups, retention, alerts, billing"
+                ).str.removeprefix("source:"),
+                "Process (host:pid:id)": owners["holder"].astype(str),
+                "Since": [format_ts(ts, view.timezone) for ts in owners["since_ts"]],
+                "State": owners["live"].map({True: "live", False: "expired: moving to a live collector"}),
+            }
+        ),
+        hide_index=True,
+        key="collector_ownership",
+    )
+
+
 view = start("Overview")
 if not data.has_any_data(data.db_url()):
     empty.banners(view)  # a source failing from the start is why there is no data
@@ -201,4 +224,5 @@ def _live_busiest() -> None:
 _live_headline()
 _live_charts()
 _live_busiest()
+collector_ownership(view)
 st.caption(f"Rendered {format_ts(clock.now_ts(), view.timezone)} · {view.range_label}")

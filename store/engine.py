@@ -7,12 +7,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 log = logging.getLogger(__name__)
 
+# pg_advisory_xact_lock key held while migrating (any constant unique to castmeter).
+MIGRATION_LOCK_KEY = 0x63617374  # "cast"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
@@ -42,7 +44,9 @@ def _confine(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA trusted_schema = OFF")
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 5000, read_only: bool = False) -> Engine:
+def make_engine(
+    url: str, *, busy_timeout_ms: int = 5000, read_only: bool = False, application_name: str | None = None
+) -> Engine:
     """An engine for ``url``. SQLite gets WAL and a busy timeout; ``read_only`` opens it
     with ``mode=ro`` and confines it to that file (no ATTACH) so a page can never write. PostgreSQL read-only sessions use
     ``default_transaction_read_only`` (a read-only role is the stronger guarantee)."""
@@ -84,6 +88,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, read_only: bool = Fals
     connect_args: dict[str, Any] = {"connect_timeout": max(1, busy_timeout_ms // 1000)}
     if read_only:
         connect_args["options"] = "-c default_transaction_read_only=on"
+    if application_name:  # who this session is, in pg_stat_activity (a collector's holder id)
+        connect_args["application_name"] = application_name[:63]
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
@@ -95,12 +101,15 @@ def migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several collectors starting together on one database migrate one at a time.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         config.attributes["connection"] = connection
         command.upgrade(config, "heads")  # feature branches from 0001 may coexist
 
 
-def open_store(url: str, *, busy_timeout_ms: int = 5000) -> Engine:
+def open_store(url: str, *, busy_timeout_ms: int = 5000, application_name: str | None = None) -> Engine:
     """A read-write engine with the schema migrated: what collectors and the CLI use."""
-    engine = make_engine(url, busy_timeout_ms=busy_timeout_ms)
+    engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, application_name=application_name)
     migrate(engine)
     return engine

@@ -465,3 +465,23 @@ alertmanager_alerts = Table(
 )
 
 __all__ += ["alertmanager_alerts", "alertmanager_status"]
+
+# --- Leases: several collectors on one PostgreSQL (issue 20) ---
+# Who owns what (collectors/ownership.py, store/leases.py): one row per source
+# (``source:<name>``), the once-only jobs (``leader``) and each live process (``member:<holder>``,
+# its heartbeat). Times are Unix seconds from the DATABASE's clock (fractional: leases live a
+# fraction of a poll interval). ``generation`` grows each time the holder changes: a write is
+# allowed only under the generation its process was granted (the fencing check). Migration
+# 0007_leases. Unused on SQLite (one collector process, held by a lock file).
+collector_leases = Table(
+    "collector_leases",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("holder", String(200), nullable=False),  # host:pid:random
+    Column("generation", BigInteger, nullable=False),
+    Column("acquired_ts", Float, nullable=False),  # when this holder took it
+    Column("renewed_ts", Float, nullable=False),
+    Column("expires_ts", Float, nullable=False),
+)
+
+__all__ += ["collector_leases"]

@@ -26,6 +26,7 @@ from core.settings import ConfigError, Settings, load_settings
 from store.engine import is_sqlite, make_engine
 from store.queries import billing as billing_q
 from store.queries import fleet as fleet_q
+from store.queries import leases as leases_q
 from store.queries import nodes as nodes_q
 from store.queries import sources as sources_q
 from store.queries import streams as streams_q
@@ -106,6 +107,13 @@ def store_state(url: str) -> StoreState:
 @st.cache_data(ttl=INVENTORY_TTL_S, show_spinner=False)
 def sources(url: str) -> pd.DataFrame:
     return sources_q.list_sources(engine(url))
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def collector_ownership(url: str) -> pd.DataFrame:
+    """Which collector process owns each source and the leader's jobs, since when (empty on
+    SQLite: one collector process)."""
+    return leases_q.collector_ownership(engine(url))
 
 
 @st.cache_data(ttl=STORE_STATE_TTL_S, show_spinner=False)

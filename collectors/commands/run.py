@@ -9,21 +9,27 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from typing import IO
 
 from sqlalchemy import Engine
 
 from collectors.background import start_billing_thread
 from collectors.commands.common import add_config_arguments, alert_hooks, settings_from, start_metrics
+from collectors.ownership import LeaseKeeper, hold_sqlite_lock, lease_ttl_s, new_holder_id
+from collectors.pollers import pollers_from_settings
 from collectors.runner import Collector
+from collectors.spool import Spool, default_spool_dir
 from collectors.startup import when_database_ready
 from collectors.webhooks import serve_webhooks
 from core.logs import register_secret
 from core.settings import ConfigError, secret_values
-from store.engine import open_store
+from store.engine import is_sqlite, open_store
+from store.leases import LEADER
 
 HELP = "poll every configured LiveKit and Prometheus source into the database"
 log = logging.getLogger("collectors")
 STARTUP_WAIT_ONCE_S = 30.0
+_HELD: list[IO[str]] = []  # the SQLite lock file of this process
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,12 +46,36 @@ async def _main(args: argparse.Namespace) -> int:
         )
     for secret in secret_values(settings):  # before the first "database unavailable" line
         register_secret(secret)
+    url = settings.database.url
+    # SQLite: one collector process (a second one stops here). PostgreSQL: any number, sharing
+    # the sources through leases (collectors/ownership.py).
+    if is_sqlite(url):
+        lock = hold_sqlite_lock(url)
+        if lock is not None:
+            _HELD.append(lock)  # open for the process's lifetime: closing it would release the lock
+    # `--once` polls every source itself (a one-off check), without leases.
+    holder = None if is_sqlite(url) or args.once else new_holder_id()
 
     def connect() -> tuple[Engine, Collector, Callable[[], None]]:
-        engine = open_store(settings.database.url, busy_timeout_ms=settings.database.busy_timeout_ms)
+        engine = open_store(url, busy_timeout_ms=settings.database.busy_timeout_ms, application_name=holder)
         try:
             hooks, close_alerts = alert_hooks(settings, engine)
-            return engine, Collector(settings, engine, hooks=hooks), close_alerts
+            keeper = spool = None
+            if holder is not None:
+                pollers = pollers_from_settings(settings)
+                ttl_s = lease_ttl_s(settings.collectors.interval_s, settings.collectors.lease_ttl_s)
+                keeper = LeaseKeeper(engine, [poller.name for poller in pollers], ttl_s, holder=holder)
+                keeper.start()
+                # A spool of its own: what it holds is replayed only under its own leases.
+                spool = Spool(default_spool_dir(engine.url), f"collectors-{holder.replace(':', '-')}")
+                log.info("collector %s: sharing %d source(s) through PostgreSQL leases (ttl %.1f s)",
+                         holder, len(pollers), ttl_s)  # fmt: skip
+                collector = Collector(
+                    settings, engine, hooks=hooks, pollers=pollers, ownership=keeper, spool=spool
+                )
+            else:
+                collector = Collector(settings, engine, hooks=hooks)
+            return engine, collector, close_alerts
         except Exception:
             engine.dispose()
             raise
@@ -78,11 +108,17 @@ async def _main(args: argparse.Namespace) -> int:
     if settings.webhooks.enabled:
         webhook_task = asyncio.create_task(serve_webhooks(settings, engine, stop))
     billing_stop = threading.Event()
-    billing = start_billing_thread(settings, engine, billing_stop)
+    keeper = collector.ownership
+    leads = (lambda: True) if keeper is None else (lambda: keeper.owns(LEADER))
+    billing = start_billing_thread(settings, engine, billing_stop, leads)
     try:
         await collector.run_forever(stop)
     finally:
         close_alerts()
+        if keeper is not None:
+            keeper.stop()  # hands every lease over at once
+            if not collector.spool.pending():
+                collector.spool.path.unlink(missing_ok=True)
     billing_stop.set()
     if webhook_task is not None:
         await webhook_task

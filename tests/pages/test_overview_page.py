@@ -189,3 +189,45 @@ def test_a_livekit_only_fleet_says_node_metrics_need_prometheus(
     nodes.run()
     infos = " ".join(i.value for i in nodes.info)
     assert "LiveKit Cloud exposes no Prometheus" in infos and "longer time range" not in infos
+
+
+def test_overview_shows_which_collector_owns_what_on_postgresql(
+    pg_url: str, page_env: Any, monkeypatch: Any
+) -> None:
+    """Several collectors on one PostgreSQL: the Collectors table lists each lease's holder,
+    since when, and whether it is live, by the database's clock (rows written here by hand)."""
+    import time
+
+    from sqlalchemy import text
+
+    from harness.fixture_store import build_fixture
+    from store.engine import make_engine
+
+    build_fixture(pg_url, int(time.time()))
+    engine = make_engine(pg_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO collector_leases VALUES "
+                "('leader', 'host-a:101:aaaa', 1, 1796000000, 0, extract(epoch from now()) + 600), "
+                "('source:lk-eu', 'host-a:101:aaaa', 3, 1796000000, 0, extract(epoch from now()) + 600), "
+                "('source:lk-us', 'host-b:202:bbbb', 2, 1796000060, 0, extract(epoch from now()) - 5), "
+                "('member:host-a:101:aaaa', 'host-a:101:aaaa', 1, 1796000000, 0, extract(epoch from now()) + 600)"
+            )
+        )
+    engine.dispose()
+    page_env(pg_url)
+    app = run_overview()
+    table = next(frame.value for frame in app.dataframe if "Owns" in frame.value.columns)
+    assert table.to_dict("records") == [
+        {"Owns": "leader: rollups, retention, alerts, billing", "Process (host:pid:id)": "host-a:101:aaaa",
+         "Since": "2026-11-30 01:53:20 CET", "State": "live"},
+        {"Owns": "lk-eu", "Process (host:pid:id)": "host-a:101:aaaa", "Since": "2026-11-30 01:53:20 CET", "State": "live"},
+        {"Owns": "lk-us", "Process (host:pid:id)": "host-b:202:bbbb", "Since": "2026-11-30 01:54:20 CET",
+         "State": "expired: moving to a live collector"},
+    ]  # fmt: skip
+
+
+def test_overview_has_no_collectors_table_on_sqlite(populated_store: dict[str, Any]) -> None:
+    app = run_overview()
+    assert all("Owns" not in frame.value.columns for frame in app.dataframe)

@@ -27,7 +27,7 @@ from alembic import op
 from sqlalchemy import text
 
 revision = "0008_day_partitions"
-down_revision = "0006_alertmanager"
+down_revision = "0007_leases"
 branch_labels = None
 depends_on = None
 
