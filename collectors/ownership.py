@@ -40,6 +40,7 @@ from typing import IO
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from core.logs import redact
 from core.settings import ConfigError
@@ -50,6 +51,17 @@ log = logging.getLogger(__name__)
 
 class NotOwner(Exception):
     """This process does not own the lease (any more): the write is not made."""
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """The store cannot be reached or is busy (server down, SQLite locked past the busy
+    timeout, connection lost): the data is worth holding and retrying. Other errors
+    (a constraint, bad data) would fail again on every retry."""
+    if isinstance(exc, NotOwner):
+        return False
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def new_holder_id() -> str:
@@ -186,8 +198,6 @@ class LeaseKeeper:
                 if self._rounds % 600 == 0:
                     leases.forget_departed(connection)
         except Exception as exc:
-            from collectors.runner import store_unavailable
-
             with self._lock:
                 was = self._unreachable
                 self._unreachable = store_unavailable(exc)

@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from collectors import self_metrics
 from collectors.health import SourceHealth, ensure_source
-from collectors.ownership import LeaseKeeper, NotOwner, source_lease
+from collectors.ownership import LeaseKeeper, NotOwner, source_lease, store_unavailable
 from collectors.pollers import Poller, pollers_from_settings
 from collectors.pollers.base import decode_snapshot, encode_snapshot
 from collectors.spool import Spool, default_spool_dir
@@ -55,17 +54,6 @@ CLOCK_SLACK_S = 5
 # anything, so a clock a year ahead cannot wipe the history in one pass.
 CLOCK_FORWARD_JUMP_S = 6 * 3600
 RETENTION_HOLD_S = 24 * 3600
-
-
-def store_unavailable(exc: BaseException) -> bool:
-    """The store cannot be reached or is busy (server down, SQLite locked past the busy
-    timeout, connection lost): the data is worth holding and retrying. Other errors
-    (a constraint, bad data) would fail again on every retry."""
-    if isinstance(exc, NotOwner):
-        return False
-    if isinstance(exc, OperationalError | InterfaceError):
-        return True
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 # Called after every tick with (engine, now_ts); e.g. live alert evaluation. Must not raise.
