@@ -199,11 +199,23 @@ class Collector:
                 )
             if name in gained:
                 source.poller.bind(self.engine, source.health.source_id)
-                source.health.next_attempt_ts = min(source.health.next_attempt_ts, now_ts)
+                source.health.next_attempt_ts = self._first_poll_ts(source, now_ts)
         for name in sorted(n for n in gained if not n.startswith(MEMBER_PREFIX)):
             log.info("now owns %s", name)
         for name in sorted(n for n in lost - gained if not n.startswith(MEMBER_PREFIX)):
             log.info("no longer owns %s", name)
+
+    def _first_poll_ts(self, source: PolledSource, now_ts: int) -> float:
+        """When a gained source is first polled: now, unless its previous owner already wrote
+        this second's tick (a lease given back in the second it was written); then a tick later,
+        so no tick is written by two collectors."""
+        try:
+            newest_ts = newest_sample_ts(self.engine, source.health.source_id)
+        except Exception:  # the store is out of reach: poll now; the write's fence decides
+            newest_ts = None
+        if newest_ts is not None and newest_ts >= now_ts:
+            return float(newest_ts + source.health.interval_s)
+        return min(source.health.next_attempt_ts, now_ts)
 
     def _leads(self) -> bool:
         """This process runs the once-per-tick jobs (always, without ``ownership``)."""
