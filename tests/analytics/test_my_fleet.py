@@ -22,7 +22,7 @@ def _ledger(
     covered_from_day: int | None = None,
 ) -> UsageLedger:
     """Ten days; one row holds the totals (the ledger sums its rows)."""
-    row = {name: 0.0 for name in COLUMNS}
+    row: dict[str, object] = {name: 0.0 for name in COLUMNS}
     row.update(
         day_ts=0, channel="studio", stream_minutes=stream_min, listener_minutes=listener_min,
         listener_minutes_unrounded=listener_min, publisher_minutes=publisher_min,
