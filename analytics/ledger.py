@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from core.units import DAY_S
 
@@ -182,6 +183,9 @@ class UsageLedger:
 # ---------------------------------------------------------------------------------------------
 
 
+PEAK_BELOW_AVERAGE = "peak_below_average"  # the error type of a peak below the average
+
+
 class Scenario(BaseModel):
     """A what-if: ``streams`` concurrent broadcasts, each live ``hours_per_day``."""
 
@@ -219,7 +223,12 @@ class Scenario(BaseModel):
     def _peak_not_below_average(cls, value: float | None, info: ValidationInfo) -> float | None:
         average = info.data.get("listeners_per_stream")
         if value is not None and average is not None and value < average:
-            raise ValueError(f"the peak ({value:,.0f}) cannot be below the average ({average:,.0f})")
+            # A typed error with its numbers, so a form can word it for its own inputs.
+            raise PydanticCustomError(
+                PEAK_BELOW_AVERAGE,
+                "must be at least listeners_per_stream ({average})",
+                {"average": f"{average:g}", "peak_value": value, "average_value": average},
+            )
         return value
 
     @property

@@ -19,7 +19,15 @@ import streamlit as st
 from pydantic import ValidationError
 
 from analytics.capacity import streams_from_weekly_hours
-from analytics.ledger import AUDIENCE_PRODUCTS, REGIONS, SERVER_TYPES, VIDEO_TIERS, Scenario, field_bounds
+from analytics.ledger import (
+    AUDIENCE_PRODUCTS,
+    PEAK_BELOW_AVERAGE,
+    REGIONS,
+    SERVER_TYPES,
+    VIDEO_TIERS,
+    Scenario,
+    field_bounds,
+)
 from analytics.my_fleet import MY_FLEET as MY_FLEET  # the preset's name, for the page
 from ui import data
 from ui.sidebar import ViewState
@@ -154,6 +162,11 @@ def refusals(exc: ValidationError) -> dict[str, str]:
             reasons[field] = range_reason(field)
         elif item["type"] in ("float_type", "float_parsing", "finite_number", "missing"):
             reasons[field] = "enter a number"
+        elif item["type"] == PEAK_BELOW_AVERAGE:
+            ctx = item.get("ctx") or {}
+            reasons[field] = (
+                f"the peak ({ctx['peak_value']:,.0f}) cannot be below the average ({ctx['average_value']:,.0f})"
+            )
         elif field in CHOICES:
             reasons[field] = f"choose one of {', '.join(CHOICES[field])}"
         else:
