@@ -122,6 +122,11 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _limit_text(value: float) -> str:
+    """``10,000,000``, ``0.5``: whole numbers with thousands separators, never ``1e+07``."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"
+
+
 def shown_bounds(field: str) -> tuple[float | None, float | None]:
     """The model's (lower, upper) limits of ``field`` in the units the input shows."""
     scale = SHOWN_SCALE.get(field, 1.0)
@@ -133,8 +138,8 @@ def range_reason(field: str) -> str:
     """Why a value of ``field`` is refused, from the Scenario model's bounds."""
     low, high = field_bounds(field)
     scale = SHOWN_SCALE.get(field, 1.0)
-    low_text = "" if low is None else f"{low.value * scale:,g}"
-    high_text = "" if high is None else f"{high.value * scale:,g}"
+    low_text = "" if low is None else _limit_text(low.value * scale)
+    high_text = "" if high is None else _limit_text(high.value * scale)
     if field == "publishers_per_stream" and low is not None and high is not None:
         return f"a stream needs {low_text} to {high_text} publishers"
     label = LABELS[field]
@@ -243,7 +248,7 @@ def _clamped(name: str, value: float, notes: list[str]) -> float:
     if high is None or value <= high.value:
         return value
     label = LABELS[name].removeprefix("the ").removesuffix(" (%)" if name in SHOWN_SCALE else "")
-    notes.append(f"{label} {value:g} is more than the planner takes: clamped to {high.value:,g}")
+    notes.append(f"{label} {value:g} is more than the planner takes: clamped to {_limit_text(high.value)}")
     return high.value
 
 
