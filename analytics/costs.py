@@ -16,34 +16,16 @@ import numpy as np
 import pandas as pd
 
 from analytics.ledger import AUDIENCE_PRODUCTS, DAY_S, REGIONS, VIDEO_TIERS, Scenario, UsageLedger
-from analytics.prices import Catalogue
+from analytics.prices import Catalogue, load_catalogue
 from analytics.prices.catalogue import PriceChange
-from analytics.pricing_models import agora, amazon_ivs, cloudflare_stream, hybrids, livekit_cloud, self_hosted
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, tracked
+from analytics.pricing_models import self_hosted
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, tracked
+from analytics.pricing_models.registry import PRICE_MODELS
 
-PriceFn = Callable[[UsageArrays, Catalogue], ModelResult]
-
-MODELS: dict[str, PriceFn] = {
-    livekit_cloud.MODEL_ID: livekit_cloud.price,
-    self_hosted.MODEL_ID: self_hosted.price,
-    agora.MODEL_ID: agora.price,
-    agora.LEGACY_ID: agora.price_legacy,
-    cloudflare_stream.MODEL_ID: cloudflare_stream.price,
-    amazon_ivs.MODEL_ID: amazon_ivs.price,
-    hybrids.LIVEKIT_HLS_ID: hybrids.price_livekit_hls,
-    hybrids.AGORA_CLOUDFLARE_ID: hybrids.price_agora_cloudflare,
-}
+# Views of the one registry (analytics/pricing_models/registry.py), by model id.
+MODELS: dict[str, PriceModel] = {model.model_id: model for model in PRICE_MODELS}
 MODEL_IDS: tuple[str, ...] = tuple(MODELS)
-MODEL_LABELS: dict[str, str] = {
-    "livekit_cloud": "LiveKit Cloud",
-    "livekit_self_hosted": "LiveKit self-hosted",
-    "agora": "Agora",
-    "agora_legacy": "Agora (legacy pay-as-you-go)",
-    "cloudflare_stream": "Cloudflare Stream",
-    "amazon_ivs": "Amazon IVS",
-    "hybrid_livekit_hls": "LiveKit + HLS (R2)",
-    "hybrid_agora_cloudflare": "Agora + Cloudflare Stream",
-}
+MODEL_LABELS: dict[str, str] = {model.model_id: model.label for model in PRICE_MODELS}
 
 
 @dataclass(frozen=True)
@@ -70,8 +52,8 @@ def price_usage(
     }
 
 
-def _price_one(price_fn: PriceFn, usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
-    return price_fn(usage, catalogue)
+def _price_one(model: PriceModel, usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
+    return model.price(usage, catalogue)
 
 
 def _round(value: float, digits: int = 4) -> float:
@@ -499,16 +481,15 @@ def estimate_cost_per_hour_usd(
 ) -> float | None:  # fmt: skip
     """The window's usage rate priced for a month under ``model_id``, per hour (the Overview's
     "cost per hour": the Costs page's monthly figure for that model ÷ 720 h). None when the
-    window has no usage. ``ledger``: the window's measured ledger when the caller has it."""
-    from analytics.prices import load_catalogue
-    from analytics.usage import measured_ledger
-
+    window has no usage. ``ledger``: the window's measured ledger (analytics.usage.measured_ledger
+    over store.queries.usage.usage_parts; analytics reads no store)."""
     if end_ts <= start_ts:
         return None
-    ledger = ledger if ledger is not None else measured_ledger(bind, start_ts, end_ts, source_id)
+    if ledger is None:
+        raise ValueError("estimate_cost_per_hour_usd needs the window's measured ledger")
     if ledger.is_empty:
         return None
-    result = MODELS[model_id](UsageArrays.from_ledger(ledger), catalogue or load_catalogue())
+    result = MODELS[model_id].price(UsageArrays.from_ledger(ledger), catalogue or load_catalogue())
     return float(result.total_usd[0]) / HOURS_PER_MONTH
 
 

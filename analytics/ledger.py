@@ -206,7 +206,7 @@ class Scenario(BaseModel):
     video: VideoTier = "none"
     recording: bool = False
     region: Region = "eu"
-    # Planner fields (analytics/capacity.py); optional so older scenario files still load.
+    # Planner fields (analytics/capacity/planner.py); optional so older scenario files still load.
     peak_listeners_per_stream: float | None = Field(default=None, ge=0, le=10_000_000)  # None: the average
     growth_pct_per_month: float = Field(default=0, ge=-50, le=200)  # audience growth, compounded
     hls_share: float = Field(default=0, ge=0, le=1)  # share of listeners served by HLS egress

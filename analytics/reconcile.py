@@ -6,27 +6,29 @@ month: usage and money — money from the provider's API where it gives it (AWS 
 Hetzner), otherwise the billed usage priced at catalogue rates with the provider's metering
 (allowances, free tiers, rounding) — the variance, and its known causes.
 
-Pure: reads the store through an Engine, no network, no Streamlit.
+Pure: takes what store.queries.billing read (:class:`BillingRecords`) and the measured usage
+ledger of a period (through a ``LedgerSource``); no SQL, no network, no Streamlit.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, Table, and_, select
 
-from analytics.costs import price_ledger
-from analytics.prices.catalogue import load_catalogue
-from analytics.usage import measured_ledger
+from analytics.costs import price_ledger, price_usage
+from analytics.ledger import UsageLedger
+from analytics.prices.catalogue import Catalogue, load_catalogue
+from analytics.pricing_models import agora, cloudflare_stream, livekit_cloud
+from analytics.pricing_models.base import UsageArrays
 from core.units import DAY_S
-from store import schema
+from store.queries.results import BillingRecords
 
 # Billing provider → cost-engine model id (analytics/costs.py MODEL_IDS).
 PROVIDER_MODEL: dict[str, str] = {
@@ -100,15 +102,17 @@ class Modeled:
     rounding_min: float = 0.0  # rounded − unrounded connection minutes (per-connection rounding)
 
 
-ModeledSource = Callable[[Engine, int, int], Modeled | None]
+# The model's figures for [start_ts, end_ts) (None: unavailable).
+ModeledSource = Callable[[int, int], Modeled | None]
+# The measured usage ledger of [start_ts, end_ts) (analytics.usage.measured_ledger over
+# store.queries.usage.usage_parts): the caller says how it is read.
+LedgerSource = Callable[[int, int], UsageLedger]
 
 
-def modeled_from_cost_engine(
-    engine: Engine, start_ts: int, end_ts: int, overrides: Mapping[str, float] | None = None
-) -> Modeled:
-    """The measured usage ledger for [start_ts, end_ts) priced by the cost engine (no monthly
-    scaling: the period is priced as it stands, like a bill to date)."""
-    ledger = measured_ledger(engine, start_ts, end_ts).scaled(1.0)
+def modeled_from_cost_engine(measured: UsageLedger, overrides: Mapping[str, float] | None = None) -> Modeled:
+    """A period's measured usage ledger priced by the cost engine (no monthly scaling: the
+    period is priced as it stands, like a bill to date)."""
+    ledger = measured.scaled(1.0)
     frame = ledger.frame
     daily = (
         frame.drop(columns=["channel"]).groupby("day_ts", as_index=False).sum() if not frame.empty else frame
@@ -121,50 +125,24 @@ def modeled_from_cost_engine(
     return Modeled(daily=daily, usd_by_model={c.id: c.monthly_usd for c in costs}, rounding_min=rounding)
 
 
+def _modeled_from_source(
+    ledger_source: LedgerSource, overrides: Mapping[str, float] | None, start_ts: int, end_ts: int
+) -> Modeled:
+    return modeled_from_cost_engine(ledger_source(start_ts, end_ts), overrides)
+
+
 # ---------------------------------------------------------------------------------------------
 # Billed figures
 # ---------------------------------------------------------------------------------------------
 
 
-def _rows_in_days(engine: Engine, table: Table, start_day: date, end_day: date) -> pd.DataFrame:
-    """Every stored row of a billing table for [start_day, end_day] (inclusive)."""
-    with engine.connect() as conn:
-        rows = (
-            conn.execute(
-                select(table).where(
-                    and_(table.c.day_ts >= _ts(start_day), table.c.day_ts < _ts(end_day) + DAY_S)
-                )
-            )
-            .mappings()
-            .all()
-        )
-    return pd.DataFrame([dict(r) for r in rows], columns=[c.name for c in table.columns])
-
-
-def load_billed(engine: Engine, start_day: date, end_day: date) -> pd.DataFrame:
-    """Stored billing rows for [start_day, end_day] (inclusive), one row per stored row."""
-    frame = _rows_in_days(engine, schema.billing_usage, start_day, end_day)
-    frame["day"] = [_day(int(ts)) for ts in frame["day_ts"]]
-    return frame
-
-
-def load_fetches(engine: Engine, start_day: date, end_day: date) -> pd.DataFrame:
-    return _rows_in_days(engine, schema.billing_fetches, start_day, end_day)
-
-
-def gap_hours(engine: Engine, start_ts: int, end_ts: int) -> float:
-    """Hours of collector gaps (LiveKit/Prometheus sources, not billing) overlapping the period."""
-    gaps, sources = schema.collector_gaps, schema.sources
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(gaps.c.start_ts, gaps.c.end_ts)
-            .join(sources, sources.c.id == gaps.c.source_id, isouter=True)
-            .where(and_(gaps.c.start_ts < end_ts, (gaps.c.end_ts.is_(None)) | (gaps.c.end_ts > start_ts)))
-            .where((sources.c.kind.is_(None)) | (~sources.c.kind.like("billing:%")))
-        ).all()
+def gap_hours(gaps: pd.DataFrame, start_ts: int, end_ts: int) -> float:
+    """Hours of collector gaps (``start_ts, end_ts``; end None or NaN: still open) overlapping
+    [start_ts, end_ts)."""
     total = 0
-    for gap_start, gap_end in rows:
-        total += max(0, min(gap_end if gap_end is not None else end_ts, end_ts) - max(gap_start, start_ts))
+    for gap_start, gap_end in zip(gaps["start_ts"], gaps["end_ts"], strict=True):
+        stop = end_ts if pd.isna(gap_end) else int(gap_end)
+        total += max(0, min(stop, end_ts) - max(int(gap_start), start_ts))
     return total / 3600.0
 
 
@@ -179,51 +157,38 @@ class Priced:
     causes: list[str] = field(default_factory=list)
 
 
-def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Any) -> Priced:
-    """A month of ``provider``'s billed usage at catalogue list rates, with its metering rules."""
+# Agora's usage API metric → the resolution whose standard-minute ratio bills it.
+AGORA_METRIC_TIERS: dict[str, str] = {
+    "audio_min": "audio", "video_hd_min": "hd", "video_hdp_min": "hd",
+    "video_fullhd_min": "fullhd", "video_2k_min": "2k", "video_2kplus_min": "2kplus",
+}  # fmt: skip
+
+
+def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Catalogue) -> Priced:
+    """A month of ``provider``'s billed usage at catalogue list rates, with its metering rules,
+    priced by the cost engine's own models (analytics/pricing_models/): nothing prices here."""
 
     def total(metric: str) -> float:
         return float(month_rows.loc[month_rows["metric"] == metric, "quantity"].sum())
 
     if provider == "livekit_cloud":
-        minutes = total("connection_min")
-        gb = math.ceil(total("downstream_gb") * 100 - 1e-9) / 100  # data billed in 0.01 GB steps
-        best: tuple[float, str] | None = None
-        for plan in ("build", "ship", "scale"):
-            q = f"livekit_cloud.{plan}."
-            included_min, included_gb = catalogue[q + "included_min"], catalogue[q + "included_gb"]
-            if plan == "build":
-                if minutes > included_min or gb > included_gb:
-                    continue  # a hard cap, no overage
-                cost = catalogue[q + "fee_usd"]
-            else:
-                cost = (
-                    catalogue[q + "fee_usd"]
-                    + max(0.0, minutes - included_min) * catalogue[q + "overage_per_min_usd"]
-                    + max(0.0, gb - included_gb) * catalogue[q + "overage_per_gb_usd"]
-                )
-            if best is None or cost < best[0]:
-                best = (cost, plan)
-        assert best is not None
+        # The bill does not split publishers from listeners: its connection minutes are one meter.
+        usage = UsageArrays.metered(
+            listener_min=total("connection_min"), downstream_gb=total("downstream_gb")
+        )
+        result = price_usage(usage, catalogue, [livekit_cloud.MODEL_ID])[livekit_cloud.MODEL_ID]
+        plan = livekit_cloud.cheapest_plans(usage, catalogue).plan()
         return Priced(
-            best[0], [f"free tiers: priced on the {best[1].title()} plan with its included minutes and GB"]
+            float(result.total_usd[0]),
+            [f"free tiers: priced on the {plan.title()} plan with its included minutes and GB"],
         )
     if provider == "agora":
-        # Standard minutes (accounts since 2025-08-29, the cost engine's "agora" model): every
-        # tier's minutes at the host ratio — the usage API has no host/audience split — summed,
-        # rounded up, and billed by the cheapest package.
-        import numpy as np
-
-        from analytics.pricing_models import agora
-
-        ratios = {
-            "audio_min": "audio", "video_hd_min": "hd", "video_hdp_min": "hd",
-            "video_fullhd_min": "fullhd", "video_2k_min": "2k", "video_2kplus_min": "2kplus",
-        }  # fmt: skip
-        standard = sum(
-            total(metric) * catalogue[f"agora.standard.{tier}_ratio"] for metric, tier in ratios.items()
-        )
-        bill = agora.package_bill(agora.round_up_minutes(np.array([standard])), catalogue)
+        # Standard minutes (accounts since 2025-08-29, the cost engine's "agora" model).
+        minutes = {tier: 0.0 for tier in agora.HOST_RATIO_TIERS}
+        for metric, tier in AGORA_METRIC_TIERS.items():
+            minutes[tier] += total(metric)
+        standard = agora.host_ratio_minutes(minutes, catalogue)
+        bill = agora.billed_package(minutes, catalogue)
         package = agora.PACKAGE_LABELS[agora.PACKAGES[int(bill.package[0])]]
         return Priced(
             float(bill.total_usd[0]),
@@ -234,20 +199,20 @@ def price_billed_usage(provider: str, month_rows: pd.DataFrame, catalogue: Any) 
             ],
         )
     if provider == "cloudflare":
-        delivered = total("minutes_delivered")
         stored = month_rows.loc[month_rows["metric"] == "minutes_stored", "quantity"]
-        stored_max = float(stored.max()) if not stored.empty else 0.0
         realtime_gb = total("realtime_egress_gb")
-        free_gb = catalogue["cloudflare.realtime.free_gb"]
-        usd = (
-            delivered / 1000.0 * catalogue["cloudflare.stream.delivery_per_1000_min_usd"]
-            + math.ceil(stored_max / 1000.0 - 1e-9) * catalogue["cloudflare.stream.storage_per_1000_min_usd"]
-            + max(0.0, realtime_gb - free_gb) * catalogue["cloudflare.realtime.egress_per_gb_usd"]
+        # Stream: minutes delivered, and the month's largest stored-minutes snapshot in blocks.
+        usage = UsageArrays.metered(
+            listener_min_unrounded=total("minutes_delivered"),
+            recording_min=float(stored.max()) if not stored.empty else 0.0,
         )
+        stream = price_usage(usage, catalogue, [cloudflare_stream.MODEL_ID])[cloudflare_stream.MODEL_ID]
+        realtime = cloudflare_stream.realtime_egress_usd(np.array([realtime_gb]), catalogue)
         causes = ["sampling: Stream and Realtime analytics are adaptively sampled"]
         if realtime_gb:
+            free_gb = catalogue["cloudflare.realtime.free_gb"]
             causes.append(f"free tiers: the first {free_gb:,.0f} GB of Realtime egress are free")
-        return Priced(usd, causes)
+        return Priced(float(stream.total_usd[0] + realtime[0]), causes)
     return Priced(None, [])
 
 
@@ -256,14 +221,14 @@ SNAPSHOT_METRICS: tuple[str, ...] = ("minutes_stored",)
 
 
 def price_billed_period(
-    provider: str, month_rows: pd.DataFrame, catalogue: Any, first: date, last: date
+    provider: str, month_rows: pd.DataFrame, catalogue: Catalogue, first: date, last: date
 ) -> Priced:
     """Billed usage of [first, last] priced at the rates in force on each day — the same way
     the cost engine prices the modeled side: where a price changes inside the period, each part's
     usage, as a rate over the whole period, is priced at its own rates and weighted by its days."""
-    segments = catalogue.segments(first, last) if hasattr(catalogue, "segments") else []
-    if len(segments) <= 1:
-        return price_billed_usage(provider, month_rows, segments[0].catalogue if segments else catalogue)
+    segments = catalogue.segments(first, last)
+    if len(segments) == 1:
+        return price_billed_usage(provider, month_rows, segments[0].catalogue)
     total_days = (last - first).days + 1
     usd = 0.0
     causes: list[str] = []
@@ -334,33 +299,37 @@ class Reconciliation:
 
 
 def reconcile(
-    engine: Engine,
+    records: BillingRecords,
     since: date,
     until: date,
     *,
     warn_share: float = 0.10,
+    ledger_source: LedgerSource | None = None,
     modeled_source: ModeledSource | None = None,
     catalogue: Any = None,
     overrides: Mapping[str, float] | None = None,
 ) -> Reconciliation:
     """Billed against modeled, per provider and day and per provider and month, for [since, until].
-    ``overrides`` are the configured negotiated rates ([prices.overrides]), used for both sides."""
+    ``records``: store.queries.billing.billing_records for the same days. The modeled side is
+    ``modeled_source`` when given, else each month's ``ledger_source`` ledger priced by the cost
+    engine. ``overrides`` are the configured negotiated rates ([prices.overrides]), used for both sides."""
     if modeled_source is None:
-        modeled_source = functools.partial(modeled_from_cost_engine, overrides=overrides)
-    billed = load_billed(engine, since, until)
-    fetches = load_fetches(engine, since, until)
+        if ledger_source is None:
+            raise ValueError("reconcile needs a ledger_source or a modeled_source")
+        modeled_source = functools.partial(_modeled_from_source, ledger_source, overrides)
+    billed, fetches = records.billed, records.fetches
     providers = sorted(set(billed["provider"]) | set(fetches["provider"]), key=list(PROVIDER_MODEL).index)
     notes: list[str] = []
     if catalogue is None:
-        catalogue = _load_catalogue(overrides)
+        catalogue = load_catalogue(overrides)
     daily_rows: list[dict[str, Any]] = []
     monthly_rows: list[dict[str, Any]] = []
     for month_start, month_end in _months(since, until):
         start_ts, end_ts = _ts(month_start), _ts(month_end) + DAY_S
-        modeled = modeled_source(engine, start_ts, end_ts) if providers else None
+        modeled = modeled_source(start_ts, end_ts) if providers else None
         if providers and modeled is None and not notes:
             notes.append("modeled figures unavailable: the usage ledger (analytics/usage.py) is missing")
-        gaps_h = gap_hours(engine, start_ts, end_ts) if providers else 0.0
+        gaps_h = gap_hours(records.gaps, start_ts, end_ts) if providers else 0.0
         month_billed = billed[(billed["day_ts"] >= start_ts) & (billed["day_ts"] < end_ts)]
         month_fetches = fetches[(fetches["day_ts"] >= start_ts) & (fetches["day_ts"] < end_ts)]
         for provider in providers:
@@ -383,12 +352,6 @@ def reconcile(
     daily = pd.DataFrame(daily_rows, columns=DAILY_COLUMNS)
     monthly = pd.DataFrame(monthly_rows, columns=MONTHLY_COLUMNS)
     return Reconciliation(since, until, warn_share, daily, monthly, providers, notes)
-
-
-def _load_catalogue(overrides: Mapping[str, float] | None = None) -> Any:
-    from analytics.prices.catalogue import load_catalogue
-
-    return load_catalogue(overrides)
 
 
 def _daily(
@@ -518,31 +481,3 @@ def _ts(day: date) -> int:
 
 def _day(ts: int) -> date:
     return datetime.fromtimestamp(ts, tz=UTC).date()
-
-
-def collector_status(engine: Engine) -> pd.DataFrame:
-    """Every billing collector that has run: provider, status, last attempt/success, last error."""
-    sources, health = schema.sources, schema.source_health
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(
-                sources.c.name, sources.c.url, health.c.status, health.c.last_attempt_ts, health.c.last_success_ts,
-                health.c.consecutive_failures, health.c.last_error,
-            )
-            .join(health, health.c.source_id == sources.c.id, isouter=True)
-            .where(sources.c.kind.like("billing:%"))
-        ).mappings().all()  # fmt: skip
-    frame = pd.DataFrame(
-        [dict(r) for r in rows],
-        columns=[
-            "name",
-            "url",
-            "status",
-            "last_attempt_ts",
-            "last_success_ts",
-            "consecutive_failures",
-            "last_error",
-        ],
-    )
-    frame.insert(0, "provider", frame["name"].str.removeprefix("billing:"))
-    return frame.drop(columns=["name"])

@@ -26,40 +26,10 @@ from analytics.ledger import (
     VideoTier,
     empty_frame,
 )
-from store.queries.bind import Bind
 from store.queries.results import UsageParts
-from store.queries.usage import usage_parts
 
 
 def measured_ledger(
-    engine: Bind,
-    since_ts: int,
-    until_ts: int,
-    source_id: int | None = None,
-    *,
-    audio_kbps: float = 128.0,
-    video: VideoTier = "none",
-    region: Region = "eu",
-    audience_product: AudienceProduct = "broadcast",
-) -> UsageLedger:
-    """Usage per UTC day × channel over [since_ts, until_ts), scaled to a 30-day month from the
-    part of the window the store has observations for (``covered_start_ts`` on).
-    ``video``, ``region`` and ``audience_product`` are what castmeter cannot see: the caller
-    says them (settings, command-line flags)."""
-    if until_ts <= since_ts:
-        raise ValueError("until_ts must be after since_ts")
-    return ledger_from_parts(
-        usage_parts(engine, since_ts, until_ts, source_id),
-        since_ts,
-        until_ts,
-        audio_kbps=audio_kbps,
-        video=video,
-        region=region,
-        audience_product=audience_product,
-    )
-
-
-def ledger_from_parts(
     parts: UsageParts,
     since_ts: int,
     until_ts: int,
@@ -69,7 +39,11 @@ def ledger_from_parts(
     region: Region = "eu",
     audience_product: AudienceProduct = "broadcast",
 ) -> UsageLedger:
-    """The ledger of [since_ts, until_ts) from what store.queries.usage read for it."""
+    """Usage per UTC day × channel over [since_ts, until_ts) from what
+    store.queries.usage.usage_parts read for that window, scaled to a 30-day month from the part
+    of the window the store has observations for (``covered_start_ts`` on).
+    ``video``, ``region`` and ``audience_product`` are what castmeter cannot see: the caller
+    says them (settings, command-line flags)."""
     if until_ts <= since_ts:
         raise ValueError("until_ts must be after since_ts")
     keys = ["day_ts", "channel"]

@@ -60,6 +60,7 @@ def our_pages_once(url: str, start_ts: int, end_ts: int) -> dict[str, float]:
     from analytics.usage import measured_ledger
     from store.engine import make_engine
     from store.queries import fleet
+    from store.queries.usage import usage_parts
 
     engine = make_engine(url, read_only=True)
     try:
@@ -70,7 +71,7 @@ def our_pages_once(url: str, start_ts: int, end_ts: int) -> dict[str, float]:
             fleet.busiest_channels(connection, end_ts)
         overview_s = time.perf_counter() - started
         started = time.perf_counter()
-        ledger = measured_ledger(engine, start_ts, end_ts)
+        ledger = measured_ledger(usage_parts(engine, start_ts, end_ts), start_ts, end_ts)
         costs_s = time.perf_counter() - started
     finally:
         engine.dispose()

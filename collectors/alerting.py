@@ -36,6 +36,7 @@ from collectors import self_metrics
 from core.logs import register_secret
 from core.resources import data_path
 from store import schema
+from store.queries.alert_series import StoreSeries
 from store.upsert import upsert
 
 log = logging.getLogger(__name__)
@@ -228,7 +229,7 @@ def grid_values_live(
     grid arithmetic. NaN = no data."""
     since_ts = grid.start_ts - history_s(rule, ruleset)
     until_ts = grid.start_ts + (grid.steps - 1) * grid.interval_s
-    frame = load_store_series(connection, rule, since_ts, until_ts, ruleset.lookback_s)
+    frame = load_store_series(StoreSeries(connection), rule, since_ts, until_ts, ruleset.lookback_s)
     return grid_values(split_frame(frame), rule, grid, ruleset.lookback_s)
 
 

@@ -37,13 +37,13 @@ import requests
 from sqlalchemy import Engine, delete
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from analytics.alerts.history import alerts_to_forward
 from analytics.alerts.promql import alert_annotations, target_label
 from analytics.alerts.rules import RuleSet
 from collectors import self_metrics
 from collectors.webhook_sessions import bump_counter
 from core.logs import redact, register_secret
 from store import schema
+from store.queries.alerts import alerts_to_forward
 from store.upsert import upsert
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def build_alerts(
     extra_labels: Mapping[str, str],
 ) -> list[OutgoingAlert]:
     """The API v2 alerts for castmeter's firing and recently resolved alerts
-    (``analytics.alerts.history.alerts_to_forward`` rows)."""
+    (``store.queries.alerts.alerts_to_forward`` rows)."""
     rules = {rule.name: rule for rule in ruleset.rules}
     alerts: list[OutgoingAlert] = []
     for row in rows:

@@ -9,6 +9,7 @@ import time
 from sqlalchemy import Engine
 
 from collectors import self_metrics
+from collectors.billing.runner import BillingScheduler
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,8 +21,6 @@ def start_billing_thread(
     settings: Settings, engine: Engine, stop: threading.Event
 ) -> threading.Thread | None:
     """Run the daily billing collection while ``stop`` is unset; None when no provider is configured."""
-    from collectors.billing.runner import BillingScheduler
-
     scheduler = BillingScheduler(settings, engine)
     if not scheduler.enabled:
         return None

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Protocol
 
 from prometheus_client import (
@@ -38,6 +39,11 @@ from prometheus_client import (
     ProcessCollector,
 )
 from prometheus_client.exposition import start_http_server
+
+from analytics.costs import MODELS, estimate_cost_per_hour_usd
+from analytics.prices import catalogue_from_settings
+from analytics.usage import measured_ledger
+from store.queries.usage import usage_parts
 
 log = logging.getLogger(__name__)
 
@@ -336,16 +342,14 @@ def compute_cost_figures(
 ) -> CostFigures:
     """The cost engine's figures for ``[end_ts - window_s, end_ts)``: per LiveKit source
     (name, id) and for the whole fleet (``all``)."""
-    from analytics.costs import estimate_cost_per_hour_usd
-    from analytics.usage import measured_ledger
-
     start_ts = end_ts - window_s
     usd: dict[tuple[str, str], float | None] = {}
     listeners: dict[str, float] = {}
     publishers: dict[str, float] = {}
     scopes: list[tuple[str, int | None]] = [*sources, (ALL_SOURCES, None)]
     for name, source_id in scopes:
-        ledger = measured_ledger(engine, start_ts, end_ts, source_id)  # read once, priced per model
+        # Read once, priced per model.
+        ledger = measured_ledger(usage_parts(engine, start_ts, end_ts, source_id), start_ts, end_ts)
         totals = ledger.totals()
         listeners[name] = totals["listener_minutes"]
         publishers[name] = totals["publisher_minutes"]
@@ -386,9 +390,6 @@ class CostRefresher:
         self._thread.start()
 
     def refresh(self, end_ts: int | None = None) -> CostFigures:
-        from analytics.costs import MODELS
-        from analytics.prices import catalogue_from_settings
-
         figures = compute_cost_figures(
             self.engine,
             self.sources,
@@ -419,8 +420,6 @@ class CostRefresher:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version("castmeter")
     except PackageNotFoundError:  # a checkout that was never installed

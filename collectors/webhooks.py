@@ -55,6 +55,7 @@ from livekit.protocol import webhook as webhook_pb
 from sqlalchemy import Engine
 
 from collectors import self_metrics
+from collectors.health import ensure_source
 from collectors.webhook_sessions import (
     RoomConnectionMinutes,
     bump_counter,
@@ -318,8 +319,6 @@ async def _reporting(app: web.Application) -> AsyncIterator[None]:
 
 def webhook_keys_and_sources(settings: Settings, engine: Engine) -> tuple[dict[str, str], dict[str, int]]:
     """api_key -> secret and api_key -> source id, from the configured [[livekit]] sources."""
-    from collectors.health import ensure_source
-
     keys: dict[str, str] = {}
     source_ids: dict[str, int] = {}
     for source in settings.livekit:

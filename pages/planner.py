@@ -13,7 +13,9 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import streamlit as st
 
-from analytics.capacity import CapacityModel, FleetCapacity, PlanResult, default_model, plan
+from analytics.capacity.planner import PlanResult, plan
+from analytics.capacity.report import FleetCapacity
+from analytics.capacity.sizing import CapacityModel, default_model
 from analytics.costs import MODEL_IDS, MODEL_LABELS
 from analytics.ledger import AUDIENCE_PRODUCTS, REGIONS, SERVER_TYPES, VIDEO_TIERS, Scenario
 from analytics.prices import Catalogue, CatalogueError

@@ -380,7 +380,7 @@ Index("ix_alert_history_ts", alert_history.c.ts)
 __all__ += ["alert_history", "alert_state"]
 
 # --- performance indexes (issue 9) ---
-# The usage ledger's per-room, per-day connection minutes (store/queries/usage.py ``_sessions``)
+# The usage ledger's per-room, per-day connection minutes (store/queries/usage.py ``connection_minutes``)
 # read in index order: grouped by (source_id, room_sid, UTC day of joining) with no sort and no
 # table lookups (covering). The day expression must match the query's textually. Migration
 # 0004_perf_indexes.
@@ -397,7 +397,7 @@ Index(
 )
 
 # --- daily usage rollup (issue 10) ---
-# Per room and UTC day of joining, the connection-minute sums store/queries/usage.py ``_sessions``
+# Per room and UTC day of joining, the connection-minute sums store/queries/usage.py ``connection_minutes``
 # needs, over *closed* participant sessions (left_ts set) of closed days, so a 30-day read sums
 # a few thousand rows instead of millions of sessions. Maintained by store/usage_rollup.py (its
 # horizon and last_seen_ts watermark live in ``rollup_state``). Migration 0005_usage_daily.

@@ -1,7 +1,7 @@
 """The daily usage rollup: connection minutes per room and UTC join day, computed in SQL.
 
 ``room_usage_daily`` holds, per (source_id, room_sid, day_ts), what store/queries/usage.py
-``_sessions`` sums for *closed* participant sessions (left_ts set) that joined on that day:
+``connection_minutes`` sums for *closed* participant sessions (left_ts set) that joined on that day:
 minutes rounded up per connection, unrounded seconds, and the spread of their left_ts, so a
 reader can tell whether a window would clip any of them. Only closed UTC days are rolled up
 (day_ts + 86400 <= now): today's rows would change every tick.
@@ -102,7 +102,7 @@ def coverage(connection: Connection) -> Coverage | None:
 
 def _rows(watermark_ts: int) -> Select[tuple[int, str, int, int, int, int, int, int, int, int]]:
     """The rollup rows of closed connection sessions seen by ``watermark_ts`` (filter and
-    join it to pick keys). The arithmetic is _sessions' for a session no window clips."""
+    join it to pick keys). The arithmetic is connection_minutes' for a session no window clips."""
     p = schema.participant_sessions
     day = join_day(p.c.joined_ts)
     seconds = case((p.c.left_ts > p.c.joined_ts, p.c.left_ts - p.c.joined_ts), else_=0)

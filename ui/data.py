@@ -24,21 +24,24 @@ from analytics import costs as cost_engine
 from analytics import monitoring
 from analytics import reconcile as reconcile_module
 from analytics import usage as usage_module
-from analytics.alerts import history as alert_tables
 from analytics.alerts.replay import Replay, replay_rule
-from analytics.alerts.rules import parse_rules_yaml
+from analytics.alerts.rules import Rule, parse_rules_yaml
 from analytics.alerts.series import load_store_series
-from analytics.capacity import FleetCapacity, fleet_capacity, fleet_node_vcpus
+from analytics.capacity.report import FleetCapacity, fleet_capacity, fleet_node_vcpus, fleet_window
 from analytics.ledger import AudienceProduct, Scenario, UsageLedger, load_scenario
 from analytics.my_fleet import MyFleet, my_fleet_scenario
 from analytics.prices import Catalogue, catalogue_from_settings, load_catalogue
 from core.settings import ConfigError, Settings, load_settings
 from store.engine import is_sqlite, make_engine
+from store.queries import alerts as alert_tables
+from store.queries import billing as billing_q
 from store.queries import fleet as fleet_q
 from store.queries import nodes as nodes_q
 from store.queries import sources as sources_q
 from store.queries import streams as streams_q
-from store.queries.results import Headline, StreamList
+from store.queries import usage as usage_q
+from store.queries.alert_series import series_reader
+from store.queries.results import BillingRecords, Headline, StreamList, UsageParts
 from store.queries.streams import STREAM_ROWS_LIMIT
 
 LIVE_TTL_S = 15
@@ -184,6 +187,32 @@ def node_series(url: str, source_id: int, node_id: str, start_ts: int, end_ts: i
     return nodes_q.node_series(engine(url), source_id, node_id, start_ts, end_ts)
 
 
+# Uncached reads: their callers (the Costs, Overview, Planner and Billing readers) cache what
+# they build from them, so the frames are not held twice.
+
+
+def usage_parts(url: str, start_ts: int, end_ts: int, source_id: int | None) -> UsageParts:
+    """The measured usage ledger's parts (analytics.usage.measured_ledger takes them)."""
+    return usage_q.usage_parts(engine(url), start_ts, end_ts, source_id)
+
+
+def billing_records(url: str, since: date, until: date) -> BillingRecords:
+    """What the billing collectors stored for [since, until] (analytics.reconcile takes it)."""
+    return billing_q.billing_records(engine(url), since, until)
+
+
+def billing_collector_health(url: str) -> pd.DataFrame:
+    """Every billing collector that has run, with its health."""
+    return billing_q.billing_collector_health(engine(url))
+
+
+def rule_series(url: str, rule: Rule, since_ts: int, until_ts: int, lookback_s: int) -> pd.DataFrame:
+    """The samples an alert rule is evaluated on (analytics.alerts.series.load_store_series over
+    store.queries.alert_series), as the live evaluator reads them."""
+    with series_reader(engine(url)) as reader:
+        return load_store_series(reader, rule, since_ts, until_ts, lookback_s)
+
+
 # ---------------------------------------------------------------------------------------------
 # Costs: measured usage as a ledger, the Overview's cost per hour, the price catalogue
 # ---------------------------------------------------------------------------------------------
@@ -195,7 +224,10 @@ def ledger(
 ) -> UsageLedger:
     """The measured usage ledger of a window (the Costs page's)."""
     return usage_module.measured_ledger(
-        engine(url), start_ts, end_ts, source_id, audience_product=cast(AudienceProduct, audience_product)
+        usage_parts(url, start_ts, end_ts, source_id),
+        start_ts,
+        end_ts,
+        audience_product=cast(AudienceProduct, audience_product),
     )
 
 
@@ -211,11 +243,10 @@ def cost_per_hour(
     ledger's coverage note. Not cached here: the Overview runs it in the shared background pool
     (ui.background), which keeps the result."""
     catalogue = load_catalogue(dict(overrides))
-    with engine(url).connect() as connection:
-        measured = usage_module.measured_ledger(connection, start_ts, end_ts, source_id)
-        value = cost_engine.estimate_cost_per_hour_usd(
-            connection, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue, ledger=measured
-        )
+    measured = usage_module.measured_ledger(usage_parts(url, start_ts, end_ts, source_id), start_ts, end_ts)
+    value = cost_engine.estimate_cost_per_hour_usd(
+        None, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue, ledger=measured
+    )
     return (None if value is None else float(value)), measured.coverage_note
 
 
@@ -247,18 +278,22 @@ def presets() -> dict[str, Scenario]:
 @st.cache_data(ttl=COSTS_TTL_S, show_spinner=False)
 def reconciliation(url: str, days: int, today_iso: str, warn_share: float) -> reconcile_module.Reconciliation:
     today = date.fromisoformat(today_iso)
+    since = today - timedelta(days=days - 1)
     return reconcile_module.reconcile(
-        engine(url),
-        today - timedelta(days=days - 1),
+        billing_records(url, since, today),
+        since,
         today,
         warn_share=warn_share,
+        ledger_source=lambda start_ts, end_ts: usage_module.measured_ledger(
+            usage_parts(url, start_ts, end_ts, None), start_ts, end_ts
+        ),
         overrides=settings().prices.overrides,
     )
 
 
 @st.cache_data(ttl=COSTS_TTL_S, show_spinner=False)
 def billing_status(url: str) -> pd.DataFrame:
-    return reconcile_module.collector_status(engine(url))
+    return billing_collector_health(url)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,7 +333,7 @@ def replay(
     """``rule_name`` of ``rules_yaml`` replayed on the stored series of the window."""
     ruleset = parse_rules_yaml(rules_yaml)
     rule = ruleset.get(rule_name)
-    frame = load_store_series(engine(url), rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s)
+    frame = rule_series(url, rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s)
     return replay_rule(
         rule,
         ruleset,
@@ -326,8 +361,10 @@ def fleet_capacity_report(
 ) -> FleetCapacity:
     """Calibration and headroom forecast over the last 30 days up to ``until_ts``."""
     vcpus, vcpus_source = fleet_node_vcpus(settings())
+    since_ts, until_ts = fleet_window(until_ts)
+    load = nodes_q.node_load(engine(url), since_ts, until_ts, source_id)
     return fleet_capacity(
-        engine(url), catalogue(overrides), until_ts=until_ts, source_id=source_id, node_vcpus=vcpus,
+        load, catalogue(overrides), since_ts=since_ts, until_ts=until_ts, node_vcpus=vcpus,
         node_vcpus_source=vcpus_source, target_cpu_pct=target_cpu_pct,
     )  # fmt: skip
 
@@ -335,7 +372,8 @@ def fleet_capacity_report(
 @st.cache_resource(ttl=FLEET_TTL_S, show_spinner=False)
 def my_fleet(url: str, until_ts: int, source_id: int | None, growth_pct: float | None) -> MyFleet | None:
     """The last 30 days' measured usage as the planner's "my fleet" scenario, or None."""
+    since_ts = until_ts - MY_FLEET_DAYS * 86_400
     measured = usage_module.measured_ledger(
-        engine(url), until_ts - MY_FLEET_DAYS * 86_400, until_ts, source_id
+        usage_parts(url, since_ts, until_ts, source_id), since_ts, until_ts
     )
     return my_fleet_scenario(measured, growth_pct)

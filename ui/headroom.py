@@ -1,6 +1,6 @@
 """The headroom forecast and the capacity calibration as page sections (planner and Nodes).
 
-The numbers come from analytics.capacity.fleet_capacity (read and cached by ui.data, the one
+The numbers come from analytics.capacity.report.fleet_capacity (read and cached by ui.data, the one
 door to the data); this module only lays them out.
 """
 
@@ -11,7 +11,8 @@ import math
 import pandas as pd
 import streamlit as st
 
-from analytics.capacity import FleetCapacity, derivation_lines
+from analytics.capacity.report import FleetCapacity
+from analytics.capacity.sizing import derivation_lines
 from analytics.forecast import CLUSTER
 from analytics.prices import Catalogue
 from core import clock

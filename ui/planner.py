@@ -2,7 +2,7 @@
 URL value and saved scenarios (a small JSON file under data/).
 
 Inputs live in ``st.session_state`` under the keys of :data:`FIELDS`; everything that turns
-them into numbers is in analytics.capacity.
+them into numbers is in analytics.capacity.planner.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from analytics.capacity import streams_from_weekly_hours
+from analytics.capacity.planner import streams_from_weekly_hours
 from analytics.ledger import (
     AUDIENCE_PRODUCTS,
     PEAK_BELOW_AVERAGE,

@@ -1,6 +1,6 @@
 """Alertmanager's view of castmeter's alerts, in words, for the Alerts page.
 
-Inputs are the frames of analytics.alerts.history (``active_alerts``, ``alertmanager_view``,
+Inputs are the frames of store.queries.alerts (``active_alerts``, ``alertmanager_view``,
 ``alertmanager_status``); nothing here reads the store or the network.
 """
 

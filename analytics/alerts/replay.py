@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
 
 from analytics.alerts.backtest import BacktestResult, Grid, backtest, grid_values, split_frame
 from analytics.alerts.promtests import Case, promtool_test_yaml, window_around_first_episode
 from analytics.alerts.rules import Rule, RuleSet
-from analytics.alerts.series import load_store_series, read_series_csv
+from analytics.alerts.series import SeriesReader, load_store_series, read_series_csv
 from analytics.alerts.suggest import Suggestion, suggest_threshold
 
 
@@ -33,7 +32,7 @@ class Replay:
 def load_frame(
     rule: Rule,
     *,
-    engine: Engine | None,
+    reader: SeriesReader | None,
     series_csv: str | Path | None,
     since: int | tuple[str, int],
     until_ts: int | None,
@@ -41,17 +40,18 @@ def load_frame(
 ) -> tuple[pd.DataFrame, int, int]:
     """The samples for ``rule`` and the replayed range ``[start_ts, end_ts]``. ``since`` is
     seconds back from the end or ``("at", start_ts)``; ``until_ts`` None (a CSV only) is the
-    CSV's last sample: the command line always passes its --until / --now."""
+    CSV's last sample: the command line always passes its --until / --now. ``reader``: the
+    store's (store.queries.alert_series.series_reader) when there is no CSV."""
     if series_csv is not None:
         frame = read_series_csv(series_csv, rule)
         end_ts = until_ts if until_ts is not None else (int(frame["ts"].max()) if len(frame) else 0)
         first_ts = int(frame["ts"].min()) if len(frame) else end_ts
         start_ts = max(first_ts, since[1] if isinstance(since, tuple) else end_ts - since)
         return frame[(frame["ts"] >= start_ts) & (frame["ts"] <= end_ts)], start_ts, end_ts
-    assert engine is not None and until_ts is not None
+    assert reader is not None and until_ts is not None
     end_ts = until_ts
     start_ts = since[1] if isinstance(since, tuple) else end_ts - since
-    return load_store_series(engine, rule, start_ts - lookback_s, end_ts, lookback_s), start_ts, end_ts
+    return load_store_series(reader, rule, start_ts - lookback_s, end_ts, lookback_s), start_ts, end_ts
 
 
 def replay_rule(

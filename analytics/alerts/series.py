@@ -1,19 +1,19 @@
 """Where a rule's samples come from: the store (raw samples, older history from the 1-min
-rollup) or a CSV file ``ts,target,value`` in the metric's own unit."""
+rollup, read by store.queries.alert_series) or a CSV file ``ts,target,value`` in the metric's
+own unit."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, select
 
 from analytics.alerts.backtest import KNOWN_NODE_S
 from analytics.alerts.rules import Rule, RuleError, RuleSet
-from analytics.alerts.spend import BUCKET_S, pricing_from_settings, spend_run_rate_frame
-from store import schema
-from store.queries.nodes import newest_node_samples
+from analytics.alerts.spend import BUCKET_S, SpendReader, pricing_from_settings, spend_run_rate_frame
 
 COLUMNS = ["ts", "target", "value"]
 
@@ -68,14 +68,6 @@ def read_series_csv(path: str | Path, rule: Rule | None = None) -> pd.DataFrame:
     return result.reset_index(drop=True)
 
 
-# Tiers from finest to coarsest: history older than a tier's oldest row comes from the next.
-_NODE_TIERS = (
-    (schema.node_samples, "ts", "", 0),
-    (schema.node_samples_1m, "bucket_ts", "_avg", 60),
-    (schema.node_samples_1h, "bucket_ts", "_avg", 3600),
-)
-
-
 def history_s(rule: Rule, ruleset: RuleSet) -> int:
     """How much history before an evaluation time its value can depend on: the lookback, a
     drop rule's window, and the longest a sample counts as present (a 1-h rollup row: its
@@ -87,48 +79,33 @@ def history_s(rule: Rule, ruleset: RuleSet) -> int:
     return lookback + window + validity
 
 
-def _node_frame(
-    connection: Connection, rule: Rule, since_ts: int, until_ts: int, lookback_s: int
-) -> pd.DataFrame:
-    """Raw samples, with older history from the 1-min and then the 1-h rollup means (coarser:
-    a rollup row counts as present for its whole bucket plus the lookback). For node_down,
-    also each node's newest sample in the KNOWN_NODE_S before ``since_ts``: a node that went
-    silent before the range is still known, whatever the range."""
+class SeriesReader(SpendReader, Protocol):
+    """What the store gives a rule's series (store.queries.alert_series.StoreSeries)."""
+
+    def node_samples(
+        self, column: str, since_ts: int, until_ts: int, *, absence: bool, known_since_ts: int | None
+    ) -> list[pd.DataFrame]:
+        """``ts, target, value, bucket_s`` parts (raw, then 1-min and 1-h rollup means)."""
+        ...
+
+    def room_listener_samples(self, since_ts: int, until_ts: int) -> pd.DataFrame:
+        """``ts, target, value``: every room sample's listeners, by room name."""
+        ...
+
+
+def node_series(parts: Sequence[pd.DataFrame], rule: Rule, lookback_s: int) -> pd.DataFrame:
+    """A node rule's series from the samples read (raw, with older history from the 1-min and
+    then the 1-h rollup means): a rollup row counts as present for its whole bucket plus the
+    lookback. For node_down, the value is 1 at every sample (presence)."""
     spec = rule.spec
-    column = spec.source.split(".", 1)[1]
-    absence = spec.derivation == "absence"
-    parts: list[pd.DataFrame] = []
-    if absence:
-        known = newest_node_samples(connection, since_ts - KNOWN_NODE_S, since_ts)
-        if known:
-            prior = pd.DataFrame(known, columns=["ts", "target"]).assign(value=1.0, valid_s=lookback_s)
-            parts.append(prior[[*COLUMNS, "valid_s"]])
-    limit = until_ts
-    for table, time_name, suffix, bucket_s in _NODE_TIERS:
-        if limit < since_ts:
-            break
-        time_column = table.c[time_name]
-        value = time_column if absence else table.c[f"{column}{suffix}"]
-        query = select(time_column, table.c.node_id, value).where(
-            time_column >= since_ts, time_column <= limit
-        )
-        if not absence:
-            query = query.where(value.is_not(None))
-        part = pd.DataFrame(connection.execute(query).all(), columns=COLUMNS)
-        if not part.empty:
-            part["valid_s"] = bucket_s + lookback_s
-            parts.append(part)
-        oldest = connection.execute(select(func.min(time_column))).scalar()
-        if oldest is not None and int(oldest) <= since_ts:
-            break  # this tier covers the whole range
-        if oldest is not None:
-            limit = min(limit, int(oldest) - 1)
+    parts = [part for part in parts if not part.empty]
     if not parts:
         return empty_series()
-    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+    frame["valid_s"] = frame.pop("bucket_s").astype("int64") + lookback_s
     frame["ts"] = frame["ts"].astype("int64")
     values = frame["value"].astype(float)
-    if absence:
+    if spec.derivation == "absence":
         frame["value"] = 1.0
     elif spec.offset is not None:
         frame["value"] = spec.offset - spec.scale * values
@@ -137,54 +114,43 @@ def _node_frame(
     return frame
 
 
-def _room_frame(connection: Connection, since_ts: int, until_ts: int) -> pd.DataFrame:
-    samples = schema.room_samples
-    sessions = schema.room_sessions
-    # A stream is a room name: successive sessions of the same room form one series.
-    target = func.coalesce(sessions.c.room_name, samples.c.room_sid)
-    query = (
-        select(samples.c.ts, target, samples.c.listeners)
-        .select_from(
-            samples.outerjoin(
-                sessions,
-                (sessions.c.source_id == samples.c.source_id) & (sessions.c.room_sid == samples.c.room_sid),
-            )
-        )
-        .where(samples.c.ts >= since_ts, samples.c.ts <= until_ts)
-    )
-    frame = pd.DataFrame(connection.execute(query).all(), columns=COLUMNS)
-    if frame.empty:
+def room_listener_series(samples: pd.DataFrame) -> pd.DataFrame:
+    """Listeners per room name and sample time: two rooms with the same name at once (or two
+    sources) add up."""
+    if samples.empty:
         return empty_series()
-    frame["ts"] = frame["ts"].astype("int64")
-    frame["value"] = frame["value"].astype(float)
-    # Two rooms with the same name at once (or two sources): their listeners add up.
+    frame = samples.assign(ts=samples["ts"].astype("int64"), value=samples["value"].astype(float))
     summed: pd.DataFrame = frame.groupby(["ts", "target"], as_index=False).agg(value=("value", "sum"))
     return summed
 
 
 def load_store_series(
-    engine: Engine | Connection, rule: Rule, since_ts: int, until_ts: int, lookback_s: int = 60
+    reader: SeriesReader, rule: Rule, since_ts: int, until_ts: int, lookback_s: int = 60
 ) -> pd.DataFrame:
-    """The samples ``rule`` needs between ``since_ts`` and ``until_ts`` (metric units);
-    rollup rows carry ``valid_s``, how long each counts as present."""
-    if isinstance(engine, Connection):
-        return _load(engine, rule, since_ts, until_ts, lookback_s)
-    with engine.connect() as connection:
-        return _load(connection, rule, since_ts, until_ts, lookback_s)
-
-
-def _load(connection: Connection, rule: Rule, since_ts: int, until_ts: int, lookback_s: int) -> pd.DataFrame:
+    """The samples ``rule`` needs between ``since_ts`` and ``until_ts`` (metric units), read
+    through ``reader`` (store.queries.alert_series.series_reader); rollup rows carry
+    ``valid_s``, how long each counts as present."""
     source = rule.spec.source
     if source.startswith("node_samples."):
-        return _node_frame(connection, rule, since_ts, until_ts, lookback_s)
+        absence = rule.spec.derivation == "absence"
+        # For node_down, also each node's newest sample in the KNOWN_NODE_S before since_ts: a
+        # node that went silent before the range is still known, whatever the range.
+        parts = reader.node_samples(
+            source.split(".", 1)[1],
+            since_ts,
+            until_ts,
+            absence=absence,
+            known_since_ts=since_ts - KNOWN_NODE_S if absence else None,
+        )
+        return node_series(parts, rule, lookback_s)
     if source == "room_samples.listeners":
-        return _room_frame(connection, since_ts, until_ts)
+        return room_listener_series(reader.room_listener_samples(since_ts, until_ts))
     if source == "spend":
         assert rule.budget_usd_per_month is not None  # validated
         # Priced as the settings say: [prices] current_model with [prices.overrides].
         pricing = pricing_from_settings()
         return spend_run_rate_frame(
-            connection,
+            reader,
             since_ts,
             until_ts,
             rule.budget_usd_per_month,

@@ -18,18 +18,15 @@ import datetime as dt
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, func, or_, select, union_all
 
 from analytics.costs import MODELS, price_usage, usage_from_scenario_frame
 from analytics.ledger import REGIONS, Scenario
 from analytics.prices import Catalogue, CatalogueError, load_catalogue, price_overrides
-from store import schema
-from store.queries.sources import first_observed_ts, has_node_data
-from store.rollups import done_until
+from core.settings import ConfigError, load_settings
 
 HOURS_PER_MONTH = 730  # the bandwidth fallback's month
 HOURS_PER_DAY = 24.0  # usage is an average over all hours, idle ones included
@@ -82,8 +79,6 @@ def pricing_from_settings(settings: Any | None = None) -> SpendPricing:
     """The catalogue (with ``[prices.overrides]``), ``[prices] current_model`` and the pricing
     region from ``settings`` (None: the settings castmeter would load, defaults when unreadable)."""
     if settings is None:
-        from core.settings import ConfigError, load_settings
-
         try:
             settings = load_settings()
         except ConfigError:
@@ -131,111 +126,39 @@ def _finish(bucket_ts: np.ndarray, value_pct: np.ndarray, since_ts: int, until_t
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading the store: per 5-min bucket, fleet sums of per-room (per-node) bucket means
+# What the run-rate reads (store.queries.alert_series.StoreSeries)
 # ---------------------------------------------------------------------------------------------
 
 
-def _tier_split_ts(connection: Connection, rollup_name: str, low_ts: int, high_ts: int) -> int:
-    """Where the 1-min rollup hands over to raw samples: its complete part (below
-    ``done_until_ts``) is 4× fewer rows than raw at a 15 s poll and outlives raw retention.
-    Aligned down to a 5-min bucket so no room's bucket is split across the two tiers."""
-    done = done_until(connection, rollup_name)
-    if done is None:
-        return low_ts  # never rolled up: everything from raw
-    return int(min(max(done - done % BUCKET_S, low_ts), high_ts + 1))
+class SpendReader(Protocol):
+    """The store's reads behind the run-rate: per bucket, fleet sums of per-room (per-node)
+    bucket means, the recorded outages of LiveKit sources, and what the store has observed."""
+
+    def first_observed_ts(self) -> int | None: ...
+
+    def has_node_data(self) -> bool: ...
+
+    def room_buckets(self, low_ts: int, high_ts: int, bucket_s: int) -> pd.DataFrame:
+        """``bucket_ts, rooms, listeners, publishers`` over [low_ts, high_ts]."""
+        ...
+
+    def node_bytes_buckets(self, low_ts: int, high_ts: int, bucket_s: int) -> pd.DataFrame:
+        """``bucket_ts, bytes_per_s`` over [low_ts, high_ts]."""
+        ...
+
+    def livekit_gaps(self, start_ts: int, end_ts: int) -> list[tuple[int, int | None]]:
+        """``(start_ts, end_ts)`` of LiveKit sources' outages overlapping [start_ts, end_ts)."""
+        ...
 
 
-def _room_buckets(connection: Connection, low_ts: int, high_ts: int) -> pd.DataFrame:
-    """``bucket_ts, rooms, listeners, publishers``: rooms with anyone in them, and the sums of
-    each room's mean listeners / publishers over the bucket (the fleet's concurrent figures)."""
-    split_ts = _tier_split_ts(connection, "room_samples_1m", low_ts, high_ts)
-    parts: list[Select[Any]] = []
-    if split_ts > low_ts:
-        m = schema.room_samples_1m.c
-        bucket = m.bucket_ts - m.bucket_ts % BUCKET_S
-        # Minutes weighted by their samples: the same mean the raw samples would give.
-        weight = func.sum(m.samples)
-        listeners = func.sum(m.listeners_avg * m.samples) / weight
-        publishers = func.sum(m.publishers_avg * m.samples) / weight
-        parts.append(
-            select(bucket.label("bucket_ts"), listeners.label("listeners"), publishers.label("publishers"))
-            .where(m.bucket_ts >= low_ts, m.bucket_ts < split_ts)
-            .group_by(bucket, m.source_id, m.room_sid)
-            .having(listeners + publishers > 0)
-        )
-    if split_ts <= high_ts:
-        r = schema.room_samples.c
-        bucket = r.ts - r.ts % BUCKET_S
-        listeners = func.avg(r.listeners)
-        publishers = func.avg(r.publishers)
-        parts.append(
-            select(bucket.label("bucket_ts"), listeners.label("listeners"), publishers.label("publishers"))
-            .where(r.ts >= split_ts, r.ts <= high_ts)
-            .group_by(bucket, r.source_id, r.room_sid)
-            .having(listeners + publishers > 0)
-        )
-    per_room = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
-    query = (
-        select(
-            per_room.c.bucket_ts,
-            func.count().label("rooms"),
-            func.sum(per_room.c.listeners).label("listeners"),
-            func.sum(per_room.c.publishers).label("publishers"),
-        )
-        .group_by(per_room.c.bucket_ts)
-        .order_by(per_room.c.bucket_ts)
-    )
-    columns = ["bucket_ts", "rooms", "listeners", "publishers"]
-    return pd.DataFrame(connection.execute(query).all(), columns=columns)
-
-
-def _node_bytes_buckets(connection: Connection, low_ts: int, high_ts: int) -> pd.DataFrame:
-    """``bucket_ts, bytes_per_s``: each node's mean outgoing bytes/s over the bucket, summed."""
-    split_ts = _tier_split_ts(connection, "node_samples_1m", low_ts, high_ts)
-    parts: list[Select[Any]] = []
-    if split_ts > low_ts:
-        m = schema.node_samples_1m.c
-        bucket = m.bucket_ts - m.bucket_ts % BUCKET_S
-        parts.append(
-            select(bucket.label("bucket_ts"), func.avg(m.bytes_out_per_s_avg).label("bytes_per_s"))
-            .where(m.bucket_ts >= low_ts, m.bucket_ts < split_ts, m.bytes_out_per_s_avg.is_not(None))
-            .group_by(bucket, m.source_id, m.node_id)
-        )
-    if split_ts <= high_ts:
-        n = schema.node_samples.c
-        bucket = n.ts - n.ts % BUCKET_S
-        parts.append(
-            select(bucket.label("bucket_ts"), func.avg(n.bytes_out_per_s).label("bytes_per_s"))
-            .where(n.ts >= split_ts, n.ts <= high_ts, n.bytes_out_per_s.is_not(None))
-            .group_by(bucket, n.source_id, n.node_id)
-        )
-    per_node = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery()
-    query = (
-        select(per_node.c.bucket_ts, func.sum(per_node.c.bytes_per_s).label("bytes_per_s"))
-        .group_by(per_node.c.bucket_ts)
-        .order_by(per_node.c.bucket_ts)
-    )
-    return pd.DataFrame(connection.execute(query).all(), columns=["bucket_ts", "bytes_per_s"])
-
-
-def _room_gap_buckets(connection: Connection, grid_ts: np.ndarray) -> np.ndarray:
+def _room_gap_buckets(reader: SpendReader, grid_ts: np.ndarray) -> np.ndarray:
     """Which buckets overlap a recorded outage of a LiveKit source: no room samples there means
     "not collected", not "nothing live", so those buckets are left out of the average."""
     if grid_ts.size == 0:
         return np.zeros(0, dtype=bool)
-    gaps, sources = schema.collector_gaps, schema.sources
     first_ts, end_ts = int(grid_ts[0]), int(grid_ts[-1]) + BUCKET_S
-    rows = connection.execute(
-        select(gaps.c.start_ts, gaps.c.end_ts)
-        .join(sources, sources.c.id == gaps.c.source_id)
-        .where(
-            sources.c.kind == "livekit",
-            gaps.c.start_ts < end_ts,
-            or_(gaps.c.end_ts.is_(None), gaps.c.end_ts > first_ts),
-        )
-    ).all()
     in_gap = np.zeros(grid_ts.size, dtype=bool)
-    for start_ts, stop_ts in rows:
+    for start_ts, stop_ts in reader.livekit_gaps(first_ts, end_ts):
         stop = end_ts if stop_ts is None else int(stop_ts)
         in_gap |= (grid_ts + BUCKET_S > int(start_ts)) & (grid_ts < stop)
     return in_gap
@@ -246,7 +169,7 @@ def _room_gap_buckets(connection: Connection, grid_ts: np.ndarray) -> np.ndarray
 # ---------------------------------------------------------------------------------------------
 
 
-def trailing_usage_frame(connection: Connection, since_ts: int, until_ts: int) -> pd.DataFrame:
+def trailing_usage_frame(reader: SpendReader, since_ts: int, until_ts: int) -> pd.DataFrame:
     """Per 5-min bucket, the trailing-24 h fleet as a steady scenario's varying columns:
     ``bucket_ts, streams, listeners_per_stream, publishers_per_stream, audio_kbps``.
 
@@ -265,17 +188,17 @@ def trailing_usage_frame(connection: Connection, since_ts: int, until_ts: int) -
     last_ts = (high_ts + 1) - (high_ts + 1) % BUCKET_S - BUCKET_S
     empty = pd.DataFrame(columns=["bucket_ts", "streams", "listeners_per_stream", "publishers_per_stream",
                                   "audio_kbps"])  # fmt: skip
-    first_observed = first_observed_ts(connection)
+    first_observed = reader.first_observed_ts()
     if first_observed is None or last_ts < first_ts:
         return empty
-    rooms = _room_buckets(connection, first_ts, high_ts)
-    nodes = _node_bytes_buckets(connection, first_ts, high_ts)
+    rooms = reader.room_buckets(first_ts, high_ts, BUCKET_S)
+    nodes = reader.node_bytes_buckets(first_ts, high_ts, BUCKET_S)
     grid_ts = np.arange(first_ts, last_ts + BUCKET_S, BUCKET_S, dtype=np.int64)
     usage = rooms.set_index(rooms["bucket_ts"].astype("int64"))[["rooms", "listeners", "publishers"]]
     usage = usage.astype(float).reindex(grid_ts, fill_value=0.0)
     no_rooms = ~np.isin(grid_ts, rooms["bucket_ts"].to_numpy())
-    unknown = no_rooms & ((grid_ts + BUCKET_S <= first_observed) | _room_gap_buckets(connection, grid_ts))
-    if has_node_data(connection):
+    unknown = no_rooms & ((grid_ts + BUCKET_S <= first_observed) | _room_gap_buckets(reader, grid_ts))
+    if reader.has_node_data():
         # With node metrics in the store, a bucket with neither kind means castmeter itself was
         # down (no gap gets recorded then), not an idle fleet.
         unknown |= no_rooms & ~np.isin(grid_ts, nodes["bucket_ts"].to_numpy())
@@ -316,7 +239,7 @@ def trailing_usage_frame(connection: Connection, since_ts: int, until_ts: int) -
 
 
 def spend_run_rate_frame(
-    connection: Connection,
+    reader: SpendReader,
     since_ts: int,
     until_ts: int,
     budget_usd_per_month: float,
@@ -339,8 +262,8 @@ def spend_run_rate_frame(
     if catalogue is None:
         catalogue = _catalogue_or_none({})
     if catalogue is None:
-        return bandwidth_run_rate_frame(connection, since_ts, until_ts, budget_usd_per_month, usd_per_gb_out)
-    usage = trailing_usage_frame(connection, since_ts, until_ts)
+        return bandwidth_run_rate_frame(reader, since_ts, until_ts, budget_usd_per_month, usd_per_gb_out)
+    usage = trailing_usage_frame(reader, since_ts, until_ts)
     if usage.empty:
         return _empty_frame(METHOD_COST_ENGINE)
     scenarios = usage.drop(columns="bucket_ts").assign(
@@ -358,11 +281,11 @@ def spend_run_rate_frame(
 
 
 def bandwidth_run_rate_frame(
-    connection: Connection, since_ts: int, until_ts: int, budget_usd_per_month: float, usd_per_gb_out: float
+    reader: SpendReader, since_ts: int, until_ts: int, budget_usd_per_month: float, usd_per_gb_out: float
 ) -> pd.DataFrame:
     """The fallback: trailing-24 h outgoing bytes × ``usd_per_gb_out``, projected to a 730-hour
     month. A *bandwidth* run-rate: servers, participant-minutes and plan fees are not in it."""
-    nodes = _node_bytes_buckets(connection, since_ts - _TRAILING_S, until_ts)
+    nodes = reader.node_bytes_buckets(since_ts - _TRAILING_S, until_ts, BUCKET_S)
     if nodes.empty:
         return _empty_frame(METHOD_BANDWIDTH)
     bucket_ts = nodes["bucket_ts"].to_numpy(dtype=np.int64)

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -23,7 +24,7 @@ from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules
 from analytics.alerts.spend import RUN_RATE_NOTE
 from core.cli import EXIT_CONFIG_ERROR
 from core.resources import data_path
-from core.settings import ConfigError
+from core.settings import ConfigError, load_settings
 from core.timeargs import (
     add_window_arguments,
     is_duration,
@@ -32,6 +33,8 @@ from core.timeargs import (
     parse_instant_ts,
     parse_since_ts,
 )
+from store.engine import make_engine
+from store.queries.alert_series import series_reader
 
 HELP = "alert threshold review: backtest rules on history, export Prometheus rules"
 
@@ -87,9 +90,6 @@ def _selected(ruleset: RuleSet, names: list[str], *, include_disabled: bool) -> 
 
 
 def _engine(args: argparse.Namespace) -> Engine:
-    from core.settings import load_settings
-    from store.engine import make_engine
-
     url = args.db or load_settings(args.config).database.url
     if args.config:
         # The spend rule prices with the settings' overrides and current model, read where
@@ -133,14 +133,15 @@ def _replays(
     replays = []
     try:
         for rule in rules:
-            frame, start_ts, end_ts = load_frame(
-                rule,
-                engine=engine,
-                series_csv=args.series,
-                since=_since(args, until_ts),
-                until_ts=until_ts,
-                lookback_s=ruleset.lookback_s,
-            )
+            with series_reader(engine) if engine is not None else nullcontext() as reader:
+                frame, start_ts, end_ts = load_frame(
+                    rule,
+                    reader=reader,
+                    series_csv=args.series,
+                    since=_since(args, until_ts),
+                    until_ts=until_ts,
+                    lookback_s=ruleset.lookback_s,
+                )
             replays.append(
                 replay_rule(
                     rule,

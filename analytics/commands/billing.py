@@ -7,9 +7,12 @@ import argparse
 import json
 
 from analytics.reconcile import reconcile
+from analytics.usage import measured_ledger
 from core.settings import load_settings
 from core.timeargs import add_window_arguments, day_window_from
 from store.engine import make_engine, migrate
+from store.queries.billing import billing_records
+from store.queries.usage import usage_parts
 
 HELP = "reconcile what providers billed (python -m collectors billing) with the cost model"
 
@@ -28,9 +31,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         migrate(engine)  # the billing tables may not exist yet on an older store
         result = reconcile(
-            engine,
+            billing_records(engine, since, until),
             since,
             until,
+            ledger_source=lambda start_ts, end_ts: measured_ledger(
+                usage_parts(engine, start_ts, end_ts), start_ts, end_ts
+            ),
             warn_share=settings.billing.variance_warn_share,
             overrides=settings.prices.overrides,
         )

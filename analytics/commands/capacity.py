@@ -8,12 +8,14 @@ import json
 import sys
 from typing import Any
 
-from analytics.capacity import fleet_capacity, fleet_node_vcpus, plan
+from analytics.capacity.planner import plan
+from analytics.capacity.report import fleet_capacity, fleet_node_vcpus
 from analytics.commands._common import catalogue_for
 from analytics.ledger import ScenarioError, load_scenario
 from core.settings import ConfigError, load_settings
 from core.timeargs import add_window_arguments, window_from
 from store.engine import make_engine
+from store.queries.nodes import node_load
 
 HELP = "calibrate the capacity model on the stored fleet and forecast when to add a node"
 
@@ -55,12 +57,13 @@ def run(args: argparse.Namespace) -> int:
     window = window_from(args)
     engine = make_engine(args.db or settings.database.url, read_only=True)
     try:
-        fleet = fleet_capacity(
-            engine, catalogue, until_ts=window.end_ts, window_s=window.end_ts - window.start_ts, source_id=args.source_id,
-            node_vcpus=vcpus, node_vcpus_source=vcpus_source, target_cpu_pct=args.target_cpu, port_mbps=args.port_mbps,
-        )  # fmt: skip
+        load = node_load(engine, window.start_ts, window.end_ts, args.source_id)
     finally:
         engine.dispose()
+    fleet = fleet_capacity(
+        load, catalogue, since_ts=window.start_ts, until_ts=window.end_ts, node_vcpus=vcpus,
+        node_vcpus_source=vcpus_source, target_cpu_pct=args.target_cpu, port_mbps=args.port_mbps,
+    )  # fmt: skip
     document: dict[str, Any] = fleet.as_json()
     if scenario is not None:
         document["plan"] = plan(scenario, catalogue, fleet.in_use).as_json()

@@ -14,6 +14,7 @@ from analytics.usage import measured_ledger
 from core.settings import load_settings
 from core.timeargs import add_window_arguments, window_from
 from store.engine import make_engine
+from store.queries.usage import usage_parts
 
 HELP = "price the measured usage in the store under every provider model"
 
@@ -46,10 +47,9 @@ def run(args: argparse.Namespace) -> int:
 
     def ledger_for(start_ts: int, end_ts: int) -> UsageLedger:
         return measured_ledger(
-            engine,
+            usage_parts(engine, start_ts, end_ts, args.source_id),
             start_ts,
             end_ts,
-            args.source_id,
             audio_kbps=args.audio_kbps,
             video=args.video,
             region=args.region,

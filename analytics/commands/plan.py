@@ -1,6 +1,6 @@
 """`python -m analytics plan --scenario FILE --json`: price a what-if scenario under every model.
 
-The scenario goes through the capacity planner (analytics/capacity.py), so its planner fields
+The scenario goes through the capacity planner (analytics/capacity/planner.py), so its planner fields
 — ``growth_pct_per_month``, ``target_cpu_pct``, ``server_type``, ``hls_share``,
 ``peak_listeners_per_stream`` — size the self-hosted fleet and appear in ``plan``. Files written
 before those fields existed load with their defaults (70 % CPU, the cheaper server, no HLS, no
@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from analytics.capacity import default_model, plan
+from analytics.capacity.planner import plan
+from analytics.capacity.sizing import default_model
 from analytics.commands._common import catalogue_for
 from analytics.ledger import ScenarioError, ledger_from_scenario, load_scenario
 from core.settings import ConfigError, load_settings

@@ -19,13 +19,13 @@ audience is on (``audience_product``) is an input: castmeter cannot see it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, choose
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, choose
 
 MODEL_ID = "agora"
 LEGACY_ID = "agora_legacy"
@@ -126,6 +126,26 @@ def package_bill(standard_min: np.ndarray, catalogue: Catalogue) -> PackageBill:
     fee = np.stack(fees, axis=1)[rows, picked]
     over = np.stack(overs, axis=1)[rows, picked]
     return PackageBill(standard_min, picked, fee, over, over * per_min)
+
+
+# Every resolution the usage API reports, as ``agora.standard.<tier>_ratio`` keys.
+HOST_RATIO_TIERS: tuple[str, ...] = ("audio", "hd", "fullhd", "2k", "2kplus")
+
+
+def host_ratio_minutes(minutes_by_tier: Mapping[str, float], catalogue: Catalogue) -> float:
+    """Standard minutes of billed minutes per resolution (keys of :data:`HOST_RATIO_TIERS`),
+    every tier at the host ratio (the usage API has no host/audience split: an upper bound),
+    before the month's rounding."""
+    return sum(
+        minutes * catalogue[f"{MODEL_ID}.standard.{tier}_ratio"] for tier, minutes in minutes_by_tier.items()
+    )
+
+
+def billed_package(minutes_by_tier: Mapping[str, float], catalogue: Catalogue) -> PackageBill:
+    """A month of billed minutes per resolution under the standard-minute model: at host
+    ratios, summed, rounded up, billed by the cheapest package."""
+    standard = host_ratio_minutes(minutes_by_tier, catalogue)
+    return package_bill(round_up_minutes(np.array([standard], dtype=np.float64)), catalogue)
 
 
 def standard_minutes(usage: UsageArrays, catalogue: Catalogue) -> tuple[np.ndarray, np.ndarray]:
@@ -281,3 +301,7 @@ def price_legacy(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         ]
 
     return ModelResult(LEGACY_ID, total, items, notes_for)
+
+
+MODEL = PriceModel(MODEL_ID, "Agora", price)
+LEGACY_MODEL = PriceModel(LEGACY_ID, "Agora (legacy pay-as-you-go)", price_legacy)

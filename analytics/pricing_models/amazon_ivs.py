@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, choose, graduated
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, choose, graduated
 
 MODEL_ID = "amazon_ivs"
 # analytics.ledger.REGIONS → IVS billing region keys in the catalogue.
@@ -96,3 +96,6 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         return notes
 
     return ModelResult(MODEL_ID, input_usd + output_usd, items, notes_for)
+
+
+MODEL = PriceModel(MODEL_ID, "Amazon IVS", price)

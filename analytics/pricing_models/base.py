@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Protocol
 
 import numpy as np
 
@@ -150,6 +149,16 @@ class UsageArrays:
             audience_interactive=(f(audience_interactive, float) > 0) * np.ones_like(live_min),
         )
 
+    @classmethod
+    def metered(cls, **meters: float) -> UsageArrays:
+        """One row of usage with only ``meters`` set (the rest 0): a provider's billed meters
+        (reconciliation) priced by the same models as a ledger."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(meters) - names
+        if unknown:
+            raise ValueError(f"not a usage meter: {', '.join(sorted(unknown))}")
+        return cls(**{name: np.array([float(meters.get(name, 0.0))], dtype=np.float64) for name in names})
+
     def take(self, index: int) -> UsageArrays:
         return UsageArrays(**{f.name: getattr(self, f.name)[index : index + 1] for f in fields(self)})
 
@@ -192,12 +201,21 @@ def tracked(price_fn: Callable[[Catalogue], ModelResult], catalogue: Catalogue) 
     return replace(result, unverified=unverified_rates(catalogue, watched.used))
 
 
-class PriceModel(Protocol):
-    """Prices monthly usage arrays under one provider's model."""
+PriceFn = Callable[[UsageArrays, Catalogue], ModelResult]
+
+
+@dataclass(frozen=True)
+class PriceModel:
+    """One provider's price model as the cost engine knows it: its id (part of the JSON
+    interface), the label every page shows, and the function that prices usage arrays.
+    Each model module defines its own; analytics/pricing_models/registry.py lists them."""
 
     model_id: str
+    label: str
+    price: PriceFn
 
-    def __call__(self, usage: UsageArrays, catalogue: Catalogue) -> ModelResult: ...
+    def __call__(self, usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
+        return self.price(usage, catalogue)
 
 
 def choose(catalogue: Catalogue, index: FloatArray, rate_ids: Sequence[str]) -> FloatArray:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays
 
 MODEL_ID = "cloudflare_stream"
 
@@ -18,6 +18,14 @@ def delivery_usd(minutes: np.ndarray, catalogue: Catalogue) -> np.ndarray:
 def storage_blocks(recording_min: np.ndarray) -> np.ndarray:
     """Prepaid 1,000-minute blocks needed for this month's recordings."""
     return np.ceil(np.round(recording_min / 1000.0, 9))
+
+
+def realtime_egress_usd(gb: np.ndarray, catalogue: Catalogue) -> np.ndarray:
+    """Cloudflare Realtime (SFU/TURN) egress over the month's free allowance."""
+    return (
+        np.maximum(gb - catalogue["cloudflare.realtime.free_gb"], 0.0)
+        * catalogue["cloudflare.realtime.egress_per_gb_usd"]
+    )
 
 
 def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
@@ -44,3 +52,6 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         ]
 
     return ModelResult(MODEL_ID, total, items, notes_for)
+
+
+MODEL = PriceModel(MODEL_ID, "Cloudflare Stream", price)

@@ -15,7 +15,7 @@ import numpy as np
 from analytics.ledger import gb_per_minute
 from analytics.prices import Catalogue
 from analytics.pricing_models import agora, cloudflare_stream, self_hosted
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, choose, eur
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, choose, eur
 
 LIVEKIT_HLS_ID = "hybrid_livekit_hls"
 AGORA_CLOUDFLARE_ID = "hybrid_agora_cloudflare"
@@ -139,3 +139,7 @@ def price_agora_cloudflare(usage: UsageArrays, catalogue: Catalogue) -> ModelRes
         ]
 
     return ModelResult(AGORA_CLOUDFLARE_ID, total, items, notes_for)
+
+
+LIVEKIT_HLS_MODEL = PriceModel(LIVEKIT_HLS_ID, "LiveKit + HLS (R2)", price_livekit_hls)
+AGORA_CLOUDFLARE_MODEL = PriceModel(AGORA_CLOUDFLARE_ID, "Agora + Cloudflare Stream", price_agora_cloudflare)

@@ -11,11 +11,12 @@ the video rate marked unverified until an override sets them."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, ceil_to
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, ceil_to
 
 MODEL_ID = "livekit_cloud"
 PLANS: tuple[str, ...] = ("build", "ship", "scale")
@@ -76,7 +77,21 @@ def plan_costs(usage: UsageArrays, catalogue: Catalogue) -> tuple[np.ndarray, np
     return np.stack([t["total"] for t in terms], axis=1), np.stack([t["eligible"] for t in terms], axis=1)
 
 
-def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
+@dataclass(frozen=True)
+class PlanChoice:
+    """Each plan's terms, the cheapest eligible plan per row (index into :data:`PLANS`) and
+    the rows no plan fits (Enterprise, priced at Scale list rates)."""
+
+    terms: list[dict[str, np.ndarray]]
+    totals: np.ndarray  # (n, 3) in PLANS order
+    picked: np.ndarray
+    none_eligible: np.ndarray
+
+    def plan(self, row: int = 0) -> str:
+        return PLANS[int(self.picked[row])]
+
+
+def cheapest_plans(usage: UsageArrays, catalogue: Catalogue) -> PlanChoice:
     terms = [_plan_terms(usage, catalogue, plan) for plan in PLANS]
     totals = np.stack([t["total"] for t in terms], axis=1)
     eligible = np.stack([t["eligible"] for t in terms], axis=1)
@@ -84,6 +99,12 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     # Over Scale's concurrency limit (if any) means Enterprise (custom); price it at Scale list rates.
     eligible[none_eligible, 2] = True
     picked = np.argmin(np.where(eligible, totals, np.inf), axis=1)
+    return PlanChoice(terms, totals, picked, none_eligible)
+
+
+def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
+    choice = cheapest_plans(usage, catalogue)
+    terms, totals, picked, none_eligible = choice.terms, choice.totals, choice.picked, choice.none_eligible
     rows = np.arange(len(usage))
 
     def at(name: str) -> np.ndarray:
@@ -146,3 +167,6 @@ def price(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         return notes
 
     return ModelResult(MODEL_ID, totals[rows, picked], items, notes_for)
+
+
+MODEL = PriceModel(MODEL_ID, "LiveKit Cloud", price)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analytics.capacity.sizing import nodes_for_load
 from analytics.prices import Catalogue
-from analytics.pricing_models.base import Item, ModelResult, UsageArrays, choose, eur, graduated
+from analytics.pricing_models.base import Item, ModelResult, PriceModel, UsageArrays, choose, eur, graduated
 
 MODEL_ID = "livekit_self_hosted"
 
@@ -57,12 +58,10 @@ def servers_needed(
     server: ServerSpec,
     target_utilization: float,
 ) -> np.ndarray:
-    """SFU nodes for a peak with the benchmark-derived capacity model (analytics/capacity.py):
+    """SFU nodes for a peak with the benchmark-derived capacity model (analytics/capacity/sizing.py):
     enough CPU for the down-tracks and enough port for the bitrate, each at
     ``target_utilization``; at least one node whenever anything is live. The planner passes
     a calibrated model through ``price(servers_fn=...)`` instead."""
-    from analytics.capacity import nodes_for_load  # capacity imports this module
-
     return nodes_for_load(
         cpu_cores=peak_downtracks * cores_per_downtrack,
         peak_mbps=peak_mbps,
@@ -215,3 +214,6 @@ def price(
         return notes
 
     return ModelResult(MODEL_ID, total, items, notes_for)
+
+
+MODEL = PriceModel(MODEL_ID, "LiveKit self-hosted", price)

@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
 
+from collectors.billing.agora import AgoraCollector
+from collectors.billing.aws import AwsCollector
 from collectors.billing.base import (
     BillingAuthError,
     BillingCollector,
@@ -29,6 +31,9 @@ from collectors.billing.base import (
     RetryPolicy,
     utc_day,
 )
+from collectors.billing.cloudflare import CloudflareCollector
+from collectors.billing.hetzner import HetznerCollector
+from collectors.billing.livekit_cloud import LiveKitCloudCollector
 from collectors.billing.persist import ensure_source, record_status, replace_days, source_name
 from core.logs import register_secret
 from core.settings import BillingSettings, Settings, secret_values
@@ -44,12 +49,6 @@ CollectorFactory = Callable[[BillingSettings], list[BillingCollector]]
 
 def build_collectors(billing: BillingSettings, policy: RetryPolicy | None = None) -> list[BillingCollector]:
     """One collector per provider whose credentials are configured."""
-    from collectors.billing.agora import AgoraCollector
-    from collectors.billing.aws import AwsCollector
-    from collectors.billing.cloudflare import CloudflareCollector
-    from collectors.billing.hetzner import HetznerCollector
-    from collectors.billing.livekit_cloud import LiveKitCloudCollector
-
     policy = policy or RetryPolicy(max_attempts=billing.max_attempts, max_backoff_s=billing.max_backoff_s)
     timeout_s = billing.http_timeout_s
     collectors: list[BillingCollector] = []

@@ -8,9 +8,14 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from analytics.alerts.rules import RuleError
+from collectors import self_metrics
+from collectors.alerting import evaluator_from_settings
+from collectors.alertmanager import forwarder_from_settings
 from collectors.runner import Collector, TickHook
-from collectors.self_metrics import MetricsServer
+from collectors.self_metrics import MetricsServer, serve_metrics
 from core.settings import ConfigError, Settings, load_settings
+from store.queries.alerts import active_counts
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +41,6 @@ def start_metrics(
 ) -> MetricsServer | None:
     """castmeter's own /metrics ([metrics]); None when disabled. An address that cannot be
     bound is a configuration error when ``required`` (``castmeter run``), else a warning."""
-    from collectors.self_metrics import serve_metrics
-
     sources = [(source.poller.name, source.health.source_id) for source in collector.of_kind("livekit")]
     try:
         return serve_metrics(settings, engine, sources)
@@ -54,12 +57,6 @@ def start_metrics(
 def alert_hooks(settings: Settings, engine: Engine) -> tuple[list[TickHook], Callable[[], None]]:
     """Live alert evaluation as a tick hook (empty when alerting is disabled), and its closer.
     A bad rules file is a configuration error (exit 2), reported before collection starts."""
-    from analytics.alerts.history import active_counts
-    from analytics.alerts.rules import RuleError
-    from collectors import self_metrics
-    from collectors.alerting import evaluator_from_settings
-    from collectors.alertmanager import forwarder_from_settings
-
     try:
         evaluator = evaluator_from_settings(engine, settings)
     except RuleError as exc:

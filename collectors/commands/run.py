@@ -16,6 +16,7 @@ from collectors.background import start_billing_thread
 from collectors.commands.common import add_config_arguments, alert_hooks, settings_from, start_metrics
 from collectors.runner import Collector
 from collectors.startup import when_database_ready
+from collectors.webhooks import serve_webhooks
 from core.logs import register_secret
 from core.settings import ConfigError, secret_values
 from store.engine import open_store
@@ -75,8 +76,6 @@ async def _main(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     webhook_task = None
     if settings.webhooks.enabled:
-        from collectors.webhooks import serve_webhooks
-
         webhook_task = asyncio.create_task(serve_webhooks(settings, engine, stop))
     billing_stop = threading.Event()
     billing = start_billing_thread(settings, engine, billing_stop)

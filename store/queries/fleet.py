@@ -8,7 +8,7 @@ instead of an empty fleet.
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Subquery, and_, case, func, literal, or_, select
+from sqlalchemy import Subquery, Table, and_, case, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from store import schema
@@ -21,17 +21,28 @@ from store.queries.tiers import per_room_buckets, pick_tier
 LIVE_WINDOW_S = 60
 
 
+def _newest_samples(
+    table: Table, key: str, as_of_ts: int, source_id: int | None, name: str
+) -> tuple[Subquery, ColumnElement[bool]]:
+    """The newest raw sample time of each (source, ``key``) within ``LIVE_WINDOW_S`` of
+    ``as_of_ts``, and the join condition that picks that sample's row of ``table``."""
+    c = table.c
+    newest = select(c.source_id, c[key], func.max(c.ts).label("ts")).where(
+        c.ts > as_of_ts - LIVE_WINDOW_S, c.ts <= as_of_ts
+    )
+    if source_id is not None:
+        newest = newest.where(c.source_id == source_id)
+    newest_sq = newest.group_by(c.source_id, c[key]).subquery(name)
+    is_newest = and_(c.source_id == newest_sq.c.source_id, c[key] == newest_sq.c[key], c.ts == newest_sq.c.ts)
+    return newest_sq, is_newest
+
+
 def live_room_samples(as_of_ts: int, source_id: int | None) -> Subquery:
     """The newest raw sample of each room that is still open and was seen within
     ``LIVE_WINDOW_S`` of ``as_of_ts``."""
     rs = schema.room_samples.c
     sessions = schema.room_sessions.c
-    newest = select(rs.source_id, rs.room_sid, func.max(rs.ts).label("ts")).where(
-        rs.ts > as_of_ts - LIVE_WINDOW_S, rs.ts <= as_of_ts
-    )
-    if source_id is not None:
-        newest = newest.where(rs.source_id == source_id)
-    newest_sq = newest.group_by(rs.source_id, rs.room_sid).subquery("newest")
+    newest_sq, is_newest = _newest_samples(schema.room_samples, "room_sid", as_of_ts, source_id, "newest")
     query = (
         select(
             rs.source_id,
@@ -42,14 +53,7 @@ def live_room_samples(as_of_ts: int, source_id: int | None) -> Subquery:
             func.coalesce(sessions.channel, rs.room_sid).label("channel"),
         )
         .select_from(
-            schema.room_samples.join(
-                newest_sq,
-                and_(
-                    rs.source_id == newest_sq.c.source_id,
-                    rs.room_sid == newest_sq.c.room_sid,
-                    rs.ts == newest_sq.c.ts,
-                ),
-            ).outerjoin(
+            schema.room_samples.join(newest_sq, is_newest).outerjoin(
                 schema.room_sessions,
                 and_(sessions.source_id == rs.source_id, sessions.room_sid == rs.room_sid),
             )
@@ -62,25 +66,8 @@ def live_room_samples(as_of_ts: int, source_id: int | None) -> Subquery:
 
 def live_node_samples(as_of_ts: int, source_id: int | None) -> Subquery:
     """The newest raw sample of each node seen within ``LIVE_WINDOW_S`` of ``as_of_ts``."""
-    ns = schema.node_samples.c
-    newest = select(ns.source_id, ns.node_id, func.max(ns.ts).label("ts")).where(
-        ns.ts > as_of_ts - LIVE_WINDOW_S, ns.ts <= as_of_ts
-    )
-    if source_id is not None:
-        newest = newest.where(ns.source_id == source_id)
-    newest_sq = newest.group_by(ns.source_id, ns.node_id).subquery("newest_node")
-    return (
-        select(schema.node_samples)
-        .join(
-            newest_sq,
-            and_(
-                ns.source_id == newest_sq.c.source_id,
-                ns.node_id == newest_sq.c.node_id,
-                ns.ts == newest_sq.c.ts,
-            ),
-        )
-        .subquery("live_nodes")
-    )
+    newest_sq, is_newest = _newest_samples(schema.node_samples, "node_id", as_of_ts, source_id, "newest_node")
+    return select(schema.node_samples).join(newest_sq, is_newest).subquery("live_nodes")
 
 
 def headline(bind: Bind, start_ts: int, end_ts: int, source_id: int | None = None) -> Headline:

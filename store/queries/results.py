@@ -103,7 +103,7 @@ class NodeState:
 
 @dataclass(frozen=True)
 class UsageParts:
-    """The measured usage ledger's parts over a window (analytics.usage.ledger_from_parts joins
+    """The measured usage ledger's parts over a window (analytics.usage.measured_ledger joins
     them): frames per UTC day × channel, the egress jobs' spans (start, end) clipped to the
     window, the fleet-wide peaks (streams, listeners, publishers), fleet GB per day
     (day_ts, downstream_gb, upstream_gb) and the store's first observation (None: empty)."""
@@ -117,3 +117,20 @@ class UsageParts:
     fleet_peaks: dict[str, float]
     traffic: pd.DataFrame
     first_observed_ts: int | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Billing (store.queries.billing)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillingRecords:
+    """What the billing collectors stored for a span of UTC days, and the collector gaps that
+    overlap it (analytics.reconcile compares them with the model): every ``billing_usage`` and
+    ``billing_fetches`` row (their own columns; ``billed`` has ``day``, a date, too) and the
+    gaps of the LiveKit/Prometheus sources (``start_ts, end_ts``; end None: still open)."""
+
+    billed: pd.DataFrame
+    fetches: pd.DataFrame
+    gaps: pd.DataFrame

@@ -63,7 +63,7 @@ SESSION_COLUMNS = (
     "listener_minutes_unrounded",
 )
 MINUTE_ROLLUP_MAX_S = 2 * DAY_S
-# Rollup rows whose sessions _sessions re-reads at most (three bind parameters each; SQLite
+# Rollup rows whose sessions connection_minutes re-reads at most (three bind parameters each; SQLite
 # allows 32766 per statement); beyond that the raw query is as cheap.
 MAX_KEYS_REREAD = 5000
 # Larger than any Unix time in seconds: the open end of a range written as two-sided.
@@ -194,16 +194,16 @@ def _by_channel(per_room: Subquery, since_ts: int) -> Select[Any]:
     )
 
 
-def _sessions_raw(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
+def connection_minutes_raw(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
     """Connection minutes per day and channel from every session (no rollup): the reference
-    _sessions must equal."""
+    connection_minutes must equal."""
     return read_frame(engine, _by_channel(_per_room_raw(since_ts, until_ts, source_id).subquery(), since_ts))
 
 
-def _sessions(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
+def connection_minutes(engine: Bind, since_ts: int, until_ts: int, source_id: int | None) -> pd.DataFrame:
     """Connection minutes per day and channel: whole days inside the window from the daily
     rollup (store/usage_rollup.py), the rest from the sessions; the same answer as
-    :func:`_sessions_raw` once the rollup is refreshed."""
+    :func:`connection_minutes_raw` once the rollup is refreshed."""
     with connected(engine) as connection:
         covered = usage_rollup.coverage(connection)
         # Whole days inside the window that the rollup holds; a session that joined before
@@ -211,11 +211,11 @@ def _sessions(engine: Bind, since_ts: int, until_ts: int, source_id: int | None)
         start_ts = since_ts + (-since_ts) % DAY_S
         end_ts = min(until_ts - until_ts % DAY_S, covered.horizon_ts) if covered is not None else start_ts
         if covered is None or end_ts <= start_ts:
-            return _sessions_raw(connection, since_ts, until_ts, source_id)
+            return connection_minutes_raw(connection, since_ts, until_ts, source_id)
         window = _Covered(since_ts, until_ts, start_ts, end_ts, covered.watermark_ts)
         parts = _rolled_up_parts(connection, window, source_id)
         if parts is None:
-            return _sessions_raw(connection, since_ts, until_ts, source_id)
+            return connection_minutes_raw(connection, since_ts, until_ts, source_id)
         return read_frame(connection, _by_channel(union_all(*parts).subquery(), since_ts))
 
 
@@ -234,7 +234,7 @@ class _Covered:
 def _rolled_up_parts(
     connection: Connection, window: _Covered, source_id: int | None
 ) -> list[Select[Any]] | None:
-    """Disjoint per-room parts that add up to _sessions_raw's per-room rows: rollup rows, and
+    """Disjoint per-room parts that add up to connection_minutes_raw's per-room rows: rollup rows, and
     the sessions they do not hold, each part read by an index on few sessions. None when too
     many rollup rows need their sessions re-read (a refresh long overdue): then read raw.
 
@@ -593,7 +593,7 @@ def usage_parts(bind: Bind, since_ts: int, until_ts: int, source_id: int | None 
         egress, egress_spans = _egress(connection, since_ts, until_ts, source_id)
         peaks, fleet_peaks = _peaks(connection, since_ts, until_ts, source_id)
         return UsageParts(
-            sessions=_sessions(connection, since_ts, until_ts, source_id),
+            sessions=connection_minutes(connection, since_ts, until_ts, source_id),
             rooms=_rooms(connection, since_ts, until_ts, source_id),
             ingress=_ingress(connection, since_ts, until_ts, source_id),
             egress=egress,

@@ -18,8 +18,16 @@ from analytics.ledger import Scenario
 from analytics.prices import load_catalogue
 from store import schema
 from store.engine import open_store
+from store.queries.alert_series import series_reader
 
 END = 1_800_000_000 - 1_800_000_000 % 3600
+
+
+def _store_series(
+    engine: Engine, rule: Rule, since_ts: int, until_ts: int, lookback_s: int = 60
+) -> pd.DataFrame:
+    with series_reader(engine) as reader:
+        return load_store_series(reader, rule, since_ts, until_ts, lookback_s)
 
 
 @pytest.fixture
@@ -50,10 +58,10 @@ def test_old_history_comes_from_rollups_without_false_gaps(engine: Engine) -> No
     rs = RuleSet((Rule("Down", "node_down", ">=", 1.0), Rule("Hot", "cpu_pct", ">", 80.0, for_s=300)), 15, 60)
     start = END - 48 * 3600
     down = backtest(
-        load_store_series(engine, rs.rules[0], start, END, 60), rs.rules[0], rs, start_ts=start, end_ts=END
+        _store_series(engine, rs.rules[0], start, END, 60), rs.rules[0], rs, start_ts=start, end_ts=END
     )
     assert down.count == 0  # hourly buckets cover their hour: the node was never "down"
-    frame = load_store_series(engine, rs.rules[1], start, END, 60)
+    frame = _store_series(engine, rs.rules[1], start, END, 60)
     hot = backtest(frame, rs.rules[1], rs, start_ts=start, end_ts=END)
     assert hot.count == 1 and int(hot.episodes["duration_s"].iloc[0]) == 3600 - 300
     assert set(frame["valid_s"]) == {3660, 60}
@@ -91,7 +99,7 @@ def test_listeners_drop_per_stream(engine: Engine) -> None:
     rule = Rule("Drop", "listeners_drop_pct", ">", 50.0, scope="stream", window_s=300)
     rs = RuleSet((rule,), 15, 60)
     result = backtest(
-        load_store_series(engine, rule, END - 600, END, 60), rule, rs, start_ts=END - 600, end_ts=END
+        _store_series(engine, rule, END - 600, END, 60), rule, rs, start_ts=END - 600, end_ts=END
     )
     assert result.per_target["target"].tolist() == ["jazz"]
     # 100 → 30 at END-300: a 70 % drop until the 5-min window forgets the 100s.
@@ -135,7 +143,7 @@ def test_spend_run_rate_against_budget(
     rule = Rule(
         "Budget", "spend_run_rate_pct", ">", 100.0, scope="fleet", budget_usd_per_month=monthly_usd / 2
     )
-    frame = load_store_series(engine, rule, END - 3600, END)
+    frame = _store_series(engine, rule, END - 3600, END)
     assert frame.attrs["spend_method"] == "cost_engine"
     assert frame["value"].iloc[-1] == pytest.approx(200.0, rel=1e-9)
     result = backtest(frame, rule, RuleSet((rule,), 15, 60), start_ts=END - 3600, end_ts=END)

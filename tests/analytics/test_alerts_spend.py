@@ -25,6 +25,7 @@ from analytics.prices import CatalogueError, load_catalogue
 from core.settings import Settings
 from store import schema
 from store.engine import open_store
+from store.queries.alert_series import StoreSeries
 from store.rollups import refresh_rollups
 
 END = 1_800_000_000 - 1_800_000_000 % 3600
@@ -92,7 +93,12 @@ def test_constant_fleet_equals_the_scenario_priced_by_the_engine(engine: Engine,
     _fill(engine, END - 48 * 3600, END, lambda _ts: 10)
     with engine.connect() as connection:
         frame = spend_run_rate_frame(
-            connection, END - 3600, END, BUDGET_USD, catalogue=load_catalogue(), model_id=model_id
+            StoreSeries(connection),
+            END - 3600,
+            END,
+            BUDGET_USD,
+            catalogue=load_catalogue(),
+            model_id=model_id,
         )
     assert list(frame.columns) == ["ts", "target", "value", "valid_s"]
     assert set(frame["target"]) == {"fleet"} and set(frame["valid_s"]) == {600}
@@ -108,7 +114,9 @@ def test_bitrate_comes_from_the_node_bytes_per_down_track(engine: Engine) -> Non
     # Two publishers per room: each listener takes two tracks, each publisher the other's.
     _fill(engine, END - 30 * 3600, END, lambda _ts: 10, publishers=2, kbps=96.0)
     with engine.connect() as connection:
-        frame = spend_run_rate_frame(connection, END - 600, END, BUDGET_USD, catalogue=load_catalogue())
+        frame = spend_run_rate_frame(
+            StoreSeries(connection), END - 600, END, BUDGET_USD, catalogue=load_catalogue()
+        )
     expected = _scenario_pct(_constant_fleet(kbps=96.0, publishers=2))
     assert frame["value"].iloc[-1] == pytest.approx(expected, rel=1e-9)
 
@@ -116,7 +124,7 @@ def test_bitrate_comes_from_the_node_bytes_per_down_track(engine: Engine) -> Non
 def test_without_node_samples_the_default_bitrate_is_used(engine: Engine) -> None:
     _fill(engine, END - 30 * 3600, END, lambda _ts: 10, kbps=None)
     with engine.connect() as connection:
-        frame = spend_run_rate_frame(connection, END - 600, END, BUDGET_USD)
+        frame = spend_run_rate_frame(StoreSeries(connection), END - 600, END, BUDGET_USD)
     expected = _scenario_pct(_constant_fleet(kbps=Scenario.model_fields["audio_kbps"].default))
     assert frame["value"].iloc[-1] == pytest.approx(expected, rel=1e-9)
 
@@ -126,7 +134,7 @@ def test_a_rising_fleet_has_a_rising_run_rate(engine: Engine) -> None:
     start = END - 48 * 3600
     _fill(engine, start, END, lambda ts: 1 + (ts - start) // 7200)  # one more room every 2 h
     with engine.connect() as connection:
-        frame = spend_run_rate_frame(connection, END - 24 * 3600, END, BUDGET_USD)
+        frame = spend_run_rate_frame(StoreSeries(connection), END - 24 * 3600, END, BUDGET_USD)
     values = frame["value"].to_numpy()
     assert len(values) == 288
     assert np.all(np.diff(values) >= -1e-9) and values[-1] > 1.5 * values[0]
@@ -136,7 +144,7 @@ def test_idle_hours_lower_the_average(engine: Engine) -> None:
     # 10 rooms live half of each hour: on average 5 concurrent rooms over the trailing day.
     _fill(engine, END - 30 * 3600, END, lambda ts: 10 if ts % 3600 < 1800 else 0)
     with engine.connect() as connection:
-        frame = spend_run_rate_frame(connection, END - 600, END, BUDGET_USD)
+        frame = spend_run_rate_frame(StoreSeries(connection), END - 600, END, BUDGET_USD)
     half = Scenario(**{**_constant_fleet().model_dump(), "streams": 5})
     assert frame["value"].iloc[-1] == pytest.approx(_scenario_pct(half), rel=1e-6)
 
@@ -155,7 +163,7 @@ def test_a_recorded_outage_is_not_counted_as_an_idle_fleet(engine: Engine) -> No
             [{"source_id": 1, "start_ts": END - 12 * 3600, "end_ts": END - 6 * 3600, "reason": "down"}],
         )
     with engine.connect() as connection:
-        frame = spend_run_rate_frame(connection, END - 600, END, BUDGET_USD)
+        frame = spend_run_rate_frame(StoreSeries(connection), END - 600, END, BUDGET_USD)
     expected = _scenario_pct(_constant_fleet(kbps=Scenario.model_fields["audio_kbps"].default))
     assert frame["value"].iloc[-1] == pytest.approx(expected, rel=1e-9)
 
@@ -165,7 +173,7 @@ def test_castmeter_down_is_not_counted_as_an_idle_fleet(engine: Engine) -> None:
     _fill(engine, END - 30 * 3600, END - 12 * 3600, lambda _ts: 10)
     _fill(engine, END - 6 * 3600, END, lambda _ts: 10)
     with engine.connect() as connection:
-        frame = spend_run_rate_frame(connection, END - 600, END, BUDGET_USD)
+        frame = spend_run_rate_frame(StoreSeries(connection), END - 600, END, BUDGET_USD)
     assert frame["value"].iloc[-1] == pytest.approx(_scenario_pct(_constant_fleet()), rel=1e-9)
 
 
@@ -174,21 +182,21 @@ def test_minute_rollup_gives_the_raw_result(engine: Engine, tmp_path: Path) -> N
     start = END - 30 * 3600
     _fill(engine, start, END, lambda ts: 5 + (ts - start) // 3600 % 7)
     with engine.connect() as connection:
-        raw = spend_run_rate_frame(connection, END - 6 * 3600, END, BUDGET_USD)
+        raw = spend_run_rate_frame(StoreSeries(connection), END - 6 * 3600, END, BUDGET_USD)
     # Roll up all but the last 2 h, then drop the rolled-up raw samples (as retention would).
     refresh_rollups(engine, END - 2 * 3600)
     with engine.begin() as connection:
         connection.execute(schema.room_samples.delete().where(schema.room_samples.c.ts < END - 3 * 3600))
         connection.execute(schema.node_samples.delete().where(schema.node_samples.c.ts < END - 3 * 3600))
     with engine.connect() as connection:
-        tiered = spend_run_rate_frame(connection, END - 6 * 3600, END, BUDGET_USD)
+        tiered = spend_run_rate_frame(StoreSeries(connection), END - 6 * 3600, END, BUDGET_USD)
     assert tiered["ts"].tolist() == raw["ts"].tolist()
     assert tiered["value"].to_numpy() == pytest.approx(raw["value"].to_numpy(), rel=1e-9)
 
 
 def test_an_empty_store_gives_an_empty_frame(engine: Engine) -> None:
     with engine.connect() as connection:
-        frame = spend_run_rate_frame(connection, END - 3600, END, BUDGET_USD)
+        frame = spend_run_rate_frame(StoreSeries(connection), END - 3600, END, BUDGET_USD)
     assert frame.empty and list(frame.columns) == ["ts", "target", "value", "valid_s"]
     assert frame.attrs["spend_method"] == METHOD_COST_ENGINE
 
@@ -198,9 +206,11 @@ def test_overrides_change_the_run_rate(engine: Engine) -> None:
     # A negotiated rate on every per-minute overage: 10 × 21 connections all month are far over.
     overrides = {f"livekit_cloud.{plan}.overage_per_min_usd": 0.0001 for plan in ("ship", "scale")}
     with engine.connect() as connection:
-        listed = spend_run_rate_frame(connection, END - 600, END, BUDGET_USD, catalogue=load_catalogue())
+        listed = spend_run_rate_frame(
+            StoreSeries(connection), END - 600, END, BUDGET_USD, catalogue=load_catalogue()
+        )
         negotiated = spend_run_rate_frame(
-            connection, END - 600, END, BUDGET_USD, catalogue=load_catalogue(overrides)
+            StoreSeries(connection), END - 600, END, BUDGET_USD, catalogue=load_catalogue(overrides)
         )
     assert negotiated["value"].iloc[-1] < listed["value"].iloc[-1]
     assert negotiated["value"].iloc[-1] == pytest.approx(
@@ -236,7 +246,7 @@ def test_bandwidth_only_when_the_catalogue_cannot_be_loaded(
     try:
         assert pricing_from_settings(Settings()).catalogue is None
         with engine.connect() as connection:
-            frame = spend_run_rate_frame(connection, END - 3600, END, 300_000.0, 0.12)
+            frame = spend_run_rate_frame(StoreSeries(connection), END - 3600, END, 300_000.0, 0.12)
     finally:
         spend._cached_catalogue.cache_clear()
     assert frame.attrs["spend_method"] == METHOD_BANDWIDTH
@@ -245,4 +255,4 @@ def test_bandwidth_only_when_the_catalogue_cannot_be_loaded(
 
 def test_unknown_model_is_refused(engine: Engine) -> None:
     with engine.connect() as connection, pytest.raises(ValueError, match="unknown cost model"):
-        spend_run_rate_frame(connection, END - 3600, END, BUDGET_USD, model_id="nope")
+        spend_run_rate_frame(StoreSeries(connection), END - 3600, END, BUDGET_USD, model_id="nope")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from analytics import capacity
 from analytics.calibration import CALIBRATION_DIR, latest_livekit_server_file, livekit_server_file
+from analytics.capacity import calibration
 from analytics.prices import load_catalogue
 
 CAT = load_catalogue(as_of=dt.date(2026, 12, 1))
@@ -23,8 +23,8 @@ def test_the_newest_dated_measurement_wins(tmp_path: Path) -> None:
 
 
 def test_the_committed_measurement_is_what_the_planner_reads() -> None:
-    assert capacity.CALIBRATION_FILE.parent == CALIBRATION_DIR
-    model, note = capacity.livekit_server_model(CAT)
+    assert calibration.CALIBRATION_FILE.parent == CALIBRATION_DIR
+    model, note = calibration.livekit_server_model(CAT)
     assert model is not None and model.source == "livekit-server"
     # bench/livekit_calibrate.py on 2026-11-21, livekit-server v1.13.5, 2 cores (the file's figures).
     assert model.cores_per_subscribed_track == 0.0021919015475483643

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analytics import capacity
-from analytics.capacity import CapacityModel, default_model, nodes_for_load, plan
+from analytics.capacity import calibration, planner, sizing
+from analytics.capacity.planner import plan
+from analytics.capacity.sizing import CapacityModel, default_model, nodes_for_load
 from analytics.costs import MODEL_IDS, price_ledger
 from analytics.ledger import Scenario, ScenarioError, ledger_from_scenario, load_scenario
 from analytics.prices import load_catalogue
@@ -32,18 +33,18 @@ def seed(name: str) -> Scenario:
 def test_benchmark_derivation_matches_the_catalogue() -> None:
     # 0.8 × 16 / 30,000 at 959,156/30,000 ≈ 32 packets/s, scaled to 50 packets/s.
     at_benchmark, derived = (
-        capacity.BENCHMARK_CORES_PER_AUDIO_DOWNTRACK,
-        capacity.DERIVED_CORES_PER_AUDIO_DOWNTRACK,
+        sizing.BENCHMARK_CORES_PER_AUDIO_DOWNTRACK,
+        sizing.DERIVED_CORES_PER_AUDIO_DOWNTRACK,
     )
     assert at_benchmark == pytest.approx(0.000426667, rel=1e-5)
     assert derived == pytest.approx(0.000426667 * 50 / 31.9719, rel=1e-4)
     assert CAT["self_hosted.capacity.cores_per_audio_downtrack"] == pytest.approx(
-        capacity.DERIVED_CORES_PER_AUDIO_DOWNTRACK, rel=0.01
+        sizing.DERIVED_CORES_PER_AUDIO_DOWNTRACK, rel=0.01
     )
     assert CAT["self_hosted.capacity.cores_per_video_downtrack"] == pytest.approx(
-        capacity.DERIVED_CORES_PER_VIDEO_DOWNTRACK, rel=0.01
+        sizing.DERIVED_CORES_PER_VIDEO_DOWNTRACK, rel=0.01
     )
-    text = " ".join(capacity.derivation_lines())
+    text = " ".join(sizing.derivation_lines())
     assert "30,000" in text and "0.000667" in text and "not an official" in text
 
 
@@ -187,9 +188,9 @@ def test_a_room_bigger_than_a_node_is_flagged() -> None:
 
 
 def test_streams_from_weekly_hours() -> None:
-    assert capacity.streams_from_weekly_hours(500, 40, 40 / 7) == pytest.approx(500)
+    assert planner.streams_from_weekly_hours(500, 40, 40 / 7) == pytest.approx(500)
     with pytest.raises(ValueError):
-        capacity.streams_from_weekly_hours(500, 40, 0)
+        planner.streams_from_weekly_hours(500, 40, 0)
 
 
 def test_old_scenario_files_still_load_and_unknown_keys_fail(tmp_path: Path) -> None:
@@ -221,7 +222,7 @@ def test_old_scenario_files_still_load_and_unknown_keys_fail(tmp_path: Path) -> 
 
 
 def test_livekit_server_measurement_is_optional(tmp_path: Path) -> None:
-    model, why = capacity.livekit_server_model(CAT, tmp_path / "absent.json")
+    model, why = calibration.livekit_server_model(CAT, tmp_path / "absent.json")
     assert model is None and "absent" in why
     path = tmp_path / "cal.json"
     path.write_text(
@@ -229,9 +230,9 @@ def test_livekit_server_measurement_is_optional(tmp_path: Path) -> None:
         ' "coefficients": {"cpu_cores_per_subscribed_track": 0.0019, "cpu_cores_base": 0.017,'
         ' "memory_bytes_per_participant": 1650000, "memory_bytes_base": 62000000}}'
     )
-    model, why = capacity.livekit_server_model(CAT, path)
+    model, why = calibration.livekit_server_model(CAT, path)
     assert model is not None and model.source == "livekit-server"
     assert model.cores_per_subscribed_track == 0.0019 and model.memory_bytes_per_participant == 1650000
     assert "same machine" in why
     path.write_text("{not json")
-    assert capacity.livekit_server_model(CAT, path)[0] is None
+    assert calibration.livekit_server_model(CAT, path)[0] is None

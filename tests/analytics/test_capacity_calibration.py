@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.capacity import calibrate, default_model, fleet_capacity, model_in_use
+from analytics.capacity.calibration import calibrate, model_in_use
+from analytics.capacity.report import fleet_capacity
+from analytics.capacity.sizing import default_model
 from analytics.prices import load_catalogue
 from store import schema
 from store.engine import make_engine, open_store
@@ -107,10 +109,15 @@ def test_reads_node_samples_from_the_store_and_calibrates(tmp_path: Path) -> Non
         upsert(connection, schema.node_samples_1h, rows)
     frame = node_load_frame(engine, now - 30 * DAY_S, now)
     assert len(frame) == len(rows) and set(frame["node_id"]) == {"1:a", "1:b"}
-    report = fleet_capacity(
-        engine, CAT, until_ts=now, node_vcpus=VCPUS, calibration_file=tmp_path / "none.json"
-    )
     engine.dispose()
+    report = fleet_capacity(
+        frame,
+        CAT,
+        since_ts=now - 30 * DAY_S,
+        until_ts=now,
+        node_vcpus=VCPUS,
+        calibration_file=tmp_path / "none.json",
+    )
     assert report.calibration.ok
     assert report.in_use.cores_per_subscribed_track == pytest.approx(TRUE_SUB, rel=0.05)
     assert report.livekit_server is None and "absent" in report.livekit_server_note

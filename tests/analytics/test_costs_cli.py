@@ -167,6 +167,7 @@ def test_costs_json_usage_of_a_scenario() -> None:
 
 def test_estimate_cost_per_hour_from_a_connection(tmp_path: Path) -> None:
     from analytics.costs import estimate_cost_per_hour_usd
+    from tests.analytics.stored import stored_ledger
 
     url = f"sqlite:///{tmp_path / 'e.db'}"
     start = 1_793_491_200
@@ -180,8 +181,13 @@ def test_estimate_cost_per_hour_from_a_connection(tmp_path: Path) -> None:
             for i in range(10)
         ])  # fmt: skip
     with engine.connect() as connection:
-        per_hour = estimate_cost_per_hour_usd(connection, start, start + 86_400, None)
-        assert estimate_cost_per_hour_usd(connection, start + 2 * 86_400, start + 3 * 86_400, None) is None
+        day = stored_ledger(connection, start, start + 86_400)
+        per_hour = estimate_cost_per_hour_usd(connection, start, start + 86_400, None, ledger=day)
+        idle = stored_ledger(connection, start + 2 * 86_400, start + 3 * 86_400)
+        assert (
+            estimate_cost_per_hour_usd(connection, start + 2 * 86_400, start + 3 * 86_400, None, ledger=idle)
+            is None
+        )
     engine.dispose()
     # 10 listeners all month = 432,000 connection min: Ship, 50 + 282,000 × 0.0005 = $191 per 720 h
     assert per_hour == pytest.approx((50 + 282_000 * 0.0005) / 720)

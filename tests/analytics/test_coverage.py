@@ -10,9 +10,9 @@ from sqlalchemy import insert
 
 from analytics.costs import estimate_cost_per_hour_usd
 from analytics.prices import load_catalogue
-from analytics.usage import measured_ledger
 from store import schema
 from store.engine import open_store
+from tests.analytics.stored import stored_ledger
 
 NOW = 1_795_176_000  # 2026-11-20 12:00 UTC
 DAY_S = 86_400
@@ -48,8 +48,8 @@ def store(tmp_path: Path) -> str:
 
 def test_a_long_window_over_a_short_history_divides_by_the_history(store: str) -> None:
     engine = open_store(store)
-    week = measured_ledger(engine, NOW - 7 * DAY_S, NOW)
-    month = measured_ledger(engine, NOW - 30 * DAY_S, NOW)
+    week = stored_ledger(engine, NOW - 7 * DAY_S, NOW)
+    month = stored_ledger(engine, NOW - 30 * DAY_S, NOW)
     # 7 broadcasts × 10 listeners × 120 min = 8,400 listener-minutes in 7 days → × 30 / 7 a month.
     assert week.totals()["listener_minutes"] == month.totals()["listener_minutes"] == 8_400
     assert month.covered_days == pytest.approx(7.0) and month.period_days == pytest.approx(30.0)
@@ -58,8 +58,12 @@ def test_a_long_window_over_a_short_history_divides_by_the_history(store: str) -
     assert "data covers 7.0 days of the 30.0 days chosen" in month.coverage_note
     assert week.coverage_note == ""
     catalogue = load_catalogue()
-    per_hour_month = estimate_cost_per_hour_usd(engine, NOW - 30 * DAY_S, NOW, None, catalogue=catalogue)
-    per_hour_week = estimate_cost_per_hour_usd(engine, NOW - 7 * DAY_S, NOW, None, catalogue=catalogue)
+    per_hour_month = estimate_cost_per_hour_usd(
+        engine, NOW - 30 * DAY_S, NOW, None, catalogue=catalogue, ledger=month
+    )
+    per_hour_week = estimate_cost_per_hour_usd(
+        engine, NOW - 7 * DAY_S, NOW, None, catalogue=catalogue, ledger=week
+    )
     assert per_hour_month is not None and per_hour_month == pytest.approx(per_hour_week, rel=1e-9)
     engine.dispose()
 
@@ -82,7 +86,7 @@ def test_a_partly_covered_hour_is_not_stretched_to_a_whole_one(tmp_path: Path) -
         )
     refresh_rollups(engine, NOW)
     for days in (1, 7, 30):
-        ledger = measured_ledger(engine, NOW - days * DAY_S, NOW)
+        ledger = stored_ledger(engine, NOW - days * DAY_S, NOW)
         assert ledger.totals()["downstream_gb"] == pytest.approx(0.0096), days
     engine.dispose()
 
@@ -107,6 +111,6 @@ def test_fleet_peaks_over_long_windows_are_simultaneous(tmp_path: Path) -> None:
         )  # fmt: skip
     refresh_rollups(engine, NOW)
     for days in (1, 7, 30):  # minute buckets up to two days, hourly ones beyond
-        ledger = measured_ledger(engine, NOW - days * DAY_S, NOW)
+        ledger = stored_ledger(engine, NOW - days * DAY_S, NOW)
         assert (ledger.fleet_peak_listeners, ledger.fleet_peak_streams) == (10, 1), days
     engine.dispose()

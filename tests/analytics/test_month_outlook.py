@@ -12,10 +12,10 @@ from sqlalchemy import insert
 
 from analytics.costs import MODEL_IDS, PROJECTION_TRAILING_DAYS, month_outlook
 from analytics.prices import load_catalogue
-from analytics.usage import measured_ledger
 from store import schema
 from store.engine import open_store
 from store.rollups import refresh_rollups
+from tests.analytics.stored import stored_ledger
 
 pytestmark = pytest.mark.slow  # builds a month of rollups (1.5 s)
 
@@ -63,8 +63,8 @@ def store(tmp_path: Path) -> str:
 
 def test_projection_month_to_date_and_run_rate_agree_for_a_steady_fleet(store: str) -> None:
     engine = open_store(store)
-    month = measured_ledger(engine, NOW - 19 * DAY_S - DAY_S // 2, NOW)  # from 2026-11-01 00:00
-    trailing = measured_ledger(engine, NOW - PROJECTION_TRAILING_DAYS * DAY_S, NOW)
+    month = stored_ledger(engine, NOW - 19 * DAY_S - DAY_S // 2, NOW)  # from 2026-11-01 00:00
+    trailing = stored_ledger(engine, NOW - PROJECTION_TRAILING_DAYS * DAY_S, NOW)
     outlook = month_outlook(month, trailing, NOW, load_catalogue())
     engine.dispose()
     assert outlook.month_days == 30

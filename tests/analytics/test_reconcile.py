@@ -4,6 +4,7 @@ modeled source, and once against the real usage ledger + cost engine."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from collectors.billing.base import BillingRow
 from collectors.billing.persist import replace_days
 from store import schema
 from store.engine import open_store
+from store.queries.billing import billing_records
 from store.upsert import upsert
+from tests.analytics.stored import stored_ledger as _stored_ledger
 
 D1, D2 = dt.date(2026, 11, 2), dt.date(2026, 11, 3)
 T1 = int(dt.datetime(2026, 11, 2, tzinfo=dt.UTC).timestamp())
@@ -58,7 +61,7 @@ def store_billed(engine: Engine) -> None:
                      FETCHED)  # fmt: skip
 
 
-def fake_modeled(_engine: Engine, start_ts: int, end_ts: int) -> Modeled:
+def fake_modeled(start_ts: int, end_ts: int) -> Modeled:
     daily = pd.DataFrame(
         {
             "day_ts": [T1, T1 + DAY],
@@ -82,7 +85,7 @@ def test_daily_and_monthly_variance_with_money_sources_and_causes(engine: Engine
             schema.collector_gaps,
             [{"source_id": 1, "start_ts": T1 + 3600, "end_ts": T1 + 3 * 3600, "reason": "down"}],
         )
-    result = reconcile(engine, D1, D2, warn_share=0.05, modeled_source=fake_modeled)
+    result = reconcile(billing_records(engine, D1, D2), D1, D2, warn_share=0.05, modeled_source=fake_modeled)
     assert result.providers == ["livekit_cloud", "agora", "aws", "hetzner"]
 
     daily = {(r["provider"], r["day"], r["measure"]): r for r in result.to_json()["daily"]}
@@ -114,16 +117,16 @@ def test_daily_and_monthly_variance_with_money_sources_and_causes(engine: Engine
 def test_partial_and_missing_days_are_named(engine: Engine) -> None:
     rows = [BillingRow("agora", D1, "audio_min", "min", 10, None, {})]
     replace_days(engine, "agora", "usage", [D1], rows, T1 + 3600)  # fetched before D1 ended
-    result = reconcile(engine, D1, D2, modeled_source=fake_modeled)
+    result = reconcile(billing_records(engine, D1, D2), D1, D2, modeled_source=fake_modeled)
     causes = result.monthly.iloc[0]["causes"]
     assert any(c.startswith("partial days: billing for 2026-11-02") for c in causes)
 
 
 def test_empty_store_and_missing_model(engine: Engine) -> None:
-    empty = reconcile(engine, D1, D2, modeled_source=fake_modeled)
+    empty = reconcile(billing_records(engine, D1, D2), D1, D2, modeled_source=fake_modeled)
     assert empty.is_empty and empty.to_json()["monthly"] == []
     store_billed(engine)
-    unmodeled = reconcile(engine, D1, D2, modeled_source=lambda *_: None)
+    unmodeled = reconcile(billing_records(engine, D1, D2), D1, D2, modeled_source=lambda *_: None)
     assert unmodeled.notes and unmodeled.monthly["modeled"].isna().all()
     assert unmodeled.monthly["warn"].eq(False).all()
 
@@ -138,7 +141,8 @@ def test_months_are_split(engine: Engine) -> None:
         FETCHED,
     )
     store_billed(engine)
-    result = reconcile(engine, dt.date(2026, 10, 30), D2, modeled_source=fake_modeled)
+    since = dt.date(2026, 10, 30)
+    result = reconcile(billing_records(engine, since, D2), since, D2, modeled_source=fake_modeled)
     months = sorted(set(result.monthly[result.monthly["provider"] == "agora"]["month"]))
     assert months == ["2026-10", "2026-11"]
 
@@ -162,13 +166,20 @@ def test_with_the_real_usage_ledger_and_cost_engine(engine: Engine) -> None:
         [BillingRow("livekit_cloud", D1, "connection_min", "min", 62, None, {"room": "radio"})],
         FETCHED,
     )
-    result = reconcile(engine, D1, D1)
+    measured = functools.partial(_stored_ledger, engine)
+    result = reconcile(billing_records(engine, D1, D1), D1, D1, ledger_source=measured)
     row = result.to_json()["monthly"][0]
     assert row["modeled"] == 62.0  # 60 + 2 (70 s rounded up): the bill matches the model
     assert row["variance_share"] == 0.0 and row["modeled_usd"] is not None
     # Negotiated rates ([prices.overrides]) price both sides: with Build capped at 10 minutes,
     # the 62 minutes need a paid plan.
-    negotiated = reconcile(engine, D1, D1, overrides={"livekit_cloud.build.included_min": 10})
+    negotiated = reconcile(
+        billing_records(engine, D1, D1),
+        D1,
+        D1,
+        ledger_source=measured,
+        overrides={"livekit_cloud.build.included_min": 10},
+    )
     paid = negotiated.to_json()["monthly"][0]
     assert paid["modeled_usd"] > row["modeled_usd"]
     assert paid["billed_usd"] > row["billed_usd"]
@@ -212,3 +223,27 @@ def test_billed_usage_across_a_price_change_is_priced_at_each_days_rate(tmp_path
     july = price_billed_period("cloudflare", rows.assign(day_ts=rows["day_ts"] + 30 * DAY), catalogue,
                                dt.date(2026, 7, 1), dt.date(2026, 7, 30))  # fmt: skip
     assert july.usd == pytest.approx(60.0)
+
+
+def test_billed_usage_is_priced_by_the_cost_engines_models() -> None:
+    """Figures by hand from the catalogue in force on 2026-12-01."""
+    from analytics.prices import load_catalogue
+    from analytics.reconcile import price_billed_usage
+
+    catalogue = load_catalogue(as_of=dt.date(2026, 12, 1))
+    # LiveKit Cloud: 200,000 min and 300.004 GB (billed as 300.01 GB) are over Build; Ship is
+    # $50 + 50,000 min × $0.0005 + 50.01 GB × $0.12 = $81.0012, cheaper than Scale's $500.
+    livekit = pd.DataFrame({"metric": ["connection_min", "downstream_gb"], "quantity": [200_000.0, 300.004]})
+    priced = price_billed_usage("livekit_cloud", livekit, catalogue)
+    assert priced.usd == pytest.approx(81.0012)
+    assert priced.causes == ["free tiers: priced on the Ship plan with its included minutes and GB"]
+    # Cloudflare: 20,000 min delivered ($20), a largest snapshot of 2,500 min stored (3 blocks
+    # × $5), 1,200 GB of Realtime egress of which 1,000 are free (200 × $0.05 = $10).
+    cloudflare = pd.DataFrame(
+        {"metric": ["minutes_delivered", "minutes_stored", "minutes_stored", "realtime_egress_gb"],
+         "quantity": [20_000.0, 1_000.0, 2_500.0, 1_200.0]}
+    )  # fmt: skip
+    priced = price_billed_usage("cloudflare", cloudflare, catalogue)
+    assert priced.usd == pytest.approx(20 + 15 + 10)
+    assert any("first 1,000 GB of Realtime egress are free" in c for c in priced.causes)
+    assert price_billed_usage("aws", livekit, catalogue).usd is None

@@ -1,4 +1,5 @@
-"""measured_ledger() on a small store built with open_store + upsert, on SQLite and PostgreSQL."""
+"""measured_ledger() over the parts store.queries.usage reads from a small store built with open_store
++ upsert, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from analytics.usage import measured_ledger
 from store import schema
 from store.engine import open_store
 from store.upsert import upsert
+from tests.analytics.stored import stored_ledger
 
 D0 = int(dt.datetime(2026, 11, 2, tzinfo=dt.UTC).timestamp())
 DAY = 86_400
@@ -101,7 +102,7 @@ def store(db_url: str) -> Iterator[Engine]:
 
 
 def test_connection_minutes_rounded_per_session_and_clipped(store: Engine) -> None:
-    ledger = measured_ledger(store, D0, D0 + 3 * DAY)
+    ledger = stored_ledger(store, D0, D0 + 3 * DAY)
     frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
     radio = frame[(D0, "radio")]
     assert radio["publisher_minutes"] == 120
@@ -113,7 +114,7 @@ def test_connection_minutes_rounded_per_session_and_clipped(store: Engine) -> No
 
 
 def test_stream_egress_ingress_minutes(store: Engine) -> None:
-    ledger = measured_ledger(store, D0, D0 + 3 * DAY)
+    ledger = stored_ledger(store, D0, D0 + 3 * DAY)
     frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
     radio = frame[(D0, "radio")]
     assert radio["stream_minutes"] == pytest.approx(180)  # clipped to the window start
@@ -126,7 +127,7 @@ def test_stream_egress_ingress_minutes(store: Engine) -> None:
 def test_transcode_and_track_egress_minutes_by_type(store: Engine) -> None:
     """LiveKit's two meters: the room composite (60 min) and the RTMP ingress (30 min) transcode;
     the track egress (60 min) is track-egress minutes; WHIP ingress forwards media unchanged."""
-    ledger = measured_ledger(store, D0, D0 + 3 * DAY, audience_product="interactive")
+    ledger = stored_ledger(store, D0, D0 + 3 * DAY, audience_product="interactive")
     frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
     radio, talk = frame[(D0, "radio")], frame[(D0 + DAY, "talk")]
     assert radio["transcode_minutes"] == 60 + 30
@@ -138,7 +139,7 @@ def test_transcode_and_track_egress_minutes_by_type(store: Engine) -> None:
 
 
 def test_traffic_from_hour_rollup_shared_by_listener_minutes(store: Engine) -> None:
-    ledger = measured_ledger(store, D0, D0 + 3 * DAY)
+    ledger = stored_ledger(store, D0, D0 + 3 * DAY)
     frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
     assert frame[(D0, "radio")]["downstream_gb"] == pytest.approx(3.6)
     assert frame[(D0, "radio")]["upstream_gb"] == pytest.approx(0.36)
@@ -147,7 +148,7 @@ def test_traffic_from_hour_rollup_shared_by_listener_minutes(store: Engine) -> N
 
 
 def test_peaks_per_channel_and_fleet(store: Engine) -> None:
-    ledger = measured_ledger(store, D0, D0 + 3 * DAY)
+    ledger = stored_ledger(store, D0, D0 + 3 * DAY)
     frame = ledger.frame.set_index(["day_ts", "channel"]).to_dict("index")
     assert frame[(D0, "radio")]["peak_listeners"] == 3
     assert frame[(D0, "radio")]["peak_streams"] == 1
@@ -157,10 +158,10 @@ def test_peaks_per_channel_and_fleet(store: Engine) -> None:
 
 @pytest.mark.slow
 def test_month_scale_and_source_filter(store: Engine) -> None:
-    ledger = measured_ledger(store, D0, D0 + 3 * DAY)
+    ledger = stored_ledger(store, D0, D0 + 3 * DAY)
     assert ledger.month_scale == pytest.approx(10.0)
     assert ledger.monthly_totals()["publisher_minutes"] == pytest.approx(1220)
-    other = measured_ledger(store, D0, D0 + 3 * DAY, source_id=2)
+    other = stored_ledger(store, D0, D0 + 3 * DAY, source_id=2)
     assert other.is_empty
     assert other.frame.empty
 
@@ -168,7 +169,7 @@ def test_month_scale_and_source_filter(store: Engine) -> None:
 def test_empty_store_gives_empty_ledger(db_url: str) -> None:
     engine = open_store(db_url)
     try:
-        ledger = measured_ledger(engine, D0, D0 + DAY)
+        ledger = stored_ledger(engine, D0, D0 + DAY)
         assert ledger.is_empty
         assert ledger.totals()["listener_minutes"] == 0
     finally:

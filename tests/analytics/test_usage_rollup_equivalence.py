@@ -1,4 +1,4 @@
-"""_sessions with the daily usage rollup answers exactly what the raw-only query answers, over
+"""connection_minutes with the daily usage rollup answers exactly what the raw-only query answers, over
 windows aligned and unaligned to days, before and after late corrections, on both backends."""
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, update
 
-from analytics.usage import measured_ledger
 from store import schema
 from store.engine import open_store
-from store.queries.usage import _sessions, _sessions_raw
+from store.queries.usage import connection_minutes, connection_minutes_raw
 from store.upsert import upsert
 from store.usage_rollup import coverage, refresh_usage_daily
+from tests.analytics.stored import stored_ledger
 
 pytestmark = pytest.mark.slow  # many windows over a month of rollups (1-2.5 s each)
 
@@ -125,8 +125,8 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _assert_same(engine: Engine, since_ts: int, until_ts: int, source_id: int | None) -> None:
-    got = _sorted(_sessions(engine, since_ts, until_ts, source_id))
-    want = _sorted(_sessions_raw(engine, since_ts, until_ts, source_id))
+    got = _sorted(connection_minutes(engine, since_ts, until_ts, source_id))
+    want = _sorted(connection_minutes_raw(engine, since_ts, until_ts, source_id))
     assert list(got.columns) == list(want.columns)
     assert got[KEYS].to_dict("records") == want[KEYS].to_dict("records"), (since_ts, until_ts, source_id)
     for name in ("publisher_minutes", "listener_minutes"):
@@ -180,9 +180,9 @@ def test_late_changes_after_a_refresh(store: Engine) -> None:
 
 
 def test_measured_ledger_is_unchanged_by_the_rollup(store: Engine) -> None:
-    before = [measured_ledger(store, since_ts, until_ts).frame for since_ts, until_ts in WINDOWS[:3]]
+    before = [stored_ledger(store, since_ts, until_ts).frame for since_ts, until_ts in WINDOWS[:3]]
     refresh_usage_daily(store, NOW)
-    after = [measured_ledger(store, since_ts, until_ts).frame for since_ts, until_ts in WINDOWS[:3]]
+    after = [stored_ledger(store, since_ts, until_ts).frame for since_ts, until_ts in WINDOWS[:3]]
     for old, new in zip(before, after, strict=True):
         pd.testing.assert_frame_equal(old, new, check_exact=False, rtol=1e-12, atol=1e-9)
 

@@ -16,7 +16,6 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import Engine, insert, select
 
-from analytics.alerts.history import alertmanager_status, alertmanager_view
 from analytics.alerts.rules import Rule, RuleSet
 from collectors import self_metrics
 from collectors.alerting import AlertEvaluator, Dispatcher
@@ -32,6 +31,7 @@ from harness.alertmanager import (
 from harness.realparts import require
 from store import schema
 from store.engine import open_store
+from store.queries.alerts import alertmanager_status, alertmanager_view
 from tests.collectors.test_collect_simulator import _source, fleet
 
 pytestmark = pytest.mark.slow

@@ -29,6 +29,7 @@ from collectors.alerting import AlertEvaluator
 from harness.realparts import REPO_ROOT
 from store import schema
 from store.engine import open_store
+from store.queries.alert_series import series_reader
 from store.rollups import refresh_rollups
 
 pytestmark = pytest.mark.slow  # runs the live evaluator through a replayed day (25-45 s)
@@ -92,7 +93,8 @@ def test_live_states_and_values_equal_the_backtest(tmp_path: Path, monkeypatch: 
     # The backtest: each enabled rule's values and states at every grid time.
     expected: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     for rule in ruleset.enabled():
-        frame = load_store_series(engine, rule, RANGE_FROM - ruleset.lookback_s, END, ruleset.lookback_s)
+        with series_reader(engine) as reader:
+            frame = load_store_series(reader, rule, RANGE_FROM - ruleset.lookback_s, END, ruleset.lookback_s)
         for target, values in grid_values(split_frame(frame), rule, grid, ruleset.lookback_s).items():
             expected[(rule.name, target)] = (values, states_on_grid(values, rule, interval))
 

@@ -21,6 +21,7 @@ from harness.realparts import free_port
 from store import schema
 from store.engine import open_store
 from store.upsert import upsert
+from tests.analytics.stored import stored_ledger
 
 HOUR_S = 3600
 END_TS = 1_790_000_000 - 1_790_000_000 % HOUR_S  # 2026-09-21 14:00 UTC, a whole hour
@@ -94,8 +95,9 @@ def test_cost_series_are_the_cost_engines_figures_with_hand_counted_usage(engine
     catalogue = load_catalogue()
     for model in MODELS:
         for name, source_id in (("radio", 1), ("tours", 2), ("all", None)):
+            ledger = stored_ledger(engine, START_TS, END_TS, source_id)
             expected = estimate_cost_per_hour_usd(
-                engine, START_TS, END_TS, source_id, model_id=model, catalogue=catalogue
+                engine, START_TS, END_TS, source_id, model_id=model, catalogue=catalogue, ledger=ledger
             )
             assert expected is not None  # some models are free at this volume (free tiers)
             assert value("castmeter_cost_usd_per_hour", model=model, source=name) == pytest.approx(

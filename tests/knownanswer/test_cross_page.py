@@ -173,6 +173,7 @@ def test_node_figures_and_alert_values_agree(
     from analytics.alerts.rules import load_rules
     from analytics.alerts.series import load_store_series
     from store.engine import make_engine
+    from store.queries.alert_series import series_reader
 
     ruleset = load_rules(RULES)
     engine = make_engine(store_url, read_only=True)
@@ -180,7 +181,8 @@ def test_node_figures_and_alert_values_agree(
         grid = Grid(a.MID_END, ruleset.evaluation_interval_s, 1)
         for rule_name, column in (("HighCPU", "CPU %"), ("HighMemory", "Memory %")):
             rule = ruleset.get(rule_name)
-            frame = load_store_series(engine, rule, a.MID_END - 600, a.MID_END, ruleset.lookback_s)
+            with series_reader(engine) as reader:
+                frame = load_store_series(reader, rule, a.MID_END - 600, a.MID_END, ruleset.lookback_s)
             values = grid_values(split_frame(frame), rule, grid, ruleset.lookback_s)
             for node in ("ND_ka_a", "ND_ka_b"):
                 assert round(float(values[node][0]), 1) == float(str(nodes.loc[node, column])), (
@@ -196,7 +198,8 @@ def test_node_figures_and_alert_values_agree(
                 rule = ruleset.get(record["Rule"])
                 ts = int(pd_ts(record["Time (Europe/Berlin)"]))
                 at = Grid(ts, ruleset.evaluation_interval_s, 1)
-                frame = load_store_series(engine, rule, ts - 600, ts, ruleset.lookback_s)
+                with series_reader(engine) as reader:
+                    frame = load_store_series(reader, rule, ts - 600, ts, ruleset.lookback_s)
                 value = grid_values(split_frame(frame), rule, at, ruleset.lookback_s)[record["Target"]][0]
                 shown = record["Value"]
                 if math.isnan(value):

@@ -150,7 +150,7 @@ def test_warning_when_billed_and_modeled_differ_over_the_share(
     engine.dispose()
     real = reconcile_module.reconcile
 
-    def modeled(_engine: object, start_ts: int, end_ts: int) -> reconcile_module.Modeled:
+    def modeled(start_ts: int, end_ts: int) -> reconcile_module.Modeled:
         return reconcile_module.Modeled(
             daily=pd.DataFrame({"day_ts": [], "listener_minutes": []}), usd_by_model={"amazon_ivs": 2.0}
         )

@@ -4,7 +4,8 @@ Revision ID: 0004_perf_indexes
 Revises: 0001
 Create Date: 2026-11-21
 
-The usage ledger's per-room, per-day connection minutes (analytics/usage.py ``_sessions``) over
+The usage ledger's per-room, per-day connection minutes (then analytics/usage.py ``_sessions``,
+now store/queries/usage.py ``connection_minutes``) over
 millions of participant sessions: an index on (source_id, room_sid, UTC day of joining) that
 also covers every column the query reads, so SQLite groups in index order with no sort and
 no table lookups. Measured on 30 days of platform-500 (1.8 M sessions): 6.3 s → ~0.7 s CPU.

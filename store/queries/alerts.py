@@ -1,4 +1,5 @@
-"""Read the live alerting tables (written by collectors/alerting.py) for the page."""
+"""The live alerting tables (written by collectors/alerting.py and collectors/alertmanager.py):
+active alerts, their history, what to forward to Alertmanager and its view of them."""
 
 from __future__ import annotations
 
