@@ -213,8 +213,9 @@ class Collector:
             newest_ts = newest_sample_ts(self.engine, source.health.source_id)
         except Exception:  # the store is out of reach: poll now; the write's fence decides
             newest_ts = None
-        if newest_ts is not None and newest_ts >= now_ts:
-            return float(newest_ts + source.health.interval_s)
+        interval_s = source.health.interval_s
+        if newest_ts is not None and 0 <= newest_ts - now_ts < interval_s:  # not history from a backfill
+            return float(newest_ts + interval_s)
         return min(source.health.next_attempt_ts, now_ts)
 
     def _leads(self) -> bool:
