@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import hardening
+from ui import hardening, heap
 from ui.auth import require_login, sign_out_button
 from ui.data import settings_error
 from ui.page import page_requested, via_app
@@ -44,3 +44,6 @@ if settings_error() is None:  # the page itself explains an invalid configuratio
 sign_out_button()
 with via_app():
     page.run()
+# After the first full run of each page its imports are loaded: freeze them out of the forced
+# post-run collection (ui/heap.py; a slider move no longer waits for a scan of every module).
+heap.freeze_after_first_run(page.url_path)

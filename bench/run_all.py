@@ -107,6 +107,8 @@ def machine() -> dict[str, Any]:
 # Benchmarks that read the shared 30-day store: run again on PostgreSQL with --postgres
 # (extra arguments for that pass). rss runs last: "after the above".
 STORE_BENCHES: dict[str, list[str]] = {
+    # The browser side is the same on both backends: the PostgreSQL pass takes fewer samples.
+    "browser_latency": ["--steps", "2", "--navs", "1", "--budget-s", "150"],
     "query_vs_prometheus": ["--prometheus-from-file"],
     "pages_render": [],
     "tick": [],
@@ -125,6 +127,11 @@ SUMMARY_KEYS: list[tuple[str, list[str], float | None]] = [
     ("backtest_s_30d_50nodes", ["backtest"], 1.0),
     ("dashboard_rss_mb", ["rss"], 400.0),
     ("collector_rss_mb", ["tick"], 150.0),
+    ("browser_first_load_max_s", ["browser_latency"], 1.5),
+    ("browser_sidebar_nav_max_s", ["browser_latency"], 0.7),
+    ("browser_interaction_ratio_max", ["browser_latency"], 3.0),
+    ("browser_slider_ratio", ["browser_latency"], 3.0),
+    ("browser_refresh_tick_main_thread_ms", ["browser_latency"], 300.0),
     ("store_mb_per_day_platform500_sqlite", ["store_size"], None),
     ("store_mb_per_day_platform500_postgresql", ["store_size"], None),
 ]

@@ -20,6 +20,7 @@ from analytics.ledger import AudienceProduct, Scenario, UsageLedger, load_scenar
 from analytics.prices import Catalogue, CatalogueError, catalogue_from_settings
 from analytics.prices.catalogue import STALE_AFTER_DAYS
 from ui import data
+from ui.auth import fragment
 from ui.formatting import escape_markdown, format_usd, shorten
 from ui.page import start
 
@@ -197,6 +198,10 @@ def window_costs(
     return provider_costs
 
 
+# A section whose own control only changes that section is a fragment: picking a baseline or a
+# model reruns it alone, on the ledger of the page's run, instead of the whole page (whose
+# window end moves every 15 s, which re-reads every ledger: seconds on 30 days).
+@fragment()
 def break_even(ledger: UsageLedger | None, catalogue: Catalogue) -> None:
     st.subheader("Break-even: monthly cost against listeners per stream")
     presets = _presets()
@@ -218,6 +223,7 @@ def break_even(ledger: UsageLedger | None, catalogue: Catalogue) -> None:
     )
 
 
+@fragment()
 def by_channel(
     ledger: UsageLedger, provider_costs: list[cost_engine.ProviderCost], catalogue: Catalogue
 ) -> None:

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.pages.conftest import REPO_ROOT, page_path
+from ui import heap
 
 TIMEOUT_S = 30
 APP = str(REPO_ROOT / "app.py")
@@ -27,6 +28,8 @@ def test_app_opens_on_the_overview_and_switches_pages(populated_store: dict[str,
         app.run()
         assert not app.exception, app.exception
         assert app.title[0].value == title
+    # Each page's first full run froze the heap once (ui/heap.py).
+    assert heap.frozen_pages() >= {"streams", "nodes"}
 
 
 @pytest.mark.slow

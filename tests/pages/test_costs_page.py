@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analytics import usage as usage_module
+from analytics.costs import MODEL_IDS
 from analytics.ledger import Scenario, UsageLedger, ledger_from_scenario
 from tests.pages.conftest import page_path
 
@@ -119,3 +120,28 @@ def test_unverified_rates_are_marked(empty_store: str, monkeypatch: pytest.Monke
     rates = app.dataframe[-1].value.set_index("Rate")
     assert "unverified" in str(rates.loc["self_hosted.hetzner.ax102.monthly_eur", "Flags"])
     assert "5000" in str(rates.loc["livekit_cloud.scale.max_connections", "Other values"])
+
+
+@pytest.mark.slow
+def test_picking_a_model_or_a_baseline_redraws_its_chart(populated_store: dict[str, Any]) -> None:
+    # (That the pick reruns its section alone, a fragment, is checked on a real server:
+    # tests/pages/test_costs_server.py. AppTest reruns the whole page.)
+    app = run_page()
+    charts = [chart.proto.spec for chart in app.get("plotly_chart")]
+    model = app.selectbox(key="costs_channel_model")
+    picked_model = next(m for m in MODEL_IDS if m != model.value)  # values are model ids
+    model.set_value(picked_model).run()
+    assert not app.exception, app.exception
+    baseline = app.selectbox(key="costs_break_even_base")
+    picked_baseline = baseline.options[-1]
+    assert picked_baseline != baseline.value
+    baseline.set_value(picked_baseline).run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="costs_channel_model").value == picked_model
+    assert app.selectbox(key="costs_break_even_base").value == picked_baseline
+    after = [chart.proto.spec for chart in app.get("plotly_chart")]
+    assert len(after) == len(charts)
+    changed = [index for index, (old, new) in enumerate(zip(charts, after, strict=True)) if old != new]
+    # The break-even chart follows the new baseline; only the two sections' charts may change
+    # (the fixture's channels can cost the same under two models).
+    assert len(after) - 2 in changed and set(changed) <= {len(after) - 2, len(after) - 1}, changed

@@ -1,0 +1,25 @@
+"""ui/heap.py: the heap is frozen out of the post-run collection once per page, never again."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from ui import heap
+
+
+def test_freezes_once_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heap, "_FROZEN_AFTER", set())
+    gc.unfreeze()
+    try:
+        assert gc.get_freeze_count() == 0
+        assert heap.freeze_after_first_run("costs") is True
+        frozen = gc.get_freeze_count()
+        assert frozen > 0  # everything alive now: this test's modules at least
+        assert heap.freeze_after_first_run("costs") is False
+        assert gc.get_freeze_count() == frozen  # a second run of the page freezes nothing more
+        assert heap.freeze_after_first_run("nodes") is True
+        assert heap.frozen_pages() == {"costs", "nodes"}
+    finally:
+        gc.unfreeze()
