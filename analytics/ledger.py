@@ -10,12 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
+import annotated_types
 import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from core.units import DAY_S
 
@@ -181,6 +183,9 @@ class UsageLedger:
 # ---------------------------------------------------------------------------------------------
 
 
+PEAK_BELOW_AVERAGE = "peak_below_average"  # the error type of a peak below the average
+
+
 class Scenario(BaseModel):
     """A what-if: ``streams`` concurrent broadcasts, each live ``hours_per_day``."""
 
@@ -188,17 +193,21 @@ class Scenario(BaseModel):
 
     name: str = ""
     description: str = ""
-    streams: float = Field(ge=0)
-    hours_per_day: float = Field(ge=0, le=24)
-    days_per_month: float = Field(default=30, ge=0, le=31)
-    listeners_per_stream: float = Field(ge=0)
-    publishers_per_stream: float = Field(default=1, ge=0)
+    # The bounds are the planner's limits too (ui/planner.py reads them from here): above the
+    # upper ones the numbers stop meaning anything (a shared link with streams=1e300 would ask
+    # for a 300-digit node count); a stream needs someone publishing (the measured scenario,
+    # analytics.costs.scenario_from_ledger, counts at least one).
+    streams: float = Field(gt=0, le=100_000)
+    hours_per_day: float = Field(gt=0, le=24)
+    days_per_month: float = Field(default=30, ge=1, le=31)
+    listeners_per_stream: float = Field(ge=0, le=10_000_000)
+    publishers_per_stream: float = Field(default=1, ge=1, le=1000)
     audio_kbps: float = Field(default=128, gt=0, le=2000)
     video: VideoTier = "none"
     recording: bool = False
     region: Region = "eu"
     # Planner fields (analytics/capacity/planner.py); optional so older scenario files still load.
-    peak_listeners_per_stream: float | None = Field(default=None, ge=0)  # None: same as the average
+    peak_listeners_per_stream: float | None = Field(default=None, ge=0, le=10_000_000)  # None: the average
     growth_pct_per_month: float = Field(default=0, ge=-50, le=200)  # audience growth, compounded
     hls_share: float = Field(default=0, ge=0, le=1)  # share of listeners served by HLS egress
     server_type: ServerType = "auto"
@@ -214,7 +223,12 @@ class Scenario(BaseModel):
     def _peak_not_below_average(cls, value: float | None, info: ValidationInfo) -> float | None:
         average = info.data.get("listeners_per_stream")
         if value is not None and average is not None and value < average:
-            raise ValueError(f"must be at least listeners_per_stream ({average:g})")
+            # A typed error with its numbers, so a form can word it for its own inputs.
+            raise PydanticCustomError(
+                PEAK_BELOW_AVERAGE,
+                "must be at least listeners_per_stream ({average})",
+                {"average": f"{average:g}", "peak_value": value, "average_value": average},
+            )
         return value
 
     @property
@@ -231,6 +245,31 @@ class Scenario(BaseModel):
             if self.peak_listeners_per_stream is None
             else self.peak_listeners_per_stream
         )
+
+
+@dataclass(frozen=True)
+class Bound:
+    """One side of a numeric field's range: its value and whether the value itself is allowed."""
+
+    value: float
+    inclusive: bool
+
+
+def field_bounds(name: str) -> tuple[Bound | None, Bound | None]:
+    """(lower, upper) bounds of the :class:`Scenario` field ``name``, None for an open side, so
+    forms state the model's limits instead of their own."""
+    low: Bound | None = None
+    high: Bound | None = None
+    for constraint in Scenario.model_fields[name].metadata:
+        if isinstance(constraint, annotated_types.Gt):
+            low = Bound(float(cast(float, constraint.gt)), False)
+        elif isinstance(constraint, annotated_types.Ge):
+            low = Bound(float(cast(float, constraint.ge)), True)
+        elif isinstance(constraint, annotated_types.Lt):
+            high = Bound(float(cast(float, constraint.lt)), False)
+        elif isinstance(constraint, annotated_types.Le):
+            high = Bound(float(cast(float, constraint.le)), True)
+    return low, high
 
 
 class ScenarioError(ValueError):

@@ -176,11 +176,13 @@ def _authenticate(config: WebhookConfig, auth_header: str) -> tuple[str, str, ap
         raise Refused(401, "forged")
     verifier = api.TokenVerifier(issuer, secret)
     _check_token(verifier, token)
-    _check_age(token)
+    check_token_age(token)
     return token, issuer, verifier
 
 
-def _verify(config: WebhookConfig, body: bytes, auth_header: str) -> tuple[str, webhook_pb.WebhookEvent, str]:
+def verify_request(
+    config: WebhookConfig, body: bytes, auth_header: str
+) -> tuple[str, webhook_pb.WebhookEvent, str]:
     """(api_key, event, body text) for a correctly signed body; raises Refused otherwise."""
     token, issuer, verifier = _authenticate(config, auth_header)
     try:
@@ -207,7 +209,7 @@ def _verify(config: WebhookConfig, body: bytes, auth_header: str) -> tuple[str, 
     return issuer, event, text
 
 
-def _check_age(token: str, now_ts: float | None = None) -> None:
+def check_token_age(token: str, now_ts: float | None = None) -> None:
     """Refuse a (verified) token issued more than MAX_TOKEN_AGE_S ago: ``exp`` is the signer's
     choice, the age is ours. The issue time is ``iat``, else ``nbf`` (LiveKit sets ``nbf``)."""
     claims = jwt.decode(token, options={"verify_signature": False})
@@ -258,7 +260,7 @@ async def _handle(request: web.Request) -> web.Response:
         if not _is_json_type(request.content_type):
             raise Refused(415, "content_type")
         body = await _read_body(request, config)
-        api_key, event, text = _verify(config, body, auth_header)
+        api_key, event, text = verify_request(config, body, auth_header)
     except Refused as refusal:
         request.app[TALLY_KEY].add(refusal.reason, request.remote)
         response = web.Response(status=refusal.status, text=f"refused: {refusal.reason}\n")

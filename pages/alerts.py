@@ -12,12 +12,10 @@ import streamlit as st
 from analytics.alerts.am_view import alertmanager_table, status_lines
 from analytics.alerts.backtest import BacktestResult
 from analytics.alerts.promql import ExportOptions, export_rules
-from analytics.alerts.replay import Replay, replay_rule
 from analytics.alerts.rules import Rule, RuleError, RuleSet, load_rules, parse_rules_yaml
 from analytics.alerts.spend import RUN_RATE_NOTE
 from analytics.alerts.timeline import busiest_targets, target_episodes, timeline_frame
 from core.resources import data_path
-from store.queries import alerts as alert_tables
 from ui import data, params
 from ui.formatting import escape_markdown
 from ui.page import start
@@ -28,50 +26,6 @@ _KEY_YAML = "alerts_rules_yaml"
 _KEY_RULE = "alerts_rule"
 _KEY_TARGET = "alerts_target"
 _KEY_PER_WEEK = "alerts_per_week"
-TTL_S = 60
-
-
-@st.cache_data(ttl=15, show_spinner=False)
-def _active(url: str) -> pd.DataFrame:
-    with data.engine(url).connect() as connection:
-        return alert_tables.active_alerts(connection)
-
-
-@st.cache_data(ttl=15, show_spinner=False)
-def _alertmanager(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    with data.engine(url).connect() as connection:
-        return alert_tables.alertmanager_view(connection), alert_tables.alertmanager_status(connection)
-
-
-@st.cache_data(ttl=TTL_S, show_spinner=False)
-def _history(url: str, start_ts: int, end_ts: int) -> pd.DataFrame:
-    with data.engine(url).connect() as connection:
-        return alert_tables.alert_history(connection, start_ts, end_ts)
-
-
-@st.cache_data(ttl=TTL_S, show_spinner="Replaying the rule on the stored history…")
-def _replay(
-    url: str,
-    rules_yaml: str,
-    rule_name: str,
-    start_ts: int,
-    end_ts: int,
-    candidates: tuple[float, ...],
-    per_week: float,
-) -> Replay:
-    ruleset = parse_rules_yaml(rules_yaml)
-    rule = ruleset.get(rule_name)
-    frame = data.rule_series(url, rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s)
-    return replay_rule(
-        rule,
-        ruleset,
-        frame,
-        start_ts,
-        end_ts,
-        target_per_week=per_week,
-        candidates=candidates,
-        keep_values=True,
-    )
 
 
 def _default_rules_yaml() -> tuple[str, str | None]:
@@ -110,7 +64,7 @@ def _digits(value: float) -> int:
 
 def active_section(view: ViewState) -> None:
     st.subheader("Active alerts")
-    active = _active(data.db_url())
+    active = data.active_alerts(data.db_url())
     if active.empty:
         st.success("No alert is pending or firing.", icon=":material/check_circle:")
         return
@@ -137,7 +91,7 @@ def active_section(view: ViewState) -> None:
 def alertmanager_section() -> None:
     """What the configured Alertmanagers did with castmeter's alerts (silenced, inhibited,
     routed), as the collectors last read it back (collectors/alertmanager.py)."""
-    am_view, status = _alertmanager(data.db_url())
+    am_view, status = data.alertmanager(data.db_url())
     if status.empty:
         return  # no [alerts.alertmanager] urls (or the collectors have not exchanged yet)
     for reachable, line in status_lines(status, int(time.time())):
@@ -145,7 +99,7 @@ def alertmanager_section() -> None:
             st.caption(escape_markdown(line))
         else:
             st.warning(escape_markdown(line), icon=":material/cloud_off:")
-    table = alertmanager_table(_active(data.db_url()), am_view, status)
+    table = alertmanager_table(data.active_alerts(data.db_url()), am_view, status)
     if not table.empty:
         st.markdown("**In Alertmanager**")
         st.dataframe(table, hide_index=True, width="stretch")
@@ -154,7 +108,7 @@ def alertmanager_section() -> None:
 def history_section(view: ViewState) -> None:
     st.subheader("History")
     start_ts, end_ts = view.window()
-    changes = _history(data.db_url(), start_ts, end_ts)
+    changes = data.alert_history(data.db_url(), start_ts, end_ts)
     if changes.empty:
         st.info(f"No alert changed state in {view.range_label.lower()}.", icon=":material/history:")
         return
@@ -322,7 +276,7 @@ def backtest_section(view: ViewState) -> None:
         key=f"alerts_b_{rule_name}",
     )
     start_ts, end_ts = view.window()
-    replay = _replay(
+    replay = data.replay(
         data.db_url(),
         ruleset.to_yaml(),
         rule_name,

@@ -3,48 +3,25 @@ variance table with its known causes; and the billing collectors' health."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from analytics.reconcile import PROVIDER_LABELS, Reconciliation, reconcile
-from analytics.usage import measured_ledger
+from analytics.reconcile import PROVIDER_LABELS
 from core import clock
 from ui import data
 from ui.formatting import escape_markdown, format_usd, shorten
 from ui.page import start
 from ui.timefmt import to_local_text, with_zone
 
-BILLING_TTL_S = 300
 PERIODS_DAYS = {"Last 30 days": 30, "Last 90 days": 90, "Last 12 months": 365}
 HOW_TO_ADD = (
     "Add a section with the provider's credentials to `castmeter.toml` (see the commented "
     "`[billing.*]` blocks in `castmeter.example.toml`), then run `python -m collectors billing --once` "
     "for a backfill; `python -m collectors run` fetches daily."
 )
-
-
-@st.cache_data(ttl=BILLING_TTL_S, show_spinner=False)
-def _reconciliation(url: str, days: int, today_iso: str, warn_share: float) -> Reconciliation:
-    today = datetime.fromisoformat(today_iso).date()
-    since = today - timedelta(days=days - 1)
-    return reconcile(
-        data.billing_records(url, since, today),
-        since,
-        today,
-        warn_share=warn_share,
-        ledger_source=lambda start_ts, end_ts: measured_ledger(
-            data.usage_parts(url, start_ts, end_ts, None), start_ts, end_ts
-        ),
-        overrides=data.settings().prices.overrides,
-    )
-
-
-@st.cache_data(ttl=BILLING_TTL_S, show_spinner=False)
-def _status(url: str) -> pd.DataFrame:
-    return data.billing_collector_health(url)
 
 
 def _label(provider: str) -> str:
@@ -121,10 +98,12 @@ def main() -> None:
     period = st.selectbox("Period", list(PERIODS_DAYS), index=0, key="billing_period")
     today = datetime.fromtimestamp(clock.now_ts(), tz=UTC).date().isoformat()
     warn_share = settings.billing.variance_warn_share
-    result = _reconciliation(url, PERIODS_DAYS[period], today, warn_share)
+    result = data.reconciliation(url, PERIODS_DAYS[period], today, warn_share)
 
     st.subheader("Collectors")
-    st.dataframe(status_frame(_status(url), configured, view.timezone), hide_index=True, width="stretch")
+    st.dataframe(
+        status_frame(data.billing_status(url), configured, view.timezone), hide_index=True, width="stretch"
+    )
     if missing:
         st.caption(f"Not configured: {', '.join(missing)}. {HOW_TO_ADD}")
 

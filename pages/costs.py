@@ -7,16 +7,13 @@ itemizes a price change inside it. Thin: the numbers come from analytics.costs /
 from __future__ import annotations
 
 import math
-from pathlib import Path
-from typing import cast
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from analytics import costs as cost_engine
-from analytics import usage as usage_module
-from analytics.ledger import AudienceProduct, Scenario, UsageLedger, load_scenario
+from analytics.ledger import UsageLedger
 from analytics.prices import Catalogue, CatalogueError, catalogue_from_settings
 from analytics.prices.catalogue import STALE_AFTER_DAYS
 from ui import data
@@ -24,22 +21,8 @@ from ui.auth import fragment
 from ui.formatting import escape_markdown, format_usd, shorten
 from ui.page import start
 
-COSTS_TTL_S = 300
-SCENARIO_DIR = Path(__file__).resolve().parents[1] / "analytics" / "scenarios"
 BREAK_EVEN_LISTENERS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 MEASURED = "Measured usage (this window)"
-
-
-@st.cache_data(ttl=COSTS_TTL_S, show_spinner=False)
-def _ledger(
-    url: str, start_ts: int, end_ts: int, source_id: int | None, audience_product: str = "broadcast"
-) -> UsageLedger:
-    return usage_module.measured_ledger(
-        data.usage_parts(url, start_ts, end_ts, source_id),
-        start_ts,
-        end_ts,
-        audience_product=cast(AudienceProduct, audience_product),
-    )
 
 
 def _audience_product() -> str:
@@ -51,15 +34,11 @@ def _catalogue() -> Catalogue:
     return catalogue_from_settings(data.settings())
 
 
-def _presets() -> dict[str, Scenario]:
-    return {path.stem: load_scenario(path) for path in sorted(SCENARIO_DIR.glob("*.yaml"))}
-
-
 def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, until_ts: int) -> None:
     """This month up to ``until_ts`` (the end of the page's time range: now, rounded up)."""
     month_start, _month_end = cost_engine.month_bounds(until_ts)
-    ledger = _ledger(url, month_start, until_ts, view_source, _audience_product())
-    trailing = _ledger(
+    ledger = data.ledger(url, month_start, until_ts, view_source, _audience_product())
+    trailing = data.ledger(
         url,
         until_ts - cost_engine.PROJECTION_TRAILING_DAYS * 86_400,
         until_ts,
@@ -204,7 +183,7 @@ def window_costs(
 @fragment()
 def break_even(ledger: UsageLedger | None, catalogue: Catalogue) -> None:
     st.subheader("Break-even: monthly cost against listeners per stream")
-    presets = _presets()
+    presets = data.presets()
     options = ([MEASURED] if ledger is not None and not ledger.is_empty else []) + list(presets)
     choice = st.selectbox("Baseline", options, index=0, key="costs_break_even_base")
     base = (
@@ -292,7 +271,7 @@ def main() -> None:
     url = data.db_url()
     start_ts, end_ts = view.window()
     month_to_date(url, view.source_id, catalogue, view.now_ts())
-    ledger = _ledger(url, start_ts, end_ts, view.source_id, _audience_product())
+    ledger = data.ledger(url, start_ts, end_ts, view.source_id, _audience_product())
     if ledger.is_empty:
         st.info(
             f"No usage in {view.range_label.lower()}. Pick a longer range in the sidebar; the break-even chart "

@@ -47,15 +47,7 @@ def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int
     label = costs.MODEL_LABELS[model_id]
 
     def compute() -> tuple[float | None, str]:
-        from analytics.prices import load_catalogue
-        from analytics.usage import measured_ledger
-
-        catalogue = load_catalogue(dict(overrides))
-        ledger = measured_ledger(data.usage_parts(url, start_ts, end_ts, source_id), start_ts, end_ts)
-        value = costs.estimate_cost_per_hour_usd(
-            None, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue, ledger=ledger
-        )
-        return (None if value is None else float(value)), ledger.coverage_note
+        return data.cost_per_hour(url, start_ts, end_ts, source_id, model_id, overrides)
 
     try:
         ready, result = shared_pending().get(

@@ -50,6 +50,15 @@ def _reason(errors: dict[str, str], field: str) -> None:
         st.error(escape_markdown(errors[field]), icon=":material/block:")
 
 
+def _slider(label: str, field: str, key: str, step: float) -> None:
+    """A slider over the Scenario model's range of ``field`` (an open lower end starts at 0, so
+    a value the model refuses can still be picked and gets its reason)."""
+    low, high = state.shown_bounds(field)
+    if high is None:
+        raise ValueError(f"the Scenario model gives {field} no upper bound for its slider")
+    st.slider(label, 0.0 if low is None else low, high, key=key, step=step)
+
+
 def _preset_options(saved: dict[str, Scenario], fleet_available: bool) -> list[str]:
     return [NO_PRESET, *state.presets(), *([state.MY_FLEET] if fleet_available else []),
             *(SAVED_PREFIX + name for name in saved)]  # fmt: skip
@@ -134,14 +143,14 @@ def inputs(errors: dict[str, str], options: list[str], saved: dict[str, Scenario
                  format_func=lambda kbps: f"{kbps} kbps", label_visibility="collapsed")  # fmt: skip
         _reason(errors, "audio_kbps")
         st.selectbox("Video", list(VIDEO_TIERS), key="pl_video", format_func=VIDEO_LABELS.__getitem__)
-        st.slider("Hours per day", 0.0, 24.0, key="pl_hours", step=0.25)
+        _slider("Hours per day", "hours_per_day", "pl_hours", 0.25)
         _reason(errors, "hours_per_day")
-        st.slider("Days per month", 1.0, 31.0, key="pl_days", step=1.0)
+        _slider("Days per month", "days_per_month", "pl_days", 1.0)
         _reason(errors, "days_per_month")
-        st.slider("Monthly audience growth (%)", -50.0, 200.0, key="pl_growth", step=0.5)
+        _slider("Monthly audience growth (%)", "growth_pct_per_month", "pl_growth", 0.5)
         _reason(errors, "growth_pct_per_month")
     with right:
-        st.slider("Listeners served by HLS (%)", 0.0, 100.0, key="pl_hls", step=5.0)
+        _slider("Listeners served by HLS (%)", "hls_share", "pl_hls", 5.0)
         _reason(errors, "hls_share")
         st.selectbox("Region", list(REGIONS), key="pl_region")
         st.selectbox(

@@ -39,9 +39,11 @@ from typing import Any, ParamSpec
 
 import bcrypt
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.run_pace import RunPace
 from core.signin_limiter import SignInLimiter
+from ui import data
 from ui.client import client_address, client_fingerprint
 
 log = logging.getLogger("castmeter.auth")
@@ -72,8 +74,6 @@ def _run_pace() -> RunPace:
         if _pace is None:
             rate_per_s, burst = 5.0, 10
             try:
-                from ui import data
-
                 dashboard = data.settings().dashboard
                 rate_per_s, burst = dashboard.sign_in_runs_per_s, dashboard.sign_in_burst
             except Exception:  # an invalid configuration still gets a working, paced sign-in
@@ -254,8 +254,6 @@ def fragment(
 def _leave_fragment() -> None:
     """From a fragment's own run: rerun the whole app (which shows the sign-in). Within a full
     run (the page's gate already let it through, so this cannot loop) just stop."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     context = get_script_run_ctx()
     if context is not None and context.fragment_ids_this_run:
         st.rerun(scope="app")

@@ -18,6 +18,8 @@ from collections.abc import Iterable
 
 import streamlit as st
 
+from ui import data
+
 log = logging.getLogger(__name__)
 
 XSRF_COOKIE = "_streamlit_xsrf"
@@ -44,8 +46,6 @@ def _trusted(peer: str, proxies: Iterable[str]) -> bool:
 
 
 def _trusted_proxies() -> tuple[str, ...]:
-    from ui import data
-
     try:
         return tuple(data.settings().dashboard.trusted_proxies)
     except Exception:  # an invalid configuration still needs a working sign-in

@@ -11,19 +11,29 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from analytics import costs as cost_engine
 from analytics import monitoring
-from analytics.alerts.rules import Rule
+from analytics import reconcile as reconcile_module
+from analytics import usage as usage_module
+from analytics.alerts.replay import Replay, replay_rule
+from analytics.alerts.rules import Rule, parse_rules_yaml
 from analytics.alerts.series import load_store_series
+from analytics.capacity.report import FleetCapacity, fleet_capacity, fleet_node_vcpus, fleet_window
+from analytics.ledger import AudienceProduct, Scenario, UsageLedger, load_scenario
+from analytics.my_fleet import MyFleet, my_fleet_scenario
+from analytics.prices import Catalogue, catalogue_from_settings, load_catalogue
 from core.settings import ConfigError, Settings, load_settings
 from store.engine import is_sqlite, make_engine
+from store.queries import alerts as alert_tables
 from store.queries import billing as billing_q
 from store.queries import fleet as fleet_q
 from store.queries import nodes as nodes_q
@@ -40,6 +50,13 @@ INVENTORY_TTL_S = 30
 STORE_STATE_TTL_S = 5  # short: the first `make run` creates the database while the app waits
 STREAM_CSV_ROWS_LIMIT = 200_000  # rows the Streams CSV export holds (every session of a long range)
 STREAM_STATUSES = streams_q.STREAM_STATUSES  # the Streams page's status filter, as the query takes it
+COSTS_TTL_S = 300  # a priced window (Costs page) and the billing reconciliation
+ALERTS_LIVE_TTL_S = 15
+ALERTS_TTL_S = 60
+FLEET_TTL_S = 300  # the fleet's calibration and forecast, and "my fleet"
+PRESETS_TTL_S = 3600
+SCENARIO_DIR = Path(__file__).resolve().parents[1] / "analytics" / "scenarios"
+MY_FLEET_DAYS = 30
 
 
 @st.cache_resource(ttl=60, show_spinner=False)
@@ -63,6 +80,11 @@ def settings_error() -> ConfigError | None:
 
 def db_url() -> str:
     return settings().database.url
+
+
+def db_label(url: str) -> str:
+    """The database URL for display, its password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def _dispose(engine: Engine) -> None:
@@ -189,3 +211,169 @@ def rule_series(url: str, rule: Rule, since_ts: int, until_ts: int, lookback_s: 
     store.queries.alert_series), as the live evaluator reads them."""
     with series_reader(engine(url)) as reader:
         return load_store_series(reader, rule, since_ts, until_ts, lookback_s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Costs: measured usage as a ledger, the Overview's cost per hour, the price catalogue
+# ---------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=COSTS_TTL_S, show_spinner=False)
+def ledger(
+    url: str, start_ts: int, end_ts: int, source_id: int | None, audience_product: str = "broadcast"
+) -> UsageLedger:
+    """The measured usage ledger of a window (the Costs page's)."""
+    return usage_module.measured_ledger(
+        usage_parts(url, start_ts, end_ts, source_id),
+        start_ts,
+        end_ts,
+        audience_product=cast(AudienceProduct, audience_product),
+    )
+
+
+def cost_per_hour(
+    url: str,
+    start_ts: int,
+    end_ts: int,
+    source_id: int | None,
+    model_id: str,
+    overrides: tuple[tuple[str, float], ...],
+) -> tuple[float | None, str]:
+    """The cost engine's ``estimate_cost_per_hour_usd`` for a window under ``model_id`` and its
+    ledger's coverage note. Not cached here: the Overview runs it in the shared background pool
+    (ui.background), which keeps the result."""
+    catalogue = load_catalogue(dict(overrides))
+    measured = usage_module.measured_ledger(usage_parts(url, start_ts, end_ts, source_id), start_ts, end_ts)
+    value = cost_engine.estimate_cost_per_hour_usd(
+        None, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue, ledger=measured
+    )
+    return (None if value is None else float(value)), measured.coverage_note
+
+
+@st.cache_resource(ttl=FLEET_TTL_S, show_spinner=False)
+def catalogue(overrides: tuple[tuple[str, float], ...]) -> Catalogue:
+    """The price catalogue with ``[prices.overrides]`` (immutable, so shared, not copied)."""
+    return catalogue_from_settings({"overrides": dict(overrides)})
+
+
+def settings_overrides() -> tuple[tuple[str, float], ...]:
+    return tuple(sorted(settings().prices.overrides.items()))
+
+
+def settings_catalogue() -> Catalogue:
+    return catalogue(settings_overrides())
+
+
+@st.cache_resource(ttl=PRESETS_TTL_S, show_spinner=False)
+def presets() -> dict[str, Scenario]:
+    """The seed scenarios (analytics/scenarios/*.yaml) by file name."""
+    return {path.stem: load_scenario(path) for path in sorted(SCENARIO_DIR.glob("*.yaml"))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Billing: the reconciliation and the billing collectors' health
+# ---------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=COSTS_TTL_S, show_spinner=False)
+def reconciliation(url: str, days: int, today_iso: str, warn_share: float) -> reconcile_module.Reconciliation:
+    today = date.fromisoformat(today_iso)
+    since = today - timedelta(days=days - 1)
+    return reconcile_module.reconcile(
+        billing_records(url, since, today),
+        since,
+        today,
+        warn_share=warn_share,
+        ledger_source=lambda start_ts, end_ts: usage_module.measured_ledger(
+            usage_parts(url, start_ts, end_ts, None), start_ts, end_ts
+        ),
+        overrides=settings().prices.overrides,
+    )
+
+
+@st.cache_data(ttl=COSTS_TTL_S, show_spinner=False)
+def billing_status(url: str) -> pd.DataFrame:
+    return billing_collector_health(url)
+
+
+# ---------------------------------------------------------------------------------------------
+# Alerts: active, Alertmanager's view, history, and a rule replayed on the stored history
+# ---------------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=ALERTS_LIVE_TTL_S, show_spinner=False)
+def active_alerts(url: str) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        return alert_tables.active_alerts(connection)
+
+
+@st.cache_data(ttl=ALERTS_LIVE_TTL_S, show_spinner=False)
+def alertmanager(url: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Alertmanager's view of the alerts and its status, as the collector last stored them."""
+    with engine(url).connect() as connection:
+        return alert_tables.alertmanager_view(connection), alert_tables.alertmanager_status(connection)
+
+
+@st.cache_data(ttl=ALERTS_TTL_S, show_spinner=False)
+def alert_history(url: str, start_ts: int, end_ts: int) -> pd.DataFrame:
+    with engine(url).connect() as connection:
+        return alert_tables.alert_history(connection, start_ts, end_ts)
+
+
+@st.cache_data(ttl=ALERTS_TTL_S, show_spinner="Replaying the rule on the stored history…")
+def replay(
+    url: str,
+    rules_yaml: str,
+    rule_name: str,
+    start_ts: int,
+    end_ts: int,
+    candidates: tuple[float, ...],
+    per_week: float,
+) -> Replay:
+    """``rule_name`` of ``rules_yaml`` replayed on the stored series of the window."""
+    ruleset = parse_rules_yaml(rules_yaml)
+    rule = ruleset.get(rule_name)
+    frame = rule_series(url, rule, start_ts - ruleset.lookback_s, end_ts, ruleset.lookback_s)
+    return replay_rule(
+        rule,
+        ruleset,
+        frame,
+        start_ts,
+        end_ts,
+        target_per_week=per_week,
+        candidates=candidates,
+        keep_values=True,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Capacity: the fleet's calibration and forecast, and "my fleet" as a planner scenario
+# ---------------------------------------------------------------------------------------------
+
+
+@st.cache_resource(ttl=FLEET_TTL_S, show_spinner=False)
+def fleet_capacity_report(
+    url: str,
+    until_ts: int,
+    source_id: int | None,
+    target_cpu_pct: float,
+    overrides: tuple[tuple[str, float], ...],
+) -> FleetCapacity:
+    """Calibration and headroom forecast over the last 30 days up to ``until_ts``."""
+    vcpus, vcpus_source = fleet_node_vcpus(settings())
+    since_ts, until_ts = fleet_window(until_ts)
+    load = nodes_q.node_load(engine(url), since_ts, until_ts, source_id)
+    return fleet_capacity(
+        load, catalogue(overrides), since_ts=since_ts, until_ts=until_ts, node_vcpus=vcpus,
+        node_vcpus_source=vcpus_source, target_cpu_pct=target_cpu_pct,
+    )  # fmt: skip
+
+
+@st.cache_resource(ttl=FLEET_TTL_S, show_spinner=False)
+def my_fleet(url: str, until_ts: int, source_id: int | None, growth_pct: float | None) -> MyFleet | None:
+    """The last 30 days' measured usage as the planner's "my fleet" scenario, or None."""
+    since_ts = until_ts - MY_FLEET_DAYS * 86_400
+    measured = usage_module.measured_ledger(
+        usage_parts(url, since_ts, until_ts, source_id), since_ts, until_ts
+    )
+    return my_fleet_scenario(measured, growth_pct)

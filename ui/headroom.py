@@ -1,8 +1,7 @@
 """The headroom forecast and the capacity calibration as page sections (planner and Nodes).
 
-The numbers come from analytics.capacity.report.fleet_capacity over the node samples
-store.queries.nodes.node_load reads (cached here, with a ttl); this module
-only lays them out.
+The numbers come from analytics.capacity.report.fleet_capacity (read and cached by ui.data, the one
+door to the data); this module only lays them out.
 """
 
 from __future__ import annotations
@@ -12,16 +11,14 @@ import math
 import pandas as pd
 import streamlit as st
 
-from analytics.capacity.report import FleetCapacity, fleet_capacity, fleet_node_vcpus, fleet_window
+from analytics.capacity.report import FleetCapacity
 from analytics.capacity.sizing import derivation_lines
 from analytics.forecast import CLUSTER
-from analytics.prices import Catalogue, catalogue_from_settings
+from analytics.prices import Catalogue
 from core import clock
-from store.queries.nodes import node_load
 from ui import data
 from ui.formatting import escape_markdown
 
-FLEET_TTL_S = 300
 ROUND_S = 300  # one calibration serves every rerun within five minutes
 
 METRIC_LABELS = {"cpu_pct": "CPU %", "out_mbps": "Out Mbit/s"}
@@ -34,26 +31,9 @@ STATUS_LABELS = {
 }
 
 
-@st.cache_resource(ttl=FLEET_TTL_S, show_spinner=False)
-def catalogue(overrides: tuple[tuple[str, float], ...]) -> Catalogue:
-    """The price catalogue with ``[prices.overrides]`` (immutable, so shared, not copied)."""
-    return catalogue_from_settings({"overrides": dict(overrides)})
-
-
 def settings_catalogue() -> Catalogue:
-    return catalogue(tuple(sorted(data.settings().prices.overrides.items())))
-
-
-@st.cache_resource(ttl=FLEET_TTL_S, show_spinner=False)
-def _fleet(url: str, until_ts: int, source_id: int | None, target_cpu_pct: float,
-           overrides: tuple[tuple[str, float], ...]) -> FleetCapacity:  # fmt: skip
-    vcpus, vcpus_source = fleet_node_vcpus(data.settings())
-    since_ts, until_ts = fleet_window(until_ts)
-    load = node_load(data.engine(url), since_ts, until_ts, source_id)
-    return fleet_capacity(
-        load, catalogue(overrides), since_ts=since_ts, until_ts=until_ts, node_vcpus=vcpus,
-        node_vcpus_source=vcpus_source, target_cpu_pct=target_cpu_pct,
-    )  # fmt: skip
+    """The price catalogue with the settings' ``[prices.overrides]``."""
+    return data.settings_catalogue()
 
 
 def fleet(source_id: int | None, target_cpu_pct: float = 70.0) -> FleetCapacity | None:
@@ -62,8 +42,9 @@ def fleet(source_id: int | None, target_cpu_pct: float = 70.0) -> FleetCapacity 
     if not data.store_state(url).ok:
         return None
     now = clock.now_ts()
-    overrides = tuple(sorted(data.settings().prices.overrides.items()))
-    return _fleet(url, now - now % ROUND_S, source_id, float(target_cpu_pct), overrides)
+    return data.fleet_capacity_report(
+        url, now - now % ROUND_S, source_id, float(target_cpu_pct), data.settings_overrides()
+    )
 
 
 def _day(ts: object, timezone: str) -> str:

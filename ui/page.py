@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ui import data, empty, hardening
 from ui.auth import require_login
@@ -31,8 +33,6 @@ def via_app() -> Iterator[None]:
 def page_requested() -> bool:
     """Whether the browser asked for a page by its address (a deep link such as ``/streams``):
     it names the page until it has been told the page's hash by a navigation message."""
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     context = get_script_run_ctx()
     return context is not None and bool(context.pages_manager.intended_page_name)
 
@@ -45,9 +45,6 @@ def through_app() -> None:
     race on that process-wide flag. Whether *this* run came through app.py is known per run
     (:func:`via_app`), so a bare run clears the flag and reruns through app.py. (Only when
     app.py is the main script: AppTest runs a page file as its own main script.)"""
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
     context = get_script_run_ctx()
     if (
         getattr(_ROUTE, "via_app", False)

@@ -18,21 +18,25 @@ from typing import Any
 import streamlit as st
 from pydantic import ValidationError
 
-from analytics import costs as cost_engine
 from analytics.capacity.planner import streams_from_weekly_hours
-from analytics.ledger import AUDIENCE_PRODUCTS, REGIONS, SERVER_TYPES, VIDEO_TIERS, Scenario, load_scenario
-from analytics.usage import measured_ledger
+from analytics.ledger import (
+    AUDIENCE_PRODUCTS,
+    PEAK_BELOW_AVERAGE,
+    REGIONS,
+    SERVER_TYPES,
+    VIDEO_TIERS,
+    Scenario,
+    field_bounds,
+)
+from analytics.my_fleet import MY_FLEET as MY_FLEET  # the preset's name, for the page
 from ui import data
 from ui.sidebar import ViewState
 
-SCENARIO_DIR = Path(__file__).resolve().parents[1] / "analytics" / "scenarios"
 SAVED_PATH = Path(__file__).resolve().parents[1] / "data" / "planner_scenarios.json"
 MAX_SAVED = 50
 MAX_NAME_CHARS = 60
-MY_FLEET = "my fleet (last 30 days)"
 KBPS_PRESETS: tuple[int, ...] = (32, 64, 128, 192)
 TARGETS_PCT: tuple[int, ...] = (70, 80)
-FLEET_TTL_S = 300
 
 # Scenario field -> (session key, URL key). The URL value is "k=v;k=v" of these only.
 FIELDS: dict[str, tuple[str, str]] = {
@@ -60,32 +64,29 @@ CHOICES: dict[str, tuple[str, ...]] = {
 BOOL_FIELDS: tuple[str, ...] = ("recording", "rtmp_ingress", "hls_egress")
 # Fields a shared URL from before they existed may leave out, and their values then.
 URL_DEFAULTS: dict[str, Any] = {"rtmp_ingress": False, "hls_egress": False, "audience_product": "broadcast"}
-# Upper bounds of the inputs: far beyond any fleet, and short of numbers that stop meaning
-# anything (a shared link with s=1e300 would otherwise ask for a 300-digit node count).
-MAX_STREAMS = 100_000.0
-MAX_LISTENERS = 10_000_000.0
-MAX_PUBLISHERS = 1_000.0
-# A shared link's numbers above these are clamped to them, with the reason shown (below the
-# range the link is refused like any invalid one).
-URL_LIMITS: dict[str, tuple[float, str]] = {
-    "streams": (MAX_STREAMS, "concurrent broadcasts"),
-    "listeners_per_stream": (MAX_LISTENERS, "average listeners per stream"),
-    "peak_listeners_per_stream": (MAX_LISTENERS, "peak listeners per stream"),
-    "publishers_per_stream": (MAX_PUBLISHERS, "publishers per stream"),
-    "audio_kbps": (2000.0, "audio bitrate (kbps)"),
-    "hours_per_day": (24.0, "hours per day"),
-    "days_per_month": (31.0, "days per month"),
-    "growth_pct_per_month": (200.0, "monthly growth (%)"),
-    "hls_share": (1.0, "HLS share"),
-    "target_cpu_pct": (95.0, "target CPU (%)"),
+# What each numeric input is called in a refusal, and its shown unit scale (the HLS share is a
+# fraction in the model and a percentage on screen). The limits themselves are the Scenario
+# model's (analytics.ledger), read with field_bounds.
+LABELS: dict[str, str] = {
+    "streams": "concurrent broadcasts",
+    "listeners_per_stream": "listeners per stream",
+    "peak_listeners_per_stream": "peak listeners per stream",
+    "publishers_per_stream": "publishers per stream",
+    "audio_kbps": "the audio bitrate (kbps)",
+    "hours_per_day": "hours per day",
+    "days_per_month": "days per month",
+    "growth_pct_per_month": "monthly growth (%)",
+    "hls_share": "the HLS share (%)",
+    "target_cpu_pct": "the target CPU (%)",
 }
+SHOWN_SCALE: dict[str, float] = {"hls_share": 100.0}
+NUMBER_FIELDS: tuple[str, ...] = tuple(LABELS)
 NOTICE_KEY = "pl_notice"  # the planner page shows (and removes) this message above its inputs
 
 
-@st.cache_resource(ttl=3600, show_spinner=False)
 def presets() -> dict[str, Scenario]:
     """The seed scenarios (analytics/scenarios/*.yaml) by file name."""
-    return {path.stem: load_scenario(path) for path in sorted(SCENARIO_DIR.glob("*.yaml"))}
+    return data.presets()
 
 
 def widget_values(scenario: Scenario) -> dict[str, Any]:
@@ -121,73 +122,86 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _limit_text(value: float) -> str:
+    """``10,000,000``, ``0.5``: whole numbers with thousands separators, never ``1e+07``."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,g}"
+
+
+def shown_bounds(field: str) -> tuple[float | None, float | None]:
+    """The model's (lower, upper) limits of ``field`` in the units the input shows."""
+    scale = SHOWN_SCALE.get(field, 1.0)
+    low, high = field_bounds(field)
+    return (None if low is None else low.value * scale), (None if high is None else high.value * scale)
+
+
+def range_reason(field: str) -> str:
+    """Why a value of ``field`` is refused, from the Scenario model's bounds."""
+    low, high = field_bounds(field)
+    scale = SHOWN_SCALE.get(field, 1.0)
+    low_text = "" if low is None else _limit_text(low.value * scale)
+    high_text = "" if high is None else _limit_text(high.value * scale)
+    if field == "publishers_per_stream" and low is not None and high is not None:
+        return f"a stream needs {low_text} to {high_text} publishers"
+    label = LABELS[field]
+    if low is not None and high is not None:
+        if low.inclusive:
+            return f"{label} must be between {low_text} and {high_text}"
+        return f"{label} must be above {low_text} and at most {high_text}"
+    if low is not None:
+        return f"{label} must be {'at least' if low.inclusive else 'above'} {low_text}"
+    return f"{label} must be at most {high_text}"
+
+
+RANGE_ERRORS = frozenset({"greater_than", "greater_than_equal", "less_than", "less_than_equal"})
+
+
+def refusals(exc: ValidationError) -> dict[str, str]:
+    """{field: reason} from the model's validation errors: a range error states the field's
+    whole range, a choice its options, any other the model's own message."""
+    reasons: dict[str, str] = {}
+    for item in exc.errors():
+        field = str(item["loc"][0]) if item["loc"] else "streams"
+        if field in reasons:
+            continue
+        if item["type"] in RANGE_ERRORS and field in LABELS:
+            reasons[field] = range_reason(field)
+        elif item["type"] in ("float_type", "float_parsing", "finite_number", "missing"):
+            reasons[field] = "enter a number"
+        elif item["type"] == PEAK_BELOW_AVERAGE:
+            ctx = item.get("ctx") or {}
+            reasons[field] = (
+                f"the peak ({ctx['peak_value']:,.0f}) cannot be below the average ({ctx['average_value']:,.0f})"
+            )
+        elif field in CHOICES:
+            reasons[field] = f"choose one of {', '.join(CHOICES[field])}"
+        else:
+            reasons[field] = str(item["msg"]).removeprefix("Value error, ")
+    return reasons
+
+
 def scenario_from_inputs(
     values: Mapping[str, Any], *, name: str = ""
 ) -> tuple[Scenario | None, dict[str, str]]:
-    """(scenario, {}) or (None, {field: reason}) for the planner's raw input values."""
-    errors: dict[str, str] = {}
-    numbers: dict[str, float] = {}
-    for field in ("streams", "listeners_per_stream", "peak_listeners_per_stream", "publishers_per_stream",
-                  "audio_kbps", "hours_per_day", "days_per_month", "growth_pct_per_month", "hls_share", "target_cpu_pct"):  # fmt: skip
-        number = _number(values.get(field))
-        if number is None:
-            errors[field] = "enter a number"
-        else:
-            numbers[field] = number
-    checks = {
-        "streams": (
-            lambda v: 0 < v <= MAX_STREAMS,
-            f"concurrent broadcasts must be above 0 and at most {MAX_STREAMS:,.0f}",
-        ),
-        "listeners_per_stream": (
-            lambda v: 0 <= v <= MAX_LISTENERS,
-            f"listeners per stream must be between 0 and {MAX_LISTENERS:,.0f}",
-        ),
-        "peak_listeners_per_stream": (
-            lambda v: 0 <= v <= MAX_LISTENERS,
-            f"listeners per stream must be between 0 and {MAX_LISTENERS:,.0f}",
-        ),
-        "publishers_per_stream": (
-            lambda v: 1 <= v <= MAX_PUBLISHERS,
-            f"a stream needs 1 to {MAX_PUBLISHERS:,.0f} publishers",
-        ),
-        "audio_kbps": (lambda v: 0 < v <= 2000, "the audio bitrate must be between 1 and 2,000 kbps"),
-        "hours_per_day": (lambda v: 0 < v <= 24, "hours per day must be above 0 and at most 24"),
-        "days_per_month": (lambda v: 0 < v <= 31, "days per month must be between 1 and 31"),
-        "growth_pct_per_month": (lambda v: -50 <= v <= 200, "monthly growth must be between −50 % and 200 %"),
-        "hls_share": (lambda v: 0 <= v <= 100, "the HLS share must be between 0 and 100 %"),
-        "target_cpu_pct": (lambda v: 10 <= v <= 95, "the target CPU must be between 10 and 95 %"),
-    }
-    for field, (ok, reason) in checks.items():
-        if field in numbers and not ok(numbers[field]):
-            errors[field] = reason
-    average, peak = numbers.get("listeners_per_stream"), numbers.get("peak_listeners_per_stream")
-    if (
-        "peak_listeners_per_stream" not in errors
-        and average is not None
-        and peak is not None
-        and peak < average
-    ):
-        errors["peak_listeners_per_stream"] = (
-            f"the peak ({peak:,.0f}) cannot be below the average ({average:,.0f})"
-        )
-    for field, options in CHOICES.items():
-        if values.get(field) not in options:
-            errors[field] = f"choose one of {', '.join(options)}"
-    if errors:
-        return None, errors
+    """(scenario, {}) or (None, {field: reason}) for the planner's raw input values: the
+    Scenario model validates them, and its errors become the reasons shown."""
+    numbers: dict[str, float | None] = {field: _number(values.get(field)) for field in NUMBER_FIELDS}
+    hls_share = numbers["hls_share"]
+    candidate = {
+        **numbers, "hls_share": None if hls_share is None else hls_share / 100.0, "name": name,
+        **{field: values.get(field) for field in CHOICES},
+        **{field: bool(values.get(field, False)) for field in BOOL_FIELDS},
+    }  # fmt: skip
+    # None is the model's "same as the average"; an emptied input is not that.
+    missing_peak = (
+        {"peak_listeners_per_stream": "enter a number"}
+        if numbers["peak_listeners_per_stream"] is None
+        else {}
+    )
     try:
-        scenario = Scenario.model_validate(
-            {**numbers, "hls_share": numbers["hls_share"] / 100.0, "name": name, "video": values["video"],
-             "region": values["region"], "server_type": values["server_type"],
-             "audience_product": values["audience_product"],
-             **{field: bool(values.get(field, False)) for field in BOOL_FIELDS}}
-        )  # fmt: skip
-    except ValidationError as exc:  # a bound the checks above missed: still a reason, not a traceback
-        for item in exc.errors():
-            errors[str(item["loc"][0]) if item["loc"] else "streams"] = str(item["msg"])
-        return None, errors
-    return scenario, {}
+        scenario = Scenario.model_validate(candidate)
+    except ValidationError as exc:
+        return None, {**refusals(exc), **missing_peak}
+    return (None, missing_peak) if missing_peak else (scenario, {})
 
 
 def session_inputs() -> dict[str, Any]:
@@ -227,13 +241,15 @@ def to_url(scenario: Scenario) -> str:
 
 
 def _clamped(name: str, value: float, notes: list[str]) -> float:
-    """``value`` capped at the planner's limit for ``name`` (with the reason in ``notes``);
-    values below the range are left for the validation to refuse."""
-    high, label = URL_LIMITS[name]
-    if value <= high:
+    """``value`` capped at the model's upper limit for ``name`` (with the reason in ``notes``);
+    values below the range are left for the validation to refuse. URL values are the model's
+    own units (the HLS share a fraction)."""
+    high = field_bounds(name)[1]
+    if high is None or value <= high.value:
         return value
-    notes.append(f"{label} {value:g} is more than the planner takes: clamped to {high:,g}")
-    return high
+    label = LABELS[name].removeprefix("the ").removesuffix(" (%)" if name in SHOWN_SCALE else "")
+    notes.append(f"{label} {value:g} is more than the planner takes: clamped to {_limit_text(high.value)}")
+    return high.value
 
 
 def from_url(text: str | None) -> Scenario | None:
@@ -288,56 +304,6 @@ def _parse_url(text: str | None, notes: list[str]) -> Scenario | None:
 # --------------------------------------------------------------------------------------------
 
 
-GROWTH_RANGE_PCT = (-50.0, 200.0)  # the slider's range
-
-
-def fleet_notes(ledger_covered_note: str, growth_pct: float | None) -> str:
-    """What "my fleet" was filled from, for the notice under the preset."""
-    if growth_pct is None:
-        growth = (
-            "growth set to 0 %: the audience shows no measurable trend (it needs two weeks of daily "
-            "peaks and a slope clear of day-to-day noise)"
-        )
-    elif not GROWTH_RANGE_PCT[0] <= growth_pct <= GROWTH_RANGE_PCT[1]:
-        growth = (
-            f"the audience trend is {growth_pct:+.1f} % a month, beyond the slider's "
-            f"{GROWTH_RANGE_PCT[0]:g}..{GROWTH_RANGE_PCT[1]:g} %: set to the nearest end"
-        )
-    else:
-        growth = f"growth {growth_pct:+.1f} % a month: the trend of the daily audience peaks"
-    coverage = f"; {ledger_covered_note}" if ledger_covered_note else ""
-    return f"My fleet: the last 30 days' usage per month{coverage}; {growth}."
-
-
-@st.cache_resource(ttl=FLEET_TTL_S, show_spinner=False)
-def _fleet_scenario(
-    url: str, until_ts: int, source_id: int | None, growth_pct: float | None
-) -> tuple[Scenario, str] | None:
-    since_ts = until_ts - 30 * 86_400
-    ledger = measured_ledger(data.usage_parts(url, since_ts, until_ts, source_id), since_ts, until_ts)
-    if ledger.is_empty:
-        return None
-    base = cost_engine.scenario_from_ledger(ledger)
-    streams = max(ledger.fleet_peak_streams, 1.0)
-    peak = max(ledger.fleet_peak_listeners / streams, base.listeners_per_stream)
-    scenario = base.model_copy(
-        update={
-            "name": MY_FLEET,
-            "streams": round(base.streams, 2),
-            "hours_per_day": round(min(max(base.hours_per_day, 0.1), 24.0), 2),
-            "listeners_per_stream": round(base.listeners_per_stream, 2),
-            "peak_listeners_per_stream": round(peak, 2)
-            if peak >= round(base.listeners_per_stream, 2)
-            else None,
-            "publishers_per_stream": round(base.publishers_per_stream, 2),
-            "growth_pct_per_month": float(
-                min(max(growth_pct or 0.0, GROWTH_RANGE_PCT[0]), GROWTH_RANGE_PCT[1])
-            ),
-        }
-    )
-    return scenario, fleet_notes(ledger.coverage_note, growth_pct)
-
-
 def fleet_scenario(source_id: int | None, growth_pct: float | None) -> tuple[Scenario, str] | None:
     """ "My fleet" as a scenario and a note on what it was filled from, or None."""
     url = data.db_url()
@@ -347,7 +313,8 @@ def fleet_scenario(source_id: int | None, growth_pct: float | None) -> tuple[Sce
     # preset's listener-hours are the Costs page's for the same 30 days.
     until_ts = ViewState.now_ts()
     growth = None if growth_pct is None else round(growth_pct, 1)
-    return _fleet_scenario(url, until_ts, source_id, growth)
+    fleet = data.my_fleet(url, until_ts, source_id, growth)
+    return None if fleet is None else (fleet.scenario, fleet.note)
 
 
 # --------------------------------------------------------------------------------------------

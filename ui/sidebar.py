@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import streamlit as st
-from sqlalchemy.engine import make_url
 
 from core import clock
 from ui import data, params
@@ -173,7 +172,7 @@ def render_sidebar(*, publish: bool = False) -> ViewState:
             "Live refresh", key=_KEY_LIVE, help=f"Re-read live figures every {REFRESH_EVERY_S} s."
         )
         st.caption(f"Times in {timezone}")
-        st.caption(f"Database: {make_url(url).render_as_string(hide_password=True)}")
+        st.caption(f"Database: {data.db_label(url)}")
 
     source_id: int | None = None
     if source_rows is not None and source_name != ALL_SOURCES:

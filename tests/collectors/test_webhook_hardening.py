@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from collectors import self_metrics
-from collectors.webhooks import Refused, WebhookServer, _check_age, make_webhook_app, read_counters
+from collectors.webhooks import Refused, WebhookServer, check_token_age, make_webhook_app, read_counters
 from harness.served import trickle
 from store.engine import open_store
 from tests.collectors.test_webhooks import KEY, SECRET, SOURCE_ID, T0, Post, _event, _run, _sign
@@ -65,9 +65,9 @@ def test_the_issue_time_is_iat_else_nbf_and_a_token_without_either_is_stale() ->
         token = jwt.encode({"iss": KEY, **claims}, SECRET, algorithm="HS256")
         if stale:
             with pytest.raises(Refused, match="stale"):
-                _check_age(token, now)
+                check_token_age(token, now)
         else:
-            _check_age(token, now)
+            check_token_age(token, now)
 
 
 def test_a_body_not_declared_json_is_refused(store: Any) -> None:

@@ -20,7 +20,7 @@ from livekit.protocol import room as room_pb
 
 from analytics.alerts.rules import RuleError, parse_rules, parse_rules_yaml
 from collectors.livekit_rooms import RoomRow
-from collectors.webhooks import Refused, WebhookConfig, _verify
+from collectors.webhooks import Refused, WebhookConfig, verify_request
 from core.settings import ConfigError, load_settings
 
 BOUNDED = settings(
@@ -47,7 +47,7 @@ def _signed(body: bytes, *, secret: str = SECRET, key: str = KEY) -> str:
 @given(body=st.binary(max_size=2000), header=text)
 def test_webhook_verifier_with_arbitrary_bodies_and_headers(body: bytes, header: str) -> None:
     with pytest.raises(Refused) as info:
-        _verify(CONFIG, body, header)
+        verify_request(CONFIG, body, header)
     assert info.value.status in (400, 401, 413)
 
 
@@ -55,11 +55,11 @@ def test_webhook_verifier_with_arbitrary_bodies_and_headers(body: bytes, header:
 @given(body=st.binary(max_size=2000))
 def test_webhook_verifier_with_correctly_signed_garbage(body: bytes) -> None:
     try:
-        _verify(CONFIG, body, _signed(body))
+        verify_request(CONFIG, body, _signed(body))
     except Refused as refusal:
         assert refusal.status == 400  # signed but not a webhook event: bad request, not forged
     with pytest.raises(Refused) as info:
-        _verify(CONFIG, body, _signed(body, secret="another-secret-0123456789-abcdefghij"))
+        verify_request(CONFIG, body, _signed(body, secret="another-secret-0123456789-abcdefghij"))
     assert info.value.status == 401
 
 
@@ -71,7 +71,7 @@ def test_webhook_verifier_with_signed_json_of_any_shape(event: Any) -> None:
 
     body = json.dumps(event, allow_nan=True).encode()
     try:
-        _verify(CONFIG, body, _signed(body))
+        verify_request(CONFIG, body, _signed(body))
     except Refused as refusal:
         assert refusal.status == 400
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 import streamlit as st
+from pydantic import ValidationError
 from streamlit.testing.v1 import AppTest
 
 from analytics.costs import MODEL_LABELS
+from analytics.ledger import Scenario
 from tests.analytics.test_capacity_cli import store_with_growth
 from tests.pages.conftest import page_path
 from ui import planner as planner_state
@@ -69,6 +71,11 @@ def costs(app: AppTest) -> dict[str, float]:
 
 def errors(app: AppTest) -> list[str]:
     return [str(e.value) for e in app.error]
+
+
+def plain_errors(app: AppTest) -> list[str]:
+    """The errors as read (markdown escapes removed)."""
+    return [text.replace("\\", "") for text in errors(app)]
 
 
 def test_default_preset_shows_nodes_bandwidth_and_every_model(empty_store: str) -> None:
@@ -173,6 +180,28 @@ def test_bad_input_is_refused_with_a_reason(empty_store: str, key: str, value: f
     assert any(reason in text for text in shown), shown
     assert any("Fix the inputs" in text for text in shown)
     assert "SFU nodes" not in metrics(app)
+
+
+def test_the_refusals_are_the_scenario_models(empty_store: str) -> None:
+    """The planner states no limit of its own (issue 15): half a publisher per stream is refused
+    because the Scenario model asks for at least one, and the reason names the model's range;
+    the peak below the average gets the model's own message."""
+    with pytest.raises(ValidationError) as refused:
+        Scenario(streams=1, hours_per_day=1, listeners_per_stream=1, publishers_per_stream=0.5)
+    assert [e["type"] for e in refused.value.errors()] == ["greater_than_equal"]
+    app = run_page()
+    app.number_input(key="pl_pubs").set_value(0.5)
+    rerun(app)
+    assert "a stream needs 1 to 1,000 publishers" in plain_errors(app)
+    app.number_input(key="pl_pubs").set_value(1.0)
+    app.number_input(key="pl_avg").set_value(40.0)
+    app.number_input(key="pl_peak").set_value(30.0)
+    rerun(app)
+    assert "the peak (30) cannot be below the average (40)" in plain_errors(app)
+    assert "SFU nodes" not in metrics(app)
+    # The sliders span the model's ranges (days per month 1 to 31, growth −50 to 200 %).
+    days, growth = app.slider(key="pl_days"), app.slider(key="pl_growth")
+    assert (days.min, days.max, growth.min, growth.max) == (1.0, 31.0, -50.0, 200.0)
 
 
 def test_zero_hours_is_refused(empty_store: str) -> None:
