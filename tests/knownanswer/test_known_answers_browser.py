@@ -109,6 +109,8 @@ def test_overview_and_nodes_while_both_rooms_are_live(
 
         page = open_page(browser, f"{base}/nodes?range=1h&node=2:ND_ka_a", "Nodes")
         page.get_by_text("Node detail").first.wait_for()
+        # The section title can be painted before the metrics above it: wait for the one read.
+        page.locator('[data-testid="stMetricLabel"]', has_text="Nodes up").first.wait_for()
         assert metric_values(page)["Nodes up"] == "2 / 2"
         # The CPU chart of ND_ka_a: 20 % before T0+2 min, 90 % in the hot minutes after it.
         cpu = next(trace for trace in plotted(page, 0) if trace["name"] == "CPU % (avg)")

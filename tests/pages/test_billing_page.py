@@ -84,7 +84,12 @@ def test_populated_shows_chart_variance_warning_and_collector_health(
     engine = open_store(url)
     now = int(time.time())
     today = datetime.now(tz=UTC).date()
-    days = [today - timedelta(days=2), today - timedelta(days=1)]
+    # Two billing days of one month (the table sums by month), within the page's last 30 days,
+    # whatever today is: on the 1st or 2nd, the previous month's last two days.
+    last = today - timedelta(days=1)
+    if last.day == 1:
+        last -= timedelta(days=1)
+    days = [last - timedelta(days=1), last]
     rows = [BillingRow("agora", d, "audio_min", "min", 20_000.0, None, {}) for d in days]
     replace_days(engine, "agora", "usage", days, rows, now)
     replace_days(
