@@ -98,6 +98,7 @@ class Collector:
         self.settings = settings
         self.engine = engine
         self.ownership = ownership
+        self._leading = False  # ran the once-only jobs at the last tick (for the log)
         self.hooks = list(hooks or [])
         # Where samples wait while the store is unavailable (created on first use only).
         self.spool = spool if spool is not None else Spool(default_spool_dir(engine.url))
@@ -222,13 +223,19 @@ class Collector:
         """This process runs the once-per-tick jobs (always, without ``ownership``)."""
         if self.ownership is None:
             return True
-        if not self.ownership.owns(LEADER):
-            return False
-        try:
-            self.ownership.fence(LEADER)
-        except Exception:  # NotOwner, or the store is down: the jobs wait
-            return False
-        return True
+        leads = self.ownership.owns(LEADER)
+        if leads:
+            try:
+                self.ownership.fence(LEADER)
+            except Exception:  # NotOwner, or the store is down: the jobs wait
+                leads = False
+        if leads != self._leading:  # said once per change: a silent stop would go unnoticed
+            if leads:
+                log.info("leads: runs the rollups, retention, alerts and billing fetches")
+            else:
+                log.warning("no longer leads: the leader lease is not confirmed (the once-only jobs wait)")
+            self._leading = leads
+        return leads
 
     def _health_ok(self, health: SourceHealth, now_ts: int, partial: str | None) -> None:
         try:

@@ -14,8 +14,9 @@ API (import from ``harness.realparts``; fixtures live in ``tests/conftest.py``):
   started by ``start_prometheus(workdir, scrape_targets, ...)``.
 - ``prometheus_path()``, ``promtool_path()``, ``node_exporter_path()``, ``chromium_path()``,
   ``nginx_path()``, ``openssl_path()`` — the binary or None.
-- ``nginx_proxy(upstream_base)`` — context manager: the shipped front door
-  (docs/proxy/castmeter.nginx.conf, ports and certificate replaced) in front of a dashboard;
+- ``nginx_proxy(upstream_base | [bases])`` — context manager: the shipped front door
+  (docs/proxy/castmeter.nginx.conf, ports and certificate replaced) in front of a dashboard
+  (or several replicas);
   yields an ``NginxHandle`` (``.https_base``, ``.http_base``, ``.ssl_context()``).
 - ``livekit_server_binary(build=True) -> Path | None`` — livekit-server v1.13.5
   (``LIVEKIT_SERVER_BIN``, else ``$CASTMETER_CACHE/go/bin/server``, else built by
@@ -187,7 +188,7 @@ def libfaketime_path() -> Path | None:
     return next((path for path in candidates if path.exists()), None)
 
 
-CLOCK_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_RESET", "TZ")
+CLOCK_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_RESET", "FAKETIME_DONT_FAKE_MONOTONIC", "TZ")
 
 
 def clock_env() -> dict[str, str]:
@@ -200,11 +201,19 @@ def clock_env() -> dict[str, str]:
 def faketime_env(at_ts: float) -> dict[str, str]:
     """Environment for child processes whose clock reads ``at_ts`` now and then runs normally:
     a fixed offset, so every process started with it shares one clock (and Prometheus, a Go
-    binary that libfaketime cannot move, still agrees on durations and rates)."""
+    binary that libfaketime cannot move, still agrees on durations and rates). The monotonic
+    clock is left alone: with it moved back (a past ``at_ts``), libfaketime's timed condition
+    waits never return, so ``threading.Event.wait(0.5)`` hangs for good (the lease keeper's
+    renewal loop stopped and the leader silently stopped rolling up)."""
     library = libfaketime_path()
     require(library is not None, "libfaketime (apt package faketime)")
     offset_s = round(at_ts - time.time())
-    return {"LD_PRELOAD": str(library), "FAKETIME": f"{offset_s:+d}", "FAKETIME_DONT_RESET": "1"}
+    return {
+        "LD_PRELOAD": str(library),
+        "FAKETIME": f"{offset_s:+d}",
+        "FAKETIME_DONT_RESET": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+    }
 
 
 def chromium_path() -> Path | None:
@@ -536,12 +545,16 @@ def self_signed_certificate(workdir: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def render_nginx_example(upstream_port: int, https_port: int, http_port: int, cert: Path, key: Path) -> str:
+def render_nginx_example(
+    upstream_ports: Sequence[int], https_port: int, http_port: int, cert: Path, key: Path
+) -> str:
     """The shipped configuration with only its ports and certificate paths replaced (each
-    replaced line must exist, so a change to the example cannot silently skip a test)."""
+    replaced line must exist, so a change to the example cannot silently skip a test); one
+    ``server`` line per dashboard replica in ``upstream_ports``."""
     text = NGINX_EXAMPLE.read_text()
+    servers = "\n    ".join(f"server 127.0.0.1:{port};" for port in upstream_ports)
     replacements = {
-        "server 127.0.0.1:8501;": f"server 127.0.0.1:{upstream_port};",
+        "server 127.0.0.1:8501;": servers,
         "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
         "listen 80;": f"listen 127.0.0.1:{http_port};",
         "/etc/ssl/castmeter/fullchain.pem": str(cert),
@@ -568,12 +581,19 @@ class NginxHandle:
     def error_log(self) -> str:
         return _tail(self.workdir / "error.log", 50)
 
+    def access_log(self) -> str:
+        """Every request so far: ``address "request" status upstream=<replica(s) tried>``."""
+        path = self.workdir / "access.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
 
 @contextlib.contextmanager
-def nginx_proxy(upstream_base: str, certificate: tuple[Path, Path] | None = None) -> Iterator[NginxHandle]:
-    """The shipped nginx example in front of ``upstream_base`` (http://127.0.0.1:port), on free
-    loopback ports with ``certificate`` (cert, key) or a fresh self-signed one; stopped
-    afterwards. The working directory is world-readable: nginx's workers run as an
+def nginx_proxy(
+    upstream_base: str | Sequence[str], certificate: tuple[Path, Path] | None = None
+) -> Iterator[NginxHandle]:
+    """The shipped nginx example in front of ``upstream_base`` (http://127.0.0.1:port, or several:
+    dashboard replicas), on free loopback ports with ``certificate`` (cert, key) or a fresh
+    self-signed one; stopped afterwards. The working directory is world-readable: nginx's workers run as an
     unprivileged user."""
     binary = nginx_path()
     if binary is None:
@@ -583,9 +603,10 @@ def nginx_proxy(upstream_base: str, certificate: tuple[Path, Path] | None = None
     try:
         cert, key = certificate or self_signed_certificate(workdir)
         https_port, http_port = free_port(), free_port()
-        upstream_port = int(upstream_base.rsplit(":", 1)[1])
+        bases = [upstream_base] if isinstance(upstream_base, str) else list(upstream_base)
+        upstream_ports = [int(base.rsplit(":", 1)[1]) for base in bases]
         (workdir / "castmeter.conf").write_text(
-            render_nginx_example(upstream_port, https_port, http_port, cert, key)
+            render_nginx_example(upstream_ports, https_port, http_port, cert, key)
         )
         temp = workdir / "temp"
         temp.mkdir(mode=0o777)
@@ -595,7 +616,8 @@ def nginx_proxy(upstream_base: str, certificate: tuple[Path, Path] | None = None
             "events { worker_connections 1024; }\n"
             "http {\n"
             "    include /etc/nginx/mime.types;\n"
-            f"    access_log {workdir / 'access.log'};\n"
+            "    log_format upstream '$remote_addr \"$request\" $status upstream=$upstream_addr';\n"
+            f"    access_log {workdir / 'access.log'} upstream;\n"
             f"    client_body_temp_path {temp}/body;\n    proxy_temp_path {temp}/proxy;\n"
             f"    fastcgi_temp_path {temp}/fastcgi;\n    uwsgi_temp_path {temp}/uwsgi;\n    scgi_temp_path {temp}/scgi;\n"
             f"    include {workdir / 'castmeter.conf'};\n"

@@ -137,12 +137,13 @@ def _run_live(workdir: Path, urls: dict[str, str]) -> None:
             ]},
         ]  # fmt: skip
         prometheus = start_prometheus(workdir / "prometheus", [], "1s", {"scrape_configs": scrape_configs})
-        while fake_now() < answers.T0 + 1:  # the stores' first observation is T0 (radio-1 starts)
-            time.sleep(0.2)
+        # The stores' first observation is T0 (radio-1 starts): each collector is launched
+        # early and starts itself at T0 + 1 with its imports done (start_at.py).
         for name, url in urls.items():
             config = _collector_config(workdir / f"{name}.toml", facts["api"], prometheus.url)
             with (workdir / f"{name}.log").open("wb") as log:
-                command = [sys.executable, "-m", "collectors", "run", "--config", str(config), "--db", url]
+                command = [sys.executable, "-m", "tests.knownanswer.start_at", str(answers.T0 + 1),
+                           "collectors", "run", "--config", str(config), "--db", url]  # fmt: skip
                 process = subprocess.Popen(
                     command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
                 )
