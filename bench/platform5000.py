@@ -11,7 +11,10 @@ its history in a day-partitioned PostgreSQL store, and retention by the day.
    unbounded budget (every room listed), which is what the budget avoids.
 3. A backfill of ``--backfill-days`` of platform-5000 into PostgreSQL (sessions for every day,
    rollups, 6 h of raw samples), timed; 30 days extrapolated linearly from it (stated so).
-4. Raw samples of one day at platform-5000's rate (``--raw-day-rooms`` rooms on average x one
+4. (after 3) The Overview and Costs renders and query-vs-Prometheus on the backfilled store
+   (bench/pages_render.py, bench/query_vs_prometheus.py with ``--db``; ``--only-pages --db URL``
+   runs this step alone on a store filled before).
+5. Raw samples of one day at platform-5000's rate (``--raw-day-rooms`` rooms on average x one
    sample per 15 s) written into two day partitions by ``generate_series``: the size of a day,
    then retention's cost for a day: ``DELETE`` of one day vs dropping the other's partition.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import statistics
 import subprocess
@@ -219,6 +223,34 @@ def retention_cost(url: str, rooms: int) -> dict[str, Any]:
     return out
 
 
+def _bench_json(script: str, *args: str) -> dict[str, Any]:
+    """Run another bench script (its own process: cold caches, its own imports); its JSON."""
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "bench" / script), *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{script} printed no JSON (exit {done.returncode}): {done.stderr[-500:]}")
+    parsed: dict[str, Any] = json.loads(lines[-1])
+    return parsed
+
+
+def pages_on_store(url: str) -> dict[str, Any]:
+    """Step 5: the Overview and Costs renders (AppTest, 30-day range, cold) and the
+    query-vs-Prometheus ratio on the platform-5000 store (bench/pages_render.py and
+    bench/query_vs_prometheus.py with ``--db``)."""
+    pages = _bench_json("pages_render.py", "--db", url, "--range", "30d", "--runs", "1")
+    versus = _bench_json("query_vs_prometheus.py", "--db", url, "--runs", "1")
+    return {
+        "overview_render_s_platform5000": pages.get("overview_render_s"),
+        "costs_render_s_platform5000": pages.get("costs_render_s"),
+        "query_vs_prometheus_ratio_platform5000": versus.get("query_vs_prometheus_ratio"),
+        "pages_on_store": {"pages_render": pages, "query_vs_prometheus": versus.get("ours"),
+                           "reason": pages.get("reason") or versus.get("reason")},
+    }  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -233,6 +265,9 @@ def main() -> int:
     parser.add_argument(
         "--only-retention", action="store_true", help="step 4 alone (raw day size, DROP vs DELETE)"
     )
+    parser.add_argument(
+        "--only-pages", action="store_true", help="step 5 alone, on the platform-5000 store in --db"
+    )
     args = parser.parse_args()
     result: dict[str, Any] = {"bench": "platform5000", "scenario": SCENARIO}
     server: Any = None
@@ -246,6 +281,12 @@ def main() -> int:
             server = PostgresServer.start()
             url, backfill_url, retention_url = (server.create_database() for _ in range(3))
         result["backend"] = "postgresql"
+        if args.only_pages:
+            if not args.db:
+                raise SystemExit("--only-pages needs --db: a store a platform-5000 backfill filled")
+            result.update(pages_on_store(args.db))
+            emit(result)
+            return 0
         if args.only_retention:
             result.update(retention_cost(retention_url, args.raw_day_rooms))
             emit(result)
@@ -270,6 +311,7 @@ def main() -> int:
         simulator.wait(timeout=30)
         simulator = None
         result.update(backfill_days(backfill_url, args.backfill_days))
+        result.update(pages_on_store(backfill_url))
         result.update(retention_cost(retention_url, args.raw_day_rooms))
         # What a backfilled day takes in the store: sessions, egress/ingress, 1 min and 1 h
         # rollups, daily usage, and the raw samples the backfill writes (its last hours).

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from collectors import self_metrics
 from collectors.billing.runner import BillingScheduler
+from core.pause import pause
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def start_billing_thread(
                     log.info("billing run: %s", {k: v.get("status") for k, v in summary["providers"].items()})
             except Exception as exc:  # a billing failure never stops the collectors
                 log.warning("billing run failed: %s", exc)
-            stop.wait(CHECK_EVERY_S)
+            pause(stop, CHECK_EVERY_S)
 
     thread = threading.Thread(target=loop, name="billing", daemon=True)
     thread.start()

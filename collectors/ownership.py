@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from core.logs import redact
+from core.pause import pause
 from core.settings import ConfigError
 from store import leases
 
@@ -153,7 +154,7 @@ class LeaseKeeper:
         self._thread.start()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.period_s):
+        while not pause(self._stop, self.period_s):
             self.round()
 
     def stop(self) -> None:

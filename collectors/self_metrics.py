@@ -43,6 +43,7 @@ from prometheus_client.exposition import start_http_server
 from analytics.costs import MODELS, estimate_cost_per_hour_usd
 from analytics.prices import catalogue_from_settings
 from analytics.usage import measured_ledger
+from core.pause import pause
 from store.queries.usage import usage_parts
 
 log = logging.getLogger(__name__)
@@ -408,7 +409,7 @@ class CostRefresher:
             except Exception as exc:  # the store may be down; try again next time
                 COST_REFRESH_FAILURES.inc()
                 log.warning("cost metrics not refreshed: %s", exc)
-            self._stop.wait(self.refresh_s)
+            pause(self._stop, self.refresh_s)
 
     def stop(self) -> None:
         self._stop.set()

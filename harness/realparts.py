@@ -188,7 +188,7 @@ def libfaketime_path() -> Path | None:
     return next((path for path in candidates if path.exists()), None)
 
 
-CLOCK_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_RESET", "FAKETIME_DONT_FAKE_MONOTONIC", "TZ")
+CLOCK_VARIABLES = ("LD_PRELOAD", "FAKETIME", "FAKETIME_DONT_RESET", "TZ")
 
 
 def clock_env() -> dict[str, str]:
@@ -201,19 +201,12 @@ def clock_env() -> dict[str, str]:
 def faketime_env(at_ts: float) -> dict[str, str]:
     """Environment for child processes whose clock reads ``at_ts`` now and then runs normally:
     a fixed offset, so every process started with it shares one clock (and Prometheus, a Go
-    binary that libfaketime cannot move, still agrees on durations and rates). The monotonic
-    clock is left alone: with it moved back (a past ``at_ts``), libfaketime's timed condition
-    waits never return, so ``threading.Event.wait(0.5)`` hangs for good (the lease keeper's
-    renewal loop stopped and the leader silently stopped rolling up)."""
+    binary that libfaketime cannot move, still agrees on durations and rates). Under it a timed
+    condition wait never returns: background threads pause with core.pause, not Event.wait."""
     library = libfaketime_path()
     require(library is not None, "libfaketime (apt package faketime)")
     offset_s = round(at_ts - time.time())
-    return {
-        "LD_PRELOAD": str(library),
-        "FAKETIME": f"{offset_s:+d}",
-        "FAKETIME_DONT_RESET": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-    }
+    return {"LD_PRELOAD": str(library), "FAKETIME": f"{offset_s:+d}", "FAKETIME_DONT_RESET": "1"}
 
 
 def chromium_path() -> Path | None:
