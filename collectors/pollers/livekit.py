@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from collectors.livekit_rooms import RoomPoller, RoomSnapshot, describe_error
 from collectors.pollers.base import ConfiguredPoller
 from collectors.sessions import SessionTracker
 from core.settings import CollectorSettings, LiveKitSource
-from store import schema
+from store.queries.webhooks import rooms_with_room_started
 
 log = logging.getLogger(__name__)
 
@@ -48,28 +48,15 @@ class LiveKitPoller(ConfiguredPoller[LiveKitSource]):
     def webhook_covered(self, room_sids: list[str]) -> set[str]:
         """The rooms among ``room_sids`` whose ``room_started`` webhook is stored: their joins and
         leaves arrive as webhooks with exact times, so listing their participants adds nothing."""
-        if self._engine is None or not room_sids:
+        if self._engine is None or self._source_id is None or not room_sids:
             return set()
-        events = schema.webhook_events
-        covered: set[str] = set()
         try:
-            with self._engine.connect() as connection:
-                for start in range(0, len(room_sids), 1000):
-                    covered.update(
-                        connection.execute(
-                            select(events.c.room_sid).where(
-                                events.c.source_id == self._source_id,
-                                events.c.event == "room_started",
-                                events.c.room_sid.in_(room_sids[start : start + 1000]),
-                            )
-                        ).scalars()
-                    )
+            return rooms_with_room_started(self._engine, self._source_id, room_sids)
         except SQLAlchemyError as exc:
             # The store is down: the poll goes on (its snapshot waits in the spool), every room
             # taking its turn in the budget as if no webhook covered it.
             log.info("webhook coverage unknown (%s): no room skipped this tick", type(exc).__name__)
             return set()
-        return covered
 
     async def poll(self, now_ts: int) -> RoomSnapshot:
         snapshot = await self.client.poll(now_ts, self.webhook_covered)
