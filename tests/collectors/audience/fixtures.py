@@ -31,7 +31,11 @@ CF_OBJECT_CONNECTED = {
     "history": [{"state": "disconnected", "statusEnteredAt": "2026-11-20T11:00:00Z", "reason": "failed_to_connect"}],
 }  # fmt: skip
 CF_OBJECT_FAILED = {
-    "current": {"state": "disconnected", "statusEnteredAt": "2026-11-20T11:50:00Z", "reason": "failed_to_reconnect"},
+    "current": {
+        "state": "disconnected",
+        "statusEnteredAt": "2026-11-20T11:50:00Z",
+        "reason": "failed_to_reconnect",
+    },
     "history": [],
 }
 
@@ -44,13 +48,31 @@ def state() -> ProviderState:
             AgoraChannel("shop-3", hosts=[31, 32, 33], audience_total=0, mode=1),
         ],
         converters=[
-            Converter("conv-a", "shop1-cf", "shop-1", f"rtmps://live.cloudflare.com:443/live/{STREAM_KEYS[0]}",
-                      "running", NOW_TS - 300),
-            Converter("conv-b", "shop2-cf", "shop-2", f"rtmp://a.rtmp.example.com/live2/{STREAM_KEYS[1]}",
-                      "failed", NOW_TS - 120),
-            Converter("conv-c", "shop5-ivs", "shop-5", f"rtmps://ingest.example.com:443/app/{STREAM_KEYS[2]}",
-                      "connecting", NOW_TS - 30),
-        ],  # fmt: skip
+            Converter(
+                "conv-a",
+                "shop1-cf",
+                "shop-1",
+                f"rtmps://live.cloudflare.com:443/live/{STREAM_KEYS[0]}",
+                "running",
+                NOW_TS - 300,
+            ),
+            Converter(
+                "conv-b",
+                "shop2-cf",
+                "shop-2",
+                f"rtmp://a.rtmp.example.com/live2/{STREAM_KEYS[1]}",
+                "failed",
+                NOW_TS - 120,
+            ),
+            Converter(
+                "conv-c",
+                "shop5-ivs",
+                "shop-5",
+                f"rtmps://ingest.example.com:443/app/{STREAM_KEYS[2]}",
+                "connecting",
+                NOW_TS - 30,
+            ),
+        ],
         recordings=[
             Recording("res-1", "sid-1", "shop-1", status=5),
             Recording("res-2", "sid-2", "shop-2", status=None),
@@ -62,12 +84,27 @@ def state() -> ProviderState:
             LiveInput("in-d", "shop-6", CF_OBJECT_FAILED, live_viewers=None),
         ],
         ivs_channels=[
-            IvsChannel(ARN + "aaaa", "shop-5", live=True, health="HEALTHY", viewer_count=33, start_ts=NOW_TS - 900,
-                       concurrent_views=30.0),
-            IvsChannel(ARN + "bbbb", "ivs-b", live=True, health="STARVING", viewer_count=-1, start_ts=NOW_TS - 600,
-                       concurrent_views=21.0, tags={"channel": "shop-7"}),
+            IvsChannel(
+                ARN + "aaaa",
+                "shop-5",
+                live=True,
+                health="HEALTHY",
+                viewer_count=33,
+                start_ts=NOW_TS - 900,
+                concurrent_views=30.0,
+            ),
+            IvsChannel(
+                ARN + "bbbb",
+                "ivs-b",
+                live=True,
+                health="STARVING",
+                viewer_count=-1,
+                start_ts=NOW_TS - 600,
+                concurrent_views=21.0,
+                tags={"channel": "shop-7"},
+            ),
             IvsChannel(ARN + "cccc", "shop-8", live=False),
-        ],  # fmt: skip
+        ],
     )
 
 
