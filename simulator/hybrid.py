@@ -18,6 +18,7 @@ import math
 import random
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -193,11 +194,13 @@ def _iso(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-async def start_demo_providers(seed: int, host: str = "127.0.0.1", port: int = 0) -> ProviderFakes:
+async def start_demo_providers(
+    seed: int, host: str = "127.0.0.1", port: int = 0, clock: Callable[[], float] = time.time
+) -> ProviderFakes:
     """The hybrid model's providers on loopback, with fresh credentials."""
     model = HybridModel(seed)
     fakes = ProviderFakes(model.state, host=host, port=port, agora_secret=secrets.token_urlsafe(24),
-                          cf_token=secrets.token_urlsafe(24))  # fmt: skip
+                          cf_token=secrets.token_urlsafe(24), clock=clock)  # fmt: skip
     await fakes.start()
     return fakes
 
