@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from collectors.audience_apis.cloudflare_stream import input_state
+from collectors.audience_apis.common import sink_without_key
 from collectors.pollers.agora import AgoraPoller
 from collectors.pollers.base import decode_snapshot, encode_snapshot
 from collectors.pollers.cloudflare_stream import CloudflareStreamPoller
@@ -129,8 +131,6 @@ def test_snapshots_round_trip_through_the_spool_and_are_stored_idempotently(
 
 @pytest.mark.parametrize("shape", ["object", "string", "null"])
 def test_cloudflare_status_shapes_parse_to_the_same_states(shape: str) -> None:
-    from collectors.audience_apis.cloudflare_stream import input_state
-
     status = {"object": {"current": {"state": "connected"}}, "string": "connected", "null": None}[shape]
     expected = {
         "object": ("connected", "ok"),
@@ -140,3 +140,28 @@ def test_cloudflare_status_shapes_parse_to_the_same_states(shape: str) -> None:
     state = input_state(status)
     assert (state.state, state.health) == expected[shape]
     assert input_state("connected", enabled=False).health == "idle"
+
+
+def test_ivs_a_stream_gone_offline_between_list_and_get_is_idle_not_an_error(fakes: ProviderFakes) -> None:
+    # shop-7's viewerCount is -1, so GetStream asks again: by then the channel is offline.
+    fakes.fail("/ivs/GetStream", 404, headers={"x-amzn-ErrorType": "ChannelNotBroadcasting"},
+               body={"exceptionMessage": "The stream is offline for the given channel ARN."})  # fmt: skip
+    snapshot = asyncio.run(IvsPoller(ivs_source(fakes), collectors()).poll(NOW_TS))
+    assert snapshot.warnings == []
+    assert relays(snapshot)[f"ivs:{ARN}bbbb"] == ("shop-7", "ivs_stream", "idle", "OFFLINE")
+    assert by_channel(snapshot.audience) == {"shop-5": (33, None)}
+
+
+@pytest.mark.parametrize(
+    ("url", "sink"),
+    [
+        ("rtmp://example/live/areu", "rtmp://example/live/…"),
+        ("rtmps://live.cloudflare.com:443/live/abc123", "rtmps://live.cloudflare.com:443/live/…"),
+        ("rtmp://user:pass@host/app/key?token=x", "rtmp://host/app/…"),
+        ("srt://live.example.com:778?streamid=secret", "srt://live.example.com:778"),
+        ("rtmp://host/onlykey", "rtmp://host/…"),
+        ("", ""),
+    ],
+)
+def test_a_sink_never_keeps_its_stream_key(url: str, sink: str) -> None:
+    assert sink_without_key(url) == sink
