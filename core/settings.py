@@ -274,6 +274,106 @@ class BillingSettings(_Strict):
         return {name: provider for name, provider in candidates.items() if provider is not None}
 
 
+# --- the whole audience (issue 17): live audience/relay APIs, one [[kind]] list entry per account ---
+
+
+class _AudienceSource(_Strict):
+    """What every audience API source shares: a unique name and the API's base URL."""
+
+    name: str = Field(min_length=1, max_length=100)
+    api_base_url: str
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _base_url(value)
+
+    @property
+    def url(self) -> str:
+        return self.api_base_url
+
+    def secrets(self) -> list[str]:
+        return [
+            value.get_secret_value()
+            for value in self.__dict__.values()
+            if isinstance(value, SecretStr) and value.get_secret_value()
+        ]
+
+
+class AgoraRecordingSession(_Strict):
+    """A Cloud Recording session to follow (only whoever started it knows its ids)."""
+
+    channel: str = Field(min_length=1)
+    resource_id: str = Field(min_length=1)
+    sid: str = Field(min_length=1)
+    mode: Literal["individual", "mix", "web"] = "mix"
+
+
+class AgoraSource(_AudienceSource):
+    """Agora: Channel Management (online channels, hosts, audience), Media Push converters and
+    Cloud Recording sessions, HTTP Basic with the Customer ID and Customer Secret."""
+
+    api_base_url: str = "https://api.agora.io"
+    app_id: str = Field(min_length=1)
+    customer_id: str = Field(min_length=1)
+    customer_secret: SecretStr
+    page_size: int = Field(default=100, ge=1, le=500)
+    # User-list calls per poll at most (Agora allows 20 QPS per account for these queries):
+    # the busiest channels first, the rest named in the poll's warning.
+    channel_lookups_per_poll: int = Field(default=50, ge=0, le=1000)
+    media_push: bool = True
+    recordings: list[AgoraRecordingSession] = []
+
+
+class CloudflareStreamSource(_AudienceSource):
+    """Cloudflare Stream live inputs (state, recent errors), live viewers per input (the customer
+    subdomain's /views) and minutes viewed (GraphQL Analytics), with an API token."""
+
+    api_base_url: str = "https://api.cloudflare.com/client/v4"
+    account_id: str = Field(min_length=1)
+    api_token: SecretStr
+    # https://customer-<CODE>.cloudflarestream.com; empty: live viewers are not read.
+    customer_base_url: str = ""
+    # live input uid -> channel; inputs not listed map by meta.name (else their uid).
+    channels: dict[str, str] = {}
+    minutes_viewed: bool = True
+
+    @field_validator("customer_base_url")
+    @classmethod
+    def _optional_url(cls, value: str) -> str:
+        return _base_url(value) if value else value
+
+
+class IvsSource(_AudienceSource):
+    """Amazon IVS live streams (ListStreams/GetStream, ListChannels) and CloudWatch
+    ConcurrentViews, through boto3."""
+
+    api_base_url: str = ""  # empty: https://ivs.<region>.amazonaws.com
+    cloudwatch_url: str = ""  # empty: https://monitoring.<region>.amazonaws.com
+    region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
+    access_key_id: str = Field(min_length=1)
+    secret_access_key: SecretStr
+    session_token: SecretStr | None = None
+    # channel ARN -> channel; channels not listed map by their tag "channel", else their name.
+    channels: dict[str, str] = {}
+    concurrent_views: bool = True
+
+    @field_validator("api_base_url", "cloudwatch_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _base_url(value) if value else value
+
+    @property
+    def url(self) -> str:
+        return self.api_base_url or f"https://ivs.{self.region}.amazonaws.com"
+
+    def secrets(self) -> list[str]:
+        values = [self.secret_access_key.get_secret_value()]
+        if self.session_token is not None:
+            values.append(self.session_token.get_secret_value())
+        return [v for v in values if v]
+
+
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
@@ -402,6 +502,9 @@ class Settings(_Strict):
     collectors: CollectorSettings = CollectorSettings()
     livekit: list[LiveKitSource] = []
     prometheus: list[PrometheusSource] = []
+    agora: list[AgoraSource] = []
+    cloudflare_stream: list[CloudflareStreamSource] = []
+    ivs: list[IvsSource] = []
     webhooks: WebhookSettings = WebhookSettings()
     retention: RetentionSettings = RetentionSettings()
     dashboard: DashboardSettings = DashboardSettings()
@@ -413,7 +516,7 @@ class Settings(_Strict):
     origin: str = "defaults"
     mode: Literal["configured", "demo"] = "configured"
 
-    @field_validator("livekit", "prometheus")
+    @field_validator("livekit", "prometheus", "agora", "cloudflare_stream", "ivs")
     @classmethod
     def _unique_names(cls, value: list[Any]) -> list[Any]:
         names = [source.name for source in value]
@@ -424,7 +527,12 @@ class Settings(_Strict):
 
     @property
     def has_sources(self) -> bool:
-        return bool(self.livekit or self.prometheus)
+        return bool(self.livekit or self.prometheus or self.audience_sources)
+
+    @property
+    def audience_sources(self) -> list[_AudienceSource]:
+        """The audience API sources (Agora, Cloudflare Stream, Amazon IVS), in settings order."""
+        return [*self.agora, *self.cloudflare_stream, *self.ivs]
 
 
 def _format_validation_error(error: ValidationError, origin: str) -> str:
@@ -504,6 +612,8 @@ def secret_values(settings: Settings) -> list[str]:
         values.append(database_password)
     for provider in settings.billing.configured().values():
         values.extend(provider.secrets())
+    for source in settings.audience_sources:
+        values.extend(source.secrets())
     if settings.alerts.slack_webhook_url is not None:
         values.append(settings.alerts.slack_webhook_url.get_secret_value())
     for url in settings.alerts.alertmanager.urls:

@@ -9,6 +9,7 @@
 # Ctrl-C stops everything.
 #
 # Environment: CASTMETER_HOST (default 127.0.0.1), PORT (default 8501), CASTMETER_DEMO_DAYS (7),
+# CASTMETER_DEMO_SCENARIO (hybrid: the LiveKit radio plus Agora -> Cloudflare Stream/IVS relays),
 # CASTMETER_DEMO_TIMEOUT_S (900), CASTMETER_DEMO_ARGS (extra demo arguments), CASTMETER_PASSWORD_HASH.
 set -euo pipefail
 
@@ -110,7 +111,9 @@ else
   echo "castmeter: backfilling $DAYS days of simulated history (log: ${COLLECTOR_LOG#"$ROOT"/}) ..."
   rm -f "$READY_FILE"
   # shellcheck disable=SC2086  # CASTMETER_DEMO_ARGS is a list of words on purpose
-  "${CASTMETER[@]}" demo --days "$DAYS" --ready-file "$READY_FILE" \
+  # The hybrid by default: the whole delivery path (LiveKit rooms with HLS egress beside Agora
+  # channels relayed to Cloudflare Stream and IVS, all served by fakes on loopback).
+  "${CASTMETER[@]}" demo --days "$DAYS" --scenario "${CASTMETER_DEMO_SCENARIO:-hybrid}" --ready-file "$READY_FILE" \
     --api-port "$API_PORT" --prometheus-port "$PROM_PORT" --metrics-port 0 ${CASTMETER_DEMO_ARGS:-} >>"$COLLECTOR_LOG" 2>&1 &
   PIDS+=($!)
   started=$SECONDS

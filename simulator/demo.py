@@ -30,7 +30,10 @@ from core.settings import LiveKitSource, PrometheusSource, Settings
 from core.timeargs import parse_duration_s
 from simulator.backfill import BackfillReport, backfill
 from simulator.demo_prometheus import DemoPrometheus, prometheus_binary
+from simulator.hybrid import provider_sources, start_demo_providers
 from simulator.model import FleetModel
+from simulator.providers import ProviderFakes
+from simulator.scenarios import WITH_PROVIDERS
 from simulator.server import FleetServer
 from store.engine import make_engine, open_store
 
@@ -47,7 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--days", type=float, default=30, help="days of history to backfill (default 30)")
     parser.add_argument(
-        "--scenario", default="platform-500", help="dj-radio | tours | live-shopping | platform-500 (default)"
+        "--scenario",
+        default="platform-500",
+        help="dj-radio | tours | live-shopping | platform-500 (default) | hybrid (also serves Agora, "
+        "Cloudflare Stream and IVS APIs; what `make run` shows)",
     )
     parser.add_argument("--nodes", type=int, default=None, help="simulated nodes (default: the scenario's)")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
@@ -196,6 +202,7 @@ async def _main(args: argparse.Namespace) -> int:
 
     simulator: FleetServer | None = None
     prometheus: DemoPrometheus | None = None
+    providers: ProviderFakes | None = None
     simulator_started = time.monotonic()
     if not args.backfill_only:
         # The fleet and its Prometheus start first, so Prometheus holds a full rate() window of
@@ -223,6 +230,10 @@ async def _main(args: argparse.Namespace) -> int:
                 else Path("data/prometheus"),
             )
             prometheus.start()
+        if args.scenario in WITH_PROVIDERS:  # the Agora -> Cloudflare/IVS path beside the fleet
+            providers = await start_demo_providers(args.seed)
+            settings = settings.model_copy(update=provider_sources(providers))
+            log.info("fake Agora, Cloudflare Stream and IVS APIs at %s", providers.url)
     try:
         end_ts = int(time.time())
         if args.days > 0:
@@ -254,6 +265,8 @@ async def _main(args: argparse.Namespace) -> int:
             end_ts = await _catch_up(engine, history, livekit_id, node_source_id, end_ts, interval_s)
         return await _run_live(args, settings, engine, model, simulator, prometheus, node_source_id, ready)
     finally:
+        if providers is not None:
+            await providers.stop()
         if simulator is not None:
             await simulator.stop()
         if prometheus is not None:

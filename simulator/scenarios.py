@@ -223,6 +223,20 @@ SCENARIOS["platform-5000"] = replace(
 )
 
 
+# issue 17: every seed ends on a hybrid. The LiveKit side is seed 000's radio (channel-<id> rooms,
+# HLS egress to R2 behind a CDN); beside it, seed 003's sellers on Agora relayed to Cloudflare
+# Stream / Amazon IVS, served by the fake provider APIs of simulator/hybrid.py in the demo.
+SCENARIOS["hybrid"] = replace(
+    SCENARIOS["dj-radio"],
+    name="hybrid",
+    seed_ref="planning notes 000 (HLS egress on R2 behind Cloudflare) and 003 (Agora -> RTMP -> Cloudflare/IVS)",
+    description="Hybrid: DJ radio on LiveKit with HLS egress, plus 6 Agora sellers relayed to Cloudflare Stream/IVS",
+)
+
+# The scenarios whose demo also serves the Agora, Cloudflare Stream and IVS APIs (simulator/hybrid.py).
+WITH_PROVIDERS = frozenset({"hybrid"})
+
+
 def get_scenario(name: str) -> ScenarioSpec:
     try:
         return SCENARIOS[name]

@@ -172,6 +172,10 @@ def apply_retention(engine: Engine, now_ts: int, retention: RetentionSettings) -
         (schema.node_samples_1m, "bucket_ts", retention.minute_days),
         (schema.room_samples_1h, "bucket_ts", retention.hour_days),
         (schema.node_samples_1h, "bucket_ts", retention.hour_days),
+        # Per-poll audience and relay samples are few (one per channel and path, or relay, per
+        # poll) and the Costs page prices their last 30 days: kept as long as the minute tier.
+        (schema.audience_samples, "ts", retention.minute_days),
+        (schema.relay_samples, "ts", retention.minute_days),
     ]
     deleted: dict[str, int] = {}
     with engine.begin() as connection:

@@ -485,3 +485,66 @@ collector_leases = Table(
 )
 
 __all__ += ["collector_leases"]
+
+# --- the whole audience (issue 17) ---
+# Audiences outside LiveKit's rooms and the relays that feed them, written by the pollers of
+# collectors/pollers/ (HLS delivery logs, Agora, Cloudflare Stream, Amazon IVS). The WebRTC
+# audience stays in room_samples; analytics/audience.py puts the paths side by side by channel
+# (the same key as room_sessions.channel). Migration 0009_audience.
+
+audience_samples = Table(
+    "audience_samples",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    # The stream's channel: HLS by the path pattern, Agora's channelName, a Cloudflare live
+    # input's or an IVS channel's mapped name.
+    Column("channel", String(200), primary_key=True),
+    Column("path", String(20), primary_key=True),  # hls | agora | cloudflare_stream | ivs
+    Column("ts", BigInteger, primary_key=True),
+    Column("viewers", Integer, nullable=False),  # concurrent at ts, as the source counts them
+    Column("hosts", Integer),  # publishers on that path (Agora hosts), null when not reported
+    # Measured viewer-seconds in (previous sample of this source, ts]; null when the source
+    # reports only concurrency (the ledger then integrates ``viewers``).
+    Column("viewer_s", Float),
+    Column("bytes_delivered", BigInteger),  # in the same interval; null when not reported
+    Column("requests", Integer),
+    Column("errors_4xx", Integer),
+    Column("errors_5xx", Integer),
+)
+Index("ix_audience_samples_ts", audience_samples.c.ts)
+
+# One row per relay hop and poll: LiveKit egress -> HLS playlist, Agora Media Push / Cloud
+# Recording -> a Cloudflare Stream or IVS input. The newest row of a relay is its state.
+relay_samples = Table(
+    "relay_samples",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("relay_id", String(200), primary_key=True),  # the provider's id, or the playlist path
+    Column("ts", BigInteger, primary_key=True),
+    Column("channel", String(200), nullable=False),
+    # livekit_egress | hls_playlist | agora_media_push | agora_cloud_recording |
+    # cloudflare_live_input | ivs_stream
+    Column("kind", String(40), nullable=False),
+    Column("sink", Text, nullable=False, default=""),  # where it goes, never with a stream key
+    Column("health", String(10), nullable=False),  # ok | degraded | down | idle
+    Column("status", String(60), nullable=False),  # the provider's own word for it
+    Column("last_activity_ts", BigInteger),  # e.g. the playlist's last new segment
+    Column("detail", Text),  # the provider's error text, credential-free
+)
+Index("ix_relay_samples_ts", relay_samples.c.ts)
+
+# Where a log reader stopped in each file (or which Logpush objects it has read), advanced in
+# the same transaction as the samples it produced, so a restart neither loses nor re-counts.
+log_cursors = Table(
+    "log_cursors",
+    metadata,
+    Column("source_id", Integer, primary_key=True),
+    Column("file_key", String(200), primary_key=True),  # "dev:inode", or an object's key/hash
+    Column("path", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False, default=""),  # hash of the first bytes
+    Column("offset_bytes", BigInteger, nullable=False),
+    Column("done", Boolean, nullable=False, default=False),  # a rotated file read to its end
+    Column("updated_ts", BigInteger, nullable=False),
+)
+
+__all__ += ["audience_samples", "log_cursors", "relay_samples"]

@@ -164,6 +164,14 @@ class BillingResponseError(BillingError):
     """The response was not what the API documents (malformed JSON, missing fields)."""
 
 
+class HttpStatusError(BillingError):
+    """Any other non-200 answer (404, 400, ...); ``status`` lets a caller treat one as a state."""
+
+    def __init__(self, provider: str, message: str, status: int) -> None:
+        super().__init__(provider, message)
+        self.status = status
+
+
 class PartUnavailable(BillingError):
     """The account does not offer this part (a dataset or product not enabled): skipped, not failed."""
 
@@ -387,8 +395,8 @@ class HttpClient:
         if status >= 500:
             raise _Retryable(f"HTTP {status}", _retry_after_s(response.headers.get("Retry-After")))
         if status != 200:
-            raise BillingError(
-                self.provider, f"HTTP {status} from {path}: {self.clean(_error_text(response))}"
+            raise HttpStatusError(
+                self.provider, f"HTTP {status} from {path}: {self.clean(_error_text(response))}", status
             )
         try:
             return json.loads(response.content)

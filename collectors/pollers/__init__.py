@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from collectors.pollers.agora import AgoraPoller
 from collectors.pollers.base import Poller
+from collectors.pollers.cloudflare_stream import CloudflareStreamPoller
+from collectors.pollers.ivs import IvsPoller
 from collectors.pollers.livekit import LiveKitPoller
 from collectors.pollers.prometheus import PrometheusNodePoller
 from core.settings import Settings
@@ -16,7 +19,18 @@ def pollers_from_settings(settings: Settings) -> list[Poller[Any]]:
     collectors = settings.collectors
     pollers: list[Poller[Any]] = [LiveKitPoller(source, collectors) for source in settings.livekit]
     pollers += [PrometheusNodePoller(source, collectors) for source in settings.prometheus]
+    pollers += [AgoraPoller(source, collectors) for source in settings.agora]
+    pollers += [CloudflareStreamPoller(source, collectors) for source in settings.cloudflare_stream]
+    pollers += [IvsPoller(source, collectors) for source in settings.ivs]
     return pollers
 
 
-__all__ = ["LiveKitPoller", "Poller", "PrometheusNodePoller", "pollers_from_settings"]
+__all__ = [
+    "AgoraPoller",
+    "CloudflareStreamPoller",
+    "IvsPoller",
+    "LiveKitPoller",
+    "Poller",
+    "PrometheusNodePoller",
+    "pollers_from_settings",
+]

@@ -22,11 +22,25 @@ TIERS: list[tuple[Table, str, float]] = [
     (schema.node_samples_1m, "bucket_ts", RETENTION.minute_days),
     (schema.room_samples_1h, "bucket_ts", RETENTION.hour_days),
     (schema.node_samples_1h, "bucket_ts", RETENTION.hour_days),
+    (schema.audience_samples, "ts", RETENTION.minute_days),
+    (schema.relay_samples, "ts", RETENTION.minute_days),
 ]
 
 
 def _row(table: Table, column: str, ts: int) -> dict[str, Any]:
     row: dict[str, Any] = {"source_id": 1, column: ts}
+    if table.name == "audience_samples":
+        return {**row, "channel": "ch", "path": "hls", "viewers": 4}
+    if table.name == "relay_samples":
+        return {
+            **row,
+            "relay_id": "r",
+            "channel": "ch",
+            "kind": "hls_playlist",
+            "sink": "",
+            "health": "ok",
+            "status": "fresh",
+        }
     row["room_sid" if "room_sid" in table.c else "node_id"] = "X"
     for name, value in (("participants", 3), ("publishers", 1), ("listeners", 2), ("samples", 1)):
         if name in table.c:
