@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from collectors.pollers.base import Poller
+from collectors.pollers.hls import HlsLogPoller
 from collectors.pollers.livekit import LiveKitPoller
 from collectors.pollers.prometheus import PrometheusNodePoller
 from core.settings import Settings
@@ -16,7 +17,8 @@ def pollers_from_settings(settings: Settings) -> list[Poller[Any]]:
     collectors = settings.collectors
     pollers: list[Poller[Any]] = [LiveKitPoller(source, collectors) for source in settings.livekit]
     pollers += [PrometheusNodePoller(source, collectors) for source in settings.prometheus]
+    pollers += [HlsLogPoller(source, collectors) for source in settings.hls_logs]
     return pollers
 
 
-__all__ = ["LiveKitPoller", "Poller", "PrometheusNodePoller", "pollers_from_settings"]
+__all__ = ["HlsLogPoller", "LiveKitPoller", "Poller", "PrometheusNodePoller", "pollers_from_settings"]
