@@ -14,10 +14,13 @@ import re
 
 from collectors.hls.records import BadLine, Request, parse_time_local
 
+# A quoted field: runs of plain characters between escapes ("unrolled", much faster than an
+# alternation per character).
+_QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
 COMBINED = re.compile(
     r'^(?P<remote_addr>\S+) \S+ (?P<remote_user>\S+) \[(?P<time_local>[^\]]+)\] '
-    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}) (?P<body_bytes_sent>\d+|-)'
-    r'(?: "(?P<http_referer>(?:[^"\\]|\\.)*)" "(?P<http_user_agent>(?:[^"\\]|\\.)*)")?'
+    rf'"(?P<request>{_QUOTED})" (?P<status>\d{{3}}) (?P<body_bytes_sent>\d+|-)'
+    rf'(?: "(?P<http_referer>{_QUOTED})" "(?P<http_user_agent>{_QUOTED})")?'
 )
 REQUEST_LINE = re.compile(r"^(?P<method>[A-Z]+) (?P<target>\S+) HTTP/\d(?:\.\d)?$")
 
