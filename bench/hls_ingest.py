@@ -33,7 +33,11 @@ from bench._common import emit
 
 START_TS = 1796119200  # 2026-12-01T10:00:00Z
 SEGMENT_S = 2
-AGENTS = ("AppleCoreMedia/1.0.0.21E230", "Mozilla/5.0 (Android 14) ExoPlayer/2.19.1", "VLC/3.0.20 LibVLC/3.0.20")
+AGENTS = (
+    "AppleCoreMedia/1.0.0.21E230",
+    "Mozilla/5.0 (Android 14) ExoPlayer/2.19.1",
+    "VLC/3.0.20 LibVLC/3.0.20",
+)
 
 
 def write_log(path: Path, size_bytes: int, channels: int, listeners: int, seed: int = 7) -> dict[str, Any]:
@@ -48,7 +52,9 @@ def write_log(path: Path, size_bytes: int, channels: int, listeners: int, seed: 
     with path.open("w", encoding="ascii", buffering=1 << 20) as handle:
         while written < size_bytes:
             ts = START_TS + second
-            stamp = stamp_cache.setdefault(ts, datetime.fromtimestamp(ts, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"))
+            stamp = stamp_cache.setdefault(
+                ts, datetime.fromtimestamp(ts, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+            )
             if len(stamp_cache) > 4:
                 stamp_cache.clear()
             chunk: list[str] = []
@@ -62,7 +68,9 @@ def write_log(path: Path, size_bytes: int, channels: int, listeners: int, seed: 
                 for index, (ip, agent, _leaves) in enumerate(present):
                     if (second + index) % SEGMENT_S:
                         continue
-                    chunk.append(f'{ip} - - [{stamp}] "GET /ch{channel}/live.m3u8 HTTP/1.1" 200 412 "-" "{agent}"\n')
+                    chunk.append(
+                        f'{ip} - - [{stamp}] "GET /ch{channel}/live.m3u8 HTTP/1.1" 200 412 "-" "{agent}"\n'
+                    )
                     status, size = (404, 153) if rng.random() < 0.002 else (206, 18_000 + (sequence % 400))
                     chunk.append(
                         f'{ip} - - [{stamp}] "GET /ch{channel}/live{sequence}.ts HTTP/1.1" {status} {size} "-" "{agent}"\n'
@@ -135,7 +143,9 @@ def ingest(log: Path, workdir: Path, heap: bool) -> dict[str, Any]:
         "audience_rows": stored[0],
         "max_viewers": stored[1],
         "viewer_hours": round((stored[2] or 0) / 3600, 1),
-        "note": "with --heap, tracemalloc slows parsing ~5x: take rates from a run without it" if heap else "",
+        "note": "with --heap, tracemalloc slows parsing ~5x: take rates from a run without it"
+        if heap
+        else "",
     }
 
 

@@ -105,14 +105,18 @@ class HlsLogSource(_Strict):
     path: str = Field(min_length=1)
     # nginx_combined (also Caddy with a combined format) | nginx_json | caddy_json |
     # json (with json_fields) | cloudflare_logpush (ndjson http_requests files, gz or not).
-    format: Literal["nginx_combined", "nginx_json", "caddy_json", "json", "cloudflare_logpush"] = "nginx_combined"
+    format: Literal["nginx_combined", "nginx_json", "caddy_json", "json", "cloudflare_logpush"] = (
+        "nginx_combined"
+    )
     # castmeter field -> dotted path in a JSON line (alternatives with |); format = "json" only.
     json_fields: dict[str, str] = {}
     # The path of a stream's playlist and of its segments; {channel} is one path segment and is
     # the stream's channel (seed 000: {channel}/live.m3u8). Matched at the end of the path.
     playlist_pattern: str = "{channel}/live.m3u8"
     segment_pattern: str = "{channel}/{segment}"
-    segment_extensions: list[str] = Field(default_factory=lambda: [".ts", ".m4s", ".aac", ".mp4"], min_length=1)
+    segment_extensions: list[str] = Field(
+        default_factory=lambda: [".ts", ".m4s", ".aac", ".mp4"], min_length=1
+    )
     # The streams' segment duration (EXT-X-TARGETDURATION; ffmpeg's hls_time default is 2 s).
     segment_s: float = Field(default=2.0, gt=0, le=60)
     # A viewer is concurrent while a segment request of theirs is this recent (default 3 segments).

@@ -54,7 +54,9 @@ def start_encoder(channel_dir: Path, *, segment_s: int = 1) -> subprocess.Popen[
     )  # fmt: skip
 
 
-def wait_segments(playlist: Path, count: int, process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+def wait_segments(
+    playlist: Path, count: int, process: subprocess.Popen[bytes], timeout_s: float = 20.0
+) -> None:
     """Until ``playlist`` lists ``count`` segments."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

@@ -29,7 +29,11 @@ DEMO_HLS = "demo-hls"
 SEGMENT_S = 6  # LiveKit egress's segment length (SegmentedFileOutput segment_duration: 6 s)
 SEGMENT_BYTES = 48_000  # 64 kbit/s x 6 s
 PLAYLIST_BYTES = 412
-USER_AGENTS = ("AppleCoreMedia/1.0.0.21E230", "Mozilla/5.0 (Android 14) ExoPlayer/2.19.1", "VLC/3.0.20 LibVLC/3.0.20")
+USER_AGENTS = (
+    "AppleCoreMedia/1.0.0.21E230",
+    "Mozilla/5.0 (Android 14) ExoPlayer/2.19.1",
+    "VLC/3.0.20 LibVLC/3.0.20",
+)
 
 
 def _unit(*parts: object) -> float:
@@ -96,7 +100,16 @@ class HlsLogWriter:
                     out.append(_line(at, ip, agent, f"/{channel}/live.m3u8", 200, PLAYLIST_BYTES))
                     missing = _unit("404", channel, index, sequence) < 0.005
                     size = 153 if missing else SEGMENT_BYTES + int(_unit("size", sequence) * 400)
-                    out.append(_line(at + 0.05, ip, agent, f"/{channel}/live{sequence}.ts", 404 if missing else 206, size))
+                    out.append(
+                        _line(
+                            at + 0.05,
+                            ip,
+                            agent,
+                            f"/{channel}/live{sequence}.ts",
+                            404 if missing else 206,
+                            size,
+                        )
+                    )
         out.sort(key=lambda item: item[0])
         return [text for _, text in out]
 

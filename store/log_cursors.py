@@ -23,7 +23,9 @@ class LogCursor:
     done: bool
 
 
-def write_log_cursors(connection: Connection, source_id: int, cursors: Sequence[LogCursor], updated_ts: int) -> int:
+def write_log_cursors(
+    connection: Connection, source_id: int, cursors: Sequence[LogCursor], updated_ts: int
+) -> int:
     """Upsert ``cursors`` of one source; returns the rows written."""
     rows = [
         {

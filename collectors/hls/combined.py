@@ -18,7 +18,7 @@ from collectors.hls.records import BadLine, Request, parse_time_local
 # alternation per character).
 _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
 COMBINED = re.compile(
-    r'^(?P<remote_addr>\S+) \S+ (?P<remote_user>\S+) \[(?P<time_local>[^\]]+)\] '
+    r"^(?P<remote_addr>\S+) \S+ (?P<remote_user>\S+) \[(?P<time_local>[^\]]+)\] "
     rf'"(?P<request>{_QUOTED})" (?P<status>\d{{3}}) (?P<body_bytes_sent>\d+|-)'
     rf'(?: "(?P<http_referer>{_QUOTED})" "(?P<http_user_agent>{_QUOTED})")?'
 )

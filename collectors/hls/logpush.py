@@ -10,14 +10,15 @@ three). Only ndjson output is supported (Logpush's default ``output_type``).
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from collectors.hls.records import BadLine, Request
 from collectors.hls.jsonlog import request_from_record
+from collectors.hls.records import BadLine, Request
 from collectors.hls.tailer import FileCursor
 
 LOGPUSH_FIELDS: Mapping[str, str] = {
@@ -51,12 +52,8 @@ def parse_logpush_line(line: str) -> Request:
     request = request_from_record(record, LOGPUSH_FIELDS)
     ray_id = record.get("RayID")
     if isinstance(ray_id, str) and ray_id:
-        return Request(**{**_fields(request), "ray_id": ray_id})
+        return dataclasses.replace(request, ray_id=ray_id)
     return request
-
-
-def _fields(request: Request) -> dict[str, object]:
-    return {name: getattr(request, name) for name in Request.__slots__}
 
 
 class LogpushDirectory:
@@ -114,7 +111,9 @@ class LogpushDirectory:
                             rays.add(request.ray_id)
                         yield request
             except (OSError, EOFError) as exc:  # a cut-off gzip (an aborted upload)
-                warnings.append(f"Logpush file {entry.name} is damaged ({type(exc).__name__}): read up to the damage")
+                warnings.append(
+                    f"Logpush file {entry.name} is damaged ({type(exc).__name__}): read up to the damage"
+                )
             counts["bytes_read"] = counts.get("bytes_read", 0) + stat.st_size
             self.done_keys.add(key)
             self._touched.append(FileCursor(key, str(entry), "", stat.st_size, done=True))

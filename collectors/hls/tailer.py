@@ -43,7 +43,7 @@ def fingerprint(path: Path, length: int = FINGERPRINT_BYTES) -> str:
     """``<n>:<sha1 of the first n bytes>`` (n <= length; "" for an empty file)."""
     with path.open("rb") as handle:
         head = handle.read(length)
-    return f"{len(head)}:{hashlib.sha1(head).hexdigest()}" if head else ""  # noqa: S324 - not security
+    return f"{len(head)}:{hashlib.sha1(head).hexdigest()}" if head else ""
 
 
 def same_start(path: Path, stored: str) -> bool:
@@ -90,11 +90,14 @@ class FileTailer:
             warnings.append(f"log file {self.path} not found")
             return
         assert current_key is not None
-        cursor = self.cursors.get(current_key)
-        if cursor is None:
-            cursor = FileCursor(current_key, str(self.path), "", 0)
-            self.cursors[current_key] = cursor
-        elif current.st_size < cursor.offset_bytes or not same_start(self.path, cursor.fingerprint):
+        known = self.cursors.get(current_key)
+        if known is None:
+            cursor = self.cursors[current_key] = FileCursor(current_key, str(self.path), "", 0)
+        else:
+            cursor = known
+        if known is not None and (
+            current.st_size < cursor.offset_bytes or not same_start(self.path, cursor.fingerprint)
+        ):
             warnings.append(
                 f"{self.path} was truncated or replaced (copytruncate?): read again from its start "
                 f"(was at byte {cursor.offset_bytes})"

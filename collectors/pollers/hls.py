@@ -101,7 +101,9 @@ class HlsLogPoller(ConfiguredPoller[HlsLogSource]):
         if self.logpush is not None:
             self.logpush.load(cursors)
         self.counter = self._new_counter()
-        samples, relays = hls_open_state(engine, source_id, self.source.effective_lateness_s + self.source.bucket_s)
+        samples, relays = hls_open_state(
+            engine, source_id, self.source.effective_lateness_s + self.source.bucket_s
+        )
         self.counter.restore(samples, relays)
 
     def _requests(self, warnings: list[str], counts: dict[str, int]) -> Iterator[Request]:
@@ -146,7 +148,13 @@ class HlsLogPoller(ConfiguredPoller[HlsLogSource]):
             )
         if self.counter.stats.clients_dropped > dropped_before:
             warnings.append(f"more than {self.source.max_clients} clients at once: the oldest were forgotten")
-        touched = self.logpush.touched() if self.logpush is not None else self.tailer.touched() if self.tailer else []
+        touched = (
+            self.logpush.touched()
+            if self.logpush is not None
+            else self.tailer.touched()
+            if self.tailer
+            else []
+        )
         for warning in warnings:
             log.info("%s: %s", self.name, warning)
         return HlsSnapshot(
@@ -168,7 +176,12 @@ class HlsLogPoller(ConfiguredPoller[HlsLogSource]):
         with self._engine.begin() as connection:
             newest = newest_cursor_ts(connection, self._source_id)
             if newest is not None and snapshot.ts < newest:
-                log.info("%s: snapshot of %d older than the stored cursors (%d): skipped", self.name, snapshot.ts, newest)
+                log.info(
+                    "%s: snapshot of %d older than the stored cursors (%d): skipped",
+                    self.name,
+                    snapshot.ts,
+                    newest,
+                )
                 return {"audience": 0, "relays": 0, "cursors": 0}
             return {
                 "audience": write_audience_samples(connection, self._source_id, snapshot.audience),

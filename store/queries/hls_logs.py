@@ -44,11 +44,28 @@ def hls_open_state(
         )
         relays = [
             RelaySample(
-                relay_id=row.relay_id, ts=int(row.ts), channel=row.channel, kind=row.kind, health=row.health,
-                status=row.status, sink=row.sink, last_activity_ts=row.last_activity_ts, detail=row.detail,
-            )  # fmt: skip
+                relay_id=row.relay_id,
+                ts=int(row.ts),
+                channel=row.channel,
+                kind=row.kind,
+                health=row.health,
+                status=row.status,
+                sink=row.sink,
+                last_activity_ts=row.last_activity_ts,
+                detail=row.detail,
+            )
             for row in connection.execute(
-                select(r.relay_id, r.ts, r.channel, r.kind, r.health, r.status, r.sink, r.last_activity_ts, r.detail)
+                select(
+                    r.relay_id,
+                    r.ts,
+                    r.channel,
+                    r.kind,
+                    r.health,
+                    r.status,
+                    r.sink,
+                    r.last_activity_ts,
+                    r.detail,
+                )
                 .join(newest, (newest.c.channel == r.channel) & (newest.c.ts == r.ts))
                 .where(r.source_id == source_id, r.kind == "hls_playlist")
             )
@@ -58,13 +75,27 @@ def hls_open_state(
         since = max(relay.ts for relay in relays) - open_s
         samples = [
             AudienceSample(
-                channel=row.channel, path="hls", ts=int(row.ts), viewers=int(row.viewers), viewer_s=row.viewer_s,
-                bytes_delivered=row.bytes_delivered, requests=row.requests, errors_4xx=row.errors_4xx,
+                channel=row.channel,
+                path="hls",
+                ts=int(row.ts),
+                viewers=int(row.viewers),
+                viewer_s=row.viewer_s,
+                bytes_delivered=row.bytes_delivered,
+                requests=row.requests,
+                errors_4xx=row.errors_4xx,
                 errors_5xx=row.errors_5xx,
-            )  # fmt: skip
+            )
             for row in connection.execute(
-                select(a.channel, a.ts, a.viewers, a.viewer_s, a.bytes_delivered, a.requests, a.errors_4xx, a.errors_5xx)
-                .where(a.source_id == source_id, a.path == "hls", a.ts > since)
+                select(
+                    a.channel,
+                    a.ts,
+                    a.viewers,
+                    a.viewer_s,
+                    a.bytes_delivered,
+                    a.requests,
+                    a.errors_4xx,
+                    a.errors_5xx,
+                ).where(a.source_id == source_id, a.path == "hls", a.ts > since)
             )
         ]
     return samples, relays

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 E = 1796119200
 
 
-def combined(offset_s: int, path: str, status: int = 200, size: int = 1000, ip: str = "1.1.1.1", ua: str = "ua/1") -> str:
+def combined(
+    offset_s: int, path: str, status: int = 200, size: int = 1000, ip: str = "1.1.1.1", ua: str = "ua/1"
+) -> str:
     """One nginx combined line ``offset_s`` seconds after :data:`E`."""
     stamp = datetime.fromtimestamp(E + offset_s, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
     return f'{ip} - - [{stamp}] "GET {path} HTTP/1.1" {status} {size} "-" "{ua}"\n'

@@ -8,7 +8,7 @@ from collectors.hls.combined import parse_combined
 from collectors.hls.counting import AudienceCounter
 from collectors.hls.records import BadLine
 from store.audience import AudienceSample, RelaySample
-from tests.collectors.hls.logs import E, SCENARIO, combined
+from tests.collectors.hls.logs import SCENARIO, E, combined
 
 
 def counter(lateness_s: float = 20) -> AudienceCounter:
@@ -76,8 +76,17 @@ def test_a_line_older_than_the_lateness_counts_once_in_viewer_seconds_never_in_c
     feed(target, [combined(2, "/ch1/s1.ts", ip="7.7.7.7", ua="late")], E + 30)
     samples, _ = target.emit(E + 30)
     assert samples == [
-        AudienceSample("ch1", "hls", E + 30, viewers=1, viewer_s=4.0, bytes_delivered=2_000, requests=2,
-                       errors_4xx=0, errors_5xx=0)  # fmt: skip
+        AudienceSample(
+            "ch1",
+            "hls",
+            E + 30,
+            viewers=1,
+            viewer_s=4.0,
+            bytes_delivered=2_000,
+            requests=2,
+            errors_4xx=0,
+            errors_5xx=0,
+        )
     ]
     assert target.stats.late == 1
 

@@ -21,16 +21,27 @@ def test_real_nginx_combined_lines_including_the_206s_and_escapes() -> None:
     line = '127.0.0.1 - - [01/Dec/2026:15:33:32 +0000] "GET /ch1/live2.ts HTTP/1.1" 206 18236 "-" "Lavf/59.27.100"'
     request = parse_combined(line)
     assert (request.ts, request.client, request.user_agent) == (T, "127.0.0.1", "Lavf/59.27.100")
-    assert (request.method, request.path, request.status, request.body_bytes) == ("GET", "/ch1/live2.ts", 206, 18236)
+    assert (request.method, request.path, request.status, request.body_bytes) == (
+        "GET",
+        "/ch1/live2.ts",
+        206,
+        18236,
+    )
 
     escaped = parse_combined(
         '127.0.0.1 - - [01/Dec/2026:15:35:27 +0000] "GET /ch1/nope.ts?x=1%22 HTTP/1.1" 404 153 "-" '
         '"evil\\x22agent\\x5C\\x01\\xC3\\xA9"'
     )
-    assert (escaped.path, escaped.status, escaped.user_agent) == ("/ch1/nope.ts", 404, "evil\\x22agent\\x5C\\x01\\xC3\\xA9")
+    assert (escaped.path, escaped.status, escaped.user_agent) == (
+        "/ch1/nope.ts",
+        404,
+        "evil\\x22agent\\x5C\\x01\\xC3\\xA9",
+    )
     assert escaped.ts == T + 115
 
-    offset = parse_combined('10.0.0.9 - bob [01/Dec/2026:16:33:32 +0100] "HEAD /ch1/live.m3u8 HTTP/1.0" 200 - "-" "-"')
+    offset = parse_combined(
+        '10.0.0.9 - bob [01/Dec/2026:16:33:32 +0100] "HEAD /ch1/live.m3u8 HTTP/1.0" 200 - "-" "-"'
+    )
     assert (offset.ts, offset.method, offset.body_bytes, offset.user_agent) == (T, "HEAD", 0, "-")
 
 
@@ -57,7 +68,12 @@ def test_nginx_json_line_through_its_field_map() -> None:
     )
     request = parse_json_line(line, NGINX_JSON_FIELDS)
     assert request.ts == pytest.approx(1796139243.320)
-    assert (request.path, request.status, request.body_bytes, request.method) == ("/ch1/live20.ts", 206, 18236, "GET")
+    assert (request.path, request.status, request.body_bytes, request.method) == (
+        "/ch1/live20.ts",
+        206,
+        18236,
+        "GET",
+    )
     assert request.user_agent == 'evil"agent\\\x01'
 
 
@@ -70,11 +86,23 @@ def test_caddy_json_line_with_header_arrays() -> None:
         "bytes_read": 0, "duration": 0.0009, "size": 412, "status": 200,
     }  # fmt: skip
     request = parse_json_line(json.dumps(record), CADDY_JSON_FIELDS)
-    assert (request.client, request.user_agent, request.path) == ("203.0.113.7", "AppleCoreMedia/1.0", "/live/ch2/live.m3u8")
+    assert (request.client, request.user_agent, request.path) == (
+        "203.0.113.7",
+        "AppleCoreMedia/1.0",
+        "/live/ch2/live.m3u8",
+    )
     assert (request.ts, request.status, request.body_bytes) == (1796139243.5, 200, 412)
 
 
-@pytest.mark.parametrize("line", ["{not json", "[1,2]", '{"ts": 1}', '{"ts":"soon","request":{"client_ip":"1.1.1.1","uri":"/a"},"status":200}'])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "{not json",
+        "[1,2]",
+        '{"ts": 1}',
+        '{"ts":"soon","request":{"client_ip":"1.1.1.1","uri":"/a"},"status":200}',
+    ],
+)
 def test_garbage_json_lines_are_bad_lines(line: str) -> None:
     with pytest.raises(BadLine):
         parse_json_line(line, CADDY_JSON_FIELDS)
@@ -88,7 +116,12 @@ def test_logpush_record_with_each_timestamp_format() -> None:
     }  # fmt: skip
     for stamp in (1796139212000000000, 1796139212, "2026-12-01T15:33:32Z"):
         request = parse_logpush_line(json.dumps({**base, "EdgeEndTimestamp": stamp}))
-        assert (request.ts, request.body_bytes, request.ray_id, request.path) == (T, 18236, "3a6050bcbe121a87", "/ch1/seg7.ts")
+        assert (request.ts, request.body_bytes, request.ray_id, request.path) == (
+            T,
+            18236,
+            "3a6050bcbe121a87",
+            "/ch1/seg7.ts",
+        )
 
 
 def test_timestamps_without_offset_are_utc_whatever_the_machine_zone() -> None:

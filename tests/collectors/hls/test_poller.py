@@ -20,7 +20,7 @@ from collectors.pollers.hls import HlsLogPoller, HlsSnapshot
 from core.settings import CollectorSettings, ConfigError, HlsLogSource, load_settings
 from store import schema
 from store.engine import open_store
-from tests.collectors.hls.logs import E, SCENARIO, SPLIT, combined
+from tests.collectors.hls.logs import SCENARIO, SPLIT, E
 from tests.collectors.hls.test_counting import FIRST, SECOND, STALE
 
 
@@ -48,7 +48,9 @@ def cycle(poller: HlsLogPoller, now_ts: int) -> HlsSnapshot:
 
 def stored_audience(engine: Engine) -> list[tuple[Any, ...]]:
     a = schema.audience_samples.c
-    query = select(a.channel, a.ts, a.viewers, a.viewer_s, a.bytes_delivered, a.requests, a.errors_4xx, a.errors_5xx)
+    query = select(
+        a.channel, a.ts, a.viewers, a.viewer_s, a.bytes_delivered, a.requests, a.errors_4xx, a.errors_5xx
+    )
     with engine.connect() as connection:
         return [tuple(row) for row in connection.execute(query.order_by(a.channel, a.ts))]
 
@@ -77,7 +79,9 @@ def test_one_pass_stores_the_hand_counted_samples(engine: Engine, tmp_path: Path
     assert any("skipped 2 line(s)" in warning for warning in snapshot.warnings)
 
 
-def test_a_restart_resumes_from_the_stored_offset_without_counting_twice(engine: Engine, tmp_path: Path) -> None:
+def test_a_restart_resumes_from_the_stored_offset_without_counting_twice(
+    engine: Engine, tmp_path: Path
+) -> None:
     log = tmp_path / "access.log"
     log.write_text("".join(SCENARIO[:SPLIT]))
     first = bound(engine, source(log))
@@ -193,7 +197,9 @@ def test_logpush_duplicate_files_and_repeated_ray_ids_count_once(engine: Engine,
     ])  # fmt: skip
     with gzip.open(directory / "20261201T100000Z_20261201T100030Z_a.log.gz", "wt") as handle:
         handle.write(batch)
-    config = HlsLogSource(name="cf", path=str(directory), format="cloudflare_logpush", segment_s=2, bucket_s=10)
+    config = HlsLogSource(
+        name="cf", path=str(directory), format="cloudflare_logpush", segment_s=2, bucket_s=10
+    )
     poller = bound(engine, config)
     first = cycle(poller, E + 6)
     assert (first.lines, first.bad_lines) == (5, 1)
@@ -201,7 +207,9 @@ def test_logpush_duplicate_files_and_repeated_ray_ids_count_once(engine: Engine,
     # One client from +1 to +5: 2 + 2 + 2 = 6 viewer-seconds, 3 segments of 1 000 bytes.
     assert stored_audience(engine) == [("ch1", E + 10, 1, 6.0, 3000, 3, 0, 0)]
     # The same bytes delivered again under another name: skipped whole; a new batch is read.
-    (directory / "copy.log.gz").write_bytes((directory / "20261201T100000Z_20261201T100030Z_a.log.gz").read_bytes())
+    (directory / "copy.log.gz").write_bytes(
+        (directory / "20261201T100000Z_20261201T100030Z_a.log.gz").read_bytes()
+    )
     (directory / "next.log").write_text(logpush_record(7, "/ch1/s4.ts", "r4"))
     second = cycle(bound(engine, config), E + 8)  # a restarted poller, too
     assert any("repeats a file already read" in warning for warning in second.warnings)

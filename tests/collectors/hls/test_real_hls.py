@@ -90,7 +90,10 @@ def test_real_hls_clients_are_counted_and_the_dead_encoder_is_flagged(tmp_path: 
             # Listening time by the test's own clock: 10 s; 14 s; 18 s cut at the crash (15 s).
             expected_s = sum(min(seconds, CRASH_AT_S) for seconds in LISTEN_S)
             measured_s = sum(row.viewer_s or 0.0 for row in rows)
-            assert abs(measured_s - expected_s) <= TOLERANCE_PER_CLIENT_S * len(LISTEN_S), (measured_s, expected_s)
+            assert abs(measured_s - expected_s) <= TOLERANCE_PER_CLIENT_S * len(LISTEN_S), (
+                measured_s,
+                expected_s,
+            )
             engine.dispose()
     finally:
         for client in clients:
