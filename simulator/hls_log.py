@@ -88,14 +88,15 @@ class HlsLogWriter:
     def lines(self, start_ts: int, end_ts: int) -> list[str]:
         """The log lines of ``(start_ts, end_ts]``, in time order."""
         out: list[tuple[float, str]] = []
-        first = start_ts // self.segment_s + 1
+        # A request comes up to one segment after its boundary: start a segment early.
+        first = start_ts // self.segment_s
         for sequence in range(first, end_ts // self.segment_s + 1):
             boundary = sequence * self.segment_s
             for channel, count in self.listeners(boundary).items():
                 for index in range(count):
                     ip, agent = _client(channel, index)
                     at = boundary + _unit("offset", channel, index) * (self.segment_s - 1)
-                    if at > end_ts:
+                    if not start_ts < at <= end_ts:
                         continue
                     out.append(_line(at, ip, agent, f"/{channel}/live.m3u8", 200, PLAYLIST_BYTES))
                     missing = _unit("404", channel, index, sequence) < 0.005

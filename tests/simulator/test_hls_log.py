@@ -57,3 +57,11 @@ def test_the_simulated_origin_log_reads_back_as_its_listeners(tmp_path: Path) ->
         seen = [c.get(channel, 0) for c in counts]
         assert min(seen) <= viewers <= max(seen), (channel, viewers, seen)
     engine.dispose()
+
+
+def test_consecutive_writes_miss_no_request_and_repeat_none(tmp_path: Path) -> None:
+    writer = HlsLogWriter(FleetModel("dj-radio"), tmp_path / "access.log")
+    whole = writer.lines(T - 60, T)
+    # The same minute written in ticks of 7 s (a request may fall after its tick's boundary).
+    pieces = [line for start in range(T - 60, T, 7) for line in writer.lines(start, min(start + 7, T))]
+    assert whole and sorted(pieces) == sorted(whole)
