@@ -1,7 +1,7 @@
 """A real HLS pipeline on loopback (issue 17): ffmpeg (Debian) encodes a tone to HLS segments,
 nginx (Debian) serves them and writes its access log, and ffmpeg clients listen.
 
-Traps this works around (notes/issue17-apis.md section 0): every ffmpeg client sends the same
+Traps this works around (the issue 17 research notes, section 0): every ffmpeg client sends the same
 User-Agent, so each gets ``-user_agent castmeter-test/<n>``; ffmpeg's HLS client sends
 ``Range: bytes=0-`` (nginx answers 206); a client whose encoder died ignores the first SIGINT,
 so clients run under ``timeout -k 5 -s INT``.

@@ -5,7 +5,7 @@
 nginx escapes ``"``, ``\\`` and bytes outside 0x20-0x7E as ``\\xXX``; the quoted fields below
 accept any escaped character. A malformed request line is still logged (status 400); it is not a
 request of a stream and is counted as skipped. Regex checked on 220 real nginx 1.22 lines
-(notes/issue17-apis.md 1.1).
+(issue 17 research notes, 1.1).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ REQUIRED_FIELDS = ("time", "client", "status")
 OPTIONAL_FIELDS = ("path", "request", "method", "bytes", "user_agent")
 FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
 
-# nginx with the log_format of notes/issue17-apis.md 1.1 (escape=json).
+# nginx with the log_format of the issue 17 research notes, 1.1 (escape=json).
 NGINX_JSON_FIELDS: Mapping[str, str] = {
     "time": "msec|time_iso8601|time",
     "client": "remote_addr",

@@ -17,7 +17,7 @@ T = 1796139212
 
 
 def test_real_nginx_combined_lines_including_the_206s_and_escapes() -> None:
-    # Lines as nginx 1.22 wrote them for ffmpeg 5.1 clients (notes/issue17-apis.md 1.1).
+    # Lines as nginx 1.22 wrote them for ffmpeg 5.1 clients (issue 17 research notes, 1.1).
     line = '127.0.0.1 - - [01/Dec/2026:15:33:32 +0000] "GET /ch1/live2.ts HTTP/1.1" 206 18236 "-" "Lavf/59.27.100"'
     request = parse_combined(line)
     assert (request.ts, request.client, request.user_agent) == (T, "127.0.0.1", "Lavf/59.27.100")

@@ -5,7 +5,7 @@ viewer-seconds within the stated tolerance, and the playlist going stale when th
 
 Timeline (wall clock, t = 0 when the clients start): the clients listen for 10, 14 and 18 s;
 the encoder is killed (a crash: no #EXT-X-ENDLIST) at t = 15 s, so clients 2 and 3 stop getting
-segments then and keep reloading the playlist (notes/issue17-apis.md 1.4) until their timeout
+segments then and keep reloading the playlist (issue 17 research notes, 1.4) until their timeout
 (client 3: SIGINT at 18 s, ignored in that loop, SIGKILL at 23 s).
 
 Tolerance of the viewer-seconds: per client, the log stamps whole seconds (+-1 s at each end of
