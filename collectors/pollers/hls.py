@@ -190,4 +190,10 @@ class HlsLogPoller(ConfiguredPoller[HlsLogSource]):
             }
 
     def describe_error(self, exc: BaseException) -> str:
+        if isinstance(exc, PermissionError):
+            # Debian's nginx logs are 0640 www-data:adm.
+            return (
+                f"cannot read {exc.filename or self.source.path}: permission denied "
+                "(give the collector's user read access, e.g. the adm group for /var/log/nginx)"
+            )
         return describe_exception(exc)

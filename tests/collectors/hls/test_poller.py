@@ -238,3 +238,23 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
         ("hls_logs", "edge", "file:///var/log/nginx/access.log")
     ]
     assert settings.has_sources
+
+
+def test_the_runner_polls_it_like_any_source_and_says_why_it_cannot_read(tmp_path: Path) -> None:
+    from collectors.runner import Collector
+    from collectors.spool import Spool
+    from core.settings import Settings
+
+    log = tmp_path / "access.log"
+    log.write_text("".join(SCENARIO))
+    engine = open_store(f"sqlite:///{tmp_path / 'runner.db'}")
+    settings = Settings(hls_logs=[source(log)])
+    collector = Collector(settings, engine, spool=Spool(tmp_path / "spool"))
+    report = asyncio.run(collector.tick(E + 19))
+    # Partial: the two unreadable lines are the poll's warnings; the samples are stored.
+    assert report.polled == {"hls": "partial"}
+    assert stored_audience(engine) == [as_row(FIRST), as_row(SECOND)]
+    poller = HlsLogPoller(source(log), CollectorSettings())
+    denied = PermissionError(13, "Permission denied", str(log))
+    assert poller.describe_error(denied).startswith(f"cannot read {log}: permission denied")
+    engine.dispose()
