@@ -101,3 +101,16 @@ def test_closed_buckets_are_reported_once_and_forgotten() -> None:
     again, _ = target.emit(E + 19)
     assert [s.ts for s in again] == [E + 20]
     assert E + 10 not in target.buckets["ch1"]
+
+
+def test_a_log_clock_an_hour_behind_the_collector_changes_nothing() -> None:
+    # The origin's clock is an hour behind the collector's (or its log reaches us an hour late):
+    # buckets and freshness follow the log's own timestamps, so the samples are the same.
+    target = counter()
+    feed(target, SCENARIO, E + 3600 + 19)
+    samples, relays = target.emit(E + 3600 + 19)
+    assert samples == [FIRST, SECOND]
+    assert relays == [STALE]
+    # Then the log falls silent: from the collector's next polls its clock ages with theirs.
+    _, later = target.emit(E + 3600 + 19 + 30)
+    assert [(r.health, r.ts) for r in later] == [("idle", E + 19 + 30)]
