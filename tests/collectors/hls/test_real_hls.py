@@ -77,7 +77,7 @@ def test_real_hls_clients_are_counted_and_the_dead_encoder_is_flagged(tmp_path: 
             tick()
             # While the encoder ran and clients listened: fresh. 3 segment durations after it died,
             # with the playlist still requested: down (stale).
-            assert {state for at, state in health if 2 <= at <= CRASH_AT_S - 1} == {"ok"}, health
+            assert {state for at, state in health if 4 <= at <= CRASH_AT_S - 1} == {"ok"}, health
             assert "down" in {state for at, state in health if at >= CRASH_AT_S + 3}, health
 
             a = schema.audience_samples.c
