@@ -2,7 +2,8 @@
 
 The rules (the "method" the pages quote):
 
-- **Concurrent viewers** at a bucket's end ``t``: distinct clients (IP + User-Agent) with a
+- **Concurrent viewers** at a bucket's end ``t`` (at the log's clock while the bucket is still
+  open): distinct clients (IP + User-Agent) with a
   successful (2xx, 206 included) *segment* request in ``(t - window_s, t]``; ``window_s``
   defaults to 3 segment durations. Playlist requests never count: a player whose encoder died
   keeps reloading the playlist for minutes. This is how CDNs count HLS viewers from logs
@@ -26,6 +27,10 @@ open (and rewritten with its running totals each poll) until the log's newest ti
 once in viewer-seconds, bytes, requests and errors of the channel's newest bucket and never in a
 concurrency. When the log falls silent the log clock moves on with the collector's clock, so an
 idle stream reads ``idle`` rather than frozen.
+
+A restart forgets which clients were listening: an open bucket keeps the viewers the previous
+run stored for it as a floor (the one bucket may read the higher of its partial and its final
+count).
 
 Memory is bounded: open buckets span ``max_lateness_s``; a client is forgotten ``window_s``
 after its last segment (at most ``max_clients`` are held; beyond that the oldest go, counted);
@@ -218,7 +223,7 @@ class AudienceCounter:
         for channel, channel_buckets in self.buckets.items():
             closing = sorted(end for end in channel_buckets if end <= horizon)
             for end in closing:
-                self.finished.append(self._sample(channel, channel_buckets[end]))
+                self.finished.append(self._sample(channel, channel_buckets[end], end))
             retired = self.retired.setdefault(channel, {})
             for end in closing:
                 retired[end] = channel_buckets.pop(end).clients
@@ -231,7 +236,7 @@ class AudienceCounter:
             self.stats.clients_dropped += len(self.sessions) - len(keep)
             self.sessions = dict(keep)
 
-    def _viewers(self, channel: str, end_ts: int) -> int:
+    def _viewers(self, channel: str, end_ts: float) -> int:
         since = end_ts - self.window_s
         present: set[tuple[str, str]] = set()
         for source in (self.buckets.get(channel, {}), self.retired.get(channel, {})):
@@ -242,12 +247,14 @@ class AudienceCounter:
                 present.update(client for client, ts in clients.items() if since < ts <= end_ts)
         return len(present)
 
-    def _sample(self, channel: str, bucket: Bucket) -> AudienceSample:
+    def _sample(self, channel: str, bucket: Bucket, at_ts: float) -> AudienceSample:
+        """The bucket's totals, its viewers counted at ``at_ts``: its end once closed, the log's
+        clock while it is open (the newest row says who listens now, not at a future end)."""
         return AudienceSample(
             channel=channel,
             path="hls",
             ts=bucket.end_ts,
-            viewers=max(self._viewers(channel, bucket.end_ts), bucket.viewers_floor),
+            viewers=max(self._viewers(channel, at_ts), bucket.viewers_floor),
             viewer_s=round(bucket.viewer_s, 3),
             bytes_delivered=bucket.bytes_delivered,
             requests=bucket.requests,
@@ -282,7 +289,10 @@ class AudienceCounter:
             channel_buckets = self.buckets.setdefault(channel, {})
             if current_end not in channel_buckets and current_end > self._horizon_end:
                 channel_buckets[current_end] = Bucket(current_end)
-            samples.extend(self._sample(channel, channel_buckets[end]) for end in sorted(channel_buckets))
+            samples.extend(
+                self._sample(channel, channel_buckets[end], min(end, log_now))
+                for end in sorted(channel_buckets)
+            )
             relays.append(self._relay(channel, state, log_now))
         return samples, relays
 

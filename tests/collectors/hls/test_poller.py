@@ -25,8 +25,8 @@ from tests.collectors.hls.test_counting import FIRST, SECOND, STALE
 
 
 def source(path: Path, **extra: Any) -> HlsLogSource:
-    settings = {"segment_s": 2, "window_s": 6, "bucket_s": 10, "max_lateness_s": 20, **extra}
-    return HlsLogSource(name="hls", path=str(path), **settings)
+    settings = {"name": "hls", "segment_s": 2, "window_s": 6, "bucket_s": 10, "max_lateness_s": 20, **extra}
+    return HlsLogSource(path=str(path), **settings)
 
 
 @pytest.fixture
@@ -87,8 +87,8 @@ def test_a_restart_resumes_from_the_stored_offset_without_counting_twice(
     first = bound(engine, source(log))
     cycle(first, E + 5)
     # Half the log read: the open bucket E+10 holds A's 2+0+0+2+2 and B's 2 = 8 viewer-seconds;
-    # its viewers so far, window (E+4, E+10]: A (+5) only (B's +4 is not after E+4).
-    assert stored_audience(engine)[0][:4] == ("ch1", E + 10, 1, 8.0)
+    # its viewers now (the log's clock, E+5; window (E-1, E+5]): A and B.
+    assert stored_audience(engine)[0][:4] == ("ch1", E + 10, 2, 8.0)
     with log.open("a") as handle:
         handle.write("".join(SCENARIO[SPLIT:]))
     # A new collector process: a new poller bound to the same store reads only the rest, and
@@ -258,3 +258,29 @@ def test_the_runner_polls_it_like_any_source_and_says_why_it_cannot_read(tmp_pat
     denied = PermissionError(13, "Permission denied", str(log))
     assert poller.describe_error(denied).startswith(f"cannot read {log}: permission denied")
     engine.dispose()
+
+
+def test_json_formats_go_through_their_field_maps(engine: Engine, tmp_path: Path) -> None:
+    nginx = tmp_path / "access.json"
+    nginx.write_text(
+        "".join(
+            json.dumps({"msec": E + offset, "remote_addr": "1.1.1.1", "request": f"GET {path} HTTP/1.1",
+                        "uri": path, "status": 206, "body_bytes_sent": 1000, "http_user_agent": "ua"}) + "\n"
+            for offset, path in ((1, "/ch1/s1.ts"), (3, "/ch1/s2.ts"))
+        )
+        + "not json at all\n"
+    )  # fmt: skip
+    snapshot = cycle(bound(engine, source(nginx, format="nginx_json")), E + 5)
+    # One client, +1 and +3: 2 + 2 viewer-seconds; the bucket E+10 is open, its viewers are
+    # counted at the log's clock (+3): one.
+    assert stored_audience(engine) == [("ch1", E + 10, 1, 4.0, 2000, 2, 0, 0)]
+    assert snapshot.bad_lines == 1
+    caddy = tmp_path / "caddy.log"
+    record = {"ts": E + 12.5, "request": {"client_ip": "2.2.2.2", "method": "GET", "uri": "/ch2/live.m3u8?t=1",
+                                          "headers": {"User-Agent": ["Safari"]}}, "size": 400, "status": 200}  # fmt: skip
+    caddy.write_text(json.dumps(record) + "\n")
+    custom = source(caddy, name="caddy", format="json", json_fields={
+        "time": "ts", "client": "request.client_ip", "path": "request.uri", "status": "status", "bytes": "size",
+        "user_agent": "request.headers.User-Agent"})  # fmt: skip
+    cycle(bound(engine, custom), E + 13)
+    assert ("ch2", E + 20, 0, 0.0, 400, 1, 0, 0) in stored_audience(engine)
