@@ -26,8 +26,10 @@ from core.settings import HlsLogSource
 from simulator.model import FleetModel
 
 DEMO_HLS = "demo-hls"
-SEGMENT_S = 6  # LiveKit egress's segment length (SegmentedFileOutput segment_duration: 6 s)
-SEGMENT_BYTES = 48_000  # 64 kbit/s x 6 s
+# LiveKit egress's segment length when a request leaves segment_duration at 0: the keyframe
+# interval if set, else 4 s (livekit/egress, the segmented-output config).
+SEGMENT_S = 4
+SEGMENT_BYTES = 32_000  # 64 kbit/s x 4 s
 PLAYLIST_BYTES = 412
 USER_AGENTS = (
     "AppleCoreMedia/1.0.0.21E230",
