@@ -145,6 +145,11 @@ SUMMARY_KEYS: list[tuple[str, list[str], float | None]] = [
     ("store_mb_per_day_platform5000_postgresql", ["platform5000"], None),
     ("retention_drop_day_s", ["platform5000"], None),
     ("retention_delete_day_s", ["platform5000"], None),
+    # issue 17 (bench/hls_ingest.py): a 1 GB HLS access log through the real poller; memory must
+    # not grow with the file (higher lines/s is better, so no <= target for it).
+    ("hls_ingest_lines_per_s", ["hls_ingest"], None),
+    ("hls_ingest_mb_per_s", ["hls_ingest"], None),
+    ("hls_ingest_peak_rss_mb", ["hls_ingest"], None),
     # Several collectors on one PostgreSQL (issue 20): a SIGKILLed owner's source moves within
     # two poll intervals (the bench's interval is 5 s).
     ("ownership_failover_s", ["ownership_failover"], 10.0),

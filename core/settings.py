@@ -93,6 +93,89 @@ class PrometheusSource(_Strict):
         return value.rstrip("/")
 
 
+HLS_LOG_FORMATS = ("nginx_combined", "nginx_json", "caddy_json", "json", "cloudflare_logpush")
+
+
+class HlsLogSource(_Strict):
+    """An HLS origin's or CDN's access log (issue 17, collectors/hls/): per stream, concurrent
+    viewers, viewer-minutes, bytes, segment errors and playlist freshness."""
+
+    name: str = Field(min_length=1, max_length=100)
+    # A log file (nginx/Caddy; rotation followed), or a directory of Cloudflare Logpush files.
+    path: str = Field(min_length=1)
+    # nginx_combined (also Caddy with a combined format) | nginx_json | caddy_json |
+    # json (with json_fields) | cloudflare_logpush (ndjson http_requests files, gz or not).
+    format: Literal["nginx_combined", "nginx_json", "caddy_json", "json", "cloudflare_logpush"] = (
+        "nginx_combined"
+    )
+    # castmeter field -> dotted path in a JSON line (alternatives with |); format = "json" only.
+    json_fields: dict[str, str] = {}
+    # The path of a stream's playlist and of its segments; {channel} is one path segment and is
+    # the stream's channel (seed 000: {channel}/live.m3u8). Matched at the end of the path.
+    playlist_pattern: str = "{channel}/live.m3u8"
+    segment_pattern: str = "{channel}/{segment}"
+    segment_extensions: list[str] = Field(
+        default_factory=lambda: [".ts", ".m4s", ".aac", ".mp4"], min_length=1
+    )
+    # The streams' segment duration (EXT-X-TARGETDURATION; ffmpeg's hls_time default is 2 s).
+    segment_s: float = Field(default=2.0, gt=0, le=60)
+    # A viewer is concurrent while a segment request of theirs is this recent (default 3 segments).
+    window_s: float | None = Field(default=None, gt=0, le=600)
+    # Samples are written per bucket of the log's own clock.
+    bucket_s: int = Field(default=15, ge=1, le=3600)
+    # How late a line may arrive and still count in its own bucket (default: 60 s for files,
+    # 900 s for Logpush, whose batches arrive 30-300 s after the fact).
+    max_lateness_s: float | None = Field(default=None, ge=0, le=86_400)
+    # Bytes read per poll at most (a backlog is read over several polls, memory stays bounded).
+    read_budget_mb: float = Field(default=64.0, gt=0, le=4096)
+    max_clients: int = Field(default=200_000, ge=1, le=10_000_000)
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.path}"
+
+    @property
+    def effective_window_s(self) -> float:
+        return self.window_s if self.window_s is not None else 3 * self.segment_s
+
+    @property
+    def effective_lateness_s(self) -> float:
+        if self.max_lateness_s is not None:
+            return self.max_lateness_s
+        return 900.0 if self.format == "cloudflare_logpush" else 60.0
+
+    @field_validator("playlist_pattern", "segment_pattern")
+    @classmethod
+    def _pattern(cls, value: str, info: Any) -> str:
+        from collectors.hls.channels import compile_pattern
+
+        compile_pattern(value, segment=info.field_name == "segment_pattern")
+        return value
+
+    @field_validator("segment_extensions")
+    @classmethod
+    def _extensions(cls, value: list[str]) -> list[str]:
+        for extension in value:
+            if not extension.startswith(".") or "/" in extension:
+                raise ValueError(f"{extension!r} is not a file extension such as '.ts'")
+        return value
+
+    @field_validator("json_fields")
+    @classmethod
+    def _fields(cls, value: dict[str, str]) -> dict[str, str]:
+        from collectors.hls.jsonlog import check_field_map
+
+        if value:
+            check_field_map(value)
+        return value
+
+    def model_post_init(self, context: Any) -> None:
+        if self.format == "json" and not self.json_fields:
+            raise ValueError("json_fields: required when format = 'json' (castmeter field -> JSON key)")
+        if self.json_fields and self.format != "json":
+            raise ValueError(f"json_fields: only for format = 'json' (format is {self.format!r})")
+
+
 class CollectorSettings(_Strict):
     interval_s: float = Field(default=15.0, gt=0.1, le=3600)
     http_timeout_s: float = Field(default=10.0, gt=0, le=300)
@@ -505,6 +588,7 @@ class Settings(_Strict):
     agora: list[AgoraSource] = []
     cloudflare_stream: list[CloudflareStreamSource] = []
     ivs: list[IvsSource] = []
+    hls_logs: list[HlsLogSource] = []
     webhooks: WebhookSettings = WebhookSettings()
     retention: RetentionSettings = RetentionSettings()
     dashboard: DashboardSettings = DashboardSettings()
@@ -516,7 +600,7 @@ class Settings(_Strict):
     origin: str = "defaults"
     mode: Literal["configured", "demo"] = "configured"
 
-    @field_validator("livekit", "prometheus", "agora", "cloudflare_stream", "ivs")
+    @field_validator("livekit", "prometheus", "agora", "cloudflare_stream", "ivs", "hls_logs")
     @classmethod
     def _unique_names(cls, value: list[Any]) -> list[Any]:
         names = [source.name for source in value]
@@ -527,7 +611,7 @@ class Settings(_Strict):
 
     @property
     def has_sources(self) -> bool:
-        return bool(self.livekit or self.prometheus or self.audience_sources)
+        return bool(self.livekit or self.prometheus or self.audience_sources or self.hls_logs)
 
     @property
     def audience_sources(self) -> list[_AudienceSource]:

@@ -7,6 +7,8 @@ set -euo pipefail
 # faketime: libfaketime, for the suite run at the edges of a month and a year (scripts/test-clock-edges.sh)
 # and the known-answer fleet's live run at its scripted date.
 PACKAGES=(prometheus prometheus-node-exporter postgresql chromium nginx openssl faketime)
+# ffmpeg: the real HLS pipeline test (an encoder and HLS clients; tests/collectors/hls/test_real_hls.py).
+PACKAGES+=(ffmpeg)
 # prometheus-alertmanager (+ amtool): live alerts through a real Alertmanager; systemd: only for
 # `systemd-analyze verify` of deploy/systemd (it works without systemd running as PID 1).
 PACKAGES+=(prometheus-alertmanager systemd)

@@ -30,6 +30,7 @@ from core.settings import LiveKitSource, PrometheusSource, Settings
 from core.timeargs import parse_duration_s
 from simulator.backfill import BackfillReport, backfill
 from simulator.demo_prometheus import DemoPrometheus, prometheus_binary
+from simulator.hls_log import HlsLogWriter, demo_data_dir, demo_hls_source
 from simulator.hybrid import provider_sources, start_demo_providers
 from simulator.model import FleetModel
 from simulator.providers import ProviderFakes
@@ -104,7 +105,11 @@ def _demo_settings(
         if with_prometheus
         else []
     )
-    return base.model_copy(update={"livekit": [livekit], "prometheus": prometheus, "mode": "demo"})
+    # The HLS origin's access log the simulator writes (simulator/hls_log.py), read back as a source.
+    hls_logs = [demo_hls_source(demo_data_dir(base.database.url))]
+    return base.model_copy(
+        update={"livekit": [livekit], "prometheus": prometheus, "hls_logs": hls_logs, "mode": "demo"}
+    )
 
 
 def _backfill_in_child(
@@ -292,6 +297,7 @@ async def _run_live(
         from simulator.model_nodes import model_node_hook
 
         hooks.append(model_node_hook(model, node_source_id))
+    hooks += [HlsLogWriter(model, Path(source.path)).hook() for source in settings.hls_logs]
     alert_hook_list, close_alerts = alert_hooks(settings, engine)
     collector = Collector(settings, engine, hooks=[*hooks, *alert_hook_list])
     metrics = start_metrics(settings, engine, collector, required=False)

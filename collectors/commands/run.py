@@ -41,7 +41,7 @@ async def _main(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not settings.has_sources:
         raise ConfigError(
-            f"no [[livekit]] or [[prometheus]] source configured ({settings.origin}); "
+            f"no [[livekit]], [[prometheus]] or [[hls_logs]] source configured ({settings.origin}); "
             "see castmeter.example.toml, or run `python -m collectors demo`"
         )
     for secret in secret_values(settings):  # before the first "database unavailable" line

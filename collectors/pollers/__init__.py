@@ -8,6 +8,7 @@ from typing import Any
 from collectors.pollers.agora import AgoraPoller
 from collectors.pollers.base import Poller
 from collectors.pollers.cloudflare_stream import CloudflareStreamPoller
+from collectors.pollers.hls import HlsLogPoller
 from collectors.pollers.ivs import IvsPoller
 from collectors.pollers.livekit import LiveKitPoller
 from collectors.pollers.prometheus import PrometheusNodePoller
@@ -22,12 +23,14 @@ def pollers_from_settings(settings: Settings) -> list[Poller[Any]]:
     pollers += [AgoraPoller(source, collectors) for source in settings.agora]
     pollers += [CloudflareStreamPoller(source, collectors) for source in settings.cloudflare_stream]
     pollers += [IvsPoller(source, collectors) for source in settings.ivs]
+    pollers += [HlsLogPoller(source, collectors) for source in settings.hls_logs]
     return pollers
 
 
 __all__ = [
     "AgoraPoller",
     "CloudflareStreamPoller",
+    "HlsLogPoller",
     "IvsPoller",
     "LiveKitPoller",
     "Poller",
