@@ -230,6 +230,11 @@ class RelayChain:
     def has_relays(self) -> bool:
         return any(hop.kind in _RELAY_KINDS for hop in self.hops)
 
+    @property
+    def summary(self) -> str:
+        """The chain on one line, source → sink: ``LiveKit room (ok) → HLS playlist (down)``."""
+        return " → ".join(f"{hop.label} ({hop.health})" for hop in self.hops)
+
     def frame(self) -> pd.DataFrame:
         """The chain as rows (for a table): hop, id, health, status, viewers, last activity,
         problem."""

@@ -141,9 +141,11 @@ class UsageLedger:
 
     @property
     def is_empty(self) -> bool:
+        audience_min = sum(value for name, value in self.audience_totals().items() if name.endswith("_minutes"))
         return (
             self.frame.empty
-            or float(self.frame["publisher_minutes"].sum() + self.frame["listener_minutes"].sum()) == 0
+            or float(self.frame["publisher_minutes"].sum() + self.frame["listener_minutes"].sum()) + audience_min
+            == 0
         )
 
     def totals(self) -> dict[str, float]:
