@@ -159,6 +159,32 @@ class UsageLedger:
         )
         return sums
 
+    @property
+    def audience_note(self) -> str:
+        """What the hybrids price for the audience outside LiveKit: measured (which paths, how
+        much in the period) or assumed (for the Costs page's caption)."""
+        if not self.audience_paths:
+            return (
+                "No HLS or Cloudflare Stream audience measured in this window: the hybrids ASSUME their HLS "
+                "audience is the WebRTC listeners moved over; the other models price the LiveKit usage."
+            )
+        totals = self.audience_totals()
+        parts = [
+            f"{label} {totals[column]:,.0f} viewer-min"
+            for path, label, column in (
+                ("hls", "HLS", "hls_viewer_minutes"),
+                ("cloudflare_stream", "Cloudflare Stream", "cloudflare_stream_viewer_minutes"),
+                ("agora", "Agora", "agora_viewer_minutes"),
+                ("ivs", "IVS", "ivs_viewer_minutes"),
+            )
+            if path in self.audience_paths
+        ]
+        gb = f", HLS {totals['hls_delivered_gb']:,.2f} GB delivered" if totals["hls_delivered_gb"] > 0 else ""
+        return (
+            f"Audience outside LiveKit MEASURED in this window: {', '.join(parts)}{gb}. The hybrids price it "
+            "(plus the WebRTC listeners moved over); the other models price the LiveKit usage only."
+        )
+
     def audience_totals(self, *, monthly: bool = False) -> dict[str, float]:
         """The measured audience outside LiveKit (:data:`AUDIENCE_COLUMNS`) over the period, or
         scaled to one billing month; 0 where the frame has none."""

@@ -25,8 +25,9 @@ AUDIENCE_FACTS = {
     "agora_now": 9,  # shop-1's Agora audience (2 hosts) at now - 10
     "cloudflare_now": 30,  # shop-1 on Cloudflare Stream at now - 10
     "playlist_age_s": 40,  # radio-1's playlist last gained a segment 40 s ago (> 3 × 6 s)
-    # 10 HLS samples 30 s apart of 120 viewers: 9 gaps × 30 s × 120 = 32,400 viewer-s = 540 min.
-    "hls_viewer_min": 540.0,
+    # The hour [now - 3600, now): 9 HLS samples 30 s apart of 120 viewers (the one at now is
+    # the next window's); the first has no interval: 8 × 30 s × 120 = 28,800 viewer-s = 480 min.
+    "hls_viewer_min_hour": 480.0,
 }
 
 

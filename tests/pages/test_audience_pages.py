@@ -114,3 +114,11 @@ def test_costs_says_the_hybrids_price_the_measured_hls_audience(audience_store: 
     captions = [caption.value for caption in app.caption]
     assert any("HLS audience MEASURED from the HLS delivery logs" in text for text in captions), captions
     assert any("minutes MEASURED from Cloudflare Stream" in text for text in captions)
+    # The hour [now - 3600, now) holds 9 of radio-1's HLS samples (now - 270 … now - 30; the one
+    # at now opens the next window): the first has no interval, then 8 × 30 s × 120 viewers
+    # = 480 viewer-min; 9 × 1 MB = 0.009 GB (0.01 shown). shop-1's single samples: 0.
+    assert [text for text in captions if text.startswith("Audience outside")] == [
+        f"Audience outside LiveKit MEASURED in this window: HLS {AUDIENCE_FACTS['hls_viewer_min_hour']:,.0f} viewer-min, Cloudflare Stream 0 viewer-min, "
+        "Agora 0 viewer-min, HLS 0.01 GB delivered. The hybrids price it (plus the WebRTC listeners moved over); "
+        "the other models price the LiveKit usage only."
+    ]
