@@ -75,8 +75,12 @@ def fill(url: str, now_ts: int) -> None:
         ])  # fmt: skip
         write_relay_samples(c, AGORA_SOURCE_ID, [
             RelaySample("conv-shop-1", now_ts - 10, "shop-1", "agora_media_push", "ok", "running"),
-            RelaySample("cf-input-shop-1", now_ts - 10, "shop-1", "cloudflare_live_input", "down", "disconnected",
-                        detail="no RTMP connection"),
+        ])  # fmt: skip
+        # The Cloudflare input has reported "disconnected" every 15 s for the last 5 minutes.
+        write_relay_samples(c, AGORA_SOURCE_ID, [
+            RelaySample("cf-input-shop-1", now_ts - 15 * k, "shop-1", "cloudflare_live_input", "down",
+                        "disconnected", detail="no RTMP connection")
+            for k in range(20)
         ])  # fmt: skip
     engine.dispose()
 

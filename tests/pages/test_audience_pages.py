@@ -122,3 +122,14 @@ def test_costs_says_the_hybrids_price_the_measured_hls_audience(audience_store: 
         "Agora 0 viewer-min, HLS 0.01 GB delivered. The hybrids price it (plus the WebRTC listeners moved over); "
         "the other models price the LiveKit usage only."
     ]
+
+
+def test_alerts_replays_the_relay_down_rule_on_the_stored_relay_reports(audience_store: int) -> None:
+    # The example rules: RelayDown (relay_down >= 1 for 1m). The Cloudflare input reported down
+    # every 15 s from now - 285 to now: firing from now - 225 on, still firing at the window's
+    # end (now); an episode counts its last 15 s step too: 225 + 15 = 240 s.
+    app = run("alerts", {"range": "1h", "rule": "RelayDown"})
+    episodes = next(frame.value for frame in app.dataframe if "Flapping" in frame.value.columns)
+    assert episodes["Target"].tolist() == ["shop-1/cloudflare_live_input"]
+    assert episodes.filter(like="Resolved").iloc[0, 0] == "still firing"
+    assert episodes["Duration"].iloc[0] == "4 min 00 s"
