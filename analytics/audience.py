@@ -99,8 +99,13 @@ class PathAudience:
         return PATH_LABELS[self.path]
 
 
+def _missing(value: object) -> bool:
+    """None or a NaN/NaT/NA cell."""
+    return value is None or (not isinstance(value, str) and bool(pd.isna(value)))  # type: ignore[call-overload]
+
+
 def _int_or_none(value: object) -> int | None:
-    return None if value is None or pd.isna(value) else int(float(str(value)))
+    return None if _missing(value) else int(float(str(value)))
 
 
 def live_by_path(webrtc: pd.DataFrame, others: pd.DataFrame) -> list[PathAudience]:
@@ -138,7 +143,9 @@ def live_by_channel(webrtc: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
     that has data (NaN where a channel has none on that path) and ``total``."""
     parts = []
     if not webrtc.empty:
-        parts.append(webrtc.assign(path="webrtc", viewers=webrtc["listeners"])[["channel", "path", "viewers"]])
+        parts.append(
+            webrtc.assign(path="webrtc", viewers=webrtc["listeners"])[["channel", "path", "viewers"]]
+        )
     if not others.empty:
         parts.append(others[["channel", "path", "viewers"]])
     if not parts:
@@ -168,16 +175,18 @@ def history_by_path(webrtc_series: pd.DataFrame, others: pd.DataFrame) -> pd.Dat
         )
     if not others.empty:
         parts.append(
-            others.assign(bucket_ts=others["bucket_ts"].astype("int64"), viewers=others["viewers"].astype(float))[
-                ["bucket_ts", "path", "viewers"]
-            ]
+            others.assign(
+                bucket_ts=others["bucket_ts"].astype("int64"), viewers=others["viewers"].astype(float)
+            )[["bucket_ts", "path", "viewers"]]
         )
     if not parts:
         return pd.DataFrame({"bucket_ts": pd.Series(dtype="int64"), "path": pd.Series(dtype=object),
                              "viewers": pd.Series(dtype=float)})  # fmt: skip
     frame = pd.concat(parts, ignore_index=True)
     rank = frame["path"].map({path: index for index, path in enumerate(PATHS)})
-    return frame.assign(rank=rank).sort_values(["rank", "bucket_ts"]).drop(columns="rank").reset_index(drop=True)
+    return (
+        frame.assign(rank=rank).sort_values(["rank", "bucket_ts"]).drop(columns="rank").reset_index(drop=True)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,20 +267,22 @@ _RELAY_KINDS = frozenset(
 
 
 def _text(value: object) -> str:
-    return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)  # type: ignore[arg-type]
+    return "" if _missing(value) else str(value)
 
 
 def _relay_hops(relays: pd.DataFrame, now_ts: int, stale_after_s: int) -> list[Hop]:
     hops = []
     for row in relays.itertuples(index=False):
-        reported_ts = int(row.ts)
+        reported_ts = int(float(str(row.ts)))
         stale = now_ts - reported_ts > stale_after_s
         hops.append(
             Hop(
                 kind=str(row.kind),
                 hop_id=str(row.relay_id),
                 health=NO_DATA if stale else str(row.health),
-                status=f"no report for {now_ts - reported_ts:,} s (was {row.status})" if stale else str(row.status),
+                status=f"no report for {now_ts - reported_ts:,} s (was {row.status})"
+                if stale
+                else str(row.status),
                 sink=_text(row.sink),
                 reported_ts=reported_ts,
                 last_activity_ts=_int_or_none(row.last_activity_ts),
@@ -324,7 +335,9 @@ def _ends(channel: str, webrtc: pd.DataFrame, others: pd.DataFrame, branches: se
         if rows.empty:
             continue  # an audience end shows only where a source reports it
         viewers = int(rows["viewers"].astype(float).sum())
-        hops.append(Hop(kind, channel, "ok" if viewers > 0 else "idle", f"{viewers} watching", viewers=viewers))
+        hops.append(
+            Hop(kind, channel, "ok" if viewers > 0 else "idle", f"{viewers} watching", viewers=viewers)
+        )
     return hops
 
 
@@ -347,9 +360,15 @@ def _flag(hops: list[Hop], now_ts: int, segment_s: float) -> list[Hop]:
                     f"egress active but the playlist not updated for {now_ts - hop.last_activity_ts:,} s "
                     f"(over {STALE_SEGMENTS} segments of {segment_s:g} s)"
                 )
-        if not problem and hop.kind in ("cloudflare_live_input", "ivs_stream") and agora_hosts is not None:
-            if not hop.live:
-                problem = f"Agora hosts live ({agora_hosts.status}) but the {hop.label} is {hop.status or hop.health}"
+        if (
+            not problem
+            and hop.kind in ("cloudflare_live_input", "ivs_stream")
+            and agora_hosts is not None
+            and not hop.live
+        ):
+            problem = (
+                f"Agora hosts live ({agora_hosts.status}) but the {hop.label} is {hop.status or hop.health}"
+            )
         if not problem and hop.kind in _RELAY_KINDS and hop.health == "down" and upstream:
             problem = f"down while its upstream ({upstream[0].label}) is live"
         flagged.append(hop if not problem else _with_problem(hop, problem))
@@ -403,7 +422,9 @@ def relay_chains(
         {str(name) for name in (*relays.get("channel", []), *egress.get("channel", []))}
     )
     chains = [
-        relay_chain(name, relays, egress, webrtc, others, now_ts, segment_s=segment_s, stale_after_s=stale_after_s)
+        relay_chain(
+            name, relays, egress, webrtc, others, now_ts, segment_s=segment_s, stale_after_s=stale_after_s
+        )
         for name in channels
     ]
     return sorted(chains, key=lambda chain: (not chain.broken, chain.channel))

@@ -141,10 +141,13 @@ class UsageLedger:
 
     @property
     def is_empty(self) -> bool:
-        audience_min = sum(value for name, value in self.audience_totals().items() if name.endswith("_minutes"))
+        audience_min = sum(
+            value for name, value in self.audience_totals().items() if name.endswith("_minutes")
+        )
         return (
             self.frame.empty
-            or float(self.frame["publisher_minutes"].sum() + self.frame["listener_minutes"].sum()) + audience_min
+            or float(self.frame["publisher_minutes"].sum() + self.frame["listener_minutes"].sum())
+            + audience_min
             == 0
         )
 
@@ -190,7 +193,9 @@ class UsageLedger:
         scaled to one billing month; 0 where the frame has none."""
         scale = self.month_scale if monthly else 1.0
         return {
-            name: float(self.frame[name].sum()) * scale if name in self.frame and not self.frame.empty else 0.0
+            name: float(self.frame[name].sum()) * scale
+            if name in self.frame and not self.frame.empty
+            else 0.0
             for name in AUDIENCE_COLUMNS
         }
 

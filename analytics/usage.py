@@ -107,7 +107,7 @@ def _with_audience(frame: pd.DataFrame, audience: pd.DataFrame) -> pd.DataFrame:
     wide = audience.pivot_table(index=["day_ts", "channel"], columns="path", values="minutes", aggfunc="sum")
     measured = pd.DataFrame(index=wide.index)
     for path in ("hls", "agora", "cloudflare_stream", "ivs"):
-        measured[f"{path}_viewer_minutes"] = wide[path] if path in wide else 0.0
+        measured[f"{path}_viewer_minutes"] = wide.get(path, 0.0)
     hls = audience[audience["path"] == "hls"].groupby(["day_ts", "channel"])["gb"].sum()
     measured["hls_delivered_gb"] = hls.reindex(measured.index)
     measured = measured.fillna(0.0).reset_index()

@@ -155,7 +155,11 @@ def audience_by_path(view: ViewState) -> None:
     st.subheader("Audience by delivery path")
     columns = st.columns(len(now.paths))
     for column, path in zip(columns, now.paths, strict=True):
-        hosts = "" if path.hosts is None else f"; {path.hosts:,} {'hosts' if path.path == 'agora' else 'publishers'}"
+        hosts = (
+            ""
+            if path.hosts is None
+            else f"; {path.hosts:,} {'hosts' if path.path == 'agora' else 'publishers'}"
+        )
         column.metric(
             path.label,
             format_count(path.viewers),
@@ -171,9 +175,9 @@ def audience_by_path(view: ViewState) -> None:
     if outside and not now.by_channel.empty:
         shown = now.by_channel.head(20)
         table = pd.DataFrame({"Channel": shown["channel"].astype(str)})
-        for path in audience.PATHS:
-            if path in shown:
-                table[audience.PATH_LABELS[path]] = shown[path].map(format_count)
+        for path_name in audience.PATHS:
+            if path_name in shown:
+                table[audience.PATH_LABELS[path_name]] = shown[path_name].map(format_count)
         table["All paths"] = shown["total"].map(format_count)
         st.dataframe(table, hide_index=True, key="audience_by_channel")
     st.caption("Viewers now: LiveKit's live rooms and each poller's newest sample (at most 2 minutes old).")

@@ -179,7 +179,9 @@ def relay_chains_section(url: str, now_ts: int) -> None:
     chains = data.relay_chains(url, now_ts, data.hls_segment_s())
     st.subheader("Relay chains")
     if not chains:
-        st.caption("No relay reported: no LiveKit egress, HLS playlist, Agora, Cloudflare Stream or IVS relay.")
+        st.caption(
+            "No relay reported: no LiveKit egress, HLS playlist, Agora, Cloudflare Stream or IVS relay."
+        )
         return
     broken = sum(1 for chain in chains if chain.broken)
     st.caption(
@@ -192,7 +194,8 @@ def relay_chains_section(url: str, now_ts: int) -> None:
                 "Channel": [shorten(chain.channel, 80) for chain in chains],
                 "Chain (source → sink)": [chain.summary for chain in chains],
                 "Broken hop": [
-                    "; ".join(f"{hop.label}: {hop.problem}" for hop in chain.broken) or "none" for chain in chains
+                    "; ".join(f"{hop.label}: {hop.problem}" for hop in chain.broken) or "none"
+                    for chain in chains
                 ],
             }
         ),
@@ -293,7 +296,9 @@ def page(view: ViewState) -> None:
             st.warning("That stream is no longer in the store.")
         else:
             show_detail(detail, view.timezone)
-            show_relay_chain(data.relay_chain(url, detail.channel, now_ts, data.hls_segment_s()), view.timezone)
+            show_relay_chain(
+                data.relay_chain(url, detail.channel, now_ts, data.hls_segment_s()), view.timezone
+            )
     relay_chains_section(url, now_ts)
 
 

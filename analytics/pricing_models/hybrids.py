@@ -42,7 +42,11 @@ def hls_usage_note(usage: UsageArrays, row: int, delivered_by: str) -> str:
         gb = float(usage.hls_gb[pick])
         return (
             f"HLS audience MEASURED from {delivered_by}: {float(usage.hls_viewer_min[pick]):,.0f} viewer-min/month"
-            + (f", {gb:,.2f} GB/month delivered" if gb > 0 else " (bytes not reported: GB at the stream's bitrate)")
+            + (
+                f", {gb:,.2f} GB/month delivered"
+                if gb > 0
+                else " (bytes not reported: GB at the stream's bitrate)"
+            )
             + f"; plus {moved:,.0f} listener-min/month now on WebRTC, moved to HLS"
         )
     return (

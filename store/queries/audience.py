@@ -169,9 +169,10 @@ def egress_states(bind: Bind, as_of_ts: int, channel: str | None = None) -> pd.D
     ]
     query = (
         select(
-            e.source_id, e.egress_id, channel_of, e.room_name, e.kind, e.status, e.started_ts, e.ended_ts,
-            e.updated_ts, e.last_seen_ts, e.error,
-        )  # fmt: skip
+            *(e[name] for name in ("source_id", "egress_id")),
+            channel_of,
+            *(e[name] for name in EGRESS_COLUMNS[3:]),
+        )
         .select_from(
             schema.egress_status.outerjoin(
                 schema.room_sessions, and_(s.source_id == e.source_id, s.room_sid == e.room_sid)
@@ -194,9 +195,7 @@ def audience_usage(bind: Bind, since_ts: int, until_ts: int, source_id: int | No
     a source reports only concurrency."""
     a = schema.audience_samples.c
     previous_ts = (
-        func.lag(a.ts)
-        .over(partition_by=(a.source_id, a.channel, a.path), order_by=a.ts)
-        .label("previous_ts")
+        func.lag(a.ts).over(partition_by=(a.source_id, a.channel, a.path), order_by=a.ts).label("previous_ts")
     )
     # The previous sample may lie before the window: read one stale window earlier.
     ordered = (

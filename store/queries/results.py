@@ -120,7 +120,9 @@ class UsageParts:
     # The audience outside LiveKit per UTC day × channel × path (store.queries.audience
     # .audience_usage: day_ts, channel, path, viewer_s, bytes_delivered, samples).
     audience: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame(columns=["day_ts", "channel", "path", "viewer_s", "bytes_delivered"])
+        default_factory=lambda: pd.DataFrame(
+            columns=["day_ts", "channel", "path", "viewer_s", "bytes_delivered"]
+        )
     )
 
 

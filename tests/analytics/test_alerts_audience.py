@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
@@ -23,7 +24,7 @@ def engine(tmp_path: Path) -> Engine:
     return open_store(f"sqlite:///{tmp_path / 'castmeter.db'}")
 
 
-def _series(engine: Engine, rule: Rule, since_ts: int, until_ts: int):  # type: ignore[no-untyped-def]
+def _series(engine: Engine, rule: Rule, since_ts: int, until_ts: int) -> pd.DataFrame:
     with series_reader(engine) as reader:
         return load_store_series(reader, rule, since_ts, until_ts, 60)
 
@@ -56,7 +57,9 @@ def test_the_hls_5xx_share_per_channel(engine: Engine) -> None:
             for k in range(40)
         ])  # fmt: skip
         # A sample that counted no request has no share (not 0 %, not infinite).
-        write_audience_samples(c, 7, [AudienceSample("quiet", "hls", END - 60, viewers=0, requests=0, errors_5xx=0)])
+        write_audience_samples(
+            c, 7, [AudienceSample("quiet", "hls", END - 60, viewers=0, requests=0, errors_5xx=0)]
+        )
     ruleset = parse_rules_yaml(
         "evaluation_interval: 30s\nlookback: 1m\nrules:\n"
         "  - {name: HLS5xx, metric: hls_5xx_pct, comparison: '>', threshold: 5, for: 1m, scope: stream}\n"

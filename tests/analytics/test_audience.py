@@ -21,7 +21,9 @@ def _others(*rows: tuple[str, str, int, int | None]) -> pd.DataFrame:
 
 
 def _relays(*rows: tuple[str, str, str, str, str, int | None, int]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["relay_id", "channel", "kind", "health", "status", "last_activity_ts", "ts"])
+    frame = pd.DataFrame(
+        rows, columns=["relay_id", "channel", "kind", "health", "status", "last_activity_ts", "ts"]
+    )
     return frame.assign(source_id=7, sink="", detail=None)
 
 
@@ -74,7 +76,12 @@ def test_livekit_chain_flags_a_playlist_stale_for_three_segments() -> None:
     # Last segment 19 s ago: more than 3 × 6 = 18 s.
     stale = _relays(("radio-1/live.m3u8", "radio-1", "hls_playlist", "ok", "serving", NOW - 19, NOW))
     chain = audience.relay_chain("radio-1", stale, egress, webrtc, others, NOW, segment_s=SEGMENT_S)
-    assert [hop.kind for hop in chain.hops] == ["livekit_room", "livekit_egress", "hls_playlist", "viewers_hls"]
+    assert [hop.kind for hop in chain.hops] == [
+        "livekit_room",
+        "livekit_egress",
+        "hls_playlist",
+        "viewers_hls",
+    ]
     assert [hop.health for hop in chain.hops] == ["ok", "ok", "ok", "ok"]
     assert [hop.kind for hop in chain.broken] == ["hls_playlist"]
     assert chain.broken[0].problem == (
@@ -106,9 +113,13 @@ def test_agora_chain_flags_a_disconnected_cloudflare_input() -> None:
     # No host live and the push stopped: a disconnected input is not a fault.
     idle = _others(("shop-1", "agora", 0, 0))
     stopped = relays.assign(health=["idle", "down"])
-    assert not audience.relay_chain("shop-1", stopped, NO_EGRESS, _webrtc(), idle, NOW, segment_s=SEGMENT_S).broken
+    assert not audience.relay_chain(
+        "shop-1", stopped, NO_EGRESS, _webrtc(), idle, NOW, segment_s=SEGMENT_S
+    ).broken
     # ... but with the push still running, the input down under it is (a relay down under a live one).
-    (under_push,) = audience.relay_chain("shop-1", relays, NO_EGRESS, _webrtc(), idle, NOW, segment_s=SEGMENT_S).broken
+    (under_push,) = audience.relay_chain(
+        "shop-1", relays, NO_EGRESS, _webrtc(), idle, NOW, segment_s=SEGMENT_S
+    ).broken
     assert under_push.problem == "down while its upstream (Agora Media Push) is live"
 
 

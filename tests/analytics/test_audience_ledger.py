@@ -77,7 +77,10 @@ def test_the_hybrids_price_the_measured_audience_and_say_so() -> None:
     agora = costs["hybrid_agora_cloudflare"]
     # 100 min a day → 3,000 min a month at $1 per 1,000.
     assert _item(agora, "Cloudflare Stream minutes delivered") == pytest.approx((3000.0, 3.0))
-    assert any(note.startswith("buyers' minutes MEASURED from Cloudflare Stream: 3,000 min/month") for note in agora.notes)
+    assert any(
+        note.startswith("buyers' minutes MEASURED from Cloudflare Stream: 3,000 min/month")
+        for note in agora.notes
+    )
 
 
 def test_without_audience_samples_the_hybrids_say_they_assume() -> None:

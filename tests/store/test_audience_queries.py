@@ -30,7 +30,9 @@ def _fill(store: Engine) -> None:
             AudienceSample("shop-1", "cloudflare_stream", T - 10, viewers=30, viewer_s=900.0),
         ])  # fmt: skip
         # The previous day: 1 sample, 100 viewer-seconds measured.
-        write_audience_samples(c, 7, [AudienceSample("radio-1", "hls", DAY0 - 100, viewers=1, viewer_s=100.0)])
+        write_audience_samples(
+            c, 7, [AudienceSample("radio-1", "hls", DAY0 - 100, viewers=1, viewer_s=100.0)]
+        )
         write_relay_samples(c, 7, [
             RelaySample("radio-1/live.m3u8", T - 60, "radio-1", "hls_playlist", "ok", "fresh", last_activity_ts=T - 62),
             RelaySample("radio-1/live.m3u8", T, "radio-1", "hls_playlist", "degraded", "stale", last_activity_ts=T - 62),
