@@ -335,10 +335,20 @@ def _ends(channel: str, webrtc: pd.DataFrame, others: pd.DataFrame, branches: se
         if rows.empty:
             continue  # an audience end shows only where a source reports it
         viewers = int(rows["viewers"].astype(float).sum())
-        hops.append(
-            Hop(kind, channel, "ok" if viewers > 0 else "idle", f"{viewers} watching", viewers=viewers)
-        )
+        status = f"{viewers} watching{_error_share(rows)}"
+        hops.append(Hop(kind, channel, "ok" if viewers > 0 else "idle", status, viewers=viewers))
     return hops
+
+
+def _error_share(rows: pd.DataFrame) -> str:
+    """`` · 5xx 2.0 % of 100 requests`` from the newest samples' counts ("" when none counted)."""
+    if "requests" not in rows or "errors_5xx" not in rows:
+        return ""
+    requests = pd.to_numeric(rows["requests"], errors="coerce")
+    if requests.isna().all() or float(requests.sum()) <= 0:
+        return ""
+    errors = float(pd.to_numeric(rows["errors_5xx"], errors="coerce").fillna(0.0).sum())
+    return f" · 5xx {100.0 * errors / float(requests.sum()):.1f} % of {int(requests.sum()):,} requests"
 
 
 def _flag(hops: list[Hop], now_ts: int, segment_s: float) -> list[Hop]:

@@ -174,7 +174,7 @@ def show_relay_chain(chain: RelayChain, timezone: str) -> None:
         )
 
 
-def relay_chains_section(url: str, now_ts: int) -> None:
+def relay_chains_section(url: str, now_ts: int, timezone: str) -> None:
     """Every channel's chain on one line (Agora channels too, which have no LiveKit room)."""
     chains = data.relay_chains(url, now_ts, data.hls_segment_s())
     st.subheader("Relay chains")
@@ -202,6 +202,18 @@ def relay_chains_section(url: str, now_ts: int) -> None:
         hide_index=True,
         key="relay_chains",
     )
+    # Channels outside LiveKit (an Agora channel) have no stream above to drill into: pick one here.
+    by_channel = {chain.channel: chain for chain in chains}
+    picked = st.selectbox(
+        "Show a channel's chain",
+        list(by_channel),
+        index=None,
+        placeholder="Pick a channel…",
+        format_func=lambda name: shorten(name, 80),
+        key="relay_chain_channel",
+    )
+    if picked is not None:
+        show_relay_chain(by_channel[picked], timezone)
 
 
 def _status_frame(rows: pd.DataFrame, id_column: str, timezone: str) -> pd.DataFrame:
@@ -299,7 +311,7 @@ def page(view: ViewState) -> None:
             show_relay_chain(
                 data.relay_chain(url, detail.channel, now_ts, data.hls_segment_s()), view.timezone
             )
-    relay_chains_section(url, now_ts)
+    relay_chains_section(url, now_ts, view.timezone)
 
 
 page(start("Streams"))

@@ -32,7 +32,7 @@ from store.queries.tiers import pick_tier
 AUDIENCE_STALE_S = 120
 # LiveKit egress jobs that ended this long before the moment still show in a chain (as idle).
 EGRESS_RECENT_S = 3600
-LIVE_COLUMNS = ["channel", "path", "viewers", "hosts", "ts"]
+LIVE_COLUMNS = ["channel", "path", "viewers", "hosts", "ts", "requests", "errors_5xx"]
 HISTORY_COLUMNS = ["bucket_ts", "path", "viewers"]
 RELAY_COLUMNS = [
     "source_id", "relay_id", "ts", "channel", "kind", "sink", "health", "status", "last_activity_ts", "detail",
@@ -55,8 +55,9 @@ def _source_filter(source_id: int | None) -> list[ColumnElement[bool]]:
 
 
 def live_audience(bind: Bind, as_of_ts: int, source_id: int | None = None) -> pd.DataFrame:
-    """The audience outside LiveKit now: per channel and path, the newest sample's viewers and
-    hosts (summed over sources) and its time (columns :data:`LIVE_COLUMNS`)."""
+    """The audience outside LiveKit now: per channel and path, the newest sample's viewers,
+    hosts, requests and 5xx answers (summed over sources) and its time (columns
+    :data:`LIVE_COLUMNS`; null where no source reports them)."""
     a = schema.audience_samples.c
     newest = (
         select(a.source_id, a.channel, a.path, func.max(a.ts).label("ts"))
@@ -76,6 +77,8 @@ def live_audience(bind: Bind, as_of_ts: int, source_id: int | None = None) -> pd
             func.sum(a.viewers).label("viewers"),
             func.sum(a.hosts).label("hosts"),
             func.max(a.ts).label("ts"),
+            func.sum(a.requests).label("requests"),
+            func.sum(a.errors_5xx).label("errors_5xx"),
         )
         .select_from(joined)
         .group_by(a.channel, a.path)

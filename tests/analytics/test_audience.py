@@ -88,6 +88,11 @@ def test_livekit_chain_flags_a_playlist_stale_for_three_segments() -> None:
         "egress active but the playlist not updated for 19 s (over 3 segments of 6 s)"
     )
     assert chain.hops[3].viewers == 120 and chain.hops[0].viewers == 40
+    assert chain.hops[3].status == "120 watching"  # no request counts: no error share
+    # With counts: 3 of 240 requests answered 5xx = 1.25 % → "1.2 %" (one decimal).
+    counted = others.assign(requests=240, errors_5xx=3)
+    watched = audience.relay_chain("radio-1", stale, egress, webrtc, counted, NOW, segment_s=SEGMENT_S)
+    assert watched.hops[3].status == "120 watching · 5xx 1.2 % of 240 requests"
     # 18 s is exactly three segments: not yet stale.
     fresh = _relays(("radio-1/live.m3u8", "radio-1", "hls_playlist", "ok", "serving", NOW - 18, NOW))
     assert not audience.relay_chain("radio-1", fresh, egress, webrtc, others, NOW, segment_s=SEGMENT_S).broken

@@ -73,6 +73,8 @@ def test_streams_drill_down_shows_the_relay_chain_and_flags_the_stale_playlist(a
         ["LiveKit room", "ok"], ["LiveKit egress", "ok"], ["HLS playlist", "ok"], ["HLS viewers", "ok"]
     ]  # fmt: skip
     assert chain["Viewers"].tolist() == ["5", "", "", "120"]
+    # The newest HLS sample: 2 of 100 requests answered 5xx.
+    assert chain["Status"].iloc[3] == "120 watching · 5xx 2.0 % of 100 requests"
     errors = " ".join(error.value for error in app.error)
     assert f"the playlist not updated for {AUDIENCE_FACTS['playlist_age_s']} s" in errors
     chains = next(frame.value for frame in app.dataframe if "Chain (source → sink)" in frame.value.columns)
@@ -133,3 +135,18 @@ def test_alerts_replays_the_relay_down_rule_on_the_stored_relay_reports(audience
     assert episodes["Target"].tolist() == ["shop-1/cloudflare_live_input"]
     assert episodes.filter(like="Resolved").iloc[0, 0] == "still firing"
     assert episodes["Duration"].iloc[0] == "4 min 00 s"
+
+
+def test_streams_shows_an_agora_channels_chain_picked_by_name(audience_store: int) -> None:
+    app = run("streams", {"range": "1h"})
+    app.selectbox(key="relay_chain_channel").select("shop-1").run()
+    assert not app.exception, app.exception
+    chain = next(frame.value for frame in app.dataframe if "Hop" in frame.value.columns)
+    assert chain[["Hop", "State", "Status"]].values.tolist() == [
+        ["Agora channel", "ok", "2 hosts live"],
+        ["Agora Media Push", "ok", "running"],
+        ["Cloudflare Stream live input", "down", "disconnected"],
+        ["Cloudflare Stream viewers", "ok", "30 watching"],
+    ]
+    assert chain["Viewers"].tolist() == ["9", "", "", "30"]
+    assert any("Cloudflare Stream live input cf" in error.value for error in app.error)
