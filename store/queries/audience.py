@@ -32,6 +32,8 @@ from store.queries.tiers import pick_tier
 AUDIENCE_STALE_S = 120
 # LiveKit egress jobs that ended this long before the moment still show in a chain (as idle).
 EGRESS_RECENT_S = 3600
+# A relay that has not reported for a day is gone (a removed input), not part of a chain.
+RELAY_RECENT_S = DAY_S
 LIVE_COLUMNS = ["channel", "path", "viewers", "hosts", "ts", "requests", "errors_5xx"]
 HISTORY_COLUMNS = ["bucket_ts", "path", "viewers"]
 RELAY_COLUMNS = [
@@ -136,9 +138,10 @@ def audience_history(bind: Bind, start_ts: int, end_ts: int, source_id: int | No
 
 def relay_states(bind: Bind, as_of_ts: int, channel: str | None = None) -> pd.DataFrame:
     """The newest sample of each relay at or before ``as_of_ts`` (its state), every channel or
-    one (columns :data:`RELAY_COLUMNS`)."""
+    one, for relays that reported in the ``RELAY_RECENT_S`` before (columns :data:`RELAY_COLUMNS`)."""
     r = schema.relay_samples.c
-    conditions = [r.ts <= as_of_ts] + ([] if channel is None else [r.channel == channel])
+    conditions = [r.ts <= as_of_ts, r.ts > as_of_ts - RELAY_RECENT_S]
+    conditions += [] if channel is None else [r.channel == channel]
     newest = (
         select(r.source_id, r.relay_id, func.max(r.ts).label("ts"))
         .where(*conditions)

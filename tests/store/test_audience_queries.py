@@ -91,6 +91,8 @@ def test_relay_states_take_each_relays_newest_report_up_to_the_moment(store: Eng
         ("cf-input-1", "down", "disconnected"),
     ]
     assert list(q.relay_states(store, T, channel="shop-1")["relay_id"]) == ["cf-input-1"]
+    # The newest report is at T + 30: a day and a second after it, no relay state at all.
+    assert q.relay_states(store, T + 30 + 86_400).empty
     egress = q.egress_states(store, T)
     assert [tuple(r) for r in egress[["egress_id", "channel", "status"]].itertuples(index=False)] == [
         ("EG_1", "radio-1", "EGRESS_ACTIVE")
