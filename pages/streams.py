@@ -159,7 +159,9 @@ def show_relay_chain(chain: RelayChain, timezone: str) -> None:
                 "ID": rows["hop_id"].map(lambda text: shorten(str(text), 80)),
                 "State": rows["health"],
                 "Status": rows["status"].map(lambda text: shorten(str(text), 120)),
-                "Viewers": rows["viewers"].map(lambda v: "" if v is None or pd.isna(v) else format_count(v)),
+                "Viewers": rows["viewers"].map(
+                    lambda v: "n/a" if v is None or pd.isna(v) else format_count(v)
+                ),
                 with_zone("Last activity", timezone): to_local_text(rows["last_activity_ts"], timezone),
                 "Problem": rows["problem"].map(lambda text: text or "none"),
             }

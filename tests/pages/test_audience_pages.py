@@ -72,7 +72,7 @@ def test_streams_drill_down_shows_the_relay_chain_and_flags_the_stale_playlist(a
     assert chain[["Hop", "State"]].values.tolist() == [
         ["LiveKit room", "ok"], ["LiveKit egress", "ok"], ["HLS playlist", "ok"], ["HLS viewers", "ok"]
     ]  # fmt: skip
-    assert chain["Viewers"].tolist() == ["5", "", "", "120"]
+    assert chain["Viewers"].tolist() == ["5", "n/a", "n/a", "120"]  # relays carry no audience
     # The newest HLS sample: 2 of 100 requests answered 5xx.
     assert chain["Status"].iloc[3] == "120 watching · 5xx 2.0 % of 100 requests"
     errors = " ".join(error.value for error in app.error)
@@ -148,5 +148,5 @@ def test_streams_shows_an_agora_channels_chain_picked_by_name(audience_store: in
         ["Cloudflare Stream live input", "down", "disconnected"],
         ["Cloudflare Stream viewers", "ok", "30 watching"],
     ]
-    assert chain["Viewers"].tolist() == ["9", "", "", "30"]
+    assert chain["Viewers"].tolist() == ["9", "n/a", "n/a", "30"]
     assert any("Cloudflare Stream live input cf" in error.value for error in app.error)
