@@ -45,6 +45,17 @@ FLOW_COLUMNS: tuple[str, ...] = (
 # Maxima per day × channel (concurrent counts).
 PEAK_COLUMNS: tuple[str, ...] = ("peak_streams", "peak_listeners", "peak_publishers")
 COLUMNS: tuple[str, ...] = ("day_ts", "channel", *FLOW_COLUMNS, *PEAK_COLUMNS)
+# The audience outside LiveKit's rooms, measured by its pollers (store.queries.audience), per
+# day × channel: viewer-minutes by delivery path and the bytes the HLS origin/CDN delivered.
+# Only a measured ledger has them (a frame without them has none); the hybrid models price
+# them instead of assuming their HLS audience (analytics/pricing_models/hybrids.py).
+AUDIENCE_COLUMNS: tuple[str, ...] = (
+    "hls_viewer_minutes",
+    "hls_delivered_gb",
+    "agora_viewer_minutes",
+    "cloudflare_stream_viewer_minutes",
+    "ivs_viewer_minutes",
+)
 
 VideoTier = Literal["none", "hd", "fullhd"]
 VIDEO_TIERS: tuple[str, ...] = ("none", "hd", "fullhd")
@@ -100,6 +111,9 @@ class UsageLedger:
     # Where the store's observations begin inside the period (None: the whole period): a
     # 30-day window over 7 days of history covers 7 days, and rates divide by those 7.
     covered_start_ts: int | None = None
+    # Delivery paths (hls, agora, cloudflare_stream, ivs) with audience samples in the period:
+    # their AUDIENCE_COLUMNS are measured; the others are not known (not zero).
+    audience_paths: tuple[str, ...] = ()
 
     @property
     def period_days(self) -> float:
@@ -127,9 +141,14 @@ class UsageLedger:
 
     @property
     def is_empty(self) -> bool:
+        audience_min = sum(
+            value for name, value in self.audience_totals().items() if name.endswith("_minutes")
+        )
         return (
             self.frame.empty
-            or float(self.frame["publisher_minutes"].sum() + self.frame["listener_minutes"].sum()) == 0
+            or float(self.frame["publisher_minutes"].sum() + self.frame["listener_minutes"].sum())
+            + audience_min
+            == 0
         )
 
     def totals(self) -> dict[str, float]:
@@ -142,6 +161,43 @@ class UsageLedger:
             peak_egress=self.fleet_peak_egress,
         )
         return sums
+
+    @property
+    def audience_note(self) -> str:
+        """What the hybrids price for the audience outside LiveKit: measured (which paths, how
+        much in the period) or assumed (for the Costs page's caption)."""
+        if not self.audience_paths:
+            return (
+                "No HLS or Cloudflare Stream audience measured in this window: the hybrids ASSUME their HLS "
+                "audience is the WebRTC listeners moved over; the other models price the LiveKit usage."
+            )
+        totals = self.audience_totals()
+        parts = [
+            f"{label} {totals[column]:,.0f} viewer-min"
+            for path, label, column in (
+                ("hls", "HLS", "hls_viewer_minutes"),
+                ("cloudflare_stream", "Cloudflare Stream", "cloudflare_stream_viewer_minutes"),
+                ("agora", "Agora", "agora_viewer_minutes"),
+                ("ivs", "IVS", "ivs_viewer_minutes"),
+            )
+            if path in self.audience_paths
+        ]
+        gb = f", HLS {totals['hls_delivered_gb']:,.2f} GB delivered" if totals["hls_delivered_gb"] > 0 else ""
+        return (
+            f"Audience outside LiveKit MEASURED in this window: {', '.join(parts)}{gb}. The hybrids price it "
+            "(plus the WebRTC listeners moved over); the other models price the LiveKit usage only."
+        )
+
+    def audience_totals(self, *, monthly: bool = False) -> dict[str, float]:
+        """The measured audience outside LiveKit (:data:`AUDIENCE_COLUMNS`) over the period, or
+        scaled to one billing month; 0 where the frame has none."""
+        scale = self.month_scale if monthly else 1.0
+        return {
+            name: float(self.frame[name].sum()) * scale
+            if name in self.frame and not self.frame.empty
+            else 0.0
+            for name in AUDIENCE_COLUMNS
+        }
 
     def monthly_totals(self) -> dict[str, float]:
         """Flow totals scaled to one billing month; peaks unchanged."""

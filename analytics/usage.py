@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.ledger import (
+    AUDIENCE_COLUMNS,
     COLUMNS,
     DAY_S,
     FLOW_COLUMNS,
@@ -58,7 +59,8 @@ def measured_ledger(
         )
     frame["transcode_minutes"] = frame["transcode_minutes"] + frame.pop("ingress_transcode_minutes")
     frame = _share_traffic(frame, parts.traffic)
-    frame = frame[list(COLUMNS)].sort_values(keys, ignore_index=True)
+    frame = _with_audience(frame[list(COLUMNS)], parts.audience)
+    frame = frame.sort_values(keys, ignore_index=True)
     first_ts = parts.first_observed_ts
     covered_start_ts = since_ts if first_ts is None else min(max(since_ts, first_ts), until_ts)
     # Rates (per month, per hour) divide by the time the store has observations for.
@@ -79,7 +81,39 @@ def measured_ledger(
         origin="measured",
         audience_product=audience_product,
         covered_start_ts=covered_start_ts,
+        audience_paths=_audience_paths(parts.audience),
     )
+
+
+def _audience_paths(audience: pd.DataFrame) -> tuple[str, ...]:
+    if audience.empty:
+        return ()
+    return tuple(sorted({str(path) for path in audience["path"]}))
+
+
+def _with_audience(frame: pd.DataFrame, audience: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with :data:`AUDIENCE_COLUMNS` per day × channel: viewer-seconds ÷ 60 by path,
+    the HLS path's bytes ÷ 10^9 (0 where none was measured; a channel only outside LiveKit
+    gets a row of its own with no LiveKit usage)."""
+    frame = frame.assign(**dict.fromkeys(AUDIENCE_COLUMNS, 0.0))
+    if audience.empty:
+        return frame
+    audience = audience.assign(
+        day_ts=audience["day_ts"].astype("int64"),
+        channel=audience["channel"].astype(str),
+        minutes=pd.to_numeric(audience["viewer_s"], errors="coerce").fillna(0.0) / 60.0,
+        gb=pd.to_numeric(audience["bytes_delivered"], errors="coerce").fillna(0.0) / 1e9,
+    )
+    wide = audience.pivot_table(index=["day_ts", "channel"], columns="path", values="minutes", aggfunc="sum")
+    measured = pd.DataFrame(index=wide.index)
+    for path in ("hls", "agora", "cloudflare_stream", "ivs"):
+        measured[f"{path}_viewer_minutes"] = wide.get(path, 0.0)
+    hls = audience[audience["path"] == "hls"].groupby(["day_ts", "channel"])["gb"].sum()
+    measured["hls_delivered_gb"] = hls.reindex(measured.index)
+    measured = measured.fillna(0.0).reset_index()
+    keys = ["day_ts", "channel"]
+    merged = frame.drop(columns=list(AUDIENCE_COLUMNS)).merge(measured, on=keys, how="outer")
+    return merged.fillna(0.0)[[*COLUMNS, *AUDIENCE_COLUMNS]]
 
 
 def _peak_overlap(spans: pd.DataFrame) -> float:

@@ -131,6 +131,8 @@ def window_costs(
         "USD per 30-day month at the window's usage rate"
         + (f"; {ledger.coverage_note}." if ledger.coverage_note else ".")
     )
+    if ledger.origin == "measured":
+        st.caption(ledger.audience_note)
     units = cost_engine.unit_costs_frame(ledger, provider_costs).sort_values("monthly_usd")
     unverified = {c.id: c.unverified for c in provider_costs}
     columns = st.columns(3)

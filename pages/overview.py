@@ -9,7 +9,7 @@ from typing import cast
 import pandas as pd
 import streamlit as st
 
-from analytics import costs
+from analytics import audience, costs
 from core import clock
 from ui import auth, charts, data, empty
 from ui.background import shared_pending
@@ -147,6 +147,63 @@ def history_charts(view: ViewState) -> None:
         st.plotly_chart(figure, key="live_streams")
 
 
+def audience_by_path(view: ViewState) -> None:
+    """The audience now by delivery path (WebRTC, HLS, Agora, Cloudflare Stream, IVS), and per
+    channel when a path outside LiveKit reports one."""
+    _, end_ts = view.window()
+    now = data.audience_now(data.db_url(), end_ts, view.source_id)
+    st.subheader("Audience by delivery path")
+    columns = st.columns(len(now.paths))
+    for column, path in zip(columns, now.paths, strict=True):
+        hosts = (
+            ""
+            if path.hosts is None
+            else f"; {path.hosts:,} {'hosts' if path.path == 'agora' else 'publishers'}"
+        )
+        column.metric(
+            path.label,
+            format_count(path.viewers),
+            border=True,
+            help=(
+                f"No {path.label} source reports an audience now."
+                if path.viewers is None
+                else f"Viewers now on {path.label} (newest sample of each source): "
+                f"{path.channels:,} channel{'s' if path.channels != 1 else ''}{hosts}."
+            ),
+        )
+    outside = [path for path in now.paths if path.path != "webrtc" and path.viewers is not None]
+    if outside and not now.by_channel.empty:
+        shown = now.by_channel.head(20)
+        table = pd.DataFrame({"Channel": shown["channel"].astype(str)})
+        for path_name in audience.PATHS:
+            if path_name in shown:
+                table[audience.PATH_LABELS[path_name]] = shown[path_name].map(format_count)
+        table["All paths"] = shown["total"].map(format_count)
+        st.dataframe(table, hide_index=True, key="audience_by_channel")
+    st.caption("Viewers now: LiveKit's live rooms and each poller's newest sample (at most 2 minutes old).")
+
+
+def audience_history_chart(view: ViewState) -> None:
+    start_ts, end_ts = view.window()
+    history = data.audience_history(data.db_url(), start_ts, end_ts, view.source_id)
+    if history.empty or set(history["path"]) == {"webrtc"}:
+        return  # the listeners-by-channel chart above already shows a WebRTC-only audience
+    st.subheader("Audience by delivery path over time")
+    frame = history.assign(
+        time=to_local(history["bucket_ts"], view.timezone), path=history["path"].map(audience.PATH_LABELS)
+    )
+    figure = charts.stacked_area(
+        frame,
+        "time",
+        "viewers",
+        "path",
+        x_title=with_zone("Time", view.timezone),
+        y_title="Viewers (average per step)",
+        legend_title="Delivery path",
+    )
+    st.plotly_chart(figure, key="audience_by_path")
+
+
 def busiest_now(view: ViewState) -> None:
     _, end_ts = view.window()
     busiest = data.busiest_channels(data.db_url(), end_ts, view.source_id)
@@ -213,8 +270,20 @@ def _live_busiest() -> None:
     busiest_now(view)
 
 
+@auth.fragment(run_every=view.refresh_every_s)
+def _live_audience() -> None:
+    audience_by_path(view)
+
+
+@auth.fragment(run_every=CHARTS_REFRESH_S if view.live else None)
+def _audience_chart() -> None:
+    audience_history_chart(view)
+
+
 _live_headline()
+_live_audience()
 _live_charts()
+_audience_chart()
 _live_busiest()
 collector_ownership(view)
 st.caption(f"Rendered {format_ts(clock.now_ts(), view.timezone)} · {view.range_label}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from analytics.audience import RelayChain
 from analytics.monitoring import StreamDetail
 from ui import charts, data, empty, export, params
-from ui.formatting import format_count, shorten
+from ui.formatting import escape_markdown, format_count, shorten
 from ui.page import start
 from ui.sidebar import ViewState
 from ui.timefmt import format_duration, format_ts, to_local, to_local_text, with_zone
@@ -141,6 +142,82 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
             )
 
 
+def show_relay_chain(chain: RelayChain, timezone: str) -> None:
+    """A channel's delivery chain, source → sink, each hop's state; a broken hop is flagged."""
+    st.markdown("**Delivery chain (relays and audiences)**")
+    if not chain.hops:
+        st.caption(
+            "No relay reported for this channel: no LiveKit egress, HLS playlist, Agora, Cloudflare Stream "
+            "or IVS relay in the store."
+        )
+        return
+    rows = chain.frame()
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Hop": rows["hop"],
+                "ID": rows["hop_id"].map(lambda text: shorten(str(text), 80)),
+                "State": rows["health"],
+                "Status": rows["status"].map(lambda text: shorten(str(text), 120)),
+                "Viewers": rows["viewers"].map(
+                    lambda v: "n/a" if v is None or pd.isna(v) else format_count(v)
+                ),
+                with_zone("Last activity", timezone): to_local_text(rows["last_activity_ts"], timezone),
+                "Problem": rows["problem"].map(lambda text: text or "none"),
+            }
+        ),
+        hide_index=True,
+        key=f"relay_chain_{chain.channel}",
+    )
+    for hop in chain.broken:
+        st.error(
+            f"Broken hop: {hop.label} {escape_markdown(shorten(hop.hop_id, 80))} — {escape_markdown(hop.problem)}",
+            icon=":material/link_off:",
+        )
+
+
+def relay_chains_section(url: str, now_ts: int, timezone: str) -> None:
+    """Every channel's chain on one line (Agora channels too, which have no LiveKit room)."""
+    chains = data.relay_chains(url, now_ts, data.hls_segment_s())
+    st.subheader("Relay chains")
+    if not chains:
+        st.caption(
+            "No relay reported: no LiveKit egress, HLS playlist, Agora, Cloudflare Stream or IVS relay."
+        )
+        return
+    broken = sum(1 for chain in chains if chain.broken)
+    st.caption(
+        f"{plural(len(chains), 'channel')} with relays, {broken:,} with a broken hop (HLS playlists are stale "
+        f"after 3 segments of {data.hls_segment_s():g} s: the catalogue's cloudflare.hls.segment_s)."
+    )
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Channel": [shorten(chain.channel, 80) for chain in chains],
+                "Chain (source → sink)": [chain.summary for chain in chains],
+                "Broken hop": [
+                    "; ".join(f"{hop.label}: {hop.problem}" for hop in chain.broken) or "none"
+                    for chain in chains
+                ],
+            }
+        ),
+        hide_index=True,
+        key="relay_chains",
+    )
+    # Channels outside LiveKit (an Agora channel) have no stream above to drill into: pick one here.
+    by_channel = {chain.channel: chain for chain in chains}
+    picked = st.selectbox(
+        "Show a channel's chain",
+        list(by_channel),
+        index=None,
+        placeholder="Pick a channel…",
+        format_func=lambda name: shorten(name, 80),
+        key="relay_chain_channel",
+    )
+    if picked is not None:
+        show_relay_chain(by_channel[picked], timezone)
+
+
 def _status_frame(rows: pd.DataFrame, id_column: str, timezone: str) -> pd.DataFrame:
     frame = pd.DataFrame({"ID": rows[id_column].astype(str)})
     for column, title in (("kind", "Kind"), ("input_type", "Input"), ("name", "Name")):
@@ -233,6 +310,10 @@ def page(view: ViewState) -> None:
             st.warning("That stream is no longer in the store.")
         else:
             show_detail(detail, view.timezone)
+            show_relay_chain(
+                data.relay_chain(url, detail.channel, now_ts, data.hls_segment_s()), view.timezone
+            )
+    relay_chains_section(url, now_ts, view.timezone)
 
 
 page(start("Streams"))

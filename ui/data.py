@@ -20,6 +20,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from analytics import audience as audience_model
 from analytics import costs as cost_engine
 from analytics import monitoring
 from analytics import reconcile as reconcile_module
@@ -34,6 +35,7 @@ from analytics.prices import Catalogue, catalogue_from_settings, load_catalogue
 from core.settings import ConfigError, Settings, load_settings
 from store.engine import is_sqlite, make_engine
 from store.queries import alerts as alert_tables
+from store.queries import audience as audience_q
 from store.queries import billing as billing_q
 from store.queries import fleet as fleet_q
 from store.queries import leases as leases_q
@@ -193,6 +195,73 @@ def nodes_table(url: str, start_ts: int, end_ts: int, source_id: int | None) -> 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
 def node_series(url: str, source_id: int, node_id: str, start_ts: int, end_ts: int) -> pd.DataFrame:
     return nodes_q.node_series(engine(url), source_id, node_id, start_ts, end_ts)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole audience: by delivery path now and over time, and the relay chains (issue 17)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AudienceNow:
+    """The audience by delivery path now (every path of analytics.audience.PATHS, ``viewers``
+    None where no source reports it) and per channel (analytics.audience.live_by_channel)."""
+
+    paths: list[audience_model.PathAudience]
+    by_channel: pd.DataFrame
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def audience_now(url: str, end_ts: int, source_id: int | None) -> AudienceNow:
+    """LiveKit's live rooms by channel (store.queries.audience.live_webrtc_by_channel) beside
+    the other paths' newest samples (.live_audience), at the end of the window."""
+    with engine(url).connect() as connection:
+        webrtc = audience_q.live_webrtc_by_channel(connection, end_ts, source_id)
+        others = audience_q.live_audience(connection, end_ts, source_id)
+    return AudienceNow(
+        audience_model.live_by_path(webrtc, others), audience_model.live_by_channel(webrtc, others)
+    )
+
+
+@st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
+def audience_history(url: str, start_ts: int, end_ts: int, source_id: int | None) -> pd.DataFrame:
+    """Viewers per bucket and path (bucket_ts, path, viewers): the fleet's WebRTC listeners
+    (store.queries.fleet.fleet_series, the Overview's series) and the other paths
+    (store.queries.audience.audience_history) on the same step."""
+    with engine(url).connect() as connection:
+        webrtc = fleet_q.fleet_series(connection, start_ts, end_ts, source_id)
+        others = audience_q.audience_history(connection, start_ts, end_ts, source_id)
+    return audience_model.history_by_path(webrtc, others)
+
+
+def hls_segment_s() -> float:
+    """The HLS segment duration the stale-playlist rule counts in: the price catalogue's
+    ``cloudflare.hls.segment_s`` (with ``[prices.overrides]``), the one the hybrid prices with."""
+    return float(settings_catalogue()["cloudflare.hls.segment_s"])
+
+
+def _chain_frames(url: str, now_ts: int, channel: str | None) -> tuple[pd.DataFrame, ...]:
+    with engine(url).connect() as connection:
+        return (
+            audience_q.relay_states(connection, now_ts, channel),
+            audience_q.egress_states(connection, now_ts, channel),
+            audience_q.live_webrtc_by_channel(connection, now_ts),
+            audience_q.live_audience(connection, now_ts),
+        )
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def relay_chain(url: str, channel: str, now_ts: int, segment_s: float) -> audience_model.RelayChain:
+    """One channel's relay chain at ``now_ts`` (analytics.audience.relay_chain)."""
+    relays, egress, webrtc, others = _chain_frames(url, now_ts, channel)
+    return audience_model.relay_chain(channel, relays, egress, webrtc, others, now_ts, segment_s=segment_s)
+
+
+@st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
+def relay_chains(url: str, now_ts: int, segment_s: float) -> list[audience_model.RelayChain]:
+    """Every channel's relay chain at ``now_ts``, broken ones first."""
+    relays, egress, webrtc, others = _chain_frames(url, now_ts, None)
+    return audience_model.relay_chains(relays, egress, webrtc, others, now_ts, segment_s=segment_s)
 
 
 # Uncached reads: their callers (the Costs, Overview, Planner and Billing readers) cache what

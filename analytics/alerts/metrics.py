@@ -26,7 +26,8 @@ class MetricSpec:
     low: float  # valid threshold range, inclusive
     high: float
     scopes: tuple[Scope, ...]
-    # Where the backtest reads it: "node_samples.<column>", "room_samples.listeners", "spend".
+    # Where the backtest reads it: "node_samples.<column>", "room_samples.listeners", "spend",
+    # "audience_samples.hls_5xx_pct", "relay_samples.down".
     source: str
     derivation: Derivation = "value"
     fleet_aggregate: FleetAggregate = "mean"
@@ -170,6 +171,34 @@ METRICS: dict[str, MetricSpec] = {
             derivation="drop_pct",
             fleet_aggregate="sum",
             not_exportable_reason="LiveKit exports no per-room listener count to Prometheus",
+        ),
+        MetricSpec(
+            "hls_5xx_pct",
+            "HLS 5xx share",
+            "% of requests",
+            0,
+            100,
+            ("stream", "fleet"),
+            "audience_samples.hls_5xx_pct",
+            fleet_aggregate="max",
+            not_exportable_reason=(
+                "HLS errors are counted by castmeter's delivery-log poller (audience_samples), "
+                "not exported to Prometheus"
+            ),
+        ),
+        MetricSpec(
+            "relay_down",
+            "Relay down",
+            "",
+            0,
+            1,
+            ("stream", "fleet"),
+            "relay_samples.down",
+            fleet_aggregate="sum",
+            not_exportable_reason=(
+                "relay health is polled by castmeter (relay_samples: HLS playlist, Agora, Cloudflare "
+                "Stream, IVS), not exported to Prometheus"
+            ),
         ),
         MetricSpec(
             "spend_run_rate_pct",

@@ -92,6 +92,15 @@ class SeriesReader(SpendReader, Protocol):
         """``ts, target, value``: every room sample's listeners, by room name."""
         ...
 
+    def hls_error_samples(self, since_ts: int, until_ts: int) -> pd.DataFrame:
+        """``ts, target, requests, errors_5xx``: every HLS audience sample that counted
+        requests, by channel."""
+        ...
+
+    def relay_health_samples(self, since_ts: int, until_ts: int) -> pd.DataFrame:
+        """``ts, target, health``: every relay sample, the target ``channel/kind``."""
+        ...
+
 
 def node_series(parts: Sequence[pd.DataFrame], rule: Rule, lookback_s: int) -> pd.DataFrame:
     """A node rule's series from the samples read (raw, with older history from the 1-min and
@@ -124,6 +133,40 @@ def room_listener_series(samples: pd.DataFrame) -> pd.DataFrame:
     return summed
 
 
+def hls_5xx_series(samples: pd.DataFrame) -> pd.DataFrame:
+    """The 5xx share of each channel's HLS requests (%) per sample time; sources of the same
+    channel at the same time add up before the share is taken."""
+    if samples.empty:
+        return empty_series()
+    frame = samples.assign(
+        ts=samples["ts"].astype("int64"),
+        requests=samples["requests"].astype(float),
+        errors_5xx=samples["errors_5xx"].fillna(0).astype(float),
+    )
+    summed = frame.groupby(["ts", "target"], as_index=False)[["requests", "errors_5xx"]].sum()
+    summed = summed[summed["requests"] > 0]
+    return pd.DataFrame(
+        {
+            "ts": summed["ts"].astype("int64"),
+            "target": summed["target"].astype(str),
+            "value": 100.0 * summed["errors_5xx"] / summed["requests"],
+        }
+    ).reset_index(drop=True)
+
+
+def relay_down_series(samples: pd.DataFrame) -> pd.DataFrame:
+    """1 where a relay reported itself down, 0 for any other state, per relay and report."""
+    if samples.empty:
+        return empty_series()
+    return pd.DataFrame(
+        {
+            "ts": samples["ts"].astype("int64"),
+            "target": samples["target"].astype(str),
+            "value": (samples["health"].astype(str) == "down").astype(float),
+        }
+    )
+
+
 def load_store_series(
     reader: SeriesReader, rule: Rule, since_ts: int, until_ts: int, lookback_s: int = 60
 ) -> pd.DataFrame:
@@ -145,6 +188,10 @@ def load_store_series(
         return node_series(parts, rule, lookback_s)
     if source == "room_samples.listeners":
         return room_listener_series(reader.room_listener_samples(since_ts, until_ts))
+    if source == "audience_samples.hls_5xx_pct":
+        return hls_5xx_series(reader.hls_error_samples(since_ts, until_ts))
+    if source == "relay_samples.down":
+        return relay_down_series(reader.relay_health_samples(since_ts, until_ts))
     if source == "spend":
         assert rule.budget_usd_per_month is not None  # validated
         # Priced as the settings say: [prices] current_model with [prices.overrides].

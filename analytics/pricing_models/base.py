@@ -39,6 +39,14 @@ class UsageArrays:
     video_tier: FloatArray  # index into VIDEO_TIERS: 0 none, 1 hd, 2 fullhd
     region: FloatArray  # index into REGIONS
     audience_interactive: FloatArray  # 1: Agora Interactive Live Streaming audience, 0: Broadcast
+    # The audience outside LiveKit's rooms, measured by castmeter's pollers (a measured ledger
+    # with audience samples; 0 otherwise): HLS viewer-minutes and GB delivered, Cloudflare
+    # Stream minutes viewed, and 1 where each was measured. The hybrids price these.
+    hls_viewer_min: FloatArray = field(default_factory=lambda: np.zeros(1))
+    hls_gb: FloatArray = field(default_factory=lambda: np.zeros(1))
+    hls_measured: FloatArray = field(default_factory=lambda: np.zeros(1))
+    cdn_viewer_min: FloatArray = field(default_factory=lambda: np.zeros(1))
+    cdn_measured: FloatArray = field(default_factory=lambda: np.zeros(1))
 
     def __len__(self) -> int:
         return int(self.publisher_min.shape[0])
@@ -61,6 +69,7 @@ class UsageArrays:
     @classmethod
     def from_ledger(cls, ledger: UsageLedger) -> UsageArrays:
         monthly = ledger.monthly_totals()
+        audience = ledger.audience_totals(monthly=True)
 
         def one(value: float) -> FloatArray:
             return np.array([float(value)], dtype=np.float64)
@@ -87,6 +96,11 @@ class UsageArrays:
             video_tier=one(VIDEO_TIERS.index(ledger.video)),
             region=one(REGIONS.index(ledger.region)),
             audience_interactive=one(float(ledger.audience_product == "interactive")),
+            hls_viewer_min=one(audience["hls_viewer_minutes"]),
+            hls_gb=one(audience["hls_delivered_gb"]),
+            hls_measured=one(float("hls" in ledger.audience_paths)),
+            cdn_viewer_min=one(audience["cloudflare_stream_viewer_minutes"]),
+            cdn_measured=one(float("cloudflare_stream" in ledger.audience_paths)),
         )
 
     @classmethod
@@ -147,6 +161,11 @@ class UsageArrays:
             video_tier=tier * np.ones_like(live_min),
             region=f(region, float) * np.ones_like(live_min),
             audience_interactive=(f(audience_interactive, float) > 0) * np.ones_like(live_min),
+            hls_viewer_min=np.zeros_like(live_min),
+            hls_gb=np.zeros_like(live_min),
+            hls_measured=np.zeros_like(live_min),
+            cdn_viewer_min=np.zeros_like(live_min),
+            cdn_measured=np.zeros_like(live_min),
         )
 
     @classmethod
@@ -160,7 +179,11 @@ class UsageArrays:
         return cls(**{name: np.array([float(meters.get(name, 0.0))], dtype=np.float64) for name in names})
 
     def take(self, index: int) -> UsageArrays:
-        return UsageArrays(**{f.name: getattr(self, f.name)[index : index + 1] for f in fields(self)})
+        def row(values: FloatArray) -> FloatArray:
+            # A one-element default (the measured-audience fields) stands for every row.
+            return values if values.shape[0] == 1 else values[index : index + 1]
+
+        return UsageArrays(**{f.name: row(getattr(self, f.name)) for f in fields(self)})
 
 
 @dataclass(frozen=True)

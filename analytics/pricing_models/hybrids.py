@@ -21,6 +21,46 @@ LIVEKIT_HLS_ID = "hybrid_livekit_hls"
 AGORA_CLOUDFLARE_ID = "hybrid_agora_cloudflare"
 
 
+def hls_listener_min(usage: UsageArrays) -> np.ndarray:
+    """Listener-minutes the HLS hybrid serves: every WebRTC listener moved to HLS, plus the HLS
+    audience castmeter measured (0 where none was)."""
+    return usage.listener_min_unrounded + usage.hls_viewer_min
+
+
+def hls_listener_gb(usage: UsageArrays, kbps: np.ndarray) -> np.ndarray:
+    """GB to HLS listeners: measured bytes where the delivery logs gave them, plus the moved
+    WebRTC listeners at the stream's bitrate; else every HLS listener-minute at that bitrate."""
+    moved_gb = usage.listener_min_unrounded * gb_per_minute(kbps)
+    return np.where(usage.hls_gb > 0, usage.hls_gb + moved_gb, hls_listener_min(usage) * gb_per_minute(kbps))
+
+
+def hls_usage_note(usage: UsageArrays, row: int, delivered_by: str) -> str:
+    """Says whether the HLS audience priced was measured or assumed (the Costs page's notes)."""
+    pick = 0 if usage.hls_measured.shape[0] == 1 else row
+    moved = float(usage.listener_min_unrounded[row])
+    if usage.hls_measured[pick] > 0:
+        gb = float(usage.hls_gb[pick])
+        return (
+            f"HLS audience MEASURED from {delivered_by}: {float(usage.hls_viewer_min[pick]):,.0f} viewer-min/month"
+            + (
+                f", {gb:,.2f} GB/month delivered"
+                if gb > 0
+                else " (bytes not reported: GB at the stream's bitrate)"
+            )
+            + f"; plus {moved:,.0f} listener-min/month now on WebRTC, moved to HLS"
+        )
+    return (
+        f"HLS audience ASSUMED: the {moved:,.0f} listener-min/month of the usage moved to HLS "
+        "(no HLS audience measured in this window)"
+    )
+
+
+def delivered_min(usage: UsageArrays) -> np.ndarray:
+    """Cloudflare Stream minutes delivered in the Agora hybrid: every listener moved to it plus
+    the Cloudflare Stream audience castmeter measured (0 where none was)."""
+    return usage.listener_min_unrounded + usage.cdn_viewer_min
+
+
 def price_livekit_hls(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     cf = "cloudflare."
     cloud_spec, _dedicated = self_hosted.server_specs(catalogue)
@@ -42,7 +82,7 @@ def price_livekit_hls(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     segment_s = catalogue[cf + "hls.segment_s"]
     # Each segment is one write plus a playlist rewrite; each listener reads both (no CDN cache hit).
     writes_m = usage.stream_min * 60.0 / segment_s * 2.0 / 1e6
-    reads_m = usage.listener_min_unrounded * 60.0 / segment_s * 2.0 / 1e6
+    reads_m = hls_listener_min(usage) * 60.0 / segment_s * 2.0 / 1e6
     writes_usd = (
         np.maximum(writes_m - catalogue[cf + "r2.free_class_a_million"], 0.0)
         * catalogue[cf + "r2.class_a_per_million_usd"]
@@ -56,7 +96,7 @@ def price_livekit_hls(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
         np.maximum(stored_gb - catalogue[cf + "r2.free_storage_gb"], 0.0)
         * catalogue[cf + "r2.storage_per_gb_month_usd"]
     )
-    listener_gb = usage.listener_min_unrounded * gb_per_minute(usage.audio_kbps + usage.video_kbps)
+    listener_gb = hls_listener_gb(usage, usage.audio_kbps + usage.video_kbps)
     items = [
         Item("LiveKit node for publishers (CX33)", "server-month", servers, server_usd),
         Item("HLS egress workers (CX33)", "server-month", workers, workers_usd),
@@ -73,9 +113,10 @@ def price_livekit_hls(usage: UsageArrays, catalogue: Catalogue) -> ModelResult:
     ]
     total = server_usd + workers_usd + redis_usd + writes_usd + reads_usd + storage_usd
 
-    def notes_for(_row: int) -> list[str]:
+    def notes_for(row: int) -> list[str]:
         return [
             "publishers on self-hosted LiveKit, one HLS egress per live stream, listeners on HLS from R2 (seconds of latency)",
+            hls_usage_note(usage, row, "the HLS delivery logs"),
             "R2 reads priced with no CDN cache hit (an upper bound): a cached custom domain removes most of them",
             f"HLS segments of {segment_s:g} s assumed [U]; egress to the internet from R2 is free",
         ]
@@ -109,7 +150,7 @@ def price_agora_cloudflare(usage: UsageArrays, catalogue: Catalogue) -> ModelRes
     push_std = usage.stream_min * push_ratio
     bill = agora.package_bill(agora.round_up_minutes(hosts_std + push_std), catalogue)
     transcode_usd = usage.stream_min * media_push_rate(usage, catalogue)
-    delivered = usage.listener_min_unrounded
+    delivered = delivered_min(usage)
     delivery_usd = cloudflare_stream.delivery_usd(delivered, catalogue)
     blocks = cloudflare_stream.storage_blocks(usage.recording_min)
     storage_usd = blocks * catalogue["cloudflare.stream.storage_per_1000_min_usd"]
@@ -131,8 +172,18 @@ def price_agora_cloudflare(usage: UsageArrays, catalogue: Catalogue) -> ModelRes
         name = agora.PACKAGES[int(bill.package[row])]
         recording = float(agora.recording_usd(replace(usage.take(row), recording_min=usage.stream_min[row : row + 1]),
                                               catalogue)[0])  # fmt: skip
+        pick = 0 if usage.cdn_measured.shape[0] == 1 else row
+        moved = float(usage.listener_min_unrounded[row])
+        audience = (
+            f"buyers' minutes MEASURED from Cloudflare Stream: {float(usage.cdn_viewer_min[pick]):,.0f} min/month, "
+            f"plus {moved:,.0f} listener-min/month now on WebRTC moved to it"
+            if usage.cdn_measured[pick] > 0
+            else f"buyers' minutes ASSUMED: the {moved:,.0f} listener-min/month of the usage "
+            "(no Cloudflare Stream audience measured in this window)"
+        )
         return [
             "sellers on Agora; Media Push (RTMP) into Cloudflare Stream; buyers on HLS, billed per minute delivered",
+            audience,
             f"Agora: {bill.standard_min[row]:,.0f} standard min (hosts + the push server as a "
             f"{agora.audience_label(usage, row)} member) on the {agora.PACKAGE_LABELS[name]} package",
             f"with Cloud Recording instead of Media Push: ${recording:,.2f} for recording minutes at the stream's tier",

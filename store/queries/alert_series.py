@@ -94,6 +94,23 @@ def room_listener_samples(connection: Connection, since_ts: int, until_ts: int) 
     return pd.DataFrame(connection.execute(query).all(), columns=SAMPLE_COLUMNS)
 
 
+def hls_error_samples(connection: Connection, since_ts: int, until_ts: int) -> pd.DataFrame:
+    """``ts, target, requests, errors_5xx``: every HLS audience sample that counted requests,
+    the target its channel."""
+    a = schema.audience_samples.c
+    query = select(a.ts, a.channel, a.requests, a.errors_5xx).where(
+        a.path == "hls", a.requests.is_not(None), a.ts >= since_ts, a.ts <= until_ts
+    )
+    return pd.DataFrame(connection.execute(query).all(), columns=["ts", "target", "requests", "errors_5xx"])
+
+
+def relay_health_samples(connection: Connection, since_ts: int, until_ts: int) -> pd.DataFrame:
+    """``ts, target, health``: every relay sample, the target ``channel/kind``."""
+    r = schema.relay_samples.c
+    query = select(r.ts, r.channel + "/" + r.kind, r.health).where(r.ts >= since_ts, r.ts <= until_ts)
+    return pd.DataFrame(connection.execute(query).all(), columns=["ts", "target", "health"])
+
+
 # ---------------------------------------------------------------------------------------------
 # The spend run-rate's buckets: per bucket, fleet sums of per-room (per-node) bucket means
 # ---------------------------------------------------------------------------------------------
@@ -213,6 +230,12 @@ class StoreSeries:
 
     def room_listener_samples(self, since_ts: int, until_ts: int) -> pd.DataFrame:
         return room_listener_samples(self.connection, since_ts, until_ts)
+
+    def hls_error_samples(self, since_ts: int, until_ts: int) -> pd.DataFrame:
+        return hls_error_samples(self.connection, since_ts, until_ts)
+
+    def relay_health_samples(self, since_ts: int, until_ts: int) -> pd.DataFrame:
+        return relay_health_samples(self.connection, since_ts, until_ts)
 
     def first_observed_ts(self) -> int | None:
         return first_observed_ts(self.connection)

@@ -3,7 +3,7 @@ analytics/ takes (it imports nothing else from store/)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -117,6 +117,13 @@ class UsageParts:
     fleet_peaks: dict[str, float]
     traffic: pd.DataFrame
     first_observed_ts: int | None
+    # The audience outside LiveKit per UTC day × channel × path (store.queries.audience
+    # .audience_usage: day_ts, channel, path, viewer_s, bytes_delivered, samples).
+    audience: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            columns=["day_ts", "channel", "path", "viewer_s", "bytes_delivered"]
+        )
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,9 +62,11 @@ def _exists(bind: Bind, table: Table) -> bool:
 
 
 def has_any_data(bind: Bind) -> bool:
-    """True when the store holds at least one room session, node or sample."""
+    """True when the store holds at least one room session, node or sample (an audience or
+    relay sample counts: a fleet seen only through its HLS or Agora pollers has data too)."""
     with connected(bind) as connection:
-        tables = (schema.room_sessions, schema.nodes, schema.room_samples, schema.node_samples)
+        tables = (schema.room_sessions, schema.nodes, schema.room_samples, schema.node_samples,
+                  schema.audience_samples, schema.relay_samples)  # fmt: skip
         return any(_exists(connection, table) for table in tables)
 
 

@@ -45,6 +45,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from core.units import DAY_S
 from store import schema, usage_rollup
+from store.queries.audience import audience_usage
 from store.queries.bind import Bind, connected, read_frame
 from store.queries.results import UsageParts
 from store.queries.sources import first_observed_ts
@@ -602,4 +603,5 @@ def usage_parts(bind: Bind, since_ts: int, until_ts: int, source_id: int | None 
             fleet_peaks=fleet_peaks,
             traffic=_traffic(connection, since_ts, until_ts, source_id),
             first_observed_ts=first_observed_ts(connection, source_id),
+            audience=audience_usage(connection, since_ts, until_ts, source_id),
         )

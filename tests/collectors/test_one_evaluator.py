@@ -28,6 +28,7 @@ from analytics.alerts.series import load_store_series
 from collectors.alerting import AlertEvaluator
 from harness.realparts import REPO_ROOT
 from store import schema
+from store.audience import AudienceSample, RelaySample, write_audience_samples, write_relay_samples
 from store.engine import open_store
 from store.queries.alert_series import series_reader
 from store.rollups import refresh_rollups
@@ -76,6 +77,17 @@ def _build(engine: Engine) -> None:
         )  # fmt: skip
         connection.execute(insert(schema.node_samples), nodes)
         connection.execute(insert(schema.room_samples), rooms)
+        # The delivery path (issue 17): an HLS playlist relay down for 10 minutes, and HLS
+        # requests answered 5xx at 15 % for 5 minutes, every 30 s.
+        minutes = [(ts, (ts - DATA_FROM) // 60) for ts in range(DATA_FROM, END + 1, 30)]
+        write_relay_samples(connection, 3, [
+            RelaySample("radio-1/live.m3u8", ts, "radio-1", "hls_playlist", "down" if 130 <= m < 140 else "ok", "x")
+            for ts, m in minutes
+        ])  # fmt: skip
+        write_audience_samples(connection, 3, [
+            AudienceSample("radio-1", "hls", ts, viewers=50, requests=200, errors_5xx=30 if 150 <= m < 155 else 1)
+            for ts, m in minutes
+        ])  # fmt: skip
     refresh_rollups(engine, RANGE_FROM + 1800)  # the 1-min rollup caught up to mid-range only
 
 
@@ -138,6 +150,8 @@ def test_live_states_and_values_equal_the_backtest(tmp_path: Path, monkeypatch: 
     finals = {key: states[-1] for key, (_values, states) in expected.items()}
     assert finals[("NodeDown", "node-c")] == "firing"
     assert finals[("SpendOverBudget", "fleet")] == "firing"
+    fired = {key for key, (_values, states) in expected.items() if (states == "firing").any()}
+    assert {("RelayDown", "radio-1/hls_playlist"), ("HlsErrors", "radio-1")} <= fired
     assert any(states_ == "firing" for states_ in expected[("HighCPU", "node-a")][1])
     assert any(states_ == "firing" for states_ in expected[("ApiErrorSpike", "node-b")][1])
     spend_values = expected[("SpendOverBudget", "fleet")][0]
