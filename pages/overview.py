@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 import pandas as pd
@@ -150,11 +150,21 @@ def history_charts(view: ViewState) -> None:
 def audience_by_path(view: ViewState) -> None:
     """The audience now by delivery path (WebRTC, HLS, Agora, Cloudflare Stream, IVS), and per
     channel when a path outside LiveKit reports one."""
-    _, end_ts = view.window()
-    now = data.audience_now(data.db_url(), end_ts, view.source_id)
+    start_ts, end_ts = view.window()
+    url = data.db_url()
+    now = data.audience_now(url, end_ts, view.source_id)
+    # WebRTC is the headline's Listeners card (the same cached read): one figure, one value,
+    # 0 when LiveKit's rooms are quiet rather than "no data" beside a "Listeners 0".
+    figures = data.headline(url, start_ts, end_ts, view.source_id)
+    paths = [
+        replace(path, viewers=figures.listeners, channels=figures.live_streams, hosts=figures.publishers)
+        if path.path == "webrtc"
+        else path
+        for path in now.paths
+    ]
     st.subheader("Audience by delivery path")
-    columns = st.columns(len(now.paths))
-    for column, path in zip(columns, now.paths, strict=True):
+    columns = st.columns(len(paths))
+    for column, path in zip(columns, paths, strict=True):
         hosts = (
             ""
             if path.hosts is None
@@ -171,7 +181,7 @@ def audience_by_path(view: ViewState) -> None:
                 f"{path.channels:,} channel{'s' if path.channels != 1 else ''}{hosts}."
             ),
         )
-    outside = [path for path in now.paths if path.path != "webrtc" and path.viewers is not None]
+    outside = [path for path in paths if path.path != "webrtc" and path.viewers is not None]
     if outside and not now.by_channel.empty:
         shown = now.by_channel.head(20)
         table = pd.DataFrame({"Channel": shown["channel"].astype(str)})

@@ -12,6 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from harness.audience_store import AUDIENCE_FACTS, fill
+from store.audience import AudienceSample, write_audience_samples
+from store.engine import make_engine
 from tests.pages.conftest import page_path
 
 TIMEOUT_S = 30
@@ -150,3 +152,22 @@ def test_streams_shows_an_agora_channels_chain_picked_by_name(audience_store: in
     ]
     assert chain["Viewers"].tolist() == ["9", "n/a", "n/a", "30"]
     assert any("Cloudflare Stream live input cf" in error.value for error in app.error)
+
+
+def test_quiet_livekit_rooms_read_0_on_webrtc_like_the_listeners_card(
+    empty_store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside LiveKit's broadcast hours (the hybrid demo at night): the providers report viewers,
+    no LiveKit room is live. WebRTC is the Listeners card's 0, not "no data" beside it."""
+    now_ts = int(time.time()) // 60 * 60
+    with make_engine(empty_store).begin() as connection:
+        write_audience_samples(
+            connection,
+            1,
+            [AudienceSample(channel="shop-1", path="cloudflare_stream", ts=now_ts - 30, viewers=808)],
+        )
+    monkeypatch.setenv("CASTMETER_NOW", str(now_ts - 15))
+    app = run("overview", {"range": "1h"})
+    shown = {metric.label: metric.value for metric in app.metric}
+    assert shown["Listeners"] == "0"
+    assert [shown[label] for label in PATH_LABELS] == ["0", "no data", "no data", "808", "no data"]
