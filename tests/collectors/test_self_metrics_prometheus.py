@@ -25,6 +25,7 @@ from harness.realparts import REPO_ROOT, free_port, stop_process, wait_http
 from simulator.model import FleetModel
 from simulator.server import FleetServer
 from tests.conftest import PrometheusFactory
+from tests.reliability.helpers import EVENING
 
 pytestmark = [pytest.mark.prometheus, pytest.mark.slow]
 
@@ -37,7 +38,11 @@ def fleet_in_thread() -> Iterator[FleetServer]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="fleet", daemon=True)
     thread.start()
-    server = FleetServer(FleetModel("dj-radio"), api_port=0, metrics_port=0, api_key=KEY, api_secret=SECRET)
+    # An evening of the model (live rooms in every audio scenario), whatever the time of day: at
+    # 03:00 UTC the radio has no live room and the cost series would stay at 0.
+    server = FleetServer(
+        FleetModel("dj-radio"), api_port=0, metrics_port=0, api_key=KEY, api_secret=SECRET, sim_start=EVENING
+    )
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(60)
     try:
         yield server
