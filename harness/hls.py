@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.realparts import _tail, _which, free_port, nginx_path, stop_process
+from harness.realparts import _tail, _which, free_port, nginx_path, stop_process, wait_nginx_listening
 
 
 def ffmpeg_path() -> Path | None:
@@ -105,25 +105,10 @@ def hls_origin(root: Path, workdir: Path) -> Iterator[HlsOrigin]:
         )  # fmt: skip
     origin = HlsOrigin(f"http://127.0.0.1:{port}", workdir / "access.log", workdir, process)
     try:
-        _wait_port(port, process, workdir)
+        wait_nginx_listening(port, process, workdir, timeout_s=20.0)
         yield origin
     finally:
         stop_process(process, grace_s=10)
-
-
-def _wait_port(port: int, process: subprocess.Popen[bytes], workdir: Path, timeout_s: float = 20.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"nginx exited with {process.returncode}:\n{_tail(workdir / 'error.log')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nginx not listening on {port} after {timeout_s}s")
 
 
 def start_client(playlist_url: str, number: int, seconds: float) -> subprocess.Popen[bytes]:

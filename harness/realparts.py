@@ -632,7 +632,7 @@ def nginx_proxy(
             f"https://127.0.0.1:{https_port}", f"http://127.0.0.1:{http_port}", cert, workdir, process
         )
         try:
-            _wait_tls(https_port, process, workdir)
+            wait_nginx_listening(https_port, process, workdir)
             yield handle
         finally:
             stop_process(process, grace_s=10)
@@ -640,7 +640,11 @@ def nginx_proxy(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _wait_tls(port: int, process: subprocess.Popen[bytes], workdir: Path, timeout_s: float = 30.0) -> None:
+def wait_nginx_listening(
+    port: int, process: subprocess.Popen[bytes], workdir: Path, timeout_s: float = 30.0
+) -> None:
+    """Until the nginx ``process`` (running in ``workdir``) accepts connections on ``port``; its
+    error log's tail when it exits first."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
