@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import re
 import statistics
 import subprocess
@@ -41,6 +40,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import REPO_ROOT, emit
+from bench.run_all import last_json_object
 
 DEV_API_KEY, DEV_API_SECRET = "devkey", "secret"
 DAY_S = 86_400
@@ -229,10 +229,9 @@ def _bench_json(script: str, *args: str) -> dict[str, Any]:
         [sys.executable, str(REPO_ROOT / "bench" / script), *args],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800,
     )  # fmt: skip
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if not lines:
+    parsed = last_json_object(done.stdout)
+    if parsed is None:
         raise RuntimeError(f"{script} printed no JSON (exit {done.returncode}): {done.stderr[-500:]}")
-    parsed: dict[str, Any] = json.loads(lines[-1])
     return parsed
 
 
