@@ -27,7 +27,7 @@ from collectors.health import ensure_source
 from collectors.runner import Collector, TickHook
 from core.logs import setup_logging
 from core.settings import LiveKitSource, PrometheusSource, Settings
-from core.timeargs import parse_duration_s
+from core.timeargs import INSTANT_HELP, parse_duration_s, parse_instant_ts
 from simulator.backfill import BackfillReport, backfill
 from simulator.demo_prometheus import DemoPrometheus, prometheus_binary
 from simulator.hls_log import HlsLogWriter, demo_data_dir, demo_hls_source
@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prometheus-port", type=int, default=9090)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backfill-only", action="store_true", help="stop after the backfill")
+    parser.add_argument(
+        "--until",
+        default=None,
+        help=f"with --backfill-only: end the history at this instant, {INSTANT_HELP} (default: now); "
+        "tests pin it so what the history holds does not depend on the time of day",
+    )
     parser.add_argument(
         "--ready-file",
         default="data/demo.ready",
@@ -187,6 +193,10 @@ def _use_demo_config(args: argparse.Namespace) -> None:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    if args.until is not None and not args.backfill_only:
+        log.error("--until needs --backfill-only: the live fleet starts at the machine's clock")
+        return 2
+    until_ts = None if args.until is None else parse_instant_ts(args.until, "--until")
     _use_demo_config(args)
     base = settings_from(args)
     engine = open_store(base.database.url, busy_timeout_ms=base.database.busy_timeout_ms)
@@ -240,7 +250,7 @@ async def _main(args: argparse.Namespace) -> int:
             settings = settings.model_copy(update=provider_sources(providers))
             log.info("fake Agora, Cloudflare Stream and IVS APIs at %s", providers.url)
     try:
-        end_ts = int(time.time())
+        end_ts = int(time.time()) if until_ts is None else until_ts
         if args.days > 0:
             log.info(
                 "backfilling %.0f days of %s into %s",

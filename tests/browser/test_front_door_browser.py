@@ -64,7 +64,7 @@ def test_sign_in_through_the_proxy_lands_on_the_deep_link(
     page.locator('[data-testid="stSidebarNav"]').get_by_text("Overview").click()
     page.get_by_role("heading", name="Overview", level=1).wait_for()
     settle(page)
-    assert {"Live streams", "Listeners"} <= set(metric_values(page))
+    assert {"Live streams", "Listeners"} <= set(metric_values(page, "Live streams", "Listeners"))
     context.close()
     assert "[error]" not in proxy.error_log() or "upstream" not in proxy.error_log(), proxy.error_log()
     assert board.process.poll() is None

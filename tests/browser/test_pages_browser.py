@@ -98,7 +98,11 @@ def settle(page: Any) -> None:
     page.wait_for_timeout(500)
 
 
-def metric_values(page: Any) -> dict[str, str]:
+def metric_values(page: Any, *needed: str) -> dict[str, str]:
+    """The page's metric cards, label → value, once every label in ``needed`` is painted (after a
+    page switch the title can be painted, and the run reported over, before the cards are)."""
+    for label in needed:
+        page.locator('[data-testid="stMetricLabel"]', has_text=label).first.wait_for()
     values: dict[str, str] = {}
     for metric in page.locator('[data-testid="stMetric"]').all():
         label = metric.locator('[data-testid="stMetricLabel"]').inner_text().strip()
@@ -129,7 +133,7 @@ def test_overview_in_chromium(dashboard: tuple[str, dict[str, Any] | None], brow
     base, facts = dashboard
     page = open_page(browser, base, "Overview")
     page.locator('[data-testid="stPlotlyChart"]').nth(1).wait_for()
-    values = metric_values(page)
+    values = metric_values(page, "Live streams", "Listeners", "Publishers", "Nodes up")
     assert {"Live streams", "Listeners", "Publishers", "Nodes up"} <= set(values)
     assert any(label.startswith("Outgoing ") for label in values)
     if facts is not None:
@@ -199,7 +203,7 @@ def test_nodes_in_chromium(dashboard: tuple[str, dict[str, Any] | None], browser
     page = open_page(browser, f"{base}/nodes", "Nodes")
     page.get_by_text("Node detail").first.wait_for()
     page.locator('[data-testid="stPlotlyChart"]').nth(9).wait_for()
-    values = metric_values(page)
+    values = metric_values(page, "Nodes up")
     assert "Nodes up" in values
     if facts is not None:
         assert values["Nodes up"] == "2 / 3"

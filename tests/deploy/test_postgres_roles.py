@@ -19,12 +19,16 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from core.units import DAY_S
 from harness.realparts import REPO_ROOT, PostgresServer, require
 from store.engine import make_engine, open_store
 from store.queries import sources
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
+# The history ends at 20:00 of a model day, when the radio is on air: at 03:00 UTC no DJ is live
+# and a 72-minute history holds no session (the test must not depend on the time of day).
+EVENING = 20_000 * DAY_S + 20 * 3600
 ROLES_SQL = REPO_ROOT / "deploy" / "postgresql" / "roles.sql"
 
 
@@ -93,7 +97,7 @@ def _refused(engine_url: str, statement: str, *, read_only_off: bool = False) ->
 def test_collector_writes_dashboard_only_reads(roles: Roles, tmp_path: Path) -> None:
     # The collector role: migrations (open_store) and a demo backfill through the real command.
     demo = subprocess.run(
-        [sys.executable, "-m", "castmeter", "demo", "--days", "0.05", "--backfill-only", "--scenario", "dj-radio",
+        [sys.executable, "-m", "castmeter", "demo", "--days", "0.05", "--backfill-only", "--until", str(EVENING), "--scenario", "dj-radio",
          "--db", roles.collector_url, "--ready-file", str(tmp_path / "ready")],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip

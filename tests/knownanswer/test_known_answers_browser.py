@@ -147,7 +147,7 @@ def test_streams_csv_costs_and_alerts_at_the_end(
         text = painted_text(page)
         assert "data covers 6 minutes of the 1.0 hours chosen" in text
         assert "Projected month: month to date plus the last 7 days' rate" in text
-        assert metric_values(page)["Cheapest model"] == "LiveKit self-hosted"
+        assert metric_values(page, "Cheapest model")["Cheapest model"] == "LiveKit self-hosted"
         page.close()
 
         page = open_page(browser, f"{base}/alerts?range=1h", "Alerts")
