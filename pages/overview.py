@@ -16,6 +16,7 @@ from ui.background import shared_pending
 from ui.formatting import format_count, format_rate, format_usd_rate, plotly_text, shorten
 from ui.page import start
 from ui.sidebar import ViewState
+from ui.tables import show_table
 from ui.timefmt import format_ts, to_local, with_zone
 
 CHARTS_REFRESH_S = 60
@@ -189,7 +190,7 @@ def audience_by_path(view: ViewState) -> None:
             if path_name in shown:
                 table[audience.PATH_LABELS[path_name]] = shown[path_name].map(format_count)
         table["All paths"] = shown["total"].map(format_count)
-        st.dataframe(table, hide_index=True, key="audience_by_channel")
+        show_table(table, hide_index=True, key="audience_by_channel")
     st.caption("Viewers now: LiveKit's live rooms and each poller's newest sample (at most 2 minutes old).")
 
 
@@ -221,7 +222,7 @@ def busiest_now(view: ViewState) -> None:
     if busiest.empty:
         st.caption("No stream is live right now.")
         return
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "Channel": busiest["channel"].astype(str),
@@ -242,7 +243,7 @@ def collector_ownership(view: ViewState) -> None:
         return
     st.subheader("Collectors")
     lease = owners["lease"].astype(str)
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "Owns": lease.where(
