@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_DB_URL = "sqlite:///data/castmeter.db"
 DEFAULT_CONFIG_PATHS = (Path("castmeter.toml"),)
@@ -580,6 +588,10 @@ class PriceSettings(_Strict):
         return value
 
 
+# The settings' source lists, in the order their names are checked for uniqueness.
+SOURCE_KINDS = ("livekit", "prometheus", "agora", "cloudflare_stream", "ivs", "hls_logs")
+
+
 class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     collectors: CollectorSettings = CollectorSettings()
@@ -600,7 +612,7 @@ class Settings(_Strict):
     origin: str = "defaults"
     mode: Literal["configured", "demo"] = "configured"
 
-    @field_validator("livekit", "prometheus", "agora", "cloudflare_stream", "ivs", "hls_logs")
+    @field_validator(*SOURCE_KINDS)
     @classmethod
     def _unique_names(cls, value: list[Any]) -> list[Any]:
         names = [source.name for source in value]
@@ -608,6 +620,23 @@ class Settings(_Strict):
         if duplicates:
             raise ValueError(f"source names must be unique, repeated: {', '.join(duplicates)}")
         return value
+
+    @model_validator(mode="after")
+    def _names_unique_across_kinds(self) -> Settings:
+        """The store keeps each source under its name (one ``sources`` row: its kind, health,
+        ownership lease, and the samples that name it): a LiveKit and a Prometheus source of one
+        name would share that row, each overwriting the other's kind and health."""
+        first: dict[str, str] = {}
+        for kind in SOURCE_KINDS:
+            for index, source in enumerate(getattr(self, kind)):
+                key = f"{kind}.{index}.name"
+                if source.name in first:
+                    raise ValueError(
+                        f"{key}: {source.name!r} is already the name of {first[source.name]}; "
+                        "every source needs its own name (the store keeps each source's data by name)"
+                    )
+                first[source.name] = key
+        return self
 
     @property
     def has_sources(self) -> bool:
@@ -622,9 +651,10 @@ class Settings(_Strict):
 def _format_validation_error(error: ValidationError, origin: str) -> str:
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(root)"
-        # Never echo the offending value: it may be a secret.
-        lines.append(f"{key}: {item['msg']}")
+        key = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        # Never echo the offending value: it may be a secret. A check across keys names its own.
+        lines.append(f"{key}: {message}" if key else message)
     return f"invalid configuration in {origin}: " + "; ".join(lines)
 
 
