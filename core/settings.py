@@ -543,21 +543,12 @@ class MetricsSettings(_Strict):
     cost_refresh_s: float = Field(default=60.0, ge=1, le=86_400)
 
 
-COST_MODEL_IDS = (
-    "livekit_cloud",
-    "livekit_self_hosted",
-    "agora",
-    "cloudflare_stream",
-    "amazon_ivs",
-    "hybrid_livekit_hls",
-    "hybrid_agora_cloudflare",
-)
-
-
 class PriceSettings(_Strict):
     """Negotiated rates (rate id -> value in the rate's own unit) and the model the fleet runs on."""
 
     overrides: dict[str, float] = {}
+    # The price models of analytics/pricing_models (core cannot import analytics; a test keeps the
+    # two lists equal).
     current_model: Literal[
         "livekit_cloud",
         "livekit_self_hosted",

@@ -128,3 +128,13 @@ def test_the_metrics_port_comes_from_the_environment_and_is_validated(tmp_path: 
     assert load_settings(config, env={"CASTMETER_METRICS_PORT": "0"}).metrics.port == 0
     with pytest.raises(ConfigError, match=r"metrics\.port"):
         load_settings(config, env={"CASTMETER_METRICS_PORT": "70000"})
+
+
+def test_the_current_model_choices_are_the_price_model_registry() -> None:
+    from typing import get_args
+
+    from analytics.costs import MODEL_IDS
+    from core.settings import PriceSettings
+
+    allowed = get_args(PriceSettings.model_fields["current_model"].annotation)
+    assert sorted(allowed) == sorted(MODEL_IDS)
