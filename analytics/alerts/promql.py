@@ -14,7 +14,9 @@ Hysteresis is not native to Prometheus. It is exported with the ALERTS pattern::
 ALERTS{alertname="X"} exists (pending or firing, including keep_firing_for) from the previous
 evaluation, so an active alert is held by the recovery threshold R and a new one needs T —
 exactly the backtest's rule. Rules on metrics Prometheus does not have (per-stream listeners,
-spend) are skipped with the reason.
+spend) are skipped with the reason. ``relay_down`` and ``hls_5xx_pct`` (per stream) read
+castmeter's own audience series (collectors/audience_metrics.py): they need Prometheus to
+scrape castmeter's collectors.
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ def skip_reason(rule: Rule) -> str | None:
     spec = rule.spec
     if spec.promql is None:
         return spec.not_exportable_reason or "no Prometheus source for this metric"
-    if rule.scope == "stream":
-        return "LiveKit exports no per-room series"
+    if rule.scope not in (spec.promql_scope, "fleet"):
+        return (
+            "LiveKit exports no per-room series" if rule.scope == "stream" else f"no per-{rule.scope} series"
+        )
     return None
 
 
@@ -74,7 +78,7 @@ def _recording_expr(metric: str, scope: str, options: ExportOptions) -> str:
     spec = METRICS[metric]
     assert spec.promql is not None
     if scope == "fleet":
-        return f"{_FLEET_FUNCTION[spec.fleet_aggregate]}({recorded_name(metric, 'node')})"
+        return f"{_FLEET_FUNCTION[spec.fleet_aggregate]}({recorded_name(metric, spec.promql_scope)})"
     return spec.promql.format(window=options.rate_window, livekit_job=options.livekit_job)
 
 
@@ -98,12 +102,12 @@ def alert_annotations(rule: Rule) -> dict[str, str]:
     spec = rule.spec
     recovery = "" if rule.recovery is None else f", recovers at {_number(rule.recovery)}"
     where = "the fleet" if rule.scope == "fleet" else f"{{{{ $labels.{spec.target_label} }}}}"
-    summary = f"{spec.title} {rule.comparison} {_number(rule.threshold)} {spec.unit} on {where}"
+    condition = " ".join(
+        part for part in (spec.title, rule.comparison, _number(rule.threshold), spec.unit) if part
+    )
     return {
-        "summary": summary,
-        "description": rule.description
-        or f"{spec.title} {rule.comparison} {_number(rule.threshold)} {spec.unit}"
-        f" for {format_duration(rule.for_s)}{recovery}",
+        "summary": f"{condition} on {where}",
+        "description": rule.description or f"{condition} for {format_duration(rule.for_s)}{recovery}",
     }
 
 
@@ -126,11 +130,8 @@ def export_rules(
             exported.append(rule)
     recordings: list[tuple[str, str]] = []
     for rule in exported:
-        needed = (
-            [(rule.metric, "node")]
-            if rule.scope == "node"
-            else [(rule.metric, "node"), (rule.metric, "fleet")]
-        )
+        base = (rule.metric, rule.spec.promql_scope)
+        needed = [base] if rule.scope == rule.spec.promql_scope else [base, (rule.metric, "fleet")]
         for pair in needed:
             if pair not in recordings:
                 recordings.append(pair)
