@@ -42,6 +42,9 @@ class MetricSpec:
     target_label: str = "node_id"
     # The scope that PromQL computes per target; a fleet rule aggregates its recorded series.
     promql_scope: Scope = "node"
+    # The PromQL reads castmeter's own /metrics (collectors/audience_metrics.py): Prometheus
+    # must scrape castmeter's collectors for the exported rule to see anything.
+    castmeter_series: bool = False
     not_exportable_reason: str = ""
 
 
@@ -194,6 +197,7 @@ METRICS: dict[str, MetricSpec] = {
             ),
             target_label="stream",
             promql_scope="stream",
+            castmeter_series=True,
         ),
         MetricSpec(
             "relay_down",
@@ -209,6 +213,7 @@ METRICS: dict[str, MetricSpec] = {
             promql='max by (relay) (label_join(castmeter_relay_down, "relay", "/", "stream", "kind"))',
             target_label="relay",
             promql_scope="stream",
+            castmeter_series=True,
         ),
         MetricSpec(
             "spend_run_rate_pct",

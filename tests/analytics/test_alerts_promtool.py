@@ -34,6 +34,9 @@ def test_example_export_passes_promtool_check(promtool: Path, tmp_path: Path) ->
     result = run_promtool(promtool, "check", "rules", "rules.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SpendOverBudget" in dict(exported.skipped) and "ListenersDrop" in dict(exported.skipped)
+    # The audience rules read castmeter's own series (collectors/audience_metrics.py).
+    assert exported.on_castmeter_series == ("RelayDown", "HlsErrors")
+    assert {"RelayDown", "HlsErrors"} <= set(exported.exported)
     # Real metric names only (docs/ARCHITECTURE.md, Facts: LiveKit's Prometheus metrics).
     for name in (
         "node_cpu_seconds_total",
@@ -42,6 +45,8 @@ def test_example_export_passes_promtool_check(promtool: Path, tmp_path: Path) ->
         "livekit_participant_join_total",
         "livekit_packet_loss_percent_bucket",
         "up{",
+        "castmeter_relay_down",
+        "castmeter_hls_bucket_5xx_requests",
     ):
         assert name in exported.text
 
