@@ -16,9 +16,9 @@ from prometheus_client.exposition import start_http_server
 
 from analytics.alerts.promql import ExportOptions, export_rules
 from analytics.alerts.rules import Rule, RuleSet
-from collectors.audience_metrics import AudienceSeries
+from collectors.audience_metrics import AUDIENCE_SERIES, AudienceSeries
 from collectors.pollers.hls import HlsLogPoller
-from collectors.self_metrics import MetricsServer
+from collectors.self_metrics import REGISTRY, MetricsServer
 from core.settings import CollectorSettings, HlsLogSource
 from harness.realparts import free_port
 from store.audience import AudienceSample, RelaySample
@@ -80,6 +80,12 @@ def test_a_source_shows_what_its_last_poll_reported() -> None:
     assert 'source="slow"' in exposition(series)
     clock.now_s += 30
     assert "castmeter_relay_down{" not in exposition(series)
+    # The pollers' instance is on castmeter's own /metrics registry.
+    served = generate_latest(REGISTRY).decode()
+    assert (
+        "# TYPE castmeter_relay_down gauge" in served
+        and "# TYPE castmeter_hls_bucket_requests gauge" in served
+    )
 
 
 def query(url: str, expr: str) -> dict[str, float]:
@@ -124,8 +130,10 @@ def delivery_log(path: Path) -> None:
 
 
 def test_prometheus_fires_the_exported_audience_rules(
-    tmp_path: Path, prometheus_server: PrometheusFactory
+    tmp_path: Path, prometheus_server: PrometheusFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # This process's series only (pollers of earlier tests published theirs, for 60 s).
+    monkeypatch.setattr(AUDIENCE_SERIES, "_sources", {})
     log_path = tmp_path / "access.log"
     delivery_log(log_path)
     source = HlsLogSource(
