@@ -177,6 +177,13 @@ def prometheus_export(ruleset: RuleSet) -> None:
     st.caption(
         f"Prometheus rules for {len(exported.exported)} rule(s), with hysteresis kept through ALERTS"
         + (f". Not exported — {escape_markdown(skipped)}." if skipped else ".")
+        + (
+            f" {escape_markdown(', '.join(exported.on_castmeter_series))} read castmeter's own series "
+            "(`castmeter_relay_down`, `castmeter_hls_bucket_*`): Prometheus must scrape castmeter's "
+            "collectors ([metrics] port, /metrics)."
+            if exported.on_castmeter_series
+            else ""
+        )
     )
 
 
