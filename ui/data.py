@@ -234,12 +234,6 @@ def audience_history(url: str, start_ts: int, end_ts: int, source_id: int | None
     return audience_model.history_by_path(webrtc, others)
 
 
-def hls_segment_s() -> float:
-    """The HLS segment duration the stale-playlist rule counts in: the price catalogue's
-    ``cloudflare.hls.segment_s`` (with ``[prices.overrides]``), the one the hybrid prices with."""
-    return float(settings_catalogue()["cloudflare.hls.segment_s"])
-
-
 def _chain_frames(url: str, now_ts: int, channel: str | None) -> tuple[pd.DataFrame, ...]:
     with engine(url).connect() as connection:
         return (
@@ -251,17 +245,17 @@ def _chain_frames(url: str, now_ts: int, channel: str | None) -> tuple[pd.DataFr
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def relay_chain(url: str, channel: str, now_ts: int, segment_s: float) -> audience_model.RelayChain:
+def relay_chain(url: str, channel: str, now_ts: int) -> audience_model.RelayChain:
     """One channel's relay chain at ``now_ts`` (analytics.audience.relay_chain)."""
     relays, egress, webrtc, others = _chain_frames(url, now_ts, channel)
-    return audience_model.relay_chain(channel, relays, egress, webrtc, others, now_ts, segment_s=segment_s)
+    return audience_model.relay_chain(channel, relays, egress, webrtc, others, now_ts)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def relay_chains(url: str, now_ts: int, segment_s: float) -> list[audience_model.RelayChain]:
+def relay_chains(url: str, now_ts: int) -> list[audience_model.RelayChain]:
     """Every channel's relay chain at ``now_ts``, broken ones first."""
     relays, egress, webrtc, others = _chain_frames(url, now_ts, None)
-    return audience_model.relay_chains(relays, egress, webrtc, others, now_ts, segment_s=segment_s)
+    return audience_model.relay_chains(relays, egress, webrtc, others, now_ts)
 
 
 # Uncached reads: their callers (the Costs, Overview, Planner and Billing readers) cache what
