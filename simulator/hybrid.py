@@ -52,6 +52,10 @@ AGORA_AUDIENCE_SHARE = 0.03  # buyers who join the Agora channel itself (to talk
 RAMP_MIN = 10.0  # an audience builds up over a show's first minutes
 RECORDING = ("demo-resource-shop-1", "demo-sid-shop-1")  # Cloud Recording of shop-1's shows
 IVS_ARN = "arn:aws:ivs:us-east-1:000000000000:channel/"
+# The demo's provider sources (their ``sources`` rows: the backfill writes their history there).
+DEMO_AGORA = "demo-agora"
+DEMO_CLOUDFLARE_STREAM = "demo-cloudflare-stream"
+DEMO_IVS = "demo-ivs"
 
 
 def _hex(*parts: object, length: int = 32) -> str:
@@ -221,16 +225,16 @@ async def start_demo_providers(
 def provider_sources(fakes: ProviderFakes) -> dict[str, list[Any]]:
     """Settings entries reading the fake providers (a ``Settings.model_copy`` update)."""
     agora = AgoraSource.model_validate({
-        "name": "demo-agora", "api_base_url": fakes.url, "app_id": AGORA_APP_ID, "customer_id": AGORA_CUSTOMER_ID,
+        "name": DEMO_AGORA, "api_base_url": fakes.url, "app_id": AGORA_APP_ID, "customer_id": AGORA_CUSTOMER_ID,
         "customer_secret": fakes.agora_secret,
         "recordings": [{"channel": "shop-1", "resource_id": RECORDING[0], "sid": RECORDING[1]}],
     })  # fmt: skip
     cloudflare = CloudflareStreamSource.model_validate({
-        "name": "demo-cloudflare-stream", "api_base_url": f"{fakes.url}/client/v4", "account_id": CF_ACCOUNT,
+        "name": DEMO_CLOUDFLARE_STREAM, "api_base_url": f"{fakes.url}/client/v4", "account_id": CF_ACCOUNT,
         "api_token": fakes.cf_token, "customer_base_url": f"{fakes.url}/cf-customer",
     })  # fmt: skip
     ivs = IvsSource.model_validate({
-        "name": "demo-ivs", "api_base_url": f"{fakes.url}/ivs", "cloudwatch_url": f"{fakes.url}/cloudwatch",
+        "name": DEMO_IVS, "api_base_url": f"{fakes.url}/ivs", "cloudwatch_url": f"{fakes.url}/cloudwatch",
         "access_key_id": AWS_ACCESS_KEY_ID, "secret_access_key": secrets.token_urlsafe(24),
     })  # fmt: skip
     return {"agora": [agora], "cloudflare_stream": [cloudflare], "ivs": [ivs]}

@@ -62,6 +62,7 @@ def origin_5xx_burst(seed: int, channel: str, ts: float) -> bool:
     return start is not None and start <= ts < start + BURST_S
 
 
+@lru_cache(maxsize=64)
 def outage_pick(seed: int, week: int, cloudflare_sellers: int) -> tuple[int, int]:
     """Week ``week``'s outage: (a minute the seller's next show is sought from, the seller: an
     even Cloudflare one). simulator/hybrid.py places the hour inside that show."""
