@@ -288,7 +288,9 @@ def _relay_hops(relays: pd.DataFrame, now_ts: int, stale_after_s: int) -> list[H
                 reported_ts=reported_ts,
                 last_activity_ts=_int_or_none(row.last_activity_ts),
                 detail=_text(row.detail),
-                segment_s=None if _missing(segment_s := getattr(row, "segment_s", None)) else float(str(segment_s)),
+                segment_s=None
+                if _missing(segment_s := getattr(row, "segment_s", None))
+                else float(str(segment_s)),
             )
         )
     return hops
@@ -360,7 +362,11 @@ def _stale_playlist(hop: Hop, now_ts: int) -> str:
     if hop.last_activity_ts is None:
         return "egress active but the playlist has no segment yet"
     if hop.segment_s is None:
-        return f"egress active but the playlist is {hop.status} (its poller's verdict)" if hop.health == "down" else ""
+        return (
+            f"egress active but the playlist is {hop.status} (its poller's verdict)"
+            if hop.health == "down"
+            else ""
+        )
     limit_s = STALE_SEGMENTS * hop.segment_s
     age_s = now_ts - hop.last_activity_ts
     if age_s <= limit_s:

@@ -93,8 +93,13 @@ def hls_rows(
         return pd.DataFrame(columns=AUDIENCE_COLUMNS), pd.DataFrame(columns=RELAY_COLUMNS)
     channel = samples["room_sid"].astype(str).map(room_channels)
     frame = (
-        pd.DataFrame({"ts": samples["ts"].to_numpy(np.int64), "channel": channel.to_numpy(object),
-                      "listeners": samples["listeners"].to_numpy(np.int64)})  # fmt: skip
+        pd.DataFrame(
+            {
+                "ts": samples["ts"].to_numpy(np.int64),
+                "channel": channel.to_numpy(object),
+                "listeners": samples["listeners"].to_numpy(np.int64),
+            }
+        )
         .dropna(subset=["channel"])
         .groupby(["ts", "channel"], as_index=False, sort=True)["listeners"]
         .sum()
@@ -115,15 +120,27 @@ def hls_rows(
     fresh = np.where(minute_stalled, 0.0, fetched)
     # Each poll's bucket: the step ending at or after the minute.
     per_poll = (
-        pd.DataFrame({
-            "ts": -(-minute_ts // step_s) * step_s, "channel": minute_names, "fetches": fetched, "segments": fresh,
-            "burst_segments": np.where(minute_burst, fresh, 0.0), "viewer_s": np.where(minute_stalled, 0.0, n * sample_s),
-            "viewers": np.where(minute_stalled, 0, frame["viewers"].to_numpy(np.int64)), "minute_ts": minute_ts,
-        })  # fmt: skip
+        pd.DataFrame(
+            {
+                "ts": -(-minute_ts // step_s) * step_s,
+                "channel": minute_names,
+                "fetches": fetched,
+                "segments": fresh,
+                "burst_segments": np.where(minute_burst, fresh, 0.0),
+                "viewer_s": np.where(minute_stalled, 0.0, n * sample_s),
+                "viewers": np.where(minute_stalled, 0, frame["viewers"].to_numpy(np.int64)),
+                "minute_ts": minute_ts,
+            }
+        )
         .sort_values(["channel", "minute_ts"])
         .groupby(["ts", "channel"], as_index=False, sort=True)
-        .agg(fetches=("fetches", "sum"), segments=("segments", "sum"), burst_segments=("burst_segments", "sum"),
-             viewer_s=("viewer_s", "sum"), viewers=("viewers", "last"))  # fmt: skip
+        .agg(
+            fetches=("fetches", "sum"),
+            segments=("segments", "sum"),
+            burst_segments=("burst_segments", "sum"),
+            viewer_s=("viewer_s", "sum"),
+            viewers=("viewers", "last"),
+        )
     )
     ts = per_poll["ts"].to_numpy(np.int64)
     names = per_poll["channel"].to_numpy(object)
@@ -174,10 +191,12 @@ def hls_rows(
 def _windows(names: np.ndarray, ts: np.ndarray, seed: int, start_on: Any, length_s: int) -> np.ndarray:
     """Per row, the start of the incident covering it (NaN where none): one draw per channel-day."""
     starts = np.array(
-        [np.nan if (s := start_on(seed, str(name), int(at) // DAY_S)) is None else float(s)
-         for name, at in zip(names, ts, strict=True)],
+        [
+            np.nan if (s := start_on(seed, str(name), int(at) // DAY_S)) is None else float(s)
+            for name, at in zip(names, ts, strict=True)
+        ],
         dtype=np.float64,
-    )  # fmt: skip
+    )
     covered = (starts <= ts) & (ts < starts + length_s)
     return np.where(covered, starts, np.nan)
 
@@ -225,8 +244,14 @@ def _input_state(live: bool, converter_failed: bool, input_failed: bool) -> Any:
 
 @lru_cache(maxsize=256)
 def _converter(input_uid: str, channel: str, url: str, start: int, state: str) -> RelaySample | None:
-    member = {"rtcChannel": channel, "converterName": f"{channel}-relay", "rtmpUrl": url,
-              "converterId": _hex("converter", input_uid, start), "updateTs": str(start * 60), "state": state}  # fmt: skip
+    member = {
+        "rtcChannel": channel,
+        "converterName": f"{channel}-relay",
+        "rtmpUrl": url,
+        "converterId": _hex("converter", input_uid, start),
+        "updateTs": str(start * 60),
+        "state": state,
+    }
     return converter_relay(member, 0)
 
 
@@ -249,12 +274,22 @@ def _seller_rows(
     viewers = watching(seller, minute)
     if start is not None:
         hosts = 2 if seller.index % 2 == 0 else 1
-        audience["agora"].append(_row(AudienceSample(
-            seller.channel, "agora", ts, viewers=model.agora_audience(seller, minute), hosts=hosts)))  # fmt: skip
+        audience["agora"].append(
+            _row(
+                AudienceSample(
+                    seller.channel, "agora", ts, viewers=model.agora_audience(seller, minute), hosts=hosts
+                )
+            )
+        )
         key = _hex("key", seller.input_uid, start)
-        url = (f"rtmps://live.cloudflare.com:443/live/{key}" if seller.to_cloudflare
-               else f"rtmps://{_hex('ingest', seller.index, length=12)}.global-contribute.live-video.net:443/app/{key}")  # fmt: skip
-        converter = _converter(seller.input_uid, seller.channel, url, start, "failed" if converter_failed else "running")
+        url = (
+            f"rtmps://live.cloudflare.com:443/live/{key}"
+            if seller.to_cloudflare
+            else f"rtmps://{_hex('ingest', seller.index, length=12)}.global-contribute.live-video.net:443/app/{key}"
+        )
+        converter = _converter(
+            seller.input_uid, seller.channel, url, start, "failed" if converter_failed else "running"
+        )
         if converter is not None:
             relays["agora"].append({**converter.__dict__, "ts": ts})
     if seller.index == 1:
@@ -262,31 +297,74 @@ def _seller_rows(
             body = {"serverResponse": {"status": 5, "sliceStartTime": (ts - 600) * 1000}}
             relays["agora"].extend(_row(relay) for relay in recording_relays(body, session, ts))
         else:
-            relays["agora"].append(_row(RelaySample(
-                f"recording:{session.sid}", ts, session.channel, "agora_cloud_recording", "idle", "not running")))  # fmt: skip
+            relays["agora"].append(
+                _row(
+                    RelaySample(
+                        f"recording:{session.sid}",
+                        ts,
+                        session.channel,
+                        "agora_cloud_recording",
+                        "idle",
+                        "not running",
+                    )
+                )
+            )
     if seller.to_cloudflare:
         state = _input_state(live, converter_failed, input_failed)
-        relays["cloudflare_stream"].append(_row(RelaySample(
-            f"input:{seller.input_uid}", ts, seller.channel, "cloudflare_live_input", state.health, state.state[:60],
-            sink=f"cloudflare_stream:{seller.input_uid}", last_activity_ts=None if state.since_ts is None else ts - ts % 60,
-            detail="; ".join(state.errors) or None)))  # fmt: skip
+        relays["cloudflare_stream"].append(
+            _row(
+                RelaySample(
+                    f"input:{seller.input_uid}",
+                    ts,
+                    seller.channel,
+                    "cloudflare_live_input",
+                    state.health,
+                    state.state[:60],
+                    sink=f"cloudflare_stream:{seller.input_uid}",
+                    last_activity_ts=None if state.since_ts is None else ts - ts % 60,
+                    detail="; ".join(state.errors) or None,
+                )
+            )
+        )
         if state.health in ("ok", "degraded") and live and not broken:
             # Minutes viewed grew by the minutes watched since the previous poll.
             watched = sum(watching(seller, m) for m in range(minute - step_s // 60, minute))
-            audience["cloudflare_stream"].append(_row(AudienceSample(
-                seller.channel, "cloudflare_stream", ts, viewers=viewers, viewer_s=watched * 60.0)))  # fmt: skip
+            audience["cloudflare_stream"].append(
+                _row(
+                    AudienceSample(
+                        seller.channel, "cloudflare_stream", ts, viewers=viewers, viewer_s=watched * 60.0
+                    )
+                )
+            )
         return
     arn = seller.input_uid
     assert arn.startswith(IVS_ARN)
     if not (live and not converter_failed):
-        relays["ivs"].append(_row(RelaySample(f"ivs:{arn}", ts, seller.channel, "ivs_stream", "idle", "OFFLINE",
-                                                sink=f"ivs:{arn}")))  # fmt: skip
+        relays["ivs"].append(
+            _row(
+                RelaySample(
+                    f"ivs:{arn}", ts, seller.channel, "ivs_stream", "idle", "OFFLINE", sink=f"ivs:{arn}"
+                )
+            )
+        )
         return
     health = "STARVING" if input_failed else "HEALTHY"
     concurrent = float(watching(seller, minute - 1))
-    relays["ivs"].append(_row(RelaySample(
-        f"ivs:{arn}", ts, seller.channel, "ivs_stream", STREAM_HEALTH[health], f"LIVE {health}", sink=f"ivs:{arn}",
-        last_activity_ts=(start or 0) * 60, detail=f"CloudWatch ConcurrentViews (max, newest minute): {concurrent:g}")))  # fmt: skip
+    relays["ivs"].append(
+        _row(
+            RelaySample(
+                f"ivs:{arn}",
+                ts,
+                seller.channel,
+                "ivs_stream",
+                STREAM_HEALTH[health],
+                f"LIVE {health}",
+                sink=f"ivs:{arn}",
+                last_activity_ts=(start or 0) * 60,
+                detail=f"CloudWatch ConcurrentViews (max, newest minute): {concurrent:g}",
+            )
+        )
+    )
     audience["ivs"].append(_row(AudienceSample(seller.channel, "ivs", ts, viewers=viewers)))
 
 
@@ -308,21 +386,30 @@ class AudienceTargets:
 
 
 def audience_history(
-    model: Any, targets: AudienceTargets, room_samples: pd.DataFrame, room_sessions: pd.DataFrame,
-    start_ts: int, end_ts: int,
-) -> AudienceRows:  # fmt: skip
+    model: Any,
+    targets: AudienceTargets,
+    room_samples: pd.DataFrame,
+    room_sessions: pd.DataFrame,
+    start_ts: int,
+    end_ts: int,
+) -> AudienceRows:
     """Every path's rows for ``(start_ts, end_ts]`` of ``model`` (a simulator.model.FleetModel):
     HLS from its minute room samples, the providers from simulator/hybrid.py's model when the
     targets name their sources."""
     audience: dict[str, pd.DataFrame] = {}
     relays: dict[str, pd.DataFrame] = {}
     if targets.hls is not None:
-        channels = dict(zip(room_sessions["room_sid"].astype(str), room_sessions["channel"].astype(str), strict=True))
+        channels = dict(
+            zip(room_sessions["room_sid"].astype(str), room_sessions["channel"].astype(str), strict=True)
+        )
         inside = room_samples[(room_samples["ts"] > start_ts) & (room_samples["ts"] <= end_ts)]
         audience["hls"], relays["hls"] = hls_rows(
-            inside, channels, seed=model.seed, egress_only=model.spec.egress_output == "segments",
+            inside,
+            channels,
+            seed=model.seed,
+            egress_only=model.spec.egress_output == "segments",
             segment_s=targets.segment_s,
-        )  # fmt: skip
+        )
     if any(targets.source_of(path) is not None for path in ("agora", "cloudflare_stream", "ivs")):
         providers = provider_rows(HybridModel(model.seed), start_ts, end_ts)
         audience.update(providers.audience)

@@ -33,7 +33,13 @@ from simulator.audience_history import AudienceTargets
 from simulator.backfill import BackfillReport, backfill
 from simulator.demo_prometheus import DemoPrometheus, prometheus_binary
 from simulator.hls_log import HlsLogWriter, demo_data_dir, demo_hls_source
-from simulator.hybrid import DEMO_AGORA, DEMO_CLOUDFLARE_STREAM, DEMO_IVS, provider_sources, start_demo_providers
+from simulator.hybrid import (
+    DEMO_AGORA,
+    DEMO_CLOUDFLARE_STREAM,
+    DEMO_IVS,
+    provider_sources,
+    start_demo_providers,
+)
 from simulator.model import FleetModel
 from simulator.providers import ProviderFakes
 from simulator.scenarios import WITH_PROVIDERS
@@ -306,7 +312,9 @@ async def _main(args: argparse.Namespace) -> int:
         if args.days > 0:
             # Its own model instance: the simulator's serves requests on the event loop meanwhile.
             history = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
-            end_ts = await _catch_up(engine, history, livekit_id, node_source_id, end_ts, interval_s, audience)
+            end_ts = await _catch_up(
+                engine, history, livekit_id, node_source_id, end_ts, interval_s, audience
+            )
         return await _run_live(args, settings, engine, model, simulator, prometheus, node_source_id, ready)
     finally:
         if providers is not None:

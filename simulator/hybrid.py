@@ -96,7 +96,9 @@ class HybridModel:
         return minute - into if into < SHOW_LENGTH_MIN else None
 
     def broken(self, seller: Seller, minute: int) -> bool:
-        return (minute + 13 * seller.index) % BREAK_PERIOD_MIN < BREAK_LENGTH_MIN or self.outage(seller, minute)
+        return (minute + 13 * seller.index) % BREAK_PERIOD_MIN < BREAK_LENGTH_MIN or self.outage(
+            seller, minute
+        )
 
     def outage(self, seller: Seller, minute: int) -> bool:
         """The week's hour-long input outage (simulator/incidents.py): from 20 minutes into the

@@ -124,9 +124,9 @@ def test_stale_playlist_counts_in_the_streams_own_segment_duration() -> None:
     unknown = relays.assign(segment_s=None)
     assert not audience.relay_chain("radio-1", unknown, egress, webrtc, others, NOW).broken
     verdict = unknown.assign(health="down", status="stale")
-    assert [hop.problem for hop in audience.relay_chain("radio-1", verdict, egress, webrtc, others, NOW).broken] == [
-        "egress active but the playlist is stale (its poller's verdict)"
-    ]
+    assert [
+        hop.problem for hop in audience.relay_chain("radio-1", verdict, egress, webrtc, others, NOW).broken
+    ] == ["egress active but the playlist is stale (its poller's verdict)"]
 
 
 def test_agora_chain_flags_a_disconnected_cloudflare_input() -> None:
@@ -146,13 +146,9 @@ def test_agora_chain_flags_a_disconnected_cloudflare_input() -> None:
     # No host live and the push stopped: a disconnected input is not a fault.
     idle = _others(("shop-1", "agora", 0, 0))
     stopped = relays.assign(health=["idle", "down"])
-    assert not audience.relay_chain(
-        "shop-1", stopped, NO_EGRESS, _webrtc(), idle, NOW
-    ).broken
+    assert not audience.relay_chain("shop-1", stopped, NO_EGRESS, _webrtc(), idle, NOW).broken
     # ... but with the push still running, the input down under it is (a relay down under a live one).
-    (under_push,) = audience.relay_chain(
-        "shop-1", relays, NO_EGRESS, _webrtc(), idle, NOW
-    ).broken
+    (under_push,) = audience.relay_chain("shop-1", relays, NO_EGRESS, _webrtc(), idle, NOW).broken
     assert under_push.problem == "down while its upstream (Agora Media Push) is live"
 
 
