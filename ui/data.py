@@ -10,7 +10,7 @@ share one cache entry.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import cast
@@ -212,15 +212,22 @@ class AudienceNow:
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def audience_now(url: str, end_ts: int, source_id: int | None) -> AudienceNow:
+def audience_now(url: str, start_ts: int, end_ts: int, source_id: int | None) -> AudienceNow:
     """LiveKit's live rooms by channel (store.queries.audience.live_webrtc_by_channel) beside
-    the other paths' newest samples (.live_audience), at the end of the window."""
+    the other paths' newest samples (.live_audience), at the end of the window. The WebRTC path's
+    figures are the headline's (Listeners, live streams, publishers: the same cached read), so
+    the two cards agree, and read 0 rather than "no data" when LiveKit's rooms are quiet."""
     with engine(url).connect() as connection:
         webrtc = audience_q.live_webrtc_by_channel(connection, end_ts, source_id)
         others = audience_q.live_audience(connection, end_ts, source_id)
-    return AudienceNow(
-        audience_model.live_by_path(webrtc, others), audience_model.live_by_channel(webrtc, others)
-    )
+    figures = headline(url, start_ts, end_ts, source_id)
+    paths = [
+        replace(path, viewers=figures.listeners, channels=figures.live_streams, hosts=figures.publishers)
+        if path.path == "webrtc"
+        else path
+        for path in audience_model.live_by_path(webrtc, others)
+    ]
+    return AudienceNow(paths, audience_model.live_by_channel(webrtc, others))
 
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)

@@ -5,6 +5,7 @@ HLS row, and the incidents the history holds for the alert backtests."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from simulator.hybrid import HybridModel, provider_sources
 from simulator.incidents import OUTAGE_MIN, STALL_S, stall_start_on
 from simulator.model import FleetModel
 from simulator.providers import ThreadedProviderFakes
+from store.audience import AudienceSample, RelaySample
 
 # 2026-11-20 12:00 UTC (tests/simulator/test_hybrid.py works its schedule out by hand): five
 # sellers live, shop-1's converter failed. A multiple of STEP_S, as every backfilled poll is.
@@ -27,7 +29,7 @@ NOW_TS = 1795176000
 EVENING_TS = 1795201200  # 2026-11-20 19:00 UTC: the radio's evening, its HLS channels busy
 
 
-def _rows(samples: list[object]) -> list[dict[str, object]]:
+def _rows(samples: Sequence[AudienceSample | RelaySample]) -> list[dict[str, object]]:
     return sorted(
         (dict(sample.__dict__) for sample in samples),
         key=lambda row: (row["channel"], str(row.get("relay_id"))),
@@ -35,7 +37,10 @@ def _rows(samples: list[object]) -> list[dict[str, object]]:
 
 
 def _frame_rows(frame: pd.DataFrame) -> list[dict[str, object]]:
-    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    rows: list[dict[str, object]] = [
+        {str(key): value for key, value in record.items()}
+        for record in frame.astype(object).where(frame.notna(), None).to_dict("records")
+    ]
     return sorted(rows, key=lambda row: (row["channel"], str(row.get("relay_id"))))
 
 
@@ -47,12 +52,12 @@ def test_provider_history_continues_into_the_live_pollers_rows() -> None:
     with ThreadedProviderFakes(model.state, clock=lambda: clock[0]) as fakes:
         sources = provider_sources(fakes)
         settings = CollectorSettings(http_timeout_s=5)
-        pollers = {
+        pollers: dict[str, AgoraPoller | CloudflareStreamPoller | IvsPoller] = {
             "agora": AgoraPoller(sources["agora"][0], settings),
             "cloudflare_stream": CloudflareStreamPoller(sources["cloudflare_stream"][0], settings),
             "ivs": IvsPoller(sources["ivs"][0], settings),
         }
-        for path, poller in pollers.items():
+        for poller in pollers.values():
             asyncio.run(poller.poll(NOW_TS - STEP_S))
         clock[0] = float(NOW_TS)
         live = {path: asyncio.run(poller.poll(NOW_TS)) for path, poller in pollers.items()}
@@ -92,11 +97,12 @@ def test_hls_history_continues_into_the_log_pollers_buckets(tmp_path: Path) -> N
     ).audience["hls"].set_index("channel")  # fmt: skip
     assert set(rows.index) == set(viewers_at[viewers_at > 0].index) and len(rows) >= 3
     one_listener = {"viewer_s": STEP_S, "requests": 2 * STEP_S / 4, "bytes_delivered": STEP_S / 4 * 32_612}
-    for channel, row in rows.iterrows():
+    for channel in rows.index.astype(str):
+        row = rows.loc[channel]
         assert row["ts"] == EVENING_TS
-        assert abs(int(row["viewers"]) - int(viewers_at[channel])) <= 1, channel
+        assert abs(int(row["viewers"]) - int(viewers_at.loc[channel])) <= 1, channel
         for column, allowed in one_listener.items():
-            gap = abs(float(row[column]) - float(totals.loc[channel, column]))
+            gap = abs(float(row[column]) - float(totals[column].loc[channel]))
             assert gap <= max(0.12 * float(row[column]), allowed), (channel, column, row[column])
     for column in one_listener:
         assert abs(rows[column].astype(float).sum() - totals[column].sum()) <= 0.05 * totals[column].sum(), (
@@ -107,9 +113,9 @@ def test_hls_history_continues_into_the_log_pollers_buckets(tmp_path: Path) -> N
         model, AudienceTargets(hls=1, segment_s=source.segment_s), history.room_samples,
         history.room_sessions, EVENING_TS - STEP_S, EVENING_TS,
     ).relays["hls"]  # fmt: skip
-    for row in history_relays.itertuples():
-        live_relay = relays[row.channel]
-        assert (row.relay_id, row.kind, row.health, row.status, row.sink, row.segment_s) == (
+    for relay in history_relays.itertuples():
+        live_relay = relays[str(relay.channel)]
+        assert (relay.relay_id, relay.kind, relay.health, relay.status, relay.sink, relay.segment_s) == (
             live_relay.relay_id, live_relay.kind, live_relay.health, live_relay.status, live_relay.sink,
             live_relay.segment_s,
         )  # fmt: skip
