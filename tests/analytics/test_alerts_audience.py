@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from analytics.alerts.backtest import backtest
 from analytics.alerts.rules import Rule, RuleSet, parse_rules_yaml
-from analytics.alerts.series import load_store_series
+from analytics.alerts.series import load_store_series, relay_down_series
 from store.audience import AudienceSample, RelaySample, write_audience_samples, write_relay_samples
 from store.engine import open_store
 from store.queries.alert_series import series_reader
@@ -73,3 +73,24 @@ def test_the_hls_5xx_share_per_channel(engine: Engine) -> None:
     # END-540 (1 min after END-600) and resolves at END-480.
     assert result.episodes[["start_ts", "end_ts"]].to_numpy().tolist() == [[END - 540, END - 480]]
     assert not rule.exportable
+
+
+def test_a_polled_relay_state_holds_until_its_next_report() -> None:
+    """Reports 2 minutes apart (the demo's backfilled history) stay present in between, so a
+    relay down for three reports is down for 4 minutes of evaluations, not three instants; a
+    gap over 2 minutes is a gap, and the last report holds for the default lookback (60 s)."""
+    samples = pd.DataFrame(
+        {
+            "ts": [0, 120, 240, 600, 0],
+            "target": ["shop-2/cloudflare_live_input"] * 4 + ["shop-5/ivs_stream"],
+            "health": ["down", "down", "down", "ok", "ok"],
+        }
+    )
+    series = relay_down_series(samples)
+    assert series[["ts", "target", "value", "valid_s"]].values.tolist() == [
+        [0, "shop-2/cloudflare_live_input", 1.0, 120],
+        [120, "shop-2/cloudflare_live_input", 1.0, 120],
+        [240, "shop-2/cloudflare_live_input", 1.0, 120],  # the next report is 360 s later: 120 at most
+        [600, "shop-2/cloudflare_live_input", 0.0, 60],
+        [0, "shop-5/ivs_stream", 0.0, 60],
+    ]
