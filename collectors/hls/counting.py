@@ -158,6 +158,9 @@ class AudienceCounter:
             )
         if self.watermark_ts is not None:
             self._horizon_end = self._bucket_end(self.watermark_ts - self.max_lateness_s) - self.bucket_s
+            # The stored clock was the log's at that poll: a log silent since then has aged by
+            # the time since (a restart hours later, or after a backfilled history, reads now).
+            self.watermark_seen_at = int(self.watermark_ts)
 
     # --- counting ---------------------------------------------------------------------------
 
