@@ -47,6 +47,7 @@ from store.audience import AudienceSample, RelaySample
 # One poll every 2 minutes: the longest gap the ledger still integrates a concurrency-only
 # sample over (store.queries.audience.AUDIENCE_STALE_S), and half the rows of one a minute.
 STEP_S = 120
+SAMPLE_S = 60  # the model's room samples the HLS rows are built from (the backfill's minute history)
 AUDIENCE_COLUMNS = [name for name in AudienceSample.__dataclass_fields__]
 RELAY_COLUMNS = [name for name in RelaySample.__dataclass_fields__]
 
@@ -82,6 +83,7 @@ def hls_rows(
     egress_only: bool,
     segment_s: float,
     step_s: int = STEP_S,
+    sample_s: int = SAMPLE_S,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(audience rows, relay rows) of the demo's HLS origin, one per poll every ``step_s``, from
     the model's room samples a minute apart (ts, room_sid, listeners, egress_participants) and
@@ -115,7 +117,6 @@ def hls_rows(
     minute_stalled = ~np.isnan(_windows(minute_names, minute_ts, seed, stall_start_on, STALL_S))
     minute_burst = ~np.isnan(_windows(minute_names, minute_ts, seed, burst_start_on, BURST_S))
     n = frame["viewers"].to_numpy(np.float64)
-    sample_s = float(np.diff(np.unique(minute_ts)).min()) if len(np.unique(minute_ts)) > 1 else float(step_s)
     fetched = n * sample_s / segment_s  # playlist reloads in the minute, one segment each when fresh
     fresh = np.where(minute_stalled, 0.0, fetched)
     # Each poll's bucket: the step ending at or after the minute.
