@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import cast
 
 import pandas as pd
@@ -153,16 +153,8 @@ def audience_by_path(view: ViewState) -> None:
     channel when a path outside LiveKit reports one."""
     start_ts, end_ts = view.window()
     url = data.db_url()
-    now = data.audience_now(url, end_ts, view.source_id)
-    # WebRTC is the headline's Listeners card (the same cached read): one figure, one value,
-    # 0 when LiveKit's rooms are quiet rather than "no data" beside a "Listeners 0".
-    figures = data.headline(url, start_ts, end_ts, view.source_id)
-    paths = [
-        replace(path, viewers=figures.listeners, channels=figures.live_streams, hosts=figures.publishers)
-        if path.path == "webrtc"
-        else path
-        for path in now.paths
-    ]
+    now = data.audience_now(url, start_ts, end_ts, view.source_id)  # WebRTC = the headline's Listeners
+    paths = now.paths
     st.subheader("Audience by delivery path")
     columns = st.columns(len(paths))
     for column, path in zip(columns, paths, strict=True):

@@ -177,7 +177,7 @@ def show_relay_chain(chain: RelayChain, timezone: str) -> None:
 
 def relay_chains_section(url: str, now_ts: int, timezone: str) -> None:
     """Every channel's chain on one line (Agora channels too, which have no LiveKit room)."""
-    chains = data.relay_chains(url, now_ts, data.hls_segment_s())
+    chains = data.relay_chains(url, now_ts)
     st.subheader("Relay chains")
     if not chains:
         st.caption(
@@ -186,8 +186,8 @@ def relay_chains_section(url: str, now_ts: int, timezone: str) -> None:
         return
     broken = sum(1 for chain in chains if chain.broken)
     st.caption(
-        f"{plural(len(chains), 'channel')} with relays, {broken:,} with a broken hop (HLS playlists are stale "
-        f"after 3 segments of {data.hls_segment_s():g} s: the catalogue's cloudflare.hls.segment_s)."
+        f"{plural(len(chains), 'channel')} with relays, {broken:,} with a broken hop (an HLS playlist is stale "
+        "after 3 segment durations of its own stream, as its log poller is configured)."
     )
     show_table(
         pd.DataFrame(
@@ -309,9 +309,7 @@ def page(view: ViewState) -> None:
             st.warning("That stream is no longer in the store.")
         else:
             show_detail(detail, view.timezone)
-            show_relay_chain(
-                data.relay_chain(url, detail.channel, now_ts, data.hls_segment_s()), view.timezone
-            )
+            show_relay_chain(data.relay_chain(url, detail.channel, now_ts), view.timezone)
     relay_chains_section(url, now_ts, view.timezone)
 
 

@@ -15,7 +15,7 @@ from analytics.alerts.backtest import backtest
 from analytics.alerts.promql import export_rules
 from analytics.alerts.replay import load_frame, promtool_cases, replay_rule, write_promtool_tests
 from analytics.alerts.rules import Rule, RuleSet, parse_rules_yaml
-from analytics.alerts.series import load_store_series
+from analytics.alerts.series import load_store_series, relay_down_series
 from store.audience import AudienceSample, RelaySample, write_audience_samples, write_relay_samples
 from store.engine import open_store
 from store.queries.alert_series import series_reader
@@ -146,3 +146,24 @@ def test_the_exported_audience_rules_agree_with_the_replay_in_promtool(
         [str(promtool), "test", "rules", str(tests_path)], capture_output=True, text=True, timeout=120
     )
     assert tested.returncode == 0, (tested.stdout + tested.stderr)[-3000:]
+
+
+def test_a_polled_relay_state_holds_until_its_next_report() -> None:
+    """Reports 2 minutes apart (the demo's backfilled history) stay present in between, so a
+    relay down for three reports is down for 4 minutes of evaluations, not three instants; a
+    gap over 2 minutes is a gap, and the last report holds for the default lookback (60 s)."""
+    samples = pd.DataFrame(
+        {
+            "ts": [0, 120, 240, 600, 0],
+            "target": ["shop-2/cloudflare_live_input"] * 4 + ["shop-5/ivs_stream"],
+            "health": ["down", "down", "down", "ok", "ok"],
+        }
+    )
+    series = relay_down_series(samples)
+    assert series[["ts", "target", "value", "valid_s"]].values.tolist() == [
+        [0, "shop-2/cloudflare_live_input", 1.0, 120],
+        [120, "shop-2/cloudflare_live_input", 1.0, 120],
+        [240, "shop-2/cloudflare_live_input", 1.0, 120],  # the next report is 360 s later: 120 at most
+        [600, "shop-2/cloudflare_live_input", 0.0, 60],
+        [0, "shop-5/ivs_stream", 0.0, 60],
+    ]
