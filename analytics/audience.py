@@ -157,11 +157,17 @@ def live_by_channel(webrtc: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index().sort_values(["total", "channel"], ascending=[False, True], ignore_index=True)
 
 
-def history_by_path(webrtc_series: pd.DataFrame, others: pd.DataFrame) -> pd.DataFrame:
+def history_by_path(
+    webrtc_series: pd.DataFrame, others: pd.DataFrame, step_s: int, hold_s: int
+) -> pd.DataFrame:
     """Viewers per bucket and path (bucket_ts, path, viewers), one series per path that has
     data: ``webrtc_series`` is the fleet's series (bucket_ts, listeners;
-    store.queries.fleet.fleet_series), ``others`` store.queries.audience.audience_history on the
-    same window (so the same step)."""
+    store.queries.fleet.fleet_series), ``others`` each stream's average per bucket
+    (store.queries.audience.audience_history) on the same window, so the same ``step_s``.
+
+    A poller's sample stands until its next one, ``hold_s`` at most: a stream polled every
+    2 minutes on a 1-minute step fills the bucket between its samples with the last value
+    rather than leaving it out (a stacked chart would draw the missing bucket as 0: a saw)."""
     parts = []
     if not webrtc_series.empty:
         parts.append(
@@ -174,11 +180,7 @@ def history_by_path(webrtc_series: pd.DataFrame, others: pd.DataFrame) -> pd.Dat
             )
         )
     if not others.empty:
-        parts.append(
-            others.assign(
-                bucket_ts=others["bucket_ts"].astype("int64"), viewers=others["viewers"].astype(float)
-            )[["bucket_ts", "path", "viewers"]]
-        )
+        parts.append(_held_paths(others, step_s, hold_s))
     if not parts:
         return pd.DataFrame({"bucket_ts": pd.Series(dtype="int64"), "path": pd.Series(dtype=object),
                              "viewers": pd.Series(dtype=float)})  # fmt: skip
@@ -187,6 +189,28 @@ def history_by_path(webrtc_series: pd.DataFrame, others: pd.DataFrame) -> pd.Dat
     return (
         frame.assign(rank=rank).sort_values(["rank", "bucket_ts"]).drop(columns="rank").reset_index(drop=True)
     )
+
+
+def _held_paths(streams: pd.DataFrame, step_s: int, hold_s: int) -> pd.DataFrame:
+    """Per path, the streams' viewers summed per bucket, each stream's empty buckets filled
+    with its previous bucket's value while that is less than ``hold_s`` old."""
+    frame = streams.assign(
+        bucket_ts=streams["bucket_ts"].astype("int64"), viewers=streams["viewers"].astype(float)
+    )
+    wide = frame.pivot_table(
+        index="bucket_ts", columns=["source_id", "channel", "path"], values="viewers", aggfunc="sum"
+    )
+    grid = range(int(wide.index.min()), int(wide.index.max()) + step_s, step_s)
+    # A bucket b is filled from bucket b - k·step when k·step < hold_s.
+    limit = -(-hold_s // step_s) - 1
+    held = wide.reindex(grid)
+    if limit > 0:
+        held = held.ffill(limit=limit)
+    per_path = held.T.groupby(level="path").sum(min_count=1).T
+    per_path.index.name = "bucket_ts"
+    long = per_path.reset_index().melt(id_vars="bucket_ts", var_name="path", value_name="viewers")
+    long = long[long["viewers"].notna()]
+    return long.astype({"bucket_ts": "int64", "viewers": float}).reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------

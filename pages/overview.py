@@ -113,6 +113,14 @@ def headline_figures(view: ViewState) -> None:
         st.rerun()
 
 
+def window_range(view: ViewState) -> charts.XRange:
+    """The page's window as an x axis extent, in the times the charts plot."""
+    start_ts, end_ts = view.window()
+    # Naive local times, as plotly writes the series' own (an offset in a range it cannot parse).
+    start, end = to_local(pd.Series([start_ts, end_ts]), view.timezone).dt.tz_localize(None)
+    return start, end
+
+
 def history_charts(view: ViewState) -> None:
     start_ts, end_ts = view.window()
     url = data.db_url()
@@ -122,6 +130,7 @@ def history_charts(view: ViewState) -> None:
         empty.nothing_in_window("samples", view)
         return
     time_label = with_zone("Time", view.timezone)
+    window = window_range(view)
     left, right = st.columns([3, 2])
     with left:
         st.subheader("Listeners by channel")
@@ -137,14 +146,16 @@ def history_charts(view: ViewState) -> None:
             x_title=time_label,
             y_title="Listeners",
             legend_title="Channel",
+            x_range=window,
         )
         st.plotly_chart(figure, key="listeners_by_channel")
     with right:
         st.subheader("Live streams")
         streams_frame = fleet.assign(time=to_local(fleet["bucket_ts"], view.timezone))
         figure = charts.lines(
-            streams_frame, "time", ["live_streams"], x_title=time_label, y_title="Live streams", height=360
-        )
+            streams_frame, "time", ["live_streams"], x_title=time_label, y_title="Live streams", height=360,
+            x_range=window,
+        )  # fmt: skip
         st.plotly_chart(figure, key="live_streams")
 
 
@@ -203,6 +214,7 @@ def audience_history_chart(view: ViewState) -> None:
         x_title=with_zone("Time", view.timezone),
         y_title="Viewers (average per step)",
         legend_title="Delivery path",
+        x_range=window_range(view),
     )
     st.plotly_chart(figure, key="audience_by_path")
 

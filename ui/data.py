@@ -46,6 +46,7 @@ from store.queries import usage as usage_q
 from store.queries.alert_series import series_reader
 from store.queries.results import BillingRecords, Headline, StreamList, UsageParts
 from store.queries.streams import STREAM_ROWS_LIMIT
+from store.queries.tiers import pick_tier
 
 LIVE_TTL_S = 15
 HISTORY_TTL_S = 60
@@ -238,7 +239,9 @@ def audience_history(url: str, start_ts: int, end_ts: int, source_id: int | None
     with engine(url).connect() as connection:
         webrtc = fleet_q.fleet_series(connection, start_ts, end_ts, source_id)
         others = audience_q.audience_history(connection, start_ts, end_ts, source_id)
-    return audience_model.history_by_path(webrtc, others)
+    return audience_model.history_by_path(
+        webrtc, others, step_s=pick_tier(start_ts, end_ts).step_s, hold_s=audience_q.AUDIENCE_STALE_S
+    )
 
 
 def _chain_frames(url: str, now_ts: int, channel: str | None) -> tuple[pd.DataFrame, ...]:

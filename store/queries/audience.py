@@ -35,7 +35,7 @@ EGRESS_RECENT_S = 3600
 # A relay that has not reported for a day is gone (a removed input), not part of a chain.
 RELAY_RECENT_S = DAY_S
 LIVE_COLUMNS = ["channel", "path", "viewers", "hosts", "ts", "requests", "errors_5xx"]
-HISTORY_COLUMNS = ["bucket_ts", "path", "viewers"]
+HISTORY_COLUMNS = ["bucket_ts", "source_id", "channel", "path", "viewers"]
 RELAY_COLUMNS = [
     "source_id", "relay_id", "ts", "channel", "kind", "sink", "health", "status", "last_activity_ts", "detail",
     "segment_s",
@@ -113,26 +113,25 @@ def live_webrtc_by_channel(bind: Bind, end_ts: int, source_id: int | None = None
 
 
 def audience_history(bind: Bind, start_ts: int, end_ts: int, source_id: int | None = None) -> pd.DataFrame:
-    """Viewers per step bucket and path (columns :data:`HISTORY_COLUMNS`): each (source,
-    channel, path)'s average in the bucket, summed over them; the step is the Overview's
-    (store.queries.tiers.pick_tier), so the paths line up with the WebRTC series."""
+    """Each (source, channel, path)'s average viewers per step bucket (columns
+    :data:`HISTORY_COLUMNS`); the step is the Overview's (store.queries.tiers.pick_tier), so the
+    paths line up with the WebRTC series. A stream polled less often than the step has empty
+    buckets between its samples: analytics.audience.history_by_path holds each sample until the
+    next (``AUDIENCE_STALE_S`` at most) before it sums the streams."""
     a = schema.audience_samples.c
     step_s = pick_tier(start_ts, end_ts).step_s
     bucket = a.ts - a.ts % step_s
-    per_stream = (
+    query = (
         select(
             bucket.label("bucket_ts"),
+            a.source_id,
+            a.channel,
             a.path,
             func.avg(cast(a.viewers, Float)).label("viewers"),
         )
         .where(a.ts >= start_ts, a.ts < end_ts, *_source_filter(source_id))
         .group_by(bucket, a.source_id, a.channel, a.path)
-        .subquery("per_stream")
-    )
-    query = (
-        select(per_stream.c.bucket_ts, per_stream.c.path, func.sum(per_stream.c.viewers).label("viewers"))
-        .group_by(per_stream.c.bucket_ts, per_stream.c.path)
-        .order_by(per_stream.c.bucket_ts, per_stream.c.path)
+        .order_by(bucket)
     )
     return read_frame(bind, query, HISTORY_COLUMNS)
 

@@ -61,12 +61,56 @@ def test_channels_side_by_side() -> None:
 
 def test_history_puts_webrtc_first_on_the_same_buckets() -> None:
     series = pd.DataFrame({"bucket_ts": [NOW - 60, NOW], "listeners": [3, 4]})
-    others = pd.DataFrame({"bucket_ts": [NOW - 60], "path": ["hls"], "viewers": [10.0]})
-    history = audience.history_by_path(series, others)
+    others = pd.DataFrame(
+        {
+            "bucket_ts": [NOW - 60],
+            "source_id": [7],
+            "channel": ["radio-1"],
+            "path": ["hls"],
+            "viewers": [10.0],
+        }
+    )
+    history = audience.history_by_path(series, others, step_s=60, hold_s=120)
     assert [tuple(r) for r in history.itertuples(index=False)] == [
         (NOW - 60, "webrtc", 3.0), (NOW, "webrtc", 4.0), (NOW - 60, "hls", 10.0)
     ]  # fmt: skip
-    assert audience.history_by_path(series.iloc[0:0], others.iloc[0:0]).empty
+    assert audience.history_by_path(series.iloc[0:0], others.iloc[0:0], step_s=60, hold_s=120).empty
+
+
+def test_a_sample_holds_until_the_next_one_and_streams_add_up() -> None:
+    """Two Cloudflare inputs polled every 2 minutes on a 1-minute step, at different minutes,
+    and an IVS stream polled every 5 minutes: each value stands for 2 minutes at most."""
+    rows = [
+        (0, 8, "shop-1", "cloudflare_stream", 100.0),
+        (120, 8, "shop-1", "cloudflare_stream", 110.0),
+        (240, 8, "shop-1", "cloudflare_stream", 120.0),
+        (60, 8, "shop-2", "cloudflare_stream", 50.0),
+        (180, 8, "shop-2", "cloudflare_stream", 70.0),
+        (0, 9, "shop-5", "ivs", 30.0),
+        (300, 9, "shop-5", "ivs", 40.0),
+    ]
+    others = pd.DataFrame(rows, columns=["bucket_ts", "source_id", "channel", "path", "viewers"])
+    history = audience.history_by_path(pd.DataFrame(), others, step_s=60, hold_s=120)
+    by_path = {
+        path: dict(zip(g["bucket_ts"], g["viewers"], strict=True)) for path, g in history.groupby("path")
+    }
+    # By hand. shop-1: 100 (0, 60), 110 (120, 180), 120 (240, 300: held one bucket after it).
+    # shop-2: nothing at 0; 50 (60, 120), 70 (180, 240), none at 300 (240 + 60 is 120 s after 180).
+    assert by_path["cloudflare_stream"] == {
+        0: 100.0,
+        60: 150.0,
+        120: 160.0,
+        180: 180.0,
+        240: 190.0,
+        300: 120.0,
+    }
+    # shop-5: 30 at 0, held at 60; no report at 120-240 (more than 2 minutes): absent; 40 at 300.
+    assert by_path["ivs"] == {0: 30.0, 60: 30.0, 300: 40.0}
+    # An hourly step (longer than the hold) fills nothing.
+    coarse = audience.history_by_path(
+        pd.DataFrame(), others.assign(bucket_ts=others["bucket_ts"] * 60), step_s=3600, hold_s=120
+    )
+    assert sorted(coarse[coarse["path"] == "ivs"]["bucket_ts"]) == [0, 18000]
 
 
 def test_livekit_chain_flags_a_playlist_stale_for_three_segments() -> None:

@@ -116,10 +116,13 @@ def test_usage_integrates_concurrency_and_sums_measured_seconds(store: Engine) -
     assert before["viewer_s"].tolist() == [100.0]
 
 
-def test_history_averages_per_bucket_and_sums_paths(store: Engine) -> None:
+def test_history_averages_each_stream_per_bucket(store: Engine) -> None:
     _fill(store)
     history = q.audience_history(store, T - 3600, T + 1)  # raw tier, 30 s step
-    hls = history[history["path"] == "hls"].set_index("bucket_ts")["viewers"]
+    hls = history[history["path"] == "hls"]
+    assert set(zip(hls["source_id"], hls["channel"], strict=True)) == {(7, "radio-1")}
     # Buckets of 30 s: T-60 → 4, T-30 → 6, T → 8 (T is a multiple of 30).
-    assert hls.to_dict() == {T - 60: 4.0, T - 30: 6.0, T: 8.0}
+    assert hls.set_index("bucket_ts")["viewers"].to_dict() == {T - 60: 4.0, T - 30: 6.0, T: 8.0}
+    agora = history[history["path"] == "agora"].set_index("bucket_ts")["viewers"]
+    assert agora.to_dict() == {T - 420: 10.0, T - 210: 12.0}  # T-400 and T-200 in their 30 s buckets
     assert q.audience_history(store, T - 7 * 86400, T - 6 * 86400).empty
