@@ -102,6 +102,7 @@ class LogpushBucket:
         self.read_objects: set[str] = set()  # object keys handled (read or skipped as a repeat)
         self._touched: list[FileCursor] = []
         self.api_calls = 0
+        self.page_keys = PAGE_KEYS
         session = boto3.session.Session(
             aws_access_key_id=source.access_key_id or None,
             aws_secret_access_key=(
@@ -162,7 +163,7 @@ class LogpushBucket:
         start_after = self._start_after()
         if start_after:  # keys before the listing window are never listed again
             self.read_objects = {key for key in self.read_objects if key > start_after}
-        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": PAGE_KEYS}
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix, "MaxKeys": self.page_keys}
         if start_after:
             request["StartAfter"] = start_after
         found: list[tuple[str, int]] = []
