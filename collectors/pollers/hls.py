@@ -33,6 +33,7 @@ from collectors.hls.logpush_bucket import LogpushBucket
 from collectors.hls.records import BadLine, Request
 from collectors.hls.tailer import FileCursor, FileTailer, TailStats
 from collectors.pollers.base import ConfiguredPoller, describe_exception
+from core.logs import redact
 from core.settings import CollectorSettings, HlsLogSource
 from store.audience import AudienceSample, RelaySample, write_audience_samples, write_relay_samples
 from store.log_cursors import LogCursor, write_log_cursors
@@ -201,4 +202,4 @@ class HlsLogPoller(ConfiguredPoller[HlsLogSource]):
                 f"cannot read {exc.filename or self.source.path}: permission denied "
                 "(give the collector's user read access, e.g. the adm group for /var/log/nginx)"
             )
-        return describe_exception(exc)
+        return redact(describe_exception(exc))[:500]
