@@ -6,8 +6,9 @@ folder is optional; start and end are ``YYYYMMDDTHHMMSSZ``), so key order is tim
 poll lists the prefix (``ListObjectsV2``, paged with ``ContinuationToken``) from the day before
 the newest object already read, and reads the objects not read yet, oldest key first, until the
 poll's byte budget is spent (the rest next poll). An object read is known by its key (this
-process) and by the SHA-256 of its bytes (the ``log_cursors`` row, so across restarts too): the
-same bytes under a second key are skipped, as in the directory form, and a repeated ``RayID``
+process) and by the SHA-256 of its bytes (its ``log_cursors`` row, so across restarts too): the
+same bytes under a second key are skipped, as in the directory form (and remembered by a row
+keyed by the name's hash, so a restart does not fetch them again), and a repeated ``RayID``
 within a batch counts once (collectors/hls/logpush.read_batch parses both forms).
 
 Memory: a body is streamed in 1 MiB blocks into a spooled temporary file (RAM up to 8 MiB, disk
@@ -220,6 +221,9 @@ class LogpushBucket:
                 self.read_objects.add(key)
                 if content_key in self.done_keys:
                     warnings.append(f"Logpush object {key} repeats an object already read: skipped")
+                    # Its own row (keyed by its name), so a restart does not fetch it again.
+                    name_key = "object:" + hashlib.sha256(key.encode()).hexdigest()
+                    self._touched.append(FileCursor(name_key, f"s3://{self.bucket}/{key}", "", 0, done=True))
                     continue
                 try:
                     yield from read_batch(spool, key.endswith(".gz"), counts)

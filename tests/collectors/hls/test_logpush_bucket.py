@@ -143,6 +143,11 @@ def test_restart_late_arrivals_and_a_duplicate_object_count_once(s3_url: str, en
     # The restart forgot 10.0.0.2's session: its +14 credits one segment (2 s), as the gap did.
     assert totals(engine) == EXPECTED
     assert cycle(restarted, E + 24).lines == 0  # the repeats are not fetched again
+    after_restart = bound(engine, config(s3_url, "resume"))
+    again = cycle(after_restart, E + 26)
+    assert isinstance(after_restart.logpush, LogpushBucket)
+    assert again.lines == 0 and again.warnings == [] and after_restart.logpush.api_calls == 1  # a listing
+    assert totals(engine) == EXPECTED
 
 
 def test_byte_budget_reads_one_object_per_poll(s3_url: str, engine: Engine) -> None:
