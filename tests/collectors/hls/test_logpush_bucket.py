@@ -104,6 +104,7 @@ def totals(engine: Engine) -> list[tuple[Any, ...]]:
 EXPECTED = [("ch1", E + 60, VIEWER_S, REQUESTS * 1000, REQUESTS)]
 
 
+@pytest.mark.slow
 def test_paged_listing_one_pass_gives_the_hand_counted_totals(s3_url: str, engine: Engine) -> None:
     s3 = new_bucket(s3_url, "paged")
     for offset in STEPS:
@@ -124,6 +125,7 @@ def test_paged_listing_one_pass_gives_the_hand_counted_totals(s3_url: str, engin
     assert again.lines == 0 and totals(engine) == EXPECTED
 
 
+@pytest.mark.slow
 def test_restart_late_arrivals_and_a_duplicate_object_count_once(s3_url: str, engine: Engine) -> None:
     s3 = new_bucket(s3_url, "resume")
     for offset in STEPS[:6]:  # +2 .. +12
@@ -150,6 +152,7 @@ def test_restart_late_arrivals_and_a_duplicate_object_count_once(s3_url: str, en
     assert totals(engine) == EXPECTED
 
 
+@pytest.mark.slow
 def test_byte_budget_reads_one_object_per_poll(s3_url: str, engine: Engine) -> None:
     s3 = new_bucket(s3_url, "budget")
     for offset in STEPS:
@@ -195,9 +198,11 @@ def failing_poller(httpserver: HTTPServer, **collectors: Any) -> HlsLogPoller:
         (403, "AccessDenied", BucketAuthError, "credentials refused", 1),
         (403, "InvalidAccessKeyId", BucketAuthError, "credentials refused", 1),
         (404, "NoSuchBucket", BucketError, "no such bucket", 1),
-        (503, "SlowDown", BucketError, "still after 3 attempts", 3),
-        (429, "TooManyRequests", BucketError, "still after 3 attempts", 3),
-        (500, "InternalError", BucketError, "still after 3 attempts", 3),
+        pytest.param(503, "SlowDown", BucketError, "still after 3 attempts", 3, marks=pytest.mark.slow),
+        pytest.param(
+            429, "TooManyRequests", BucketError, "still after 3 attempts", 3, marks=pytest.mark.slow
+        ),
+        pytest.param(500, "InternalError", BucketError, "still after 3 attempts", 3, marks=pytest.mark.slow),
     ],
 )
 def test_listing_errors_are_named_retried_and_never_show_the_secret(
@@ -250,6 +255,7 @@ def test_an_object_failing_mid_poll_is_read_next_poll(httpserver: HTTPServer) ->
     assert [c.path for c in second.cursors] == [f"s3://logs/{keys[1]}"] and second.lines == 2
 
 
+@pytest.mark.slow
 def test_a_slow_answer_times_out_named(httpserver: HTTPServer) -> None:
     def slow(request: Request) -> Response:
         time.sleep(0.6)
