@@ -4,6 +4,7 @@ named as Logpush names them; S3's documented XML errors from a local HTTP server
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from werkzeug import Request, Response
 
 from collectors.hls.logpush_bucket import BucketAuthError, BucketError, LogpushBucket
@@ -297,3 +298,42 @@ def test_bucket_config_errors_name_the_key_and_the_secret_is_redacted(tmp_path: 
         ("hls_logs", "edge", "s3://logs/http_requests/")
     ]
     assert settings.hls_logs[0].effective_region == "auto" and SECRET in secret_values(settings)
+
+
+def test_a_refused_bucket_fails_alone_in_the_runner(
+    httpserver: HTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from collectors.runner import Collector
+    from collectors.spool import Spool
+    from core.settings import Settings
+    from store import schema
+
+    httpserver.expect_request("/logs").respond_with_data(
+        s3_error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."),
+        status=403,
+        content_type="application/xml",
+    )
+    log = tmp_path / "access.log"
+    log.write_text('1.1.1.1 - - [01/Dec/2026:10:00:02 +0000] "GET /ch1/s1.ts HTTP/1.1" 200 1000 "-" "ua"\n')
+    file_source = HlsLogSource(name="origin", path=str(log), segment_s=2, bucket_s=60)
+    engine = open_store(f"sqlite:///{tmp_path / 'runner.db'}")
+    settings = Settings(hls_logs=[config(httpserver.url_for("").rstrip("/"), "logs"), file_source])
+    collector = Collector(settings, engine, spool=Spool(tmp_path / "spool"))
+    report = asyncio.run(collector.tick(E + 5))
+    assert report.polled == {"r2-logs": "failed", "origin": "ok"}
+    # The file source's one segment request (E + 2) is stored: one viewer, one segment.
+    assert [row[:4] for row in stored_audience(engine)] == [("ch1", E + 60, 1, 2.0)]
+    health_table, sources_table = schema.source_health, schema.sources
+    query = select(sources_table.c.name, health_table.c.last_error).join(
+        health_table, health_table.c.source_id == sources_table.c.id
+    )
+    with engine.connect() as connection:
+        health = {str(name): error for name, error in connection.execute(query)}
+    assert (
+        "r2-logs (s3://logs/http_requests/): ListObjectsV2: InvalidAccessKeyId (HTTP 403)"
+        in health["r2-logs"]
+    )
+    assert "credentials refused" in health["r2-logs"] and health["origin"] is None
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "r2-logs" in logged and SECRET not in logged and SECRET not in health["r2-logs"]
+    engine.dispose()
