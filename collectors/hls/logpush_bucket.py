@@ -49,7 +49,7 @@ from core.settings import HlsLogSource
 SPOOL_RAM_BYTES = 8 << 20
 BLOCK_BYTES = 1 << 20
 PAGE_KEYS = 1000  # ListObjectsV2's maximum
-_DAY_FOLDER = re.compile(r"(?:^|/)(\d{8})/[^/]*$")
+_DAY_FOLDER = re.compile(r"(\d{8})/[^/]*$")
 AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 THROTTLE_CODES = {"SlowDown", "TooManyRequests", "Throttling", "ThrottlingException", "RequestLimitExceeded"}
 
@@ -62,14 +62,16 @@ class BucketAuthError(BucketError):
     """403: the credentials were refused (or lack read permission on the bucket)."""
 
 
-def object_day(key: str) -> date | None:
-    """The ``{DATE}`` folder of a Logpush key (``…/20261201/<start>_<end>_<hash>.log.gz``)."""
+def object_day(key: str) -> tuple[str, date] | None:
+    """The ``{DATE}`` folder of a Logpush key: what comes before it and its day
+    (``logs/20261201/<start>_<end>_<hash>.log.gz`` -> ("logs/", 2026-12-01); ``date={DATE}``
+    too); None without one."""
     match = _DAY_FOLDER.search(key)
     if match is None:
         return None
     text = match.group(1)
     try:
-        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        return key[: match.start(1)], date(int(text[:4]), int(text[4:6]), int(text[6:]))
     except ValueError:
         return None
 
@@ -154,10 +156,11 @@ class LogpushBucket:
     def _start_after(self) -> str:
         """List from the day before the newest object read (a late batch lands in its own day
         folder, at most a day behind); without day folders, from the start of the prefix."""
-        days = [day for day in map(object_day, self.read_objects) if day is not None]
-        if not days:
-            return ""
-        return f"{self.prefix}{(max(days) - timedelta(days=1)):%Y%m%d}"
+        folders = [found for found in map(object_day, self.read_objects) if found is not None]
+        if not folders or len(folders) < len(self.read_objects):
+            return ""  # a key outside day folders: list it all
+        before, newest = max(folders, key=lambda found: found[1])
+        return f"{before}{(newest - timedelta(days=1)):%Y%m%d}"
 
     def list_new(self, warnings: list[str]) -> list[tuple[str, int]]:
         """(key, size) of the objects not read yet, oldest key first."""

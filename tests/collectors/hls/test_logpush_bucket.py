@@ -177,6 +177,24 @@ def test_a_new_day_folder_and_the_listing_window(s3_url: str, engine: Engine) ->
     assert poller.logpush._start_after() == f"{PREFIX}20261201"
 
 
+def test_a_date_equals_folder_under_a_prefix_without_its_slash(s3_url: str, tmp_path: Path) -> None:
+    """The job's destination r2://bucket/http_requests/date={DATE}, the source's path given as
+    s3://bucket/http_requests (no trailing slash): the listing window follows the key itself."""
+    engine = open_store(f"sqlite:///{tmp_path / 'dated.db'}")
+    s3 = new_bucket(s3_url, "dated")
+    s3.put_object(Bucket="dated", Key="http_requests/date=20261201/a_b_1.log.gz", Body=batch(2))
+    source = config(s3_url, "dated").model_copy(update={"path": "s3://dated/http_requests"})
+    poller = bound(engine, source)
+    assert cycle(poller, E + 2).lines == 2
+    assert isinstance(poller.logpush, LogpushBucket)
+    assert poller.logpush._start_after() == "http_requests/date=20261130"
+    s3.put_object(Bucket="dated", Key="http_requests/date=20261201/a_b_2.log.gz", Body=batch(4))
+    assert [c.path for c in cycle(poller, E + 4).cursors] == [
+        "s3://dated/http_requests/date=20261201/a_b_2.log.gz"
+    ]
+    engine.dispose()
+
+
 # --- S3's documented errors (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html) ---
 
 
