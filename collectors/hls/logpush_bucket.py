@@ -12,7 +12,9 @@ keyed by the name's hash, so a restart does not fetch them again), and a repeate
 within a batch counts once (collectors/hls/logpush.read_batch parses both forms).
 
 Memory: a body is streamed in 1 MiB blocks into a spooled temporary file (RAM up to 8 MiB, disk
-beyond), hashed on the way, then parsed line by line; a listing holds the keys of about two days.
+beyond), hashed on the way, then parsed line by line; what grows with an object is its RayID set
+(~100 B a record: ~10 MB for Logpush's default 100,000-record batches; bench/hls_logpush_bucket.py);
+a listing holds the keys of about two days.
 
 Errors: boto3 retries throttling (429, ``SlowDown``), 5xx and timeouts (``standard`` mode,
 POLL_ATTEMPTS attempts with backoff); what still fails raises :class:`BucketError` with a
