@@ -59,6 +59,10 @@ THROTTLE_CODES = {"SlowDown", "TooManyRequests", "Throttling", "ThrottlingExcept
 class BucketError(Exception):
     """An S3 call that failed after its retries; the message never holds a credential."""
 
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code  # S3's error code (NoSuchKey, AccessDenied, ...), "" when none
+
 
 class BucketAuthError(BucketError):
     """403: the credentials were refused (or lack read permission on the bucket)."""
@@ -145,7 +149,8 @@ class LogpushBucket:
         except ClientError as exc:
             message = describe_client_error(f"{self.where}: {where}", exc)
             error = BucketAuthError if "credentials refused" in message else BucketError
-            raise error(message) from None
+            code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc.response, dict) else ""
+            raise error(message, str(code or "")) from None
         except (ReadTimeoutError, ConnectTimeoutError):
             raise BucketError(
                 f"{self.where}: {where}: timed out after {self.timeout_s:g} s ({POLL_ATTEMPTS} attempts)"
@@ -210,19 +215,23 @@ class LogpushBucket:
         :class:`BucketError` when nothing could be read."""
         self._touched = []
         self.api_calls = 0
-        progressed = False
+        progressed, fetched_bytes = False, 0  # repeats count in the budget too: they were fetched
         for key, size in self.list_new(warnings):
-            if counts.get("bytes_read", 0) >= self.budget_bytes:
+            if fetched_bytes >= self.budget_bytes:
                 return
             with tempfile.SpooledTemporaryFile(max_size=SPOOL_RAM_BYTES) as spool:
                 try:
                     content_key = self._download(key, spool)
                 except BucketError as exc:
+                    if exc.code == "NoSuchKey":  # deleted since the listing (a lifecycle rule)
+                        warnings.append(f"Logpush object {key} was deleted before it was read: skipped")
+                        continue
                     if not progressed:
                         raise
                     warnings.append(f"{exc}: stopped there, the rest next poll")
                     return
                 progressed = True
+                fetched_bytes += size
                 self.read_objects.add(key)
                 if content_key in self.done_keys:
                     warnings.append(f"Logpush object {key} repeats an object already read: skipped")

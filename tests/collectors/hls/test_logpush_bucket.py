@@ -274,6 +274,22 @@ def test_an_object_failing_mid_poll_is_read_next_poll(httpserver: HTTPServer) ->
     assert [c.path for c in second.cursors] == [f"s3://logs/{keys[1]}"] and second.lines == 2
 
 
+def test_an_object_deleted_after_the_listing_is_skipped(httpserver: HTTPServer) -> None:
+    keys = [batch_key(2), batch_key(4), batch_key(6)]
+    httpserver.expect_request("/logs", method="GET").respond_with_data(
+        list_answer(keys), content_type="application/xml"
+    )
+    httpserver.expect_request(f"/logs/{keys[0]}").respond_with_data(
+        s3_error("NoSuchKey", "The specified key does not exist."), status=404, content_type="application/xml"
+    )
+    httpserver.expect_request(f"/logs/{keys[1]}").respond_with_data(batch(4))
+    httpserver.expect_request(f"/logs/{keys[2]}").respond_with_data(batch(6))
+    snapshot = failing_poller(httpserver).read(E + 8)
+    assert [c.path for c in snapshot.cursors] == [f"s3://logs/{keys[1]}", f"s3://logs/{keys[2]}"]
+    assert snapshot.lines == 2 + 3  # +4: 10.0.0.1 and .2; +6: all three
+    assert any(f"{keys[0]} was deleted before it was read" in w for w in snapshot.warnings)
+
+
 @pytest.mark.slow
 def test_a_slow_answer_times_out_named(httpserver: HTTPServer) -> None:
     def slow(request: Request) -> Response:
