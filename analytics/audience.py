@@ -10,7 +10,7 @@ health state:
 
 Rules that flag a broken hop (:func:`relay_chain`):
 - the LiveKit egress is active but the HLS playlist has not changed for ``STALE_SEGMENTS``
-  segment durations;
+  segment durations (the stream's own, as its poller recorded it with the sample);
 - Agora hosts are live but the Cloudflare live input (or the IVS stream) is not connected;
 - any relay reported down while the hop upstream of it is live.
 
@@ -210,6 +210,7 @@ class Hop:
     detail: str = ""
     viewers: int | None = None
     problem: str = ""
+    segment_s: float | None = None  # an HLS playlist's segment duration, as its poller knows it
 
     @property
     def label(self) -> str:
@@ -287,6 +288,9 @@ def _relay_hops(relays: pd.DataFrame, now_ts: int, stale_after_s: int) -> list[H
                 reported_ts=reported_ts,
                 last_activity_ts=_int_or_none(row.last_activity_ts),
                 detail=_text(row.detail),
+                segment_s=None
+                if _missing(segment_s := getattr(row, "segment_s", None))
+                else float(str(segment_s)),
             )
         )
     return hops
@@ -351,7 +355,29 @@ def _error_share(rows: pd.DataFrame) -> str:
     return f" · 5xx {100.0 * errors / float(requests.sum()):.1f} % of {int(requests.sum()):,} requests"
 
 
-def _flag(hops: list[Hop], now_ts: int, segment_s: float) -> list[Hop]:
+def _stale_playlist(hop: Hop, now_ts: int) -> str:
+    """Why a live egress's playlist is stale, counted in the stream's own segment duration (the
+    one its poller recorded with the sample); "" when it is fresh. Without a recorded duration
+    the poller's own verdict (``down``: it counted the segments) is all there is to go by."""
+    if hop.last_activity_ts is None:
+        return "egress active but the playlist has no segment yet"
+    if hop.segment_s is None:
+        return (
+            f"egress active but the playlist is {hop.status} (its poller's verdict)"
+            if hop.health == "down"
+            else ""
+        )
+    limit_s = STALE_SEGMENTS * hop.segment_s
+    age_s = now_ts - hop.last_activity_ts
+    if age_s <= limit_s:
+        return ""
+    return (
+        f"egress active but the playlist not updated for {age_s:,} s "
+        f"(over {STALE_SEGMENTS} segments of {hop.segment_s:g} s)"
+    )
+
+
+def _flag(hops: list[Hop], now_ts: int) -> list[Hop]:
     """The rules: each hop gets the first problem that applies to it."""
     live_upstream: dict[int, list[Hop]] = {}
     flagged = []
@@ -360,16 +386,7 @@ def _flag(hops: list[Hop], now_ts: int, segment_s: float) -> list[Hop]:
     for hop in hops:
         branch, position = _ORDER[hop.kind]
         upstream = [other for other in live_upstream.get(branch, []) if _ORDER[other.kind][1] < position]
-        problem = ""
-        limit_s = STALE_SEGMENTS * segment_s
-        if hop.kind == "hls_playlist" and egress_live:
-            if hop.last_activity_ts is None:
-                problem = "egress active but the playlist has no segment yet"
-            elif now_ts - hop.last_activity_ts > limit_s:
-                problem = (
-                    f"egress active but the playlist not updated for {now_ts - hop.last_activity_ts:,} s "
-                    f"(over {STALE_SEGMENTS} segments of {segment_s:g} s)"
-                )
+        problem = _stale_playlist(hop, now_ts) if hop.kind == "hls_playlist" and egress_live else ""
         if (
             not problem
             and hop.kind in ("cloudflare_live_input", "ivs_stream")
@@ -399,13 +416,13 @@ def relay_chain(
     others: pd.DataFrame,
     now_ts: int,
     *,
-    segment_s: float,
     stale_after_s: int = RELAY_STALE_S,
 ) -> RelayChain:
     """``channel``'s chain at ``now_ts``, ordered source → sink, broken hops flagged.
     ``relays``: store.queries.audience.relay_states; ``egress``: .egress_states;
     ``webrtc``: .live_webrtc_by_channel; ``others``: .live_audience (any channels: this one is
-    picked). ``segment_s``: the HLS segment duration the stale-playlist rule counts in."""
+    picked). The stale-playlist rule counts in each playlist's own segment duration (its sample's
+    ``segment_s``)."""
     mine_relays = relays[relays["channel"] == channel] if not relays.empty else relays
     mine_egress = egress[egress["channel"] == channel] if not egress.empty else egress
     hops = _relay_hops(mine_relays, now_ts, stale_after_s) + _egress_hops(mine_egress)
@@ -414,7 +431,7 @@ def relay_chain(
     branches = {_ORDER[hop.kind][0] for hop in hops}
     hops += _ends(channel, webrtc, others, branches)
     hops.sort(key=lambda hop: (*_ORDER[hop.kind], hop.hop_id))
-    return RelayChain(channel, tuple(_flag(hops, now_ts, segment_s)))
+    return RelayChain(channel, tuple(_flag(hops, now_ts)))
 
 
 def relay_chains(
@@ -424,7 +441,6 @@ def relay_chains(
     others: pd.DataFrame,
     now_ts: int,
     *,
-    segment_s: float,
     stale_after_s: int = RELAY_STALE_S,
 ) -> list[RelayChain]:
     """Every channel with a relay or an egress job, broken chains first, then by channel."""
@@ -432,9 +448,7 @@ def relay_chains(
         {str(name) for name in (*relays.get("channel", []), *egress.get("channel", []))}
     )
     chains = [
-        relay_chain(
-            name, relays, egress, webrtc, others, now_ts, segment_s=segment_s, stale_after_s=stale_after_s
-        )
+        relay_chain(name, relays, egress, webrtc, others, now_ts, stale_after_s=stale_after_s)
         for name in channels
     ]
     return sorted(chains, key=lambda chain: (not chain.broken, chain.channel))

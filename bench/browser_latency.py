@@ -114,7 +114,7 @@ CONTROLS: dict[str, list[Control]] = {
         Control("text", "Search room or channel", ("channel-2", "channel-7")),
         TIME_RANGE,
     ],
-    "nodes": [Control("selectbox", "Node detail"), TIME_RANGE],
+    "nodes": [Control("selectbox", "Node"), Control("section", "Charts", ("Network", "Load")), TIME_RANGE],
     "costs": [Control("selectbox", "Model"), TIME_RANGE],
     "planner": [
         Control("slider", "Hours per day", ("ArrowRight", "ArrowLeft")),
@@ -235,9 +235,10 @@ def _selected(page: Any, label: str, scope: str = "") -> str:
     return str(box.get_by_role("combobox").input_value()).strip()
 
 
-def show_section(page: Any, name: str) -> None:
-    """Click one of the planner's section buttons (a segmented control: radio buttons)."""
-    _labelled(page, "stButtonGroup", "Show").get_by_role("radio", name=name, exact=True).click()
+def show_section(page: Any, name: str, label: str = "Show") -> None:
+    """Click one of a section switch's buttons (a segmented control: radio buttons); ``label``:
+    the switch's ("Show" on the planner, "Charts" on the Nodes page)."""
+    _labelled(page, "stButtonGroup", label).get_by_role("radio", name=name, exact=True).click()
 
 
 def control_step(tab: Tab, control: Control, index: int, memory: dict[str, str]) -> dict[str, Any]:
@@ -285,7 +286,7 @@ def control_step(tab: Tab, control: Control, index: int, memory: dict[str, str])
     elif control.kind == "section":
 
         def act() -> None:
-            show_section(page, control.values[index % 2])
+            show_section(page, control.values[index % 2], control.label)
 
     else:
         raise ValueError(f"unknown control kind {control.kind}")

@@ -47,6 +47,7 @@ from store.queries.alerts import alerts_to_forward
 from store.upsert import upsert
 
 log = logging.getLogger(__name__)
+IDLE_POLL_S = 0.05  # how often wait_idle looks
 
 RECEIVER = "alertmanager"
 MAX_ERROR_CHARS = 300
@@ -408,15 +409,17 @@ class AlertmanagerForwarder:
             log.warning("Alertmanager %s: could not record the exchange: %s", endpoint.shown, exc)
 
     def wait_idle(self, timeout_s: float) -> bool:
-        """Wait until nothing is queued or being sent (tests and shutdown)."""
+        """Wait until nothing is queued or being sent (tests and shutdown). Polled in short
+        sleeps, not a timed condition wait: under libfaketime (the tests that move the clock) a
+        timed wait never returns, and shutdown would hang (core/pause.py)."""
         deadline = time.monotonic() + timeout_s
-        with self._wake:
-            while self._pending is not None or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._wake.wait(left)
-        return True
+        while True:
+            with self._wake:
+                if self._pending is None and not self._busy:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(IDLE_POLL_S)
 
     def close(self, timeout_s: float = 5.0) -> None:
         self.wait_idle(timeout_s)

@@ -601,21 +601,12 @@ class MetricsSettings(_Strict):
     cost_refresh_s: float = Field(default=60.0, ge=1, le=86_400)
 
 
-COST_MODEL_IDS = (
-    "livekit_cloud",
-    "livekit_self_hosted",
-    "agora",
-    "cloudflare_stream",
-    "amazon_ivs",
-    "hybrid_livekit_hls",
-    "hybrid_agora_cloudflare",
-)
-
-
 class PriceSettings(_Strict):
     """Negotiated rates (rate id -> value in the rate's own unit) and the model the fleet runs on."""
 
     overrides: dict[str, float] = {}
+    # The price models of analytics/pricing_models (core cannot import analytics; a test keeps the
+    # two lists equal).
     current_model: Literal[
         "livekit_cloud",
         "livekit_self_hosted",
@@ -646,6 +637,10 @@ class PriceSettings(_Strict):
         return value
 
 
+# The settings' source lists, in the order their names are checked for uniqueness.
+SOURCE_KINDS = ("livekit", "prometheus", "agora", "cloudflare_stream", "ivs", "hls_logs")
+
+
 class Settings(_Strict):
     database: DatabaseSettings = DatabaseSettings()
     collectors: CollectorSettings = CollectorSettings()
@@ -666,7 +661,7 @@ class Settings(_Strict):
     origin: str = "defaults"
     mode: Literal["configured", "demo"] = "configured"
 
-    @field_validator("livekit", "prometheus", "agora", "cloudflare_stream", "ivs", "hls_logs")
+    @field_validator(*SOURCE_KINDS)
     @classmethod
     def _unique_names(cls, value: list[Any]) -> list[Any]:
         names = [source.name for source in value]
@@ -674,6 +669,23 @@ class Settings(_Strict):
         if duplicates:
             raise ValueError(f"source names must be unique, repeated: {', '.join(duplicates)}")
         return value
+
+    @model_validator(mode="after")
+    def _names_unique_across_kinds(self) -> Settings:
+        """The store keeps each source under its name (one ``sources`` row: its kind, health,
+        ownership lease, and the samples that name it): a LiveKit and a Prometheus source of one
+        name would share that row, each overwriting the other's kind and health."""
+        first: dict[str, str] = {}
+        for kind in SOURCE_KINDS:
+            for index, source in enumerate(getattr(self, kind)):
+                key = f"{kind}.{index}.name"
+                if source.name in first:
+                    raise ValueError(
+                        f"{key}: {source.name!r} is already the name of {first[source.name]}; "
+                        "every source needs its own name (the store keeps each source's data by name)"
+                    )
+                first[source.name] = key
+        return self
 
     @property
     def has_sources(self) -> bool:
@@ -688,9 +700,10 @@ class Settings(_Strict):
 def _format_validation_error(error: ValidationError, origin: str) -> str:
     lines = []
     for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(root)"
-        # Never echo the offending value: it may be a secret.
-        lines.append(f"{key}: {item['msg']}")
+        key = ".".join(str(part) for part in item["loc"])
+        message = str(item["msg"]).removeprefix("Value error, ")
+        # Never echo the offending value: it may be a secret. A check across keys names its own.
+        lines.append(f"{key}: {message}" if key else message)
     return f"invalid configuration in {origin}: " + "; ".join(lines)
 
 

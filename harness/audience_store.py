@@ -67,7 +67,7 @@ def fill(url: str, now_ts: int) -> None:
         ])  # fmt: skip
         write_relay_samples(c, HLS_SOURCE_ID, [
             RelaySample("radio-1/live.m3u8", now_ts, "radio-1", "hls_playlist", "ok", "serving",
-                        sink="https://cdn.example/radio-1/live.m3u8", last_activity_ts=now_ts - 40),
+                        sink="https://cdn.example/radio-1/live.m3u8", last_activity_ts=now_ts - 40, segment_s=6.0),
         ])  # fmt: skip
         write_audience_samples(c, AGORA_SOURCE_ID, [
             AudienceSample("shop-1", "agora", now_ts - 10, viewers=9, hosts=2),

@@ -20,6 +20,7 @@ from ui import data, params
 from ui.formatting import escape_markdown
 from ui.page import start
 from ui.sidebar import ViewState
+from ui.tables import show_table
 from ui.timefmt import format_duration, to_local, to_local_text, with_zone
 
 _KEY_YAML = "alerts_rules_yaml"
@@ -69,7 +70,7 @@ def active_section(view: ViewState) -> None:
         st.success("No alert is pending or firing.", icon=":material/check_circle:")
         return
     units = _units()
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "State": active["state"].astype(str),
@@ -102,7 +103,7 @@ def alertmanager_section() -> None:
     table = alertmanager_table(data.active_alerts(data.db_url()), am_view, status)
     if not table.empty:
         st.markdown("**In Alertmanager**")
-        st.dataframe(table, hide_index=True, width="stretch")
+        show_table(table, hide_index=True, width="stretch")
 
 
 def history_section(view: ViewState) -> None:
@@ -113,7 +114,7 @@ def history_section(view: ViewState) -> None:
         st.info(f"No alert changed state in {view.range_label.lower()}.", icon=":material/history:")
         return
     units = _units()
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 with_zone("Time", view.timezone): to_local_text(changes["ts"], view.timezone),
@@ -176,6 +177,13 @@ def prometheus_export(ruleset: RuleSet) -> None:
     st.caption(
         f"Prometheus rules for {len(exported.exported)} rule(s), with hysteresis kept through ALERTS"
         + (f". Not exported — {escape_markdown(skipped)}." if skipped else ".")
+        + (
+            f" {escape_markdown(', '.join(exported.on_castmeter_series))} read castmeter's own series "
+            "(`castmeter_relay_down`, `castmeter_hls_bucket_*`): Prometheus must scrape castmeter's "
+            "collectors ([metrics] port, /metrics)."
+            if exported.on_castmeter_series
+            else ""
+        )
     )
 
 
@@ -325,7 +333,7 @@ def backtest_section(view: ViewState) -> None:
     if replay.candidates[0].episodes.empty:
         st.info("Candidate A would not have fired in this range.", icon=":material/notifications_off:")
     else:
-        st.dataframe(episodes_table(replay.candidates[0], view.timezone), hide_index=True, width="stretch")
+        show_table(episodes_table(replay.candidates[0], view.timezone), hide_index=True, width="stretch")
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from core import clock
 from ui import data
 from ui.formatting import escape_markdown, format_usd, shorten
 from ui.page import start
+from ui.tables import show_table
 from ui.timefmt import to_local_text, with_zone
 
 PERIODS_DAYS = {"Last 30 days": 30, "Last 90 days": 90, "Last 12 months": 365}
@@ -101,7 +102,7 @@ def main() -> None:
     result = data.reconciliation(url, PERIODS_DAYS[period], today, warn_share)
 
     st.subheader("Collectors")
-    st.dataframe(
+    show_table(
         status_frame(data.billing_status(url), configured, view.timezone), hide_index=True, width="stretch"
     )
     if missing:
@@ -143,7 +144,7 @@ def main() -> None:
         st.plotly_chart(figure, width="stretch")
 
     st.subheader("Variance by month")
-    st.dataframe(variance_frame(result.monthly), hide_index=True, width="stretch")
+    show_table(variance_frame(result.monthly), hide_index=True, width="stretch")
     st.caption(
         f"Money from `api` is what the provider's API states; `catalogue` is the billed usage priced at the "
         f"catalogue's list rates. A warning shows above a {warn_share:.0%} difference "

@@ -20,6 +20,7 @@ from ui import data
 from ui.auth import fragment
 from ui.formatting import escape_markdown, format_usd, shorten
 from ui.page import start
+from ui.tables import show_table
 
 BREAK_EVEN_LISTENERS = [0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
 MEASURED = "Measured usage (this window)"
@@ -72,7 +73,7 @@ def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, until
     figure.update_layout(height=360, margin={"l": 0, "r": 0, "t": 10, "b": 0})
     st.plotly_chart(figure, width="stretch")
     days = f"{outlook.month_days:.0f}-day month"
-    st.dataframe(
+    show_table(
         pd.DataFrame({"Model": frame["label"], "Month to date (USD)": frame["month_to_date_usd"].map(format_usd),
                       f"Projected month (USD, {days})": frame["projected_month_usd"].map(format_usd),
                       f"Run rate (USD per 30 days, last {cost_engine.PROJECTION_TRAILING_DAYS} days)": frame["run_rate_usd"].map(format_usd)}),
@@ -114,7 +115,7 @@ def price_versions(priced: cost_engine.PricedLedger, catalogue: Catalogue) -> No
             },
         }
     )
-    st.dataframe(periods, hide_index=True, width="stretch", key="costs_price_periods")
+    show_table(periods, hide_index=True, width="stretch", key="costs_price_periods")
     st.caption(
         "Monthly cost at each period's prices; the window's figures weight them by the period's share."
     )
@@ -150,7 +151,7 @@ def window_costs(
         format_usd(float(cheapest["usd_per_1000_listener_hours"])),
         border=True,
     )
-    st.dataframe(
+    show_table(
         pd.DataFrame({"Model": units["label"], "Monthly": units["monthly_usd"].map(format_usd),
                       "Per listener-hour": units["usd_per_listener_hour"].map(lambda v: "no data" if pd.isna(v) else f"${v:,.4f}"),
                       "Per 1,000 listener-hours": units["usd_per_1000_listener_hours"].map(format_usd),
@@ -254,7 +255,7 @@ def rates_table(catalogue: Catalogue) -> None:
         lambda r: ", ".join(label for column, label in RATE_FLAGS if bool(r[column]) and r[column] != ""),
         axis=1,
     )
-    st.dataframe(
+    show_table(
         pd.DataFrame({"Rate": frame["rate_id"], "Value": frame["value"], "Unit": frame["unit"],
                       "Effective from": frame["effective_from"], "Read": frame["read"], "Confidence": frame["confidence"],
                       "Flags": flags, "Why unverified": frame["reason"], "Other values": frame["disputed"],

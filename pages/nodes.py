@@ -8,10 +8,11 @@ import streamlit as st
 
 from analytics.monitoring import CPU_THRESHOLDS_PCT
 from ui import charts, data, empty, headroom, params
+from ui.auth import fragment
 from ui.formatting import format_count
 from ui.page import start
 from ui.sidebar import ViewState
-from ui.tables import no_data_styler
+from ui.tables import no_data_styler, show_table
 from ui.timefmt import to_local, to_local_text, with_zone
 
 _KEY_NODE = "nodes_node"
@@ -75,10 +76,41 @@ def _line(frame: pd.DataFrame, columns: list[str], title: str, y_label: str, tim
     )
 
 
+# The detail's charts in sections; only the chosen one is drawn (ten plotly charts at once cost
+# the browser about a second per node pick).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "Load": ("CPU", "Memory", "Participants and rooms"),
+    "Network": ("Bandwidth", "Packets", "Packet loss"),
+    "Quality": ("Jitter and RTT (p95)", "Quality score", "Join success"),
+    "API": ("API requests and errors",),
+}
+_KEY_SECTION = "nodes_section"
+
+
+def _chart(frame: pd.DataFrame, title: str, tz: str) -> go.Figure:
+    specs: dict[str, tuple[list[str], str]] = {
+        "CPU": (["CPU % (avg)", "CPU % (max)"], "%"),
+        "Memory": (["Memory %"], "%"),
+        "Participants and rooms": (["Participants", "Rooms"], "count"),
+        "Bandwidth": (["Out", "In"], "Mbit/s"),
+        "Packets": (["Packets out", "Packets in"], "packets/s"),
+        "Packet loss": (["Packet loss %"], "%"),
+        "Jitter and RTT (p95)": (["Jitter p95", "RTT p95"], "ms"),
+        "Quality score": (["Quality score"], "score"),
+        "Join success": (["Join success %"], "%"),
+        "API requests and errors": (["API requests", "API errors"], "per s"),
+    }
+    columns, unit = specs[title]
+    figure = _line(frame, columns, title, unit, tz)
+    if title == "CPU":
+        for threshold in CPU_THRESHOLDS_PCT:
+            figure.add_hline(y=threshold, line_dash="dot", annotation_text=f"{threshold:g} %")
+    return figure
+
+
 def node_detail(view: ViewState, source_id: int, node_id: str) -> None:
     start_ts, end_ts = view.window()
     series = data.node_series(data.db_url(), source_id, node_id, start_ts, end_ts)
-    st.subheader("Node detail")
     st.text(f"Node: {node_id}")
     if series.empty:
         empty.nothing_in_window("samples for this node", view)
@@ -89,29 +121,31 @@ def node_detail(view: ViewState, source_id: int, node_id: str) -> None:
         in_mbps=series["bytes_in_per_s"] * 8 / 1e6,
         join_success_pct=series["join_success_ratio"] * 100,
     ).rename(columns=SERIES_LABELS)
-    tz = view.timezone
-    cpu = _line(frame, ["CPU % (avg)", "CPU % (max)"], "CPU", "%", tz)
-    for threshold in CPU_THRESHOLDS_PCT:
-        cpu.add_hline(y=threshold, line_dash="dot", annotation_text=f"{threshold:g} %")
-    charts = [
-        cpu,
-        _line(frame, ["Memory %"], "Memory", "%", tz),
-        _line(frame, ["Out", "In"], "Bandwidth", "Mbit/s", tz),
-        _line(frame, ["Packets out", "Packets in"], "Packets", "packets/s", tz),
-        _line(frame, ["Packet loss %"], "Packet loss", "%", tz),
-        _line(frame, ["Jitter p95", "RTT p95"], "Jitter and RTT (p95)", "ms", tz),
-        _line(frame, ["Quality score"], "Quality score", "score", tz),
-        _line(frame, ["Join success %"], "Join success", "%", tz),
-        _line(frame, ["API requests", "API errors"], "API requests and errors", "per s", tz),
-        _line(frame, ["Participants", "Rooms"], "Participants and rooms", "count", tz),
-    ]
-    for index in range(0, len(charts), 2):
-        for offset, (column, figure) in enumerate(
-            zip(st.columns(2), charts[index : index + 2], strict=False)
-        ):
+    if st.session_state.get(_KEY_SECTION) not in SECTIONS:
+        st.session_state[_KEY_SECTION] = next(iter(SECTIONS))
+    section = st.segmented_control("Charts", list(SECTIONS), key=_KEY_SECTION, required=True)
+    titles = SECTIONS[section if section in SECTIONS else next(iter(SECTIONS))]
+    for index in range(0, len(titles), 2):
+        for column, title in zip(st.columns(2), titles[index : index + 2], strict=False):
             with column:
-                st.plotly_chart(figure, key=f"node_chart_{index + offset}")
+                st.plotly_chart(_chart(frame, title, view.timezone), key=f"node_chart_{title}")
     headroom.nodes_page_section(view.timezone, view.source_id, f"{source_id}:{node_id}")
+
+
+# Picking a node or a section reruns the detail alone, not the table above it.
+@fragment()
+def detail_section(view: ViewState, keys: list[str]) -> None:
+    st.subheader("Node detail")
+    wanted = params.read("node")
+    if _KEY_NODE not in st.session_state:
+        st.session_state[_KEY_NODE] = wanted if wanted in keys else keys[0]
+    if st.session_state[_KEY_NODE] not in keys:
+        st.session_state[_KEY_NODE] = keys[0]
+    selected = st.selectbox("Node", keys, key=_KEY_NODE, format_func=lambda key: key.partition(":")[2])
+    params.write({"node": selected})
+    parsed = params.split_keyed_id(selected)
+    if parsed is not None:
+        node_detail(view, *parsed)
 
 
 def page(view: ViewState) -> None:
@@ -135,7 +169,7 @@ def page(view: ViewState) -> None:
     columns[1].metric("Over 70 % CPU (peak)", format_count(hot), border=True)
     columns[2].metric("Participants on nodes", format_count(nodes["participants"].sum()), border=True)
     table = table_frame(nodes, view.timezone)
-    st.dataframe(
+    show_table(
         no_data_styler(table, {title: digits for title, (_column, digits) in TABLE_COLUMNS.items()}),
         hide_index=True,
         key="nodes_table",
@@ -149,16 +183,7 @@ def page(view: ViewState) -> None:
         params.keyed_id(int(source_id), str(node_id))
         for source_id, node_id in zip(nodes["source_id"], nodes["node_id"], strict=True)
     ]
-    wanted = params.read("node")
-    if _KEY_NODE not in st.session_state:
-        st.session_state[_KEY_NODE] = wanted if wanted in keys else keys[0]
-    if st.session_state[_KEY_NODE] not in keys:
-        st.session_state[_KEY_NODE] = keys[0]
-    selected = st.selectbox("Node detail", keys, key=_KEY_NODE, format_func=lambda key: key.partition(":")[2])
-    params.write({"node": selected})
-    parsed = params.split_keyed_id(selected)
-    if parsed is not None:
-        node_detail(view, *parsed)
+    detail_section(view, keys)
 
 
 page(start("Nodes"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import cast
 
 import pandas as pd
@@ -16,6 +16,7 @@ from ui.background import shared_pending
 from ui.formatting import format_count, format_rate, format_usd_rate, plotly_text, shorten
 from ui.page import start
 from ui.sidebar import ViewState
+from ui.tables import show_table
 from ui.timefmt import format_ts, to_local, with_zone
 
 CHARTS_REFRESH_S = 60
@@ -152,16 +153,8 @@ def audience_by_path(view: ViewState) -> None:
     channel when a path outside LiveKit reports one."""
     start_ts, end_ts = view.window()
     url = data.db_url()
-    now = data.audience_now(url, end_ts, view.source_id)
-    # WebRTC is the headline's Listeners card (the same cached read): one figure, one value,
-    # 0 when LiveKit's rooms are quiet rather than "no data" beside a "Listeners 0".
-    figures = data.headline(url, start_ts, end_ts, view.source_id)
-    paths = [
-        replace(path, viewers=figures.listeners, channels=figures.live_streams, hosts=figures.publishers)
-        if path.path == "webrtc"
-        else path
-        for path in now.paths
-    ]
+    now = data.audience_now(url, start_ts, end_ts, view.source_id)  # WebRTC = the headline's Listeners
+    paths = now.paths
     st.subheader("Audience by delivery path")
     columns = st.columns(len(paths))
     for column, path in zip(columns, paths, strict=True):
@@ -189,7 +182,7 @@ def audience_by_path(view: ViewState) -> None:
             if path_name in shown:
                 table[audience.PATH_LABELS[path_name]] = shown[path_name].map(format_count)
         table["All paths"] = shown["total"].map(format_count)
-        st.dataframe(table, hide_index=True, key="audience_by_channel")
+        show_table(table, hide_index=True, key="audience_by_channel")
     st.caption("Viewers now: LiveKit's live rooms and each poller's newest sample (at most 2 minutes old).")
 
 
@@ -221,7 +214,7 @@ def busiest_now(view: ViewState) -> None:
     if busiest.empty:
         st.caption("No stream is live right now.")
         return
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "Channel": busiest["channel"].astype(str),
@@ -242,7 +235,7 @@ def collector_ownership(view: ViewState) -> None:
         return
     st.subheader("Collectors")
     lease = owners["lease"].astype(str)
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "Owns": lease.where(

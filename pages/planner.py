@@ -25,6 +25,7 @@ from ui.auth import fragment
 from ui.formatting import escape_markdown, format_usd
 from ui.page import gate
 from ui.sidebar import current_view
+from ui.tables import show_table
 
 DEFAULT_PRESET = "platform-500"
 NO_PRESET = "(custom)"
@@ -275,7 +276,7 @@ def outputs(result: PlanResult) -> None:
         st.warning(escape_markdown(warning), icon=":material/warning:")
     # Per 1,000 listener-hours: self-hosted audio costs fractions of a cent per listener-hour.
     per_hour = ["no data" if pd.isna(v) else f"${v * 1000:,.2f}" for v in costs["usd_per_listener_hour"]]
-    st.dataframe(
+    show_table(
         pa.table({"Model": list(costs["label"]), "Monthly": _usd(costs["monthly_usd"]), "Per 1,000 listener-hours": per_hour}),
         hide_index=True, key="planner_costs",
     )  # fmt: skip
@@ -299,7 +300,7 @@ def outputs(result: PlanResult) -> None:
     for model_id in MODEL_IDS:
         table[MODEL_LABELS[model_id]] = _usd(growth[model_id])
     st.markdown(f"**Growth at {scenario.growth_pct_per_month:g} % per month**")
-    st.dataframe(pa.table(table), hide_index=True, key="planner_growth")
+    show_table(pa.table(table), hide_index=True, key="planner_growth")
 
 
 def compare(
@@ -335,7 +336,7 @@ def compare(
             f"{result.sfu_nodes} × {result.server_name}", str(result.egress_nodes), f"{result.sfu_traffic_tb:,.2f}",
             *[format_usd(usd[m]) for m in MODEL_IDS],
         ]  # fmt: skip
-    st.dataframe(pd.DataFrame({"": rows, **columns}), hide_index=True, key="planner_compare")
+    show_table(pd.DataFrame({"": rows, **columns}), hide_index=True, key="planner_compare")
 
 
 @fragment()

@@ -11,6 +11,7 @@ from ui import charts, data, empty, export, params
 from ui.formatting import escape_markdown, format_count, shorten
 from ui.page import start
 from ui.sidebar import ViewState
+from ui.tables import show_table
 from ui.timefmt import format_duration, format_ts, to_local, to_local_text, with_zone
 
 _KEY_SEARCH, _KEY_STATUS, _KEY_STREAM = "streams_q", "streams_status", "streams_stream"
@@ -104,7 +105,7 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
     if participants.empty:
         st.caption("No participant sessions recorded for this stream.")
     else:
-        st.dataframe(
+        show_table(
             pd.DataFrame(
                 {
                     "Identity": participants["identity"].astype(str),
@@ -131,15 +132,13 @@ def show_detail(detail: StreamDetail, timezone: str) -> None:
         if detail.egress.empty:
             st.caption("No egress for this stream.")
         else:
-            st.dataframe(_status_frame(detail.egress, "egress_id", timezone), hide_index=True, key="egress")
+            show_table(_status_frame(detail.egress, "egress_id", timezone), hide_index=True, key="egress")
     with right:
         st.markdown("**Ingress (RTMP / WHIP / URL)**")
         if detail.ingress.empty:
             st.caption("No ingress for this stream.")
         else:
-            st.dataframe(
-                _status_frame(detail.ingress, "ingress_id", timezone), hide_index=True, key="ingress"
-            )
+            show_table(_status_frame(detail.ingress, "ingress_id", timezone), hide_index=True, key="ingress")
 
 
 def show_relay_chain(chain: RelayChain, timezone: str) -> None:
@@ -152,7 +151,7 @@ def show_relay_chain(chain: RelayChain, timezone: str) -> None:
         )
         return
     rows = chain.frame()
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "Hop": rows["hop"],
@@ -178,7 +177,7 @@ def show_relay_chain(chain: RelayChain, timezone: str) -> None:
 
 def relay_chains_section(url: str, now_ts: int, timezone: str) -> None:
     """Every channel's chain on one line (Agora channels too, which have no LiveKit room)."""
-    chains = data.relay_chains(url, now_ts, data.hls_segment_s())
+    chains = data.relay_chains(url, now_ts)
     st.subheader("Relay chains")
     if not chains:
         st.caption(
@@ -187,10 +186,10 @@ def relay_chains_section(url: str, now_ts: int, timezone: str) -> None:
         return
     broken = sum(1 for chain in chains if chain.broken)
     st.caption(
-        f"{plural(len(chains), 'channel')} with relays, {broken:,} with a broken hop (HLS playlists are stale "
-        f"after 3 segments of {data.hls_segment_s():g} s: the catalogue's cloudflare.hls.segment_s)."
+        f"{plural(len(chains), 'channel')} with relays, {broken:,} with a broken hop (an HLS playlist is stale "
+        "after 3 segment durations of its own stream, as its log poller is configured)."
     )
-    st.dataframe(
+    show_table(
         pd.DataFrame(
             {
                 "Channel": [shorten(chain.channel, 80) for chain in chains],
@@ -273,7 +272,7 @@ def page(view: ViewState) -> None:
                 else ""
             )
         )
-        st.dataframe(shown, hide_index=True, key="streams_table")
+        show_table(shown, hide_index=True, key="streams_table")
         st.download_button(
             "Download CSV",
             export.csv_bytes(exported),
@@ -310,9 +309,7 @@ def page(view: ViewState) -> None:
             st.warning("That stream is no longer in the store.")
         else:
             show_detail(detail, view.timezone)
-            show_relay_chain(
-                data.relay_chain(url, detail.channel, now_ts, data.hls_segment_s()), view.timezone
-            )
+            show_relay_chain(data.relay_chain(url, detail.channel, now_ts), view.timezone)
     relay_chains_section(url, now_ts, view.timezone)
 
 

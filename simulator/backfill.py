@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, Table
 
+from simulator.audience_history import AudienceTargets, audience_history
 from store import schema
 from store.bulk import bulk_upsert, deferred_indexes
 from store.rollups import DAY_S, HOUR_S, MINUTE_S, refresh_rollups
@@ -30,6 +31,7 @@ Progress = Callable[[str, float], None]  # (stage, fraction done 0..1)
 
 _CHUNK_ROWS = 200_000
 _ROOM_FIELDS = ("participants", "publishers", "listeners")
+_AUDIENCE_CHUNK_S = 3 * DAY_S
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,31 @@ def _rollup(
     return out.reset_index()
 
 
+def _write_audience(
+    engine: Engine, model: Any, targets: AudienceTargets, history: Any, start_ts: int, end_ts: int,
+    progress: Progress,
+) -> dict[str, int]:  # fmt: skip
+    """The audience and relay history of each path whose source is given, a few days at a time
+    (the provider rows are built as Python dicts: chunks keep their memory bounded)."""
+    rows = {"audience_samples": 0, "relay_samples": 0}
+    quiet: Progress = lambda stage, fraction: None  # noqa: E731 - one bar for the whole history
+    for chunk_start in range(start_ts, end_ts, _AUDIENCE_CHUNK_S):
+        chunk_end = min(chunk_start + _AUDIENCE_CHUNK_S, end_ts)
+        found = audience_history(
+            model, targets, history.room_samples, history.room_sessions, chunk_start, chunk_end
+        )
+        for path, frame in found.audience.items():
+            source = targets.source_of(path)
+            if source is not None:
+                rows["audience_samples"] += _write(engine, schema.audience_samples, frame, source, quiet, "")
+        for path, frame in found.relays.items():
+            source = targets.source_of(path)
+            if source is not None:
+                rows["relay_samples"] += _write(engine, schema.relay_samples, frame, source, quiet, "")
+        progress("audience history", (chunk_end - start_ts) / max(1, end_ts - start_ts))
+    return rows
+
+
 def backfill(
     engine: Engine,
     model: Any,
@@ -108,11 +135,14 @@ def backfill(
     progress: Progress | None = None,
     node_source_id: int | None = None,
     start_ts: int | None = None,
+    audience: AudienceTargets | None = None,
 ) -> BackfillReport:
     """Write ``days`` of history of ``model`` (a simulator.model.FleetModel) ending at ``end_ts``,
     from the hour before (or exactly from ``start_ts`` when given: a scripted fleet's start).
     Sessions and room samples belong to ``source_id`` (the LiveKit API source); nodes and node
-    samples to ``node_source_id`` (the Prometheus source that scrapes them), by default the same."""
+    samples to ``node_source_id`` (the Prometheus source that scrapes them), by default the same.
+    With ``audience``, also the audience and relay samples the HLS log and provider pollers would
+    have written (simulator/audience_history.py), under their sources' ids."""
     node_source = source_id if node_source_id is None else node_source_id
     started = time.perf_counter()
     report_progress: Progress = progress or (lambda stage, fraction: None)
@@ -198,10 +228,17 @@ def backfill(
         report_progress,
         "minute node rollups",
     )
+    if audience is not None:
+        rows.update(_write_audience(engine, model, audience, history, start_ts, end_ts, report_progress))
     raw_from = max(end_ts - int(raw_hours * HOUR_S), start_ts)
     raw = model.history(raw_from - raw_from % MINUTE_S, end_ts, step_s=15)
     rows["room_samples"] = _write(
-        engine, schema.room_samples, raw.room_samples, source_id, report_progress, "raw room samples"
+        engine,
+        schema.room_samples,
+        raw.room_samples.drop(columns="egress_participants"),
+        source_id,
+        report_progress,
+        "raw room samples",
     )
     rows["node_samples"] = _write(
         engine, schema.node_samples, raw.node_samples, node_source, report_progress, "raw node samples"

@@ -18,6 +18,7 @@ import signal
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -28,10 +29,17 @@ from collectors.runner import Collector, TickHook
 from core.logs import setup_logging
 from core.settings import LiveKitSource, PrometheusSource, Settings
 from core.timeargs import INSTANT_HELP, parse_duration_s, parse_instant_ts
+from simulator.audience_history import AudienceTargets
 from simulator.backfill import BackfillReport, backfill
 from simulator.demo_prometheus import DemoPrometheus, prometheus_binary
 from simulator.hls_log import HlsLogWriter, demo_data_dir, demo_hls_source
-from simulator.hybrid import provider_sources, start_demo_providers
+from simulator.hybrid import (
+    DEMO_AGORA,
+    DEMO_CLOUDFLARE_STREAM,
+    DEMO_IVS,
+    provider_sources,
+    start_demo_providers,
+)
 from simulator.model import FleetModel
 from simulator.providers import ProviderFakes
 from simulator.scenarios import WITH_PROVIDERS
@@ -129,6 +137,7 @@ def _backfill_in_child(
     end_ts: int,
     days: float,
     log_level: str,
+    audience: AudienceTargets,
 ) -> BackfillReport:
     setup_logging(log_level)
     engine = make_engine(db_url, busy_timeout_ms=busy_timeout_ms)
@@ -141,25 +150,27 @@ def _backfill_in_child(
             days=days,
             progress=_bar,
             node_source_id=node_source_id,
+            audience=audience,
         )
     finally:
         engine.dispose()
 
 
 async def _backfill(args: argparse.Namespace, base: Settings, livekit_id: int, node_source_id: int, end_ts: int,
-                    days: float) -> BackfillReport:  # fmt: skip
+                    days: float, audience: AudienceTargets) -> BackfillReport:  # fmt: skip
     """``days`` of history ending at ``end_ts``, in a child process: the bulk frames' memory goes
     back to the OS when it exits, so the long-running demo stays small."""
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return await asyncio.wrap_future(pool.submit(
             _backfill_in_child, base.database.url, base.database.busy_timeout_ms, args.scenario, args.nodes,
-            args.seed, livekit_id, node_source_id, end_ts, days, args.log_level,
+            args.seed, livekit_id, node_source_id, end_ts, days, args.log_level, audience,
         ))  # fmt: skip
 
 
 async def _catch_up(
-    engine: Engine, model: FleetModel, livekit_id: int, node_source_id: int, from_ts: int, slack_s: float
-) -> int:
+    engine: Engine, model: FleetModel, livekit_id: int, node_source_id: int, from_ts: int, slack_s: float,
+    audience: AudienceTargets,
+) -> int:  # fmt: skip
     """Backfill from ``from_ts`` up to now, again until less than ``slack_s`` (a collector
     interval) is left: the live collectors then start where the history ends, with no gap."""
     while time.time() - from_ts > slack_s:
@@ -167,7 +178,7 @@ async def _catch_up(
         hours = (end_ts - from_ts) / 3600 + 1
         await asyncio.to_thread(
             backfill, engine, model, livekit_id, end_ts=end_ts, days=hours / 24, minute_days=hours / 24,
-            raw_hours=hours, node_source_id=node_source_id,
+            raw_hours=hours, node_source_id=node_source_id, audience=audience,
         )  # fmt: skip
         from_ts = end_ts
     return from_ts
@@ -181,6 +192,29 @@ async def _prometheus_window_filled(started_monotonic: float, rate_window_s: flo
     if remaining > 0:
         log.info("waiting %.0f s for a full rate() window of scrapes", remaining)
         await asyncio.sleep(remaining)
+
+
+def _audience_targets(engine: Engine, settings: Settings, *, with_providers: bool) -> AudienceTargets:
+    """The sources the audience pollers will write under (the same names, so the same ids): the
+    demo's HLS origin log always, the fake providers' in the hybrid scenario."""
+    hls = settings.hls_logs[0]
+    targets = AudienceTargets(
+        hls=ensure_source(engine, hls.name, "hls_logs", hls.url), segment_s=hls.segment_s
+    )
+    if not with_providers:
+        return targets
+    urls = {  # the live pollers refresh the url with the fakes' port
+        kind: next((source.url for source in getattr(settings, kind)), "http://127.0.0.1")
+        for kind in ("agora", "cloudflare_stream", "ivs")
+    }
+    return replace(
+        targets,
+        agora=ensure_source(engine, DEMO_AGORA, "agora", urls["agora"]),
+        cloudflare_stream=ensure_source(
+            engine, DEMO_CLOUDFLARE_STREAM, "cloudflare_stream", urls["cloudflare_stream"]
+        ),
+        ivs=ensure_source(engine, DEMO_IVS, "ivs", urls["ivs"]),
+    )
 
 
 def _use_demo_config(args: argparse.Namespace) -> None:
@@ -249,6 +283,7 @@ async def _main(args: argparse.Namespace) -> int:
             providers = await start_demo_providers(args.seed)
             settings = settings.model_copy(update=provider_sources(providers))
             log.info("fake Agora, Cloudflare Stream and IVS APIs at %s", providers.url)
+    audience = _audience_targets(engine, settings, with_providers=args.scenario in WITH_PROVIDERS)
     try:
         end_ts = int(time.time()) if until_ts is None else until_ts
         if args.days > 0:
@@ -258,7 +293,7 @@ async def _main(args: argparse.Namespace) -> int:
                 args.scenario,
                 base.database.url.split("@")[-1],
             )
-            report = await _backfill(args, base, livekit_id, node_source_id, end_ts, args.days)
+            report = await _backfill(args, base, livekit_id, node_source_id, end_ts, args.days, audience)
             log.info(
                 "backfill done in %.1f s: %s",
                 report.duration_s,
@@ -277,7 +312,9 @@ async def _main(args: argparse.Namespace) -> int:
         if args.days > 0:
             # Its own model instance: the simulator's serves requests on the event loop meanwhile.
             history = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
-            end_ts = await _catch_up(engine, history, livekit_id, node_source_id, end_ts, interval_s)
+            end_ts = await _catch_up(
+                engine, history, livekit_id, node_source_id, end_ts, interval_s, audience
+            )
         return await _run_live(args, settings, engine, model, simulator, prometheus, node_source_id, ready)
     finally:
         if providers is not None:

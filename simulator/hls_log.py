@@ -8,6 +8,9 @@ demo's log stays small. Per channel, ``round(listeners x hls_share)`` HLS listen
 the playlist and one new segment every ``segment_s`` (one 206 per request, as ffmpeg's and most
 players' ``Range`` requests get), at a fixed offset of its own within the segment; about 1 in
 200 segment requests gets a 404 (a player asking for a segment the origin already deleted).
+Incidents (simulator/incidents.py, from the fleet's seed): while a channel's encoder stalls,
+players only reload the playlist (no new segment to fetch); during an origin 5xx burst a share of
+segment requests get a 503.
 Listener ``i`` of a channel is the same client (IP + User-Agent) for as long as the channel keeps
 at least ``i + 1`` HLS listeners. The log rotates by rename (``access.log`` -> ``access.log.1``)
 past ``rotate_bytes``, as logrotate does.
@@ -15,7 +18,6 @@ past ``rotate_bytes``, as logrotate does.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +25,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from core.settings import HlsLogSource
+from simulator.incidents import BURST_5XX_SHARE, origin_5xx_burst, playlist_stall_start
+from simulator.incidents import unit as _unit
 from simulator.model import FleetModel
 
 DEMO_HLS = "demo-hls"
@@ -31,16 +35,15 @@ DEMO_HLS = "demo-hls"
 SEGMENT_S = 4
 SEGMENT_BYTES = 32_000  # 64 kbit/s x 4 s
 PLAYLIST_BYTES = 412
+SIZE_SPREAD_BYTES = 400  # a segment is SEGMENT_BYTES plus up to this much
+MISSING_SHARE = 0.005  # segment requests answered 404
+HLS_SHARE = 0.4  # of a room's listeners who listen over HLS
+MAX_CHANNELS = 8
 USER_AGENTS = (
     "AppleCoreMedia/1.0.0.21E230",
     "Mozilla/5.0 (Android 14) ExoPlayer/2.19.1",
     "VLC/3.0.20 LibVLC/3.0.20",
 )
-
-
-def _unit(*parts: object) -> float:
-    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 def _client(channel: str, index: int) -> tuple[str, str]:
@@ -54,6 +57,15 @@ def _line(ts: float, ip: str, agent: str, path: str, status: int, size: int) -> 
     return ts, f'{ip} - - [{stamp}] "GET {path} HTTP/1.1" {status} {size} "-" "{agent}"\n'
 
 
+def segment_answer(channel: str, index: int, sequence: int, burst: bool) -> tuple[int, int]:
+    """(status, body bytes) of listener ``index``'s request for segment ``sequence``."""
+    if burst and _unit("5xx", channel, index, sequence) < BURST_5XX_SHARE:
+        return 503, 197
+    if _unit("404", channel, index, sequence) < MISSING_SHARE:
+        return 404, 153
+    return 206, SEGMENT_BYTES + int(_unit("size", sequence) * SIZE_SPREAD_BYTES)
+
+
 class HlsLogWriter:
     """Appends the HLS requests of ``(last call, ts]`` to ``path`` on each :meth:`write_until`."""
 
@@ -62,8 +74,8 @@ class HlsLogWriter:
         model: FleetModel,
         path: Path,
         *,
-        hls_share: float = 0.4,
-        max_channels: int = 8,
+        hls_share: float = HLS_SHARE,
+        max_channels: int = MAX_CHANNELS,
         segment_s: int = SEGMENT_S,
         rotate_bytes: int = 64 * 1_048_576,
     ) -> None:
@@ -95,24 +107,18 @@ class HlsLogWriter:
         for sequence in range(first, end_ts // self.segment_s + 1):
             boundary = sequence * self.segment_s
             for channel, count in self.listeners(boundary).items():
+                stalled = playlist_stall_start(self.model.seed, channel, boundary) is not None
+                burst = origin_5xx_burst(self.model.seed, channel, boundary)
                 for index in range(count):
                     ip, agent = _client(channel, index)
                     at = boundary + _unit("offset", channel, index) * (self.segment_s - 1)
                     if not start_ts < at <= end_ts:
                         continue
                     out.append(_line(at, ip, agent, f"/{channel}/live.m3u8", 200, PLAYLIST_BYTES))
-                    missing = _unit("404", channel, index, sequence) < 0.005
-                    size = 153 if missing else SEGMENT_BYTES + int(_unit("size", sequence) * 400)
-                    out.append(
-                        _line(
-                            at + 0.05,
-                            ip,
-                            agent,
-                            f"/{channel}/live{sequence}.ts",
-                            404 if missing else 206,
-                            size,
-                        )
-                    )
+                    if stalled:
+                        continue
+                    status, size = segment_answer(channel, index, sequence, burst)
+                    out.append(_line(at + 0.05, ip, agent, f"/{channel}/live{sequence}.ts", status, size))
         out.sort(key=lambda item: item[0])
         return [text for _, text in out]
 

@@ -5,7 +5,8 @@ join the Agora channel as audience. Shows run 2 h of every 3 h, staggered per se
 audience follows live-shopping's daily curve. Now and then a hop breaks while the seller is live
 (8 minutes in every 70 per seller): on odd sellers the converter fails (the input goes
 disconnected behind it); on even ones the converter runs but the input fails to reconnect (IVS:
-the stream starves), so the relay-health views have something to show.
+the stream starves), so the relay-health views have something to show. Once a week an even
+Cloudflare seller's input stays down for an hour of a show (simulator/incidents.py).
 
 :func:`start_demo_providers` serves this model on loopback (simulator/providers.py) and
 :func:`provider_sources` gives the ``[[agora]]``, ``[[cloudflare_stream]]`` and ``[[ivs]]``
@@ -24,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from core.settings import AgoraSource, CloudflareStreamSource, IvsSource
+from simulator.incidents import OUTAGE_MIN, WEEK_MIN, outage_pick
 from simulator.providers import (
     AGORA_APP_ID,
     AGORA_CUSTOMER_ID,
@@ -50,6 +52,10 @@ AGORA_AUDIENCE_SHARE = 0.03  # buyers who join the Agora channel itself (to talk
 RAMP_MIN = 10.0  # an audience builds up over a show's first minutes
 RECORDING = ("demo-resource-shop-1", "demo-sid-shop-1")  # Cloud Recording of shop-1's shows
 IVS_ARN = "arn:aws:ivs:us-east-1:000000000000:channel/"
+# The demo's provider sources (their ``sources`` rows: the backfill writes their history there).
+DEMO_AGORA = "demo-agora"
+DEMO_CLOUDFLARE_STREAM = "demo-cloudflare-stream"
+DEMO_IVS = "demo-ivs"
 
 
 def _hex(*parts: object, length: int = 32) -> str:
@@ -90,7 +96,20 @@ class HybridModel:
         return minute - into if into < SHOW_LENGTH_MIN else None
 
     def broken(self, seller: Seller, minute: int) -> bool:
-        return (minute + 13 * seller.index) % BREAK_PERIOD_MIN < BREAK_LENGTH_MIN
+        return (minute + 13 * seller.index) % BREAK_PERIOD_MIN < BREAK_LENGTH_MIN or self.outage(
+            seller, minute
+        )
+
+    def outage(self, seller: Seller, minute: int) -> bool:
+        """The week's hour-long input outage (simulator/incidents.py): from 20 minutes into the
+        chosen seller's first show after the week's drawn minute (their input fails to reconnect
+        while they stay live on Agora)."""
+        first, index = outage_pick(self.seed, minute // WEEK_MIN, CLOUDFLARE_SELLERS)
+        if index != seller.index:
+            return False
+        into = (first + seller.phase_min) % SHOW_PERIOD_MIN
+        show_start = first - into if into < SHOW_LENGTH_MIN else first + SHOW_PERIOD_MIN - into
+        return show_start + 20 <= minute < show_start + 20 + OUTAGE_MIN
 
     @lru_cache(maxsize=65536)  # noqa: B019 - the model lives as long as the demo
     def buyers(self, seller: Seller, minute: int) -> int:
@@ -208,16 +227,16 @@ async def start_demo_providers(
 def provider_sources(fakes: ProviderFakes) -> dict[str, list[Any]]:
     """Settings entries reading the fake providers (a ``Settings.model_copy`` update)."""
     agora = AgoraSource.model_validate({
-        "name": "demo-agora", "api_base_url": fakes.url, "app_id": AGORA_APP_ID, "customer_id": AGORA_CUSTOMER_ID,
+        "name": DEMO_AGORA, "api_base_url": fakes.url, "app_id": AGORA_APP_ID, "customer_id": AGORA_CUSTOMER_ID,
         "customer_secret": fakes.agora_secret,
         "recordings": [{"channel": "shop-1", "resource_id": RECORDING[0], "sid": RECORDING[1]}],
     })  # fmt: skip
     cloudflare = CloudflareStreamSource.model_validate({
-        "name": "demo-cloudflare-stream", "api_base_url": f"{fakes.url}/client/v4", "account_id": CF_ACCOUNT,
+        "name": DEMO_CLOUDFLARE_STREAM, "api_base_url": f"{fakes.url}/client/v4", "account_id": CF_ACCOUNT,
         "api_token": fakes.cf_token, "customer_base_url": f"{fakes.url}/cf-customer",
     })  # fmt: skip
     ivs = IvsSource.model_validate({
-        "name": "demo-ivs", "api_base_url": f"{fakes.url}/ivs", "cloudwatch_url": f"{fakes.url}/cloudwatch",
+        "name": DEMO_IVS, "api_base_url": f"{fakes.url}/ivs", "cloudwatch_url": f"{fakes.url}/cloudwatch",
         "access_key_id": AWS_ACCESS_KEY_ID, "secret_access_key": secrets.token_urlsafe(24),
     })  # fmt: skip
     return {"agora": [agora], "cloudflare_stream": [cloudflare], "ivs": [ivs]}

@@ -99,7 +99,7 @@ class History:
 
     room_sessions: pd.DataFrame
     participant_sessions: pd.DataFrame
-    room_samples: pd.DataFrame  # ts, room_sid, participants, publishers, listeners
+    room_samples: pd.DataFrame  # ts, room_sid, participants, publishers, listeners, egress_participants
     node_samples: pd.DataFrame  # ts, node_id, + store.schema.NODE_METRICS
     egress: pd.DataFrame
     ingress: pd.DataFrame
@@ -725,6 +725,7 @@ class FleetModel:
                 "participants": listeners + publishers,
                 "publishers": publishers,
                 "listeners": listeners,
+                "egress_participants": egress_open,  # the HLS origin's rooms (simulator/hls_log.py)
             }
         )
 

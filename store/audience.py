@@ -59,6 +59,9 @@ class RelaySample:
     sink: str = ""
     last_activity_ts: int | None = None
     detail: str | None = None
+    # The stream's segment duration as the poller knows it (HLS playlists: the source's
+    # segment_s); what the stale-playlist rule counts in. Null for other relays.
+    segment_s: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in RELAY_KINDS:

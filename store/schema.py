@@ -530,6 +530,9 @@ relay_samples = Table(
     Column("status", String(60), nullable=False),  # the provider's own word for it
     Column("last_activity_ts", BigInteger),  # e.g. the playlist's last new segment
     Column("detail", Text),  # the provider's error text, credential-free
+    # An HLS playlist's segment duration as its poller is configured (the stale-playlist rule
+    # counts in it); null for other relays.
+    Column("segment_s", Float),
 )
 Index("ix_relay_samples_ts", relay_samples.c.ts)
 

@@ -10,7 +10,7 @@ share one cache entry.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import cast
@@ -212,15 +212,22 @@ class AudienceNow:
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def audience_now(url: str, end_ts: int, source_id: int | None) -> AudienceNow:
+def audience_now(url: str, start_ts: int, end_ts: int, source_id: int | None) -> AudienceNow:
     """LiveKit's live rooms by channel (store.queries.audience.live_webrtc_by_channel) beside
-    the other paths' newest samples (.live_audience), at the end of the window."""
+    the other paths' newest samples (.live_audience), at the end of the window. The WebRTC path's
+    figures are the headline's (Listeners, live streams, publishers: the same cached read), so
+    the two cards agree, and read 0 rather than "no data" when LiveKit's rooms are quiet."""
     with engine(url).connect() as connection:
         webrtc = audience_q.live_webrtc_by_channel(connection, end_ts, source_id)
         others = audience_q.live_audience(connection, end_ts, source_id)
-    return AudienceNow(
-        audience_model.live_by_path(webrtc, others), audience_model.live_by_channel(webrtc, others)
-    )
+    figures = headline(url, start_ts, end_ts, source_id)
+    paths = [
+        replace(path, viewers=figures.listeners, channels=figures.live_streams, hosts=figures.publishers)
+        if path.path == "webrtc"
+        else path
+        for path in audience_model.live_by_path(webrtc, others)
+    ]
+    return AudienceNow(paths, audience_model.live_by_channel(webrtc, others))
 
 
 @st.cache_data(ttl=HISTORY_TTL_S, show_spinner=False)
@@ -234,12 +241,6 @@ def audience_history(url: str, start_ts: int, end_ts: int, source_id: int | None
     return audience_model.history_by_path(webrtc, others)
 
 
-def hls_segment_s() -> float:
-    """The HLS segment duration the stale-playlist rule counts in: the price catalogue's
-    ``cloudflare.hls.segment_s`` (with ``[prices.overrides]``), the one the hybrid prices with."""
-    return float(settings_catalogue()["cloudflare.hls.segment_s"])
-
-
 def _chain_frames(url: str, now_ts: int, channel: str | None) -> tuple[pd.DataFrame, ...]:
     with engine(url).connect() as connection:
         return (
@@ -251,17 +252,17 @@ def _chain_frames(url: str, now_ts: int, channel: str | None) -> tuple[pd.DataFr
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def relay_chain(url: str, channel: str, now_ts: int, segment_s: float) -> audience_model.RelayChain:
+def relay_chain(url: str, channel: str, now_ts: int) -> audience_model.RelayChain:
     """One channel's relay chain at ``now_ts`` (analytics.audience.relay_chain)."""
     relays, egress, webrtc, others = _chain_frames(url, now_ts, channel)
-    return audience_model.relay_chain(channel, relays, egress, webrtc, others, now_ts, segment_s=segment_s)
+    return audience_model.relay_chain(channel, relays, egress, webrtc, others, now_ts)
 
 
 @st.cache_data(ttl=LIVE_TTL_S, show_spinner=False)
-def relay_chains(url: str, now_ts: int, segment_s: float) -> list[audience_model.RelayChain]:
+def relay_chains(url: str, now_ts: int) -> list[audience_model.RelayChain]:
     """Every channel's relay chain at ``now_ts``, broken ones first."""
     relays, egress, webrtc, others = _chain_frames(url, now_ts, None)
-    return audience_model.relay_chains(relays, egress, webrtc, others, now_ts, segment_s=segment_s)
+    return audience_model.relay_chains(relays, egress, webrtc, others, now_ts)
 
 
 # Uncached reads: their callers (the Costs, Overview, Planner and Billing readers) cache what

@@ -18,6 +18,7 @@ from analytics.prices import Catalogue
 from core import clock
 from ui import data
 from ui.formatting import escape_markdown
+from ui.tables import show_table
 
 ROUND_S = 300  # one calibration serves every rerun within five minutes
 
@@ -91,7 +92,7 @@ def render_forecast(report: FleetCapacity | None, timezone: str, node_id: str | 
     st.info(escape_markdown(headroom.recommendation), icon=icon)
     table = crossings_table(report, timezone, node_id)
     if not table.empty:
-        st.dataframe(table, hide_index=True, key=f"headroom_{node_id or 'all'}")
+        show_table(table, hide_index=True, key=f"headroom_{node_id or 'all'}")
     st.caption(
         f"Trend of each day's peak (busiest hourly average) over the last {headroom.days} full day(s); "
         f"thresholds: {report.target_cpu_pct:g} % CPU and {report.target_cpu_pct:g} % of a "
@@ -155,7 +156,7 @@ def render_calibration(report: FleetCapacity | None) -> None:
              "Std. error": frame["std_error"].map(_figure), "Benchmark default": frame["default"].map(_figure),
              "In use": frame["in_use"].map(_figure)}
         )  # fmt: skip
-        st.dataframe(shown, hide_index=True, key="calibration_coefficients")
+        show_table(shown, hide_index=True, key="calibration_coefficients")
     if not calibration.residuals.empty:
         st.vega_lite_chart(spec=residual_spec(calibration.residuals), key="calibration_residuals")
     st.caption(

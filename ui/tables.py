@@ -7,9 +7,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pandas as pd
+import streamlit as st
 from pandas.io.formats.style import Styler
 
 NO_DATA = "no data"
+
+
+def show_table(data: Any, **kwargs: Any) -> Any:
+    """``st.dataframe`` with missing cells drawn as "no data". The browser's grid draws a missing
+    cell as "None" whatever a Styler's ``na_rep`` says; its ``placeholder`` is what it shows.
+    Every table of the pages goes through here (tests/test_layers.py checks it)."""
+    return st.dataframe(data, placeholder=NO_DATA, **kwargs)
 
 
 def no_data_styler(frame: pd.DataFrame, digits: Mapping[str, int] | None = None) -> Styler:

@@ -37,8 +37,14 @@ class MetricSpec:
     offset: float | None = None
     # PromQL over the real exporter metrics, aggregated per target label; None = not exportable.
     promql: str | None = None
-    # The label that identifies a node in that PromQL (LiveKit: node_id; node_exporter: instance).
+    # The label that identifies a target in that PromQL (LiveKit: node_id; node_exporter:
+    # instance; castmeter's audience series: stream, relay).
     target_label: str = "node_id"
+    # The scope that PromQL computes per target; a fleet rule aggregates its recorded series.
+    promql_scope: Scope = "node"
+    # The PromQL reads castmeter's own /metrics (collectors/audience_metrics.py): Prometheus
+    # must scrape castmeter's collectors for the exported rule to see anything.
+    castmeter_series: bool = False
     not_exportable_reason: str = ""
 
 
@@ -181,10 +187,17 @@ METRICS: dict[str, MetricSpec] = {
             ("stream", "fleet"),
             "audience_samples.hls_5xx_pct",
             fleet_aggregate="max",
-            not_exportable_reason=(
-                "HLS errors are counted by castmeter's delivery-log poller (audience_samples), "
-                "not exported to Prometheus"
+            # castmeter's own /metrics (collectors/audience_metrics.py): the newest log bucket's
+            # requests and 5xx per stream. max by (stream, source): one source seen from two
+            # collector processes (an ownership hand-over) counts once; sources of a stream add
+            # up, as in the store. No requests: no value, as the store has no sample.
+            promql=(
+                "100 * sum by (stream) (max by (stream, source) (castmeter_hls_bucket_5xx_requests))"
+                " / (sum by (stream) (max by (stream, source) (castmeter_hls_bucket_requests)) > 0)"
             ),
+            target_label="stream",
+            promql_scope="stream",
+            castmeter_series=True,
         ),
         MetricSpec(
             "relay_down",
@@ -195,10 +208,12 @@ METRICS: dict[str, MetricSpec] = {
             ("stream", "fleet"),
             "relay_samples.down",
             fleet_aggregate="sum",
-            not_exportable_reason=(
-                "relay health is polled by castmeter (relay_samples: HLS playlist, Agora, Cloudflare "
-                "Stream, IVS), not exported to Prometheus"
-            ),
+            # castmeter's own /metrics (collectors/audience_metrics.py); the target is the
+            # store's "channel/kind", any hop of that kind down (from any collector process).
+            promql='max by (relay) (label_join(castmeter_relay_down, "relay", "/", "stream", "kind"))',
+            target_label="relay",
+            promql_scope="stream",
+            castmeter_series=True,
         ),
         MetricSpec(
             "spend_run_rate_pct",

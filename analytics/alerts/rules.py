@@ -142,7 +142,7 @@ class Rule:
 
     @property
     def exportable(self) -> bool:
-        return self.spec.promql is not None and self.scope != "stream"
+        return self.spec.promql is not None and self.scope in (self.spec.promql_scope, "fleet")
 
     def compare(self, values: np.ndarray, threshold: float) -> np.ndarray:
         """Elementwise ``values <op> threshold``; NaN (no data) is never true."""

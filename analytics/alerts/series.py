@@ -133,6 +133,24 @@ def room_listener_series(samples: pd.DataFrame) -> pd.DataFrame:
     return summed
 
 
+# A polled state (a relay's health, an HLS bucket's error share) holds until its target's next
+# report: at least the default lookback, at most this long (a poller every 2 minutes, as the
+# demo's backfilled history; store.queries.audience.AUDIENCE_STALE_S).
+POLLED_VALID_MIN_S = 60
+POLLED_VALID_MAX_S = 120
+
+
+def until_next_report(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (ts, target, value) with ``valid_s``: the seconds to the same target's next
+    sample, within [POLLED_VALID_MIN_S, POLLED_VALID_MAX_S] (the last one: the minimum)."""
+    ordered = frame.sort_values(["target", "ts"], kind="stable")
+    following = ordered.groupby("target", sort=False)["ts"].shift(-1)
+    gaps = (following - ordered["ts"]).fillna(POLLED_VALID_MIN_S)
+    return ordered.assign(
+        valid_s=gaps.clip(POLLED_VALID_MIN_S, POLLED_VALID_MAX_S).astype("int64")
+    ).reset_index(drop=True)
+
+
 def hls_5xx_series(samples: pd.DataFrame) -> pd.DataFrame:
     """The 5xx share of each channel's HLS requests (%) per sample time; sources of the same
     channel at the same time add up before the share is taken."""
@@ -145,25 +163,30 @@ def hls_5xx_series(samples: pd.DataFrame) -> pd.DataFrame:
     )
     summed = frame.groupby(["ts", "target"], as_index=False)[["requests", "errors_5xx"]].sum()
     summed = summed[summed["requests"] > 0]
-    return pd.DataFrame(
-        {
-            "ts": summed["ts"].astype("int64"),
-            "target": summed["target"].astype(str),
-            "value": 100.0 * summed["errors_5xx"] / summed["requests"],
-        }
-    ).reset_index(drop=True)
+    return until_next_report(
+        pd.DataFrame(
+            {
+                "ts": summed["ts"].astype("int64"),
+                "target": summed["target"].astype(str),
+                "value": 100.0 * summed["errors_5xx"] / summed["requests"],
+            }
+        )
+    )
 
 
 def relay_down_series(samples: pd.DataFrame) -> pd.DataFrame:
-    """1 where a relay reported itself down, 0 for any other state, per relay and report."""
+    """1 where a relay reported itself down, 0 for any other state, per relay and report (each
+    holding until the next report: :func:`until_next_report`)."""
     if samples.empty:
         return empty_series()
-    return pd.DataFrame(
-        {
-            "ts": samples["ts"].astype("int64"),
-            "target": samples["target"].astype(str),
-            "value": (samples["health"].astype(str) == "down").astype(float),
-        }
+    return until_next_report(
+        pd.DataFrame(
+            {
+                "ts": samples["ts"].astype("int64"),
+                "target": samples["target"].astype(str),
+                "value": (samples["health"].astype(str) == "down").astype(float),
+            }
+        )
     )
 
 

@@ -216,6 +216,12 @@ def _run_export(args: argparse.Namespace, ruleset: RuleSet) -> int:
     exported = export_rules(ruleset, options, include_disabled=args.include_disabled or bool(args.rule))
     for name, reason in exported.skipped:
         print(f"warning: rule {name!r} not exported: {reason}", file=sys.stderr)
+    if exported.on_castmeter_series:
+        print(
+            f"note: {', '.join(exported.on_castmeter_series)} read castmeter's own series "
+            "(castmeter_relay_down, castmeter_hls_bucket_*): Prometheus must scrape castmeter's collectors",
+            file=sys.stderr,
+        )
     if args.output:
         Path(args.output).write_text(exported.text, encoding="utf-8")
     else:

@@ -94,6 +94,15 @@ class CountStats:
     clients_dropped: int = 0
 
 
+def stale_playlist_detail(age_s: float | None, segment_s: float) -> str:
+    """Why a playlist reads stale: no new segment for ``age_s`` (None: never)."""
+    age = "never" if age_s is None else f"for {age_s:.0f} s"
+    return (
+        f"no new segment {age} (stale after {STALE_SEGMENTS} segment durations = {STALE_SEGMENTS * segment_s:g} s) "
+        "while players still request the playlist"
+    )
+
+
 class AudienceCounter:
     """Feed it requests (:meth:`add`), then ask for the samples (:meth:`emit`)."""
 
@@ -149,6 +158,9 @@ class AudienceCounter:
             )
         if self.watermark_ts is not None:
             self._horizon_end = self._bucket_end(self.watermark_ts - self.max_lateness_s) - self.bucket_s
+            # The stored clock was the log's at that poll: a log silent since then has aged by
+            # the time since (a restart hours later, or after a backfilled history, reads now).
+            self.watermark_seen_at = int(self.watermark_ts)
 
     # --- counting ---------------------------------------------------------------------------
 
@@ -297,6 +309,7 @@ class AudienceCounter:
         return samples, relays
 
     def _relay(self, channel: str, state: ChannelState, log_now: float) -> RelaySample:
+        """The playlist's health, with the segment duration its staleness is counted in."""
         stale_s = STALE_SEGMENTS * self.segment_s
         newest = state.last_new_segment_ts
         common = {
@@ -306,14 +319,11 @@ class AudienceCounter:
             "kind": "hls_playlist",
             "sink": "hls_viewers",
             "last_activity_ts": None if newest is None else int(newest),
+            "segment_s": float(self.segment_s),
         }
         if state.last_request_ts is None or log_now - state.last_request_ts > stale_s:
             return RelaySample(**common, health="idle", status="no requests", detail=None)  # type: ignore[arg-type]
         if newest is None or log_now - newest >= stale_s:
-            age = "never" if newest is None else f"for {log_now - newest:.0f} s"
-            detail = (
-                f"no new segment {age} (stale after {STALE_SEGMENTS} segment durations = {stale_s:g} s) "
-                "while players still request the playlist"
-            )
+            detail = stale_playlist_detail(None if newest is None else log_now - newest, self.segment_s)
             return RelaySample(**common, health="down", status="stale", detail=detail)  # type: ignore[arg-type]
         return RelaySample(**common, health="ok", status="fresh", detail=None)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from typing import Protocol, TypeVar
 from sqlalchemy import Engine
 
 from collectors.audience_apis.common import POLL_ATTEMPTS, POLL_MAX_BACKOFF_S, AudienceSnapshot
+from collectors.audience_metrics import publish_audience
 from collectors.pollers.base import ConfiguredPoller, SourceConfig, describe_exception
 from core.logs import redact
 from core.settings import CollectorSettings
@@ -47,6 +48,8 @@ class AudienceApiPoller(ConfiguredPoller[SourceT]):
         snapshot = await asyncio.to_thread(self.client.poll, now_ts)
         snapshot.warnings = [redact(warning)[:500] for warning in snapshot.warnings]
         self.last_calls = {"api_calls": snapshot.api_calls}
+        # For the exported relay-down rule (collectors/audience_metrics.py).
+        publish_audience(self.name, self.interval_s, snapshot.relays, snapshot.audience)
         return snapshot
 
     def write(self, snapshot: AudienceSnapshot) -> Mapping[str, int]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from collectors.audience_metrics import publish_audience
 from collectors.hls.channels import ChannelMatcher
 from collectors.hls.combined import parse_combined
 from collectors.hls.counting import AudienceCounter
@@ -175,7 +176,12 @@ class HlsLogPoller(ConfiguredPoller[HlsLogSource]):
         )
 
     async def poll(self, now_ts: int) -> HlsSnapshot:
-        return await asyncio.to_thread(self.read, now_ts)
+        snapshot = await asyncio.to_thread(self.read, now_ts)
+        # For the exported relay / HLS error rules (collectors/audience_metrics.py).
+        publish_audience(
+            self.name, self.interval_s, snapshot.relays, snapshot.audience, hls_bucket_s=self.source.bucket_s
+        )
+        return snapshot
 
     def write(self, snapshot: HlsSnapshot) -> Mapping[str, int]:
         assert self._engine is not None, "bind() first"

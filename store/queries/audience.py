@@ -38,6 +38,7 @@ LIVE_COLUMNS = ["channel", "path", "viewers", "hosts", "ts", "requests", "errors
 HISTORY_COLUMNS = ["bucket_ts", "path", "viewers"]
 RELAY_COLUMNS = [
     "source_id", "relay_id", "ts", "channel", "kind", "sink", "health", "status", "last_activity_ts", "detail",
+    "segment_s",
 ]  # fmt: skip
 EGRESS_COLUMNS = [
     "source_id", "egress_id", "channel", "room_name", "kind", "status", "started_ts", "ended_ts",

@@ -3,15 +3,19 @@ read from hand-built samples and backtested like every other rule."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from sqlalchemy import Engine
 
 from analytics.alerts.backtest import backtest
+from analytics.alerts.promql import export_rules
+from analytics.alerts.replay import load_frame, promtool_cases, replay_rule, write_promtool_tests
 from analytics.alerts.rules import Rule, RuleSet, parse_rules_yaml
-from analytics.alerts.series import load_store_series
+from analytics.alerts.series import load_store_series, relay_down_series
 from store.audience import AudienceSample, RelaySample, write_audience_samples, write_relay_samples
 from store.engine import open_store
 from store.queries.alert_series import series_reader
@@ -72,4 +76,94 @@ def test_the_hls_5xx_share_per_channel(engine: Engine) -> None:
     # 15 % from END-600 to END-510 (last bad sample END-510, good again at END-480): fires at
     # END-540 (1 min after END-600) and resolves at END-480.
     assert result.episodes[["start_ts", "end_ts"]].to_numpy().tolist() == [[END - 540, END - 480]]
-    assert not rule.exportable
+    # Exported over castmeter's own audience series (collectors/audience_metrics.py).
+    assert rule.exportable
+
+
+@pytest.mark.prometheus
+def test_the_exported_audience_rules_agree_with_the_replay_in_promtool(
+    engine: Engine, tmp_path: Path, promtool: Path
+) -> None:
+    """Rules exported over castmeter's audience series, checked by promtool with tests
+    generated from the store-side replay (as `analytics alerts export --tests` does)."""
+    with engine.begin() as c:
+        # A Cloudflare input down from END-900 to END-600; an HLS playlist flapping.
+        write_relay_samples(c, 8, [
+            RelaySample("cf-1", END - 1200 + 15 * k, "shop-1", "cloudflare_live_input",
+                        "down" if END - 900 <= END - 1200 + 15 * k < END - 600 else "ok", "x")
+            for k in range(80)
+        ] + [
+            RelaySample("/radio-1/live.m3u8", END - 1200 + 15 * k, "radio-1", "hls_playlist",
+                        "down" if k % 20 >= 14 else "ok", "x")
+            for k in range(80)
+        ])  # fmt: skip
+        # radio-1 at 1 % 5xx with a 15 % spell, then 4 % (between recovery and threshold).
+        write_audience_samples(c, 7, [
+            AudienceSample("radio-1", "hls", END - 1200 + 30 * k, viewers=50, requests=200,
+                           errors_5xx=30 if 20 <= k < 26 else 8 if 26 <= k < 30 else 2)
+            for k in range(40)
+        ])  # fmt: skip
+    ruleset = parse_rules_yaml(
+        "evaluation_interval: 15s\nlookback: 1m\nrules:\n"
+        "  - {name: RelayDown, metric: relay_down, comparison: '>=', threshold: 1, for: 1m, scope: stream}\n"
+        "  - {name: RelaysDown, metric: relay_down, comparison: '>=', threshold: 1, for: 30s, scope: fleet}\n"
+        "  - {name: HlsErrors, metric: hls_5xx_pct, comparison: '>', threshold: 5, recovery: 2, for: 30s,"
+        " scope: stream}\n"
+    )
+    exported = export_rules(ruleset)
+    assert exported.exported == ("RelayDown", "RelaysDown", "HlsErrors") and not exported.skipped
+    rules_path, tests_path = tmp_path / "rules.yml", tmp_path / "tests.yml"
+    rules_path.write_text(exported.text)
+    with series_reader(engine) as reader:
+        replays = []
+        for rule in ruleset.rules:
+            frame, start_ts, end_ts = load_frame(
+                rule, reader=reader, series_csv=None, since=1200, until_ts=END, lookback_s=60
+            )
+            replays.append(replay_rule(rule, ruleset, frame, start_ts, end_ts))
+    # By hand: shop-1's input fires 1 min after END-900 until END-600; HlsErrors fires 30 s after
+    # END-600 (15 %) and holds through the 4 % spell (above the 2 % recovery) until END-300.
+    by_name = {replay.rule.name: replay.result.episodes for replay in replays}
+    relay = by_name["RelayDown"]
+    shop = relay[relay["target"] == "shop-1/cloudflare_live_input"]
+    assert shop[["start_ts", "end_ts"]].to_numpy().tolist() == [[END - 840, END - 600]]
+    assert by_name["HlsErrors"][["start_ts", "end_ts"]].to_numpy().tolist() == [[END - 570, END - 300]]
+    cases = promtool_cases(replays, ruleset, max_steps=200, max_targets=2)
+    assert {(case.rule.name, case.target) for case in cases} == {
+        ("RelayDown", "shop-1/cloudflare_live_input"),
+        ("RelayDown", "radio-1/hls_playlist"),
+        ("RelaysDown", "fleet"),
+        ("HlsErrors", "radio-1"),
+    }
+    write_promtool_tests(tests_path, rules_path, ruleset, cases)
+    document = yaml.safe_load(tests_path.read_text())
+    assert sum(1 for t in document["tests"] for c in t["alert_rule_test"] if c["exp_alerts"]) > 20
+    checked = subprocess.run(
+        [str(promtool), "check", "rules", str(rules_path)], capture_output=True, text=True, timeout=120
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = subprocess.run(
+        [str(promtool), "test", "rules", str(tests_path)], capture_output=True, text=True, timeout=120
+    )
+    assert tested.returncode == 0, (tested.stdout + tested.stderr)[-3000:]
+
+
+def test_a_polled_relay_state_holds_until_its_next_report() -> None:
+    """Reports 2 minutes apart (the demo's backfilled history) stay present in between, so a
+    relay down for three reports is down for 4 minutes of evaluations, not three instants; a
+    gap over 2 minutes is a gap, and the last report holds for the default lookback (60 s)."""
+    samples = pd.DataFrame(
+        {
+            "ts": [0, 120, 240, 600, 0],
+            "target": ["shop-2/cloudflare_live_input"] * 4 + ["shop-5/ivs_stream"],
+            "health": ["down", "down", "down", "ok", "ok"],
+        }
+    )
+    series = relay_down_series(samples)
+    assert series[["ts", "target", "value", "valid_s"]].values.tolist() == [
+        [0, "shop-2/cloudflare_live_input", 1.0, 120],
+        [120, "shop-2/cloudflare_live_input", 1.0, 120],
+        [240, "shop-2/cloudflare_live_input", 1.0, 120],  # the next report is 360 s later: 120 at most
+        [600, "shop-2/cloudflare_live_input", 0.0, 60],
+        [0, "shop-5/ivs_stream", 0.0, 60],
+    ]

@@ -34,6 +34,9 @@ def test_example_export_passes_promtool_check(promtool: Path, tmp_path: Path) ->
     result = run_promtool(promtool, "check", "rules", "rules.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SpendOverBudget" in dict(exported.skipped) and "ListenersDrop" in dict(exported.skipped)
+    # The audience rules read castmeter's own series (collectors/audience_metrics.py).
+    assert exported.on_castmeter_series == ("RelayDown", "HlsErrors")
+    assert {"RelayDown", "HlsErrors"} <= set(exported.exported)
     # Real metric names only (docs/ARCHITECTURE.md, Facts: LiveKit's Prometheus metrics).
     for name in (
         "node_cpu_seconds_total",
@@ -42,6 +45,8 @@ def test_example_export_passes_promtool_check(promtool: Path, tmp_path: Path) ->
         "livekit_participant_join_total",
         "livekit_packet_loss_percent_bucket",
         "up{",
+        "castmeter_relay_down",
+        "castmeter_hls_bucket_5xx_requests",
     ):
         assert name in exported.text
 
@@ -74,12 +79,16 @@ def _generated_rules() -> RuleSet:
             severity="critical",
         ),
         Rule("Down", "node_down", ">=", 1.0, for_s=30),
+        # castmeter's own audience series (collectors/audience_metrics.py), per stream.
+        Rule("RelayDown", "relay_down", ">=", 1.0, for_s=30, scope="stream"),
+        Rule("HlsErrors", "hls_5xx_pct", ">", 80.0, recovery=70.0, for_s=15, scope="stream"),
+        Rule("HlsErrorsFleet", "hls_5xx_pct", ">", 85.0, for_s=15, scope="fleet"),
     )
     return RuleSet(rules, evaluation_interval_s=15, lookback_s=30)
 
 
 def _random_values(rng: np.random.Generator, rule: Rule, steps: int) -> np.ndarray:
-    if rule.metric == "node_down":
+    if rule.metric in ("node_down", "relay_down"):
         values = (rng.random(steps) < 0.4).astype(float)
         return np.where(np.convolve(values, np.ones(3), "same") >= 2, 1.0, 0.0)
     # A slow wave around the thresholds plus noise: crossings, holds and blips.
@@ -93,13 +102,21 @@ def _random_values(rng: np.random.Generator, rule: Rule, steps: int) -> np.ndarr
     return values
 
 
+def _target(rule: Rule, seed: int) -> str:
+    if rule.scope == "fleet":
+        return "fleet"
+    return {"relay_down": f"radio-{seed}/hls_playlist", "hls_5xx_pct": f"radio-{seed}"}.get(
+        rule.metric, f"node-{seed}"
+    )
+
+
 @pytest.mark.slow
 def test_backtest_matches_promtool_on_generated_series(promtool: Path, tmp_path: Path) -> None:
     ruleset = _generated_rules()
     (tmp_path / "rules.yml").write_text(export_rules(ruleset).text)
     rng = np.random.default_rng(20261121)
     cases = [
-        Case(rule, "fleet" if rule.scope == "fleet" else f"node-{seed}", _random_values(rng, rule, 120))
+        Case(rule, _target(rule, seed), _random_values(rng, rule, 120))
         for rule in ruleset.rules
         for seed in range(4)
     ]

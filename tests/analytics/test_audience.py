@@ -24,7 +24,7 @@ def _relays(*rows: tuple[str, str, str, str, str, int | None, int]) -> pd.DataFr
     frame = pd.DataFrame(
         rows, columns=["relay_id", "channel", "kind", "health", "status", "last_activity_ts", "ts"]
     )
-    return frame.assign(source_id=7, sink="", detail=None)
+    return frame.assign(source_id=7, sink="", detail=None, segment_s=SEGMENT_S)
 
 
 def _egress(*rows: tuple[str, str, str]) -> pd.DataFrame:
@@ -75,7 +75,7 @@ def test_livekit_chain_flags_a_playlist_stale_for_three_segments() -> None:
     egress = _egress(("EG_1", "radio-1", "EGRESS_ACTIVE"))
     # Last segment 19 s ago: more than 3 × 6 = 18 s.
     stale = _relays(("radio-1/live.m3u8", "radio-1", "hls_playlist", "ok", "serving", NOW - 19, NOW))
-    chain = audience.relay_chain("radio-1", stale, egress, webrtc, others, NOW, segment_s=SEGMENT_S)
+    chain = audience.relay_chain("radio-1", stale, egress, webrtc, others, NOW)
     assert [hop.kind for hop in chain.hops] == [
         "livekit_room",
         "livekit_egress",
@@ -91,14 +91,42 @@ def test_livekit_chain_flags_a_playlist_stale_for_three_segments() -> None:
     assert chain.hops[3].status == "120 watching"  # no request counts: no error share
     # With counts: 3 of 240 requests answered 5xx = 1.25 % → "1.2 %" (one decimal).
     counted = others.assign(requests=240, errors_5xx=3)
-    watched = audience.relay_chain("radio-1", stale, egress, webrtc, counted, NOW, segment_s=SEGMENT_S)
+    watched = audience.relay_chain("radio-1", stale, egress, webrtc, counted, NOW)
     assert watched.hops[3].status == "120 watching · 5xx 1.2 % of 240 requests"
     # 18 s is exactly three segments: not yet stale.
     fresh = _relays(("radio-1/live.m3u8", "radio-1", "hls_playlist", "ok", "serving", NOW - 18, NOW))
-    assert not audience.relay_chain("radio-1", fresh, egress, webrtc, others, NOW, segment_s=SEGMENT_S).broken
+    assert not audience.relay_chain("radio-1", fresh, egress, webrtc, others, NOW).broken
     # Egress ended: a still playlist is expected.
     done = _egress(("EG_1", "radio-1", "EGRESS_COMPLETE"))
-    assert not audience.relay_chain("radio-1", stale, done, webrtc, others, NOW, segment_s=SEGMENT_S).broken
+    assert not audience.relay_chain("radio-1", stale, done, webrtc, others, NOW).broken
+
+
+def test_stale_playlist_counts_in_the_streams_own_segment_duration() -> None:
+    """The rule reads each playlist's segment_s (as its poller recorded it), not a catalogue
+    constant: a 4 s stream is stale after 3 × 4 = 12 s, a 6 s one only after 18 s."""
+    webrtc = _webrtc(("radio-1", 40, 1), ("radio-2", 10, 1))
+    others = _others(("radio-1", "hls", 120, None), ("radio-2", "hls", 30, None))
+    egress = _egress(("EG_1", "radio-1", "EGRESS_ACTIVE"), ("EG_2", "radio-2", "EGRESS_ACTIVE"))
+    # Both playlists gained their last segment 13 s ago.
+    relays = _relays(
+        ("/radio-1/live.m3u8", "radio-1", "hls_playlist", "ok", "fresh", NOW - 13, NOW),
+        ("/radio-2/live.m3u8", "radio-2", "hls_playlist", "ok", "fresh", NOW - 13, NOW),
+    ).assign(segment_s=[4.0, 6.0])
+    four = audience.relay_chain("radio-1", relays, egress, webrtc, others, NOW)
+    assert [hop.problem for hop in four.broken] == [
+        "egress active but the playlist not updated for 13 s (over 3 segments of 4 s)"
+    ]
+    assert not audience.relay_chain("radio-2", relays, egress, webrtc, others, NOW).broken
+    # 12 s is exactly three 4 s segments: not yet stale.
+    at_limit = relays.assign(last_activity_ts=NOW - 12)
+    assert not audience.relay_chain("radio-1", at_limit, egress, webrtc, others, NOW).broken
+    # No duration recorded (rows from before it was): only the poller's own verdict counts.
+    unknown = relays.assign(segment_s=None)
+    assert not audience.relay_chain("radio-1", unknown, egress, webrtc, others, NOW).broken
+    verdict = unknown.assign(health="down", status="stale")
+    assert [
+        hop.problem for hop in audience.relay_chain("radio-1", verdict, egress, webrtc, others, NOW).broken
+    ] == ["egress active but the playlist is stale (its poller's verdict)"]
 
 
 def test_agora_chain_flags_a_disconnected_cloudflare_input() -> None:
@@ -107,7 +135,7 @@ def test_agora_chain_flags_a_disconnected_cloudflare_input() -> None:
         ("conv-1", "shop-1", "agora_media_push", "ok", "running", NOW - 5, NOW),
         ("cf-1", "shop-1", "cloudflare_live_input", "down", "disconnected", None, NOW),
     )
-    chain = audience.relay_chain("shop-1", relays, NO_EGRESS, _webrtc(), others, NOW, segment_s=SEGMENT_S)
+    chain = audience.relay_chain("shop-1", relays, NO_EGRESS, _webrtc(), others, NOW)
     assert [hop.kind for hop in chain.hops] == [
         "agora_channel", "agora_media_push", "cloudflare_live_input", "viewers_cloudflare_stream"
     ]  # fmt: skip
@@ -118,13 +146,9 @@ def test_agora_chain_flags_a_disconnected_cloudflare_input() -> None:
     # No host live and the push stopped: a disconnected input is not a fault.
     idle = _others(("shop-1", "agora", 0, 0))
     stopped = relays.assign(health=["idle", "down"])
-    assert not audience.relay_chain(
-        "shop-1", stopped, NO_EGRESS, _webrtc(), idle, NOW, segment_s=SEGMENT_S
-    ).broken
+    assert not audience.relay_chain("shop-1", stopped, NO_EGRESS, _webrtc(), idle, NOW).broken
     # ... but with the push still running, the input down under it is (a relay down under a live one).
-    (under_push,) = audience.relay_chain(
-        "shop-1", relays, NO_EGRESS, _webrtc(), idle, NOW, segment_s=SEGMENT_S
-    ).broken
+    (under_push,) = audience.relay_chain("shop-1", relays, NO_EGRESS, _webrtc(), idle, NOW).broken
     assert under_push.problem == "down while its upstream (Agora Media Push) is live"
 
 
@@ -134,7 +158,7 @@ def test_a_relay_down_under_a_live_upstream_is_broken_and_a_silent_relay_has_no_
         ("ivs-1", "shop-2", "ivs_stream", "idle", "offline", None, NOW - 400),
     )
     others = _others(("shop-2", "agora", 3, 1))
-    chain = audience.relay_chain("shop-2", relays, NO_EGRESS, _webrtc(), others, NOW, segment_s=SEGMENT_S)
+    chain = audience.relay_chain("shop-2", relays, NO_EGRESS, _webrtc(), others, NOW)
     by_kind = {hop.kind: hop for hop in chain.hops}
     assert by_kind["agora_media_push"].problem == "down while its upstream (Agora channel) is live"
     # Last report 400 s ago (over 300 s): no state, and flagged since the hosts are live.
@@ -149,10 +173,10 @@ def test_chains_list_broken_first_and_channels_without_relays_have_none() -> Non
         ("b/live.m3u8", "b", "hls_playlist", "down", "404", None, NOW),
     )
     egress = _egress(("EG_b", "b", "EGRESS_ACTIVE"))
-    chains = audience.relay_chains(relays, egress, _webrtc(("b", 1, 1)), _others(), NOW, segment_s=SEGMENT_S)
+    chains = audience.relay_chains(relays, egress, _webrtc(("b", 1, 1)), _others(), NOW)
     assert [chain.channel for chain in chains] == ["b", "a"]
     assert chains[0].broken[0].problem == "egress active but the playlist has no segment yet"
-    lone = audience.relay_chain("c", relays, egress, _webrtc(), _others(), NOW, segment_s=SEGMENT_S)
+    lone = audience.relay_chain("c", relays, egress, _webrtc(), _others(), NOW)
     assert lone.hops == () and not lone.has_relays
     # Channel a's room is not live: its source hop is idle, the playlist fine.
     assert chains[1].frame()[["hop", "health", "status"]].values.tolist() == [

@@ -202,12 +202,19 @@ def test_nodes_in_chromium(dashboard: tuple[str, dict[str, Any] | None], browser
     base, facts = dashboard
     page = open_page(browser, f"{base}/nodes", "Nodes")
     page.get_by_text("Node detail").first.wait_for()
-    page.locator('[data-testid="stPlotlyChart"]').nth(9).wait_for()
+    page.locator('[data-testid="stPlotlyChart"]').nth(2).wait_for()  # the Load section: three charts
     values = metric_values(page, "Nodes up")
     assert "Nodes up" in values
     if facts is not None:
         assert values["Nodes up"] == "2 / 3"
     check_and_capture(page, "nodes")
+    # Another section of charts: the detail reruns alone (a fragment) and draws only that section.
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    assert charts.count() == 3
+    page.locator('[data-testid="stButtonGroup"]').get_by_role("radio", name="Network", exact=True).click()
+    page.get_by_text("Bandwidth").first.wait_for()
+    settle(page)
+    assert charts.count() == 3 and page.locator('[data-testid="stException"]').count() == 0
     page.close()
 
 

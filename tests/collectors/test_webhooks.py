@@ -193,7 +193,7 @@ REFUSALS: list[tuple[str, Callable[[bytes], tuple[bytes, str | None]], int, str]
                     "exp": int(time.time()) + 60,
                     "sha256": base64.b64encode(hashlib.sha256(b).digest()).decode(),
                 },
-                key="",  # alg "none" takes no key ("" is read as None)
+                key="",  # "none" takes no key (PyJWT reads "" as None)
                 algorithm="none",
             ),
         ),

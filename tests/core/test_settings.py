@@ -73,6 +73,22 @@ def test_invalid_value_names_the_key(tmp_path: Path, toml: str, key: str) -> Non
     assert key in str(info.value)
 
 
+def test_a_name_shared_by_two_kinds_of_source_is_refused(tmp_path: Path) -> None:
+    # One sources row per name: a LiveKit and a Prometheus source named alike would share the
+    # row's kind and health (the Nodes page then says no Prometheus source exists).
+    livekit = '[[livekit]]\nname = "prod"\nurl = "http://127.0.0.1:7880"\napi_key = "k"\napi_secret = "s"\n'
+    path = tmp_path / "same.toml"
+    path.write_text(livekit + '[[prometheus]]\nname = "prod"\nurl = "http://127.0.0.1:9090"\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert str(info.value) == (
+        f"invalid configuration in {path}: prometheus.0.name: 'prod' is already the name of livekit.0.name; "
+        "every source needs its own name (the store keeps each source's data by name)"
+    )
+    path.write_text(livekit + '[[prometheus]]\nname = "prod-nodes"\nurl = "http://127.0.0.1:9090"\n')
+    assert [source.name for source in load_settings(path, env={}).prometheus] == ["prod-nodes"]
+
+
 def test_secret_is_never_echoed_in_errors(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[[livekit]]\nname = "a"\nurl = "nope"\napi_key = "k"\napi_secret = "TOPSECRET-123456"\n')
@@ -112,3 +128,13 @@ def test_the_metrics_port_comes_from_the_environment_and_is_validated(tmp_path: 
     assert load_settings(config, env={"CASTMETER_METRICS_PORT": "0"}).metrics.port == 0
     with pytest.raises(ConfigError, match=r"metrics\.port"):
         load_settings(config, env={"CASTMETER_METRICS_PORT": "70000"})
+
+
+def test_the_current_model_choices_are_the_price_model_registry() -> None:
+    from typing import get_args
+
+    from analytics.costs import MODEL_IDS
+    from core.settings import PriceSettings
+
+    allowed = get_args(PriceSettings.model_fields["current_model"].annotation)
+    assert sorted(allowed) == sorted(MODEL_IDS)

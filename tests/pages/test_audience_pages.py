@@ -137,6 +137,11 @@ def test_alerts_replays_the_relay_down_rule_on_the_stored_relay_reports(audience
     assert episodes["Target"].tolist() == ["shop-1/cloudflare_live_input"]
     assert episodes.filter(like="Resolved").iloc[0, 0] == "still firing"
     assert episodes["Duration"].iloc[0] == "4 min 00 s"
+    # The export includes it, over castmeter's own series (collectors/audience_metrics.py).
+    export = next(c.value for c in app.caption if "Prometheus rules for" in c.value)
+    assert export.startswith("Prometheus rules for 8 rule(s)") and "Not exported — SpendOverBudget" in export
+    assert "RelayDown\\, HlsErrors read castmeter's own series" in export  # escaped markdown
+    assert "Prometheus must scrape castmeter's collectors" in export
 
 
 def test_streams_shows_an_agora_channels_chain_picked_by_name(audience_store: int) -> None:

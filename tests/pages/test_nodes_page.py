@@ -49,8 +49,22 @@ def test_node_detail_follows_the_url(populated_store: dict[str, Any]) -> None:
     app = run_nodes({"node": "2:node-b"})
     assert app.selectbox(key="nodes_node").value == "2:node-b"
     assert any(text.value == "Node: node-b" for text in app.text)
-    assert len(app.get("plotly_chart")) == 10
     assert app.query_params["node"] == "2:node-b"
+    # One section of charts at a time: Load first (CPU, memory, participants and rooms).
+    assert app.segmented_control(key="nodes_section").value == "Load"
+    assert chart_titles(app) == ["CPU", "Memory", "Participants and rooms"]
+    app.segmented_control(key="nodes_section").set_value("Network").run()
+    assert not app.exception, app.exception
+    assert chart_titles(app) == ["Bandwidth", "Packets", "Packet loss"]
+    assert app.selectbox(key="nodes_node").value == "2:node-b"  # the pick survives the switch
+    app.segmented_control(key="nodes_section").set_value("API").run()
+    assert chart_titles(app) == ["API requests and errors"]
+
+
+def chart_titles(app: AppTest) -> list[str]:
+    import json
+
+    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
 
 
 def test_nodes_on_an_empty_store(empty_store: str) -> None:

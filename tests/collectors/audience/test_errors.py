@@ -181,12 +181,12 @@ def test_config_errors_name_the_key(tmp_path: Path) -> None:
         load_settings(path, env={})
     message = str(invalid.value)
     assert "agora.0.app_id: Field required" in message
-    assert "cloudflare_stream.0.api_base_url: Value error, must start with http:// or https://" in message
+    assert "cloudflare_stream.0.api_base_url: must start with http:// or https://" in message
     assert "ivs.0.region: String should match pattern" in message
     assert "s3cret-value" not in message
 
     path.write_text('[[agora]]\nname = "a"\napp_id = "x"\ncustomer_id = "c"\ncustomer_secret = "s"\n' * 2)
-    with pytest.raises(ConfigError, match="agora: Value error, source names must be unique, repeated: a"):
+    with pytest.raises(ConfigError, match="agora: source names must be unique, repeated: a"):
         load_settings(path, env={})
 
 

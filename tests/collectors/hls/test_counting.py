@@ -44,7 +44,7 @@ SECOND = AudienceSample("ch1", "hls", E + 20, viewers=1, viewer_s=4.0, bytes_del
 # the playlist is still requested: stale.
 STALE = RelaySample(
     relay_id="/ch1/live.m3u8", ts=E + 19, channel="ch1", kind="hls_playlist", health="down", status="stale",
-    sink="hls_viewers", last_activity_ts=E + 11,
+    sink="hls_viewers", last_activity_ts=E + 11, segment_s=2.0,
     detail="no new segment for 8 s (stale after 3 segment durations = 6 s) while players still request the playlist",
 )  # fmt: skip
 
@@ -114,3 +114,16 @@ def test_a_log_clock_an_hour_behind_the_collector_changes_nothing() -> None:
     # Then the log falls silent: from the collector's next polls its clock ages with theirs.
     _, later = target.emit(E + 3600 + 19 + 30)
     assert [(r.health, r.ts) for r in later] == [("idle", E + 19 + 30)]
+
+
+def test_a_restored_log_clock_has_aged_by_the_time_since_it_was_stored() -> None:
+    """After a restart (or a backfilled history) three hours after the newest stored playlist
+    sample, a silent log reads now, not three hours ago: the idle relay and the zero bucket are
+    at the collector's time."""
+    target = counter()
+    stored = RelaySample("/ch1/live.m3u8", E, "ch1", "hls_playlist", "ok", "fresh", sink="hls_viewers",
+                         last_activity_ts=E - 1, segment_s=2.0)  # fmt: skip
+    target.restore([], [stored])
+    samples, relays = target.emit(E + 3 * 3600)
+    assert [(r.ts, r.health) for r in relays] == [(E + 3 * 3600, "idle")]
+    assert [s.ts for s in samples] == [E + 3 * 3600]  # the open bucket at now (10 s buckets)
