@@ -101,6 +101,7 @@ class PrometheusSource(_Strict):
         return value.rstrip("/")
 
 
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 HLS_LOG_FORMATS = ("nginx_combined", "nginx_json", "caddy_json", "json", "cloudflare_logpush")
 
 
@@ -109,7 +110,8 @@ class HlsLogSource(_Strict):
     viewers, viewer-minutes, bytes, segment errors and playlist freshness."""
 
     name: str = Field(min_length=1, max_length=100)
-    # A log file (nginx/Caddy; rotation followed), or a directory of Cloudflare Logpush files.
+    # A log file (nginx/Caddy; rotation followed), or a directory of Cloudflare Logpush files, or
+    # s3://<bucket>/<prefix>/: the Logpush job's R2/S3 destination (format cloudflare_logpush).
     path: str = Field(min_length=1)
     # nginx_combined (also Caddy with a combined format) | nginx_json | caddy_json |
     # json (with json_fields) | cloudflare_logpush (ndjson http_requests files, gz or not).
@@ -137,10 +139,66 @@ class HlsLogSource(_Strict):
     # Bytes read per poll at most (a backlog is read over several polls, memory stays bounded).
     read_budget_mb: float = Field(default=64.0, gt=0, le=4096)
     max_clients: int = Field(default=200_000, ge=1, le=10_000_000)
+    # s3:// paths only. R2: https://<ACCOUNT_ID>.r2.cloudflarestorage.com; empty: AWS S3.
+    endpoint_url: str = ""
+    # Empty: "auto" with an endpoint_url (R2), else us-east-1.
+    region: str = Field(default="", pattern=r"^(auto|[a-z]{2}(-[a-z]+)+-[0-9]+)?$")
+    # An R2 API token's / IAM user's read-only key; both empty: boto3's own chain
+    # (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in the environment, a profile, an instance role).
+    access_key_id: str = ""
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
 
     @property
     def url(self) -> str:
-        return f"file://{self.path}"
+        return self.path if self.is_bucket else f"file://{self.path}"
+
+    @property
+    def is_bucket(self) -> bool:
+        return self.path.startswith("s3://")
+
+    @property
+    def bucket_and_prefix(self) -> tuple[str, str]:
+        """``s3://bucket/a/b/`` -> ("bucket", "a/b/")."""
+        bucket, _, prefix = self.path.removeprefix("s3://").partition("/")
+        return bucket, prefix
+
+    @property
+    def effective_region(self) -> str:
+        return self.region or ("auto" if self.endpoint_url else "us-east-1")
+
+    def secrets(self) -> list[str]:
+        values = [v.get_secret_value() for v in (self.secret_access_key, self.session_token) if v]
+        return [v for v in values if v]
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return _base_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _bucket_keys(self) -> HlsLogSource:
+        s3_keys = ("endpoint_url", "region", "access_key_id", "secret_access_key", "session_token")
+        if not self.is_bucket:
+            for key in s3_keys:
+                if key in self.model_fields_set:
+                    raise ValueError(
+                        f"{key}: only for an s3://bucket/prefix/ path (Logpush objects in R2/S3)"
+                    )
+            return self
+        bucket, _prefix = self.bucket_and_prefix
+        if not _BUCKET_NAME.match(bucket):
+            raise ValueError("path: s3://<bucket>/<prefix>/ needs a bucket name (3-63 of a-z 0-9 . -)")
+        if self.format != "cloudflare_logpush":
+            raise ValueError(
+                'format: an s3:// path is read as Cloudflare Logpush objects: set format = "cloudflare_logpush"'
+            )
+        if bool(self.access_key_id) != (self.secret_access_key is not None):
+            missing = "secret_access_key" if self.access_key_id else "access_key_id"
+            raise ValueError(
+                f"{missing}: access_key_id and secret_access_key go together (or neither: boto3's chain)"
+            )
+        return self
 
     @property
     def effective_window_s(self) -> float:
@@ -719,6 +777,8 @@ def secret_values(settings: Settings) -> list[str]:
         values.extend(provider.secrets())
     for source in settings.audience_sources:
         values.extend(source.secrets())
+    for hls_source in settings.hls_logs:
+        values.extend(hls_source.secrets())
     if settings.alerts.slack_webhook_url is not None:
         values.append(settings.alerts.slack_webhook_url.get_secret_value())
     for url in settings.alerts.alertmanager.urls:

@@ -1,4 +1,6 @@
-"""Cloudflare Logpush ``http_requests`` files in a directory (ndjson, gzipped or not).
+"""Cloudflare Logpush ``http_requests`` files in a directory (ndjson, gzipped or not); the same
+batches as objects in an R2/S3 bucket are read by collectors/hls/logpush_bucket.py through
+:func:`read_batch`.
 
 Logpush delivers at least once as far as castmeter can tell (its docs do not promise exactly
 once; the issue lists duplicated files): a file whose bytes were already read (same SHA-256,
@@ -13,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import hashlib
+import io
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import IO
 
 from collectors.hls.jsonlog import request_from_record
 from collectors.hls.records import BadLine, Request
@@ -56,6 +60,28 @@ def parse_logpush_line(line: str) -> Request:
     return request
 
 
+def read_batch(handle: IO[bytes], gzipped: bool, counts: dict[str, int]) -> Iterator[Request]:
+    """The requests of one Logpush batch (a file or an object's body), a repeated RayID once.
+    ``counts`` gathers ``lines``, ``bad_lines`` and ``duplicate_records``. A cut-off gzip raises
+    OSError/EOFError after what came before the damage was yielded."""
+    raw: IO[bytes] | gzip.GzipFile = gzip.GzipFile(fileobj=handle, mode="rb") if gzipped else handle
+    text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+    rays: set[str] = set()  # one batch's RayIDs: bounded by Logpush's batch size
+    for line in text:
+        counts["lines"] = counts.get("lines", 0) + 1
+        try:
+            request = parse_logpush_line(line)
+        except BadLine:
+            counts["bad_lines"] = counts.get("bad_lines", 0) + 1
+            continue
+        if request.ray_id:
+            if request.ray_id in rays:
+                counts["duplicate_records"] = counts.get("duplicate_records", 0) + 1
+                continue
+            rays.add(request.ray_id)
+        yield request
+
+
 class LogpushDirectory:
     """The not-yet-read Logpush files of ``directory``."""
 
@@ -93,23 +119,9 @@ class LogpushDirectory:
             if key in self.done_keys:
                 warnings.append(f"Logpush file {entry.name} repeats a file already read: skipped")
                 continue
-            opener = gzip.open if entry.name.endswith(".gz") else open
             try:
-                with opener(entry, "rt", encoding="utf-8", errors="replace") as handle:
-                    rays: set[str] = set()  # one file's RayIDs: bounded by Logpush's batch size
-                    for line in handle:
-                        counts["lines"] = counts.get("lines", 0) + 1
-                        try:
-                            request = parse_logpush_line(line)
-                        except BadLine:
-                            counts["bad_lines"] = counts.get("bad_lines", 0) + 1
-                            continue
-                        if request.ray_id:
-                            if request.ray_id in rays:
-                                counts["duplicate_records"] = counts.get("duplicate_records", 0) + 1
-                                continue
-                            rays.add(request.ray_id)
-                        yield request
+                with entry.open("rb") as handle:
+                    yield from read_batch(handle, entry.name.endswith(".gz"), counts)
             except (OSError, EOFError) as exc:  # a cut-off gzip (an aborted upload)
                 warnings.append(
                     f"Logpush file {entry.name} is damaged ({type(exc).__name__}): read up to the damage"

@@ -1,5 +1,5 @@
-"""HLS audience from delivery logs as a source (issue 17): an nginx/Caddy access log or a
-directory of Cloudflare Logpush files, read by collectors/hls/.
+"""HLS audience from delivery logs as a source (issue 17): an nginx/Caddy access log, or
+Cloudflare Logpush files in a directory or objects in an R2/S3 bucket, read by collectors/hls/.
 
 Each poll reads what was appended since the last one (at most ``read_budget_mb``), and returns
 one sample per channel and open bucket of the log's clock (running totals) plus the buckets
@@ -30,9 +30,11 @@ from collectors.hls.combined import parse_combined
 from collectors.hls.counting import AudienceCounter
 from collectors.hls.jsonlog import CADDY_JSON_FIELDS, NGINX_JSON_FIELDS, parse_json_line
 from collectors.hls.logpush import LogpushDirectory
+from collectors.hls.logpush_bucket import LogpushBucket
 from collectors.hls.records import BadLine, Request
 from collectors.hls.tailer import FileCursor, FileTailer, TailStats
 from collectors.pollers.base import ConfiguredPoller, describe_exception
+from core.logs import redact
 from core.settings import CollectorSettings, HlsLogSource
 from store.audience import AudienceSample, RelaySample, write_audience_samples, write_relay_samples
 from store.log_cursors import LogCursor, write_log_cursors
@@ -72,8 +74,12 @@ class HlsLogPoller(ConfiguredPoller[HlsLogSource]):
         self._source_id = 0
         budget_bytes = int(source.read_budget_mb * 1_048_576)
         self.tailer: FileTailer | None = None
-        self.logpush: LogpushDirectory | None = None
-        if source.format == "cloudflare_logpush":
+        self.logpush: LogpushDirectory | LogpushBucket | None = None
+        if source.is_bucket:  # network reads: each call bounded by the HTTP timeout and retries
+            self.logpush = LogpushBucket(
+                source, budget_bytes=budget_bytes, timeout_s=collectors.http_timeout_s
+            )
+        elif source.format == "cloudflare_logpush":
             self.logpush = LogpushDirectory(source.path, budget_bytes=budget_bytes)
         else:
             self.tailer = FileTailer(source.path, budget_bytes=budget_bytes)
@@ -202,4 +208,4 @@ class HlsLogPoller(ConfiguredPoller[HlsLogSource]):
                 f"cannot read {exc.filename or self.source.path}: permission denied "
                 "(give the collector's user read access, e.g. the adm group for /var/log/nginx)"
             )
-        return describe_exception(exc)
+        return redact(describe_exception(exc))[:500]
