@@ -18,7 +18,9 @@ def test_freezes_once_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
         frozen = gc.get_freeze_count()
         assert frozen > 0  # everything alive now: this test's modules at least
         assert heap.freeze_after_first_run("costs") is False
-        assert gc.get_freeze_count() == frozen  # a second run of the page freezes nothing more
+        # A second run of the page freezes nothing more. (Frozen objects can still die — a thread
+        # of an earlier test dropping its last reference — so the count may only go down.)
+        assert gc.get_freeze_count() <= frozen
         assert heap.freeze_after_first_run("nodes") is True
         assert heap.frozen_pages() == {"costs", "nodes"}
     finally:
