@@ -143,5 +143,8 @@ def test_picking_a_model_or_a_baseline_redraws_its_chart(populated_store: dict[s
     assert len(after) == len(charts)
     changed = [index for index, (old, new) in enumerate(zip(charts, after, strict=True)) if old != new]
     # The break-even chart follows the new baseline; only the two sections' charts may change
-    # (the fixture's channels can cost the same under two models).
+    # (the fixture's channels can cost the same under two models). Chart 0, this month to date,
+    # follows the clock: AppTest reruns the whole page, and "now" moved between the runs (CI saw it
+    # change), so it is not compared.
+    changed = [index for index in changed if index != 0]
     assert len(after) - 2 in changed and set(changed) <= {len(after) - 2, len(after) - 1}, changed
