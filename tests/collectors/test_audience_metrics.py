@@ -4,8 +4,6 @@ relay-down and HLS-error rules evaluated by a real Prometheus scraping them."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from core.settings import CollectorSettings, HlsLogSource
 from harness.realparts import free_port
 from store.audience import AudienceSample, RelaySample
 from tests.collectors.hls.logs import E, combined
+from tests.collectors.test_self_metrics_prometheus import wait_for
 from tests.conftest import PrometheusFactory
 
 
@@ -99,15 +98,6 @@ def query(url: str, expr: str) -> dict[str, float]:
     }
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 40) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"not seen within {timeout_s:.0f} s: {what}")
-
-
 def delivery_log(path: Path) -> None:
     """Two channels, segments of 2 s, buckets of 10 s ((end - 10, end]); the poll reads at +19 s.
 
@@ -175,7 +165,11 @@ def test_prometheus_fires_the_exported_audience_rules(
 
         firing = 'ALERTS{alertstate="firing"}'
         try:
-            wait_for("both alerts firing", lambda: {"radio", "talk/hls_playlist"} <= set(query(url, firing)))
+            wait_for(
+                "both alerts firing",
+                lambda: {"radio", "talk/hls_playlist"} <= set(query(url, firing)),
+                timeout_s=40,
+            )
         except AssertionError:
             seen = {
                 e: query(url, e)
