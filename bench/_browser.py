@@ -105,8 +105,11 @@ DONE_JS = """({since, quiet, marker}) => {
   const running = !!document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
     || !!(widget && widget.innerText.includes('Running'));
   // Charts load their bundle lazily: a chart element without its drawing is not done yet.
+  // Until its bundle has loaded, a lazy element (a chart, a table) is Streamlit's Suspense
+  // fallback, "stSkeleton", with no chart element at all: wait for every one to be replaced.
   const drawn = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
-    .every((el) => el.querySelector('.js-plotly-plot .main-svg'));
+    .every((el) => el.querySelector('.js-plotly-plot .main-svg'))
+    && !document.querySelector('[data-testid="stSkeleton"]');
   // A page that sets a marker when done (the Overview's "Rendered ..." caption): wait for it too.
   const main = document.querySelector('[data-testid="stMain"]');
   const marked = !marker || !!(main && main.innerText.includes(marker));

@@ -35,17 +35,18 @@ def _catalogue() -> Catalogue:
     return catalogue_from_settings(data.settings())
 
 
+def ledger_windows(until_ts: int) -> list[tuple[int, int]]:
+    """The windows the month's outlook prices: the month to date, and the trailing days its
+    projection runs at."""
+    month_start, _month_end = cost_engine.month_bounds(until_ts)
+    return [(month_start, until_ts), (until_ts - cost_engine.PROJECTION_TRAILING_DAYS * 86_400, until_ts)]
+
+
 def month_to_date(url: str, view_source: int | None, catalogue: Catalogue, until_ts: int) -> None:
     """This month up to ``until_ts`` (the end of the page's time range: now, rounded up)."""
-    month_start, _month_end = cost_engine.month_bounds(until_ts)
+    (month_start, _), (trailing_start, _) = ledger_windows(until_ts)
     ledger = data.ledger(url, month_start, until_ts, view_source, _audience_product())
-    trailing = data.ledger(
-        url,
-        until_ts - cost_engine.PROJECTION_TRAILING_DAYS * 86_400,
-        until_ts,
-        view_source,
-        _audience_product(),
-    )
+    trailing = data.ledger(url, trailing_start, until_ts, view_source, _audience_product())
     outlook = cost_engine.month_outlook(ledger, trailing, until_ts, catalogue)
     month_name = pd.Timestamp(month_start, unit="s", tz="UTC").strftime("%B %Y")
     st.subheader(f"This month ({month_name}, UTC), per model")
@@ -273,7 +274,11 @@ def main() -> None:
         return
     url = data.db_url()
     start_ts, end_ts = view.window()
-    month_to_date(url, view.source_id, catalogue, view.now_ts())
+    now_ts = view.now_ts()
+    data.prefetch_ledgers(
+        url, [*ledger_windows(now_ts), (start_ts, end_ts)], view.source_id, _audience_product()
+    )
+    month_to_date(url, view.source_id, catalogue, now_ts)
     ledger = data.ledger(url, start_ts, end_ts, view.source_id, _audience_product())
     if ledger.is_empty:
         st.info(

@@ -10,6 +10,8 @@ share one cache entry.
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,6 +21,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from analytics import audience as audience_model
 from analytics import costs as cost_engine
@@ -310,6 +313,24 @@ def ledger(
         end_ts,
         audience_product=cast(AudienceProduct, audience_product),
     )
+
+
+def prefetch_ledgers(
+    url: str, windows: list[tuple[int, int]], source_id: int | None, audience_product: str = "broadcast"
+) -> None:
+    """Compute several windows' ledgers at once, each into :func:`ledger`'s cache (a page then
+    reads them from there): their queries overlap on the store's cores instead of queueing."""
+    unique = list(dict.fromkeys(windows))
+    if len(unique) < 2:
+        return
+    context = get_script_run_ctx()  # the page's run: Streamlit's cache expects it in every thread
+
+    def attach() -> None:
+        if context is not None:
+            add_script_run_ctx(threading.current_thread(), context)
+
+    with ThreadPoolExecutor(len(unique), thread_name_prefix="castmeter-ledger", initializer=attach) as pool:
+        list(pool.map(lambda window: ledger(url, window[0], window[1], source_id, audience_product), unique))
 
 
 def cost_per_hour(

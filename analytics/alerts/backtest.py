@@ -248,11 +248,15 @@ def evaluate_episodes(values: np.ndarray, rule: Rule, interval_s: int) -> Episod
     return Episodes(np.asarray(starts, dtype=np.int64), episode_ends, episode_starts, int((~inside).sum()))
 
 
-def states_on_grid(values: np.ndarray, rule: Rule, interval_s: int) -> np.ndarray:
-    """The alert's state at every evaluation: "normal", "pending" or "firing" (what live
-    alerting stores after evaluating the same values; keep_firing_for counts as firing)."""
+def alert_activity(
+    values: np.ndarray, rule: Rule, interval_s: int
+) -> tuple[Episodes, np.ndarray, np.ndarray]:
+    """(episodes, pending, firing): the rule's episodes on these grid values, and at every
+    evaluation whether the alert is pending (its condition held, ``for`` not yet met) or
+    firing (keep_firing_for counts as firing); the two masks can overlap."""
     steps = values.size
-    firing = firing_mask(evaluate_episodes(values, rule, interval_s), steps)
+    episodes = evaluate_episodes(values, rule, interval_s)
+    firing = firing_mask(episodes, steps)
     enter = rule.compare(values, rule.threshold)
     stay = rule.compare(values, rule.recovery_threshold) | enter
     active = np.zeros(steps, dtype=bool)
@@ -261,7 +265,14 @@ def states_on_grid(values: np.ndarray, rule: Rule, interval_s: int) -> np.ndarra
         position = int(np.searchsorted(enter_index, start))
         if position < enter_index.size and enter_index[position] < end:
             active[enter_index[position] : end] = True
-    states = np.full(steps, "normal", dtype=object)
+    return episodes, active, firing
+
+
+def states_on_grid(values: np.ndarray, rule: Rule, interval_s: int) -> np.ndarray:
+    """The alert's state at every evaluation: "normal", "pending" or "firing" (what live
+    alerting stores after evaluating the same values; keep_firing_for counts as firing)."""
+    _episodes, active, firing = alert_activity(values, rule, interval_s)
+    states = np.full(values.size, "normal", dtype=object)
     states[active] = "pending"
     states[firing] = "firing"
     return states

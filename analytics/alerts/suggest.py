@@ -10,11 +10,10 @@ import pandas as pd
 from analytics.alerts.backtest import (
     WEEK_S,
     Grid,
+    alert_activity,
     covered_steps,
-    evaluate_episodes,
     grid_values,
     split_frame,
-    states_on_grid,
 )
 from analytics.alerts.rules import Rule, RuleSet
 
@@ -57,8 +56,9 @@ def _rates(values: dict[str, np.ndarray], rule: Rule, grid: Grid) -> tuple[float
     count = 0
     active_steps = 0
     for series in values.values():
-        count += evaluate_episodes(series, rule, grid.interval_s).start.size
-        active_steps += int((states_on_grid(series, rule, grid.interval_s) != "normal").sum())
+        episodes, pending, firing = alert_activity(series, rule, grid.interval_s)
+        count += episodes.start.size
+        active_steps += int((pending | firing).sum())
     return count * WEEK_S / range_s, 100.0 * active_steps / (steps * len(values))
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from sqlalchemy import Connection, Select, func, or_, select, union_all
 
 from store import schema
-from store.queries.bind import Bind, connected
+from store.queries.bind import Bind, connected, read_frame
 from store.queries.nodes import newest_node_samples
 from store.queries.sources import first_observed_ts, has_node_data
 from store.rollups import done_until
@@ -62,7 +62,7 @@ def node_samples(
         )
         if not absence:
             query = query.where(value.is_not(None))
-        part = pd.DataFrame(connection.execute(query).all(), columns=SAMPLE_COLUMNS)
+        part = read_frame(connection, query, SAMPLE_COLUMNS)
         if not part.empty:
             part["bucket_s"] = bucket_s
             parts.append(part)
@@ -91,7 +91,7 @@ def room_listener_samples(connection: Connection, since_ts: int, until_ts: int) 
         )
         .where(samples.c.ts >= since_ts, samples.c.ts <= until_ts)
     )
-    return pd.DataFrame(connection.execute(query).all(), columns=SAMPLE_COLUMNS)
+    return read_frame(connection, query, SAMPLE_COLUMNS)
 
 
 def hls_error_samples(connection: Connection, since_ts: int, until_ts: int) -> pd.DataFrame:
@@ -101,14 +101,14 @@ def hls_error_samples(connection: Connection, since_ts: int, until_ts: int) -> p
     query = select(a.ts, a.channel, a.requests, a.errors_5xx).where(
         a.path == "hls", a.requests.is_not(None), a.ts >= since_ts, a.ts <= until_ts
     )
-    return pd.DataFrame(connection.execute(query).all(), columns=["ts", "target", "requests", "errors_5xx"])
+    return read_frame(connection, query, ["ts", "target", "requests", "errors_5xx"])
 
 
 def relay_health_samples(connection: Connection, since_ts: int, until_ts: int) -> pd.DataFrame:
     """``ts, target, health``: every relay sample, the target ``channel/kind``."""
     r = schema.relay_samples.c
     query = select(r.ts, r.channel + "/" + r.kind, r.health).where(r.ts >= since_ts, r.ts <= until_ts)
-    return pd.DataFrame(connection.execute(query).all(), columns=["ts", "target", "health"])
+    return read_frame(connection, query, ["ts", "target", "health"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def room_buckets(connection: Connection, low_ts: int, high_ts: int, bucket_s: in
         .order_by(per_room.c.bucket_ts)
     )
     columns = ["bucket_ts", "rooms", "listeners", "publishers"]
-    return pd.DataFrame(connection.execute(query).all(), columns=columns)
+    return read_frame(connection, query, columns)
 
 
 def node_bytes_buckets(connection: Connection, low_ts: int, high_ts: int, bucket_s: int) -> pd.DataFrame:
@@ -196,7 +196,7 @@ def node_bytes_buckets(connection: Connection, low_ts: int, high_ts: int, bucket
         .group_by(per_node.c.bucket_ts)
         .order_by(per_node.c.bucket_ts)
     )
-    return pd.DataFrame(connection.execute(query).all(), columns=["bucket_ts", "bytes_per_s"])
+    return read_frame(connection, query, ["bucket_ts", "bytes_per_s"])
 
 
 def livekit_gaps(connection: Connection, start_ts: int, end_ts: int) -> list[tuple[int, int | None]]:

@@ -193,6 +193,10 @@ def egress_states(bind: Bind, as_of_ts: int, channel: str | None = None) -> pd.D
     return frame
 
 
+# A window this long reads most of the samples it has: read them in primary-key order.
+LONG_WINDOW_S = 2 * DAY_S
+
+
 def audience_usage(bind: Bind, since_ts: int, until_ts: int, source_id: int | None = None) -> pd.DataFrame:
     """Viewer-seconds and bytes delivered per UTC day × channel × path over [since_ts,
     until_ts) (columns :data:`USAGE_COLUMNS`; ``bytes_delivered`` null where no sample of the
@@ -203,10 +207,15 @@ def audience_usage(bind: Bind, since_ts: int, until_ts: int, source_id: int | No
     previous_ts = (
         func.lag(a.ts).over(partition_by=(a.source_id, a.channel, a.path), order_by=a.ts).label("previous_ts")
     )
-    # The previous sample may lie before the window: read one stale window earlier.
+    # The previous sample may lie before the window: read one stale window earlier. Over days,
+    # ``ts + 0`` keeps SQLite (no statistics) off the ts index: the primary key's order is the
+    # window function's (source, channel, path, ts), so no sort of every sample (0.52 → 0.3 s
+    # for 30 days of platform-500). A short window is few samples: the ts index finds them.
+    low_ts = since_ts - AUDIENCE_STALE_S
+    ts = a.ts + 0 if until_ts - low_ts > LONG_WINDOW_S else a.ts
     ordered = (
         select(a.source_id, a.channel, a.path, a.ts, a.viewers, a.viewer_s, a.bytes_delivered, previous_ts)
-        .where(a.ts >= since_ts - AUDIENCE_STALE_S, a.ts < until_ts, *_source_filter(source_id))
+        .where(ts >= low_ts, a.ts < until_ts, *_source_filter(source_id))
         .subquery("ordered")
     )
     o = ordered.c

@@ -17,7 +17,9 @@ A session is assigned to the UTC day it started in (or the window start when it 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -588,20 +590,58 @@ def _fleet_peaks(
     return best
 
 
+# Parts read at once, each on its own connection: SQLite and psycopg release the GIL while a
+# query runs, so on 2 cores the ledger's queries overlap (30 days of platform-500: 1.2 → 0.7 s).
+PARALLEL_PARTS = 3
+_parts_pool: ThreadPoolExecutor | None = None
+_parts_pool_lock = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _parts_pool
+    with _parts_pool_lock:
+        if _parts_pool is None:
+            _parts_pool = ThreadPoolExecutor(PARALLEL_PARTS, thread_name_prefix="castmeter-usage")
+        return _parts_pool
+
+
 def usage_parts(bind: Bind, since_ts: int, until_ts: int, source_id: int | None = None) -> UsageParts:
-    """Every part of the measured usage ledger over [since_ts, until_ts), in one connection."""
-    with connected(bind) as connection:
-        egress, egress_spans = _egress(connection, since_ts, until_ts, source_id)
-        peaks, fleet_peaks = _peaks(connection, since_ts, until_ts, source_id)
-        return UsageParts(
-            sessions=connection_minutes(connection, since_ts, until_ts, source_id),
-            rooms=_rooms(connection, since_ts, until_ts, source_id),
-            ingress=_ingress(connection, since_ts, until_ts, source_id),
-            egress=egress,
-            egress_spans=egress_spans,
-            peaks=peaks,
-            fleet_peaks=fleet_peaks,
-            traffic=_traffic(connection, since_ts, until_ts, source_id),
-            first_observed_ts=first_observed_ts(connection, source_id),
-            audience=audience_usage(connection, since_ts, until_ts, source_id),
-        )
+    """Every part of the measured usage ledger over [since_ts, until_ts). Given an engine, the
+    parts are read concurrently (one connection each, the slowest first); given a connection,
+    one after the other in it (the caller's transaction: one snapshot)."""
+    window = (since_ts, until_ts, source_id)
+    readers: dict[str, Callable[[Connection], Any]] = {
+        "sessions": lambda c: connection_minutes(c, *window),
+        "audience": lambda c: audience_usage(c, *window),
+        "peaks": lambda c: _peaks(c, *window),
+        "egress": lambda c: _egress(c, *window),
+        "rooms": lambda c: _rooms(c, *window),
+        "ingress": lambda c: _ingress(c, *window),
+        "traffic": lambda c: _traffic(c, *window),
+        "first_observed_ts": lambda c: first_observed_ts(c, source_id),
+    }
+    if isinstance(bind, Connection):
+        read = {name: reader(bind) for name, reader in readers.items()}
+    else:
+        engine = bind
+
+        def on_own_connection(reader: Callable[[Connection], Any]) -> Any:
+            with engine.connect() as connection:
+                return reader(connection)
+
+        futures = {name: _pool().submit(on_own_connection, reader) for name, reader in readers.items()}
+        read = {name: future.result() for name, future in futures.items()}
+    egress, egress_spans = read["egress"]
+    peaks, fleet_peaks = read["peaks"]
+    return UsageParts(
+        sessions=read["sessions"],
+        rooms=read["rooms"],
+        ingress=read["ingress"],
+        egress=egress,
+        egress_spans=egress_spans,
+        peaks=peaks,
+        fleet_peaks=fleet_peaks,
+        traffic=read["traffic"],
+        first_observed_ts=read["first_observed_ts"],
+        audience=read["audience"],
+    )
