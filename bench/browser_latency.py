@@ -133,9 +133,22 @@ BASELINE_OF = {"slider": "slider", "selectbox": "selectbox", "time_range": "sele
 BASELINE_APP = """import streamlit as st
 
 st.navigation([st.Page("empty_page.py", title="Empty", default=True),
-               st.Page("controls_page.py", title="Controls")]).run()
+               st.Page("controls_page.py", title="Controls"),
+               st.Page("charts_page.py", title="Charts")]).run()
 """
 EMPTY_PAGE = "import streamlit as st  # noqa: F401\n"
+# Nothing but three plotly line charts of a day of minutes (4,320 points, about what the
+# Overview and Nodes draw): the first load of any Streamlit page that draws a plotly chart
+# includes loading and running plotly.js's 4.7 MB bundle in the new tab; this is that floor.
+CHARTS_PAGE = """import plotly.graph_objects as go
+import streamlit as st
+
+minutes = list(range(1440))
+for number in range(3):
+    figure = go.Figure(go.Scatter(x=minutes, y=[(m * (number + 3)) % 97 for m in minutes], mode="lines"))
+    figure.update_layout(height=360)
+    st.plotly_chart(figure, key=f"chart_{number}")
+"""
 CONTROLS_PAGE = """import streamlit as st
 
 value = st.slider("Value", 0, 100, 50)
@@ -204,6 +217,7 @@ def write_baseline_app(directory: Path) -> None:
     (directory / "baseline.py").write_text(BASELINE_APP, encoding="utf-8")
     (directory / "empty_page.py").write_text(EMPTY_PAGE, encoding="utf-8")
     (directory / "controls_page.py").write_text(CONTROLS_PAGE, encoding="utf-8")
+    (directory / "charts_page.py").write_text(CHARTS_PAGE, encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -451,20 +465,20 @@ def measure_baseline(
     args: argparse.Namespace, context: Any, base: str, runlog: RunLog, budget: Budget
 ) -> dict[str, Any]:
     quiet_ms, timeout_ms = args.quiet_ms, int(args.step_timeout_s * 1000)
-    loads: list[dict[str, Any]] = []
-    for _round in range(budget.count(args.loads)):
+    result: dict[str, Any] = {}
+    for key, path in (("first_load", ""), ("charts_first_load", "charts_page")):
+        loads: list[dict[str, Any]] = []
+        for _round in range(budget.count(args.loads)):
 
-        def load(_index: int) -> dict[str, Any]:
-            tab = Tab(context, runlog, quiet_ms, timeout_ms)
-            try:
-                return tab.load(f"{base}/")
-            finally:
-                tab.close()
+            def load(_index: int, path: str = path) -> dict[str, Any]:
+                tab = Tab(context, runlog, quiet_ms, timeout_ms)
+                try:
+                    return tab.load(f"{base}/{path}")
+                finally:
+                    tab.close()
 
-        loads += timed_steps(1, float("inf"), load)
-    result: dict[str, Any] = {
-        "first_load": {**summarise(loads[1:] or loads), "cold_s": loads[0].get("total_s")}
-    }
+            loads += timed_steps(1, float("inf"), load)
+        result[key] = {**summarise(loads[1:] or loads), "cold_s": loads[0].get("total_s")}
     tab = Tab(context, runlog, quiet_ms, timeout_ms)
     try:
         tab.load(f"{base}/controls_page")
@@ -536,6 +550,8 @@ def headline(app: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
         "browser_slider_s": slider.get("median_s"),
         "browser_refresh_tick_main_thread_ms": tick.get("main_thread_ms_max"),
         "browser_empty_first_load_s": baseline.get("first_load", {}).get("median_s"),
+        # The floor for a page with plotly charts: three charts and nothing else (no sign-in).
+        "browser_plotly_page_first_load_s": baseline.get("charts_first_load", {}).get("median_s"),
         "browser_empty_slider_s": baseline.get("slider", {}).get("median_s"),
         "browser_empty_selectbox_s": baseline.get("selectbox", {}).get("median_s"),
     }

@@ -41,6 +41,7 @@ from prometheus_client import (
 from prometheus_client.exposition import start_http_server
 
 from analytics.costs import MODELS, estimate_cost_per_hour_usd
+from analytics.ledger import AudienceProduct
 from analytics.prices import catalogue_from_settings
 from analytics.usage import measured_ledger
 from core.pause import pause
@@ -340,9 +341,11 @@ def compute_cost_figures(
     window_s: int,
     catalogue: Any,
     models: Sequence[str],
+    audience_product: AudienceProduct = "broadcast",
 ) -> CostFigures:
     """The cost engine's figures for ``[end_ts - window_s, end_ts)``: per LiveKit source
-    (name, id) and for the whole fleet (``all``)."""
+    (name, id) and for the whole fleet (``all``); ``audience_product``: ``[prices]
+    audience_product``, as the Costs page prices Agora's audience."""
     start_ts = end_ts - window_s
     usd: dict[tuple[str, str], float | None] = {}
     listeners: dict[str, float] = {}
@@ -350,7 +353,12 @@ def compute_cost_figures(
     scopes: list[tuple[str, int | None]] = [*sources, (ALL_SOURCES, None)]
     for name, source_id in scopes:
         # Read once, priced per model.
-        ledger = measured_ledger(usage_parts(engine, start_ts, end_ts, source_id), start_ts, end_ts)
+        ledger = measured_ledger(
+            usage_parts(engine, start_ts, end_ts, source_id),
+            start_ts,
+            end_ts,
+            audience_product=audience_product,
+        )
         totals = ledger.totals()
         listeners[name] = totals["listener_minutes"]
         publishers[name] = totals["publisher_minutes"]
@@ -398,6 +406,7 @@ class CostRefresher:
             self.window_s,
             catalogue_from_settings(self.settings),
             list(MODELS),
+            self.settings.prices.audience_product,
         )
         publish_cost_figures(figures, self.settings.prices.current_model)
         return figures

@@ -45,14 +45,15 @@ def estimated_cost_per_hour(url: str, start_ts: int, end_ts: int, source_id: int
     # Priced under [prices] current_model with [prices.overrides] (settings read in the script thread).
     prices = data.settings().prices
     model_id, overrides = prices.current_model, tuple(sorted(prices.overrides.items()))
+    audience_product = str(prices.audience_product)
     label = costs.MODEL_LABELS[model_id]
 
     def compute() -> tuple[float | None, str]:
-        return data.cost_per_hour(url, start_ts, end_ts, source_id, model_id, overrides)
+        return data.cost_per_hour(url, start_ts, end_ts, source_id, model_id, overrides, audience_product)
 
     try:
         ready, result = shared_pending().get(
-            ("cost_per_hour", url, start_ts, end_ts, source_id, model_id, overrides),
+            ("cost_per_hour", url, start_ts, end_ts, source_id, model_id, overrides, audience_product),
             compute,
             ttl_s=COST_TTL_S,
             wait_s=COST_WAIT_S,

@@ -340,12 +340,19 @@ def cost_per_hour(
     source_id: int | None,
     model_id: str,
     overrides: tuple[tuple[str, float], ...],
+    audience_product: str = "broadcast",
 ) -> tuple[float | None, str]:
     """The cost engine's ``estimate_cost_per_hour_usd`` for a window under ``model_id`` and its
-    ledger's coverage note. Not cached here: the Overview runs it in the shared background pool
-    (ui.background), which keeps the result."""
+    ledger's coverage note (Agora's audience priced as ``audience_product``, as on the Costs
+    page). Not cached here: the Overview runs it in the shared background pool (ui.background),
+    which keeps the result."""
     catalogue = load_catalogue(dict(overrides))
-    measured = usage_module.measured_ledger(usage_parts(url, start_ts, end_ts, source_id), start_ts, end_ts)
+    measured = usage_module.measured_ledger(
+        usage_parts(url, start_ts, end_ts, source_id),
+        start_ts,
+        end_ts,
+        audience_product=cast(AudienceProduct, audience_product),
+    )
     value = cost_engine.estimate_cost_per_hour_usd(
         None, start_ts, end_ts, source_id, model_id=model_id, catalogue=catalogue, ledger=measured
     )

@@ -174,3 +174,36 @@ def test_empty_store_gives_empty_ledger(db_url: str) -> None:
         assert ledger.totals()["listener_minutes"] == 0
     finally:
         engine.dispose()
+
+
+def test_agora_audience_is_priced_as_configured_everywhere(store: Engine, db_url: str) -> None:
+    """``[prices] audience_product`` reaches every pricing of the ledger: the Overview's card
+    (ui.data.cost_per_hour) and the collector's cost metrics price Agora's audience as the Costs
+    page does (they used to price Broadcast Streaming whatever was configured)."""
+    from analytics.costs import estimate_cost_per_hour_usd
+    from analytics.prices import load_catalogue
+    from collectors.self_metrics import compute_cost_figures
+    from ui import data
+
+    # An audience past Agora's packages' included minutes: 200 listeners for 2 hours a day.
+    with store.begin() as c:
+        upsert(c, schema.participant_sessions, [
+            _participant(f"PA_many_{day}_{n}", "RM_1", D0 + day * DAY + H, D0 + day * DAY + 3 * H)
+            for day in range(3) for n in range(200)
+        ])  # fmt: skip
+    window = (D0, D0 + 3 * DAY)
+    card: dict[str, float | None] = {}
+    for product in ("broadcast", "interactive"):
+        card[product], _coverage = data.cost_per_hour(db_url, *window, None, "agora", (), product)
+        costs_page = estimate_cost_per_hour_usd(
+            None, *window, None, model_id="agora", catalogue=load_catalogue(),
+            ledger=stored_ledger(store, *window, audience_product=product),
+        )  # fmt: skip
+        assert card[product] == pytest.approx(costs_page)
+        figures = compute_cost_figures(
+            store, [], window[1], window[1] - window[0], load_catalogue(), ["agora"], product
+        )
+        assert figures.usd_per_hour[("agora", "all")] == pytest.approx(costs_page)
+    # Audio audiences: 0.57 standard minutes a minute on Broadcast Streaming, 1 on Interactive.
+    assert card["interactive"] is not None and card["broadcast"] is not None
+    assert card["interactive"] > card["broadcast"]

@@ -28,6 +28,7 @@ HEADLINE_KEYS = {
     "browser_slider_s",
     "browser_refresh_tick_main_thread_ms",
     "browser_empty_first_load_s",
+    "browser_plotly_page_first_load_s",
     "browser_empty_slider_s",
     "browser_empty_selectbox_s",
     "meets_targets",
@@ -70,8 +71,10 @@ def test_smoke_run_prints_every_key(chromium: Path, tmp_path: Path) -> None:
         "time_range",
     }
     # The empty Streamlit page of the same run: a load, a navigation and its three controls.
-    for kind in ("first_load", "sidebar_nav", "slider", "selectbox", "text"):
+    for kind in ("first_load", "charts_first_load", "sidebar_nav", "slider", "selectbox", "text"):
         assert result["baseline"][kind]["n"] >= 1 and result["baseline"][kind]["errors"] == [], kind
+    # The plotly floor page: its three charts drawn by the end of its load.
+    assert result["baseline"]["charts_first_load"]["drawn"]["plotly_figures"] == 3
     assert result["tick"] == {"n": 0, "reason": "--no-tick"}
     # Every castmeter figure drawn by the end of the Overview's load (the chart marker waited for).
     assert result["pages"]["overview"]["first_load"]["drawn"]["plotly_figures"] >= 1
