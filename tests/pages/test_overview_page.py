@@ -231,38 +231,3 @@ def test_overview_shows_which_collector_owns_what_on_postgresql(
 def test_overview_has_no_collectors_table_on_sqlite(populated_store: dict[str, Any]) -> None:
     app = run_overview()
     assert all("Owns" not in frame.value.columns for frame in app.dataframe)
-
-
-def _usd(text: str) -> float:
-    return float(text.removeprefix("$").replace(",", ""))
-
-
-def test_the_cost_card_prices_agoras_audience_as_the_costs_page_does(
-    populated_store: dict[str, Any], tmp_path: Any, monkeypatch: Any
-) -> None:
-    """``[prices] audience_product`` changes what Agora's audience costs: the Overview's card
-    prices it as configured (it used to price Broadcast Streaming always), so the card × 720 h
-    is the Costs page's monthly Agora figure for the same window."""
-    from analytics.costs import MODEL_LABELS
-
-    monkeypatch.setenv("CASTMETER_NOW", str(populated_store["last_tick_ts"]))
-    label = f"Cost per hour ({MODEL_LABELS['agora']})"
-    cards: dict[str, float] = {}
-    for product in ("broadcast", "interactive"):
-        config = tmp_path / f"{product}.toml"
-        config.write_text(
-            f'[dashboard]\ntimezone = "{PAGE_TIMEZONE}"\nstale_after_s = 1800\n'
-            f'[prices]\ncurrent_model = "agora"\naudience_product = "{product}"\n'
-        )
-        monkeypatch.setenv("CASTMETER_CONFIG", str(config))
-        cards[product] = _usd(metrics(run_overview({"live": "0", "range": "1h"}))[label])
-    # Interactive Live Streaming's audience rate is above Broadcast Streaming's.
-    assert cards["interactive"] > cards["broadcast"] > 0
-    costs = AppTest.from_file(page_path("costs"), default_timeout=TIMEOUT_S)
-    costs.query_params["range"] = "1h"
-    costs.run()
-    assert not costs.exception, costs.exception
-    table = next(frame.value for frame in costs.dataframe if "Per listener-hour" in frame.value.columns)
-    monthly = _usd(str(table.set_index("Model").loc[MODEL_LABELS["agora"], "Monthly"]))
-    # The card shows 4 decimals ($0.00005 × 720 h), the table cents.
-    assert abs(cards["interactive"] * 720 - monthly) <= 0.00005 * 720 + 0.005
