@@ -47,3 +47,5 @@ with via_app():
 # After the first full run of each page its imports are loaded: freeze them out of the forced
 # post-run collection (ui/heap.py; a slider move no longer waits for a scan of every module).
 heap.freeze_after_first_run(page.url_path)
+# What the run allocated outside Python and freed goes back to the system (RSS follows use).
+heap.release_free_memory()

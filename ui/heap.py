@@ -17,8 +17,11 @@ still collected after every run.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import threading
+from functools import cache
 
 _LOCK = threading.Lock()
 _FROZEN_AFTER: set[str] = set()
@@ -38,3 +41,28 @@ def freeze_after_first_run(page_key: str) -> bool:
 def frozen_pages() -> frozenset[str]:
     with _LOCK:
         return frozenset(_FROZEN_AFTER)
+
+
+@cache
+def _libc() -> ctypes.CDLL | None:
+    """glibc, when this process runs on it (malloc_trim is glibc's)."""
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+def release_free_memory() -> bool:
+    """Hand the C heap's free pages back to the system after a run; True when it could.
+
+    A page run allocates its frames, Arrow buffers and SQLite pages outside Python's own
+    allocator; freed, glibc keeps them for reuse, so the process's RSS stays at the largest
+    page's peak, per malloc arena (one per thread that allocated, e.g. the ledger's parallel
+    readers). ``malloc_trim(0)`` returns what is free (a few ms)."""
+    libc = _libc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True

@@ -25,3 +25,13 @@ def test_freezes_once_per_page(monkeypatch: pytest.MonkeyPatch) -> None:
         assert heap.frozen_pages() == {"costs", "nodes"}
     finally:
         gc.unfreeze()
+
+
+def test_freed_c_memory_goes_back_to_the_system_on_glibc() -> None:
+    """After each run app.py hands glibc's free pages back (malloc_trim); elsewhere it is a no-op."""
+    import platform
+
+    from ui import heap
+
+    expected = platform.libc_ver()[0] == "glibc"
+    assert heap.release_free_memory() is expected
