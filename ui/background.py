@@ -29,7 +29,9 @@ class Pending(Generic[T]):
         self, key: Hashable, compute: Callable[[], T], *, ttl_s: float, wait_s: float = 0.0
     ) -> tuple[bool, T | None]:
         """(ready, value): start ``compute`` for ``key`` unless it ran within ``ttl_s``; wait
-        up to ``wait_s`` for it. An exception inside ``compute`` is raised here once ready."""
+        up to ``wait_s`` for it. An exception inside ``compute`` is raised here once ready, and
+        forgotten: the next call computes again (a store that was busy is not an error kept
+        for ``ttl_s``)."""
         now = time.monotonic()
         with self._lock:
             for old_key, (started, future) in list(self._futures.items()):
@@ -44,6 +46,11 @@ class Pending(Generic[T]):
             return True, future.result(timeout=wait_s)
         except FutureTimeout:
             return False, None
+        except Exception:
+            with self._lock:
+                if self._futures.get(key) is entry:
+                    del self._futures[key]
+            raise
 
 
 @st.cache_resource(show_spinner=False)
