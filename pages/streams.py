@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import pandas as pd
 import streamlit as st
 
@@ -277,8 +275,7 @@ def page(view: ViewState) -> None:
         show_table(shown, hide_index=True, key="streams_table")
         st.download_button(
             "Download CSV",
-            # Made on the click, in Streamlit's download thread (0.3 s for 2,000 streams).
-            functools.partial(export.csv_bytes, exported),
+            export.csv_bytes(exported),
             file_name=f"castmeter-streams-{format_ts(now_ts, 'UTC', with_zone=False).replace(' ', '-').replace(':', '')}Z.csv",
             mime="text/csv",
             icon=":material/download:",

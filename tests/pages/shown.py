@@ -23,16 +23,14 @@ def displayed(element: Any) -> pd.DataFrame:
 
 def capture_downloads(monkeypatch: Any) -> list[dict[str, Any]]:
     """Record what every ``st.download_button`` of the page offers (label, data as bytes, file
-    name), as the browser would download it (data made on the click is made here); the button
-    still renders."""
+    name), as the browser would download it; the button still renders."""
     import streamlit as st
 
     offered: list[dict[str, Any]] = []
     original = st.download_button
 
     def recording(label: str, data: Any, *args: Any, **kwargs: Any) -> Any:
-        made = data() if callable(data) else data
-        raw = made.encode("utf-8") if isinstance(made, str) else bytes(made)
+        raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
         offered.append({"label": label, "data": raw, "file_name": kwargs.get("file_name")})
         return original(label, data, *args, **kwargs)
 
