@@ -9,6 +9,10 @@ import pytest
 
 from ui.background import Pending
 
+# Pending waits on futures with a timeout: under the clock-edge passes' libfaketime a timed
+# wait never returns (tests/test_pause.py), so these run on the real clock only.
+pytestmark = pytest.mark.realclock
+
 
 def test_a_result_is_computed_once_per_key_and_kept() -> None:
     pending: Pending[int] = Pending(max_workers=1)
