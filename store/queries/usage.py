@@ -591,7 +591,8 @@ def _fleet_peaks(
 
 
 # Parts read at once, each on its own connection: SQLite and psycopg release the GIL while a
-# query runs, so on 2 cores the ledger's queries overlap (30 days of platform-500: 1.2 → 0.7 s).
+# query runs, so on 2 cores the ledger's queries overlap (the Costs page's three 30-day ledgers
+# of platform-500 on SQLite: 3.6 → 2.1 s).
 PARALLEL_PARTS = 3
 _parts_pool: ThreadPoolExecutor | None = None
 _parts_pool_lock = threading.Lock()
