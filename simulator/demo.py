@@ -43,7 +43,7 @@ from simulator.hybrid import (
 from simulator.model import FleetModel
 from simulator.providers import ProviderFakes
 from simulator.scenarios import WITH_PROVIDERS
-from simulator.server import FleetServer
+from simulator.server import FleetServer, ThreadedFleetServer
 from store.engine import make_engine, open_store
 
 HELP = "backfill N days of a simulated fleet, then run the simulator and collectors live"
@@ -250,24 +250,27 @@ async def _main(args: argparse.Namespace) -> int:
     ready.unlink(missing_ok=True)
 
     simulator: FleetServer | None = None
+    fleet_thread: ThreadedFleetServer | None = None
     prometheus: DemoPrometheus | None = None
     providers: ProviderFakes | None = None
     simulator_started = time.monotonic()
     if not args.backfill_only:
         # The fleet and its Prometheus start first, so Prometheus holds a full rate() window of
         # scrapes by the time the collectors take over from the backfill (no dip at the seam).
-        simulator = FleetServer(
+        # On its own thread and loop: scrapes are answered on time while this loop backfills,
+        # catches up and runs the collectors (a late answer makes Prometheus' rate() under-read).
+        fleet_thread = ThreadedFleetServer(
             model, host="127.0.0.1", api_port=args.api_port, metrics_port=args.metrics_port, api_key="demo",
             api_secret=api_secret, speed=args.speed, node_exporter_port=args.node_exporter_port,
         )  # fmt: skip
         try:
-            await simulator.start()
+            simulator = await fleet_thread.start_async()
         except OSError as exc:  # a port in use: say which option moves it
             log.error(
                 "cannot start the simulated fleet: %s (choose other ports with --api-port / --metrics-port)",
                 exc,
             )
-            await simulator.stop()
+            await fleet_thread.stop_async()
             return 1
         simulator_started = time.monotonic()
         if use_prometheus:
@@ -310,7 +313,7 @@ async def _main(args: argparse.Namespace) -> int:
             window_s = parse_duration_s(settings.prometheus[0].rate_window, "rate_window")
             await _prometheus_window_filled(simulator_started, window_s, prometheus.scrape_interval_s)
         if args.days > 0:
-            # Its own model instance: the simulator's serves requests on the event loop meanwhile.
+            # Its own model instance: the simulator's serves requests on its thread meanwhile.
             history = FleetModel(args.scenario, nodes=args.nodes, seed=args.seed)
             end_ts = await _catch_up(
                 engine, history, livekit_id, node_source_id, end_ts, interval_s, audience
@@ -319,8 +322,8 @@ async def _main(args: argparse.Namespace) -> int:
     finally:
         if providers is not None:
             await providers.stop()
-        if simulator is not None:
-            await simulator.stop()
+        if fleet_thread is not None:
+            await fleet_thread.stop_async()
         if prometheus is not None:
             prometheus.stop()
 

@@ -177,7 +177,11 @@ async def serve(
 
 
 class ThreadedFleetServer:
-    """A ``FleetServer`` on its own event loop in a daemon thread, for synchronous callers."""
+    """A ``FleetServer`` on its own event loop in a daemon thread: for synchronous callers
+    (``start``/``stop``), and for asynchronous ones whose own loop may be busy (``start_async``/
+    ``stop_async``, the demo). A scrape answered late carries counters integrated to the answer
+    while Prometheus stamps the request, so a blocked loop would make rate() under-read; on its
+    own thread the fleet answers at once whatever the collectors' loop is doing."""
 
     def __init__(self, model: FleetModel, **kwargs: object) -> None:
         self.server = FleetServer(model, **kwargs)  # type: ignore[arg-type]
@@ -195,6 +199,20 @@ class ThreadedFleetServer:
         asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result(timeout=30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._loop.close()
+
+    async def start_async(self) -> FleetServer:
+        """``start`` awaited from another loop; no timed waits (they hang under libfaketime)."""
+        self._thread.start()
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.server.start(), self._loop))
+        return self.server
+
+    async def stop_async(self) -> None:
+        if not self._thread.is_alive():
+            return
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        await asyncio.to_thread(self._thread.join)
         self._loop.close()
 
     def __enter__(self) -> FleetServer:
