@@ -137,13 +137,15 @@ def window_costs(
         st.caption(ledger.audience_note)
     units = cost_engine.unit_costs_frame(ledger, provider_costs).sort_values("monthly_usd")
     unverified = {c.id: c.unverified for c in provider_costs}
-    columns = st.columns(3)
+    # A model's name ("Agora (legacy pay-as-you-go)") is the longest value: its card is wider.
+    columns = st.columns([1.8, 1, 1.3])
     cheapest = units.iloc[0]
     columns[0].metric(
         "Cheapest model",
         str(cheapest["label"]),
         format_usd(float(cheapest["monthly_usd"])) + "/month",
         delta_color="off",
+        delta_arrow="off",  # the delta is the model's monthly cost, not a change
         border=True,
     )
     columns[1].metric("Listener-hours per month", f"{units['listener_hours'].iloc[0]:,.0f}", border=True)

@@ -74,7 +74,9 @@ def headline_figures(view: ViewState) -> None:
     figures = data.headline(url, start_ts, end_ts, view.source_id)
     empty.banners(view)
     cost = estimated_cost_per_hour(url, start_ts, end_ts, view.source_id)
-    columns = st.columns(6)
+    # The bandwidth and cost cards carry the longest label and value: wider, so a laptop shows
+    # "$142.71" whole instead of "$14…".
+    columns = st.columns([1.15, 1, 1, 0.95, 1.45, 1.6])
     columns[0].metric("Live streams", format_count(figures.live_streams), border=True)
     columns[1].metric("Listeners", format_count(figures.listeners), border=True)
     columns[2].metric("Publishers", format_count(figures.publishers), border=True)
