@@ -123,7 +123,10 @@ def history_section(view: ViewState) -> None:
                 "Change": changes["from_state"].astype(str) + " → " + changes["to_state"].astype(str),
                 "Value": with_unit(changes["value"], changes["rule"], units),
                 "Threshold": with_unit(changes["threshold"], changes["rule"], units),
-                "Lasted": changes["duration_s"].map(format_duration),
+                # An episode's length, on its resolution; other changes have none (not "no data").
+                "Lasted": changes["duration_s"]
+                .map(format_duration)
+                .where(changes["to_state"].eq("resolved"), ""),
             }
         ),
         hide_index=True,

@@ -99,6 +99,17 @@ def test_alerts_page_populated(configured: str) -> None:
                     "threshold": 80.0,
                     "fired_ts": now - 2600,
                 },
+                {
+                    "rule": "HighCPU",
+                    "target": "ND_hot",
+                    "ts": now - 2600,
+                    "to_state": "firing",
+                    "from_state": "pending",
+                    "severity": "warning",
+                    "value": 85.0,
+                    "threshold": 80.0,
+                    "fired_ts": now - 2600,
+                },
             ],
         )
     engine.dispose()
@@ -109,6 +120,8 @@ def test_alerts_page_populated(configured: str) -> None:
     assert active.iloc[0]["Value"] == "92.00 %"
     assert history.iloc[0]["Change"] == "firing → resolved" and history.iloc[0]["Lasted"] == "10 min 00 s"
     assert history.iloc[0]["Value"] == "40.00 %" and history.iloc[0]["Threshold"] == "80.00 %"
+    # Only a resolution has an episode length; a change to firing shows none, not "no data".
+    assert history.iloc[1]["Change"] == "pending → firing" and history.iloc[1]["Lasted"] == ""
     # The README's promise: the page exports the rules for Prometheus.
     assert any("Prometheus rules for 2 rule(s)" in c.value for c in app.caption)
     metrics = {m.label: m.value for m in app.metric}
