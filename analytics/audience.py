@@ -9,8 +9,9 @@ health state:
     Agora channel → agora_media_push / agora_cloud_recording → cloudflare_live_input / ivs_stream → viewers
 
 Rules that flag a broken hop (:func:`relay_chain`):
-- the LiveKit egress is active but the HLS playlist has not changed for ``STALE_SEGMENTS``
-  segment durations (the stream's own, as its poller recorded it with the sample);
+- the LiveKit egress is active but the HLS playlist had not changed for ``STALE_SEGMENTS``
+  segment durations (the stream's own, as its poller recorded it with the sample) when its
+  poller last read it;
 - Agora hosts are live but the Cloudflare live input (or the IVS stream) is not connected;
 - any relay reported down while the hop upstream of it is live.
 
@@ -395,12 +396,17 @@ def _stale_playlist(hop: Hop, now_ts: int) -> str:
             else ""
         )
     limit_s = STALE_SEGMENTS * hop.segment_s
-    age_s = now_ts - hop.last_activity_ts
+    # The age when its poller last read the log: between reads nothing says whether a segment
+    # came. Counted from now, every live playlist read more than 3 segments ago (4 s segments,
+    # a 15 s poll) was flagged between two reads.
+    read_ts = now_ts if hop.reported_ts is None else min(hop.reported_ts, now_ts)
+    age_s = read_ts - hop.last_activity_ts
     if age_s <= limit_s:
         return ""
+    read = f" when its poller last read it, {now_ts - read_ts:,} s ago" if read_ts < now_ts else ""
     return (
         f"egress active but the playlist not updated for {age_s:,} s "
-        f"(over {STALE_SEGMENTS} segments of {hop.segment_s:g} s)"
+        f"(over {STALE_SEGMENTS} segments of {hop.segment_s:g} s){read}"
     )
 
 

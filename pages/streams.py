@@ -187,7 +187,7 @@ def relay_chains_section(url: str, now_ts: int, timezone: str) -> None:
     broken = sum(1 for chain in chains if chain.broken)
     st.caption(
         f"{plural(len(chains), 'channel')} with relays, {broken:,} with a broken hop (an HLS playlist is stale "
-        "after 3 segment durations of its own stream, as its log poller is configured)."
+        "when, at its log poller's last read, its newest segment was over 3 of its own segment durations old)."
     )
     show_table(
         pd.DataFrame(

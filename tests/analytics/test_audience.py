@@ -173,6 +173,28 @@ def test_stale_playlist_counts_in_the_streams_own_segment_duration() -> None:
     ] == ["egress active but the playlist is stale (its poller's verdict)"]
 
 
+def test_a_playlists_age_is_counted_at_its_pollers_last_read() -> None:
+    """Between two reads of the log nothing says whether a segment came: the age is the one the
+    poller saw. Counted from the page's now, every live 4 s playlist polled every 15 s read as
+    stale between two polls (the demo's Streams page flagged all its live channels)."""
+    webrtc = _webrtc(("radio-1", 40, 1))
+    others = _others(("radio-1", "hls", 120, None))
+    egress = _egress(("EG_1", "radio-1", "EGRESS_ACTIVE"))
+    # Read 16 s ago, its newest segment 3 s older than the read: fresh, though 19 s before now.
+    fresh = _relays(("/radio-1/live.m3u8", "radio-1", "hls_playlist", "ok", "fresh", NOW - 19, NOW - 16))
+    assert not audience.relay_chain(
+        "radio-1", fresh.assign(segment_s=4.0), egress, webrtc, others, NOW
+    ).broken
+    # Read 16 s ago, its newest segment 14 s older than that (over 3 × 4 s): stale, and said so.
+    stale = fresh.assign(last_activity_ts=NOW - 30, segment_s=4.0)
+    assert [
+        hop.problem for hop in audience.relay_chain("radio-1", stale, egress, webrtc, others, NOW).broken
+    ] == [
+        "egress active but the playlist not updated for 14 s (over 3 segments of 4 s) when its poller last "
+        "read it, 16 s ago"
+    ]
+
+
 def test_agora_chain_flags_a_disconnected_cloudflare_input() -> None:
     others = _others(("shop-1", "agora", 9, 2), ("shop-1", "cloudflare_stream", 0, None))
     relays = _relays(
