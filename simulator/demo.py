@@ -66,12 +66,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--nodes", type=int, default=None, help="simulated nodes (default: the scenario's)")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster")
-    parser.add_argument("--api-port", type=int, default=7880)
-    parser.add_argument("--metrics-port", type=int, default=6789)
+    parser.add_argument(
+        "--api-port", type=_fixed_port, default=7880, help="the simulated LiveKit API (default 7880)"
+    )
+    parser.add_argument(
+        "--metrics-port", type=int, default=6789, help="first node's metrics port (0: free ports)"
+    )
     parser.add_argument(
         "--node-exporter-port", type=int, default=0, help="simulated node_exporters (0: free ports)"
     )
-    parser.add_argument("--prometheus-port", type=int, default=9090)
+    parser.add_argument(
+        "--prometheus-port", type=_fixed_port, default=9090, help="the demo's Prometheus (default 9090)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--backfill-only", action="store_true", help="stop after the backfill")
     parser.add_argument(
@@ -86,6 +92,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="written when the backfill is done (scripts wait for it); a line 'live TS' follows "
         "when the live collectors take over",
     )
+
+
+def _fixed_port(text: str) -> int:
+    """A port from 1 to 65535: the collectors' source URLs are written before the fleet and its
+    Prometheus bind, so "any free port" (0) cannot be followed (it read "127.0.0.1:0")."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{port} is not a port from 1 to 65535 (0, any free port, is not supported here)"
+        )
+    return port
 
 
 def _bar(stage: str, fraction: float) -> None:
